@@ -1,0 +1,1 @@
+//! Mapping: HR records into desired directory entries through formats and expressions (minijinja).

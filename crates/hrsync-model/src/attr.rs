@@ -1,0 +1,87 @@
+//! LDAP attribute names compare case-insensitively (`mail` = `Mail`); maps keyed by them are
+//! ordered, so plans and diffs are byte-identical for the same inputs.
+
+use serde::{Deserialize, Serialize};
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// An attribute name that keeps its spelling but compares and orders case-insensitively.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct AttrName(String);
+
+impl AttrName {
+    pub fn new(s: impl Into<String>) -> Self {
+        AttrName(s.into())
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+    pub fn is(&self, other: &str) -> bool {
+        self.0.eq_ignore_ascii_case(other)
+    }
+}
+
+impl PartialEq for AttrName {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.eq_ignore_ascii_case(&other.0)
+    }
+}
+impl Eq for AttrName {}
+impl PartialOrd for AttrName {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for AttrName {
+    fn cmp(&self, other: &Self) -> Ordering {
+        let a = self.0.bytes().map(|b| b.to_ascii_lowercase());
+        let b = other.0.bytes().map(|b| b.to_ascii_lowercase());
+        a.cmp(b)
+    }
+}
+impl std::hash::Hash for AttrName {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        for b in self.0.bytes() {
+            state.write_u8(b.to_ascii_lowercase());
+        }
+    }
+}
+impl fmt::Display for AttrName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl fmt::Debug for AttrName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+impl From<&str> for AttrName {
+    fn from(s: &str) -> Self {
+        AttrName(s.to_string())
+    }
+}
+
+/// Attribute → values. Values are kept sorted and de-duplicated (LDAP values are sets).
+pub type AttrMap = BTreeMap<AttrName, Vec<String>>;
+
+/// Sorts and de-duplicates values so two maps compare as sets.
+pub fn normalize_values(values: &mut Vec<String>) {
+    values.sort();
+    values.dedup();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn names_compare_case_insensitively() {
+        let mut m = AttrMap::new();
+        m.insert("Mail".into(), vec!["a".into()]);
+        assert!(m.contains_key(&AttrName::from("mail")));
+        assert_eq!(AttrName::from("employeeNumber"), AttrName::from("EMPLOYEENUMBER"));
+        assert!(AttrName::from("cn") < AttrName::from("Mail"));
+    }
+}

@@ -1,0 +1,145 @@
+//! A plan: the changes a run proposes against the directory, each with its reason. Plans are
+//! data (serde), produced by the pure planning stage and executed unchanged by `apply`.
+
+use crate::record::FetchReport;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// What happens to one entry.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeKind {
+    /// A joiner: the entry is added.
+    Create,
+    /// A mover/changer: attributes replaced, possibly renamed.
+    Update,
+    /// A rehire: the account is unlocked (and updated).
+    Enable,
+    /// A leaver: the account is locked.
+    Disable,
+}
+
+impl ChangeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeKind::Create => "create",
+            ChangeKind::Update => "update",
+            ChangeKind::Enable => "enable",
+            ChangeKind::Disable => "disable",
+        }
+    }
+}
+
+/// One attribute's values before and after. An empty `after` removes the attribute.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AttrChange {
+    pub attr: String,
+    pub before: Vec<String>,
+    pub after: Vec<String>,
+}
+
+/// One change to one entry.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Change {
+    pub kind: ChangeKind,
+    /// The HR primary key of the person.
+    pub key: String,
+    /// The entry's DN now (for a create: the DN it will get).
+    pub dn: String,
+    /// Set when the entry must be renamed or moved first.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub new_dn: Option<String>,
+    /// The entry's stable id when known (links survive renames).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub uuid: Option<String>,
+    /// Attribute-level changes (for a create: every attribute, before empty).
+    pub attrs: Vec<AttrChange>,
+    /// Why, in words an operator understands.
+    pub reason: String,
+}
+
+/// Something about one record or entry that the operator should know and that was not acted on.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Finding {
+    /// `error` (the record was skipped) or `warning`.
+    pub severity: String,
+    /// The HR key, or a label such as `HR id 17` when the key itself is missing.
+    pub subject: String,
+    /// The field or attribute concerned, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub field: Option<String>,
+    pub message: String,
+}
+
+impl Finding {
+    pub fn error(subject: impl Into<String>, field: Option<String>, message: impl Into<String>) -> Self {
+        Finding {
+            severity: "error".into(),
+            subject: subject.into(),
+            field,
+            message: message.into(),
+        }
+    }
+    pub fn warning(subject: impl Into<String>, field: Option<String>, message: impl Into<String>) -> Self {
+        Finding {
+            severity: "warning".into(),
+            subject: subject.into(),
+            field,
+            message: message.into(),
+        }
+    }
+}
+
+/// Counts per kind.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PlanSummary {
+    pub create: usize,
+    pub update: usize,
+    pub enable: usize,
+    pub disable: usize,
+    pub unchanged: usize,
+    pub findings: usize,
+}
+
+/// Everything a run proposes.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Plan {
+    /// The mapping configuration this plan is for.
+    pub mapping: String,
+    /// The directory target (URL and users OU; never credentials).
+    pub target: String,
+    pub generated_at: DateTime<Utc>,
+    pub fetch: FetchReport,
+    /// Whether leavers (disables) could be planned; false after an incomplete fetch.
+    pub leavers_allowed: bool,
+    /// Why leavers were not planned, when they were not.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub leavers_withheld_reason: Option<String>,
+    /// Leaver changes that were withheld because leavers were not allowed.
+    pub leavers_withheld: usize,
+    pub changes: Vec<Change>,
+    pub unchanged: usize,
+    pub findings: Vec<Finding>,
+}
+
+impl Plan {
+    pub fn summary(&self) -> PlanSummary {
+        let mut s = PlanSummary {
+            unchanged: self.unchanged,
+            findings: self.findings.len(),
+            ..PlanSummary::default()
+        };
+        for c in &self.changes {
+            match c.kind {
+                ChangeKind::Create => s.create += 1,
+                ChangeKind::Update => s.update += 1,
+                ChangeKind::Enable => s.enable += 1,
+                ChangeKind::Disable => s.disable += 1,
+            }
+        }
+        s
+    }
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+}

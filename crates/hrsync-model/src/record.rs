@@ -1,0 +1,44 @@
+//! What an HR source hands to the rest of the pipeline.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// One person as the HR system reported it, reduced to the fields the mapping uses.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct HrRecord {
+    /// Position in the fetch (0-based), used to name records that have no primary key.
+    pub index: usize,
+    /// The HR system's own id for the record (e.g. IceHrm `id`), for messages.
+    pub source_id: Option<String>,
+    /// The fields (nested JSON kept: `department.display` stays reachable).
+    pub fields: Map<String, Value>,
+}
+
+impl HrRecord {
+    /// A short label for messages: `id 17` or `#17 in fetch`.
+    pub fn label(&self) -> String {
+        match &self.source_id {
+            Some(id) => format!("HR id {id}"),
+            None => format!("record #{} of the fetch", self.index + 1),
+        }
+    }
+}
+
+/// How a fetch went. Only a complete fetch may ever make the plan treat a missing person as a
+/// leaver; an incomplete one still carries the records it did get.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct FetchReport {
+    pub integration: String,
+    pub endpoint: String,
+    /// True only when every page arrived and parsed.
+    pub complete: bool,
+    pub pages: u64,
+    pub records: usize,
+    /// What the server said the total was, when it says.
+    pub reported_total: Option<u64>,
+    /// Why the fetch is incomplete (secrets removed).
+    pub error: Option<String>,
+    /// Records dropped while reading pages (duplicates by id), with the reason.
+    pub notes: Vec<String>,
+    pub duration_ms: u64,
+}

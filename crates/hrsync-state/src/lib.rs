@@ -1,0 +1,1 @@
+//! State, runs, links and audit in an embedded SQLite database.

@@ -1,0 +1,1 @@
+//! hrsync engine: config, orchestration of the stages.
