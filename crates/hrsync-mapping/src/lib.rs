@@ -1,1 +1,349 @@
-//! Mapping: HR records into desired directory entries through formats and expressions (minijinja).
+//! Mapping: turns one [`HrRecord`] into one [`DesiredEntry`] through attribute formats.
+//!
+//! A format is a minijinja template. The ADManager-style shorthand `{first_name}.{last_name}`
+//! is rewritten to `{{ first_name }}.{{ last_name }}` (see [`shorthand`]); full Jinja (`{{ }}`,
+//! `{% %}`) passes through. Filters for directory work: `ascii` (diacritics folded), `login`
+//! (ascii + lower + only `[a-z0-9._-]`), `initial`, `left(n)`, plus minijinja's builtins
+//! (`lower`, `upper`, `trim`, `replace`, `default`, …).
+//!
+//! Rules: a referenced field that is absent or null makes the attribute empty; an empty optional
+//! attribute is left out, an empty required one (and the RDN attribute, and the primary key) is a
+//! per-record [`Finding`] naming the record, the attribute and the field. One bad record never
+//! stops the others; this crate never panics on HR data.
+
+mod filters;
+pub mod shorthand;
+
+use hrsync_model::{AttrMap, AttrName, DesiredEntry, Finding, HrRecord, dn};
+use minijinja::{Environment, UndefinedBehavior, Value};
+use serde_json::{Map, Value as Json};
+use std::collections::BTreeSet;
+use unicode_normalization::UnicodeNormalization;
+
+/// One mapped attribute as configured.
+#[derive(Debug, Clone)]
+pub struct AttrSpec {
+    pub name: String,
+    pub format: String,
+    pub required: bool,
+}
+
+/// A mapping configuration, resolved (the config crate builds it).
+#[derive(Debug, Clone)]
+pub struct MappingSpec {
+    pub name: String,
+    /// HR field holding the primary key (dotted path allowed).
+    pub primary_key: String,
+    /// HR field holding the source's own record id, for messages (IceHrm: `id`).
+    pub source_id_field: Option<String>,
+    /// Attribute whose value names the entry (RDN), e.g. `uid` or `cn`.
+    pub rdn_attribute: String,
+    /// Where new entries go.
+    pub parent_dn: String,
+    /// Attribute that stores the primary key on the entry (OpenLDAP: `employeeNumber`).
+    pub key_attribute: String,
+    pub attributes: Vec<AttrSpec>,
+    /// Expression that is true for a leaver, e.g. `status == 'Terminated'`.
+    pub leaver_when: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MappingError {
+    #[error("mapping {mapping}: attribute {attr}: format {format:?} does not compile: {reason}")]
+    Format {
+        mapping: String,
+        attr: String,
+        format: String,
+        reason: String,
+    },
+    #[error("mapping {mapping}: leaver_when {expr:?} does not compile: {reason}")]
+    Expression {
+        mapping: String,
+        expr: String,
+        reason: String,
+    },
+    #[error(
+        "mapping {mapping}: the RDN attribute {attr} has no format; add `{attr} = \"…\"` to the attributes"
+    )]
+    NoRdn { mapping: String, attr: String },
+    #[error("mapping {mapping}: attribute {attr} is mapped twice")]
+    Duplicate { mapping: String, attr: String },
+    #[error(
+        "mapping {mapping}: attribute {attr} is the key attribute; hrsync writes it from primary_key, remove it from the attributes"
+    )]
+    KeyMapped { mapping: String, attr: String },
+}
+
+struct Compiled {
+    spec: AttrSpec,
+    /// Dotted field paths the format reads.
+    fields: Vec<String>,
+}
+
+/// A compiled mapping, ready for many records.
+pub struct Mapper {
+    spec: MappingSpec,
+    env: Environment<'static>,
+    attrs: Vec<Compiled>,
+    leaver_fields: Vec<String>,
+}
+
+const LEAVER_TEMPLATE: &str = "__leaver_when";
+
+impl Mapper {
+    pub fn new(spec: MappingSpec) -> Result<Mapper, MappingError> {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.set_fuel(Some(50_000));
+        env.set_formatter(|out, state, value| {
+            if value.is_none() {
+                return Ok(());
+            }
+            minijinja::escape_formatter(out, state, value)
+        });
+        filters::register(&mut env);
+
+        let mut attrs = Vec::new();
+        let mut seen = BTreeSet::new();
+        for a in &spec.attributes {
+            if !seen.insert(AttrName::new(a.name.clone())) {
+                return Err(MappingError::Duplicate {
+                    mapping: spec.name.clone(),
+                    attr: a.name.clone(),
+                });
+            }
+            if a.name.eq_ignore_ascii_case(&spec.key_attribute) {
+                return Err(MappingError::KeyMapped {
+                    mapping: spec.name.clone(),
+                    attr: a.name.clone(),
+                });
+            }
+            let source = shorthand::expand(&a.format);
+            env.add_template_owned(a.name.clone(), source)
+                .map_err(|e| MappingError::Format {
+                    mapping: spec.name.clone(),
+                    attr: a.name.clone(),
+                    format: a.format.clone(),
+                    reason: e.to_string(),
+                })?;
+        }
+        if !seen.contains(&AttrName::new(spec.rdn_attribute.clone())) {
+            return Err(MappingError::NoRdn {
+                mapping: spec.name.clone(),
+                attr: spec.rdn_attribute.clone(),
+            });
+        }
+        if let Some(expr) = &spec.leaver_when {
+            env.add_template_owned(
+                LEAVER_TEMPLATE,
+                format!("{{% if {expr} %}}yes{{% endif %}}"),
+            )
+            .map_err(|e| MappingError::Expression {
+                mapping: spec.name.clone(),
+                expr: expr.clone(),
+                reason: e.to_string(),
+            })?;
+        }
+        for a in &spec.attributes {
+            let fields = env
+                .get_template(&a.name)
+                .map(|t| sorted(t.undeclared_variables(true)))
+                .unwrap_or_default();
+            attrs.push(Compiled {
+                spec: a.clone(),
+                fields,
+            });
+        }
+        let leaver_fields = env
+            .get_template(LEAVER_TEMPLATE)
+            .map(|t| sorted(t.undeclared_variables(true)))
+            .unwrap_or_default();
+        Ok(Mapper {
+            spec,
+            env,
+            attrs,
+            leaver_fields,
+        })
+    }
+
+    pub fn spec(&self) -> &MappingSpec {
+        &self.spec
+    }
+
+    /// Top-level HR fields this mapping reads (so sources can drop the rest of a record).
+    pub fn referenced_fields(&self) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        let mut add = |p: &str| {
+            if let Some(top) = p.split('.').next() {
+                out.insert(top.to_string());
+            }
+        };
+        for a in &self.attrs {
+            a.fields.iter().for_each(|f| add(f));
+        }
+        self.leaver_fields.iter().for_each(|f| add(f));
+        add(&self.spec.primary_key);
+        if let Some(f) = &self.spec.source_id_field {
+            add(f);
+        }
+        out
+    }
+
+    /// The primary key of a record, if it has a usable one.
+    pub fn key_of(&self, rec: &HrRecord) -> Option<String> {
+        scalar(lookup(&rec.fields, &self.spec.primary_key)?)
+    }
+
+    /// Maps one record. Errors are findings naming the record, attribute and field.
+    pub fn map(&self, rec: &HrRecord) -> Result<DesiredEntry, Vec<Finding>> {
+        let label = rec.label();
+        let Some(key) = self.key_of(rec) else {
+            return Err(vec![Finding::error(
+                label,
+                Some(self.spec.primary_key.clone()),
+                format!(
+                    "primary key field {} is missing or empty; the record is skipped (fix it in the HR system)",
+                    self.spec.primary_key
+                ),
+            )]);
+        };
+        let subject = format!("{key} ({label})");
+        let ctx = Value::from(minijinja::value::Serde(&rec.fields));
+        let mut findings = Vec::new();
+        let mut attrs = AttrMap::new();
+        for a in &self.attrs {
+            let empty_fields: Vec<&str> = a
+                .fields
+                .iter()
+                .filter(|f| lookup(&rec.fields, f).is_none_or(is_empty))
+                .map(String::as_str)
+                .collect();
+            let rendered = self
+                .env
+                .get_template(&a.spec.name)
+                .and_then(|t| t.render(&ctx));
+            let value = match rendered {
+                Ok(v) => clean(&v),
+                Err(e) if !empty_fields.is_empty() => {
+                    let _ = e; // the cause is the absent/null field, named below
+                    String::new()
+                }
+                Err(e) => {
+                    findings.push(Finding::error(
+                        subject.clone(),
+                        Some(a.spec.name.clone()),
+                        format!("attribute {}: format failed: {e}", a.spec.name),
+                    ));
+                    continue;
+                }
+            };
+            let required = a.spec.required || a.spec.name.eq_ignore_ascii_case(&self.spec.rdn_attribute);
+            if value.is_empty() {
+                if required {
+                    let why = if empty_fields.is_empty() {
+                        "the format produced an empty value".to_string()
+                    } else {
+                        format!("field {} is missing or empty", empty_fields.join(", "))
+                    };
+                    findings.push(Finding::error(
+                        subject.clone(),
+                        Some(a.spec.name.clone()),
+                        format!(
+                            "required attribute {} cannot be built: {why}; the record is skipped (fix it in the HR system or make the attribute optional)",
+                            a.spec.name
+                        ),
+                    ));
+                }
+                continue;
+            }
+            attrs.insert(AttrName::new(a.spec.name.clone()), vec![value]);
+        }
+        let (leaver, leaver_reason) = match self.leaver(&ctx) {
+            Ok(v) => v,
+            Err(e) => {
+                findings.push(Finding::error(
+                    subject.clone(),
+                    None,
+                    format!("leaver_when failed: {e}"),
+                ));
+                (false, None)
+            }
+        };
+        if !findings.is_empty() {
+            return Err(findings);
+        }
+        let rdn_value = attrs
+            .get(&AttrName::new(self.spec.rdn_attribute.clone()))
+            .and_then(|v| v.first())
+            .cloned()
+            .unwrap_or_default();
+        attrs.insert(AttrName::new(self.spec.key_attribute.clone()), vec![key.clone()]);
+        Ok(DesiredEntry {
+            dn: dn::child(&self.spec.rdn_attribute, &rdn_value, &self.spec.parent_dn),
+            key,
+            attrs,
+            leaver,
+            leaver_reason,
+        })
+    }
+
+    fn leaver(&self, ctx: &Value) -> Result<(bool, Option<String>), minijinja::Error> {
+        let Some(expr) = &self.spec.leaver_when else {
+            return Ok((false, None));
+        };
+        let t = self.env.get_template(LEAVER_TEMPLATE)?;
+        let out = t.render(ctx)?;
+        Ok(if out == "yes" {
+            (true, Some(format!("HR says {expr}")))
+        } else {
+            (false, None)
+        })
+    }
+}
+
+fn sorted(s: std::collections::HashSet<String>) -> Vec<String> {
+    let mut v: Vec<String> = s.into_iter().collect();
+    v.sort();
+    v
+}
+
+/// Follows a dotted path (`department.display`) through nested objects.
+pub fn lookup<'a>(fields: &'a Map<String, Json>, path: &str) -> Option<&'a Json> {
+    let mut parts = path.split('.');
+    let mut cur = fields.get(parts.next()?)?;
+    for p in parts {
+        cur = cur.as_object()?.get(p)?;
+    }
+    Some(cur)
+}
+
+fn is_empty(v: &Json) -> bool {
+    match v {
+        Json::Null => true,
+        Json::String(s) => s.trim().is_empty(),
+        _ => false,
+    }
+}
+
+/// A scalar as text (numbers and booleans too); None for null, empty, objects and arrays.
+pub fn scalar(v: &Json) -> Option<String> {
+    let s = match v {
+        Json::String(s) => s.trim().to_string(),
+        Json::Number(n) => n.to_string(),
+        Json::Bool(b) => b.to_string(),
+        _ => return None,
+    };
+    (!s.is_empty()).then_some(s)
+}
+
+/// NFC, trimmed, control characters removed: what reaches LDAP.
+fn clean(v: &str) -> String {
+    v.nfc()
+        .filter(|c| !c.is_control())
+        .collect::<String>()
+        .trim()
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests;
