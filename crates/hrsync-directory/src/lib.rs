@@ -1,1 +1,43 @@
-//! Directory access over LDAP (ldap3): snapshots with paged search, and applying a plan with bounded concurrency.
+//! Directory access over LDAP (ldap3, async): read a snapshot of the managed entries and execute
+//! a [`Plan`](hrsync_model::Plan). This crate never decides what to change; it only reads and
+//! executes, and reports every result with the server's result code and diagnostic text.
+//!
+//! - [`dialect`]: what "disabled" and "stable id" mean on each server (OpenLDAP now).
+//! - [`connect`]: connections, TLS (LDAPS/StartTLS with a configured CA), binds.
+//! - [`snapshot`]: paged subtree search for entries carrying the key attribute.
+//! - [`apply`]: executes changes with bounded concurrency over several connections.
+
+pub mod apply;
+pub mod connect;
+pub mod dialect;
+pub mod snapshot;
+
+pub use apply::{Outcome, apply};
+pub use connect::{Directory, DirectoryConfig};
+pub use dialect::Dialect;
+
+/// Directory failures. Never contains the bind password.
+#[derive(Debug, thiserror::Error)]
+pub enum DirError {
+    #[error("directory {url}: cannot connect: {message}")]
+    Connect { url: String, message: String },
+    #[error("directory {url}: TLS setup failed: {message}")]
+    Tls { url: String, message: String },
+    #[error(
+        "directory {url}: bind as {bind_dn} failed: result code {rc}: {text}; check bind_dn and the bind password reference"
+    )]
+    Bind {
+        url: String,
+        bind_dn: String,
+        rc: u32,
+        text: String,
+    },
+    #[error("directory {url}: search under {base} failed: {message}")]
+    Search {
+        url: String,
+        base: String,
+        message: String,
+    },
+}
+
+pub type Result<T> = std::result::Result<T, DirError>;

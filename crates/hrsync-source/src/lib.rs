@@ -1,1 +1,42 @@
-//! HR sources: fetch employees from HR systems (IceHrm first) into HrRecords with a fetch report that says whether the fetch was complete.
+//! HR sources: each connector fetches people from one HR system and hands over
+//! [`HrRecord`](hrsync_model::HrRecord)s plus a [`FetchReport`](hrsync_model::FetchReport) that says
+//! whether the fetch was complete. A connector never decides who left: it only reports what it got.
+//!
+//! - [`icehrm`]: IceHrm's REST API (`GET {base}/employees`), built against real v35 captures.
+//! - [`http`]: shared HTTP concerns (client, retries with backoff on 5xx/timeouts, error bodies).
+
+pub mod http;
+pub mod icehrm;
+
+use hrsync_model::{FetchReport, HrRecord};
+
+/// What a fetch produced. `report.complete` is false when some page never arrived; the
+/// records that did arrive are still here.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    pub records: Vec<HrRecord>,
+    pub report: FetchReport,
+}
+
+/// A fetch that produced nothing usable. Never contains a secret.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error(
+        "integration {integration}: authorization failed (HTTP {status}: {message}); check the token (it is read from the configured env var or file)"
+    )]
+    Auth {
+        integration: String,
+        status: u16,
+        message: String,
+    },
+    #[error("integration {integration}: {endpoint}: {message}")]
+    Failed {
+        integration: String,
+        endpoint: String,
+        message: String,
+    },
+    #[error("integration {integration}: invalid configuration: {message}")]
+    Config { integration: String, message: String },
+}
+
+pub type Result<T> = std::result::Result<T, SourceError>;

@@ -1,1 +1,396 @@
-//! State, runs, links and audit in an embedded SQLite database.
+//! State, runs, links and the audit trail in an embedded SQLite database.
+//!
+//! - `runs`: one row per `plan`/`apply`, with the plan as JSON and the summary.
+//! - `changes`: the audit, append-only: every attempted change with attributes before → after,
+//!   the result code and the server's text. Values come from HR and the directory; secrets are
+//!   never part of a plan, so never part of the audit.
+//! - `links`: HR key ↔ directory entry (stable id + last DN), so renames and moves keep the link.
+//!
+//! Schema changes are numbered migrations tracked in `PRAGMA user_version`.
+
+use chrono::{DateTime, Utc};
+use hrsync_model::{Change, Plan, PlanSummary};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("state database {path}: {source}")]
+    Open { path: String, source: rusqlite::Error },
+    #[error("state database: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("state database: cannot encode JSON: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+pub type Result<T> = std::result::Result<T, StateError>;
+
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE runs (
+    id INTEGER PRIMARY KEY,
+    command TEXT NOT NULL,
+    mapping TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    status TEXT NOT NULL,
+    fetch_complete INTEGER,
+    records INTEGER,
+    summary_json TEXT,
+    plan_json TEXT,
+    error TEXT
+);
+CREATE TABLE changes (
+    id INTEGER PRIMARY KEY,
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    seq INTEGER NOT NULL,
+    hr_key TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    dn TEXT NOT NULL,
+    new_dn TEXT,
+    reason TEXT NOT NULL,
+    attrs_json TEXT NOT NULL,
+    ok INTEGER NOT NULL,
+    rc INTEGER,
+    message TEXT NOT NULL,
+    at TEXT NOT NULL
+);
+CREATE INDEX changes_run ON changes(run_id);
+CREATE INDEX changes_key ON changes(hr_key);
+CREATE TABLE links (
+    mapping TEXT NOT NULL,
+    hr_key TEXT NOT NULL,
+    uuid TEXT,
+    dn TEXT NOT NULL,
+    state TEXT NOT NULL,
+    first_seen TEXT NOT NULL,
+    last_seen TEXT NOT NULL,
+    PRIMARY KEY (mapping, hr_key)
+);
+"#];
+
+/// A stored link.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LinkRow {
+    pub hr_key: String,
+    pub uuid: Option<String>,
+    pub dn: String,
+    pub state: String,
+}
+
+/// One run, as listed by `hrsync runs`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunRow {
+    pub id: i64,
+    pub command: String,
+    pub mapping: String,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub status: String,
+    pub fetch_complete: Option<bool>,
+    pub records: Option<i64>,
+    pub summary: Option<PlanSummary>,
+    pub error: Option<String>,
+}
+
+/// One audited change, as listed by `hrsync audit`.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditRow {
+    pub run_id: i64,
+    pub seq: i64,
+    pub hr_key: String,
+    pub kind: String,
+    pub dn: String,
+    pub new_dn: Option<String>,
+    pub reason: String,
+    pub attrs: serde_json::Value,
+    pub ok: bool,
+    pub rc: Option<i64>,
+    pub message: String,
+    pub at: String,
+}
+
+/// The result of applying one change, as the audit records it.
+#[derive(Debug, Clone)]
+pub struct AppliedChange<'a> {
+    pub seq: usize,
+    pub change: &'a Change,
+    pub ok: bool,
+    pub rc: Option<u32>,
+    pub message: &'a str,
+    pub at: DateTime<Utc>,
+}
+
+pub struct Store {
+    conn: Connection,
+}
+
+impl Store {
+    /// Opens (creating if needed) and migrates the database.
+    pub fn open(path: &Path) -> Result<Store> {
+        if let Some(dir) = path.parent()
+            && !dir.as_os_str().is_empty()
+        {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let conn = Connection::open(path).map_err(|source| StateError::Open {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::init(conn)
+    }
+
+    /// An in-memory database (tests).
+    pub fn in_memory() -> Result<Store> {
+        Self::init(Connection::open_in_memory()?)
+    }
+
+    fn init(conn: Connection) -> Result<Store> {
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL;")?;
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        for (i, m) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
+            conn.execute_batch(&format!("BEGIN; {m} PRAGMA user_version = {}; COMMIT;", i + 1))?;
+        }
+        Ok(Store { conn })
+    }
+
+    pub fn start_run(&self, command: &str, mapping: &str, at: DateTime<Utc>) -> Result<i64> {
+        self.conn.execute(
+            "INSERT INTO runs (command, mapping, started_at, status) VALUES (?1, ?2, ?3, 'running')",
+            params![command, mapping, at.to_rfc3339()],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Stores the plan a run produced (before anything is applied).
+    pub fn save_plan(&self, run_id: i64, plan: &Plan) -> Result<()> {
+        self.conn.execute(
+            "UPDATE runs SET plan_json = ?2, fetch_complete = ?3, records = ?4, summary_json = ?5 WHERE id = ?1",
+            params![
+                run_id,
+                serde_json::to_string(plan)?,
+                plan.fetch.complete,
+                plan.fetch.records as i64,
+                serde_json::to_string(&plan.summary())?
+            ],
+        )?;
+        Ok(())
+    }
+
+    pub fn finish_run(&self, run_id: i64, status: &str, error: Option<&str>, at: DateTime<Utc>) -> Result<()> {
+        self.conn.execute(
+            "UPDATE runs SET status = ?2, error = ?3, finished_at = ?4 WHERE id = ?1",
+            params![run_id, status, error, at.to_rfc3339()],
+        )?;
+        Ok(())
+    }
+
+    /// Appends applied changes to the audit in one transaction.
+    pub fn record_changes(&mut self, run_id: i64, items: &[AppliedChange<'_>]) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut st = tx.prepare_cached(
+                "INSERT INTO changes (run_id, seq, hr_key, kind, dn, new_dn, reason, attrs_json, ok, rc, message, at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            )?;
+            for it in items {
+                let c = it.change;
+                st.execute(params![
+                    run_id,
+                    it.seq as i64,
+                    c.key,
+                    c.kind.as_str(),
+                    c.dn,
+                    c.new_dn,
+                    c.reason,
+                    serde_json::to_string(&c.attrs)?,
+                    it.ok,
+                    it.rc.map(i64::from),
+                    it.message,
+                    it.at.to_rfc3339()
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn links(&self, mapping: &str) -> Result<BTreeMap<String, LinkRow>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT hr_key, uuid, dn, state FROM links WHERE mapping = ?1")?;
+        let rows = st.query_map(params![mapping], |r| {
+            Ok(LinkRow {
+                hr_key: r.get(0)?,
+                uuid: r.get(1)?,
+                dn: r.get(2)?,
+                state: r.get(3)?,
+            })
+        })?;
+        let mut out = BTreeMap::new();
+        for r in rows {
+            let r = r?;
+            out.insert(r.hr_key.clone(), r);
+        }
+        Ok(out)
+    }
+
+    /// Inserts or refreshes links (keeps `first_seen`; a known uuid is never replaced by NULL).
+    pub fn upsert_links(&mut self, mapping: &str, rows: &[LinkRow], at: DateTime<Utc>) -> Result<()> {
+        let now = at.to_rfc3339();
+        let tx = self.conn.transaction()?;
+        {
+            let mut st = tx.prepare_cached(
+                "INSERT INTO links (mapping, hr_key, uuid, dn, state, first_seen, last_seen)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
+                 ON CONFLICT(mapping, hr_key) DO UPDATE SET
+                   uuid = COALESCE(excluded.uuid, links.uuid), dn = excluded.dn,
+                   state = excluded.state, last_seen = excluded.last_seen",
+            )?;
+            for r in rows {
+                st.execute(params![mapping, r.hr_key, r.uuid, r.dn, r.state, now])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn runs(&self, limit: usize) -> Result<Vec<RunRow>> {
+        let mut st = self.conn.prepare(
+            "SELECT id, command, mapping, started_at, finished_at, status, fetch_complete, records, summary_json, error
+             FROM runs ORDER BY id DESC LIMIT ?1",
+        )?;
+        let rows = st.query_map(params![limit as i64], |r| {
+            let summary: Option<String> = r.get(8)?;
+            Ok(RunRow {
+                id: r.get(0)?,
+                command: r.get(1)?,
+                mapping: r.get(2)?,
+                started_at: r.get(3)?,
+                finished_at: r.get(4)?,
+                status: r.get(5)?,
+                fetch_complete: r.get(6)?,
+                records: r.get(7)?,
+                summary: summary.and_then(|s| serde_json::from_str(&s).ok()),
+                error: r.get(9)?,
+            })
+        })?;
+        Ok(rows.collect::<std::result::Result<_, _>>()?)
+    }
+
+    /// The stored plan of a run.
+    pub fn plan_of(&self, run_id: i64) -> Result<Option<Plan>> {
+        let s: Option<Option<String>> = self
+            .conn
+            .query_row("SELECT plan_json FROM runs WHERE id = ?1", params![run_id], |r| r.get(0))
+            .optional()?;
+        Ok(match s.flatten() {
+            Some(s) => Some(serde_json::from_str(&s)?),
+            None => None,
+        })
+    }
+
+    /// Audited changes, newest run first, filtered by run and/or HR key.
+    pub fn audit(&self, run: Option<i64>, key: Option<&str>, limit: usize) -> Result<Vec<AuditRow>> {
+        let mut st = self.conn.prepare(
+            "SELECT run_id, seq, hr_key, kind, dn, new_dn, reason, attrs_json, ok, rc, message, at FROM changes
+             WHERE (?1 IS NULL OR run_id = ?1) AND (?2 IS NULL OR hr_key = ?2)
+             ORDER BY run_id DESC, seq ASC LIMIT ?3",
+        )?;
+        let rows = st.query_map(params![run, key, limit as i64], |r| {
+            let attrs: String = r.get(7)?;
+            Ok(AuditRow {
+                run_id: r.get(0)?,
+                seq: r.get(1)?,
+                hr_key: r.get(2)?,
+                kind: r.get(3)?,
+                dn: r.get(4)?,
+                new_dn: r.get(5)?,
+                reason: r.get(6)?,
+                attrs: serde_json::from_str(&attrs).unwrap_or(serde_json::Value::Null),
+                ok: r.get(8)?,
+                rc: r.get(9)?,
+                message: r.get(10)?,
+                at: r.get(11)?,
+            })
+        })?;
+        Ok(rows.collect::<std::result::Result<_, _>>()?)
+    }
+
+    /// Every text column of every table, for secret-leak tests.
+    pub fn dump_text(&self) -> Result<String> {
+        let mut out = String::new();
+        for q in [
+            "SELECT COALESCE(plan_json,'') || COALESCE(summary_json,'') || COALESCE(error,'') || mapping FROM runs",
+            "SELECT attrs_json || message || reason || dn FROM changes",
+            "SELECT hr_key || dn || COALESCE(uuid,'') FROM links",
+        ] {
+            let mut st = self.conn.prepare(q)?;
+            let rows = st.query_map([], |r| r.get::<_, String>(0))?;
+            for r in rows {
+                out.push_str(&r?);
+                out.push('\n');
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use hrsync_model::{AttrChange, ChangeKind, FetchReport};
+
+    #[test]
+    fn runs_changes_and_links_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let mut s = Store::open(&path).unwrap();
+        let now = Utc::now();
+        let run = s.start_run("apply", "m", now).unwrap();
+        let change = Change {
+            kind: ChangeKind::Update,
+            key: "E1".into(),
+            dn: "uid=a,ou=p".into(),
+            new_dn: None,
+            uuid: None,
+            attrs: vec![AttrChange { attr: "title".into(), before: vec!["A".into()], after: vec!["B".into()] }],
+            reason: "HR changed title".into(),
+        };
+        let plan = Plan {
+            mapping: "m".into(),
+            target: "t".into(),
+            generated_at: now,
+            fetch: FetchReport { complete: true, records: 1, ..Default::default() },
+            leavers_allowed: true,
+            leavers_withheld_reason: None,
+            leavers_withheld: 0,
+            changes: vec![change.clone()],
+            unchanged: 0,
+            findings: vec![],
+        };
+        s.save_plan(run, &plan).unwrap();
+        s.record_changes(run, &[AppliedChange { seq: 0, change: &change, ok: false, rc: Some(50), message: "insufficient access", at: now }]).unwrap();
+        s.finish_run(run, "partial", None, now).unwrap();
+        drop(s);
+
+        // reopen: migrations are not re-run, data is there
+        let mut s = Store::open(&path).unwrap();
+        let runs = s.runs(10).unwrap();
+        assert_eq!(runs.len(), 1);
+        assert_eq!(runs[0].summary.as_ref().unwrap().update, 1);
+        assert_eq!(s.plan_of(run).unwrap().unwrap(), plan);
+        let a = s.audit(None, Some("E1"), 10).unwrap();
+        assert_eq!(a[0].rc, Some(50));
+        assert_eq!(a[0].attrs[0]["before"][0], "A");
+
+        s.upsert_links("m", &[LinkRow { hr_key: "E1".into(), uuid: Some("u1".into()), dn: "uid=a".into(), state: "active".into() }], now).unwrap();
+        s.upsert_links("m", &[LinkRow { hr_key: "E1".into(), uuid: None, dn: "uid=b".into(), state: "disabled".into() }], now).unwrap();
+        let l = s.links("m").unwrap();
+        assert_eq!(l["E1"].uuid.as_deref(), Some("u1"));
+        assert_eq!(l["E1"].dn, "uid=b");
+    }
+}

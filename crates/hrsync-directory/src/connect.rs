@@ -1,0 +1,142 @@
+//! Connections and binds. Each connection is bound once and then shared by many in-flight
+//! operations (ldap3 multiplexes requests on one connection).
+
+use crate::{DirError, Dialect, Result};
+use hrsync_model::Secret;
+use ldap3::{Ldap, LdapConnAsync, LdapConnSettings};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A resolved directory target.
+#[derive(Debug, Clone)]
+pub struct DirectoryConfig {
+    pub dialect: Dialect,
+    /// `ldap://host:port` or `ldaps://host:port`.
+    pub url: String,
+    /// Upgrade `ldap://` with StartTLS.
+    pub starttls: bool,
+    /// PEM file of the CA that signed the server certificate (default: system roots).
+    pub ca_cert: Option<PathBuf>,
+    /// Skip certificate verification. Loud in logs; for lab use only.
+    pub insecure_skip_verify: bool,
+    pub bind_dn: String,
+    pub bind_password: Secret,
+    /// Where the snapshot searches (entries moved elsewhere under it are still found).
+    pub base_dn: String,
+    /// Where new entries are created.
+    pub users_ou: String,
+    pub object_classes: Vec<String>,
+    pub rdn_attribute: String,
+    pub key_attribute: String,
+    /// Attributes the mapping owns (read in snapshots, written by apply).
+    pub owned: Vec<String>,
+    /// Connections used by apply.
+    pub connections: usize,
+    /// Operations in flight at once over all connections.
+    pub in_flight: usize,
+    pub page_size: i32,
+    pub timeout: Duration,
+}
+
+impl DirectoryConfig {
+    /// What plans and logs call this target (never credentials).
+    pub fn label(&self) -> String {
+        format!("{} ({})", self.url, self.users_ou)
+    }
+}
+
+/// Bound connections to one directory.
+pub struct Directory {
+    pub(crate) cfg: DirectoryConfig,
+    pub(crate) conns: Vec<Ldap>,
+}
+
+impl Directory {
+    /// Opens and binds `cfg.connections` connections (at least one).
+    pub async fn connect(cfg: DirectoryConfig) -> Result<Directory> {
+        let n = cfg.connections.max(1);
+        let mut conns = Vec::with_capacity(n);
+        for _ in 0..n {
+            conns.push(open(&cfg).await?);
+        }
+        Ok(Directory { cfg, conns })
+    }
+
+    pub fn config(&self) -> &DirectoryConfig {
+        &self.cfg
+    }
+
+    pub(crate) fn conn(&self, i: usize) -> Ldap {
+        self.conns[i % self.conns.len()].clone()
+    }
+
+    /// Unbinds every connection.
+    pub async fn close(self) {
+        for mut c in self.conns {
+            let _ = c.unbind().await;
+        }
+    }
+}
+
+async fn open(cfg: &DirectoryConfig) -> Result<Ldap> {
+    let mut settings = LdapConnSettings::new()
+        .set_conn_timeout(cfg.timeout)
+        .set_starttls(cfg.starttls);
+    let tls = cfg.starttls || cfg.url.starts_with("ldaps://");
+    if tls {
+        if cfg.insecure_skip_verify {
+            tracing::warn!(url = %cfg.url, "TLS certificate verification is DISABLED for this directory (insecure_skip_verify = true)");
+            settings = settings.set_no_tls_verify(true);
+        } else if let Some(ca) = &cfg.ca_cert {
+            settings = settings.set_config(Arc::new(tls_config(&cfg.url, ca)?));
+        }
+    }
+    let (conn, mut ldap) = LdapConnAsync::with_settings(settings, &cfg.url)
+        .await
+        .map_err(|e| DirError::Connect {
+            url: cfg.url.clone(),
+            message: e.to_string(),
+        })?;
+    ldap3::drive!(conn);
+    ldap.with_timeout(cfg.timeout);
+    let res = ldap
+        .simple_bind(&cfg.bind_dn, cfg.bind_password.expose())
+        .await
+        .map_err(|e| DirError::Connect {
+            url: cfg.url.clone(),
+            message: e.to_string(),
+        })?;
+    if res.rc != 0 {
+        return Err(DirError::Bind {
+            url: cfg.url.clone(),
+            bind_dn: cfg.bind_dn.clone(),
+            rc: res.rc,
+            text: res.text,
+        });
+    }
+    Ok(ldap)
+}
+
+fn tls_config(url: &str, ca: &std::path::Path) -> Result<rustls::ClientConfig> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let err = |message: String| DirError::Tls {
+        url: url.to_string(),
+        message,
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    let certs = CertificateDer::pem_file_iter(ca).map_err(|e| err(format!("cannot read CA file {}: {e}", ca.display())))?;
+    for c in certs {
+        let c = c.map_err(|e| err(format!("bad PEM in {}: {e}", ca.display())))?;
+        roots.add(c).map_err(|e| err(format!("bad CA certificate in {}: {e}", ca.display())))?;
+    }
+    if roots.is_empty() {
+        return Err(err(format!("no certificate found in {}", ca.display())));
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| err(e.to_string()))
+        .map(|b| b.with_root_certificates(roots).with_no_client_auth())
+}

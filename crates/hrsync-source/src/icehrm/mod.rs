@@ -1,0 +1,342 @@
+//! IceHrm connector: the preconfigured "Get Employees" endpoint, `GET {base}/employees`.
+//!
+//! Built against captures of a real IceHrm v35 (see `tests/` of the emulator crate), not the
+//! vendor docs, which disagree with the server:
+//! - Auth is `Authorization: Bearer <JWT>`; failures are 403 with
+//!   `{"error":[[{"code":403,"message":"…"}]]}`, but an invalidated token answers **HTTP 200**
+//!   with an `error` body, and a non-JWT token answers 500 with an empty body.
+//! - Pagination is `limit` + 1-based `page`; `nextPage` is always `page + 1`, even past the end,
+//!   so we stop on an empty `data` or when `page × limit ≥ total`. Without `sortField` there is
+//!   no ORDER BY, so we always send `sortField=id&sortOrder=ascend`.
+//! - The caller's own employee is hoisted to the top of its page: records are de-duplicated by
+//!   `id` and never assumed sorted.
+//! - Related objects come as `{type, id, display}`; they are kept as nested JSON for the mapping.
+
+mod token;
+
+use crate::http::{self, Attempt, RetryPolicy};
+use crate::{Fetched, Result, SourceError};
+use futures::StreamExt;
+use hrsync_model::{FetchReport, HrRecord, Secret};
+use serde_json::{Map, Value};
+use std::collections::{BTreeSet, HashSet};
+use std::time::{Duration, Instant};
+
+pub use token::token_expiry;
+
+/// The endpoint name mappings refer to.
+pub const GET_EMPLOYEES: &str = "get_employees";
+
+/// A resolved IceHrm integration.
+#[derive(Debug, Clone)]
+pub struct IceHrm {
+    pub name: String,
+    /// e.g. `https://hr.example.com/app/api` (no trailing slash needed).
+    pub base_url: String,
+    pub token: Secret,
+    pub page_size: u32,
+    pub concurrency: usize,
+    pub timeout: Duration,
+    pub retry: RetryPolicy,
+}
+
+struct Page {
+    records: Vec<Map<String, Value>>,
+    total: Option<u64>,
+}
+
+impl IceHrm {
+    fn employees_url(&self) -> String {
+        format!("{}/employees", self.base_url.trim_end_matches('/'))
+    }
+
+    fn failed(&self, message: impl Into<String>) -> SourceError {
+        SourceError::Failed {
+            integration: self.name.clone(),
+            endpoint: GET_EMPLOYEES.into(),
+            message: message.into(),
+        }
+    }
+
+    /// Fetches every employee. `keep` names the top-level fields to keep (the rest of each
+    /// record is dropped right after parsing, which keeps memory flat at 100k employees);
+    /// `None` keeps everything.
+    ///
+    /// Errors only when nothing usable arrived (auth refused, first page failed). A failure on a
+    /// later page returns `Ok` with `report.complete == false`.
+    pub async fn fetch_employees(&self, keep: Option<&BTreeSet<String>>) -> Result<Fetched> {
+        let started = Instant::now();
+        let client = http::client(self.timeout).map_err(|e| SourceError::Config {
+            integration: self.name.clone(),
+            message: e.to_string(),
+        })?;
+        let mut report = FetchReport {
+            integration: self.name.clone(),
+            endpoint: GET_EMPLOYEES.into(),
+            ..FetchReport::default()
+        };
+        if let Some(note) = token::expiry_note(&self.token, chrono_now()) {
+            tracing::warn!(integration = %self.name, "{note}");
+            report.notes.push(note);
+        }
+        let limit = u64::from(self.page_size.max(1));
+
+        let first = match self.page(&client, 1, limit).await {
+            Ok(p) => p,
+            Err(Attempt::Permanent { status: Some(s @ (401 | 403)), message }) => {
+                return Err(SourceError::Auth {
+                    integration: self.name.clone(),
+                    status: s,
+                    message,
+                });
+            }
+            Err(e) => return Err(self.failed(format!("page 1: {}", e.message()))),
+        };
+        report.pages = 1;
+        let total = first.total;
+        report.reported_total = total;
+        let mut pages: Vec<Vec<Map<String, Value>>> = Vec::new();
+        let first_empty = first.records.is_empty();
+        pages.push(first.records);
+
+        let mut error: Option<String> = None;
+        if !first_empty {
+            match total {
+                Some(total) => {
+                    // The total is known: fetch the remaining pages concurrently, in order.
+                    let last = total.div_ceil(limit);
+                    let mut stream = futures::stream::iter(2..=last)
+                        .map(|p| {
+                            let client = &client;
+                            async move { (p, self.page(client, p, limit).await) }
+                        })
+                        .buffered(self.concurrency.max(1));
+                    while let Some((p, res)) = stream.next().await {
+                        match res {
+                            Ok(page) => {
+                                report.pages += 1;
+                                if page.records.is_empty() {
+                                    // Fewer people than `total` said: the list shrank meanwhile.
+                                    report
+                                        .notes
+                                        .push(format!("page {p} was empty before the reported total {total}"));
+                                }
+                                pages.push(page.records);
+                            }
+                            Err(e) => {
+                                error = Some(format!("page {p}: {}", e.message()));
+                                break;
+                            }
+                        }
+                    }
+                }
+                None => {
+                    // No total: walk pages until an empty one (nextPage never ends).
+                    let mut p = 2u64;
+                    loop {
+                        match self.page(&client, p, limit).await {
+                            Ok(page) if page.records.is_empty() => {
+                                report.pages += 1;
+                                break;
+                            }
+                            Ok(page) => {
+                                report.pages += 1;
+                                let short = (page.records.len() as u64) < limit;
+                                pages.push(page.records);
+                                if short {
+                                    break;
+                                }
+                                p += 1;
+                            }
+                            Err(e) => {
+                                error = Some(format!("page {p}: {}", e.message()));
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut records = Vec::new();
+        let mut dupes = 0usize;
+        for rec in pages.into_iter().flatten() {
+            let id = rec.get("id").and_then(id_text);
+            if let Some(id) = &id
+                && !seen.insert(id.clone())
+            {
+                dupes += 1;
+                continue;
+            }
+            let fields = match keep {
+                Some(keep) => rec.into_iter().filter(|(k, _)| keep.contains(k) || k == "id").collect(),
+                None => rec,
+            };
+            records.push(HrRecord {
+                index: records.len(),
+                source_id: id,
+                fields,
+            });
+        }
+        if dupes > 0 {
+            report
+                .notes
+                .push(format!("{dupes} record(s) appeared twice across pages (same id); kept the first"));
+        }
+        report.records = records.len();
+        report.complete = error.is_none();
+        if let (true, Some(t)) = (report.complete, total)
+            && (records.len() as u64) < t
+            && report.notes.iter().all(|n| !n.contains("empty before"))
+        {
+            report.notes.push(format!("server reported total {t} but {} records arrived", records.len()));
+        }
+        report.error = error;
+        report.duration_ms = started.elapsed().as_millis() as u64;
+        tracing::info!(
+            integration = %self.name,
+            records = report.records,
+            pages = report.pages,
+            complete = report.complete,
+            ms = report.duration_ms,
+            "fetched employees"
+        );
+        Ok(Fetched { records, report })
+    }
+
+    async fn page(&self, client: &reqwest::Client, page: u64, limit: u64) -> std::result::Result<Page, Attempt> {
+        let url = self.employees_url();
+        let what = format!("{} page {page}", self.name);
+        http::with_retries(self.retry, &what, || async {
+            let resp = client
+                .get(&url)
+                .bearer_auth(self.token.expose())
+                .query(&[
+                    ("limit", limit.to_string()),
+                    ("page", page.to_string()),
+                    ("sortField", "id".to_string()),
+                    ("sortOrder", "ascend".to_string()),
+                ])
+                .send()
+                .await
+                .map_err(|e| http::send_error(&e))?;
+            let status = resp.status().as_u16();
+            let retry_after = http::retry_after(resp.headers());
+            let body = resp.bytes().await.map_err(|e| http::send_error(&e))?;
+            parse_page(status, &body, retry_after)
+        })
+        .await
+    }
+}
+
+fn chrono_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Interprets one response of `GET /employees`.
+fn parse_page(status: u16, body: &[u8], retry_after: Option<Duration>) -> std::result::Result<Page, Attempt> {
+    if status == 429 || status >= 500 {
+        let detail = if body.is_empty() { "empty body".to_string() } else { snippet(body) };
+        return Err(Attempt::Transient {
+            message: format!("HTTP {status} ({detail})"),
+            retry_after,
+        });
+    }
+    let json: Value = match serde_json::from_slice(body) {
+        Ok(v) => v,
+        Err(e) if status == 200 => {
+            return Err(Attempt::Transient {
+                message: format!(
+                    "HTTP 200 but the body is not JSON ({e}): {}; if this persists, check that the REST API is enabled and the base URL ends in /app/api",
+                    snippet(body)
+                ),
+                retry_after: None,
+            });
+        }
+        Err(_) => {
+            return Err(Attempt::Permanent {
+                status: Some(status),
+                message: format!("HTTP {status}: {}", snippet(body)),
+            });
+        }
+    };
+    // IceHrm reports some failures (an invalidated token) as HTTP 200 with an error body.
+    if let Some(err) = json.get("error") {
+        let msg = error_message(err);
+        let code = if status == 200 { 403 } else { status };
+        let message = if status == 200 {
+            format!("{msg} (HTTP 200 with an error body: the token was invalidated, e.g. its user changed password; create a new Api Access token)")
+        } else {
+            msg
+        };
+        return Err(Attempt::Permanent {
+            status: Some(code),
+            message,
+        });
+    }
+    if status != 200 {
+        return Err(Attempt::Permanent {
+            status: Some(status),
+            message: format!("HTTP {status}: {}", snippet(body)),
+        });
+    }
+    let Value::Object(mut obj) = json else {
+        return Err(Attempt::Permanent {
+            status: Some(status),
+            message: format!("expected an object with data/total, got {}", snippet(body)),
+        });
+    };
+    let total = obj.get("total").and_then(|t| match t {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    });
+    let data = match obj.remove("data") {
+        Some(Value::Array(a)) => a,
+        _ => {
+            return Err(Attempt::Permanent {
+                status: Some(status),
+                message: "response has no `data` array".into(),
+            });
+        }
+    };
+    let records = data
+        .into_iter()
+        .filter_map(|v| match v {
+            Value::Object(m) => Some(m),
+            _ => None,
+        })
+        .collect();
+    Ok(Page { records, total })
+}
+
+/// `{"error":[[{"code":403,"message":"…"}]]}` → the message.
+fn error_message(err: &Value) -> String {
+    let inner = err.get(0).and_then(|x| x.get(0)).unwrap_or(err);
+    match inner.get("message") {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Bool(false)) | Some(Value::Null) | None => "error without a message".into(),
+        Some(other) => other.to_string(),
+    }
+}
+
+fn id_text(v: &Value) -> Option<String> {
+    match v {
+        Value::Number(n) => Some(n.to_string()),
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        _ => None,
+    }
+}
+
+fn snippet(body: &[u8]) -> String {
+    let s = String::from_utf8_lossy(body);
+    let s: String = s.chars().take(200).collect();
+    s.replace(['\n', '\r'], " ")
+}
+
+#[cfg(test)]
+mod tests;

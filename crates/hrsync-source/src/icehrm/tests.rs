@@ -1,0 +1,47 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+use super::*;
+
+#[test]
+fn page_shapes_from_real_captures() {
+    let body = br#"{"data":[{"id":1,"first_name":"A"},{"id":2}],"total":4,"nextPage":2}"#;
+    let p = parse_page(200, body, None).ok().unwrap();
+    assert_eq!(p.records.len(), 2);
+    assert_eq!(p.total, Some(4));
+    let past_end = br#"{"data":[],"total":4,"nextPage":4}"#;
+    assert!(parse_page(200, past_end, None).ok().unwrap().records.is_empty());
+}
+
+#[test]
+fn error_bodies_are_failures_even_with_200() {
+    let forbidden = br#"{"error":[[{"code":403,"message":"Authorization bearer token is invalid"}]]}"#;
+    match parse_page(403, forbidden, None) {
+        Err(Attempt::Permanent { status: Some(403), message }) => assert!(message.contains("invalid")),
+        _ => panic!("expected permanent 403"),
+    }
+    let invalidated = br#"{"error":[[{"code":null,"message":false}]]}"#;
+    match parse_page(200, invalidated, None) {
+        Err(Attempt::Permanent { status: Some(403), message }) => assert!(message.contains("invalidated")),
+        _ => panic!("expected permanent auth failure"),
+    }
+}
+
+#[test]
+fn server_errors_and_garbage_are_transient() {
+    assert!(matches!(parse_page(500, b"", None), Err(Attempt::Transient { .. })));
+    assert!(matches!(parse_page(200, b"{\"data\":[{\"id\":1", None), Err(Attempt::Transient { .. })));
+    assert!(matches!(
+        parse_page(429, b"", Some(Duration::from_secs(2))),
+        Err(Attempt::Transient { retry_after: Some(_), .. })
+    ));
+}
+
+#[test]
+fn token_expiry_is_read_from_the_jwt() {
+    use base64::Engine;
+    let enc = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+    let t = Secret::new(format!("{}.{}.{}", enc("{}"), enc(r#"{"token":"ab","expire":1000}"#), enc("sig")));
+    assert_eq!(token_expiry(&t), Some(1000));
+    assert!(token::expiry_note(&t, 2000).unwrap().contains("expired"));
+    assert!(token::expiry_note(&t, 1000 - 86_400 * 3).unwrap().contains("3 day"));
+    assert!(token_expiry(&Secret::new("not-a-jwt")).is_none());
+}
