@@ -24,7 +24,11 @@ pub struct Outcome {
 }
 
 /// Applies `changes`, calling `on_outcome` as each finishes (in completion order).
-pub async fn apply(dir: &Directory, changes: &[Change], mut on_outcome: impl FnMut(&Outcome)) -> Vec<Outcome> {
+pub async fn apply(
+    dir: &Directory,
+    changes: &[Change],
+    mut on_outcome: impl FnMut(&Outcome),
+) -> Vec<Outcome> {
     let in_flight = dir.cfg.in_flight.max(1);
     let mut stream = futures::stream::iter(changes.iter().enumerate())
         .map(|(i, c)| {
@@ -97,7 +101,11 @@ fn check(r: ldap3::result::Result<ldap3::LdapResult>) -> Result<(), Failed> {
 async fn create(dir: &Directory, ldap: &mut Ldap, c: &Change) -> Result<(), Failed> {
     let mut attrs: Vec<(Vec<u8>, HashSet<Vec<u8>>)> = vec![(
         b"objectClass".to_vec(),
-        dir.cfg.object_classes.iter().map(|o| o.as_bytes().to_vec()).collect(),
+        dir.cfg
+            .object_classes
+            .iter()
+            .map(|o| o.as_bytes().to_vec())
+            .collect(),
     )];
     for a in &c.attrs {
         if a.after.is_empty() {

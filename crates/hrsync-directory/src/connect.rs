@@ -1,7 +1,7 @@
 //! Connections and binds. Each connection is bound once and then shared by many in-flight
 //! operations (ldap3 multiplexes requests on one connection).
 
-use crate::{DirError, Dialect, Result};
+use crate::{Dialect, DirError, Result};
 use hrsync_model::Secret;
 use ldap3::{Ldap, LdapConnAsync, LdapConnSettings};
 use std::path::PathBuf;
@@ -126,10 +126,13 @@ fn tls_config(url: &str, ca: &std::path::Path) -> Result<rustls::ClientConfig> {
         message,
     };
     let mut roots = rustls::RootCertStore::empty();
-    let certs = CertificateDer::pem_file_iter(ca).map_err(|e| err(format!("cannot read CA file {}: {e}", ca.display())))?;
+    let certs = CertificateDer::pem_file_iter(ca)
+        .map_err(|e| err(format!("cannot read CA file {}: {e}", ca.display())))?;
     for c in certs {
         let c = c.map_err(|e| err(format!("bad PEM in {}: {e}", ca.display())))?;
-        roots.add(c).map_err(|e| err(format!("bad CA certificate in {}: {e}", ca.display())))?;
+        roots
+            .add(c)
+            .map_err(|e| err(format!("bad CA certificate in {}: {e}", ca.display())))?;
     }
     if roots.is_empty() {
         return Err(err(format!("no certificate found in {}", ca.display())));

@@ -39,7 +39,9 @@ impl Dialect {
     /// Modifications that disable an account.
     pub fn disable_mods(self) -> Vec<AttrMod> {
         match self {
-            Dialect::Openldap => vec![("pwdAccountLockedTime".into(), vec!["000001010000Z".into()])],
+            Dialect::Openldap => {
+                vec![("pwdAccountLockedTime".into(), vec!["000001010000Z".into()])]
+            }
         }
     }
     /// Modifications that enable a disabled account.

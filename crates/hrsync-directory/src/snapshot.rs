@@ -11,10 +11,19 @@ use std::collections::HashMap;
 impl Directory {
     /// All managed entries.
     pub async fn snapshot(&self) -> Result<Vec<DirEntry>> {
-        let oc = self.cfg.object_classes.first().map(String::as_str).unwrap_or("*");
+        let oc = self
+            .cfg
+            .object_classes
+            .first()
+            .map(String::as_str)
+            .unwrap_or("*");
         let f = format!(
             "(&(objectClass={})({}=*))",
-            if oc == "*" { "*".to_string() } else { filter::escape(oc) },
+            if oc == "*" {
+                "*".to_string()
+            } else {
+                filter::escape(oc)
+            },
             self.cfg.key_attribute
         );
         self.search(&f).await
@@ -59,12 +68,16 @@ impl Directory {
                 lc.entry(k.to_lowercase()).or_default().extend(v);
             }
             for (k, v) in e.bin_attrs {
-                lc.entry(k.to_lowercase())
-                    .or_default()
-                    .extend(v.into_iter().map(|b| String::from_utf8_lossy(&b).into_owned()));
+                lc.entry(k.to_lowercase()).or_default().extend(
+                    v.into_iter()
+                        .map(|b| String::from_utf8_lossy(&b).into_owned()),
+                );
             }
             let mut attrs = AttrMap::new();
-            for a in owned.iter().chain(std::iter::once(&AttrName::new(cfg.key_attribute.clone()))) {
+            for a in owned
+                .iter()
+                .chain(std::iter::once(&AttrName::new(cfg.key_attribute.clone())))
+            {
                 if let Some(v) = lc.get(&a.as_str().to_lowercase()) {
                     let mut v = v.clone();
                     hrsync_model::attr::normalize_values(&mut v);

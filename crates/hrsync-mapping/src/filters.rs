@@ -7,8 +7,12 @@ use unicode_normalization::char::is_combining_mark;
 pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_filter("ascii", |s: String| ascii(&s));
     env.add_filter("login", |s: String| login(&s));
-    env.add_filter("initial", |s: String| s.chars().next().map(String::from).unwrap_or_default());
-    env.add_filter("left", |s: String, n: usize| s.chars().take(n).collect::<String>());
+    env.add_filter("initial", |s: String| {
+        s.chars().next().map(String::from).unwrap_or_default()
+    });
+    env.add_filter("left", |s: String, n: usize| {
+        s.chars().take(n).collect::<String>()
+    });
 }
 
 /// Diacritics folded to ASCII: NFKD with combining marks removed, then deunicode for what NFKD

@@ -237,7 +237,8 @@ impl Mapper {
                     continue;
                 }
             };
-            let required = a.spec.required || a.spec.name.eq_ignore_ascii_case(&self.spec.rdn_attribute);
+            let required =
+                a.spec.required || a.spec.name.eq_ignore_ascii_case(&self.spec.rdn_attribute);
             if value.is_empty() {
                 if required {
                     let why = if empty_fields.is_empty() {
@@ -277,7 +278,10 @@ impl Mapper {
             .and_then(|v| v.first())
             .cloned()
             .unwrap_or_default();
-        attrs.insert(AttrName::new(self.spec.key_attribute.clone()), vec![key.clone()]);
+        attrs.insert(
+            AttrName::new(self.spec.key_attribute.clone()),
+            vec![key.clone()],
+        );
         Ok(DesiredEntry {
             dn: dn::child(&self.spec.rdn_attribute, &rdn_value, &self.spec.parent_dn),
             key,

@@ -53,7 +53,10 @@ mod tests {
         assert_eq!(expand("{first}.{last}"), "{{ first }}.{{ last }}");
         assert_eq!(expand("{ a|lower }x"), "{{ a|lower }}x");
         assert_eq!(expand("{{ a }}-{b}"), "{{ a }}-{{ b }}");
-        assert_eq!(expand("{% if x %}{y}{% endif %}"), "{% if x %}{{ y }}{% endif %}");
+        assert_eq!(
+            expand("{% if x %}{y}{% endif %}"),
+            "{% if x %}{{ y }}{% endif %}"
+        );
         assert_eq!(expand("plain"), "plain");
         assert_eq!(expand("{unclosed"), "{unclosed");
     }

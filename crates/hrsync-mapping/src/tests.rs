@@ -11,18 +11,42 @@ fn spec() -> MappingSpec {
         parent_dn: "ou=people,dc=example,dc=com".into(),
         key_attribute: "employeeNumber".into(),
         attributes: vec![
-            AttrSpec { name: "uid".into(), format: "{first_name|login}.{last_name|login}".into(), required: true },
-            AttrSpec { name: "cn".into(), format: "{first_name} {last_name}".into(), required: true },
-            AttrSpec { name: "sn".into(), format: "{last_name}".into(), required: true },
-            AttrSpec { name: "mail".into(), format: "{work_email}".into(), required: false },
-            AttrSpec { name: "departmentNumber".into(), format: "{department.display}".into(), required: false },
+            AttrSpec {
+                name: "uid".into(),
+                format: "{first_name|login}.{last_name|login}".into(),
+                required: true,
+            },
+            AttrSpec {
+                name: "cn".into(),
+                format: "{first_name} {last_name}".into(),
+                required: true,
+            },
+            AttrSpec {
+                name: "sn".into(),
+                format: "{last_name}".into(),
+                required: true,
+            },
+            AttrSpec {
+                name: "mail".into(),
+                format: "{work_email}".into(),
+                required: false,
+            },
+            AttrSpec {
+                name: "departmentNumber".into(),
+                format: "{department.display}".into(),
+                required: false,
+            },
         ],
         leaver_when: Some("status == 'Terminated'".into()),
     }
 }
 
 fn rec(v: serde_json::Value) -> HrRecord {
-    HrRecord { index: 0, source_id: v.get("id").map(|x| x.to_string()), fields: v.as_object().unwrap().clone() }
+    HrRecord {
+        index: 0,
+        source_id: v.get("id").map(|x| x.to_string()),
+        fields: v.as_object().unwrap().clone(),
+    }
 }
 
 #[test]
@@ -45,8 +69,10 @@ fn maps_a_full_record() {
 fn null_optional_field_is_left_out_and_terminated_is_leaver() {
     let m = Mapper::new(spec()).unwrap();
     let e = m
-        .map(&rec(json!({"id": 8, "employee_id": "EMP8", "first_name": "A", "last_name": "B",
-            "work_email": null, "department": null, "status": "Terminated"})))
+        .map(&rec(
+            json!({"id": 8, "employee_id": "EMP8", "first_name": "A", "last_name": "B",
+            "work_email": null, "department": null, "status": "Terminated"}),
+        ))
         .unwrap();
     assert!(!e.attrs.contains_key(&AttrName::from("mail")));
     assert!(!e.attrs.contains_key(&AttrName::from("departmentNumber")));
@@ -64,14 +90,22 @@ fn missing_required_field_is_a_finding_naming_record_attribute_and_field() {
         && x.subject.contains("EMP9")
         && x.message.contains("last_name")));
     // a field absent from the record altogether (not just null)
-    let f = m.map(&rec(json!({"id": 10, "employee_id": "EMP10", "first_name": "A", "status": "Active"}))).unwrap_err();
+    let f = m
+        .map(&rec(
+            json!({"id": 10, "employee_id": "EMP10", "first_name": "A", "status": "Active"}),
+        ))
+        .unwrap_err();
     assert!(f.iter().any(|x| x.message.contains("last_name")));
 }
 
 #[test]
 fn missing_primary_key_is_a_finding() {
     let m = Mapper::new(spec()).unwrap();
-    let f = m.map(&rec(json!({"id": 11, "employee_id": null, "first_name": "A", "last_name": "B"}))).unwrap_err();
+    let f = m
+        .map(&rec(
+            json!({"id": 11, "employee_id": null, "first_name": "A", "last_name": "B"}),
+        ))
+        .unwrap_err();
     assert!(f[0].subject.contains("11") && f[0].message.contains("employee_id"));
 }
 
@@ -83,7 +117,10 @@ fn hostile_values_reach_the_dn_escaped() {
     let e = m
         .map(&rec(json!({"id": 12, "employee_id": "E*)(x", "first_name": "Zoë", "last_name": "O'Brien, Jr. (Ops)*\\", "status": "Active"})))
         .unwrap();
-    assert_eq!(e.dn, r"cn=Zoë O'Brien\, Jr. (Ops)*\\,ou=people,dc=example,dc=com");
+    assert_eq!(
+        e.dn,
+        r"cn=Zoë O'Brien\, Jr. (Ops)*\\,ou=people,dc=example,dc=com"
+    );
     let parsed = dn::Dn::parse(&e.dn).unwrap();
     assert_eq!(parsed.leaf().unwrap().value, r"Zoë O'Brien, Jr. (Ops)*\");
 }
@@ -91,9 +128,17 @@ fn hostile_values_reach_the_dn_escaped() {
 #[test]
 fn config_errors_name_the_attribute() {
     let mut s = spec();
-    s.attributes.push(AttrSpec { name: "title".into(), format: "{job_title.display|nosuchfilter}".into(), required: false });
+    s.attributes.push(AttrSpec {
+        name: "title".into(),
+        format: "{job_title.display|nosuchfilter}".into(),
+        required: false,
+    });
     // unknown filters are only found at render time in minijinja; a syntax error is found now
-    s.attributes.push(AttrSpec { name: "o".into(), format: "{{ broken ".into(), required: false });
+    s.attributes.push(AttrSpec {
+        name: "o".into(),
+        format: "{{ broken ".into(),
+        required: false,
+    });
     let err = Mapper::new(s).err().unwrap().to_string();
     assert!(err.contains("attribute o"), "{err}");
 
@@ -106,5 +151,16 @@ fn config_errors_name_the_attribute() {
 fn referenced_fields_are_the_top_level_names() {
     let m = Mapper::new(spec()).unwrap();
     let f: Vec<_> = m.referenced_fields().into_iter().collect();
-    assert_eq!(f, vec!["department", "employee_id", "first_name", "id", "last_name", "status", "work_email"]);
+    assert_eq!(
+        f,
+        vec![
+            "department",
+            "employee_id",
+            "first_name",
+            "id",
+            "last_name",
+            "status",
+            "work_email"
+        ]
+    );
 }

@@ -81,7 +81,10 @@ mod tests {
         let mut m = AttrMap::new();
         m.insert("Mail".into(), vec!["a".into()]);
         assert!(m.contains_key(&AttrName::from("mail")));
-        assert_eq!(AttrName::from("employeeNumber"), AttrName::from("EMPLOYEENUMBER"));
+        assert_eq!(
+            AttrName::from("employeeNumber"),
+            AttrName::from("EMPLOYEENUMBER")
+        );
         assert!(AttrName::from("cn") < AttrName::from("Mail"));
     }
 }

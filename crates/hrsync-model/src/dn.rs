@@ -68,7 +68,8 @@ impl Dn {
         let mut i = 0;
         let finish = |attr: &mut String, value: &mut Vec<u8>, rdn: &mut Vec<Ava>| {
             let a = attr.trim().to_string();
-            let v = String::from_utf8(std::mem::take(value)).map_err(|_| err("value is not UTF-8"))?;
+            let v =
+                String::from_utf8(std::mem::take(value)).map_err(|_| err("value is not UTF-8"))?;
             if a.is_empty() {
                 return Err(err("empty attribute type"));
             }
@@ -91,7 +92,9 @@ impl Dn {
                 b'\\' => {
                     let next = *bytes.get(i + 1).ok_or_else(|| err("dangling backslash"))?;
                     if next.is_ascii_hexdigit() {
-                        let hex = bytes.get(i + 1..i + 3).ok_or_else(|| err("short hex escape"))?;
+                        let hex = bytes
+                            .get(i + 1..i + 3)
+                            .ok_or_else(|| err("short hex escape"))?;
                         let hex = std::str::from_utf8(hex).map_err(|_| err("bad hex escape"))?;
                         let b = u8::from_str_radix(hex, 16).map_err(|_| err("bad hex escape"))?;
                         value.push(b);

@@ -72,7 +72,11 @@ pub struct Finding {
 }
 
 impl Finding {
-    pub fn error(subject: impl Into<String>, field: Option<String>, message: impl Into<String>) -> Self {
+    pub fn error(
+        subject: impl Into<String>,
+        field: Option<String>,
+        message: impl Into<String>,
+    ) -> Self {
         Finding {
             severity: "error".into(),
             subject: subject.into(),
@@ -80,7 +84,11 @@ impl Finding {
             message: message.into(),
         }
     }
-    pub fn warning(subject: impl Into<String>, field: Option<String>, message: impl Into<String>) -> Self {
+    pub fn warning(
+        subject: impl Into<String>,
+        field: Option<String>,
+        message: impl Into<String>,
+    ) -> Self {
         Finding {
             severity: "warning".into(),
             subject: subject.into(),

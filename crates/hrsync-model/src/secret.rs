@@ -51,7 +51,9 @@ pub enum SecretError {
         "a secret is written in plain text; reference it instead: {{ env = \"VAR\" }} or {{ file = \"path\" }}"
     )]
     Plain,
-    #[error("environment variable {0} is not set (or not valid UTF-8); export it or use {{ file = \"…\" }}")]
+    #[error(
+        "environment variable {0} is not set (or not valid UTF-8); export it or use {{ file = \"…\" }}"
+    )]
     EnvMissing(String),
     #[error("environment variable {0} is empty")]
     EnvEmpty(String),

@@ -13,7 +13,10 @@ mod render;
 pub use render::render_text;
 
 use hrsync_model::attr::normalize_values;
-use hrsync_model::{AttrChange, AttrName, Change, ChangeKind, DesiredEntry, DirEntry, FetchReport, Finding, Plan, dn};
+use hrsync_model::{
+    AttrChange, AttrName, Change, ChangeKind, DesiredEntry, DirEntry, FetchReport, Finding, Plan,
+    dn,
+};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// What to do with a managed entry whose person is not in the HR data at all.
@@ -55,6 +58,9 @@ pub struct PlanInput {
     pub rdn_attribute: String,
     pub key_attribute: String,
     pub missing_from_hr: MissingAction,
+    /// Unlinked entries count as managed (and so can be disabled when missing from HR) only
+    /// under this DN, the users OU; linked entries are managed wherever they were moved.
+    pub managed_base: String,
 }
 
 /// Builds the plan. Deterministic: same input, same plan.
@@ -74,7 +80,9 @@ pub fn plan(input: PlanInput) -> Plan {
         rdn_attribute,
         key_attribute,
         missing_from_hr,
+        managed_base,
     } = input;
+    let managed_base = norm(&managed_base);
 
     let (leavers_allowed, withheld_reason) = if !fetch.complete {
         (
@@ -221,7 +229,9 @@ pub fn plan(input: PlanInput) -> Plan {
                     attrs: vec![],
                     reason: format!(
                         "leaver: {}",
-                        d.leaver_reason.as_deref().unwrap_or("HR marks the person as left")
+                        d.leaver_reason
+                            .as_deref()
+                            .unwrap_or("HR marks the person as left")
                     ),
                 });
             } else {
@@ -236,7 +246,8 @@ pub fn plan(input: PlanInput) -> Plan {
         let mut new_dn = None;
         if let (Some(wanted), Ok(cur)) = (&wanted_rdn, dn::Dn::parse(&e.dn)) {
             let same_rdn = cur.leaf().is_some_and(|a| {
-                a.attr.eq_ignore_ascii_case(&rdn_attribute) && a.value.to_lowercase() == wanted.to_lowercase()
+                a.attr.eq_ignore_ascii_case(&rdn_attribute)
+                    && a.value.to_lowercase() == wanted.to_lowercase()
             });
             if !same_rdn {
                 let candidate = dn::child(&rdn_attribute, wanted, &cur.parent().to_string());
@@ -256,7 +267,10 @@ pub fn plan(input: PlanInput) -> Plan {
         }
 
         let mut diffs = Vec::new();
-        for a in owned.iter().chain(std::iter::once(&AttrName::new(key_attribute.clone()))) {
+        for a in owned
+            .iter()
+            .chain(std::iter::once(&AttrName::new(key_attribute.clone())))
+        {
             if a == &rdn_name {
                 // The RDN value changes through the rename (or cannot change at all).
                 continue;
@@ -307,11 +321,19 @@ pub fn plan(input: PlanInput) -> Plan {
         for &i in &order {
             let e = &snapshot[i];
             let Some(k) = &e.key else { continue };
-            if matched.contains(&i) || seen_keys.contains(k) || failed_keys.contains(k) || e.disabled {
+            if matched.contains(&i)
+                || seen_keys.contains(k)
+                || failed_keys.contains(k)
+                || e.disabled
+            {
                 continue;
             }
             if by_key.get(k.as_str()) != Some(&i) {
                 continue; // duplicate key entry, reported above
+            }
+            let under_base = norm(&e.dn).ends_with(&format!(",{managed_base}"));
+            if !links.contains_key(k) && !under_base {
+                continue; // not ours: never created or linked by hrsync
             }
             if leavers_allowed {
                 changes.push(Change {
@@ -345,7 +367,9 @@ pub fn plan(input: PlanInput) -> Plan {
 }
 
 fn norm(d: &str) -> String {
-    dn::Dn::parse(d).map(|x| x.normalized()).unwrap_or_else(|_| d.to_lowercase())
+    dn::Dn::parse(d)
+        .map(|x| x.normalized())
+        .unwrap_or_else(|_| d.to_lowercase())
 }
 
 #[cfg(test)]

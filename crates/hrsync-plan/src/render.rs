@@ -41,7 +41,11 @@ pub fn render_text(plan: &Plan, detail: bool, limit: Option<usize>) -> String {
         let _ = writeln!(s, "  note: {n}");
     }
     if let Some(r) = &plan.leavers_withheld_reason {
-        let _ = writeln!(s, "Leavers withheld: {r} ({} not planned)", plan.leavers_withheld);
+        let _ = writeln!(
+            s,
+            "Leavers withheld: {r} ({} not planned)",
+            plan.leavers_withheld
+        );
     }
     let _ = writeln!(s);
     let shown = limit.unwrap_or(usize::MAX);
@@ -61,16 +65,30 @@ pub fn render_text(plan: &Plan, detail: bool, limit: Option<usize>) -> String {
                 if c.kind == ChangeKind::Create {
                     let _ = writeln!(s, "      {}: {}", a.attr, vals(&a.after));
                 } else {
-                    let _ = writeln!(s, "      {}: {} -> {}", a.attr, vals(&a.before), vals(&a.after));
+                    let _ = writeln!(
+                        s,
+                        "      {}: {} -> {}",
+                        a.attr,
+                        vals(&a.before),
+                        vals(&a.after)
+                    );
                 }
             }
         }
     }
     if plan.changes.len() > shown {
-        let _ = writeln!(s, "  … {} more change(s) (use --json for all)", plan.changes.len() - shown);
+        let _ = writeln!(
+            s,
+            "  … {} more change(s) (use --json for all)",
+            plan.changes.len() - shown
+        );
     }
     for x in plan.findings.iter().take(shown) {
-        let field = x.field.as_deref().map(|f| format!(" [{f}]")).unwrap_or_default();
+        let field = x
+            .field
+            .as_deref()
+            .map(|f| format!(" [{f}]"))
+            .unwrap_or_default();
         let _ = writeln!(s, "! {} {}{}: {}", x.severity, x.subject, field, x.message);
     }
     if plan.findings.len() > shown {
@@ -86,7 +104,11 @@ pub fn render_text(plan: &Plan, detail: bool, limit: Option<usize>) -> String {
         m.disable,
         m.unchanged,
         m.findings,
-        if plan.is_empty() { " - nothing to do" } else { "" }
+        if plan.is_empty() {
+            " - nothing to do"
+        } else {
+            ""
+        }
     );
     s
 }

@@ -5,7 +5,10 @@ use hrsync_model::AttrMap;
 const OU: &str = "ou=people,dc=example,dc=com";
 
 fn attrs(pairs: &[(&str, &str)]) -> AttrMap {
-    pairs.iter().map(|(k, v)| (AttrName::from(*k), vec![v.to_string()])).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (AttrName::from(*k), vec![v.to_string()]))
+        .collect()
 }
 
 fn want(key: &str, uid: &str, title: &str, leaver: bool) -> DesiredEntry {
@@ -33,7 +36,12 @@ fn input(desired: Vec<DesiredEntry>, snapshot: Vec<DirEntry>, complete: bool) ->
         mapping: "m".into(),
         target: "t".into(),
         now: chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
-        fetch: FetchReport { complete, records: desired.len(), error: (!complete).then(|| "page 3: HTTP 500".into()), ..Default::default() },
+        fetch: FetchReport {
+            complete,
+            records: desired.len(),
+            error: (!complete).then(|| "page 3: HTTP 500".into()),
+            ..Default::default()
+        },
         desired,
         failed_keys: BTreeSet::new(),
         keyless_records: 0,
@@ -44,6 +52,7 @@ fn input(desired: Vec<DesiredEntry>, snapshot: Vec<DirEntry>, complete: bool) ->
         rdn_attribute: "uid".into(),
         key_attribute: "employeeNumber".into(),
         missing_from_hr: MissingAction::Disable,
+        managed_base: OU.into(),
     }
 }
 
@@ -54,8 +63,16 @@ fn kinds(p: &Plan) -> Vec<(ChangeKind, String)> {
 #[test]
 fn joiner_mover_leaver_and_missing() {
     let p = plan(input(
-        vec![want("1", "a", "Eng", false), want("2", "b", "Boss", false), want("3", "c", "Eng", true)],
-        vec![have("2", "b", "Eng", false), have("3", "c", "Eng", false), have("4", "d", "Eng", false)],
+        vec![
+            want("1", "a", "Eng", false),
+            want("2", "b", "Boss", false),
+            want("3", "c", "Eng", true),
+        ],
+        vec![
+            have("2", "b", "Eng", false),
+            have("3", "c", "Eng", false),
+            have("4", "d", "Eng", false),
+        ],
         true,
     ));
     assert_eq!(
@@ -68,7 +85,14 @@ fn joiner_mover_leaver_and_missing() {
         ]
     );
     let upd = &p.changes[1];
-    assert_eq!(upd.attrs, vec![AttrChange { attr: "title".into(), before: vec!["Eng".into()], after: vec!["Boss".into()] }]);
+    assert_eq!(
+        upd.attrs,
+        vec![AttrChange {
+            attr: "title".into(),
+            before: vec!["Eng".into()],
+            after: vec!["Boss".into()]
+        }]
+    );
     assert!(p.changes[3].reason.contains("not in HR"));
 }
 
@@ -98,45 +122,107 @@ fn failed_record_is_not_a_leaver_and_keyless_records_withhold_leavers() {
 
 #[test]
 fn converged_state_plans_nothing_and_rehire_enables() {
-    let p = plan(input(vec![want("2", "b", "Eng", false)], vec![have("2", "b", "Eng", false)], true));
+    let p = plan(input(
+        vec![want("2", "b", "Eng", false)],
+        vec![have("2", "b", "Eng", false)],
+        true,
+    ));
     assert!(p.is_empty());
     assert_eq!(p.unchanged, 1);
-    let p = plan(input(vec![want("2", "b", "Eng", false)], vec![have("2", "b", "Eng", true)], true));
+    let p = plan(input(
+        vec![want("2", "b", "Eng", false)],
+        vec![have("2", "b", "Eng", true)],
+        true,
+    ));
     assert_eq!(kinds(&p), vec![(ChangeKind::Enable, "2".into())]);
     // already disabled leaver: nothing
-    let p = plan(input(vec![want("2", "b", "Eng", true)], vec![have("2", "b", "Eng", true)], true));
+    let p = plan(input(
+        vec![want("2", "b", "Eng", true)],
+        vec![have("2", "b", "Eng", true)],
+        true,
+    ));
     assert!(p.is_empty());
 }
 
 #[test]
 fn rename_keeps_the_link_and_dn_collisions_are_findings() {
-    let mut i = input(vec![want("2", "b2", "Eng", false)], vec![have("2", "b", "Eng", false)], true);
-    i.links.insert("2".into(), Link { uuid: Some("uuid-2".into()), dn: "uid=b,ou=people,dc=example,dc=com".into() });
+    let mut i = input(
+        vec![want("2", "b2", "Eng", false)],
+        vec![have("2", "b", "Eng", false)],
+        true,
+    );
+    i.links.insert(
+        "2".into(),
+        Link {
+            uuid: Some("uuid-2".into()),
+            dn: "uid=b,ou=people,dc=example,dc=com".into(),
+        },
+    );
     let p = plan(i);
     assert_eq!(p.changes.len(), 1);
-    assert_eq!(p.changes[0].new_dn.as_deref(), Some("uid=b2,ou=people,dc=example,dc=com"));
+    assert_eq!(
+        p.changes[0].new_dn.as_deref(),
+        Some("uid=b2,ou=people,dc=example,dc=com")
+    );
     assert!(p.changes[0].attrs.is_empty());
 
-    let p = plan(input(vec![want("1", "x", "Eng", false), want("2", "x", "Eng", false)], vec![], true));
+    let p = plan(input(
+        vec![want("1", "x", "Eng", false), want("2", "x", "Eng", false)],
+        vec![],
+        true,
+    ));
     assert_eq!(kinds(&p), vec![(ChangeKind::Create, "1".into())]);
     assert!(p.findings[0].message.contains("also wanted by key 1"));
 
-    let p = plan(input(vec![want("1", "b", "Eng", false)], vec![have("2", "b", "Eng", false)], true));
+    let p = plan(input(
+        vec![want("1", "b", "Eng", false)],
+        vec![have("2", "b", "Eng", false)],
+        true,
+    ));
     assert!(p.changes.iter().all(|c| c.kind != ChangeKind::Create));
-    assert!(p.findings.iter().any(|f| f.message.contains("already taken")));
+    assert!(
+        p.findings
+            .iter()
+            .any(|f| f.message.contains("already taken"))
+    );
 }
 
 #[test]
 fn plan_is_deterministic_and_renders() {
-    let mk = || input(
-        vec![want("9", "z", "Eng", false), want("1", "a", "Eng", false)],
-        vec![have("5", "e", "Eng", false)],
-        true,
-    );
+    let mk = || {
+        input(
+            vec![want("9", "z", "Eng", false), want("1", "a", "Eng", false)],
+            vec![have("5", "e", "Eng", false)],
+            true,
+        )
+    };
     let a = plan(mk());
     let b = plan(mk());
     assert_eq!(a, b);
     let text = render_text(&a, true, None);
-    assert!(text.contains("+ create  uid=a,ou=people,dc=example,dc=com  [1]"), "{text}");
-    assert!(text.contains("Summary: 2 create, 0 update, 0 enable, 1 disable"), "{text}");
+    assert!(
+        text.contains("+ create  uid=a,ou=people,dc=example,dc=com  [1]"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Summary: 2 create, 0 update, 0 enable, 1 disable"),
+        "{text}"
+    );
+}
+
+#[test]
+fn unlinked_entries_outside_the_users_ou_are_never_disabled() {
+    let mut outside = have("7", "svc", "Eng", false);
+    outside.dn = "uid=svc,ou=services,dc=example,dc=com".into();
+    let p = plan(input(vec![], vec![outside.clone()], true));
+    assert!(p.changes.is_empty());
+    let mut i = input(vec![], vec![outside], true);
+    i.links.insert(
+        "7".into(),
+        Link {
+            uuid: Some("uuid-7".into()),
+            dn: "x".into(),
+        },
+    );
+    assert_eq!(kinds(&plan(i)), vec![(ChangeKind::Disable, "7".into())]);
 }

@@ -9,9 +9,15 @@ use std::time::Duration;
 #[derive(Debug, Clone)]
 pub enum Attempt {
     /// Worth retrying (network, timeout, 5xx, 429), with an optional server-given delay.
-    Transient { message: String, retry_after: Option<Duration> },
+    Transient {
+        message: String,
+        retry_after: Option<Duration>,
+    },
     /// Not worth retrying.
-    Permanent { status: Option<u16>, message: String },
+    Permanent {
+        status: Option<u16>,
+        message: String,
+    },
 }
 
 impl Attempt {
@@ -66,16 +72,28 @@ where
         .retry(backoff)
         .when(|e: &Attempt| matches!(e, Attempt::Transient { .. }))
         .adjust(|e: &Attempt, d| match e {
-            Attempt::Transient { retry_after: Some(r), .. } => Some(*r),
+            Attempt::Transient {
+                retry_after: Some(r),
+                ..
+            } => Some(*r),
             _ => d,
         })
         .notify(|e: &Attempt, d: Duration| {
             attempts += 1;
-            tracing::warn!(what, attempt = attempts, delay_ms = d.as_millis() as u64, error = e.message(), "retrying");
+            tracing::warn!(
+                what,
+                attempt = attempts,
+                delay_ms = d.as_millis() as u64,
+                error = e.message(),
+                "retrying"
+            );
         })
         .await;
     res.map_err(|e| match e {
-        Attempt::Transient { message, retry_after } if attempts > 0 => Attempt::Transient {
+        Attempt::Transient {
+            message,
+            retry_after,
+        } if attempts > 0 => Attempt::Transient {
             message: format!("{message} (after {} retries)", attempts),
             retry_after,
         },
@@ -93,7 +111,10 @@ pub fn send_error(e: &reqwest::Error) -> Attempt {
     } else {
         e.to_string()
     };
-    Attempt::Transient { message, retry_after: None }
+    Attempt::Transient {
+        message,
+        retry_after: None,
+    }
 }
 
 /// Parses `Retry-After` (seconds form).

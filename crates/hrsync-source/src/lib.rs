@@ -36,7 +36,10 @@ pub enum SourceError {
         message: String,
     },
     #[error("integration {integration}: invalid configuration: {message}")]
-    Config { integration: String, message: String },
+    Config {
+        integration: String,
+        message: String,
+    },
 }
 
 pub type Result<T> = std::result::Result<T, SourceError>;

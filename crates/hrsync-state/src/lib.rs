@@ -18,7 +18,10 @@ use std::path::Path;
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
     #[error("state database {path}: {source}")]
-    Open { path: String, source: rusqlite::Error },
+    Open {
+        path: String,
+        source: rusqlite::Error,
+    },
     #[error("state database: {0}")]
     Sql(#[from] rusqlite::Error),
     #[error("state database: cannot encode JSON: {0}")]
@@ -148,10 +151,15 @@ impl Store {
 
     fn init(conn: Connection) -> Result<Store> {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL;")?;
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL;",
+        )?;
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         for (i, m) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
-            conn.execute_batch(&format!("BEGIN; {m} PRAGMA user_version = {}; COMMIT;", i + 1))?;
+            conn.execute_batch(&format!(
+                "BEGIN; {m} PRAGMA user_version = {}; COMMIT;",
+                i + 1
+            ))?;
         }
         Ok(Store { conn })
     }
@@ -179,7 +187,13 @@ impl Store {
         Ok(())
     }
 
-    pub fn finish_run(&self, run_id: i64, status: &str, error: Option<&str>, at: DateTime<Utc>) -> Result<()> {
+    pub fn finish_run(
+        &self,
+        run_id: i64,
+        status: &str,
+        error: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
         self.conn.execute(
             "UPDATE runs SET status = ?2, error = ?3, finished_at = ?4 WHERE id = ?1",
             params![run_id, status, error, at.to_rfc3339()],
@@ -238,7 +252,12 @@ impl Store {
     }
 
     /// Inserts or refreshes links (keeps `first_seen`; a known uuid is never replaced by NULL).
-    pub fn upsert_links(&mut self, mapping: &str, rows: &[LinkRow], at: DateTime<Utc>) -> Result<()> {
+    pub fn upsert_links(
+        &mut self,
+        mapping: &str,
+        rows: &[LinkRow],
+        at: DateTime<Utc>,
+    ) -> Result<()> {
         let now = at.to_rfc3339();
         let tx = self.conn.transaction()?;
         {
@@ -284,7 +303,11 @@ impl Store {
     pub fn plan_of(&self, run_id: i64) -> Result<Option<Plan>> {
         let s: Option<Option<String>> = self
             .conn
-            .query_row("SELECT plan_json FROM runs WHERE id = ?1", params![run_id], |r| r.get(0))
+            .query_row(
+                "SELECT plan_json FROM runs WHERE id = ?1",
+                params![run_id],
+                |r| r.get(0),
+            )
             .optional()?;
         Ok(match s.flatten() {
             Some(s) => Some(serde_json::from_str(&s)?),
@@ -293,7 +316,12 @@ impl Store {
     }
 
     /// Audited changes, newest run first, filtered by run and/or HR key.
-    pub fn audit(&self, run: Option<i64>, key: Option<&str>, limit: usize) -> Result<Vec<AuditRow>> {
+    pub fn audit(
+        &self,
+        run: Option<i64>,
+        key: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<AuditRow>> {
         let mut st = self.conn.prepare(
             "SELECT run_id, seq, hr_key, kind, dn, new_dn, reason, attrs_json, ok, rc, message, at FROM changes
              WHERE (?1 IS NULL OR run_id = ?1) AND (?2 IS NULL OR hr_key = ?2)
@@ -357,14 +385,22 @@ mod tests {
             dn: "uid=a,ou=p".into(),
             new_dn: None,
             uuid: None,
-            attrs: vec![AttrChange { attr: "title".into(), before: vec!["A".into()], after: vec!["B".into()] }],
+            attrs: vec![AttrChange {
+                attr: "title".into(),
+                before: vec!["A".into()],
+                after: vec!["B".into()],
+            }],
             reason: "HR changed title".into(),
         };
         let plan = Plan {
             mapping: "m".into(),
             target: "t".into(),
             generated_at: now,
-            fetch: FetchReport { complete: true, records: 1, ..Default::default() },
+            fetch: FetchReport {
+                complete: true,
+                records: 1,
+                ..Default::default()
+            },
             leavers_allowed: true,
             leavers_withheld_reason: None,
             leavers_withheld: 0,
@@ -373,7 +409,18 @@ mod tests {
             findings: vec![],
         };
         s.save_plan(run, &plan).unwrap();
-        s.record_changes(run, &[AppliedChange { seq: 0, change: &change, ok: false, rc: Some(50), message: "insufficient access", at: now }]).unwrap();
+        s.record_changes(
+            run,
+            &[AppliedChange {
+                seq: 0,
+                change: &change,
+                ok: false,
+                rc: Some(50),
+                message: "insufficient access",
+                at: now,
+            }],
+        )
+        .unwrap();
         s.finish_run(run, "partial", None, now).unwrap();
         drop(s);
 
@@ -387,8 +434,28 @@ mod tests {
         assert_eq!(a[0].rc, Some(50));
         assert_eq!(a[0].attrs[0]["before"][0], "A");
 
-        s.upsert_links("m", &[LinkRow { hr_key: "E1".into(), uuid: Some("u1".into()), dn: "uid=a".into(), state: "active".into() }], now).unwrap();
-        s.upsert_links("m", &[LinkRow { hr_key: "E1".into(), uuid: None, dn: "uid=b".into(), state: "disabled".into() }], now).unwrap();
+        s.upsert_links(
+            "m",
+            &[LinkRow {
+                hr_key: "E1".into(),
+                uuid: Some("u1".into()),
+                dn: "uid=a".into(),
+                state: "active".into(),
+            }],
+            now,
+        )
+        .unwrap();
+        s.upsert_links(
+            "m",
+            &[LinkRow {
+                hr_key: "E1".into(),
+                uuid: None,
+                dn: "uid=b".into(),
+                state: "disabled".into(),
+            }],
+            now,
+        )
+        .unwrap();
         let l = s.links("m").unwrap();
         assert_eq!(l["E1"].uuid.as_deref(), Some("u1"));
         assert_eq!(l["E1"].dn, "uid=b");

@@ -1,1 +1,5 @@
-//! hrsync engine: config, orchestration of the stages.
+//! hrsync: HR-driven identity lifecycle engine. This library half holds the configuration
+//! ([`config`]) and the engine that runs the stages in order ([`engine`]); `main.rs` is the CLI.
+
+pub mod config;
+pub mod engine;

@@ -1,1 +1,375 @@
-fn main() {}
+//! The `hrsync` command line.
+
+use anyhow::{Context, Result, bail};
+use chrono::Utc;
+use clap::{Parser, Subcommand};
+use hrsync::config::Config;
+use hrsync::engine::{self, Mode, RunReport, Ui};
+use hrsync_directory::Outcome;
+use hrsync_model::Plan;
+use hrsync_state::Store;
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "hrsync",
+    version,
+    about = "HR-driven identity lifecycle: HR system → directory, planned before applied"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(clap::Args)]
+struct Common {
+    /// Configuration file (TOML).
+    #[arg(short, long, env = "HRSYNC_CONFIG")]
+    config: PathBuf,
+}
+
+#[derive(clap::Args)]
+struct Show {
+    /// Only this mapping (default: every enabled mapping, in file order).
+    #[arg(short, long)]
+    mapping: Option<String>,
+    /// Print the plan as JSON instead of text.
+    #[arg(long)]
+    json: bool,
+    /// Only the summary, not every change.
+    #[arg(long)]
+    summary: bool,
+    /// Show at most this many changes and findings in text output.
+    #[arg(long)]
+    limit: Option<usize>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Validate the configuration: syntax, references, secrets present, formats compile.
+    Check {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Fetch from HR, read the directory, and show what would change. Changes nothing.
+    Plan {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        show: Show,
+    },
+    /// Plan, show the plan, and apply it after confirmation (or with --yes).
+    Apply {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        show: Show,
+        /// Apply without asking (unattended runs).
+        #[arg(long)]
+        yes: bool,
+    },
+    /// List past runs.
+    Runs {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show audited changes (newest run first).
+    Audit {
+        #[command(flatten)]
+        common: Common,
+        /// Only this run.
+        #[arg(long)]
+        run: Option<i64>,
+        /// Only this HR key.
+        #[arg(long)]
+        key: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn init_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("HRSYNC_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::io::stderr().is_terminal() {
+        builder.init();
+    } else {
+        builder.json().init();
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    init_logs();
+    let cli = Cli::parse();
+    match real_main(cli).await {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::exit(1);
+        }
+    }
+}
+
+async fn real_main(cli: Cli) -> Result<i32> {
+    match cli.cmd {
+        Cmd::Check { common } => {
+            let cfg = Config::load(&common.config)?;
+            for name in cfg.mapping_names() {
+                let job = cfg.job(&name)?;
+                println!(
+                    "mapping {name:?} ({}): {} -> {} ok; reads HR fields {:?}",
+                    job.category,
+                    job.source.name,
+                    job.directory.label(),
+                    job.mapping.referenced_fields()
+                );
+            }
+            println!("{}: configuration is valid", common.config.display());
+            Ok(0)
+        }
+        Cmd::Plan { common, show } => sync(common, show, Mode::Plan, false).await,
+        Cmd::Apply { common, show, yes } => sync(common, show, Mode::Apply, yes).await,
+        Cmd::Runs {
+            common,
+            limit,
+            json,
+        } => {
+            let cfg = Config::load(&common.config)?;
+            let store = Store::open(&cfg.state_path())?;
+            let runs = store.runs(limit)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&runs)?);
+                return Ok(0);
+            }
+            println!(
+                "{:>5}  {:<7} {:<20} {:<25} {:<9} {:>7}  changes (c/u/e/d)  findings",
+                "run", "command", "mapping", "started", "status", "records"
+            );
+            for r in runs {
+                let s = r.summary.unwrap_or_default();
+                println!(
+                    "{:>5}  {:<7} {:<20} {:<25} {:<9} {:>7}  {}/{}/{}/{}{}  {}{}",
+                    r.id,
+                    r.command,
+                    r.mapping,
+                    r.started_at.get(..19).unwrap_or(&r.started_at),
+                    r.status,
+                    r.records.map(|n| n.to_string()).unwrap_or_default(),
+                    s.create,
+                    s.update,
+                    s.enable,
+                    s.disable,
+                    if r.fetch_complete == Some(false) {
+                        " (fetch incomplete)"
+                    } else {
+                        ""
+                    },
+                    s.findings,
+                    r.error.map(|e| format!("  error: {e}")).unwrap_or_default()
+                );
+            }
+            Ok(0)
+        }
+        Cmd::Audit {
+            common,
+            run,
+            key,
+            limit,
+            json,
+        } => {
+            let cfg = Config::load(&common.config)?;
+            let store = Store::open(&cfg.state_path())?;
+            let rows = store.audit(run, key.as_deref(), limit)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+                return Ok(0);
+            }
+            for r in rows {
+                let res = if r.ok {
+                    "ok".to_string()
+                } else {
+                    format!("FAILED rc={:?}: {}", r.rc, r.message)
+                };
+                println!(
+                    "run {} #{} {} {} [{}] {} -- {}",
+                    r.run_id,
+                    r.seq,
+                    r.at.get(..19).unwrap_or(&r.at),
+                    r.kind,
+                    r.hr_key,
+                    r.dn,
+                    res
+                );
+                if let Some(n) = r.new_dn {
+                    println!("    renamed -> {n}");
+                }
+                if let Some(list) = r.attrs.as_array() {
+                    for a in list {
+                        println!(
+                            "    {}: {} -> {}",
+                            a["attr"].as_str().unwrap_or("?"),
+                            a["before"],
+                            a["after"]
+                        );
+                    }
+                }
+            }
+            Ok(0)
+        }
+    }
+}
+
+struct CliUi<'a> {
+    show: &'a Show,
+    yes: bool,
+    printed: bool,
+    bar: Option<ProgressBar>,
+    done: usize,
+    failed: usize,
+}
+
+impl Ui for CliUi<'_> {
+    fn confirm(&mut self, plan: &Plan) -> bool {
+        if !self.show.json {
+            print_plan(plan, self.show);
+            self.printed = true;
+        }
+        if self.yes {
+            return true;
+        }
+        let n = plan.changes.len();
+        eprint!("Apply these {n} change(s)? [y/N] ");
+        let _ = std::io::stderr().flush();
+        let mut line = String::new();
+        if std::io::stdin().read_line(&mut line).is_err() {
+            return false;
+        }
+        matches!(line.trim(), "y" | "Y" | "yes" | "YES")
+    }
+    fn apply_started(&mut self, total: usize) {
+        if std::io::stderr().is_terminal() && !self.show.json {
+            let bar = ProgressBar::new(total as u64);
+            if let Ok(style) = ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} changes  {per_sec}  eta {eta}  {msg}",
+            ) {
+                bar.set_style(style);
+            }
+            self.bar = Some(bar);
+        }
+        tracing::info!(total, "applying");
+    }
+    fn applied(&mut self, o: &Outcome) {
+        self.done += 1;
+        if !o.ok {
+            self.failed += 1;
+        }
+        match &self.bar {
+            Some(b) => {
+                b.inc(1);
+                if !o.ok {
+                    b.set_message(format!("{} failed", self.failed));
+                }
+            }
+            None if self.done.is_multiple_of(1000) => {
+                tracing::info!(done = self.done, failed = self.failed, "applying")
+            }
+            None => {}
+        }
+    }
+    fn apply_finished(&mut self) {
+        if let Some(b) = self.bar.take() {
+            b.finish_and_clear();
+        }
+    }
+}
+
+async fn sync(common: Common, show: Show, mode: Mode, yes: bool) -> Result<i32> {
+    let cfg = Config::load(&common.config)?;
+    if mode == Mode::Apply && !yes && !std::io::stdin().is_terminal() {
+        bail!(
+            "refusing to apply without confirmation: stdin is not a terminal; pass --yes for unattended runs"
+        );
+    }
+    let names = match &show.mapping {
+        Some(m) => vec![m.clone()],
+        None => cfg.mapping_names(),
+    };
+    let mut store = Store::open(&cfg.state_path())
+        .with_context(|| format!("state database {}", cfg.state_path().display()))?;
+    let mut code = 0;
+    let mut reports: Vec<RunReport> = Vec::new();
+    for name in names {
+        let job = cfg.job(&name)?;
+        let mut ui = CliUi {
+            show: &show,
+            yes,
+            printed: false,
+            bar: None,
+            done: 0,
+            failed: 0,
+        };
+        let report = engine::run(&job, &mut store, mode, Utc::now(), &mut ui)
+            .await
+            .with_context(|| format!("mapping {name:?}"))?;
+        if !ui.printed && !show.json {
+            print_plan(&report.plan, &show);
+        }
+        if mode == Mode::Apply && !show.json {
+            if report.applied {
+                println!(
+                    "Applied run {}: {} ok, {} failed ({:.2} s){}",
+                    report.run_id,
+                    report.applied_ok,
+                    report.applied_failed,
+                    report.timings.apply_ms as f64 / 1000.0,
+                    if report.applied_failed > 0 {
+                        "; see `hrsync audit --run N`"
+                    } else {
+                        ""
+                    }
+                );
+            } else if !report.plan.is_empty() {
+                println!("Not applied.");
+            }
+        }
+        if report.applied_failed > 0 {
+            code = 3;
+        }
+        reports.push(report);
+    }
+    if show.json {
+        let v: Vec<serde_json::Value> = reports
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "run_id": r.run_id, "applied": r.applied, "applied_ok": r.applied_ok,
+                    "applied_failed": r.applied_failed, "timings": r.timings, "plan": r.plan
+                })
+            })
+            .collect();
+        let out = if v.len() == 1 {
+            v[0].clone()
+        } else {
+            serde_json::Value::Array(v)
+        };
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    }
+    Ok(code)
+}
+
+fn print_plan(plan: &Plan, show: &Show) {
+    let limit = if show.summary { Some(0) } else { show.limit };
+    print!("{}", hrsync_plan::render_text(plan, true, limit));
+}

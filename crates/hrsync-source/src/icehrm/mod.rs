@@ -83,7 +83,10 @@ impl IceHrm {
 
         let first = match self.page(&client, 1, limit).await {
             Ok(p) => p,
-            Err(Attempt::Permanent { status: Some(s @ (401 | 403)), message }) => {
+            Err(Attempt::Permanent {
+                status: Some(s @ (401 | 403)),
+                message,
+            }) => {
                 return Err(SourceError::Auth {
                     integration: self.name.clone(),
                     status: s,
@@ -117,9 +120,9 @@ impl IceHrm {
                                 report.pages += 1;
                                 if page.records.is_empty() {
                                     // Fewer people than `total` said: the list shrank meanwhile.
-                                    report
-                                        .notes
-                                        .push(format!("page {p} was empty before the reported total {total}"));
+                                    report.notes.push(format!(
+                                        "page {p} was empty before the reported total {total}"
+                                    ));
                                 }
                                 pages.push(page.records);
                             }
@@ -170,7 +173,10 @@ impl IceHrm {
                 continue;
             }
             let fields = match keep {
-                Some(keep) => rec.into_iter().filter(|(k, _)| keep.contains(k) || k == "id").collect(),
+                Some(keep) => rec
+                    .into_iter()
+                    .filter(|(k, _)| keep.contains(k) || k == "id")
+                    .collect(),
                 None => rec,
             };
             records.push(HrRecord {
@@ -180,9 +186,9 @@ impl IceHrm {
             });
         }
         if dupes > 0 {
-            report
-                .notes
-                .push(format!("{dupes} record(s) appeared twice across pages (same id); kept the first"));
+            report.notes.push(format!(
+                "{dupes} record(s) appeared twice across pages (same id); kept the first"
+            ));
         }
         report.records = records.len();
         report.complete = error.is_none();
@@ -190,7 +196,10 @@ impl IceHrm {
             && (records.len() as u64) < t
             && report.notes.iter().all(|n| !n.contains("empty before"))
         {
-            report.notes.push(format!("server reported total {t} but {} records arrived", records.len()));
+            report.notes.push(format!(
+                "server reported total {t} but {} records arrived",
+                records.len()
+            ));
         }
         report.error = error;
         report.duration_ms = started.elapsed().as_millis() as u64;
@@ -205,7 +214,12 @@ impl IceHrm {
         Ok(Fetched { records, report })
     }
 
-    async fn page(&self, client: &reqwest::Client, page: u64, limit: u64) -> std::result::Result<Page, Attempt> {
+    async fn page(
+        &self,
+        client: &reqwest::Client,
+        page: u64,
+        limit: u64,
+    ) -> std::result::Result<Page, Attempt> {
         let url = self.employees_url();
         let what = format!("{} page {page}", self.name);
         http::with_retries(self.retry, &what, || async {
@@ -238,9 +252,17 @@ fn chrono_now() -> i64 {
 }
 
 /// Interprets one response of `GET /employees`.
-fn parse_page(status: u16, body: &[u8], retry_after: Option<Duration>) -> std::result::Result<Page, Attempt> {
+fn parse_page(
+    status: u16,
+    body: &[u8],
+    retry_after: Option<Duration>,
+) -> std::result::Result<Page, Attempt> {
     if status == 429 || status >= 500 {
-        let detail = if body.is_empty() { "empty body".to_string() } else { snippet(body) };
+        let detail = if body.is_empty() {
+            "empty body".to_string()
+        } else {
+            snippet(body)
+        };
         return Err(Attempt::Transient {
             message: format!("HTTP {status} ({detail})"),
             retry_after,
@@ -269,7 +291,9 @@ fn parse_page(status: u16, body: &[u8], retry_after: Option<Duration>) -> std::r
         let msg = error_message(err);
         let code = if status == 200 { 403 } else { status };
         let message = if status == 200 {
-            format!("{msg} (HTTP 200 with an error body: the token was invalidated, e.g. its user changed password; create a new Api Access token)")
+            format!(
+                "{msg} (HTTP 200 with an error body: the token was invalidated, e.g. its user changed password; create a new Api Access token)"
+            )
         } else {
             msg
         };

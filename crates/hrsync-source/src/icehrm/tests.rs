@@ -8,30 +8,52 @@ fn page_shapes_from_real_captures() {
     assert_eq!(p.records.len(), 2);
     assert_eq!(p.total, Some(4));
     let past_end = br#"{"data":[],"total":4,"nextPage":4}"#;
-    assert!(parse_page(200, past_end, None).ok().unwrap().records.is_empty());
+    assert!(
+        parse_page(200, past_end, None)
+            .ok()
+            .unwrap()
+            .records
+            .is_empty()
+    );
 }
 
 #[test]
 fn error_bodies_are_failures_even_with_200() {
-    let forbidden = br#"{"error":[[{"code":403,"message":"Authorization bearer token is invalid"}]]}"#;
+    let forbidden =
+        br#"{"error":[[{"code":403,"message":"Authorization bearer token is invalid"}]]}"#;
     match parse_page(403, forbidden, None) {
-        Err(Attempt::Permanent { status: Some(403), message }) => assert!(message.contains("invalid")),
+        Err(Attempt::Permanent {
+            status: Some(403),
+            message,
+        }) => assert!(message.contains("invalid")),
         _ => panic!("expected permanent 403"),
     }
     let invalidated = br#"{"error":[[{"code":null,"message":false}]]}"#;
     match parse_page(200, invalidated, None) {
-        Err(Attempt::Permanent { status: Some(403), message }) => assert!(message.contains("invalidated")),
+        Err(Attempt::Permanent {
+            status: Some(403),
+            message,
+        }) => assert!(message.contains("invalidated")),
         _ => panic!("expected permanent auth failure"),
     }
 }
 
 #[test]
 fn server_errors_and_garbage_are_transient() {
-    assert!(matches!(parse_page(500, b"", None), Err(Attempt::Transient { .. })));
-    assert!(matches!(parse_page(200, b"{\"data\":[{\"id\":1", None), Err(Attempt::Transient { .. })));
+    assert!(matches!(
+        parse_page(500, b"", None),
+        Err(Attempt::Transient { .. })
+    ));
+    assert!(matches!(
+        parse_page(200, b"{\"data\":[{\"id\":1", None),
+        Err(Attempt::Transient { .. })
+    ));
     assert!(matches!(
         parse_page(429, b"", Some(Duration::from_secs(2))),
-        Err(Attempt::Transient { retry_after: Some(_), .. })
+        Err(Attempt::Transient {
+            retry_after: Some(_),
+            ..
+        })
     ));
 }
 
@@ -39,9 +61,18 @@ fn server_errors_and_garbage_are_transient() {
 fn token_expiry_is_read_from_the_jwt() {
     use base64::Engine;
     let enc = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
-    let t = Secret::new(format!("{}.{}.{}", enc("{}"), enc(r#"{"token":"ab","expire":1000}"#), enc("sig")));
+    let t = Secret::new(format!(
+        "{}.{}.{}",
+        enc("{}"),
+        enc(r#"{"token":"ab","expire":1000}"#),
+        enc("sig")
+    ));
     assert_eq!(token_expiry(&t), Some(1000));
     assert!(token::expiry_note(&t, 2000).unwrap().contains("expired"));
-    assert!(token::expiry_note(&t, 1000 - 86_400 * 3).unwrap().contains("3 day"));
+    assert!(
+        token::expiry_note(&t, 1000 - 86_400 * 3)
+            .unwrap()
+            .contains("3 day")
+    );
     assert!(token_expiry(&Secret::new("not-a-jwt")).is_none());
 }

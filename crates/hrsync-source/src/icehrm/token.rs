@@ -21,7 +21,9 @@ pub(crate) fn expiry_note(token: &Secret, now: i64) -> Option<String> {
     if exp <= now {
         Some("the IceHrm token has expired; create a new one under Personal Information → Api Access".into())
     } else if days < 14 {
-        Some(format!("the IceHrm token expires in {days} day(s); create a new one soon"))
+        Some(format!(
+            "the IceHrm token expires in {days} day(s); create a new one soon"
+        ))
     } else {
         None
     }

@@ -1,0 +1,379 @@
+//! HTTP layer: one fallback handler that routes like IceHrm's `Macaw` router
+//! (exact regex routes, everything else → 404 `404`), so method mismatches,
+//! trailing slashes and non-numeric ids behave as on the real server.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::Response;
+use serde_json::{Map, Value, json};
+
+use super::auth::{self, TokenCheck};
+use super::model::{WriteError, php_intval_str};
+use super::query::{self, ListQuery};
+use super::{Fault, IceHrmState, phpjson};
+
+#[derive(Clone)]
+pub(crate) struct App {
+    pub state: IceHrmState,
+    /// Normalized base path: "" or "/app/api" (no trailing slash).
+    pub base: Arc<str>,
+}
+
+pub(crate) fn normalize_base(base_path: &str) -> String {
+    let trimmed = base_path.trim().trim_matches('/');
+    if trimmed.is_empty() {
+        String::new()
+    } else {
+        format!("/{trimmed}")
+    }
+}
+
+fn respond(status: StatusCode, body: Vec<u8>) -> Response {
+    let mut resp = Response::new(Body::from(body));
+    *resp.status_mut() = status;
+    let headers = resp.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("DELETE, POST, GET, OPTIONS"),
+    );
+    resp
+}
+
+fn json_response(status: StatusCode, value: &Value) -> Response {
+    respond(status, phpjson::encode(value))
+}
+
+/// `{"error":[[{"code":C,"message":M}]]}` with HTTP status C.
+fn error(code: u16, message: &str) -> Response {
+    json_response(
+        StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        &json!({"error": [[{"code": code, "message": message}]]}),
+    )
+}
+
+/// A PHP fatal error: HTTP 500, `Content-Type: application/json`, empty body.
+fn php_fatal() -> Response {
+    respond(StatusCode::INTERNAL_SERVER_ERROR, Vec::new())
+}
+
+fn not_found_route() -> Response {
+    respond(StatusCode::NOT_FOUND, b"404".to_vec())
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
+                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                    Some(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// PHP `$_GET` (last value wins).
+fn query_params(uri: &Uri) -> HashMap<String, String> {
+    let mut params = HashMap::new();
+    for pair in uri
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        params.insert(percent_decode(k), percent_decode(v));
+    }
+    params
+}
+
+/// `RestEndPoint::getBearerToken`: when an `Authorization` header is present
+/// only `/Bearer\s(\S+)/` counts (any other scheme → no token); without the
+/// header the `token` query parameter is used.
+fn presented_token(headers: &HeaderMap, params: &HashMap<String, String>) -> Option<String> {
+    let header_value = headers
+        .get(header::AUTHORIZATION)
+        .map(|h| String::from_utf8_lossy(h.as_bytes()).trim().to_owned())
+        .filter(|h| !h.is_empty());
+    match header_value {
+        Some(h) => {
+            let is_ws = |c: char| matches!(c, ' ' | '\t' | '\n' | '\r' | '\x0b' | '\x0c');
+            let mut from = 0;
+            while let Some(pos) = h[from..].find("Bearer") {
+                let after = &h[from + pos + "Bearer".len()..];
+                let mut chars = after.chars();
+                if chars.next().is_some_and(is_ws) {
+                    let rest = chars.as_str();
+                    let token: String = rest.chars().take_while(|c| !is_ws(*c)).collect();
+                    if !token.is_empty() {
+                        return Some(token);
+                    }
+                }
+                from += pos + 1;
+            }
+            None
+        }
+        None => params.get("token").cloned(),
+    }
+}
+
+fn now_unix() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+fn current_time() -> String {
+    chrono::Utc::now().format("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+/// Token validation shared by all authenticated endpoints. `Err` is the
+/// response to send instead of running the endpoint.
+fn authenticate(
+    app: &App,
+    headers: &HeaderMap,
+    params: &HashMap<String, String>,
+) -> Result<(), Response> {
+    let token = presented_token(headers, params);
+    match auth::check(token.as_deref(), &app.state.shared.token, now_unix()) {
+        TokenCheck::Ok => {}
+        TokenCheck::Empty => return Err(error(403, "Authorization bearer token is empty")),
+        TokenCheck::Invalid => return Err(error(403, "Authorization bearer token is invalid")),
+        TokenCheck::Crash => return Err(php_fatal()),
+    }
+    if app
+        .state
+        .faults()
+        .iter()
+        .any(|f| matches!(f, Fault::ErrorBodyWith200))
+    {
+        // RestApiManager::validateAccessTokenInner fails after a password change.
+        return Err(json_response(
+            StatusCode::OK,
+            &json!({"error": [[{"code": null, "message": false}]]}),
+        ));
+    }
+    Ok(())
+}
+
+fn is_num(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn body_object(body: &Bytes) -> Map<String, Value> {
+    // `json_decode(file_get_contents('php://input'), true)`; anything that is
+    // not a JSON object assigns nothing.
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => map,
+        _ => Map::new(),
+    }
+}
+
+pub(crate) async fn dispatch(
+    State(app): State<App>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = uri.path();
+    let rest = if app.base.is_empty() {
+        path.strip_prefix('/')
+    } else {
+        path.strip_prefix(&*app.base)
+            .and_then(|r| r.strip_prefix('/'))
+    };
+    let Some(rest) = rest else {
+        return not_found_route();
+    };
+    if method == Method::OPTIONS {
+        return respond(StatusCode::OK, Vec::new());
+    }
+    let params = query_params(&uri);
+    let segs: Vec<&str> = rest.split('/').collect();
+    match (&method, segs.as_slice()) {
+        (&Method::GET, ["echo"]) => respond(
+            StatusCode::OK,
+            format!("Echo {}", fastrand::u32(..i32::MAX as u32)).into_bytes(),
+        ),
+        (&Method::GET, ["employees"]) => list(&app, &headers, &params),
+        (&Method::POST, ["employees"]) => create(&app, &headers, &params, &body),
+        (&Method::GET, ["employees", "me"]) => get_one(&app, &headers, &params, None),
+        (&Method::GET, ["employees", id]) if is_num(id) => {
+            get_one(&app, &headers, &params, Some(id))
+        }
+        (&Method::PUT, ["employees", id]) if is_num(id) => {
+            update(&app, &headers, &params, id, &body)
+        }
+        (&Method::DELETE, ["employees", id]) if is_num(id) => delete(&app, &headers, &params, id),
+        (&Method::GET, ["company", "structures", id, "details"]) if is_num(id) => {
+            structure(&app, id)
+        }
+        _ => not_found_route(),
+    }
+}
+
+fn list(app: &App, headers: &HeaderMap, params: &HashMap<String, String>) -> Response {
+    app.state.count_list_request();
+    if let Err(resp) = authenticate(app, headers, params) {
+        return resp;
+    }
+    let q = ListQuery::from_params(params);
+    let page = u64::try_from(q.page).unwrap_or(0);
+    match app.state.take_list_fault(page) {
+        Some(ListFault::Status(status)) => {
+            return respond(
+                StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                Vec::new(),
+            );
+        }
+        Some(ListFault::Malformed) => {
+            let mut full = render_list(app, &q);
+            full.truncate(full.len() / 2);
+            return respond(StatusCode::OK, full);
+        }
+        None => {}
+    }
+    respond(StatusCode::OK, render_list(app, &q))
+}
+
+pub(crate) enum ListFault {
+    Status(u16),
+    Malformed,
+}
+
+fn render_list(app: &App, q: &ListQuery) -> Vec<u8> {
+    let value = {
+        let db = app.state.db();
+        let result = query::run(&db, q);
+        let data: Vec<Value> = result.rows.iter().map(|r| db.render_list_item(r)).collect();
+        json!({"data": data, "total": result.total, "nextPage": q.page.saturating_add(1)})
+    };
+    phpjson::encode(&value)
+}
+
+fn get_one(
+    app: &App,
+    headers: &HeaderMap,
+    params: &HashMap<String, String>,
+    id: Option<&str>,
+) -> Response {
+    if let Err(resp) = authenticate(app, headers, params) {
+        return resp;
+    }
+    let db = app.state.db();
+    let id = match id {
+        // `if (empty($parameter))`: "0" is empty in PHP.
+        Some(raw) if php_intval_str(raw) == 0 => return error(404, "Employee not found"),
+        Some(raw) => raw.parse::<i64>().ok(),
+        None => db.current_profile_id(),
+    };
+    // Unknown id: PHP fatal "Attempt to assign property on null" → 500, no body.
+    let Some(row) = id.and_then(|id| db.rows.get(&id)) else {
+        return php_fatal();
+    };
+    let value = db.render_one(row, &current_time());
+    drop(db);
+    json_response(StatusCode::OK, &value)
+}
+
+fn create(
+    app: &App,
+    headers: &HeaderMap,
+    params: &HashMap<String, String>,
+    body: &Bytes,
+) -> Response {
+    if let Err(resp) = authenticate(app, headers, params) {
+        return resp;
+    }
+    let fields = body_object(body);
+    let mut db = app.state.db();
+    match db.insert(&fields) {
+        Ok(id) => match db.rows.get(&id) {
+            Some(row) => {
+                let value = db.render_one(row, &current_time());
+                drop(db);
+                json_response(StatusCode::CREATED, &value)
+            }
+            None => php_fatal(),
+        },
+        Err(WriteError::Db(message)) => error(400, &message),
+        Err(WriteError::NotFound) => error(400, "Error modifying employee"),
+    }
+}
+
+fn update(
+    app: &App,
+    headers: &HeaderMap,
+    params: &HashMap<String, String>,
+    raw_id: &str,
+    body: &Bytes,
+) -> Response {
+    if let Err(resp) = authenticate(app, headers, params) {
+        return resp;
+    }
+    let fields = body_object(body);
+    let id = raw_id.parse::<i64>().unwrap_or(-1);
+    let mut db = app.state.db();
+    match db.update(id, &fields) {
+        Ok(()) => match db.rows.get(&id) {
+            Some(row) => {
+                let value = db.render_one(row, &current_time());
+                drop(db);
+                json_response(StatusCode::OK, &value)
+            }
+            None => php_fatal(),
+        },
+        // EmployeeRestEndPoint::put always answers the generic message.
+        Err(_) => error(400, "Error modifying employee"),
+    }
+}
+
+fn delete(
+    app: &App,
+    headers: &HeaderMap,
+    params: &HashMap<String, String>,
+    raw_id: &str,
+) -> Response {
+    if let Err(resp) = authenticate(app, headers, params) {
+        return resp;
+    }
+    let id = raw_id.parse::<i64>().unwrap_or(-1);
+    if app.state.db().delete(id) {
+        // `['id' => $parameter]`: the raw path segment, a string.
+        json_response(StatusCode::OK, &json!({"id": raw_id}))
+    } else {
+        error(400, "Item not found")
+    }
+}
+
+fn structure(app: &App, raw_id: &str) -> Response {
+    let id = raw_id.parse::<i64>().unwrap_or(-1);
+    let value = app.state.db().render_structure(id);
+    match value {
+        Some(v) => json_response(StatusCode::OK, &v),
+        // IceResponse without a code → http_response_code(null) keeps 200.
+        None => json_response(
+            StatusCode::OK,
+            &json!({"error": [[{"code": null, "message": "Company structure not found"}]]}),
+        ),
+    }
+}

@@ -1,0 +1,154 @@
+//! `hrsync-emulator`: serve an emulated HR system REST API.
+//!
+//! ```text
+//! hrsync-emulator icehrm --port 8089 --employees 1000 --seed 7 --token-env ICEHRM_TOKEN
+//! ```
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::{ArgGroup, Args, Parser, Subcommand};
+use hrsync_emulator::icehrm::{self, IceHrmConfig, IceHrmState};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "hrsync-emulator",
+    version,
+    about = "Serve an emulated HR system REST API for testing hrsync"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Emulate the IceHrm v35 (open source) REST API.
+    Icehrm(IceHrmArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(group(
+    ArgGroup::new("token_source")
+        .required(true)
+        .args(["token", "token_env", "token_file"])
+))]
+struct IceHrmArgs {
+    /// TCP port to listen on (0 = any free port; the log line shows which).
+    #[arg(long)]
+    port: u16,
+    /// Address to bind (loopback by default).
+    #[arg(long, default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
+    bind: IpAddr,
+    /// Number of generated employees.
+    #[arg(long)]
+    employees: usize,
+    /// Seed of the deterministic data generator.
+    #[arg(long)]
+    seed: u64,
+    /// The accepted "Api Access" token (visible in the process list: prefer --token-env/--token-file).
+    #[arg(long)]
+    token: Option<String>,
+    /// Read the accepted token from this environment variable.
+    #[arg(long, value_name = "VAR")]
+    token_env: Option<String>,
+    /// Read the accepted token from this file (surrounding whitespace is ignored).
+    #[arg(long, value_name = "FILE")]
+    token_file: Option<PathBuf>,
+    /// Base path of the API.
+    #[arg(long, default_value = "/app/api")]
+    base_path: String,
+}
+
+impl IceHrmArgs {
+    fn token(&self) -> anyhow::Result<String> {
+        let token = if let Some(t) = &self.token {
+            t.clone()
+        } else if let Some(var) = &self.token_env {
+            std::env::var(var).with_context(|| format!("environment variable {var} is not set"))?
+        } else if let Some(path) = &self.token_file {
+            std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read token file {}", path.display()))?
+        } else {
+            bail!("one of --token, --token-env, --token-file is required");
+        };
+        let token = token.trim().to_owned();
+        if token.is_empty() {
+            bail!("the token is empty");
+        }
+        Ok(token)
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut sig) => {
+                sig.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}
+
+async fn run_icehrm(args: IceHrmArgs) -> anyhow::Result<()> {
+    let token = args.token()?;
+    if !icehrm::is_jwt_shaped(&token) {
+        tracing::warn!(
+            "the configured token is not an HS256 JWT: like a real IceHrm v35, every authenticated call will answer HTTP 500"
+        );
+    }
+    let cfg = IceHrmConfig {
+        employees: args.employees,
+        seed: args.seed,
+        token,
+        base_path: args.base_path.clone(),
+    };
+    let state = IceHrmState::generate(&cfg);
+    let listener = tokio::net::TcpListener::bind(SocketAddr::new(args.bind, args.port))
+        .await
+        .with_context(|| format!("cannot bind {}:{}", args.bind, args.port))?;
+    let addr = listener.local_addr()?;
+    let base = cfg.base_path.trim().trim_matches('/');
+    let base = if base.is_empty() {
+        String::new()
+    } else {
+        format!("/{base}")
+    };
+    tracing::info!(
+        "IceHrm v35 emulator listening on http://{addr}{base} ({} employees, seed {})",
+        args.employees,
+        args.seed
+    );
+    axum::serve(listener, icehrm::router(state, &cfg.base_path))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("server error")?;
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_target(false)
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Icehrm(args) => run_icehrm(args).await,
+    }
+}

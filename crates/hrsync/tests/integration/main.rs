@@ -1,0 +1,8 @@
+//! Integration tests against a real slapd (started by `scripts/test.sh`, which exports
+//! `HRSYNC_TEST_LDAP_*`) and the IceHrm emulator served in-process on a loopback port.
+//! Each test works in its own OU and its own state database, so tests run in parallel.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+mod secrets;
+mod sync;

@@ -1,0 +1,344 @@
+//! End-to-end behaviour of plan/apply against the real slapd.
+
+use crate::common::*;
+use hrsync::engine::Mode;
+use hrsync_emulator::icehrm::Fault;
+use hrsync_model::{ChangeKind, dn, filter};
+use ldap3::LdapConnAsync;
+use serde_json::json;
+use std::collections::HashSet;
+
+async fn bind_as(dn: &str, pw: &str) -> u32 {
+    let env = ldap_env();
+    let (conn, mut ldap) = LdapConnAsync::new(&env.url).await.unwrap();
+    ldap3::drive!(conn);
+    ldap.simple_bind(dn, pw).await.unwrap().rc
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn joiner_mover_leaver_rehire_and_idempotence() {
+    let fx = Fx::new("jml", 30, "uid", STAFF_ATTRS).await;
+    let first = fx.run(Mode::Apply).await;
+    let creates = first
+        .plan
+        .changes
+        .iter()
+        .filter(|c| c.kind == ChangeKind::Create)
+        .count();
+    let active = fx
+        .emu
+        .employees()
+        .iter()
+        .filter(|e| e["status"] == "Active")
+        .count();
+    assert_eq!(
+        creates, active,
+        "every active employee is created, terminated ones are not"
+    );
+    assert_eq!(first.applied_ok, creates);
+    assert_eq!(first.applied_failed, 0);
+    let entries = fx.search("(employeeNumber=*)").await;
+    assert_eq!(entries.len(), creates);
+
+    // Attributes come from HR as mapped.
+    let id = fx.active_ids()[3];
+    let emp = fx.emu.employee(id).unwrap();
+    let key = fx.emp_no(id);
+    let e = &fx.search(&filter::eq("employeeNumber", &key)).await[0];
+    assert_eq!(
+        e.attrs["cn"],
+        vec![format!(
+            "{} {}",
+            emp["first_name"].as_str().unwrap(),
+            emp["last_name"].as_str().unwrap()
+        )]
+    );
+    assert_eq!(
+        e.attrs["mail"],
+        vec![emp["work_email"].as_str().unwrap().to_string()]
+    );
+    assert_eq!(
+        e.attrs["departmentNumber"],
+        vec![emp["department"]["display"].as_str().unwrap().to_string()]
+    );
+    assert_eq!(e.dn, format!("uid={},{}", key.to_lowercase(), fx.people));
+
+    // Idempotent: a second run right after plans nothing.
+    let again = fx.run(Mode::Plan).await;
+    assert!(
+        again.plan.changes.is_empty(),
+        "second plan: {:?}",
+        kinds(&again)
+    );
+    assert_eq!(again.plan.unchanged, creates);
+
+    // Mover: last name and department change → one update with exactly those attributes.
+    let old_dept = emp["department"]["id"].as_i64().unwrap();
+    let new_dept = if old_dept == 3 { 4 } else { 3 };
+    fx.emu
+        .update(id, json!({"last_name": "Newname", "department": new_dept}))
+        .unwrap();
+    let moved = fx.run(Mode::Apply).await;
+    assert_eq!(kinds(&moved), vec![("update".to_string(), key.clone())]);
+    let attrs: Vec<&str> = moved.plan.changes[0]
+        .attrs
+        .iter()
+        .map(|a| a.attr.as_str())
+        .collect();
+    assert_eq!(attrs, vec!["cn", "departmentNumber", "sn"]);
+    let sn = &moved.plan.changes[0].attrs[2];
+    assert_eq!(
+        sn.before,
+        vec![emp["last_name"].as_str().unwrap().to_string()]
+    );
+    assert_eq!(sn.after, vec!["Newname".to_string()]);
+    let e = &fx.search(&filter::eq("employeeNumber", &key)).await[0];
+    assert_eq!(e.attrs["sn"], vec!["Newname"]);
+    assert_ne!(
+        e.attrs["departmentNumber"],
+        vec![emp["department"]["display"].as_str().unwrap().to_string()]
+    );
+
+    // Leaver: the account gets a real ppolicy lock; binding stops working.
+    let leaver = fx.active_ids()[5];
+    let lkey = fx.emp_no(leaver);
+    let ldn = fx.search(&filter::eq("employeeNumber", &lkey)).await[0]
+        .dn
+        .clone();
+    let mut ldap = admin().await;
+    ldap.modify(
+        &ldn,
+        vec![ldap3::Mod::Replace(
+            "userPassword",
+            HashSet::from(["Leaver-Pass-1"]),
+        )],
+    )
+    .await
+    .unwrap()
+    .success()
+    .unwrap();
+    assert_eq!(bind_as(&ldn, "Leaver-Pass-1").await, 0);
+    assert!(fx.emu.terminate(leaver, "2026-11-20"));
+    let left = fx.run(Mode::Apply).await;
+    assert_eq!(kinds(&left), vec![("disable".to_string(), lkey.clone())]);
+    assert!(left.plan.changes[0].reason.contains("Terminated"));
+    let e = &fx.search(&filter::eq("employeeNumber", &lkey)).await[0];
+    assert_eq!(e.attrs["pwdAccountLockedTime"], vec!["000001010000Z"]);
+    assert_eq!(
+        bind_as(&ldn, "Leaver-Pass-1").await,
+        49,
+        "a disabled account cannot bind"
+    );
+    // the hand-set password is not a mapped attribute and survives
+    assert!(fx.run(Mode::Plan).await.plan.changes.is_empty());
+
+    // Rehire: back to Active → enabled again.
+    fx.emu
+        .update(
+            leaver,
+            json!({"status": "Active", "termination_date": null}),
+        )
+        .unwrap();
+    let back = fx.run(Mode::Apply).await;
+    assert_eq!(kinds(&back), vec![("enable".to_string(), lkey.clone())]);
+    assert_eq!(bind_as(&ldn, "Leaver-Pass-1").await, 0);
+
+    // Everything is in the audit with before/after.
+    let audit = fx.store().audit(None, Some(&key), 10).unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|r| r.kind == "update" && r.ok && r.attrs.to_string().contains("Newname"))
+    );
+    let runs = fx.store().runs(100).unwrap();
+    assert!(runs.iter().all(|r| r.status == "ok"), "{runs:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_name_is_escaped_in_dn_and_filters() {
+    let fx = Fx::new("hostile", 3, "cn", STAFF_ATTRS).await;
+    let last = r"O'Brien, Jr. (Ops)*\";
+    let key = "EMP-X*)(uid=*";
+    fx.emu.hire(
+        json!({"employee_id": key, "first_name": "Zoë Ånné", "last_name": last,
+        "work_email": "zoe@example.test", "department": 2, "job_title": 5}),
+    );
+    let r = fx.run(Mode::Apply).await;
+    assert_eq!(r.applied_failed, 0, "{:?}", r.plan.changes);
+    let cn = format!("Zoë Ånné {last}");
+    let found = fx.search(&filter::eq("cn", &cn)).await;
+    assert_eq!(
+        found.len(),
+        1,
+        "the escaped filter matches exactly the hostile entry"
+    );
+    let parsed = dn::Dn::parse(&found[0].dn).unwrap();
+    assert_eq!(parsed.leaf().unwrap().value, cn);
+    assert_eq!(found[0].attrs["employeeNumber"], vec![key]);
+    let by_key = fx.search(&filter::eq("employeeNumber", key)).await;
+    assert_eq!(by_key.len(), 1, "the key's `*)(` did not widen the filter");
+    // the engine's own lookup path escapes too
+    let cfg = fx.config();
+    let job = cfg.job("staff").unwrap();
+    let dir = hrsync_directory::Directory::connect(job.directory.clone())
+        .await
+        .unwrap();
+    assert_eq!(dir.find_by("cn", &cn).await.unwrap().len(), 1);
+    assert_eq!(
+        dir.find_by("cn", "*").await.unwrap().len(),
+        0,
+        "a literal * matches no one"
+    );
+    // and the DN as the server returns it maps back to the same person: nothing to do
+    let again = fx.run(Mode::Plan).await;
+    assert!(again.plan.changes.is_empty(), "{:?}", again.plan.changes);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn record_missing_a_mapped_field_is_reported_and_the_rest_apply() {
+    let fx = Fx::new("missing", 12, "uid", STAFF_ATTRS).await;
+    let bad = fx.emu.hire(
+        json!({"employee_id": "EMP-NOSN", "first_name": "Solo", "last_name": null,
+        "work_email": "solo@example.test", "department": 2}),
+    );
+    assert!(bad["last_name"].is_null());
+    let r = fx.run(Mode::Apply).await;
+    let f: Vec<_> = r
+        .plan
+        .findings
+        .iter()
+        .filter(|f| f.subject.contains("EMP-NOSN"))
+        .collect();
+    assert!(!f.is_empty(), "{:?}", r.plan.findings);
+    assert!(
+        f.iter()
+            .any(|f| f.field.as_deref() == Some("sn") && f.message.contains("last_name")),
+        "{f:?}"
+    );
+    let active = fx
+        .emu
+        .employees()
+        .iter()
+        .filter(|e| e["status"] == "Active")
+        .count();
+    assert_eq!(r.applied_ok, active - 1, "everyone else was created");
+    assert!(fx.search("(employeeNumber=EMP-NOSN)").await.is_empty());
+    // once HR is fixed, the next run creates the person
+    let id = bad["id"].as_i64().unwrap();
+    fx.emu.update(id, json!({"last_name": "Fixed"})).unwrap();
+    let r = fx.run(Mode::Apply).await;
+    assert_eq!(
+        kinds(&r),
+        vec![("create".to_string(), "EMP-NOSN".to_string())]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_fetch_halfway_produces_no_leavers() {
+    let fx = Fx::new("halfway", 30, "uid", STAFF_ATTRS).await;
+    let first = fx.run(Mode::Apply).await;
+    assert!(first.plan.fetch.complete);
+    // One person terminated, one deleted from HR; then page 2 of 3 fails (after retries).
+    let ids = fx.active_ids();
+    fx.emu.terminate(ids[2], "2026-11-20");
+    assert!(fx.emu.delete(ids[25]));
+    fx.emu.set_fault(Fault::FailListPage {
+        page: 2,
+        status: 500,
+    });
+    let r = fx.run(Mode::Apply).await;
+    assert!(!r.plan.fetch.complete);
+    assert!(
+        r.plan.fetch.error.as_deref().unwrap().contains("page 2"),
+        "{:?}",
+        r.plan.fetch.error
+    );
+    assert!(!r.plan.leavers_allowed);
+    assert!(r.plan.leavers_withheld >= 1);
+    assert!(
+        r.plan.changes.iter().all(|c| c.kind != ChangeKind::Disable),
+        "{:?}",
+        kinds(&r)
+    );
+    assert!(
+        fx.search("(pwdAccountLockedTime=*)").await.is_empty(),
+        "nobody was disabled"
+    );
+
+    // Malformed JSON on the last page is the same: incomplete, no leavers.
+    fx.emu.clear_faults();
+    fx.emu.set_fault(Fault::MalformedListPage { page: 3 });
+    let r = fx.run(Mode::Apply).await;
+    assert!(!r.plan.fetch.complete);
+    assert!(r.plan.changes.iter().all(|c| c.kind != ChangeKind::Disable));
+    assert!(fx.search("(pwdAccountLockedTime=*)").await.is_empty());
+
+    // A complete fetch then acts on both leavers.
+    fx.emu.clear_faults();
+    let r = fx.run(Mode::Apply).await;
+    assert!(r.plan.fetch.complete);
+    let mut disabled: Vec<String> = r
+        .plan
+        .changes
+        .iter()
+        .filter(|c| c.kind == ChangeKind::Disable)
+        .map(|c| c.key.clone())
+        .collect();
+    disabled.sort();
+    assert_eq!(disabled.len(), 2, "{:?}", kinds(&r));
+    assert_eq!(fx.search("(pwdAccountLockedTime=*)").await.len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rename_keeps_the_link_and_name_collisions_are_findings() {
+    let attrs = STAFF_ATTRS.replace(
+        r#"uid = "{employee_id|lower}""#,
+        r#"uid = "{first_name|login}.{last_name|login}""#,
+    );
+    let fx = Fx::new("rename", 5, "uid", &attrs).await;
+    fx.emu.hire(json!({"employee_id": "EMP-A1", "first_name": "Ana", "last_name": "Lima", "work_email": "a1@example.test"}));
+    fx.emu.hire(json!({"employee_id": "EMP-A2", "first_name": "Ana", "last_name": "Lima", "work_email": "a2@example.test"}));
+    let r = fx.run(Mode::Apply).await;
+    assert!(
+        r.plan
+            .changes
+            .iter()
+            .any(|c| c.key == "EMP-A1" && c.kind == ChangeKind::Create)
+    );
+    assert!(!r.plan.changes.iter().any(|c| c.key == "EMP-A2"));
+    assert!(
+        r.plan
+            .findings
+            .iter()
+            .any(|f| f.subject == "EMP-A2" && f.message.contains("also wanted by key EMP-A1")),
+        "{:?}",
+        r.plan.findings
+    );
+
+    let id = fx.active_ids()[1];
+    let key = fx.emp_no(id);
+    let before = fx
+        .search(&filter::eq("employeeNumber", &key))
+        .await
+        .remove(0);
+    let uuid = before.attrs["entryUUID"][0].clone();
+    fx.emu
+        .update(id, json!({"last_name": "Marriedname"}))
+        .unwrap();
+    let r = fx.run(Mode::Apply).await;
+    let c = r.plan.changes.iter().find(|c| c.key == key).unwrap();
+    let new_dn = c.new_dn.clone().expect("a rename");
+    assert!(new_dn.contains(".marriedname,"), "{new_dn}");
+    let after = fx.search(&filter::eq("entryUUID", &uuid)).await.remove(0);
+    assert!(dn::same(&after.dn, &new_dn));
+    assert_eq!(after.attrs["sn"], vec!["Marriedname"]);
+    let links = fx.store().links("staff").unwrap();
+    assert!(dn::same(&links[&key].dn, &new_dn));
+    assert_eq!(links[&key].uuid.as_deref(), Some(uuid.as_str()));
+    let r = fx.run(Mode::Plan).await;
+    assert!(
+        !r.plan.changes.iter().any(|c| c.key == key),
+        "{:?}",
+        kinds(&r)
+    );
+}
