@@ -1,6 +1,7 @@
 //! `hrsync-emulator`: serve an emulated HR system REST API.
 //!
 //! ```text
+//! export ICEHRM_TOKEN=$(hrsync-emulator icehrm-token --secret demo --days 180)
 //! hrsync-emulator icehrm --port 8089 --employees 1000 --seed 7 --token-env ICEHRM_TOKEN
 //! ```
 
@@ -26,6 +27,19 @@ struct Cli {
 enum Command {
     /// Emulate the IceHrm v35 (open source) REST API.
     Icehrm(IceHrmArgs),
+    /// Print a realistic IceHrm "Api Access" token (a JWT) for demos and tests.
+    IcehrmToken(IceHrmTokenArgs),
+}
+
+#[derive(Debug, Args)]
+struct IceHrmTokenArgs {
+    /// Secret seed of the token's inner hash: tokens minted from the same
+    /// secret are interchangeable, others are "invalid" for the emulator.
+    #[arg(long, default_value = "hrsync-demo")]
+    secret: String,
+    /// Days until the token's `expire` (negative: already expired). IceHrm mints 180.
+    #[arg(long, default_value_t = 180, allow_hyphen_values = true)]
+    days: i64,
 }
 
 #[derive(Debug, Args)]
@@ -150,5 +164,10 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Icehrm(args) => run_icehrm(args).await,
+        Command::IcehrmToken(args) => {
+            let expire = chrono::Utc::now().timestamp() + args.days.saturating_mul(86_400);
+            println!("{}", icehrm::make_token(&args.secret, expire));
+            Ok(())
+        }
     }
 }

@@ -173,7 +173,7 @@ pub(crate) fn generate(employees: usize, seed: u64) -> Db {
         row.set(c::FIRST_NAME, strings.cell(p.first));
         let middle = match rng.u32(..10) {
             0..=6 => strings.cell(""),
-            7 | 8 => strings.cell(*pick(&mut rng, loc.middle_names)),
+            7 | 8 => strings.cell(pick::<&str>(&mut rng, loc.middle_names)),
             _ => Cell::Null,
         };
         row.set(c::MIDDLE_NAME, middle);
@@ -185,7 +185,7 @@ pub(crate) fn generate(employees: usize, seed: u64) -> Db {
         if rng.u32(..20) != 0 {
             row.set(
                 c::MARITAL_STATUS,
-                strings.cell(*pick(&mut rng, data::MARITAL_STATUSES)),
+                strings.cell(pick::<&str>(&mut rng, data::MARITAL_STATUSES)),
             );
         }
         let national_id = format!(

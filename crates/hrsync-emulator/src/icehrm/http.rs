@@ -145,19 +145,19 @@ fn current_time() -> String {
     chrono::Utc::now().format("%Y-%m-%d %H:%M:%S").to_string()
 }
 
-/// Token validation shared by all authenticated endpoints. `Err` is the
+/// Token validation shared by all authenticated endpoints. `Some` is the
 /// response to send instead of running the endpoint.
 fn authenticate(
     app: &App,
     headers: &HeaderMap,
     params: &HashMap<String, String>,
-) -> Result<(), Response> {
+) -> Option<Response> {
     let token = presented_token(headers, params);
     match auth::check(token.as_deref(), &app.state.shared.token, now_unix()) {
         TokenCheck::Ok => {}
-        TokenCheck::Empty => return Err(error(403, "Authorization bearer token is empty")),
-        TokenCheck::Invalid => return Err(error(403, "Authorization bearer token is invalid")),
-        TokenCheck::Crash => return Err(php_fatal()),
+        TokenCheck::Empty => return Some(error(403, "Authorization bearer token is empty")),
+        TokenCheck::Invalid => return Some(error(403, "Authorization bearer token is invalid")),
+        TokenCheck::Crash => return Some(php_fatal()),
     }
     if app
         .state
@@ -166,12 +166,12 @@ fn authenticate(
         .any(|f| matches!(f, Fault::ErrorBodyWith200))
     {
         // RestApiManager::validateAccessTokenInner fails after a password change.
-        return Err(json_response(
+        return Some(json_response(
             StatusCode::OK,
             &json!({"error": [[{"code": null, "message": false}]]}),
         ));
     }
-    Ok(())
+    None
 }
 
 fn is_num(s: &str) -> bool {
@@ -233,7 +233,7 @@ pub(crate) async fn dispatch(
 
 fn list(app: &App, headers: &HeaderMap, params: &HashMap<String, String>) -> Response {
     app.state.count_list_request();
-    if let Err(resp) = authenticate(app, headers, params) {
+    if let Some(resp) = authenticate(app, headers, params) {
         return resp;
     }
     let q = ListQuery::from_params(params);
@@ -276,7 +276,7 @@ fn get_one(
     params: &HashMap<String, String>,
     id: Option<&str>,
 ) -> Response {
-    if let Err(resp) = authenticate(app, headers, params) {
+    if let Some(resp) = authenticate(app, headers, params) {
         return resp;
     }
     let db = app.state.db();
@@ -301,7 +301,7 @@ fn create(
     params: &HashMap<String, String>,
     body: &Bytes,
 ) -> Response {
-    if let Err(resp) = authenticate(app, headers, params) {
+    if let Some(resp) = authenticate(app, headers, params) {
         return resp;
     }
     let fields = body_object(body);
@@ -327,7 +327,7 @@ fn update(
     raw_id: &str,
     body: &Bytes,
 ) -> Response {
-    if let Err(resp) = authenticate(app, headers, params) {
+    if let Some(resp) = authenticate(app, headers, params) {
         return resp;
     }
     let fields = body_object(body);
@@ -353,7 +353,7 @@ fn delete(
     params: &HashMap<String, String>,
     raw_id: &str,
 ) -> Response {
-    if let Err(resp) = authenticate(app, headers, params) {
+    if let Some(resp) = authenticate(app, headers, params) {
         return resp;
     }
     let id = raw_id.parse::<i64>().unwrap_or(-1);
