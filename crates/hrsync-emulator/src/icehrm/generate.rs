@@ -179,7 +179,12 @@ pub(crate) fn generate(employees: usize, seed: u64) -> Db {
         row.set(c::MIDDLE_NAME, middle);
         row.set(c::LAST_NAME, strings.cell(p.last));
         row.set(c::NATIONALITY, Cell::Int(loc.nationality));
-        let birthday = random_date(&mut rng, ymd(1960, 1, 1), ymd(2003, 12, 31));
+        let youngest = if id == 1 {
+            ymd(1985, 12, 31)
+        } else {
+            ymd(2003, 12, 31)
+        };
+        let birthday = random_date(&mut rng, ymd(1960, 1, 1), youngest);
         row.set(c::BIRTHDAY, strings.cell(&birthday.to_string()));
         row.set(c::GENDER, strings.cell(p.gender));
         if rng.u32(..20) != 0 {
@@ -217,6 +222,7 @@ pub(crate) fn generate(employees: usize, seed: u64) -> Db {
             row.set(c::DRIVING_LICENSE, strings.cell(""));
         }
         let employment = match rng.u32(..100) {
+            _ if id == 1 => 3,
             0..=69 => 3,
             70..=84 => 1,
             85..=91 => 6,
