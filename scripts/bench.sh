@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# bench.sh [N=20000] — syncs N emulated IceHrm employees into a fresh slapd and prints:
+# fetch / map / snapshot / plan / apply times, creates per second, the no-op re-run time, peak
+# RSS of each hrsync run, and the reference: raw `ldapadd` of the same entries (as LDIF, one
+# client) into the same server. NOSYNC=1 runs slapd without fsync (default: fsync on).
+# Loopback only; stops what it starts.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+N=${1:-20000}
+scripts/install-deps.sh
+command -v /usr/bin/time >/dev/null 2>&1 || { apt-get install -y -qq time >/dev/null 2>&1 || true; }
+ensure_cargo
+echo "== building (release)" >&2
+cargo build --quiet --release --bins
+BIN=$PWD/target/release
+
+WORK=$(mktemp -d /tmp/hrsync-bench.XXXXXX)
+EMU_PID=""
+cleanup() {
+  if [ -n "$EMU_PID" ] && kill -0 "$EMU_PID" 2>/dev/null; then kill -TERM "$EMU_PID"; wait "$EMU_PID" 2>/dev/null || true; fi
+  scripts/stop-slapd.sh "$WORK/slapd" >/dev/null 2>&1 || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT INT TERM
+
+LDAP_PORT=$(free_port)
+ROOTPW="bench-$(openssl rand -hex 8)" NOSYNC=${NOSYNC:-0} scripts/start-slapd.sh "$WORK/slapd" "$LDAP_PORT" 2>/dev/null
+# shellcheck disable=SC1091
+. "$WORK/slapd/env"
+export LDAP_BIND_PW
+export ICEHRM_TOKEN
+ICEHRM_TOKEN=$("$BIN/hrsync-emulator" icehrm-token --secret "bench-$$")
+HR_PORT=$(free_port)
+"$BIN/hrsync-emulator" icehrm --port "$HR_PORT" --employees "$N" --seed 7 --token-env ICEHRM_TOKEN >"$WORK/emulator.log" 2>&1 &
+EMU_PID=$!
+HR="http://127.0.0.1:$HR_PORT/app/api"
+for _ in $(seq 1 600); do curl -fs "$HR/echo" >/dev/null 2>&1 && break; sleep 0.1; done
+
+sed -e "s#http://127.0.0.1:8089/app/api#$HR#" -e "s#ldap://127.0.0.1:3389#$LDAP_URL#" \
+    -e "s#^page_size = 100 .*#page_size = 1000#" -e "s#^path = \"hrsync.db\"#path = \"$WORK/state.db\"#" \
+    examples/icehrm-openldap.toml > "$WORK/hrsync.toml"
+
+# run LABEL ARGS… : runs hrsync with --json, keeps the report in $WORK/LABEL.json and peak RSS.
+run() {
+  local label=$1; shift
+  local t0 t1
+  t0=$(date +%s.%N)
+  /usr/bin/time -f '%M' -o "$WORK/$label.rss" "$BIN/hrsync" "$@" -c "$WORK/hrsync.toml" --json >"$WORK/$label.json"
+  t1=$(date +%s.%N)
+  awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", b-a}' >"$WORK/$label.wall"
+}
+echo "== hrsync apply of $N employees (fsync $([ "${NOSYNC:-0}" = 1 ] && echo off || echo on))" >&2
+run first apply --yes
+echo "== hrsync no-op re-run (plan)" >&2
+run noop plan
+
+echo "== reference: ldapadd of the same entries (one client, same server)" >&2
+ldapsearch -x -LLL -o ldif-wrap=no -H "$LDAP_URL" -D "$LDAP_BIND_DN" -w "$LDAP_BIND_PW" \
+  -b "ou=people,$LDAP_BASE_DN" '(employeeNumber=*)' '*' >"$WORK/entries.ldif"
+sed -e "s/,ou=people,$LDAP_BASE_DN\$/,ou=ref,$LDAP_BASE_DN/" "$WORK/entries.ldif" >"$WORK/ref.ldif"
+printf 'dn: ou=ref,%s\nobjectClass: organizationalUnit\nou: ref\n' "$LDAP_BASE_DN" \
+  | ldapadd -x -H "$LDAP_URL" -D "$LDAP_BIND_DN" -w "$LDAP_BIND_PW" >/dev/null
+REF=$(grep -c '^dn: ' "$WORK/ref.ldif")
+t0=$(date +%s.%N)
+ldapadd -x -H "$LDAP_URL" -D "$LDAP_BIND_DN" -w "$LDAP_BIND_PW" -f "$WORK/ref.ldif" >/dev/null
+t1=$(date +%s.%N)
+
+python3 - "$WORK" "$N" "$REF" "$t0" "$t1" <<'PY'
+import json, sys
+w, n, ref, t0, t1 = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5])
+def load(l):
+    r = json.load(open(f"{w}/{l}.json"))
+    return r, float(open(f"{w}/{l}.wall").read()), int(open(f"{w}/{l}.rss").read().strip().splitlines()[-1])
+first, fwall, frss = load("first")
+noop, nwall, nrss = load("noop")
+t = first["timings"]
+creates = first["applied_ok"]
+apply_s = t["apply_ms"] / 1000
+ours = creates / apply_s if apply_s else 0
+ref_rate = ref / (t1 - t0)
+print(f"employees            {n}")
+print(f"fetch                {t['fetch_ms']/1000:.2f} s  ({first['plan']['fetch']['pages']} pages)")
+print(f"map                  {t['map_ms']/1000:.2f} s")
+print(f"snapshot             {t['snapshot_ms']/1000:.2f} s")
+print(f"plan                 {t['plan_ms']/1000:.2f} s")
+print(f"apply                {apply_s:.2f} s  ({creates} creates, {first['applied_failed']} failed)")
+print(f"creates/s            {ours:.0f}")
+print(f"ldapadd reference    {ref_rate:.0f} entries/s ({ref} entries, one client)")
+print(f"ratio vs ldapadd     {ours/ref_rate:.2f}x")
+print(f"first run wall       {fwall:.2f} s, peak RSS {frss/1024:.0f} MB")
+nt = noop["timings"]
+print(f"no-op re-run wall    {nwall:.2f} s (fetch {nt['fetch_ms']/1000:.2f}, snapshot {nt['snapshot_ms']/1000:.2f}, plan {nt['plan_ms']/1000:.2f}), changes {len(noop['plan']['changes'])}, peak RSS {nrss/1024:.0f} MB")
+PY
