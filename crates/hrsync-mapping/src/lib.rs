@@ -11,6 +11,7 @@
 //! per-record [`Finding`] naming the record, the attribute and the field. One bad record never
 //! stops the others; this crate never panics on HR data.
 
+mod fast;
 mod filters;
 pub mod shorthand;
 
@@ -78,6 +79,8 @@ struct Compiled {
     spec: AttrSpec,
     /// Dotted field paths the format reads.
     fields: Vec<String>,
+    /// Plain-path formats rendered without the template engine.
+    fast: Option<Vec<fast::Seg>>,
 }
 
 /// A compiled mapping, ready for many records.
@@ -86,6 +89,7 @@ pub struct Mapper {
     env: Environment<'static>,
     attrs: Vec<Compiled>,
     leaver_fields: Vec<String>,
+    leaver_fast: Option<fast::Compare>,
 }
 
 const LEAVER_TEMPLATE: &str = "__leaver_when";
@@ -152,17 +156,20 @@ impl Mapper {
             attrs.push(Compiled {
                 spec: a.clone(),
                 fields,
+                fast: fast::compile(&shorthand::expand(&a.format)),
             });
         }
         let leaver_fields = env
             .get_template(LEAVER_TEMPLATE)
             .map(|t| sorted(t.undeclared_variables(true)))
             .unwrap_or_default();
+        let leaver_fast = spec.leaver_when.as_deref().and_then(fast::compile_compare);
         Ok(Mapper {
             spec,
             env,
             attrs,
             leaver_fields,
+            leaver_fast,
         })
     }
 
@@ -208,7 +215,9 @@ impl Mapper {
             )]);
         };
         let subject = format!("{key} ({label})");
-        let ctx = Value::from(minijinja::value::Serde(&rec.fields));
+        // Built only if some format needs the template engine.
+        let ctx = std::cell::OnceCell::new();
+        let ctx = || ctx.get_or_init(|| Value::from(minijinja::value::Serde(&rec.fields))).clone();
         let mut findings = Vec::new();
         let mut attrs = AttrMap::new();
         for a in &self.attrs {
@@ -218,10 +227,10 @@ impl Mapper {
                 .filter(|f| lookup(&rec.fields, f).is_none_or(is_empty))
                 .map(String::as_str)
                 .collect();
-            let rendered = self
-                .env
-                .get_template(&a.spec.name)
-                .and_then(|t| t.render(&ctx));
+            let rendered = match a.fast.as_ref().and_then(|segs| fast::render(segs, &rec.fields)) {
+                Some(v) => Ok(v),
+                None => self.env.get_template(&a.spec.name).and_then(|t| t.render(ctx())),
+            };
             let value = match rendered {
                 Ok(v) => clean(&v),
                 Err(e) if !empty_fields.is_empty() => {
@@ -259,7 +268,11 @@ impl Mapper {
             }
             attrs.insert(AttrName::new(a.spec.name.clone()), vec![value]);
         }
-        let (leaver, leaver_reason) = match self.leaver(&ctx) {
+        let leaver_result = match self.leaver_fast.as_ref().and_then(|c| c.eval(&rec.fields)) {
+            Some(b) => Ok((b, b.then(|| self.leaver_text()))),
+            None => self.leaver(&ctx()),
+        };
+        let (leaver, leaver_reason) = match leaver_result {
             Ok(v) => v,
             Err(e) => {
                 findings.push(Finding::error(
@@ -297,11 +310,12 @@ impl Mapper {
         };
         let t = self.env.get_template(LEAVER_TEMPLATE)?;
         let out = t.render(ctx)?;
-        Ok(if out == "yes" {
-            (true, Some(format!("HR says {expr}")))
-        } else {
-            (false, None)
-        })
+        let _ = expr;
+        Ok(if out == "yes" { (true, Some(self.leaver_text())) } else { (false, None) })
+    }
+
+    fn leaver_text(&self) -> String {
+        format!("HR says {}", self.spec.leaver_when.as_deref().unwrap_or("left"))
     }
 }
 

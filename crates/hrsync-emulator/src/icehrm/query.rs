@@ -261,7 +261,14 @@ pub(crate) fn run<'a>(db: &'a Db, q: &ListQuery) -> ListResult<'a> {
         .collect();
     let total = matched.len();
 
-    if let Some((field, desc)) = &q.sort {
+    if let Some((field, desc)) = &q.sort
+        && field == "id"
+    {
+        // Rows are kept in id order (BTreeMap): ORDER BY id is the identity or its reverse.
+        if *desc {
+            matched.reverse();
+        }
+    } else if let Some((field, desc)) = &q.sort {
         let Some(ci) = col_index(field) else {
             // Unknown ORDER BY column: the data query fails, the count does not.
             return ListResult {

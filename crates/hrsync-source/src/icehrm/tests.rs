@@ -4,12 +4,12 @@ use super::*;
 #[test]
 fn page_shapes_from_real_captures() {
     let body = br#"{"data":[{"id":1,"first_name":"A"},{"id":2}],"total":4,"nextPage":2}"#;
-    let p = parse_page(200, body, None).ok().unwrap();
+    let p = parse_page(200, body, None, None).ok().unwrap();
     assert_eq!(p.records.len(), 2);
     assert_eq!(p.total, Some(4));
     let past_end = br#"{"data":[],"total":4,"nextPage":4}"#;
     assert!(
-        parse_page(200, past_end, None)
+        parse_page(200, past_end, None, None)
             .ok()
             .unwrap()
             .records
@@ -21,7 +21,7 @@ fn page_shapes_from_real_captures() {
 fn error_bodies_are_failures_even_with_200() {
     let forbidden =
         br#"{"error":[[{"code":403,"message":"Authorization bearer token is invalid"}]]}"#;
-    match parse_page(403, forbidden, None) {
+    match parse_page(403, forbidden, None, None) {
         Err(Attempt::Permanent {
             status: Some(403),
             message,
@@ -29,7 +29,7 @@ fn error_bodies_are_failures_even_with_200() {
         _ => panic!("expected permanent 403"),
     }
     let invalidated = br#"{"error":[[{"code":null,"message":false}]]}"#;
-    match parse_page(200, invalidated, None) {
+    match parse_page(200, invalidated, None, None) {
         Err(Attempt::Permanent {
             status: Some(403),
             message,
@@ -41,15 +41,15 @@ fn error_bodies_are_failures_even_with_200() {
 #[test]
 fn server_errors_and_garbage_are_transient() {
     assert!(matches!(
-        parse_page(500, b"", None),
+        parse_page(500, b"", None, None),
         Err(Attempt::Transient { .. })
     ));
     assert!(matches!(
-        parse_page(200, b"{\"data\":[{\"id\":1", None),
+        parse_page(200, b"{\"data\":[{\"id\":1", None, None),
         Err(Attempt::Transient { .. })
     ));
     assert!(matches!(
-        parse_page(429, b"", Some(Duration::from_secs(2))),
+        parse_page(429, b"", Some(Duration::from_secs(2)), None),
         Err(Attempt::Transient {
             retry_after: Some(_),
             ..
@@ -75,4 +75,16 @@ fn token_expiry_is_read_from_the_jwt() {
             .contains("3 day")
     );
     assert!(token_expiry(&Secret::new("not-a-jwt")).is_none());
+}
+
+#[test]
+fn projection_keeps_only_wanted_fields_and_falls_back_on_errors() {
+    let keep: BTreeSet<String> = ["first_name".to_string()].into();
+    let body = br#"{"data":[{"id":1,"first_name":"A","ssn_num":"x","department":{"id":2}}],"total":1,"nextPage":2}"#;
+    let p = parse_page(200, body, None, Some(&keep)).ok().unwrap();
+    let keys: Vec<&String> = p.records[0].keys().collect();
+    assert_eq!(keys, vec!["id", "first_name"]);
+    // an error body with 200 still takes the slow path and is reported
+    let invalidated = br#"{"error":[[{"code":null,"message":false}]]}"#;
+    assert!(parse_page(200, invalidated, None, Some(&keep)).is_err());
 }

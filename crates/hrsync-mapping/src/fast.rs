@@ -1,0 +1,141 @@
+//! A fast path for the common formats, `{first_name} {last_name}` and `{department.display}`:
+//! literal text and plain field paths, no filters or logic. They are rendered by direct lookup,
+//! with the same result minijinja gives (absent/null → empty), which matters at 100k records.
+//! Anything else (filters, blocks, non-scalar values, floats) goes through minijinja.
+
+use serde_json::{Map, Value};
+
+#[derive(Debug, Clone)]
+pub(crate) enum Seg {
+    Lit(String),
+    Path(String),
+}
+
+fn is_path(s: &str) -> bool {
+    !s.is_empty()
+        && s.split('.').all(|p| {
+            let mut c = p.chars();
+            c.next().is_some_and(|f| f.is_ascii_alphabetic() || f == '_') && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
+        })
+}
+
+/// Segments of an expanded (Jinja) template, when it is only literals and plain paths.
+pub(crate) fn compile(expanded: &str) -> Option<Vec<Seg>> {
+    if expanded.contains("{%") || expanded.contains("{#") {
+        return None;
+    }
+    let mut segs = Vec::new();
+    let mut rest = expanded;
+    while let Some(start) = rest.find("{{") {
+        let lit = &rest[..start];
+        if lit.contains('}') || lit.contains('{') {
+            return None;
+        }
+        if !lit.is_empty() {
+            segs.push(Seg::Lit(lit.to_string()));
+        }
+        let end = rest[start..].find("}}")? + start;
+        let expr = rest[start + 2..end].trim();
+        if !is_path(expr) || ["true", "false", "none", "True", "False", "None"].contains(&expr) {
+            return None;
+        }
+        segs.push(Seg::Path(expr.to_string()));
+        rest = &rest[end + 2..];
+    }
+    if rest.contains('{') || rest.contains('}') {
+        return None;
+    }
+    if !rest.is_empty() {
+        segs.push(Seg::Lit(rest.to_string()));
+    }
+    Some(segs)
+}
+
+/// Renders segments; `None` when a value needs minijinja's formatting (objects, floats).
+pub(crate) fn render(segs: &[Seg], fields: &Map<String, Value>) -> Option<String> {
+    let mut out = String::new();
+    for s in segs {
+        match s {
+            Seg::Lit(l) => out.push_str(l),
+            Seg::Path(p) => match crate::lookup(fields, p) {
+                None | Some(Value::Null) => {}
+                Some(Value::String(v)) => out.push_str(v),
+                Some(Value::Number(n)) if n.is_i64() || n.is_u64() => out.push_str(&n.to_string()),
+                Some(Value::Bool(b)) => out.push_str(if *b { "true" } else { "false" }),
+                Some(_) => return None,
+            },
+        }
+    }
+    Some(out)
+}
+
+/// `field == 'literal'` (or `"literal"`, or `!=`), the usual leaver test.
+#[derive(Debug, Clone)]
+pub(crate) struct Compare {
+    path: String,
+    value: String,
+    negate: bool,
+}
+
+pub(crate) fn compile_compare(expr: &str) -> Option<Compare> {
+    let (op, negate) = if expr.contains("!=") { ("!=", true) } else { ("==", false) };
+    let (l, r) = expr.split_once(op)?;
+    let (l, r) = (l.trim(), r.trim());
+    if !is_path(l) || r.len() < 2 {
+        return None;
+    }
+    let q = r.chars().next()?;
+    if !(q == '\'' || q == '"') || !r.ends_with(q) {
+        return None;
+    }
+    let value = &r[1..r.len() - 1];
+    if value.contains(['\'', '"', '\\']) {
+        return None;
+    }
+    Some(Compare {
+        path: l.to_string(),
+        value: value.to_string(),
+        negate,
+    })
+}
+
+impl Compare {
+    /// `None` when the field is absent (minijinja would fail: strict undefined).
+    pub(crate) fn eval(&self, fields: &Map<String, Value>) -> Option<bool> {
+        let v = crate::lookup(fields, &self.path)?;
+        let eq = matches!(v, Value::String(s) if *s == self.value);
+        Some(eq != self.negate)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn simple_formats_compile_and_others_do_not() {
+        assert!(compile("{{ a }} {{ b.c }}").is_some());
+        assert!(compile("{{ a|lower }}").is_none());
+        assert!(compile("{% if a %}x{% endif %}").is_none());
+        assert!(compile("{{ none }}").is_none());
+        let segs = compile("{{ first }}.{{ dep.display }}!").unwrap();
+        let f = json!({"first": "Zoë", "dep": {"display": "Sales"}});
+        assert_eq!(render(&segs, f.as_object().unwrap()).unwrap(), "Zoë.Sales!");
+        let f = json!({"first": null, "dep": {"display": 7}});
+        assert_eq!(render(&segs, f.as_object().unwrap()).unwrap(), ".7!");
+        let f = json!({"first": {"x": 1}});
+        assert!(render(&segs, f.as_object().unwrap()).is_none());
+    }
+
+    #[test]
+    fn comparisons() {
+        let c = compile_compare("status == 'Terminated'").unwrap();
+        assert_eq!(c.eval(json!({"status": "Terminated"}).as_object().unwrap()), Some(true));
+        assert_eq!(c.eval(json!({"status": "Active"}).as_object().unwrap()), Some(false));
+        assert_eq!(c.eval(json!({}).as_object().unwrap()), None);
+        assert!(compile_compare("status == 'A' or x").is_none());
+        assert!(compile_compare("status|lower == 'a'").is_none());
+    }
+}
