@@ -56,6 +56,7 @@ impl Directory {
             .await
             .map_err(|e| err(e.to_string()))?;
         let owned: Vec<AttrName> = cfg.owned.iter().map(|a| AttrName::new(a.clone())).collect();
+        let key_name = AttrName::new(cfg.key_attribute.clone());
         let key_lc = cfg.key_attribute.to_lowercase();
         let uuid_lc = cfg.dialect.uuid_attribute().to_lowercase();
         let mut out = Vec::new();
@@ -76,7 +77,7 @@ impl Directory {
             let mut attrs = AttrMap::new();
             for a in owned
                 .iter()
-                .chain(std::iter::once(&AttrName::new(cfg.key_attribute.clone())))
+                .chain(std::iter::once(&key_name))
             {
                 if let Some(v) = lc.get(&a.as_str().to_lowercase()) {
                     let mut v = v.clone();

@@ -81,6 +81,7 @@ struct Compiled {
     fields: Vec<String>,
     /// Plain-path formats rendered without the template engine.
     fast: Option<Vec<fast::Seg>>,
+    name: AttrName,
 }
 
 /// A compiled mapping, ready for many records.
@@ -90,6 +91,8 @@ pub struct Mapper {
     attrs: Vec<Compiled>,
     leaver_fields: Vec<String>,
     leaver_fast: Option<fast::Compare>,
+    rdn_name: AttrName,
+    key_name: AttrName,
 }
 
 const LEAVER_TEMPLATE: &str = "__leaver_when";
@@ -157,6 +160,7 @@ impl Mapper {
                 spec: a.clone(),
                 fields,
                 fast: fast::compile(&shorthand::expand(&a.format)),
+                name: AttrName::new(a.name.clone()),
             });
         }
         let leaver_fields = env
@@ -165,6 +169,8 @@ impl Mapper {
             .unwrap_or_default();
         let leaver_fast = spec.leaver_when.as_deref().and_then(fast::compile_compare);
         Ok(Mapper {
+            rdn_name: AttrName::new(spec.rdn_attribute.clone()),
+            key_name: AttrName::new(spec.key_attribute.clone()),
             spec,
             env,
             attrs,
@@ -266,7 +272,7 @@ impl Mapper {
                 }
                 continue;
             }
-            attrs.insert(AttrName::new(a.spec.name.clone()), vec![value]);
+            attrs.insert(a.name.clone(), vec![value]);
         }
         let leaver_result = match self.leaver_fast.as_ref().and_then(|c| c.eval(&rec.fields)) {
             Some(b) => Ok((b, b.then(|| self.leaver_text()))),
@@ -287,14 +293,11 @@ impl Mapper {
             return Err(findings);
         }
         let rdn_value = attrs
-            .get(&AttrName::new(self.spec.rdn_attribute.clone()))
+            .get(&self.rdn_name)
             .and_then(|v| v.first())
             .cloned()
             .unwrap_or_default();
-        attrs.insert(
-            AttrName::new(self.spec.key_attribute.clone()),
-            vec![key.clone()],
-        );
+        attrs.insert(self.key_name.clone(), vec![key.clone()]);
         Ok(DesiredEntry {
             dn: dn::child(&self.spec.rdn_attribute, &rdn_value, &self.spec.parent_dn),
             key,

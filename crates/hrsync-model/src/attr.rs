@@ -1,19 +1,32 @@
 //! LDAP attribute names compare case-insensitively (`mail` = `Mail`); maps keyed by them are
 //! ordered, so plans and diffs are byte-identical for the same inputs.
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::cmp::Ordering;
+use std::sync::Arc;
 use std::collections::BTreeMap;
 use std::fmt;
 
 /// An attribute name that keeps its spelling but compares and orders case-insensitively.
-#[derive(Clone, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct AttrName(String);
+/// Shared (`Arc<str>`): 100k entries with the same ten attributes hold ten names, not a million.
+#[derive(Clone)]
+pub struct AttrName(Arc<str>);
+
+impl Serialize for AttrName {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for AttrName {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(AttrName::new)
+    }
+}
 
 impl AttrName {
     pub fn new(s: impl Into<String>) -> Self {
-        AttrName(s.into())
+        AttrName(Arc::from(s.into()))
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -60,7 +73,7 @@ impl fmt::Debug for AttrName {
 }
 impl From<&str> for AttrName {
     fn from(s: &str) -> Self {
-        AttrName(s.to_string())
+        AttrName(Arc::from(s))
     }
 }
 

@@ -117,40 +117,49 @@ async fn run_inner(
     timings: &mut Timings,
 ) -> Result<RunReport, EngineError> {
     let spec = job.mapping.spec();
-    // 1. fetch
-    let t = Instant::now();
+    // 1-3. Fetch + map, and read the directory, at the same time. Records are mapped as their
+    // page arrives, so raw HR records never pile up in memory.
     let keep = job.mapping.referenced_fields();
-    let fetched = job.source.fetch_employees(Some(&keep)).await?;
-    timings.fetch_ms = t.elapsed().as_millis() as u64;
-
-    // 2. map
-    let t = Instant::now();
-    let mut desired: Vec<DesiredEntry> = Vec::with_capacity(fetched.records.len());
+    let mut desired: Vec<DesiredEntry> = Vec::new();
     let mut findings: Vec<Finding> = Vec::new();
     let mut failed_keys = BTreeSet::new();
     let mut keyless = 0usize;
-    for rec in &fetched.records {
-        match job.mapping.map(rec) {
-            Ok(d) => desired.push(d),
-            Err(f) => {
-                match job.mapping.key_of(rec) {
-                    Some(k) => {
-                        failed_keys.insert(k);
+    let mut map_time = std::time::Duration::ZERO;
+    let fetch = async {
+        let t = Instant::now();
+        let report = job
+            .source
+            .fetch_employees_with(Some(&keep), |rec| {
+                let t = Instant::now();
+                match job.mapping.map(&rec) {
+                    Ok(d) => desired.push(d),
+                    Err(f) => {
+                        match job.mapping.key_of(&rec) {
+                            Some(k) => {
+                                failed_keys.insert(k);
+                            }
+                            None => keyless += 1,
+                        }
+                        findings.extend(f);
                     }
-                    None => keyless += 1,
                 }
-                findings.extend(f);
-            }
-        }
-    }
-    drop(fetched.records);
-    timings.map_ms = t.elapsed().as_millis() as u64;
-
-    // 3. snapshot
-    let t = Instant::now();
-    let dir = Directory::connect(job.directory.clone()).await?;
-    let snapshot = dir.snapshot().await?;
-    timings.snapshot_ms = t.elapsed().as_millis() as u64;
+                map_time += t.elapsed();
+            })
+            .await;
+        (report, t.elapsed())
+    };
+    let read_directory = async {
+        let t = Instant::now();
+        let dir = Directory::connect(job.directory.clone()).await?;
+        let snapshot = dir.snapshot().await?;
+        Ok::<_, hrsync_directory::DirError>((dir, snapshot, t.elapsed()))
+    };
+    let ((fetched, fetch_time), directory) = tokio::join!(fetch, read_directory);
+    let fetch_report = fetched?;
+    let (dir, snapshot, snapshot_time) = directory?;
+    timings.map_ms = map_time.as_millis() as u64;
+    timings.fetch_ms = fetch_time.saturating_sub(map_time).as_millis() as u64;
+    timings.snapshot_ms = snapshot_time.as_millis() as u64;
 
     // 4. plan
     let t = Instant::now();
@@ -190,7 +199,7 @@ async fn run_inner(
         mapping: spec.name.clone(),
         target: job.directory.label(),
         now,
-        fetch: fetched.report,
+        fetch: fetch_report,
         desired,
         failed_keys,
         keyless_records: keyless,

@@ -350,21 +350,35 @@ async fn sync(common: Common, show: Show, mode: Mode, yes: bool) -> Result<i32> 
         reports.push(report);
     }
     if show.json {
-        let v: Vec<serde_json::Value> = reports
+        // Serialised straight from the reports (no intermediate JSON tree: plans can be large).
+        #[derive(serde::Serialize)]
+        struct Json<'a> {
+            run_id: i64,
+            applied: bool,
+            applied_ok: usize,
+            applied_failed: usize,
+            timings: &'a engine::Timings,
+            plan: &'a Plan,
+        }
+        let v: Vec<Json<'_>> = reports
             .iter()
-            .map(|r| {
-                serde_json::json!({
-                    "run_id": r.run_id, "applied": r.applied, "applied_ok": r.applied_ok,
-                    "applied_failed": r.applied_failed, "timings": r.timings, "plan": r.plan
-                })
+            .map(|r| Json {
+                run_id: r.run_id,
+                applied: r.applied,
+                applied_ok: r.applied_ok,
+                applied_failed: r.applied_failed,
+                timings: &r.timings,
+                plan: &r.plan,
             })
             .collect();
-        let out = if v.len() == 1 {
-            v[0].clone()
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        if v.len() == 1 {
+            serde_json::to_writer_pretty(&mut out, &v[0])?;
         } else {
-            serde_json::Value::Array(v)
-        };
-        println!("{}", serde_json::to_string_pretty(&out)?);
+            serde_json::to_writer_pretty(&mut out, &v)?;
+        }
+        writeln!(out)?;
+        out.flush()?;
     }
     Ok(code)
 }

@@ -59,13 +59,27 @@ impl IceHrm {
         }
     }
 
-    /// Fetches every employee. `keep` names the top-level fields to keep (the rest of each
-    /// record is dropped right after parsing, which keeps memory flat at 100k employees);
-    /// `None` keeps everything.
+    /// Fetches every employee into a Vec. See [`IceHrm::fetch_employees_with`].
+    pub async fn fetch_employees(&self, keep: Option<&BTreeSet<String>>) -> Result<Fetched> {
+        let mut records = Vec::new();
+        let report = self
+            .fetch_employees_with(keep, |r| records.push(r))
+            .await?;
+        Ok(Fetched { records, report })
+    }
+
+    /// Fetches every employee, handing each record to `sink` as its page arrives (pages in
+    /// order), so a caller can map records without ever holding all of them. `keep` names the
+    /// top-level fields to keep (the rest is skipped while parsing); `None` keeps everything.
     ///
     /// Errors only when nothing usable arrived (auth refused, first page failed). A failure on a
-    /// later page returns `Ok` with `report.complete == false`.
-    pub async fn fetch_employees(&self, keep: Option<&BTreeSet<String>>) -> Result<Fetched> {
+    /// later page returns the report with `complete == false`; the records before it were
+    /// delivered.
+    pub async fn fetch_employees_with(
+        &self,
+        keep: Option<&BTreeSet<String>>,
+        mut sink: impl FnMut(HrRecord),
+    ) -> Result<FetchReport> {
         let started = Instant::now();
         let client = http::client(self.timeout).map_err(|e| SourceError::Config {
             integration: self.name.clone(),
@@ -99,11 +113,34 @@ impl IceHrm {
         report.pages = 1;
         let total = first.total;
         report.reported_total = total;
-        let mut pages: Vec<Vec<Map<String, Value>>> = Vec::new();
+
+        // De-duplicate by id across pages (the admin's own record is hoisted; pages can shift
+        // while HR changes during the fetch) and hand records over in order.
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut delivered = 0usize;
+        let mut dupes = 0usize;
+        let mut deliver = |records: Vec<Map<String, Value>>| {
+            for rec in records {
+                let id = rec.get("id").and_then(id_text);
+                if let Some(id) = &id
+                    && !seen.insert(id.clone())
+                {
+                    dupes += 1;
+                    continue;
+                }
+                sink(HrRecord {
+                    index: delivered,
+                    source_id: id,
+                    fields: rec,
+                });
+                delivered += 1;
+            }
+        };
         let first_empty = first.records.is_empty();
-        pages.push(first.records);
+        deliver(first.records);
 
         let mut error: Option<String> = None;
+        let mut shrank = false;
         if !first_empty {
             match total {
                 Some(total) => {
@@ -119,13 +156,14 @@ impl IceHrm {
                         match res {
                             Ok(page) => {
                                 report.pages += 1;
-                                if page.records.is_empty() {
+                                if page.records.is_empty() && !shrank {
                                     // Fewer people than `total` said: the list shrank meanwhile.
+                                    shrank = true;
                                     report.notes.push(format!(
                                         "page {p} was empty before the reported total {total}"
                                     ));
                                 }
-                                pages.push(page.records);
+                                deliver(page.records);
                             }
                             Err(e) => {
                                 error = Some(format!("page {p}: {}", e.message()));
@@ -146,7 +184,7 @@ impl IceHrm {
                             Ok(page) => {
                                 report.pages += 1;
                                 let short = (page.records.len() as u64) < limit;
-                                pages.push(page.records);
+                                deliver(page.records);
                                 if short {
                                     break;
                                 }
@@ -161,45 +199,20 @@ impl IceHrm {
                 }
             }
         }
+        drop(deliver);
 
-        let mut seen: HashSet<String> = HashSet::new();
-        let mut records = Vec::new();
-        let mut dupes = 0usize;
-        for rec in pages.into_iter().flatten() {
-            let id = rec.get("id").and_then(id_text);
-            if let Some(id) = &id
-                && !seen.insert(id.clone())
-            {
-                dupes += 1;
-                continue;
-            }
-            let fields = match keep {
-                Some(keep) => rec
-                    .into_iter()
-                    .filter(|(k, _)| keep.contains(k) || k == "id")
-                    .collect(),
-                None => rec,
-            };
-            records.push(HrRecord {
-                index: records.len(),
-                source_id: id,
-                fields,
-            });
-        }
         if dupes > 0 {
             report.notes.push(format!(
                 "{dupes} record(s) appeared twice across pages (same id); kept the first"
             ));
         }
-        report.records = records.len();
+        report.records = delivered;
         report.complete = error.is_none();
-        if let (true, Some(t)) = (report.complete, total)
-            && (records.len() as u64) < t
-            && report.notes.iter().all(|n| !n.contains("empty before"))
+        if let (true, Some(t), false) = (report.complete, total, shrank)
+            && (delivered as u64) < t
         {
             report.notes.push(format!(
-                "server reported total {t} but {} records arrived",
-                records.len()
+                "server reported total {t} but {delivered} records arrived"
             ));
         }
         report.error = error;
@@ -212,7 +225,7 @@ impl IceHrm {
             ms = report.duration_ms,
             "fetched employees"
         );
-        Ok(Fetched { records, report })
+        Ok(report)
     }
 
     async fn page(
