@@ -62,9 +62,7 @@ impl IceHrm {
     /// Fetches every employee into a Vec. See [`IceHrm::fetch_employees_with`].
     pub async fn fetch_employees(&self, keep: Option<&BTreeSet<String>>) -> Result<Fetched> {
         let mut records = Vec::new();
-        let report = self
-            .fetch_employees_with(keep, |r| records.push(r))
-            .await?;
+        let report = self.fetch_employees_with(keep, |r| records.push(r)).await?;
         Ok(Fetched { records, report })
     }
 

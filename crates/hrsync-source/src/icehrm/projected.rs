@@ -10,7 +10,10 @@ use serde_json::{Map, Value};
 use std::collections::BTreeSet;
 use std::fmt;
 
-pub(super) fn parse(body: &[u8], keep: Option<&BTreeSet<String>>) -> Result<Page, serde_json::Error> {
+pub(super) fn parse(
+    body: &[u8],
+    keep: Option<&BTreeSet<String>>,
+) -> Result<Page, serde_json::Error> {
     let mut de = serde_json::Deserializer::from_slice(body);
     let page = PageSeed { keep }.deserialize(&mut de)?;
     de.end()?;
