@@ -16,30 +16,9 @@ cargo build --quiet --release --bins
 BIN=$PWD/target/release
 
 WORK=$(mktemp -d /tmp/hrsync-bench.XXXXXX)
-EMU_PID=""
-cleanup() {
-  if [ -n "$EMU_PID" ] && kill -0 "$EMU_PID" 2>/dev/null; then kill -TERM "$EMU_PID"; wait "$EMU_PID" 2>/dev/null || true; fi
-  scripts/stop-slapd.sh "$WORK/slapd" >/dev/null 2>&1 || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT INT TERM
-
-LDAP_PORT=$(free_port)
-ROOTPW="bench-$(openssl rand -hex 8)" NOSYNC=${NOSYNC:-0} scripts/start-slapd.sh "$WORK/slapd" "$LDAP_PORT" 2>/dev/null
-# shellcheck disable=SC1091
-. "$WORK/slapd/env"
-export LDAP_BIND_PW
-export ICEHRM_TOKEN
-ICEHRM_TOKEN=$("$BIN/hrsync-emulator" icehrm-token --secret "bench-$$")
-HR_PORT=$(free_port)
-"$BIN/hrsync-emulator" icehrm --port "$HR_PORT" --employees "$N" --seed 7 --token-env ICEHRM_TOKEN >"$WORK/emulator.log" 2>&1 &
-EMU_PID=$!
-HR="http://127.0.0.1:$HR_PORT/app/api"
-for _ in $(seq 1 600); do curl -fs "$HR/echo" >/dev/null 2>&1 && break; sleep 0.1; done
-
-sed -e "s#http://127.0.0.1:8089/app/api#$HR#" -e "s#ldap://127.0.0.1:3389#$LDAP_URL#" \
-    -e "s#^page_size = 100 .*#page_size = 1000#" -e "s#^path = \"hrsync.db\"#path = \"$WORK/state.db\"#" \
-    examples/icehrm-openldap.toml > "$WORK/hrsync.toml"
+trap 'stop_stack "$WORK"' EXIT INT TERM
+NOSYNC=${NOSYNC:-0} start_stack "$BIN" "$WORK" "$N" 7
+sed -i -e "s#^page_size = 100 .*#page_size = 1000#" -e "s#^path = \"hrsync.db\"#path = \"$WORK/state.db\"#" "$WORK/hrsync.toml"
 
 # run LABEL ARGS… : runs hrsync with --json, keeps the report in $WORK/LABEL.json and peak RSS.
 run() {

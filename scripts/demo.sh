@@ -13,32 +13,8 @@ cargo build --quiet --bins
 BIN=$PWD/target/debug
 
 WORK=$(mktemp -d /tmp/hrsync-demo.XXXXXX)
-EMU_PID=""
-cleanup() {
-  if [ -n "$EMU_PID" ] && kill -0 "$EMU_PID" 2>/dev/null; then kill -TERM "$EMU_PID"; wait "$EMU_PID" 2>/dev/null || true; fi
-  scripts/stop-slapd.sh "$WORK/slapd" >/dev/null 2>&1 || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT INT TERM
-
-LDAP_PORT=$(free_port)
-ROOTPW="demo-$(openssl rand -hex 8)" scripts/start-slapd.sh "$WORK/slapd" "$LDAP_PORT"
-# shellcheck disable=SC1091
-. "$WORK/slapd/env"
-
-# An IceHrm "Api Access" token is a JWT whose payload carries {token, expire}; make one.
-b64() { base64 -w0 | tr '+/' '-_' | tr -d '='; }
-ICEHRM_TOKEN="$(printf '{"typ":"JWT","alg":"HS256"}' | b64).$(printf '{"token":"%s","expire":%d}' "$(openssl rand -hex 16)" $(( $(date +%s) + 180 * 86400 )) | b64).$(openssl rand -hex 32 | b64)"
-export ICEHRM_TOKEN LDAP_BIND_PW
-
-HR_PORT=$(free_port)
-"$BIN/hrsync-emulator" icehrm --port "$HR_PORT" --employees 200 --seed 42 --token-env ICEHRM_TOKEN >"$WORK/emulator.log" 2>&1 &
-EMU_PID=$!
-HR="http://127.0.0.1:$HR_PORT/app/api"
-for _ in $(seq 1 100); do curl -fs "$HR/echo" >/dev/null 2>&1 && break; sleep 0.05; done
-
-sed -e "s#http://127.0.0.1:8089/app/api#$HR#" -e "s#ldap://127.0.0.1:3389#$LDAP_URL#" \
-  examples/icehrm-openldap.toml > "$WORK/hrsync.toml"
+trap 'stop_stack "$WORK"' EXIT INT TERM
+start_stack "$BIN" "$WORK" 200 42
 CFG=(-c "$WORK/hrsync.toml")
 hr() { curl -fsS -X "$1" -H "Authorization: Bearer $ICEHRM_TOKEN" -H 'Content-Type: application/json' "$HR$2" ${3:+--data "$3"}; }
 
