@@ -112,7 +112,7 @@ async fn create(dir: &Directory, ldap: &mut Ldap, c: &Change) -> Result<(), Fail
             continue;
         }
         attrs.push((
-            a.attr.as_bytes().to_vec(),
+            a.attr.as_str().as_bytes().to_vec(),
             a.after.iter().map(|v| v.as_bytes().to_vec()).collect(),
         ));
     }
@@ -135,7 +135,11 @@ async fn update(ldap: &mut Ldap, c: &Change, extra: Vec<AttrMod>) -> Result<Stri
         dn_now = new_dn.clone();
     }
     let mut mods: Vec<AttrMod> = extra;
-    mods.extend(c.attrs.iter().map(|a| (a.attr.clone(), a.after.clone())));
+    mods.extend(
+        c.attrs
+            .iter()
+            .map(|a| (a.attr.to_string(), a.after.clone())),
+    );
     if !mods.is_empty() {
         modify(ldap, &dn_now, mods).await?;
     }

@@ -75,10 +75,7 @@ impl Directory {
                 );
             }
             let mut attrs = AttrMap::new();
-            for a in owned
-                .iter()
-                .chain(std::iter::once(&key_name))
-            {
+            for a in owned.iter().chain(std::iter::once(&key_name)) {
                 if let Some(v) = lc.get(&a.as_str().to_lowercase()) {
                     let mut v = v.clone();
                     hrsync_model::attr::normalize_values(&mut v);

@@ -3,9 +3,9 @@
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::cmp::Ordering;
-use std::sync::Arc;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 /// An attribute name that keeps its spelling but compares and orders case-insensitively.
 /// Shared (`Arc<str>`): 100k entries with the same ten attributes hold ten names, not a million.

@@ -1,6 +1,7 @@
 //! A plan: the changes a run proposes against the directory, each with its reason. Plans are
 //! data (serde), produced by the pure planning stage and executed unchanged by `apply`.
 
+use crate::attr::AttrName;
 use crate::record::FetchReport;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -33,7 +34,7 @@ impl ChangeKind {
 /// One attribute's values before and after. An empty `after` removes the attribute.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct AttrChange {
-    pub attr: String,
+    pub attr: AttrName,
     pub before: Vec<String>,
     pub after: Vec<String>,
 }

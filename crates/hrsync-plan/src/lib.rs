@@ -154,7 +154,7 @@ pub fn plan(input: PlanInput) -> Plan {
         found.push(idx);
     }
 
-    for (d, idx) in desired.iter().zip(found) {
+    for (d, idx) in desired.into_iter().zip(found) {
         if !seen_keys.insert(d.key.clone()) {
             findings.push(Finding::error(
                 d.key.clone(),
@@ -195,11 +195,11 @@ pub fn plan(input: PlanInput) -> Plan {
             claimed_dns.insert(n, d.key.clone());
             let attrs = d
                 .attrs
-                .iter()
+                .into_iter()
                 .map(|(k, v)| AttrChange {
-                    attr: k.to_string(),
+                    attr: k,
                     before: vec![],
-                    after: v.clone(),
+                    after: v,
                 })
                 .collect();
             changes.push(Change {
@@ -281,7 +281,7 @@ pub fn plan(input: PlanInput) -> Plan {
             normalize_values(&mut have);
             if want != have {
                 diffs.push(AttrChange {
-                    attr: a.to_string(),
+                    attr: a.clone(),
                     before: have,
                     after: want,
                 });
@@ -298,7 +298,7 @@ pub fn plan(input: PlanInput) -> Plan {
         let reason = match kind {
             ChangeKind::Enable => "active in HR but the account is disabled (rehire)".to_string(),
             _ => {
-                let mut parts: Vec<String> = diffs.iter().map(|c| c.attr.clone()).collect();
+                let mut parts: Vec<String> = diffs.iter().map(|c| c.attr.to_string()).collect();
                 if new_dn.is_some() {
                     parts.insert(0, format!("{rdn_attribute} (rename)"));
                 }
