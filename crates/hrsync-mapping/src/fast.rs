@@ -15,7 +15,9 @@ fn is_path(s: &str) -> bool {
     !s.is_empty()
         && s.split('.').all(|p| {
             let mut c = p.chars();
-            c.next().is_some_and(|f| f.is_ascii_alphabetic() || f == '_') && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
+            c.next()
+                .is_some_and(|f| f.is_ascii_alphabetic() || f == '_')
+                && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
         })
 }
 
@@ -78,7 +80,11 @@ pub(crate) struct Compare {
 }
 
 pub(crate) fn compile_compare(expr: &str) -> Option<Compare> {
-    let (op, negate) = if expr.contains("!=") { ("!=", true) } else { ("==", false) };
+    let (op, negate) = if expr.contains("!=") {
+        ("!=", true)
+    } else {
+        ("==", false)
+    };
     let (l, r) = expr.split_once(op)?;
     let (l, r) = (l.trim(), r.trim());
     if !is_path(l) || r.len() < 2 {
@@ -132,8 +138,14 @@ mod tests {
     #[test]
     fn comparisons() {
         let c = compile_compare("status == 'Terminated'").unwrap();
-        assert_eq!(c.eval(json!({"status": "Terminated"}).as_object().unwrap()), Some(true));
-        assert_eq!(c.eval(json!({"status": "Active"}).as_object().unwrap()), Some(false));
+        assert_eq!(
+            c.eval(json!({"status": "Terminated"}).as_object().unwrap()),
+            Some(true)
+        );
+        assert_eq!(
+            c.eval(json!({"status": "Active"}).as_object().unwrap()),
+            Some(false)
+        );
         assert_eq!(c.eval(json!({}).as_object().unwrap()), None);
         assert!(compile_compare("status == 'A' or x").is_none());
         assert!(compile_compare("status|lower == 'a'").is_none());

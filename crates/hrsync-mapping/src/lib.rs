@@ -223,7 +223,10 @@ impl Mapper {
         let subject = format!("{key} ({label})");
         // Built only if some format needs the template engine.
         let ctx = std::cell::OnceCell::new();
-        let ctx = || ctx.get_or_init(|| Value::from(minijinja::value::Serde(&rec.fields))).clone();
+        let ctx = || {
+            ctx.get_or_init(|| Value::from(minijinja::value::Serde(&rec.fields)))
+                .clone()
+        };
         let mut findings = Vec::new();
         let mut attrs = AttrMap::new();
         for a in &self.attrs {
@@ -233,9 +236,16 @@ impl Mapper {
                 .filter(|f| lookup(&rec.fields, f).is_none_or(is_empty))
                 .map(String::as_str)
                 .collect();
-            let rendered = match a.fast.as_ref().and_then(|segs| fast::render(segs, &rec.fields)) {
+            let rendered = match a
+                .fast
+                .as_ref()
+                .and_then(|segs| fast::render(segs, &rec.fields))
+            {
                 Some(v) => Ok(v),
-                None => self.env.get_template(&a.spec.name).and_then(|t| t.render(ctx())),
+                None => self
+                    .env
+                    .get_template(&a.spec.name)
+                    .and_then(|t| t.render(ctx())),
             };
             let value = match rendered {
                 Ok(v) => clean(&v),
@@ -314,11 +324,18 @@ impl Mapper {
         let t = self.env.get_template(LEAVER_TEMPLATE)?;
         let out = t.render(ctx)?;
         let _ = expr;
-        Ok(if out == "yes" { (true, Some(self.leaver_text())) } else { (false, None) })
+        Ok(if out == "yes" {
+            (true, Some(self.leaver_text()))
+        } else {
+            (false, None)
+        })
     }
 
     fn leaver_text(&self) -> String {
-        format!("HR says {}", self.spec.leaver_when.as_deref().unwrap_or("left"))
+        format!(
+            "HR says {}",
+            self.spec.leaver_when.as_deref().unwrap_or("left")
+        )
     }
 }
 
