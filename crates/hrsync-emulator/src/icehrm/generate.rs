@@ -367,6 +367,7 @@ pub(crate) fn generate(employees: usize, seed: u64) -> Db {
 
     Db {
         next_id: employees as i64 + 1,
+        ids: rows.keys().copied().collect(),
         rows,
         user: User {
             employee: (employees > 0).then_some(1),

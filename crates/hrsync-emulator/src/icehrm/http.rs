@@ -12,7 +12,8 @@ use axum::response::Response;
 use serde_json::{Map, Value, json};
 
 use super::auth::{self, TokenCheck};
-use super::model::{WriteError, php_intval_str};
+use super::model::{Db, WriteError, php_intval_str};
+use super::phpjson::{Arr, Obj};
 use super::query::{self, ListQuery};
 use super::{Fault, IceHrmState, phpjson};
 
@@ -246,13 +247,14 @@ fn list(app: &App, headers: &HeaderMap, params: &HashMap<String, String>) -> Res
             );
         }
         Some(ListFault::Malformed) => {
-            let mut full = render_list(app, &q);
+            let mut full = render_list(&app.state.db(), &q);
             full.truncate(full.len() / 2);
             return respond(StatusCode::OK, full);
         }
         None => {}
     }
-    respond(StatusCode::OK, render_list(app, &q))
+    let body = render_list(&app.state.db(), &q);
+    respond(StatusCode::OK, body)
 }
 
 pub(crate) enum ListFault {
@@ -260,14 +262,39 @@ pub(crate) enum ListFault {
     Malformed,
 }
 
-fn render_list(app: &App, q: &ListQuery) -> Vec<u8> {
-    let value = {
-        let db = app.state.db();
-        let result = query::run(&db, q);
-        let data: Vec<Value> = result.rows.iter().map(|r| db.render_list_item(r)).collect();
-        json!({"data": data, "total": result.total, "nextPage": q.page.saturating_add(1)})
-    };
-    phpjson::encode(&value)
+/// The list body: `phpjson::encode` of
+/// `{"data": [list items], "total": N, "nextPage": page + 1}`, written
+/// directly (no `Value` tree) under a shared read lock.
+pub(crate) fn render_list(db: &Db, q: &ListQuery) -> Vec<u8> {
+    let result = query::run(db, q);
+    // A generated list item is about 3 KB.
+    let mut out = Vec::with_capacity(64 + result.rows.len() * 3200);
+    let mut obj = Obj::begin(0, &mut out);
+    obj.key("data", &mut out);
+    let mut data = Arr::begin(1, &mut out);
+    for row in &result.rows {
+        data.item(&mut out);
+        db.write_list_item(row, 2, &mut out);
+    }
+    data.end(&mut out);
+    obj.key("total", &mut out);
+    phpjson::write_u64(result.total as u64, &mut out);
+    obj.key("nextPage", &mut out);
+    phpjson::write_i64(q.page.saturating_add(1), &mut out);
+    obj.end(&mut out);
+    out
+}
+
+/// The list body as it was built before [`render_list`] wrote it directly:
+/// the general query path, a `Value` per item, then `phpjson::encode`. The
+/// reference the fast path must match byte for byte.
+#[cfg(test)]
+pub(crate) fn render_list_reference(db: &Db, q: &ListQuery) -> Vec<u8> {
+    let result = query::run_scan(db, q);
+    let data: Vec<Value> = result.rows.iter().map(|r| db.render_list_item(r)).collect();
+    phpjson::encode(
+        &json!({"data": data, "total": result.total, "nextPage": q.page.saturating_add(1)}),
+    )
 }
 
 fn get_one(
@@ -305,7 +332,7 @@ fn create(
         return resp;
     }
     let fields = body_object(body);
-    let mut db = app.state.db();
+    let mut db = app.state.db_mut();
     match db.insert(&fields) {
         Ok(id) => match db.rows.get(&id) {
             Some(row) => {
@@ -332,7 +359,7 @@ fn update(
     }
     let fields = body_object(body);
     let id = raw_id.parse::<i64>().unwrap_or(-1);
-    let mut db = app.state.db();
+    let mut db = app.state.db_mut();
     match db.update(id, &fields) {
         Ok(()) => match db.rows.get(&id) {
             Some(row) => {
@@ -357,7 +384,7 @@ fn delete(
         return resp;
     }
     let id = raw_id.parse::<i64>().unwrap_or(-1);
-    if app.state.db().delete(id) {
+    if app.state.db_mut().delete(id) {
         // `['id' => $parameter]`: the raw path segment, a string.
         json_response(StatusCode::OK, &json!({"id": raw_id}))
     } else {
@@ -375,5 +402,173 @@ fn structure(app: &App, raw_id: &str) -> Response {
             StatusCode::OK,
             &json!({"error": [[{"code": null, "message": "Company structure not found"}]]}),
         ),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::expect_used)]
+mod tests {
+    use super::*;
+    use crate::icehrm::generate;
+    use crate::icehrm::model::c;
+
+    fn list_query(raw: &str) -> ListQuery {
+        let params: HashMap<String, String> = raw
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                let (k, v) = p.split_once('=').unwrap_or((p, ""));
+                (k.to_owned(), v.to_owned())
+            })
+            .collect();
+        ListQuery::from_params(&params)
+    }
+
+    /// The fast body equals the previous rendering for many kinds of query.
+    fn assert_same_bodies(db: &Db, step: &str) {
+        let n = db.rows.len();
+        let mut queries: Vec<String> = Vec::new();
+        let sorts = [
+            "sortField=id&sortOrder=ascend",
+            "sortField=id&sortOrder=descend",
+            "sortField=id&sortOrder=asc",
+            "sortField=id",
+            "",
+        ];
+        for limit in [1, 7, 50, 1000] {
+            let last = n.div_ceil(limit).max(1);
+            // Big pages are slow to render the old way in a debug build.
+            let sorts = if limit < 1000 {
+                &sorts[..]
+            } else {
+                &sorts[..2]
+            };
+            for page in [1, 2, 3, last, last + 1] {
+                for sort in sorts {
+                    queries.push(format!("limit={limit}&page={page}&{sort}"));
+                }
+            }
+        }
+        queries.extend(
+            [
+                "",
+                "limit=0&page=-3",
+                "limit=100000",
+                "limit=20&sortField=last_name&sortOrder=descend",
+                "limit=20&page=3&sortField=status",
+                "limit=20&sortField=nope",
+                "limit=20&search=an",
+                "limit=20&search=zo&sortField=id",
+                r#"limit=20&filters={"department":[2,3]}&sortField=id"#,
+                r#"limit=20&filters={"status":"Terminated"}"#,
+                r#"limit=20&filters={"nope":1}"#,
+                r#"limit=20&filters={"supervisor":"__myid__"}&sortField=id&sortOrder=descend"#,
+            ]
+            .map(str::to_owned),
+        );
+        for raw in &queries {
+            let q = list_query(raw);
+            let fast = render_list(db, &q);
+            let reference = render_list_reference(db, &q);
+            assert!(
+                fast == reference,
+                "{step}: `{raw}` differs from the reference rendering\nfast:      {}\nreference: {}",
+                String::from_utf8_lossy(&fast[..fast.len().min(2000)]),
+                String::from_utf8_lossy(&reference[..reference.len().min(2000)]),
+            );
+        }
+    }
+
+    fn fields(v: Value) -> Map<String, Value> {
+        match v {
+            Value::Object(map) => map,
+            _ => Map::new(),
+        }
+    }
+
+    /// A supervisor with subordinates (not the admin).
+    fn some_supervisor(db: &Db) -> i64 {
+        db.rows
+            .values()
+            .filter_map(|r| r.get(c::SUPERVISOR).as_int())
+            .find(|s| *s > 1)
+            .expect("a supervisor")
+    }
+
+    fn some_subordinate_free_employee(db: &Db) -> i64 {
+        let supervisors: Vec<i64> = db
+            .rows
+            .values()
+            .filter_map(|r| r.get(c::SUPERVISOR).as_int())
+            .collect();
+        *db.rows
+            .keys()
+            .rev()
+            .find(|id| !supervisors.contains(id))
+            .expect("an employee nobody reports to")
+    }
+
+    #[test]
+    fn fast_list_bodies_are_byte_identical_to_the_reference() {
+        let mut db = generate::generate(2500, 7);
+        assert_same_bodies(&db, "generated");
+
+        // An employee nobody reports to: update (names that need escaping), terminate, delete.
+        let plain = some_subordinate_free_employee(&db);
+        db.update(
+            plain,
+            &fields(json!({"first_name": "Zoë \"Q\" a/b\\c\t", "last_name": "Nguyễn 😀", "timezone": ""})),
+        )
+        .expect("update");
+        assert_same_bodies(&db, "employee updated");
+        db.update(
+            plain,
+            &fields(json!({"status": "Terminated", "termination_date": "2026-11-01"})),
+        )
+        .expect("terminate");
+        assert_same_bodies(&db, "employee terminated");
+        assert!(db.delete(plain));
+        assert_same_bodies(&db, "employee deleted");
+
+        // A supervisor: renamed (subordinates show the new display), terminated, deleted
+        // (subordinates' supervisor becomes null).
+        let sup = some_supervisor(&db);
+        db.update(
+            sup,
+            &fields(json!({"first_name": "Ève", "last_name": "O'Brien/Smith"})),
+        )
+        .expect("rename supervisor");
+        assert_same_bodies(&db, "supervisor renamed");
+        db.update(
+            sup,
+            &fields(json!({"status": "Terminated", "termination_date": "2026-11-02"})),
+        )
+        .expect("terminate supervisor");
+        assert_same_bodies(&db, "supervisor terminated");
+        assert!(db.delete(sup));
+        assert_same_bodies(&db, "supervisor deleted");
+
+        // A hire reporting to itself and to another supervisor, then the admin
+        // (the caller, hoisted to the top of its page) changes and goes away.
+        let next = db.next_id;
+        db.insert(&fields(json!({"employee_id": "NEW1", "first_name": "Self", "last_name": "", "supervisor": next, "country": "de"})))
+            .expect("insert");
+        db.insert(&fields(json!({"employee_id": "NEW2", "first_name": "", "last_name": "Only", "supervisor": next, "department": 3})))
+            .expect("insert");
+        assert_same_bodies(&db, "hired");
+        db.update(
+            1,
+            &fields(json!({"work_email": "new@example.test", "last_name": "Boss"})),
+        )
+        .expect("update admin");
+        assert_same_bodies(&db, "admin updated");
+        assert!(db.delete(1));
+        assert_same_bodies(&db, "admin deleted");
+    }
+
+    #[test]
+    fn empty_instance_matches_the_reference() {
+        let db = generate::generate(0, 1);
+        assert_same_bodies(&db, "empty");
     }
 }

@@ -79,7 +79,7 @@ mod query;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use serde_json::{Map, Value, json};
 
@@ -131,7 +131,8 @@ pub enum Fault {
 }
 
 pub(crate) struct Shared {
-    db: Mutex<Db>,
+    /// Readers (list pages, GET-one) share it; writes are exclusive.
+    db: RwLock<Db>,
     faults: Mutex<Vec<Fault>>,
     list_requests: AtomicU64,
     pub(crate) token: String,
@@ -171,7 +172,7 @@ impl IceHrmState {
     pub fn generate(cfg: &IceHrmConfig) -> IceHrmState {
         IceHrmState {
             shared: Arc::new(Shared {
-                db: Mutex::new(generate::generate(cfg.employees, cfg.seed)),
+                db: RwLock::new(generate::generate(cfg.employees, cfg.seed)),
                 faults: Mutex::new(Vec::new()),
                 list_requests: AtomicU64::new(0),
                 token: cfg.token.clone(),
@@ -179,8 +180,20 @@ impl IceHrmState {
         }
     }
 
-    pub(crate) fn db(&self) -> MutexGuard<'_, Db> {
-        lock(&self.shared.db)
+    /// Shared read access to the database.
+    pub(crate) fn db(&self) -> RwLockReadGuard<'_, Db> {
+        self.shared
+            .db
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Exclusive access for writes.
+    pub(crate) fn db_mut(&self) -> RwLockWriteGuard<'_, Db> {
+        self.shared
+            .db
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     pub(crate) fn faults(&self) -> Vec<Fault> {
@@ -223,7 +236,7 @@ impl IceHrmState {
     /// unknown department …).
     pub fn hire(&self, fields: Value) -> Value {
         let mut map = as_map(fields);
-        let mut db = self.db();
+        let mut db = self.db_mut();
         if !map.contains_key("employee_id") {
             map.insert("employee_id".into(), json!(format!("EMP{:05}", db.next_id)));
         }
@@ -246,7 +259,7 @@ impl IceHrmState {
     /// shape, `None` if it does not exist or the update is rejected.
     pub fn update(&self, id: i64, fields: Value) -> Option<Value> {
         let map = as_map(fields);
-        let mut db = self.db();
+        let mut db = self.db_mut();
         db.update(id, &map).ok()?;
         db.rows.get(&id).map(|row| db.render_list_item(row))
     }
@@ -255,12 +268,12 @@ impl IceHrmState {
     /// UI "Terminate Employee" action does. `false` if unknown or bad date.
     pub fn terminate(&self, id: i64, date: &str) -> bool {
         let fields = json!({"status": "Terminated", "termination_date": date});
-        self.db().update(id, &as_map(fields)).is_ok()
+        self.db_mut().update(id, &as_map(fields)).is_ok()
     }
 
     /// Hard delete (like `DELETE /employees/{id}`). `false` if unknown.
     pub fn delete(&self, id: i64) -> bool {
-        self.db().delete(id)
+        self.db_mut().delete(id)
     }
 
     /// Add a fault (see [`Fault`]).

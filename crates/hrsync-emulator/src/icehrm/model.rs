@@ -2,6 +2,7 @@
 //! a real v35 list item), compact row storage, MySQL-like write validation and
 //! the two JSON renderings (list item, GET-one).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -9,6 +10,7 @@ use serde_json::{Map, Value, json};
 
 use super::data;
 use super::md5;
+use super::phpjson::{self, Obj};
 
 /// One stored value of a row (the raw DB column value).
 #[derive(Debug, Clone, PartialEq)]
@@ -307,6 +309,9 @@ pub(crate) struct User {
 #[derive(Debug)]
 pub(crate) struct Db {
     pub rows: BTreeMap<i64, Row>,
+    /// The keys of `rows` in ascending order (kept by insert/delete), to find
+    /// the rows of a page by position without walking the map.
+    pub ids: Vec<i64>,
     /// AUTO_INCREMENT: ids of deleted rows are never reused.
     pub next_id: i64,
     pub user: User,
@@ -534,6 +539,36 @@ pub(crate) enum WriteError {
     Db(String),
 }
 
+/// A resolved relation (`{"type","id"|"code","display"}` object).
+struct Relation<'a> {
+    type_name: &'static str,
+    /// `id`, or `code` for countries.
+    key: &'static str,
+    display: Cow<'a, str>,
+    /// The referenced employee, for employee relations.
+    target: Option<&'a Row>,
+}
+
+/// Columns a list item maps to relation objects.
+const LIST_MAP: &[usize] = &[
+    c::JOB_TITLE,
+    c::COUNTRY,
+    c::PROVINCE,
+    c::DEPARTMENT,
+    c::SUPERVISOR,
+    c::EMPLOYMENT_STATUS,
+    c::PAY_GRADE,
+];
+
+/// A raw cell as `phpjson::encode(&cell.to_json())` writes it.
+fn write_cell(cell: &Cell, out: &mut Vec<u8>) {
+    match cell {
+        Cell::Null => out.extend_from_slice(b"null"),
+        Cell::Int(n) => phpjson::write_i64(*n, out),
+        Cell::Str(s) => phpjson::write_string(s, out),
+    }
+}
+
 impl Db {
     /// Apply a POST/PUT body onto `row` (which has id `id`): only real
     /// columns are assigned, `id` is never assigned, unknown keys are ignored
@@ -617,6 +652,10 @@ impl Db {
         row.set(c::STATUS, Cell::str("Active"));
         self.apply(&mut row, id, body).map_err(WriteError::Db)?;
         self.rows.insert(id, row);
+        // AUTO_INCREMENT ids only grow, so this is normally a push.
+        if let Err(pos) = self.ids.binary_search(&id) {
+            self.ids.insert(pos, id);
+        }
         self.next_id += 1;
         Ok(id)
     }
@@ -638,6 +677,9 @@ impl Db {
         if self.rows.remove(&id).is_none() {
             return false;
         }
+        if let Ok(pos) = self.ids.binary_search(&id) {
+            self.ids.remove(pos);
+        }
         for row in self.rows.values_mut() {
             if row.get(c::SUPERVISOR).as_int() == Some(id) {
                 row.set(c::SUPERVISOR, Cell::Null);
@@ -647,6 +689,27 @@ impl Db {
             self.user.employee = None;
         }
         true
+    }
+
+    /// Up to `limit` rows from position `offset` in id order (descending
+    /// when `desc`), like `values().skip(offset).take(limit)` without the walk.
+    pub(crate) fn rows_by_position(&self, offset: usize, limit: usize, desc: bool) -> Vec<&Row> {
+        debug_assert_eq!(self.ids.len(), self.rows.len());
+        debug_assert!(self.ids.iter().eq(self.rows.keys()));
+        let n = self.ids.len();
+        let start = offset.min(n);
+        let count = limit.min(n - start);
+        let ids = if desc {
+            &self.ids[n - start - count..n - start]
+        } else {
+            &self.ids[start..start + count]
+        };
+        let lookup = |id: &i64| self.rows.get(id);
+        if desc {
+            ids.iter().rev().filter_map(lookup).collect()
+        } else {
+            ids.iter().filter_map(lookup).collect()
+        }
     }
 
     /// Employee id of the token's user (`BaseService::getCurrentProfileId`).
@@ -680,68 +743,80 @@ impl Db {
         Some((row, display))
     }
 
-    /// `{"type":T,"id":raw,"display":D}` when the referenced row exists,
-    /// otherwise `None` (the raw scalar stays).
-    fn enrich(&self, ci: usize, raw: &Cell, with_supervisor_image: bool) -> Option<Value> {
+    /// The relation `raw` (a value of column `ci`) points to, when the
+    /// referenced row exists; `None` keeps the raw scalar.
+    fn relation<'a>(&'a self, ci: usize, raw: &Cell) -> Option<Relation<'a>> {
         let int = || raw.as_int();
-        let (type_name, key, display): (&str, &str, String) = match ci {
+        let (type_name, key, display): (&'static str, &'static str, &'static str) = match ci {
             c::NATIONALITY => (
                 "Nationality",
                 "id",
-                data::lookup_name(data::NATIONALITIES, int()?)?.to_owned(),
+                data::lookup_name(data::NATIONALITIES, int()?)?,
             ),
             c::EMPLOYMENT_STATUS => (
                 "EmploymentStatus",
                 "id",
-                data::lookup_name(data::EMPLOYMENT_STATUSES, int()?)?.to_owned(),
+                data::lookup_name(data::EMPLOYMENT_STATUSES, int()?)?,
             ),
             c::JOB_TITLE => (
                 "JobTitle",
                 "id",
-                data::lookup_name(data::JOB_TITLES, int()?)?.to_owned(),
+                data::lookup_name(data::JOB_TITLES, int()?)?,
             ),
             c::PAY_GRADE => (
                 "PayGrade",
                 "id",
-                data::lookup_name(data::PAY_GRADES, int()?)?.to_owned(),
+                data::lookup_name(data::PAY_GRADES, int()?)?,
             ),
             c::PROVINCE => (
                 "Province",
                 "id",
-                data::lookup_name(data::PROVINCES, int()?)?.to_owned(),
+                data::lookup_name(data::PROVINCES, int()?)?,
             ),
             c::DEPARTMENT => (
                 "CompanyStructure",
                 "id",
-                data::company_structure(int()?)?.title.to_owned(),
+                data::company_structure(int()?)?.title,
             ),
-            c::COUNTRY => (
-                "Country",
-                "code",
-                data::country_name(raw.as_str()?)?.1.to_owned(),
-            ),
+            c::COUNTRY => ("Country", "code", data::country_name(raw.as_str()?)?.1),
             c::SUPERVISOR
             | c::INDIRECT_SUPERVISORS
             | c::APPROVER1
             | c::APPROVER2
             | c::APPROVER3 => {
                 let (target, display) = self.employee_display(raw)?;
-                let mut obj = Map::new();
-                obj.insert("type".into(), json!("Employee"));
-                obj.insert("id".into(), raw.to_json());
-                obj.insert("display".into(), json!(display));
-                if with_supervisor_image && ci == c::SUPERVISOR {
-                    obj.insert("image".into(), json!(image_url(target)));
-                }
-                return Some(Value::Object(obj));
+                return Some(Relation {
+                    type_name: "Employee",
+                    key: "id",
+                    display: Cow::Owned(display),
+                    target: Some(target),
+                });
             }
             // Ethnicity / ImmigrationStatus tables are empty in this instance.
             _ => return None,
         };
+        Some(Relation {
+            type_name,
+            key,
+            display: Cow::Borrowed(display),
+            target: None,
+        })
+    }
+
+    /// `{"type":T,"id":raw,"display":D}` when the referenced row exists,
+    /// otherwise `None` (the raw scalar stays).
+    fn enrich(&self, ci: usize, raw: &Cell, with_supervisor_image: bool) -> Option<Value> {
+        let rel = self.relation(ci, raw)?;
         let mut obj = Map::new();
-        obj.insert("type".into(), json!(type_name));
-        obj.insert(key.into(), raw.to_json());
-        obj.insert("display".into(), json!(display));
+        obj.insert("type".into(), json!(rel.type_name));
+        obj.insert(rel.key.into(), raw.to_json());
+        obj.insert("display".into(), json!(rel.display));
+        if with_supervisor_image
+            && ci == c::SUPERVISOR
+            && let Some(target) = rel.target
+        {
+            obj.insert("image".into(), json!(image_url(target)));
+        }
         Some(Value::Object(obj))
     }
 
@@ -770,15 +845,6 @@ impl Db {
     /// A `GET /employees` list item: every column (nulls kept), the list
     /// relation mapping, then `image`, `email`, `customFields`.
     pub(crate) fn render_list_item(&self, row: &Row) -> Value {
-        const LIST_MAP: &[usize] = &[
-            c::JOB_TITLE,
-            c::COUNTRY,
-            c::PROVINCE,
-            c::DEPARTMENT,
-            c::SUPERVISOR,
-            c::EMPLOYMENT_STATUS,
-            c::PAY_GRADE,
-        ];
         let mut obj = Map::with_capacity(NCOLS + 5);
         obj.insert("objectName".into(), Value::Null);
         obj.insert("isJoinFind".into(), Value::Bool(false));
@@ -800,6 +866,55 @@ impl Db {
         obj.insert("email".into(), self.email(row));
         obj.insert("customFields".into(), json!([]));
         Value::Object(obj)
+    }
+
+    /// Append the list item of `row` to `out` exactly as
+    /// `phpjson::encode` writes [`Db::render_list_item`] at nesting `level`
+    /// (2 inside `{"data":[...]}`), without building a `Value`.
+    pub(crate) fn write_list_item(&self, row: &Row, level: usize, out: &mut Vec<u8>) {
+        let mut obj = Obj::begin(level, out);
+        obj.key("objectName", out);
+        out.extend_from_slice(b"null");
+        obj.key("isJoinFind", out);
+        out.extend_from_slice(b"false");
+        for (ci, col) in COLS.iter().enumerate() {
+            obj.key(col.name, out);
+            let timezone;
+            let raw = if ci == c::TIMEZONE {
+                timezone = self.timezone(row);
+                &timezone
+            } else {
+                row.get(ci)
+            };
+            match LIST_MAP
+                .contains(&ci)
+                .then(|| self.relation(ci, raw))
+                .flatten()
+            {
+                Some(rel) => {
+                    let mut inner = Obj::begin(level + 1, out);
+                    inner.key("type", out);
+                    phpjson::write_string(rel.type_name, out);
+                    inner.key(rel.key, out);
+                    write_cell(raw, out);
+                    inner.key("display", out);
+                    phpjson::write_string(&rel.display, out);
+                    inner.end(out);
+                }
+                None => write_cell(raw, out),
+            }
+        }
+        obj.key("image", out);
+        phpjson::write_string(&image_url(row), out);
+        obj.key("email", out);
+        if self.user.employee == Some(row.id()) {
+            phpjson::write_string(&self.user.email, out);
+        } else {
+            write_cell(row.get(c::WORK_EMAIL), out);
+        }
+        obj.key("customFields", out);
+        out.extend_from_slice(b"[]");
+        obj.end(out);
     }
 
     /// `GET /employees/{id}`: GET-one relation mapping (incl. nationality,

@@ -197,7 +197,6 @@ impl IceHrm {
                 }
             }
         }
-        drop(deliver);
 
         if dupes > 0 {
             report.notes.push(format!(
