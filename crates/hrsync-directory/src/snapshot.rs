@@ -6,11 +6,17 @@ use crate::{DirError, Directory, Result};
 use hrsync_model::{AttrMap, AttrName, DirEntry, filter};
 use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
 use ldap3::{Scope, SearchEntry};
-use std::collections::HashMap;
 
 impl Directory {
     /// All managed entries.
     pub async fn snapshot(&self) -> Result<Vec<DirEntry>> {
+        let mut out = Vec::new();
+        self.snapshot_with(|e| out.push(e)).await?;
+        Ok(out)
+    }
+
+    /// All managed entries, handed to `sink` as they arrive (nothing is accumulated here).
+    pub async fn snapshot_with(&self, sink: impl FnMut(DirEntry)) -> Result<usize> {
         let oc = self
             .cfg
             .object_classes
@@ -26,15 +32,18 @@ impl Directory {
             },
             self.cfg.key_attribute
         );
-        self.search(&f).await
+        self.search(&f, sink).await
     }
 
     /// Entries whose `attr` equals `value` (the value is escaped, RFC 4515).
     pub async fn find_by(&self, attr: &str, value: &str) -> Result<Vec<DirEntry>> {
-        self.search(&filter::eq(attr, value)).await
+        let mut out = Vec::new();
+        self.search(&filter::eq(attr, value), |e| out.push(e))
+            .await?;
+        Ok(out)
     }
 
-    async fn search(&self, f: &str) -> Result<Vec<DirEntry>> {
+    async fn search(&self, f: &str, mut sink: impl FnMut(DirEntry)) -> Result<usize> {
         let cfg = &self.cfg;
         let err = |message: String| DirError::Search {
             url: cfg.url.clone(),
@@ -57,36 +66,49 @@ impl Directory {
             .map_err(|e| err(e.to_string()))?;
         let owned: Vec<AttrName> = cfg.owned.iter().map(|a| AttrName::new(a.clone())).collect();
         let key_name = AttrName::new(cfg.key_attribute.clone());
-        let key_lc = cfg.key_attribute.to_lowercase();
-        let uuid_lc = cfg.dialect.uuid_attribute().to_lowercase();
-        let mut out = Vec::new();
+        let uuid_attr = cfg.dialect.uuid_attribute();
+        let state_attrs = cfg.dialect.state_attributes();
+        let mut n = 0usize;
         while let Some(raw) = stream.next().await.map_err(|e| err(e.to_string()))? {
             let e = SearchEntry::construct(raw);
-            // Attribute names come back in the server's spelling: index them lower-cased, and
-            // read both maps (a value that is not UTF-8 lands in bin_attrs).
-            let mut lc: HashMap<String, Vec<String>> = HashMap::new();
-            for (k, v) in e.attrs {
-                lc.entry(k.to_lowercase()).or_default().extend(v);
-            }
-            for (k, v) in e.bin_attrs {
-                lc.entry(k.to_lowercase()).or_default().extend(
-                    v.into_iter()
-                        .map(|b| String::from_utf8_lossy(&b).into_owned()),
-                );
-            }
+            // Attribute names come back in the server's spelling: match them case-insensitively,
+            // and read both maps (a value that is not UTF-8 lands in bin_attrs).
+            let bin = e.bin_attrs.into_iter().map(|(k, v)| {
+                let v = v
+                    .into_iter()
+                    .map(|b| String::from_utf8_lossy(&b).into_owned())
+                    .collect();
+                (k, v)
+            });
             let mut attrs = AttrMap::new();
-            for a in owned.iter().chain(std::iter::once(&key_name)) {
-                if let Some(v) = lc.get(&a.as_str().to_lowercase()) {
-                    let mut v = v.clone();
+            let mut uuid = None;
+            let mut key = None;
+            let mut state: Vec<(String, Vec<String>)> = Vec::new();
+            for (k, mut v) in e.attrs.into_iter().chain(bin) {
+                if k.eq_ignore_ascii_case(uuid_attr) {
+                    uuid = v.into_iter().next();
+                } else if let Some(s) = state_attrs.iter().find(|s| s.eq_ignore_ascii_case(&k)) {
+                    state.push((s.to_lowercase(), v));
+                } else if let Some(a) = owned
+                    .iter()
+                    .chain(std::iter::once(&key_name))
+                    .find(|a| a.is(&k))
+                {
+                    if a == &key_name {
+                        key = v.first().cloned();
+                    }
                     hrsync_model::attr::normalize_values(&mut v);
-                    attrs.insert(a.clone(), v);
+                    attrs.entry(a.clone()).or_default().extend(v);
                 }
             }
-            let disabled = cfg.dialect.is_disabled(|n| lc.get(n).cloned());
-            out.push(DirEntry {
+            let disabled = cfg
+                .dialect
+                .is_disabled(|n| state.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone()));
+            n += 1;
+            sink(DirEntry {
                 dn: e.dn,
-                uuid: lc.get(&uuid_lc).and_then(|v| v.first().cloned()),
-                key: lc.get(&key_lc).and_then(|v| v.first().cloned()),
+                uuid,
+                key,
                 attrs,
                 disabled,
             });
@@ -95,6 +117,6 @@ impl Directory {
         if res.rc != 0 {
             return Err(err(format!("result code {}: {}", res.rc, res.text)));
         }
-        Ok(out)
+        Ok(n)
     }
 }

@@ -8,7 +8,43 @@ use serde_json::{Map, Value};
 #[derive(Debug, Clone)]
 pub(crate) enum Seg {
     Lit(String),
-    Path(String),
+    /// A field path and argument-less filters applied in order.
+    Path(String, Vec<Filter>),
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Filter {
+    Lower,
+    Upper,
+    Trim,
+    Ascii,
+    Login,
+    Initial,
+}
+
+impl Filter {
+    fn parse(name: &str) -> Option<Filter> {
+        Some(match name {
+            "lower" => Filter::Lower,
+            "upper" => Filter::Upper,
+            "trim" => Filter::Trim,
+            "ascii" => Filter::Ascii,
+            "login" => Filter::Login,
+            "initial" => Filter::Initial,
+            _ => return None,
+        })
+    }
+    /// Same results as the registered minijinja filters and builtins of the same name.
+    fn apply(self, v: String) -> String {
+        match self {
+            Filter::Lower => v.to_lowercase(),
+            Filter::Upper => v.to_uppercase(),
+            Filter::Trim => v.trim().to_string(),
+            Filter::Ascii => crate::filters::ascii(&v),
+            Filter::Login => crate::filters::login(&v),
+            Filter::Initial => v.chars().next().map(String::from).unwrap_or_default(),
+        }
+    }
 }
 
 fn is_path(s: &str) -> bool {
@@ -37,11 +73,13 @@ pub(crate) fn compile(expanded: &str) -> Option<Vec<Seg>> {
             segs.push(Seg::Lit(lit.to_string()));
         }
         let end = rest[start..].find("}}")? + start;
-        let expr = rest[start + 2..end].trim();
+        let mut parts = rest[start + 2..end].split('|').map(str::trim);
+        let expr = parts.next()?;
         if !is_path(expr) || ["true", "false", "none", "True", "False", "None"].contains(&expr) {
             return None;
         }
-        segs.push(Seg::Path(expr.to_string()));
+        let filters = parts.map(Filter::parse).collect::<Option<Vec<_>>>()?;
+        segs.push(Seg::Path(expr.to_string(), filters));
         rest = &rest[end + 2..];
     }
     if rest.contains('{') || rest.contains('}') {
@@ -59,13 +97,18 @@ pub(crate) fn render(segs: &[Seg], fields: &Map<String, Value>) -> Option<String
     for s in segs {
         match s {
             Seg::Lit(l) => out.push_str(l),
-            Seg::Path(p) => match crate::lookup(fields, p) {
-                None | Some(Value::Null) => {}
-                Some(Value::String(v)) => out.push_str(v),
-                Some(Value::Number(n)) if n.is_i64() || n.is_u64() => out.push_str(&n.to_string()),
-                Some(Value::Bool(b)) => out.push_str(if *b { "true" } else { "false" }),
-                Some(_) => return None,
-            },
+            Seg::Path(p, filters) => {
+                let text = match crate::lookup(fields, p) {
+                    // A filter on an absent/null value: leave minijinja's semantics to minijinja.
+                    None | Some(Value::Null) if !filters.is_empty() => return None,
+                    None | Some(Value::Null) => continue,
+                    Some(Value::String(v)) => v.clone(),
+                    Some(Value::Number(n)) if n.is_i64() || n.is_u64() => n.to_string(),
+                    Some(Value::Bool(b)) if filters.is_empty() => b.to_string(),
+                    Some(_) => return None,
+                };
+                out.push_str(&filters.iter().fold(text, |v, f| f.apply(v)));
+            }
         }
     }
     Some(out)
@@ -123,7 +166,9 @@ mod tests {
     #[test]
     fn simple_formats_compile_and_others_do_not() {
         assert!(compile("{{ a }} {{ b.c }}").is_some());
-        assert!(compile("{{ a|lower }}").is_none());
+        assert!(compile("{{ a|lower|login }}").is_some());
+        assert!(compile("{{ a|left(3) }}").is_none());
+        assert!(compile("{{ a|nosuch }}").is_none());
         assert!(compile("{% if a %}x{% endif %}").is_none());
         assert!(compile("{{ none }}").is_none());
         let segs = compile("{{ first }}.{{ dep.display }}!").unwrap();
@@ -149,5 +194,81 @@ mod tests {
         assert_eq!(c.eval(json!({}).as_object().unwrap()), None);
         assert!(compile_compare("status == 'A' or x").is_none());
         assert!(compile_compare("status|lower == 'a'").is_none());
+    }
+}
+
+#[cfg(test)]
+mod same_as_minijinja {
+    #![allow(clippy::unwrap_used)]
+    use crate::{AttrSpec, Mapper, MappingSpec};
+    use hrsync_model::{AttrName, HrRecord};
+    use serde_json::json;
+
+    /// The fast path and minijinja agree on every filter for awkward inputs.
+    #[test]
+    fn fast_path_matches_the_template_engine() {
+        let formats = [
+            "{v|lower}",
+            "{v|upper}",
+            "{v|trim}",
+            "{v|ascii}",
+            "{v|login}",
+            "{v|initial}",
+            "{v|ascii|lower}.{n}",
+            "{n}",
+        ];
+        for v in [
+            "José Müller",
+            "  ŁUKASZ  ",
+            "O'Brien, Jr.",
+            "ß",
+            "",
+            "İstanbul",
+            "Nguyễn Văn",
+        ] {
+            for f in formats {
+                let mk = |format: String| {
+                    Mapper::new(MappingSpec {
+                        name: "m".into(),
+                        primary_key: "k".into(),
+                        source_id_field: None,
+                        rdn_attribute: "cn".into(),
+                        parent_dn: "ou=p".into(),
+                        key_attribute: "employeeNumber".into(),
+                        attributes: vec![
+                            AttrSpec {
+                                name: "cn".into(),
+                                format: "{k}".into(),
+                                required: true,
+                            },
+                            AttrSpec {
+                                name: "x".into(),
+                                format,
+                                required: false,
+                            },
+                        ],
+                        leaver_when: None,
+                    })
+                    .unwrap()
+                };
+                let fields = json!({"k": "K1", "v": v, "n": 42})
+                    .as_object()
+                    .unwrap()
+                    .clone();
+                let rec = HrRecord {
+                    index: 0,
+                    source_id: None,
+                    fields,
+                };
+                let fast = mk(f.to_string()).map(&rec).unwrap();
+                let slow = mk(f.to_string()).without_fast_path().map(&rec).unwrap();
+                let x = AttrName::from("x");
+                assert_eq!(
+                    fast.attrs.get(&x),
+                    slow.attrs.get(&x),
+                    "format {f} on {v:?}"
+                );
+            }
+        }
     }
 }

@@ -179,6 +179,16 @@ impl Mapper {
         })
     }
 
+    /// The same mapper rendering everything through minijinja (tests compare both paths).
+    #[cfg(test)]
+    pub(crate) fn without_fast_path(mut self) -> Self {
+        for a in &mut self.attrs {
+            a.fast = None;
+        }
+        self.leaver_fast = None;
+        self
+    }
+
     pub fn spec(&self) -> &MappingSpec {
         &self.spec
     }
@@ -376,6 +386,9 @@ pub fn scalar(v: &Json) -> Option<String> {
 
 /// NFC, trimmed, control characters removed: what reaches LDAP.
 fn clean(v: &str) -> String {
+    if v.is_ascii() && !v.bytes().any(|b| b.is_ascii_control()) {
+        return v.trim().to_string(); // ASCII is already NFC
+    }
     v.nfc()
         .filter(|c| !c.is_control())
         .collect::<String>()

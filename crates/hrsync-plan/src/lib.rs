@@ -1,6 +1,11 @@
 //! Planning: a pure function of (desired entries, directory snapshot, links, options) → [`Plan`].
 //! It never performs I/O and never writes; `apply` executes what it returns.
 //!
+//! [`Planner`] takes desired entries and directory entries one at a time, in any interleaving,
+//! and pairs them by key as they meet, so neither side has to be held whole in memory (the
+//! engine streams the HR fetch and the directory search into it at the same time). [`plan`]
+//! is the same thing for inputs already in memory.
+//!
 //! Safety rules that live here:
 //! - Leavers (disables) are planned only from a complete fetch in which every record had a
 //!   primary key; otherwise they are counted as withheld and the plan says why.
@@ -8,16 +13,15 @@
 //!   owner look like a leaver.
 //! - Two people mapping to one DN: the second is a finding, never an overwrite.
 
+mod planner;
 mod render;
+
+pub use planner::{ObservedLink, PlanOptions, Planner};
 
 pub use render::render_text;
 
-use hrsync_model::attr::normalize_values;
-use hrsync_model::{
-    AttrChange, AttrName, Change, ChangeKind, DesiredEntry, DirEntry, FetchReport, Finding, Plan,
-    dn,
-};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use hrsync_model::{AttrName, DesiredEntry, DirEntry, FetchReport, Finding, Plan};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// What to do with a managed entry whose person is not in the HR data at all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize, Default)]
@@ -63,18 +67,18 @@ pub struct PlanInput {
     pub managed_base: String,
 }
 
-/// Builds the plan. Deterministic: same input, same plan.
+/// Builds the plan from inputs in memory. Deterministic: same input, same plan.
 pub fn plan(input: PlanInput) -> Plan {
     let PlanInput {
         mapping,
         target,
         now,
         fetch,
-        desired,
+        mut desired,
         failed_keys,
         keyless_records,
-        mut findings,
-        snapshot,
+        findings,
+        mut snapshot,
         links,
         owned,
         rdn_attribute,
@@ -82,294 +86,35 @@ pub fn plan(input: PlanInput) -> Plan {
         missing_from_hr,
         managed_base,
     } = input;
-    let managed_base = norm(&managed_base);
-
-    let (leavers_allowed, withheld_reason) = if !fetch.complete {
-        (
-            false,
-            Some(format!(
-                "the HR fetch was incomplete ({}); nobody is treated as a leaver until a complete fetch",
-                fetch.error.as_deref().unwrap_or("not every page arrived")
-            )),
-        )
-    } else if keyless_records > 0 {
-        (
-            false,
-            Some(format!(
-                "{keyless_records} HR record(s) had no primary key, so absence from HR proves nothing; leavers are withheld"
-            )),
-        )
-    } else {
-        (true, None)
-    };
-
-    // Index the snapshot.
-    let mut by_uuid: HashMap<&str, usize> = HashMap::new();
-    let mut by_key: HashMap<&str, usize> = HashMap::new();
-    let mut by_dn: HashMap<String, usize> = HashMap::new();
-    let mut order: Vec<usize> = (0..snapshot.len()).collect();
-    order.sort_by(|&a, &b| snapshot[a].dn.cmp(&snapshot[b].dn));
-    for &i in &order {
-        let e = &snapshot[i];
-        if let Some(u) = &e.uuid {
-            by_uuid.insert(u, i);
-        }
-        if let Some(k) = &e.key {
-            if let Some(&other) = by_key.get(k.as_str()) {
-                findings.push(Finding::warning(
-                    k.clone(),
-                    Some(key_attribute.clone()),
-                    format!(
-                        "two directory entries carry this key: {} and {}; only the first is managed, fix the other by hand",
-                        snapshot[other].dn, e.dn
-                    ),
-                ));
-            } else {
-                by_key.insert(k, i);
-            }
-        }
-        by_dn.insert(norm(&e.dn), i);
+    let mut p = Planner::new(
+        PlanOptions {
+            mapping,
+            target,
+            now,
+            owned,
+            rdn_attribute,
+            key_attribute,
+            missing_from_hr,
+            managed_base,
+        },
+        links,
+    );
+    p.add_findings(findings);
+    for k in failed_keys {
+        p.add_failed(Some(k));
     }
-
-    let mut desired = desired;
+    for _ in 0..keyless_records {
+        p.add_failed(None);
+    }
+    snapshot.sort_by(|a, b| a.dn.cmp(&b.dn));
     desired.sort_by(|a, b| a.key.cmp(&b.key));
-    let mut seen_keys: BTreeSet<String> = BTreeSet::new();
-    let mut claimed_dns: HashMap<String, String> = HashMap::new(); // dn → key
-    let mut matched: BTreeSet<usize> = BTreeSet::new();
-    let mut changes = Vec::new();
-    let mut unchanged = 0usize;
-    let mut withheld = 0usize;
-    let rdn_name = AttrName::new(rdn_attribute.clone());
-
-    // First pass: find each person's entry, so DN claims by existing entries are known.
-    let mut found: Vec<Option<usize>> = Vec::with_capacity(desired.len());
-    for d in &desired {
-        let via_link = links.get(&d.key).and_then(|l| {
-            l.uuid
-                .as_deref()
-                .and_then(|u| by_uuid.get(u).copied())
-                .filter(|&i| snapshot[i].key.as_deref().is_none_or(|k| k == d.key))
-        });
-        let idx = via_link.or_else(|| by_key.get(d.key.as_str()).copied());
-        found.push(idx);
+    for e in snapshot {
+        p.add_entry(e);
     }
-
-    for (d, idx) in desired.into_iter().zip(found) {
-        if !seen_keys.insert(d.key.clone()) {
-            findings.push(Finding::error(
-                d.key.clone(),
-                None,
-                "the HR data has this primary key twice; the second record is skipped",
-            ));
-            continue;
-        }
-        let Some(i) = idx else {
-            if d.leaver {
-                // A leaver without an account: nothing to do.
-                continue;
-            }
-            let n = norm(&d.dn);
-            if let Some(&j) = by_dn.get(&n) {
-                findings.push(Finding::error(
-                    d.key.clone(),
-                    Some(rdn_attribute.clone()),
-                    format!(
-                        "the DN {} is already taken by an entry with key {}; not created (make the {rdn_attribute} format unique)",
-                        d.dn,
-                        snapshot[j].key.as_deref().unwrap_or("(none)")
-                    ),
-                ));
-                continue;
-            }
-            if let Some(other) = claimed_dns.get(&n) {
-                findings.push(Finding::error(
-                    d.key.clone(),
-                    Some(rdn_attribute.clone()),
-                    format!(
-                        "the DN {} is also wanted by key {other} in this run; not created (make the {rdn_attribute} format unique)",
-                        d.dn
-                    ),
-                ));
-                continue;
-            }
-            claimed_dns.insert(n, d.key.clone());
-            let attrs = d
-                .attrs
-                .into_iter()
-                .map(|(k, v)| AttrChange {
-                    attr: k,
-                    before: vec![],
-                    after: v,
-                })
-                .collect();
-            changes.push(Change {
-                kind: ChangeKind::Create,
-                key: d.key.clone(),
-                dn: d.dn.clone(),
-                new_dn: None,
-                uuid: None,
-                attrs,
-                reason: "new in HR (joiner)".into(),
-            });
-            continue;
-        };
-        matched.insert(i);
-        let e = &snapshot[i];
-
-        if d.leaver {
-            if e.disabled {
-                unchanged += 1;
-            } else if leavers_allowed {
-                changes.push(Change {
-                    kind: ChangeKind::Disable,
-                    key: d.key.clone(),
-                    dn: e.dn.clone(),
-                    new_dn: None,
-                    uuid: e.uuid.clone(),
-                    attrs: vec![],
-                    reason: format!(
-                        "leaver: {}",
-                        d.leaver_reason
-                            .as_deref()
-                            .unwrap_or("HR marks the person as left")
-                    ),
-                });
-            } else {
-                withheld += 1;
-                unchanged += 1;
-            }
-            continue;
-        }
-
-        // Rename when the RDN value changed.
-        let wanted_rdn = d.attrs.get(&rdn_name).and_then(|v| v.first()).cloned();
-        let mut new_dn = None;
-        if let (Some(wanted), Ok(cur)) = (&wanted_rdn, dn::Dn::parse(&e.dn)) {
-            let same_rdn = cur.leaf().is_some_and(|a| {
-                a.attr.eq_ignore_ascii_case(&rdn_attribute)
-                    && a.value.to_lowercase() == wanted.to_lowercase()
-            });
-            if !same_rdn {
-                let candidate = dn::child(&rdn_attribute, wanted, &cur.parent().to_string());
-                let n = norm(&candidate);
-                let taken = by_dn.get(&n).is_some_and(|&j| j != i) || claimed_dns.contains_key(&n);
-                if taken {
-                    findings.push(Finding::error(
-                        d.key.clone(),
-                        Some(rdn_attribute.clone()),
-                        format!("cannot rename {} to {candidate}: that DN is taken; other attributes are still updated", e.dn),
-                    ));
-                } else {
-                    claimed_dns.insert(n, d.key.clone());
-                    new_dn = Some(candidate);
-                }
-            }
-        }
-
-        let mut diffs = Vec::new();
-        for a in owned
-            .iter()
-            .chain(std::iter::once(&AttrName::new(key_attribute.clone())))
-        {
-            if a == &rdn_name {
-                // The RDN value changes through the rename (or cannot change at all).
-                continue;
-            }
-            let mut want = d.attrs.get(a).cloned().unwrap_or_default();
-            let mut have = e.attrs.get(a).cloned().unwrap_or_default();
-            normalize_values(&mut want);
-            normalize_values(&mut have);
-            if want != have {
-                diffs.push(AttrChange {
-                    attr: a.clone(),
-                    before: have,
-                    after: want,
-                });
-            }
-        }
-        let kind = if e.disabled {
-            ChangeKind::Enable
-        } else if diffs.is_empty() && new_dn.is_none() {
-            unchanged += 1;
-            continue;
-        } else {
-            ChangeKind::Update
-        };
-        let reason = match kind {
-            ChangeKind::Enable => "active in HR but the account is disabled (rehire)".to_string(),
-            _ => {
-                let mut parts: Vec<String> = diffs.iter().map(|c| c.attr.to_string()).collect();
-                if new_dn.is_some() {
-                    parts.insert(0, format!("{rdn_attribute} (rename)"));
-                }
-                format!("HR changed {}", parts.join(", "))
-            }
-        };
-        changes.push(Change {
-            kind,
-            key: d.key.clone(),
-            dn: e.dn.clone(),
-            new_dn,
-            uuid: e.uuid.clone(),
-            attrs: diffs,
-            reason,
-        });
+    for d in desired {
+        p.add_desired(d);
     }
-
-    // Entries whose person is gone from HR.
-    if missing_from_hr == MissingAction::Disable {
-        for &i in &order {
-            let e = &snapshot[i];
-            let Some(k) = &e.key else { continue };
-            if matched.contains(&i)
-                || seen_keys.contains(k)
-                || failed_keys.contains(k)
-                || e.disabled
-            {
-                continue;
-            }
-            if by_key.get(k.as_str()) != Some(&i) {
-                continue; // duplicate key entry, reported above
-            }
-            let under_base = norm(&e.dn).ends_with(&format!(",{managed_base}"));
-            if !links.contains_key(k) && !under_base {
-                continue; // not ours: never created or linked by hrsync
-            }
-            if leavers_allowed {
-                changes.push(Change {
-                    kind: ChangeKind::Disable,
-                    key: k.clone(),
-                    dn: e.dn.clone(),
-                    new_dn: None,
-                    uuid: e.uuid.clone(),
-                    attrs: vec![],
-                    reason: "not in HR any more (complete fetch)".into(),
-                });
-            } else {
-                withheld += 1;
-            }
-        }
-    }
-
-    changes.sort_by(|a, b| (a.kind, &a.key).cmp(&(b.kind, &b.key)));
-    Plan {
-        mapping,
-        target,
-        generated_at: now,
-        fetch,
-        leavers_allowed,
-        leavers_withheld_reason: withheld_reason,
-        leavers_withheld: withheld,
-        changes,
-        unchanged,
-        findings,
-    }
-}
-
-fn norm(d: &str) -> String {
-    dn::Dn::parse(d)
-        .map(|x| x.normalized())
-        .unwrap_or_else(|_| d.to_lowercase())
+    p.finish(fetch).0
 }
 
 #[cfg(test)]

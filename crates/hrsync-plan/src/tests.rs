@@ -1,6 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 use super::*;
 use hrsync_model::AttrMap;
+use hrsync_model::{AttrChange, ChangeKind, dn};
 
 const OU: &str = "ou=people,dc=example,dc=com";
 
@@ -225,4 +226,72 @@ fn unlinked_entries_outside_the_users_ou_are_never_disabled() {
         },
     );
     assert_eq!(kinds(&plan(i)), vec![(ChangeKind::Disable, "7".into())]);
+}
+
+#[test]
+fn arrival_order_does_not_change_the_plan() {
+    let desired = vec![
+        want("1", "a", "Eng", false),
+        want("2", "b", "Boss", false),
+        want("3", "c", "Eng", true),
+        want("5", "x", "Eng", false),
+        want("6", "x", "Eng", false),
+    ];
+    let snapshot = vec![
+        have("2", "b", "Eng", false),
+        have("3", "c", "Eng", false),
+        have("4", "d", "Eng", false),
+        have("7", "x2", "Eng", false),
+    ];
+    type Feed<'a> = &'a dyn Fn(&mut Planner, Vec<DesiredEntry>, Vec<DirEntry>);
+    let run = |order: Feed<'_>| {
+        let i = input(vec![], vec![], true);
+        let mut p = Planner::new(
+            PlanOptions {
+                mapping: i.mapping,
+                target: i.target,
+                now: i.now,
+                owned: i.owned,
+                rdn_attribute: i.rdn_attribute,
+                key_attribute: i.key_attribute,
+                missing_from_hr: i.missing_from_hr,
+                managed_base: i.managed_base,
+            },
+            BTreeMap::new(),
+        );
+        order(&mut p, desired.clone(), snapshot.clone());
+        p.finish(i.fetch).0
+    };
+    let entries_first = run(&|p, d, s| {
+        s.into_iter().for_each(|e| p.add_entry(e));
+        d.into_iter().for_each(|x| p.add_desired(x));
+    });
+    let desired_first = run(&|p, d, s| {
+        d.into_iter().rev().for_each(|x| p.add_desired(x));
+        s.into_iter().rev().for_each(|e| p.add_entry(e));
+    });
+    let interleaved = run(&|p, d, s| {
+        let mut s = s.into_iter();
+        for x in d {
+            p.add_desired(x);
+            if let Some(e) = s.next() {
+                p.add_entry(e);
+            }
+        }
+        s.for_each(|e| p.add_entry(e));
+    });
+    assert_eq!(entries_first, desired_first);
+    assert_eq!(entries_first, interleaved);
+    assert_eq!(
+        kinds(&entries_first),
+        vec![
+            (ChangeKind::Create, "1".into()),
+            (ChangeKind::Create, "5".into()),
+            (ChangeKind::Update, "2".into()),
+            (ChangeKind::Disable, "3".into()),
+            (ChangeKind::Disable, "4".into()),
+            (ChangeKind::Disable, "7".into())
+        ]
+    );
+    assert!(entries_first.findings.iter().any(|f| f.subject == "6"));
 }

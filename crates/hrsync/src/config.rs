@@ -144,7 +144,7 @@ fn default_in_flight() -> usize {
     16
 }
 fn default_ldap_page() -> i32 {
-    500
+    1000
 }
 
 /// An attribute format: a string, or a table with options.
@@ -231,7 +231,7 @@ pub struct Config {
 
 /// Everything one mapping run needs, resolved.
 pub struct Job {
-    pub mapping: Mapper,
+    pub mapping: std::sync::Arc<Mapper>,
     pub description: String,
     pub category: String,
     pub source: IceHrm,
@@ -520,7 +520,7 @@ impl Config {
             timeout: Duration::from_secs(d.timeout_secs.max(1)),
         };
         Ok(Job {
-            mapping: mapper,
+            mapping: std::sync::Arc::new(mapper),
             description: m.description.clone(),
             category: m.category.clone(),
             source,

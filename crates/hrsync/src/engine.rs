@@ -5,11 +5,11 @@
 use crate::config::Job;
 use chrono::{DateTime, Utc};
 use hrsync_directory::{Directory, Outcome};
-use hrsync_model::{AttrName, ChangeKind, DesiredEntry, Finding, Plan};
-use hrsync_plan::{Link, PlanInput};
+use hrsync_model::{AttrName, ChangeKind, Plan};
+use hrsync_plan::{Link, PlanOptions, Planner};
 use hrsync_state::{AppliedChange, LinkRow, Store};
-use std::collections::BTreeSet;
-use std::time::Instant;
+use std::cell::{Cell, RefCell};
+use std::time::{Duration, Instant};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -19,6 +19,14 @@ pub enum EngineError {
     Directory(#[from] hrsync_directory::DirError),
     #[error(transparent)]
     State(#[from] hrsync_state::StateError),
+    #[error("internal error: the fetch task failed: {0}")]
+    Task(String),
+}
+
+/// One HR record after mapping, as the fetch task hands it to the planner.
+enum HrRecordResult {
+    Mapped(hrsync_model::DesiredEntry),
+    Failed(Option<String>, Vec<hrsync_model::Finding>),
 }
 
 /// Plan only, or plan and apply.
@@ -117,107 +125,120 @@ async fn run_inner(
     timings: &mut Timings,
 ) -> Result<RunReport, EngineError> {
     let spec = job.mapping.spec();
-    // 1-3. Fetch + map, and read the directory, at the same time. Records are mapped as their
-    // page arrives, so raw HR records never pile up in memory.
-    let keep = job.mapping.referenced_fields();
-    let mut desired: Vec<DesiredEntry> = Vec::new();
-    let mut findings: Vec<Finding> = Vec::new();
-    let mut failed_keys = BTreeSet::new();
-    let mut keyless = 0usize;
-    let mut map_time = std::time::Duration::ZERO;
-    let fetch = async {
+    // 1-4. Fetch + map, and read the directory, at the same time, both feeding the planner,
+    // which pairs people with entries as they meet. Neither the HR records nor the directory
+    // snapshot is ever held whole in memory.
+    let stored = store.links(&spec.name)?;
+    let links = stored
+        .iter()
+        .map(|(k, l)| {
+            let link = Link {
+                uuid: l.uuid.clone(),
+                dn: l.dn.clone(),
+            };
+            (k.clone(), link)
+        })
+        .collect();
+    let planner = RefCell::new(Planner::new(
+        PlanOptions {
+            mapping: spec.name.clone(),
+            target: job.directory.label(),
+            now,
+            owned: job
+                .directory
+                .owned
+                .iter()
+                .map(|a| AttrName::new(a.clone()))
+                .collect(),
+            rdn_attribute: spec.rdn_attribute.clone(),
+            key_attribute: spec.key_attribute.clone(),
+            missing_from_hr: job.missing_from_hr,
+            managed_base: job.directory.users_ou.clone(),
+        },
+        links,
+    ));
+    let map_time = Cell::new(Duration::ZERO);
+    let plan_time = Cell::new(Duration::ZERO);
+    // Fetching (HTTP + JSON) and mapping run on their own task, so they use the other core
+    // while this task reads the directory and plans; results come over a channel.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(HrRecordResult, Duration)>();
+    let source = job.source.clone();
+    let mapper = job.mapping.clone();
+    let fetch_task = tokio::spawn(async move {
         let t = Instant::now();
-        let report = job
-            .source
+        let keep = mapper.referenced_fields();
+        let report = source
             .fetch_employees_with(Some(&keep), |rec| {
                 let t = Instant::now();
-                match job.mapping.map(&rec) {
-                    Ok(d) => desired.push(d),
-                    Err(f) => {
-                        match job.mapping.key_of(&rec) {
-                            Some(k) => {
-                                failed_keys.insert(k);
-                            }
-                            None => keyless += 1,
-                        }
-                        findings.extend(f);
-                    }
-                }
-                map_time += t.elapsed();
+                let mapped = match mapper.map(&rec) {
+                    Ok(d) => HrRecordResult::Mapped(d),
+                    Err(f) => HrRecordResult::Failed(mapper.key_of(&rec), f),
+                };
+                // The receiver only goes away when the run is failing anyway.
+                let _ = tx.send((mapped, t.elapsed()));
             })
             .await;
         (report, t.elapsed())
+    });
+    // The two futures below run on this task (join!), never at the same instant, and each
+    // borrow of the planner ends inside its own synchronous step, so the RefCell never sees
+    // two borrows.
+    let plan_records = async {
+        while let Some((r, mapping_took)) = rx.recv().await {
+            map_time.set(map_time.get() + mapping_took);
+            let t = Instant::now();
+            let mut p = planner.borrow_mut();
+            match r {
+                HrRecordResult::Mapped(d) => p.add_desired(d),
+                HrRecordResult::Failed(key, f) => {
+                    p.add_failed(key);
+                    p.add_findings(f);
+                }
+            }
+            plan_time.set(plan_time.get() + t.elapsed());
+        }
     };
     let read_directory = async {
         let t = Instant::now();
         let dir = Directory::connect(job.directory.clone()).await?;
-        let snapshot = dir.snapshot().await?;
-        Ok::<_, hrsync_directory::DirError>((dir, snapshot, t.elapsed()))
+        dir.snapshot_with(|e| {
+            let t = Instant::now();
+            planner.borrow_mut().add_entry(e);
+            plan_time.set(plan_time.get() + t.elapsed());
+        })
+        .await?;
+        Ok::<_, hrsync_directory::DirError>((dir, t.elapsed()))
     };
-    let ((fetched, fetch_time), directory) = tokio::join!(fetch, read_directory);
+    let ((), directory) = tokio::join!(plan_records, read_directory);
+    let (fetched, fetch_time) = fetch_task
+        .await
+        .map_err(|e| EngineError::Task(e.to_string()))?;
     let fetch_report = fetched?;
-    let (dir, snapshot, snapshot_time) = directory?;
-    timings.map_ms = map_time.as_millis() as u64;
-    timings.fetch_ms = fetch_time.saturating_sub(map_time).as_millis() as u64;
+    let (dir, snapshot_time) = directory?;
+    let t = Instant::now();
+    let (plan, observed) = planner.into_inner().finish(fetch_report);
+    let plan_time = plan_time.get() + t.elapsed();
+    timings.map_ms = map_time.get().as_millis() as u64;
+    timings.plan_ms = plan_time.as_millis() as u64;
+    timings.fetch_ms = fetch_time.saturating_sub(map_time.get()).as_millis() as u64;
     timings.snapshot_ms = snapshot_time.as_millis() as u64;
 
-    // 4. plan
-    let t = Instant::now();
-    let links = store
-        .links(&spec.name)?
+    // Links for every entry seen for a person in HR (fills in uuids of entries created by
+    // earlier runs, follows renames made outside hrsync). Only what changed is written.
+    let seen_links: Vec<LinkRow> = observed
         .into_iter()
-        .map(|(k, l)| {
-            (
-                k,
-                Link {
-                    uuid: l.uuid,
-                    dn: l.dn,
-                },
-            )
+        .map(|o| LinkRow {
+            hr_key: o.key,
+            uuid: o.uuid,
+            dn: o.dn,
+            state: if o.disabled {
+                "disabled".into()
+            } else {
+                "active".into()
+            },
         })
+        .filter(|row| stored.get(&row.hr_key) != Some(row))
         .collect();
-    let desired_keys: BTreeSet<String> = desired.iter().map(|d| d.key.clone()).collect();
-    // Links for every entry we can see that belongs to a person in HR (fills in uuids of
-    // entries created by earlier runs, follows renames made outside hrsync).
-    let seen_links: Vec<LinkRow> = snapshot
-        .iter()
-        .filter_map(|e| {
-            let k = e.key.as_ref()?;
-            (desired_keys.contains(k) || failed_keys.contains(k)).then(|| LinkRow {
-                hr_key: k.clone(),
-                uuid: e.uuid.clone(),
-                dn: e.dn.clone(),
-                state: if e.disabled {
-                    "disabled".into()
-                } else {
-                    "active".into()
-                },
-            })
-        })
-        .collect();
-    let plan = hrsync_plan::plan(PlanInput {
-        mapping: spec.name.clone(),
-        target: job.directory.label(),
-        now,
-        fetch: fetch_report,
-        desired,
-        failed_keys,
-        keyless_records: keyless,
-        findings,
-        snapshot,
-        links,
-        owned: job
-            .directory
-            .owned
-            .iter()
-            .map(|a| AttrName::new(a.clone()))
-            .collect(),
-        rdn_attribute: spec.rdn_attribute.clone(),
-        key_attribute: spec.key_attribute.clone(),
-        missing_from_hr: job.missing_from_hr,
-        managed_base: job.directory.users_ou.clone(),
-    });
-    timings.plan_ms = t.elapsed().as_millis() as u64;
     store.save_plan(run_id, &plan)?;
     store.upsert_links(&spec.name, &seen_links, now)?;
 

@@ -12,6 +12,11 @@ use indicatif::{ProgressBar, ProgressStyle};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
+// A sync allocates millions of small strings (HR values, LDAP attributes); mimalloc handles that
+// markedly better than glibc malloc (measured with perf on the 20k-employee no-op run).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "hrsync",

@@ -1,0 +1,449 @@
+//! The incremental planner: desired entries (from HR) and directory entries (from a search)
+//! arrive one at a time in any interleaving and are paired by key as they meet. What is left at
+//! the end is decided then: unpaired desired entries are joiners, unpaired directory entries are
+//! people missing from HR. Decisions that need the whole picture (DN collisions for creates and
+//! renames, whether leavers are allowed) wait for [`Planner::finish`].
+
+use crate::{Link, MissingAction};
+use hrsync_model::attr::normalize_values;
+use hrsync_model::{
+    AttrChange, AttrName, Change, ChangeKind, DesiredEntry, DirEntry, FetchReport, Finding, Plan,
+    dn,
+};
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// Options of one plan.
+#[derive(Debug, Clone)]
+pub struct PlanOptions {
+    pub mapping: String,
+    pub target: String,
+    pub now: chrono::DateTime<chrono::Utc>,
+    /// The attributes the mapping owns; only these are compared and changed.
+    pub owned: Vec<AttrName>,
+    pub rdn_attribute: String,
+    pub key_attribute: String,
+    pub missing_from_hr: MissingAction,
+    /// Unlinked entries count as managed (and so can be disabled when missing from HR) only
+    /// under this DN, the users OU; linked entries are managed wherever they were moved.
+    pub managed_base: String,
+}
+
+/// A directory entry seen for a person HR knows, for refreshing the link table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObservedLink {
+    pub key: String,
+    pub uuid: Option<String>,
+    pub dn: String,
+    pub disabled: bool,
+}
+
+/// See the module docs.
+pub struct Planner {
+    o: PlanOptions,
+    rdn_name: AttrName,
+    key_name: AttrName,
+    links: HashMap<String, Link>,
+    uuid_to_key: HashMap<String, String>,
+    pending_desired: HashMap<String, DesiredEntry>,
+    pending_entries: HashMap<String, DirEntry>,
+    seen_desired: HashSet<String>,
+    seen_entries: HashMap<String, String>,
+    /// DN and key of every directory entry; normalised into an index only when a create or a
+    /// rename needs a collision check (a no-op run never pays for it).
+    entry_dns: Vec<(String, String)>,
+    failed: HashSet<String>,
+    keyless: usize,
+    changes: Vec<Change>,
+    /// Updates that also rename; the new DN is checked for collisions at the end.
+    renames: Vec<Change>,
+    /// Disables of HR leavers; kept only if leavers turn out to be allowed.
+    leavers: Vec<Change>,
+    unchanged: usize,
+    findings: Vec<Finding>,
+    observed: Vec<ObservedLink>,
+}
+
+impl Planner {
+    pub fn new(o: PlanOptions, links: BTreeMap<String, Link>) -> Planner {
+        let uuid_to_key = links
+            .iter()
+            .filter_map(|(k, l)| l.uuid.clone().map(|u| (u, k.clone())))
+            .collect();
+        Planner {
+            rdn_name: AttrName::new(o.rdn_attribute.clone()),
+            key_name: AttrName::new(o.key_attribute.clone()),
+            o,
+            links: links.into_iter().collect(),
+            uuid_to_key,
+            pending_desired: HashMap::new(),
+            pending_entries: HashMap::new(),
+            seen_desired: HashSet::new(),
+            seen_entries: HashMap::new(),
+            entry_dns: Vec::new(),
+            failed: HashSet::new(),
+            keyless: 0,
+            changes: Vec::new(),
+            renames: Vec::new(),
+            leavers: Vec::new(),
+            unchanged: 0,
+            findings: Vec::new(),
+            observed: Vec::new(),
+        }
+    }
+
+    /// Findings from earlier stages, carried into the plan.
+    pub fn add_findings(&mut self, f: impl IntoIterator<Item = Finding>) {
+        self.findings.extend(f);
+    }
+
+    /// An HR record that exists but could not be mapped: its key (if it has one) is present in
+    /// HR, so its account is never treated as missing. A record without a key makes absence
+    /// from HR unknowable.
+    pub fn add_failed(&mut self, key: Option<String>) {
+        match key {
+            Some(k) => {
+                self.failed.insert(k);
+            }
+            None => self.keyless += 1,
+        }
+    }
+
+    /// A person as the mapping wants them.
+    pub fn add_desired(&mut self, d: DesiredEntry) {
+        if !self.seen_desired.insert(d.key.clone()) {
+            self.findings.push(Finding::error(
+                d.key.clone(),
+                None,
+                "the HR data has this primary key twice; the second record is skipped",
+            ));
+            return;
+        }
+        match self.pending_entries.remove(&d.key) {
+            Some(e) => self.pair(d, e),
+            None => {
+                self.pending_desired.insert(d.key.clone(), d);
+            }
+        }
+    }
+
+    /// An entry as the directory has it.
+    pub fn add_entry(&mut self, e: DirEntry) {
+        // Correlate by the key attribute, or by the remembered link when the entry lost it.
+        let Some(key) = e.key.clone().or_else(|| {
+            e.uuid
+                .as_ref()
+                .and_then(|u| self.uuid_to_key.get(u).cloned())
+        }) else {
+            return;
+        };
+        self.entry_dns.push((e.dn.clone(), key.clone()));
+        if let Some(first) = self.seen_entries.get(&key) {
+            self.findings.push(Finding::warning(
+                key.clone(),
+                Some(self.o.key_attribute.clone()),
+                format!(
+                    "two directory entries carry this key: {first} and {}; only the first is managed, fix the other by hand",
+                    e.dn
+                ),
+            ));
+            return;
+        }
+        self.seen_entries.insert(key.clone(), e.dn.clone());
+        match self.pending_desired.remove(&key) {
+            Some(d) => self.pair(d, e),
+            None => {
+                self.pending_entries.insert(key, e);
+            }
+        }
+    }
+
+    fn pair(&mut self, d: DesiredEntry, e: DirEntry) {
+        self.observed.push(ObservedLink {
+            key: d.key.clone(),
+            uuid: e.uuid.clone(),
+            dn: e.dn.clone(),
+            disabled: e.disabled,
+        });
+        if d.leaver {
+            if e.disabled {
+                self.unchanged += 1;
+            } else {
+                self.leavers.push(Change {
+                    kind: ChangeKind::Disable,
+                    key: d.key.clone(),
+                    dn: e.dn.clone(),
+                    new_dn: None,
+                    uuid: e.uuid.clone(),
+                    attrs: vec![],
+                    reason: format!(
+                        "leaver: {}",
+                        d.leaver_reason
+                            .as_deref()
+                            .unwrap_or("HR marks the person as left")
+                    ),
+                });
+            }
+            return;
+        }
+
+        // A rename when the RDN value changed (fast path: the DN is exactly the mapped one).
+        let mut new_dn = None;
+        let wanted = d.attrs.get(&self.rdn_name).and_then(|v| v.first());
+        if let (false, Some(wanted), Ok(cur)) = (e.dn == d.dn, wanted, dn::Dn::parse(&e.dn)) {
+            let same = cur.leaf().is_some_and(|a| {
+                a.attr.eq_ignore_ascii_case(&self.o.rdn_attribute)
+                    && a.value.to_lowercase() == wanted.to_lowercase()
+            });
+            if !same {
+                new_dn = Some(dn::child(
+                    &self.o.rdn_attribute,
+                    wanted,
+                    &cur.parent().to_string(),
+                ));
+            }
+        }
+
+        let mut diffs = Vec::new();
+        for a in self.o.owned.iter().chain(std::iter::once(&self.key_name)) {
+            if a == &self.rdn_name {
+                continue; // the RDN value changes through the rename
+            }
+            let want = d.attrs.get(a).map(Vec::as_slice).unwrap_or_default();
+            let have = e.attrs.get(a).map(Vec::as_slice).unwrap_or_default();
+            if want == have {
+                continue;
+            }
+            // values are sets: compare normalised before calling it a change
+            let mut want = want.to_vec();
+            let mut have = have.to_vec();
+            normalize_values(&mut want);
+            normalize_values(&mut have);
+            if want != have {
+                diffs.push(AttrChange {
+                    attr: a.clone(),
+                    before: have,
+                    after: want,
+                });
+            }
+        }
+        let kind = if e.disabled {
+            ChangeKind::Enable
+        } else if diffs.is_empty() && new_dn.is_none() {
+            self.unchanged += 1;
+            return;
+        } else {
+            ChangeKind::Update
+        };
+        let change = Change {
+            kind,
+            key: d.key,
+            dn: e.dn,
+            new_dn,
+            uuid: e.uuid,
+            attrs: diffs,
+            reason: String::new(),
+        };
+        if change.new_dn.is_some() {
+            self.renames.push(change);
+        } else {
+            self.changes.push(self.with_reason(change));
+        }
+    }
+
+    fn with_reason(&self, mut c: Change) -> Change {
+        c.reason = match c.kind {
+            ChangeKind::Enable => "active in HR but the account is disabled (rehire)".to_string(),
+            _ => {
+                let mut parts: Vec<String> = c.attrs.iter().map(|a| a.attr.to_string()).collect();
+                if c.new_dn.is_some() {
+                    parts.insert(0, format!("{} (rename)", self.o.rdn_attribute));
+                }
+                format!("HR changed {}", parts.join(", "))
+            }
+        };
+        c
+    }
+
+    /// Everything has arrived: decide joiners, renames, leavers and people missing from HR.
+    /// Returns the plan and the entries seen for people HR knows (to refresh links).
+    pub fn finish(mut self, fetch: FetchReport) -> (Plan, Vec<ObservedLink>) {
+        let (allowed, withheld_reason) = if !fetch.complete {
+            (
+                false,
+                Some(format!(
+                    "the HR fetch was incomplete ({}); nobody is treated as a leaver until a complete fetch",
+                    fetch.error.as_deref().unwrap_or("not every page arrived")
+                )),
+            )
+        } else if self.keyless > 0 {
+            (
+                false,
+                Some(format!(
+                    "{} HR record(s) had no primary key, so absence from HR proves nothing; leavers are withheld",
+                    self.keyless
+                )),
+            )
+        } else {
+            (true, None)
+        };
+        let mut withheld = 0usize;
+        if allowed {
+            let leavers = std::mem::take(&mut self.leavers);
+            self.changes.extend(leavers);
+        } else {
+            withheld += self.leavers.len();
+            self.unchanged += self.leavers.len();
+        }
+
+        let mut claimed: HashMap<String, String> = HashMap::new();
+        let needs_index =
+            !self.renames.is_empty() || self.pending_desired.values().any(|d| !d.leaver);
+        let dns: HashMap<String, String> = if needs_index {
+            let mut m = HashMap::with_capacity(self.entry_dns.len());
+            for (d, k) in std::mem::take(&mut self.entry_dns) {
+                m.entry(norm(&d)).or_insert(k);
+            }
+            m
+        } else {
+            HashMap::new()
+        };
+        // Renames, in key order: the new DN must be free.
+        let mut renames = std::mem::take(&mut self.renames);
+        renames.sort_by(|a, b| a.key.cmp(&b.key));
+        for mut c in renames {
+            let Some(target) = c.new_dn.clone() else {
+                continue;
+            };
+            let n = norm(&target);
+            let taken = dns.get(&n).is_some_and(|k| *k != c.key) || claimed.contains_key(&n);
+            if taken {
+                self.findings.push(Finding::error(
+                    c.key.clone(),
+                    Some(self.o.rdn_attribute.clone()),
+                    format!("cannot rename {} to {target}: that DN is taken; other attributes are still updated", c.dn),
+                ));
+                c.new_dn = None;
+                if c.attrs.is_empty() && c.kind == ChangeKind::Update {
+                    self.unchanged += 1;
+                    continue;
+                }
+            } else {
+                claimed.insert(n, c.key.clone());
+            }
+            let c = self.with_reason(c);
+            self.changes.push(c);
+        }
+
+        // Joiners: desired entries no directory entry claimed.
+        let mut joiners: Vec<DesiredEntry> = std::mem::take(&mut self.pending_desired)
+            .into_values()
+            .collect();
+        joiners.sort_by(|a, b| a.key.cmp(&b.key));
+        for d in joiners {
+            if d.leaver {
+                continue; // a leaver without an account: nothing to do
+            }
+            let n = norm(&d.dn);
+            if let Some(owner) = dns.get(&n) {
+                self.findings.push(Finding::error(
+                    d.key.clone(),
+                    Some(self.o.rdn_attribute.clone()),
+                    format!(
+                        "the DN {} is already taken by an entry with key {owner}; not created (make the {} format unique)",
+                        d.dn, self.o.rdn_attribute
+                    ),
+                ));
+                continue;
+            }
+            if let Some(other) = claimed.get(&n) {
+                self.findings.push(Finding::error(
+                    d.key.clone(),
+                    Some(self.o.rdn_attribute.clone()),
+                    format!(
+                        "the DN {} is also wanted by key {other} in this run; not created (make the {} format unique)",
+                        d.dn, self.o.rdn_attribute
+                    ),
+                ));
+                continue;
+            }
+            claimed.insert(n, d.key.clone());
+            self.changes.push(Change {
+                kind: ChangeKind::Create,
+                key: d.key,
+                dn: d.dn,
+                new_dn: None,
+                uuid: None,
+                attrs: d
+                    .attrs
+                    .into_iter()
+                    .map(|(attr, after)| AttrChange {
+                        attr,
+                        before: vec![],
+                        after,
+                    })
+                    .collect(),
+                reason: "new in HR (joiner)".into(),
+            });
+        }
+
+        // Directory entries whose person is not in HR.
+        let base = norm(&self.o.managed_base);
+        let mut missing: Vec<(String, DirEntry)> = std::mem::take(&mut self.pending_entries)
+            .into_iter()
+            .collect();
+        missing.sort_by(|a, b| a.1.dn.cmp(&b.1.dn));
+        for (k, e) in missing {
+            if self.failed.contains(&k) {
+                self.observed.push(ObservedLink {
+                    key: k,
+                    uuid: e.uuid,
+                    dn: e.dn,
+                    disabled: e.disabled,
+                });
+                continue;
+            }
+            if self.o.missing_from_hr != MissingAction::Disable || e.disabled {
+                continue;
+            }
+            let under_base = norm(&e.dn).ends_with(&format!(",{base}"));
+            if !self.links.contains_key(&k) && !under_base {
+                continue; // not ours: never created or linked by hrsync
+            }
+            if allowed {
+                self.changes.push(Change {
+                    kind: ChangeKind::Disable,
+                    key: k,
+                    dn: e.dn,
+                    new_dn: None,
+                    uuid: e.uuid,
+                    attrs: vec![],
+                    reason: "not in HR any more (complete fetch)".into(),
+                });
+            } else {
+                withheld += 1;
+            }
+        }
+
+        self.changes
+            .sort_by(|a, b| (a.kind, &a.key).cmp(&(b.kind, &b.key)));
+        let plan = Plan {
+            mapping: self.o.mapping,
+            target: self.o.target,
+            generated_at: self.o.now,
+            fetch,
+            leavers_allowed: allowed,
+            leavers_withheld_reason: withheld_reason,
+            leavers_withheld: withheld,
+            changes: self.changes,
+            unchanged: self.unchanged,
+            findings: self.findings,
+        };
+        (plan, self.observed)
+    }
+}
+
+fn norm(d: &str) -> String {
+    dn::Dn::parse(d)
+        .map(|x| x.normalized())
+        .unwrap_or_else(|_| d.to_lowercase())
+}
