@@ -198,16 +198,25 @@ async fn run_inner(
             plan_time.set(plan_time.get() + t.elapsed());
         }
     };
+    let stop_fetch = fetch_task.abort_handle();
     let read_directory = async {
         let t = Instant::now();
-        let dir = Directory::connect(job.directory.clone()).await?;
-        dir.snapshot_with(|e| {
-            let t = Instant::now();
-            planner.borrow_mut().add_entry(e);
-            plan_time.set(plan_time.get() + t.elapsed());
-        })
-        .await?;
-        Ok::<_, hrsync_directory::DirError>((dir, t.elapsed()))
+        let read = async {
+            let dir = Directory::connect(job.directory.clone()).await?;
+            dir.snapshot_with(|e| {
+                let t = Instant::now();
+                planner.borrow_mut().add_entry(e);
+                plan_time.set(plan_time.get() + t.elapsed());
+            })
+            .await?;
+            Ok::<_, hrsync_directory::DirError>(dir)
+        };
+        let res = read.await;
+        if res.is_err() {
+            // No plan without the directory: do not wait for the rest of the HR fetch.
+            stop_fetch.abort();
+        }
+        res.map(|dir| (dir, t.elapsed()))
     };
     let ((), directory) = tokio::join!(plan_records, read_directory);
     let (fetched, fetch_time) = fetch_task
