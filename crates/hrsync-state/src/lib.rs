@@ -30,7 +30,8 @@ pub enum StateError {
 
 pub type Result<T> = std::result::Result<T, StateError>;
 
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE runs (
     id INTEGER PRIMARY KEY,
     command TEXT NOT NULL,
@@ -71,7 +72,16 @@ CREATE TABLE links (
     last_seen TEXT NOT NULL,
     PRIMARY KEY (mapping, hr_key)
 );
-"#];
+"#,
+    r#"
+CREATE TABLE plan_changes (
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    seq INTEGER NOT NULL,
+    change_json TEXT NOT NULL,
+    PRIMARY KEY (run_id, seq)
+);
+"#,
+];
 
 /// A stored link.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -173,17 +183,61 @@ impl Store {
     }
 
     /// Stores the plan a run produced (before anything is applied).
-    pub fn save_plan(&self, run_id: i64, plan: &Plan) -> Result<()> {
-        self.conn.execute(
+    /// Stores the plan a run produced (before anything is applied): the header in `runs`, each
+    /// change as a row of `plan_changes` (no single giant JSON string for 100k-change plans).
+    pub fn save_plan(&mut self, run_id: i64, plan: &Plan) -> Result<()> {
+        #[derive(Serialize)]
+        struct Header<'a> {
+            #[serde(flatten)]
+            plan: PlanWithoutChanges<'a>,
+            changes: [(); 0],
+        }
+        #[derive(Serialize)]
+        struct PlanWithoutChanges<'a> {
+            mapping: &'a str,
+            target: &'a str,
+            generated_at: &'a DateTime<Utc>,
+            fetch: &'a hrsync_model::FetchReport,
+            leavers_allowed: bool,
+            leavers_withheld_reason: &'a Option<String>,
+            leavers_withheld: usize,
+            unchanged: usize,
+            findings: &'a [hrsync_model::Finding],
+        }
+        let header = Header {
+            plan: PlanWithoutChanges {
+                mapping: &plan.mapping,
+                target: &plan.target,
+                generated_at: &plan.generated_at,
+                fetch: &plan.fetch,
+                leavers_allowed: plan.leavers_allowed,
+                leavers_withheld_reason: &plan.leavers_withheld_reason,
+                leavers_withheld: plan.leavers_withheld,
+                unchanged: plan.unchanged,
+                findings: &plan.findings,
+            },
+            changes: [],
+        };
+        let tx = self.conn.transaction()?;
+        tx.execute(
             "UPDATE runs SET plan_json = ?2, fetch_complete = ?3, records = ?4, summary_json = ?5 WHERE id = ?1",
             params![
                 run_id,
-                serde_json::to_string(plan)?,
+                serde_json::to_string(&header)?,
                 plan.fetch.complete,
                 plan.fetch.records as i64,
                 serde_json::to_string(&plan.summary())?
             ],
         )?;
+        {
+            let mut st = tx.prepare_cached(
+                "INSERT INTO plan_changes (run_id, seq, change_json) VALUES (?1, ?2, ?3)",
+            )?;
+            for (i, c) in plan.changes.iter().enumerate() {
+                st.execute(params![run_id, i as i64, serde_json::to_string(c)?])?;
+            }
+        }
+        tx.commit()?;
         Ok(())
     }
 
@@ -309,10 +363,18 @@ impl Store {
                 |r| r.get(0),
             )
             .optional()?;
-        Ok(match s.flatten() {
-            Some(s) => Some(serde_json::from_str(&s)?),
-            None => None,
-        })
+        let Some(header) = s.flatten() else {
+            return Ok(None);
+        };
+        let mut plan: Plan = serde_json::from_str(&header)?;
+        let mut st = self
+            .conn
+            .prepare("SELECT change_json FROM plan_changes WHERE run_id = ?1 ORDER BY seq")?;
+        let rows = st.query_map(params![run_id], |r| r.get::<_, String>(0))?;
+        for r in rows {
+            plan.changes.push(serde_json::from_str(&r?)?);
+        }
+        Ok(Some(plan))
     }
 
     /// Audited changes, newest run first, filtered by run and/or HR key.
@@ -354,6 +416,7 @@ impl Store {
             "SELECT COALESCE(plan_json,'') || COALESCE(summary_json,'') || COALESCE(error,'') || mapping FROM runs",
             "SELECT attrs_json || message || reason || dn FROM changes",
             "SELECT hr_key || dn || COALESCE(uuid,'') FROM links",
+            "SELECT change_json FROM plan_changes",
         ] {
             let mut st = self.conn.prepare(q)?;
             let rows = st.query_map([], |r| r.get::<_, String>(0))?;
