@@ -219,11 +219,12 @@ async fn run_inner(
         res.map(|dir| (dir, t.elapsed()))
     };
     let ((), directory) = tokio::join!(plan_records, read_directory);
+    // The directory's error first: on one, the fetch task was cancelled on purpose.
+    let (dir, snapshot_time) = directory?;
     let (fetched, fetch_time) = fetch_task
         .await
         .map_err(|e| EngineError::Task(e.to_string()))?;
     let fetch_report = fetched?;
-    let (dir, snapshot_time) = directory?;
     let t = Instant::now();
     let (plan, observed) = planner.into_inner().finish(fetch_report);
     let plan_time = plan_time.get() + t.elapsed();
