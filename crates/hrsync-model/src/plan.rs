@@ -64,7 +64,7 @@ pub struct Change {
 pub struct Finding {
     /// `error` (the record was skipped) or `warning`.
     pub severity: String,
-    /// The HR key, or a label such as `HR id 17` when the key itself is missing.
+    /// The HR key, or a label such as `HR record 17` when the key itself is missing.
     pub subject: String,
     /// The field or attribute concerned, when there is one.
     #[serde(skip_serializing_if = "Option::is_none", default)]

@@ -18,7 +18,7 @@ impl HrRecord {
     /// A short label for messages: `id 17` or `#17 in fetch`.
     pub fn label(&self) -> String {
         match &self.source_id {
-            Some(id) => format!("HR id {id}"),
+            Some(id) => format!("HR record {id}"),
             None => format!("record #{} of the fetch", self.index + 1),
         }
     }

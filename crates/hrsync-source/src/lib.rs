@@ -3,12 +3,44 @@
 //! whether the fetch was complete. A connector never decides who left: it only reports what it got.
 //!
 //! - [`icehrm`]: IceHrm's REST API (`GET {base}/employees`), built against real v35 captures.
+//! - [`csv`]: an HR export file (header row, delimiter, UTF-8 or Latin-1).
+//! - [`Source`]: the one type the engine calls, whatever the kind.
 //! - [`http`]: shared HTTP concerns (client, retries with backoff on 5xx/timeouts, error bodies).
 
+pub mod csv;
 pub mod http;
 pub mod icehrm;
 
 use hrsync_model::{FetchReport, HrRecord};
+use std::collections::BTreeSet;
+
+/// A configured HR source of any kind.
+#[derive(Debug, Clone)]
+pub enum Source {
+    IceHrm(icehrm::IceHrm),
+    Csv(csv::Csv),
+}
+
+impl Source {
+    pub fn name(&self) -> &str {
+        match self {
+            Source::IceHrm(s) => &s.name,
+            Source::Csv(s) => &s.name,
+        }
+    }
+
+    /// Fetches every record, handing each to `sink` as it arrives; see the kinds' docs.
+    pub async fn fetch_with(
+        &self,
+        keep: Option<&BTreeSet<String>>,
+        sink: impl FnMut(HrRecord),
+    ) -> Result<FetchReport> {
+        match self {
+            Source::IceHrm(s) => s.fetch_employees_with(keep, sink).await,
+            Source::Csv(s) => s.fetch_with(keep, sink),
+        }
+    }
+}
 
 /// What a fetch produced. `report.complete` is false when some page never arrived; the
 /// records that did arrive are still here.

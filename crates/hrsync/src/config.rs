@@ -6,6 +6,8 @@ use hrsync_directory::{Dialect, DirectoryConfig};
 use hrsync_mapping::{AttrSpec, Mapper, MappingSpec};
 use hrsync_model::SecretRef;
 use hrsync_plan::MissingAction;
+use hrsync_source::Source;
+use hrsync_source::csv::{self as csv_source, Csv, Encoding};
 use hrsync_source::http::RetryPolicy;
 use hrsync_source::icehrm::{self, IceHrm};
 use serde::Deserialize;
@@ -70,14 +72,20 @@ fn default_state_path() -> PathBuf {
 #[serde(deny_unknown_fields)]
 pub struct RawIntegration {
     pub name: String,
-    /// `icehrm` (more kinds come with their connectors).
+    /// `icehrm` or `csv`.
     pub kind: String,
     #[serde(default = "default_true")]
     pub enabled: bool,
-    /// API base, e.g. `https://hr.example.com/app/api`.
-    pub base_url: String,
-    /// Bearer token: `{ env = "VAR" }` or `{ file = "path" }`.
-    pub token: SecretRef,
+    /// API base, e.g. `https://hr.example.com/app/api` (API kinds).
+    pub base_url: Option<String>,
+    /// Bearer token: `{ env = "VAR" }` or `{ file = "path" }` (API kinds).
+    pub token: Option<SecretRef>,
+    /// The export file, relative to the config file (`csv`).
+    pub path: Option<PathBuf>,
+    /// Field delimiter, one character (`csv`; default `,`).
+    pub delimiter: Option<String>,
+    /// `utf-8` (default) or `latin-1` (`csv`).
+    pub encoding: Option<String>,
     #[serde(default = "default_page_size")]
     pub page_size: u32,
     #[serde(default = "default_concurrency")]
@@ -178,8 +186,8 @@ pub struct RawMapping {
     /// Name of the `[[integration]]` to read from.
     pub integration: String,
     /// Endpoint of that integration (`get_employees` for IceHrm).
-    #[serde(default = "default_endpoint")]
-    pub endpoint: String,
+    /// Endpoint of the integration: `get_employees` (IceHrm, the default) or `rows` (CSV).
+    pub endpoint: Option<String>,
     /// HR field that identifies a person for life (e.g. `employee_id`).
     pub primary_key: String,
     /// Attribute that names entries (`uid` or `cn`).
@@ -192,9 +200,6 @@ pub struct RawMapping {
 }
 fn default_category() -> String {
     "user-provisioning".into()
-}
-fn default_endpoint() -> String {
-    icehrm::GET_EMPLOYEES.into()
 }
 fn default_rdn() -> String {
     "uid".into()
@@ -234,7 +239,7 @@ pub struct Job {
     pub mapping: std::sync::Arc<Mapper>,
     pub description: String,
     pub category: String,
-    pub source: IceHrm,
+    pub source: Source,
     pub directory: DirectoryConfig,
     pub missing_from_hr: MissingAction,
 }
@@ -289,17 +294,56 @@ impl Config {
                     format!("integration {:?} is defined twice", it.name),
                 ));
             }
-            if it.kind != "icehrm" {
-                return Err(self.invalid(
-                    format!("{key}.kind"),
-                    format!("unknown kind {:?}; supported: \"icehrm\"", it.kind),
-                ));
-            }
-            if !(it.base_url.starts_with("http://") || it.base_url.starts_with("https://")) {
-                return Err(self.invalid(
-                    format!("{key}.base_url"),
-                    "must start with http:// or https://",
-                ));
+            match it.kind.as_str() {
+                "icehrm" => {
+                    let url = it.base_url.as_deref().unwrap_or_default();
+                    if !(url.starts_with("http://") || url.starts_with("https://")) {
+                        return Err(self.invalid(
+                            format!("{key}.base_url"),
+                            "set the API base URL; it must start with http:// or https://",
+                        ));
+                    }
+                    if it.token.is_none() {
+                        return Err(self.invalid(
+                            format!("{key}.token"),
+                            "set token = { env = \"VAR\" } or { file = \"path\" }",
+                        ));
+                    }
+                }
+                "csv" => {
+                    if it.path.is_none() {
+                        return Err(
+                            self.invalid(format!("{key}.path"), "set path = \"export.csv\"")
+                        );
+                    }
+                    if it
+                        .delimiter
+                        .as_deref()
+                        .is_some_and(|d| d.len() != 1 && d != "\\t")
+                    {
+                        return Err(self.invalid(
+                            format!("{key}.delimiter"),
+                            "must be one ASCII character, e.g. \",\" or \";\" (\"\\t\" for tab)",
+                        ));
+                    }
+                    if let Some(e) = &it.encoding
+                        && !matches!(
+                            e.to_lowercase().as_str(),
+                            "utf-8" | "utf8" | "latin-1" | "latin1" | "iso-8859-1"
+                        )
+                    {
+                        return Err(self.invalid(
+                            format!("{key}.encoding"),
+                            format!("unknown encoding {e:?}; supported: \"utf-8\", \"latin-1\""),
+                        ));
+                    }
+                }
+                other => {
+                    return Err(self.invalid(
+                        format!("{key}.kind"),
+                        format!("unknown kind {other:?}; supported: \"icehrm\", \"csv\""),
+                    ));
+                }
             }
             if it.page_size == 0 || it.page_size > 10_000 {
                 return Err(self.invalid(format!("{key}.page_size"), "must be between 1 and 10000"));
@@ -383,13 +427,15 @@ impl Config {
                     ),
                 ));
             };
-            if it.kind == "icehrm" && m.endpoint != icehrm::GET_EMPLOYEES {
+            let offered = endpoint_of(&it.kind);
+            if let Some(e) = &m.endpoint
+                && e != offered
+            {
                 return Err(self.invalid(
                     format!("{key}.endpoint"),
                     format!(
-                        "IceHrm offers the endpoint {:?}; got {:?}",
-                        icehrm::GET_EMPLOYEES,
-                        m.endpoint
+                        "a {} integration offers the endpoint {offered:?}; got {e:?}",
+                        it.kind
                     ),
                 ));
             }
@@ -449,10 +495,6 @@ impl Config {
             ));
         }
         let base = self.base_dir();
-        let token = it
-            .token
-            .resolve(&base)
-            .map_err(|e| self.invalid(format!("integration[{ii}].token"), e.to_string()))?;
         let d = &r.directory;
         let password = d
             .bind_password
@@ -461,7 +503,7 @@ impl Config {
         let spec = MappingSpec {
             name: m.name.clone(),
             primary_key: m.primary_key.clone(),
-            source_id_field: Some("id".into()),
+            source_id_field: (it.kind == "icehrm").then(|| "id".into()),
             rdn_attribute: m.rdn_attribute.clone(),
             parent_dn: d.users_ou.clone(),
             key_attribute: d.key_attribute.clone(),
@@ -481,25 +523,15 @@ impl Config {
                     },
                 })
                 .collect(),
+            // IceHrm marks leavers with status Terminated; other kinds say it in the config.
             leaver_when: m
                 .leaver_when
                 .clone()
-                .or_else(|| Some("status == 'Terminated'".into())),
+                .or_else(|| (it.kind == "icehrm").then(|| "status == 'Terminated'".into())),
         };
         let mapper = Mapper::new(spec)
             .map_err(|e| self.invalid(format!("{key}.attributes"), e.to_string()))?;
-        let source = IceHrm {
-            name: it.name.clone(),
-            base_url: it.base_url.clone(),
-            token,
-            page_size: it.page_size,
-            concurrency: it.concurrency.max(1),
-            timeout: Duration::from_secs(it.timeout_secs.max(1)),
-            retry: RetryPolicy {
-                max_retries: it.max_retries,
-                ..RetryPolicy::default()
-            },
-        };
+        let source = self.source(ii, it, &base)?;
         let directory = DirectoryConfig {
             dialect: d.kind,
             url: d.url.clone(),
@@ -527,6 +559,64 @@ impl Config {
             directory,
             missing_from_hr: r.lifecycle.missing_from_hr,
         })
+    }
+}
+
+/// The endpoint a kind of integration offers.
+fn endpoint_of(kind: &str) -> &'static str {
+    match kind {
+        "csv" => csv_source::ROWS,
+        _ => icehrm::GET_EMPLOYEES,
+    }
+}
+
+impl Config {
+    /// Resolves an integration into a source (secrets loaded, paths made absolute).
+    fn source(&self, ii: usize, it: &RawIntegration, base: &Path) -> Result<Source, ConfigError> {
+        let key = format!("integration[{ii}]");
+        match it.kind.as_str() {
+            "csv" => {
+                let path = it
+                    .path
+                    .as_ref()
+                    .ok_or_else(|| self.invalid(format!("{key}.path"), "set path"))?;
+                let delimiter = match it.delimiter.as_deref() {
+                    None => b',',
+                    Some("\\t") | Some("\t") => b'\t',
+                    Some(d) => *d.as_bytes().first().unwrap_or(&b','),
+                };
+                let encoding = match it.encoding.as_deref().map(str::to_lowercase).as_deref() {
+                    Some("latin-1" | "latin1" | "iso-8859-1") => Encoding::Latin1,
+                    _ => Encoding::Utf8,
+                };
+                Ok(Source::Csv(Csv {
+                    name: it.name.clone(),
+                    path: base.join(path),
+                    delimiter,
+                    encoding,
+                }))
+            }
+            _ => {
+                let token = it
+                    .token
+                    .as_ref()
+                    .ok_or_else(|| self.invalid(format!("{key}.token"), "set token"))?
+                    .resolve(base)
+                    .map_err(|e| self.invalid(format!("{key}.token"), e.to_string()))?;
+                Ok(Source::IceHrm(IceHrm {
+                    name: it.name.clone(),
+                    base_url: it.base_url.clone().unwrap_or_default(),
+                    token,
+                    page_size: it.page_size,
+                    concurrency: it.concurrency.max(1),
+                    timeout: Duration::from_secs(it.timeout_secs.max(1)),
+                    retry: RetryPolicy {
+                        max_retries: it.max_retries,
+                        ..RetryPolicy::default()
+                    },
+                }))
+            }
+        }
     }
 }
 

@@ -168,7 +168,7 @@ async fn run_inner(
         let t = Instant::now();
         let keep = mapper.referenced_fields();
         let report = source
-            .fetch_employees_with(Some(&keep), |rec| {
+            .fetch_with(Some(&keep), |rec| {
                 let t = Instant::now();
                 let mapped = match mapper.map(&rec) {
                     Ok(d) => HrRecordResult::Mapped(d),

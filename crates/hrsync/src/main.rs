@@ -136,7 +136,7 @@ async fn real_main(cli: Cli) -> Result<i32> {
                 println!(
                     "mapping {name:?} ({}): {} -> {} ok; reads HR fields {:?}",
                     job.category,
-                    job.source.name,
+                    job.source.name(),
                     job.directory.label(),
                     job.mapping.referenced_fields()
                 );
