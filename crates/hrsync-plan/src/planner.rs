@@ -61,6 +61,9 @@ pub struct Planner {
     unchanged: usize,
     findings: Vec<Finding>,
     observed: Vec<ObservedLink>,
+    /// Set by the caller when the fetch looks wrong although it completed (e.g. far fewer
+    /// people than last time): leavers are withheld with this reason.
+    suspect: Option<String>,
 }
 
 impl Planner {
@@ -88,7 +91,13 @@ impl Planner {
             unchanged: 0,
             findings: Vec::new(),
             observed: Vec::new(),
+            suspect: None,
         }
+    }
+
+    /// Withholds every leaver of this plan, with the reason shown in the plan (a suspect fetch).
+    pub fn withhold_leavers(&mut self, reason: impl Into<String>) {
+        self.suspect = Some(reason.into());
     }
 
     /// Findings from earlier stages, carried into the plan.
@@ -275,6 +284,8 @@ impl Planner {
                     fetch.error.as_deref().unwrap_or("not every page arrived")
                 )),
             )
+        } else if let Some(reason) = self.suspect.take() {
+            (false, Some(reason))
         } else if self.keyless > 0 {
             (
                 false,

@@ -81,6 +81,9 @@ CREATE TABLE plan_changes (
     PRIMARY KEY (run_id, seq)
 );
 "#,
+    r#"
+ALTER TABLE runs ADD COLUMN baseline_records INTEGER;
+"#,
 ];
 
 /// A stored link.
@@ -239,6 +242,29 @@ impl Store {
         }
         tx.commit()?;
         Ok(())
+    }
+
+    /// Records that this run's fetch may serve as the baseline for the record-count guard (a
+    /// complete fetch that was not suspect, or whose drop was accepted).
+    pub fn set_baseline(&self, run_id: i64, records: usize) -> Result<()> {
+        self.conn.execute(
+            "UPDATE runs SET baseline_records = ?2 WHERE id = ?1",
+            params![run_id, records as i64],
+        )?;
+        Ok(())
+    }
+
+    /// The record count of the mapping's last baseline fetch, if any.
+    pub fn baseline(&self, mapping: &str) -> Result<Option<usize>> {
+        let n: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT baseline_records FROM runs WHERE mapping = ?1 AND baseline_records IS NOT NULL ORDER BY id DESC LIMIT 1",
+                params![mapping],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(n.map(|n| n.max(0) as usize))
     }
 
     pub fn finish_run(

@@ -215,12 +215,20 @@ pub struct RawLifecycle {
     /// What happens to an account whose person is no longer in HR at all: `disable` or `ignore`.
     #[serde(default)]
     pub missing_from_hr: MissingAction,
+    /// A complete fetch with this many percent fewer records than the last good one is suspect:
+    /// its leavers are withheld until accepted (`--accept-drop`). 100 turns the guard off.
+    #[serde(default = "default_max_drop")]
+    pub max_record_drop_percent: f64,
+}
+fn default_max_drop() -> f64 {
+    20.0
 }
 impl Default for RawLifecycle {
     fn default() -> Self {
         RawLifecycle {
             leaver_action: default_leaver_action(),
             missing_from_hr: MissingAction::default(),
+            max_record_drop_percent: default_max_drop(),
         }
     }
 }
@@ -242,6 +250,7 @@ pub struct Job {
     pub source: Source,
     pub directory: DirectoryConfig,
     pub missing_from_hr: MissingAction,
+    pub max_record_drop_percent: f64,
 }
 
 impl Config {
@@ -408,6 +417,12 @@ impl Config {
                 ),
             ));
         }
+        if !(0.0..=100.0).contains(&r.lifecycle.max_record_drop_percent) {
+            return Err(self.invalid(
+                "lifecycle.max_record_drop_percent",
+                "must be between 0 and 100",
+            ));
+        }
         if r.mappings.is_empty() {
             return Err(self.invalid("mapping", "define at least one [[mapping]]"));
         }
@@ -558,6 +573,7 @@ impl Config {
             source,
             directory,
             missing_from_hr: r.lifecycle.missing_from_hr,
+            max_record_drop_percent: r.lifecycle.max_record_drop_percent,
         })
     }
 }

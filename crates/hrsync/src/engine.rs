@@ -76,11 +76,31 @@ impl Ui for Unattended {
     }
 }
 
+/// How a run should behave beyond plan-or-apply.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunOptions {
+    /// Accept a record-count drop beyond `lifecycle.max_record_drop_percent` for this run (the
+    /// operator checked that the people really left).
+    pub accept_record_drop: bool,
+}
+
 /// Runs one job: always plans; applies in [`Mode::Apply`] when `ui.confirm` agrees.
 pub async fn run(
     job: &Job,
     store: &mut Store,
     mode: Mode,
+    now: DateTime<Utc>,
+    ui: &mut dyn Ui,
+) -> Result<RunReport, EngineError> {
+    run_with(job, store, mode, RunOptions::default(), now, ui).await
+}
+
+/// [`run`] with options.
+pub async fn run_with(
+    job: &Job,
+    store: &mut Store,
+    mode: Mode,
+    opts: RunOptions,
     now: DateTime<Utc>,
     ui: &mut dyn Ui,
 ) -> Result<RunReport, EngineError> {
@@ -92,7 +112,7 @@ pub async fn run(
         Mode::Apply => "apply",
     };
     let run_id = store.start_run(command, &mapping_name, now)?;
-    let result = run_inner(job, store, mode, now, ui, run_id, &mut timings).await;
+    let result = run_inner(job, store, mode, opts, now, ui, run_id, &mut timings).await;
     timings.total_ms = t0.elapsed().as_millis() as u64;
     match result {
         Ok(mut report) => {
@@ -115,10 +135,12 @@ pub async fn run(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn run_inner(
     job: &Job,
     store: &mut Store,
     mode: Mode,
+    opts: RunOptions,
     now: DateTime<Utc>,
     ui: &mut dyn Ui,
     run_id: i64,
@@ -226,7 +248,37 @@ async fn run_inner(
         .map_err(|e| EngineError::Task(e.to_string()))?;
     let fetch_report = fetched?;
     let t = Instant::now();
-    let (plan, observed) = planner.into_inner().finish(fetch_report);
+    let mut fetch_report = fetch_report;
+    let mut planner = planner.into_inner();
+    // Record-count guard: a complete fetch with far fewer people than the last good one is more
+    // likely an HR-side filter or permission change than a mass exodus.
+    let mut suspect = false;
+    if fetch_report.complete
+        && let Some(baseline) = store.baseline(&spec.name)?
+        && baseline > 0
+    {
+        let drop = (baseline as f64 - fetch_report.records as f64) / baseline as f64 * 100.0;
+        if drop > job.max_record_drop_percent {
+            let what = format!(
+                "the HR fetch has {} records, {drop:.0}% fewer than the last good fetch ({baseline})",
+                fetch_report.records
+            );
+            if opts.accept_record_drop {
+                fetch_report
+                    .notes
+                    .push(format!("{what}; accepted with --accept-drop"));
+            } else {
+                suspect = true;
+                planner.withhold_leavers(format!(
+                    "{what}, beyond lifecycle.max_record_drop_percent = {}; check HR, then run again with --accept-drop if these people really left",
+                    job.max_record_drop_percent
+                ));
+            }
+        }
+    }
+    let records = fetch_report.records;
+    let complete = fetch_report.complete;
+    let (plan, observed) = planner.finish(fetch_report);
     let plan_time = plan_time.get() + t.elapsed();
     timings.map_ms = map_time.get().as_millis() as u64;
     timings.plan_ms = plan_time.as_millis() as u64;
@@ -250,6 +302,9 @@ async fn run_inner(
         .filter(|row| stored.get(&row.hr_key) != Some(row))
         .collect();
     store.save_plan(run_id, &plan)?;
+    if complete && !suspect {
+        store.set_baseline(run_id, records)?;
+    }
     store.upsert_links(&spec.name, &seen_links, now)?;
 
     let mut report = RunReport {

@@ -49,6 +49,10 @@ struct Show {
     /// Show at most this many changes and findings in text output.
     #[arg(long)]
     limit: Option<usize>,
+    /// Accept a drop in the number of HR records beyond lifecycle.max_record_drop_percent for
+    /// this run (otherwise its leavers are withheld).
+    #[arg(long)]
+    accept_drop: bool,
 }
 
 #[derive(Subcommand)]
@@ -325,7 +329,10 @@ async fn sync(common: Common, show: Show, mode: Mode, yes: bool) -> Result<i32> 
             done: 0,
             failed: 0,
         };
-        let report = engine::run(&job, &mut store, mode, Utc::now(), &mut ui)
+        let opts = engine::RunOptions {
+            accept_record_drop: show.accept_drop,
+        };
+        let report = engine::run_with(&job, &mut store, mode, opts, Utc::now(), &mut ui)
             .await
             .with_context(|| format!("mapping {name:?}"))?;
         if !ui.printed && !show.json {

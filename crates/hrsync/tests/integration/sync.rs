@@ -241,7 +241,7 @@ async fn failed_fetch_halfway_produces_no_leavers() {
     // One person terminated, one deleted from HR; then page 2 of 3 fails (after retries).
     let ids = fx.active_ids();
     fx.emu.terminate(ids[2], "2026-11-20");
-    assert!(fx.emu.delete(ids[25]));
+    assert!(fx.emu.delete(ids[ids.len() - 3]));
     fx.emu.set_fault(Fault::FailListPage {
         page: 2,
         status: 500,
@@ -341,4 +341,46 @@ async fn rename_keeps_the_link_and_name_collisions_are_findings() {
         "{:?}",
         kinds(&r)
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_drop_in_hr_records_withholds_leavers_until_accepted() {
+    let fx = Fx::new("drop", 30, "uid", STAFF_ATTRS).await;
+    let first = fx.run(Mode::Apply).await;
+    assert!(first.plan.leavers_allowed);
+    // 10 of 30 people vanish from HR at once (33% > the default 20%).
+    let gone: Vec<i64> = fx.active_ids().into_iter().rev().take(10).collect();
+    for id in &gone {
+        assert!(fx.emu.delete(*id));
+    }
+    let r = fx.run(Mode::Apply).await;
+    assert!(r.plan.fetch.complete);
+    assert!(!r.plan.leavers_allowed);
+    assert!(
+        r.plan.changes.iter().all(|c| c.kind != ChangeKind::Disable),
+        "{:?}",
+        kinds(&r)
+    );
+    assert_eq!(r.plan.leavers_withheld, 10);
+    let why = r.plan.leavers_withheld_reason.clone().unwrap();
+    assert!(
+        why.contains("fewer than the last good fetch (30)") && why.contains("--accept-drop"),
+        "{why}"
+    );
+    // the suspect fetch did not become the new baseline
+    let again = fx.run(Mode::Plan).await;
+    assert_eq!(again.plan.leavers_withheld, 10);
+    // accepted: the ten are disabled, and the smaller count is the new baseline
+    let ok = fx.run_accepting_drop(Mode::Apply).await;
+    assert_eq!(
+        ok.plan
+            .changes
+            .iter()
+            .filter(|c| c.kind == ChangeKind::Disable)
+            .count(),
+        10
+    );
+    assert!(ok.plan.fetch.notes.iter().any(|n| n.contains("accepted")));
+    assert_eq!(fx.search("(pwdAccountLockedTime=*)").await.len(), 10);
+    assert!(fx.run(Mode::Plan).await.plan.leavers_allowed);
 }

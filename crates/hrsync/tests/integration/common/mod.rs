@@ -90,7 +90,10 @@ impl Fx {
         let token = make_token(&format!("seed-{name}"), 4_102_444_800);
         let emu = IceHrmState::generate(&IceHrmConfig {
             employees,
-            seed: 7 + u64::from(n),
+            // from the test's name, so each test sees the same people whatever the run order
+            seed: name
+                .bytes()
+                .fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b))),
             token: token.clone(),
             base_path: "/app/api".into(),
         });
@@ -163,6 +166,25 @@ rdn_attribute = "{rdn}"
         engine::run(&job, &mut store, mode, chrono::Utc::now(), &mut Unattended)
             .await
             .unwrap()
+    }
+
+    pub async fn run_accepting_drop(&self, mode: Mode) -> RunReport {
+        let cfg = self.config();
+        let job = cfg.job("staff").unwrap();
+        let mut store = Store::open(&cfg.state_path()).unwrap();
+        let opts = engine::RunOptions {
+            accept_record_drop: true,
+        };
+        engine::run_with(
+            &job,
+            &mut store,
+            mode,
+            opts,
+            chrono::Utc::now(),
+            &mut Unattended,
+        )
+        .await
+        .unwrap()
     }
 
     pub fn store(&self) -> Store {
