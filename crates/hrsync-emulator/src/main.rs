@@ -3,6 +3,10 @@
 //! ```text
 //! export ICEHRM_TOKEN=$(hrsync-emulator icehrm-token --secret demo --days 180)
 //! hrsync-emulator icehrm --port 8089 --employees 1000 --seed 7 --token-env ICEHRM_TOKEN
+//!
+//! export PAYCOR_TOKEN=demo-token PAYCOR_KEY=0123456789abcdef0123456789abcdef
+//! hrsync-emulator paycor --port 8090 --employees 1000 --seed 7 --legal-entity-id 501123 \
+//!     --token-env PAYCOR_TOKEN --key-env PAYCOR_KEY
 //! ```
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -11,6 +15,7 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use clap::{ArgGroup, Args, Parser, Subcommand};
 use hrsync_emulator::icehrm::{self, IceHrmConfig, IceHrmState};
+use hrsync_emulator::paycor::{self, PaycorConfig, PaycorState};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -29,6 +34,171 @@ enum Command {
     Icehrm(IceHrmArgs),
     /// Print a realistic IceHrm "Api Access" token (a JWT) for demos and tests.
     IcehrmToken(IceHrmTokenArgs),
+    /// Emulate the Paycor Public API (v1) for one tenant / legal entity.
+    Paycor(PaycorArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(group(
+    ArgGroup::new("token_source")
+        .required(true)
+        .args(["token_env", "token_file"])
+))]
+#[command(group(
+    ArgGroup::new("key_source")
+        .required(true)
+        .args(["key_env", "key_file"])
+))]
+#[command(group(ArgGroup::new("secret_source").args(["client_secret_env", "client_secret_file"])))]
+#[command(group(ArgGroup::new("refresh_source").args(["refresh_token_env", "refresh_token_file"])))]
+struct PaycorArgs {
+    /// TCP port to listen on (0 = any free port; the log line shows which).
+    #[arg(long)]
+    port: u16,
+    /// Address to bind (loopback by default).
+    #[arg(long, default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
+    bind: IpAddr,
+    /// Number of generated employees.
+    #[arg(long)]
+    employees: usize,
+    /// Seed of the deterministic data generator.
+    #[arg(long)]
+    seed: u64,
+    /// The legal entity (client) id served (an int32).
+    #[arg(long, default_value_t = 501_123, value_parser = clap::value_parser!(i64).range(1..=i64::from(i32::MAX)))]
+    legal_entity_id: i64,
+    /// The tenant (company) id served (an int32).
+    #[arg(long, default_value_t = 678_556, value_parser = clap::value_parser!(i64).range(1..=i64::from(i32::MAX)))]
+    tenant_id: i64,
+    /// Read the accepted static bearer token from this environment variable.
+    #[arg(long, value_name = "VAR")]
+    token_env: Option<String>,
+    /// Read the accepted static bearer token from this file.
+    #[arg(long, value_name = "FILE")]
+    token_file: Option<PathBuf>,
+    /// Read the accepted APIM subscription key from this environment variable.
+    #[arg(long, value_name = "VAR")]
+    key_env: Option<String>,
+    /// Read the accepted APIM subscription key from this file.
+    #[arg(long, value_name = "FILE")]
+    key_file: Option<PathBuf>,
+    /// Calls per subscription key per minute before 429 (0 = unlimited).
+    #[arg(long, default_value_t = 1000)]
+    rate_limit_per_minute: u32,
+    /// Records per page of the legal entity's employee list.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..))]
+    employees_page_size: u32,
+    /// OAuth client id accepted by the token endpoint (/sts/v1/common/token).
+    #[arg(long, default_value = "hrsync-emulator-client")]
+    client_id: String,
+    /// Read the OAuth client secret from this environment variable (enables the token endpoint).
+    #[arg(long, value_name = "VAR")]
+    client_secret_env: Option<String>,
+    /// Read the OAuth client secret from this file (enables the token endpoint).
+    #[arg(long, value_name = "FILE")]
+    client_secret_file: Option<PathBuf>,
+    /// Read an initial refresh token (usable once, then it rotates) from this environment variable.
+    #[arg(long, value_name = "VAR")]
+    refresh_token_env: Option<String>,
+    /// Read an initial refresh token from this file.
+    #[arg(long, value_name = "FILE")]
+    refresh_token_file: Option<PathBuf>,
+    /// Base path of the API (the real one is at the root).
+    #[arg(long, default_value = "/")]
+    base_path: String,
+}
+
+/// A secret from an environment variable or a file (trimmed, non-empty).
+fn read_secret(
+    env: Option<&str>,
+    file: Option<&std::path::Path>,
+    what: &str,
+) -> anyhow::Result<Option<String>> {
+    let value = if let Some(var) = env {
+        std::env::var(var)
+            .with_context(|| format!("environment variable {var} ({what}) is not set"))?
+    } else if let Some(path) = file {
+        std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the {what} file {}", path.display()))?
+    } else {
+        return Ok(None);
+    };
+    let value = value.trim().to_owned();
+    if value.is_empty() {
+        bail!("the {what} is empty");
+    }
+    Ok(Some(value))
+}
+
+async fn run_paycor(args: PaycorArgs) -> anyhow::Result<()> {
+    let required =
+        |v: Option<String>, what: &str| v.with_context(|| format!("the {what} is required"));
+    let token = required(
+        read_secret(
+            args.token_env.as_deref(),
+            args.token_file.as_deref(),
+            "access token",
+        )?,
+        "access token",
+    )?;
+    let key = required(
+        read_secret(
+            args.key_env.as_deref(),
+            args.key_file.as_deref(),
+            "subscription key",
+        )?,
+        "subscription key",
+    )?;
+    let client_secret = read_secret(
+        args.client_secret_env.as_deref(),
+        args.client_secret_file.as_deref(),
+        "client secret",
+    )?;
+    let refresh_token = read_secret(
+        args.refresh_token_env.as_deref(),
+        args.refresh_token_file.as_deref(),
+        "refresh token",
+    )?;
+    let sts_enabled = client_secret.is_some();
+    let cfg = PaycorConfig {
+        employees: args.employees,
+        seed: args.seed,
+        legal_entity_id: args.legal_entity_id,
+        tenant_id: args.tenant_id,
+        access_token: token,
+        subscription_key: key,
+        rate_limit_per_minute: args.rate_limit_per_minute,
+        employees_page_size: args.employees_page_size as usize,
+        client_id: args.client_id.clone(),
+        client_secret,
+        refresh_token,
+        ..PaycorConfig::default()
+    };
+    let state = PaycorState::generate(&cfg);
+    let listener = tokio::net::TcpListener::bind(SocketAddr::new(args.bind, args.port))
+        .await
+        .with_context(|| format!("cannot bind {}:{}", args.bind, args.port))?;
+    let addr = listener.local_addr()?;
+    let base = args.base_path.trim().trim_matches('/');
+    let base = if base.is_empty() {
+        String::new()
+    } else {
+        format!("/{base}")
+    };
+    tracing::info!(
+        "Paycor Public API emulator listening on http://{addr}{base} ({} employees, seed {}, legal entity {}, tenant {}, rate limit {}/min, token endpoint {})",
+        args.employees,
+        args.seed,
+        args.legal_entity_id,
+        args.tenant_id,
+        args.rate_limit_per_minute,
+        if sts_enabled { "enabled" } else { "disabled" },
+    );
+    axum::serve(listener, paycor::router(state, &args.base_path))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("server error")?;
+    Ok(())
 }
 
 #[derive(Debug, Args)]
@@ -165,6 +335,7 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Icehrm(args) => run_icehrm(args).await,
+        Command::Paycor(args) => run_paycor(args).await,
         Command::IcehrmToken(args) => {
             let expire = chrono::Utc::now().timestamp() + args.days.saturating_mul(86_400);
             println!("{}", icehrm::make_token(&args.secret, expire));
