@@ -10,6 +10,7 @@
 pub mod csv;
 pub mod http;
 pub mod icehrm;
+pub mod profile;
 
 use hrsync_model::{FetchReport, HrRecord};
 use std::collections::BTreeSet;
@@ -26,6 +27,23 @@ impl Source {
         match self {
             Source::IceHrm(s) => &s.name,
             Source::Csv(s) => &s.name,
+        }
+    }
+
+    /// The request(s) a fetch makes, for display: secrets shown as `[redacted]`.
+    pub fn describe_request(&self) -> String {
+        match self {
+            Source::IceHrm(s) => format!(
+                "GET {}/employees?limit={}&page=1..N&sortField=id&sortOrder=ascend\nAuthorization: Bearer [redacted]",
+                s.base_url.trim_end_matches('/'),
+                s.page_size
+            ),
+            Source::Csv(s) => format!(
+                "read {} (delimiter {:?}, {:?})",
+                s.path.display(),
+                char::from(s.delimiter),
+                s.encoding
+            ),
         }
     }
 

@@ -587,6 +587,38 @@ fn endpoint_of(kind: &str) -> &'static str {
 }
 
 impl Config {
+    /// The source of the integration named `name` (for `hrsync endpoint test`).
+    pub fn integration_source(&self, name: &str) -> Result<Source, ConfigError> {
+        let (ii, it) = self
+            .raw
+            .integrations
+            .iter()
+            .enumerate()
+            .find(|(_, x)| x.name == name)
+            .ok_or_else(|| {
+                let known: Vec<&str> = self
+                    .raw
+                    .integrations
+                    .iter()
+                    .map(|x| x.name.as_str())
+                    .collect();
+                self.invalid(
+                    "integration",
+                    format!("no integration named {name:?}; defined: {known:?}"),
+                )
+            })?;
+        self.source(ii, it, &self.base_dir())
+    }
+
+    /// The endpoint an integration offers.
+    pub fn endpoint_of(&self, name: &str) -> Option<&'static str> {
+        self.raw
+            .integrations
+            .iter()
+            .find(|x| x.name == name)
+            .map(|x| endpoint_of(&x.kind))
+    }
+
     /// Resolves an integration into a source (secrets loaded, paths made absolute).
     fn source(&self, ii: usize, it: &RawIntegration, base: &Path) -> Result<Source, ConfigError> {
         let key = format!("integration[{ii}]");

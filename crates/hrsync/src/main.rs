@@ -79,6 +79,11 @@ enum Cmd {
         #[arg(long)]
         yes: bool,
     },
+    /// Work with an integration's endpoints.
+    Endpoint {
+        #[command(subcommand)]
+        cmd: EndpointCmd,
+    },
     /// List past runs.
     Runs {
         #[command(flatten)]
@@ -102,6 +107,26 @@ enum Cmd {
         limit: usize,
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum EndpointCmd {
+    /// Call the endpoint for real and show the request (secrets redacted), the result, and
+    /// every field the records carry (path, types, how many records have it, samples).
+    Test {
+        #[command(flatten)]
+        common: Common,
+        /// Name of the [[integration]].
+        integration: String,
+        /// Endpoint (default: the integration's endpoint).
+        endpoint: Option<String>,
+        /// Print the field profile as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Leave out sample values (they are real HR data).
+        #[arg(long)]
+        no_samples: bool,
     },
 }
 
@@ -148,6 +173,16 @@ async fn real_main(cli: Cli) -> Result<i32> {
             println!("{}: configuration is valid", common.config.display());
             Ok(0)
         }
+        Cmd::Endpoint {
+            cmd:
+                EndpointCmd::Test {
+                    common,
+                    integration,
+                    endpoint,
+                    json,
+                    no_samples,
+                },
+        } => endpoint_test(common, &integration, endpoint.as_deref(), json, no_samples).await,
         Cmd::Plan { common, show } => sync(common, show, Mode::Plan, false).await,
         Cmd::Apply { common, show, yes } => sync(common, show, Mode::Apply, yes).await,
         Cmd::Runs {
@@ -393,6 +428,83 @@ async fn sync(common: Common, show: Show, mode: Mode, yes: bool) -> Result<i32> 
         out.flush()?;
     }
     Ok(code)
+}
+
+async fn endpoint_test(
+    common: Common,
+    integration: &str,
+    endpoint: Option<&str>,
+    json: bool,
+    no_samples: bool,
+) -> Result<i32> {
+    let cfg = Config::load(&common.config)?;
+    let source = cfg.integration_source(integration)?;
+    let offered = cfg.endpoint_of(integration).unwrap_or_default();
+    if let Some(e) = endpoint
+        && e != offered
+    {
+        bail!("integration {integration:?} offers the endpoint {offered:?}, not {e:?}");
+    }
+    let mut profile = hrsync_source::profile::Profile::default();
+    let started = std::time::Instant::now();
+    let report = source.fetch_with(None, |r| profile.add(&r.fields)).await?;
+    let took = started.elapsed();
+    if no_samples {
+        profile.fields.values_mut().for_each(|f| f.samples.clear());
+    }
+    if json {
+        let out = serde_json::json!({
+            "integration": integration, "endpoint": offered, "request": source.describe_request(),
+            "fetch": report, "latency_ms": took.as_millis() as u64, "profile": profile,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(if report.complete { 0 } else { 2 });
+    }
+    println!("Integration {integration:?}, endpoint {offered:?}");
+    println!("Request:");
+    for l in source.describe_request().lines() {
+        println!("  {l}");
+    }
+    match &report.error {
+        None => println!(
+            "Result: complete, {} record(s) in {} page(s), {:.2} s",
+            report.records,
+            report.pages,
+            took.as_secs_f64()
+        ),
+        Some(e) => println!(
+            "Result: INCOMPLETE, {} record(s) in {} page(s), {:.2} s: {e}",
+            report.records,
+            report.pages,
+            took.as_secs_f64()
+        ),
+    }
+    for n in &report.notes {
+        println!("  note: {n}");
+    }
+    let width = profile
+        .fields
+        .keys()
+        .map(|k| k.chars().count())
+        .max()
+        .unwrap_or(5)
+        .min(40);
+    println!(
+        "\nFields ({} record(s)): path, types, records with a value, samples",
+        profile.records
+    );
+    for (path, f) in &profile.fields {
+        let types: Vec<&str> = f.types.iter().copied().collect();
+        let samples: Vec<String> = f.samples.iter().map(|s| format!("{s:?}")).collect();
+        println!(
+            "  {path:<width$}  {:<14} {:>6}/{:<6} {}",
+            types.join("|"),
+            f.present,
+            profile.records,
+            samples.join(", ")
+        );
+    }
+    Ok(if report.complete { 0 } else { 2 })
 }
 
 fn print_plan(plan: &Plan, show: &Show) {

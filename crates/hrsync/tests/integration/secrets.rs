@@ -56,6 +56,22 @@ async fn secrets_never_leak() {
     check("audit", &out);
     let (_, out) = run(vec!["runs"]).await.unwrap();
     check("runs", &out);
+    // endpoint test: the request with the token redacted, and the fields the API really returns
+    let (code, out) = run(vec!["endpoint", "test", "icehrm"]).await.unwrap();
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("Authorization: Bearer [redacted]"), "{out}");
+    assert!(out.contains("Result: complete, 8 record(s)"), "{out}");
+    assert!(
+        out.contains("department.display")
+            && out.contains("work_email")
+            && out.contains("supervisor.id"),
+        "{out}"
+    );
+    check("endpoint test", &out);
+    let (_, out) = run(vec!["endpoint", "test", "icehrm", "--json"])
+        .await
+        .unwrap();
+    check("endpoint test --json", &out);
 
     // Wrong token: the error names the integration, not the token (neither the right nor the wrong one).
     let wrong_token = hrsync_emulator::icehrm::make_token("not-the-right-one", 4_102_444_800);
