@@ -10,6 +10,7 @@
 pub mod csv;
 pub mod http;
 pub mod icehrm;
+pub mod paycor;
 pub mod profile;
 
 use hrsync_model::{FetchReport, HrRecord};
@@ -19,6 +20,7 @@ use std::collections::BTreeSet;
 #[derive(Debug, Clone)]
 pub enum Source {
     IceHrm(icehrm::IceHrm),
+    Paycor(paycor::Paycor),
     Csv(csv::Csv),
 }
 
@@ -26,6 +28,7 @@ impl Source {
     pub fn name(&self) -> &str {
         match self {
             Source::IceHrm(s) => &s.name,
+            Source::Paycor(s) => &s.name,
             Source::Csv(s) => &s.name,
         }
     }
@@ -37,6 +40,11 @@ impl Source {
                 "GET {}/employees?limit={}&page=1..N&sortField=id&sortOrder=ascend\nAuthorization: Bearer [redacted]",
                 s.base_url.trim_end_matches('/'),
                 s.page_size
+            ),
+            Source::Paycor(s) => format!(
+                "GET {}/v1/legalentities/{}/employees?include=All[&continuationToken=…]\nAuthorization: Bearer [redacted]\nOcp-Apim-Subscription-Key: [redacted]",
+                s.base_url.trim_end_matches('/'),
+                s.legal_entity_id
             ),
             Source::Csv(s) => format!(
                 "read {} (delimiter {:?}, {:?})",
@@ -55,6 +63,7 @@ impl Source {
     ) -> Result<FetchReport> {
         match self {
             Source::IceHrm(s) => s.fetch_employees_with(keep, sink).await,
+            Source::Paycor(s) => s.fetch_with(keep, sink).await,
             Source::Csv(s) => s.fetch_with(keep, sink),
         }
     }

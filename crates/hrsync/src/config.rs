@@ -72,7 +72,7 @@ fn default_state_path() -> PathBuf {
 #[serde(deny_unknown_fields)]
 pub struct RawIntegration {
     pub name: String,
-    /// `icehrm` or `csv`.
+    /// `icehrm`, `paycor` or `csv`.
     pub kind: String,
     #[serde(default = "default_true")]
     pub enabled: bool,
@@ -80,6 +80,10 @@ pub struct RawIntegration {
     pub base_url: Option<String>,
     /// Bearer token: `{ env = "VAR" }` or `{ file = "path" }` (API kinds).
     pub token: Option<SecretRef>,
+    /// Paycor's APIM subscription key (`paycor`), sent with every call besides the token.
+    pub subscription_key: Option<SecretRef>,
+    /// The Paycor legal entity (client) whose employees are read (`paycor`).
+    pub legal_entity_id: Option<u64>,
     /// The export file, relative to the config file (`csv`).
     pub path: Option<PathBuf>,
     /// Field delimiter, one character (`csv`; default `,`).
@@ -319,6 +323,32 @@ impl Config {
                         ));
                     }
                 }
+                "paycor" => {
+                    let url = it.base_url.as_deref().unwrap_or_default();
+                    if !(url.starts_with("http://") || url.starts_with("https://")) {
+                        return Err(self.invalid(
+                            format!("{key}.base_url"),
+                            "set the API base, e.g. \"https://apis.paycor.com\"",
+                        ));
+                    }
+                    for (field, missing) in [
+                        ("token", it.token.is_none()),
+                        ("subscription_key", it.subscription_key.is_none()),
+                    ] {
+                        if missing {
+                            return Err(self.invalid(
+                                format!("{key}.{field}"),
+                                "Paycor needs both the bearer token and the subscription key: set it to { env = \"VAR\" } or { file = \"path\" }",
+                            ));
+                        }
+                    }
+                    if it.legal_entity_id.is_none() {
+                        return Err(self.invalid(
+                            format!("{key}.legal_entity_id"),
+                            "set the Paycor legal entity (client) id, e.g. legal_entity_id = 501123",
+                        ));
+                    }
+                }
                 "csv" => {
                     if it.path.is_none() {
                         return Err(
@@ -350,7 +380,9 @@ impl Config {
                 other => {
                     return Err(self.invalid(
                         format!("{key}.kind"),
-                        format!("unknown kind {other:?}; supported: \"icehrm\", \"csv\""),
+                        format!(
+                            "unknown kind {other:?}; supported: \"icehrm\", \"paycor\", \"csv\""
+                        ),
                     ));
                 }
             }
@@ -518,7 +550,7 @@ impl Config {
         let spec = MappingSpec {
             name: m.name.clone(),
             primary_key: m.primary_key.clone(),
-            source_id_field: (it.kind == "icehrm").then(|| "id".into()),
+            source_id_field: (it.kind != "csv").then(|| "id".into()),
             rdn_attribute: m.rdn_attribute.clone(),
             parent_dn: d.users_ou.clone(),
             key_attribute: d.key_attribute.clone(),
@@ -539,10 +571,11 @@ impl Config {
                 })
                 .collect(),
             // IceHrm marks leavers with status Terminated; other kinds say it in the config.
-            leaver_when: m
-                .leaver_when
-                .clone()
-                .or_else(|| (it.kind == "icehrm").then(|| "status == 'Terminated'".into())),
+            leaver_when: m.leaver_when.clone().or_else(|| match it.kind.as_str() {
+                "icehrm" => Some("status == 'Terminated'".into()),
+                "paycor" => Some(hrsync_source::paycor::default_leaver_when()),
+                _ => None,
+            }),
         };
         let mapper = Mapper::new(spec)
             .map_err(|e| self.invalid(format!("{key}.attributes"), e.to_string()))?;
@@ -582,6 +615,7 @@ impl Config {
 fn endpoint_of(kind: &str) -> &'static str {
     match kind {
         "csv" => csv_source::ROWS,
+        "paycor" => hrsync_source::paycor::LEGAL_ENTITY_EMPLOYEES,
         _ => icehrm::GET_EMPLOYEES,
     }
 }
@@ -642,6 +676,26 @@ impl Config {
                     path: base.join(path),
                     delimiter,
                     encoding,
+                }))
+            }
+            "paycor" => {
+                let secret = |field: &str, r: &Option<SecretRef>| {
+                    r.as_ref()
+                        .ok_or_else(|| self.invalid(format!("{key}.{field}"), "set it"))?
+                        .resolve(base)
+                        .map_err(|e| self.invalid(format!("{key}.{field}"), e.to_string()))
+                };
+                Ok(Source::Paycor(hrsync_source::paycor::Paycor {
+                    name: it.name.clone(),
+                    base_url: it.base_url.clone().unwrap_or_default(),
+                    token: secret("token", &it.token)?,
+                    subscription_key: secret("subscription_key", &it.subscription_key)?,
+                    legal_entity_id: it.legal_entity_id.unwrap_or_default().to_string(),
+                    timeout: Duration::from_secs(it.timeout_secs.max(1)),
+                    retry: RetryPolicy {
+                        max_retries: it.max_retries,
+                        ..RetryPolicy::default()
+                    },
                 }))
             }
             _ => {

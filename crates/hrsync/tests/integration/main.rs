@@ -5,5 +5,6 @@
 
 mod common;
 mod csv;
+mod paycor;
 mod secrets;
 mod sync;

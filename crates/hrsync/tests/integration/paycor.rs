@@ -1,0 +1,167 @@
+//! The Paycor source end to end into the real slapd, against the Paycor emulator.
+
+use crate::common::*;
+use hrsync::config::Config;
+use hrsync::engine::{self, Mode, RunReport, Unattended};
+use hrsync_emulator::paycor::{self, Fault, PaycorConfig, PaycorState};
+use hrsync_model::ChangeKind;
+use hrsync_state::Store;
+use std::collections::HashSet;
+
+const SEPARATED: [&str; 5] = ["Terminated", "Resigned", "Retired", "LaidOff", "Deceased"];
+
+struct PaycorFx {
+    dir: tempfile::TempDir,
+    emu: PaycorState,
+    _server: tokio::task::JoinHandle<()>,
+}
+
+impl PaycorFx {
+    async fn new() -> PaycorFx {
+        let env = ldap_env();
+        let ou = format!("ou=paycor-{},{}", std::process::id(), env.base);
+        let people = format!("ou=people,{ou}");
+        let mut ldap = admin().await;
+        for (dn, v) in [
+            (&ou, format!("paycor-{}", std::process::id())),
+            (&people, "people".to_string()),
+        ] {
+            ldap.add(
+                dn,
+                vec![
+                    ("objectClass", HashSet::from(["organizationalUnit"])),
+                    ("ou", HashSet::from([v.as_str()])),
+                ],
+            )
+            .await
+            .unwrap()
+            .success()
+            .unwrap();
+        }
+        let cfg = PaycorConfig {
+            employees: 450,
+            seed: 11,
+            ..PaycorConfig::default()
+        };
+        let emu = PaycorState::generate(&cfg);
+        let (addr, server) = paycor::serve(emu.clone(), "/", "127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("token"), &cfg.access_token).unwrap();
+        std::fs::write(dir.path().join("key"), &cfg.subscription_key).unwrap();
+        std::fs::write(dir.path().join("ldap.pw"), &env.password).unwrap();
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples");
+        let text = std::fs::read_to_string(format!("{root}/paycor-openldap.toml"))
+            .unwrap()
+            .replace("https://apis.paycor.com", &format!("http://{addr}"))
+            .replace("{ env = \"PAYCOR_TOKEN\" }", "{ file = \"token\" }")
+            .replace(
+                "{ env = \"PAYCOR_SUBSCRIPTION_KEY\" }",
+                "{ file = \"key\" }",
+            )
+            .replace("ldap://127.0.0.1:3389", &env.url)
+            .replace("cn=admin,dc=example,dc=com", &env.bind_dn)
+            .replace(
+                "bind_password = { env = \"LDAP_BIND_PW\" }",
+                "bind_password = { file = \"ldap.pw\" }",
+            )
+            .replace(
+                "base_dn = \"dc=example,dc=com\"",
+                &format!("base_dn = \"{ou}\""),
+            )
+            .replace(
+                "users_ou = \"ou=people,dc=example,dc=com\"",
+                &format!("users_ou = \"{people}\""),
+            );
+        std::fs::write(dir.path().join("hrsync.toml"), text).unwrap();
+        PaycorFx {
+            dir,
+            emu,
+            _server: server,
+        }
+    }
+
+    async fn run(&self, mode: Mode) -> Result<RunReport, String> {
+        let cfg = Config::load(&self.dir.path().join("hrsync.toml")).unwrap();
+        let job = cfg.job("paycor-staff").unwrap();
+        let mut store = Store::open(&cfg.state_path()).unwrap();
+        engine::run(&job, &mut store, mode, chrono::Utc::now(), &mut Unattended)
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
+
+fn status(e: &serde_json::Value) -> &str {
+    e["statusData"]["status"].as_str().unwrap_or("")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paycor_syncs_end_to_end_with_paging_429s_and_leavers() {
+    let fx = PaycorFx::new().await;
+    let employees = fx.emu.employees();
+    let staying: Vec<&serde_json::Value> = employees
+        .iter()
+        .filter(|e| !SEPARATED.contains(&status(e)))
+        .collect();
+    assert!(staying.len() > 200, "more than one page of 200");
+
+    // 429 with Retry-After on the first calls: waited out, the run completes.
+    fx.emu.set_fault(Fault::RateLimited {
+        calls: 2,
+        retry_after_secs: 1,
+    });
+    let t = std::time::Instant::now();
+    let r = fx.run(Mode::Apply).await.unwrap();
+    assert!(
+        t.elapsed() >= std::time::Duration::from_secs(2),
+        "Retry-After was honoured"
+    );
+    assert!(r.plan.fetch.complete, "{:?}", r.plan.fetch);
+    assert!(r.plan.fetch.pages >= 3);
+    assert_eq!(r.plan.fetch.records, employees.len());
+    let created: HashSet<&str> = r
+        .plan
+        .changes
+        .iter()
+        .filter(|c| c.kind == ChangeKind::Create)
+        .map(|c| c.key.as_str())
+        .collect();
+    let expected: HashSet<&str> = staying
+        .iter()
+        .filter(|e| e["employeeNumber"].is_string())
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        created, expected,
+        "everyone not separated is created, keyed by the Paycor GUID"
+    );
+    assert_eq!(r.applied_failed, 0);
+    assert!(fx.run(Mode::Plan).await.unwrap().plan.changes.is_empty());
+
+    // A separated status disables the account.
+    let leaver = staying.iter().find(|e| status(e) == "Active").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(fx.emu.terminate(&leaver, "2026-11-20"));
+    let r = fx.run(Mode::Apply).await.unwrap();
+    let k: Vec<(ChangeKind, &str)> = r
+        .plan
+        .changes
+        .iter()
+        .map(|c| (c.kind, c.key.as_str()))
+        .collect();
+    assert_eq!(k, vec![(ChangeKind::Disable, leaver.as_str())]);
+    assert!(r.plan.changes[0].reason.contains("statusData.status"));
+
+    // A wrong subscription key: a clear error naming the integration, nothing changed.
+    std::fs::write(fx.dir.path().join("key"), "not-the-key").unwrap();
+    let err = fx.run(Mode::Apply).await.unwrap_err();
+    assert!(
+        err.contains("integration paycor: authorization failed (HTTP 401")
+            && err.contains("subscription key"),
+        "{err}"
+    );
+    assert!(!err.contains("not-the-key"));
+}
