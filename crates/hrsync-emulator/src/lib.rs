@@ -18,3 +18,4 @@
 
 pub mod icehrm;
 pub mod paycor;
+pub mod rest;

@@ -7,6 +7,9 @@
 //! export PAYCOR_TOKEN=demo-token PAYCOR_KEY=0123456789abcdef0123456789abcdef
 //! hrsync-emulator paycor --port 8090 --employees 1000 --seed 7 --legal-entity-id 501123 \
 //!     --token-env PAYCOR_TOKEN --key-env PAYCOR_KEY
+//!
+//! export ACME_TOKEN=demo-token
+//! hrsync-emulator rest --port 8091 --employees 500 --seed 7 --style cursor --token-env ACME_TOKEN
 //! ```
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -16,6 +19,7 @@ use anyhow::{Context, bail};
 use clap::{ArgGroup, Args, Parser, Subcommand};
 use hrsync_emulator::icehrm::{self, IceHrmConfig, IceHrmState};
 use hrsync_emulator::paycor::{self, PaycorConfig, PaycorState};
+use hrsync_emulator::rest::{self, RateLimit, RestConfig, RestState, Style};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -36,6 +40,117 @@ enum Command {
     IcehrmToken(IceHrmTokenArgs),
     /// Emulate the Paycor Public API (v1) for one tenant / legal entity.
     Paycor(PaycorArgs),
+    /// Serve "Acme HR", a generic REST HR API (one pagination style per run).
+    Rest(RestArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(group(
+    ArgGroup::new("token_source")
+        .required(true)
+        .args(["token_env", "token_file"])
+))]
+#[command(group(ArgGroup::new("api_key_source").args(["api_key_env", "api_key_file"])))]
+struct RestArgs {
+    /// TCP port to listen on (0 = any free port; the log line shows which).
+    #[arg(long)]
+    port: u16,
+    /// Address to bind (loopback by default).
+    #[arg(long, default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
+    bind: IpAddr,
+    /// Number of generated employees.
+    #[arg(long)]
+    employees: usize,
+    /// Seed of the deterministic data generator.
+    #[arg(long)]
+    seed: u64,
+    /// Pagination style of the list endpoints: page, offset, cursor, next_url or link.
+    #[arg(long, value_parser = parse_style)]
+    style: Style,
+    /// Default page size (clients may ask for up to 100).
+    #[arg(long, default_value_t = 25, value_parser = clap::value_parser!(u32).range(1..=100))]
+    page_size: u32,
+    /// The company path segment served (/api/v2/companies/{company}/...).
+    #[arg(long, default_value = "acme")]
+    company: String,
+    /// Read the accepted bearer token from this environment variable.
+    #[arg(long, value_name = "VAR")]
+    token_env: Option<String>,
+    /// Read the accepted bearer token from this file.
+    #[arg(long, value_name = "FILE")]
+    token_file: Option<PathBuf>,
+    /// Require this X-API-Key, read from this environment variable.
+    #[arg(long, value_name = "VAR")]
+    api_key_env: Option<String>,
+    /// Require this X-API-Key, read from this file.
+    #[arg(long, value_name = "FILE")]
+    api_key_file: Option<PathBuf>,
+    /// At most this many requests per window (all routes), then 429.
+    #[arg(long, value_name = "MAX", value_parser = clap::value_parser!(u32).range(1..))]
+    rate_limit: Option<u32>,
+    /// The rate-limit window in seconds.
+    #[arg(long, default_value_t = 1, requires = "rate_limit", value_parser = clap::value_parser!(u64).range(1..))]
+    rate_window_secs: u64,
+    /// Retry-After of a 429, in seconds.
+    #[arg(long, default_value_t = 1, requires = "rate_limit")]
+    retry_after_secs: u64,
+}
+
+fn parse_style(s: &str) -> Result<Style, String> {
+    s.parse()
+}
+
+async fn run_rest(args: RestArgs) -> anyhow::Result<()> {
+    let token = read_secret(
+        args.token_env.as_deref(),
+        args.token_file.as_deref(),
+        "bearer token",
+    )?
+    .context("the bearer token is required")?;
+    let api_key = read_secret(
+        args.api_key_env.as_deref(),
+        args.api_key_file.as_deref(),
+        "API key",
+    )?;
+    let rate_limit = args.rate_limit.map(|max| RateLimit {
+        max,
+        window: std::time::Duration::from_secs(args.rate_window_secs),
+        retry_after_secs: args.retry_after_secs,
+    });
+    let cfg = RestConfig {
+        company: args.company.clone(),
+        token,
+        api_key,
+        style: args.style,
+        page_size: args.page_size as usize,
+        employees: args.employees,
+        seed: args.seed,
+        rate_limit,
+    };
+    let has_key = cfg.api_key.is_some();
+    let state = RestState::generate(cfg);
+    let listener = tokio::net::TcpListener::bind(SocketAddr::new(args.bind, args.port))
+        .await
+        .with_context(|| format!("cannot bind {}:{}", args.bind, args.port))?;
+    let addr = listener.local_addr()?;
+    let limit = match rate_limit {
+        Some(r) => format!("{}/{}s", r.max, args.rate_window_secs),
+        None => "none".to_owned(),
+    };
+    tracing::info!(
+        "Acme HR REST emulator listening on http://{addr}/api/v2 (company {}, style {}, {} employees, seed {}, page size {}, API key {}, rate limit {limit})",
+        args.company,
+        args.style,
+        args.employees,
+        args.seed,
+        args.page_size,
+        if has_key { "required" } else { "not required" },
+    );
+    axum::serve(listener, rest::router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("server error")?;
+    Ok(())
 }
 
 #[derive(Debug, Args)]
@@ -336,6 +451,7 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Icehrm(args) => run_icehrm(args).await,
         Command::Paycor(args) => run_paycor(args).await,
+        Command::Rest(args) => run_rest(args).await,
         Command::IcehrmToken(args) => {
             let expire = chrono::Utc::now().timestamp() + args.days.saturating_mul(86_400);
             println!("{}", icehrm::make_token(&args.secret, expire));
