@@ -259,6 +259,7 @@ mod same_as_minijinja {
                     index: 0,
                     source_id: None,
                     fields,
+                    problems: Vec::new(),
                 };
                 let fast = mk(f.to_string()).map(&rec).unwrap();
                 let slow = mk(f.to_string()).without_fast_path().map(&rec).unwrap();

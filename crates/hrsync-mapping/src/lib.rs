@@ -231,6 +231,13 @@ impl Mapper {
             )]);
         };
         let subject = format!("{key} ({label})");
+        if !rec.problems.is_empty() {
+            return Err(rec
+                .problems
+                .iter()
+                .map(|p| Finding::error(subject.clone(), None, p.clone()))
+                .collect());
+        }
         // Built only if some format needs the template engine.
         let ctx = std::cell::OnceCell::new();
         let ctx = || {

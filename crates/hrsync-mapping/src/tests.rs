@@ -46,6 +46,7 @@ fn rec(v: serde_json::Value) -> HrRecord {
         index: 0,
         source_id: v.get("id").map(|x| x.to_string()),
         fields: v.as_object().unwrap().clone(),
+        problems: Vec::new(),
     }
 }
 

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// One person as the HR system reported it, reduced to the fields the mapping uses.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 pub struct HrRecord {
     /// Position in the fetch (0-based), used to name records that have no primary key.
     pub index: usize,
@@ -12,6 +12,11 @@ pub struct HrRecord {
     pub source_id: Option<String>,
     /// The fields (nested JSON kept: `department.display` stays reachable).
     pub fields: Map<String, Value>,
+    /// Why this record must not be acted on although it arrived (e.g. a joined endpoint has
+    /// no data for it). The mapping turns each into a finding; the person's account is left
+    /// as it is.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
 }
 
 impl HrRecord {

@@ -3,6 +3,10 @@
 //! whether the fetch was complete. A connector never decides who left: it only reports what it got.
 //!
 //! - [`icehrm`]: IceHrm's REST API (`GET {base}/employees`), built against real v35 captures.
+//! - [`paycor`]: Paycor's Public API, as [`rest`] endpoints preset (employees of a legal entity,
+//!   person data per employee), OAuth refresh flow ([`oauth`]), 1000 calls/min budget.
+//! - [`rest`]: custom REST endpoints (macros, JSONPath, five pagination styles, fan-out) and
+//!   joins of several endpoints into one person record ([`rest::join`]).
 //! - [`csv`]: an HR export file (header row, delimiter, UTF-8 or Latin-1).
 //! - [`Source`]: the one type the engine calls, whatever the kind.
 //! - [`http`]: shared HTTP concerns (client, retries with backoff on 5xx/timeouts, error bodies).
@@ -10,26 +14,33 @@
 pub mod csv;
 pub mod http;
 pub mod icehrm;
+pub mod oauth;
 pub mod paycor;
 pub mod profile;
+pub mod rest;
 
 use hrsync_model::{FetchReport, HrRecord};
+use serde_json::Value;
 use std::collections::BTreeSet;
 
 /// A configured HR source of any kind.
 #[derive(Debug, Clone)]
 pub enum Source {
     IceHrm(icehrm::IceHrm),
-    Paycor(paycor::Paycor),
     Csv(csv::Csv),
+    /// A custom REST endpoint (a list endpoint of a `rest` integration).
+    Rest(rest::RestIntegration, String),
+    /// A primary source with joined endpoints.
+    Joined(Box<Source>, rest::join::JoinSpec),
 }
 
 impl Source {
     pub fn name(&self) -> &str {
         match self {
             Source::IceHrm(s) => &s.name,
-            Source::Paycor(s) => &s.name,
             Source::Csv(s) => &s.name,
+            Source::Rest(s, _) => &s.name,
+            Source::Joined(p, _) => p.name(),
         }
     }
 
@@ -41,18 +52,40 @@ impl Source {
                 s.base_url.trim_end_matches('/'),
                 s.page_size
             ),
-            Source::Paycor(s) => format!(
-                "GET {}/v1/legalentities/{}/employees?include=All[&continuationToken=…]\nAuthorization: Bearer [redacted]\nOcp-Apim-Subscription-Key: [redacted]",
-                s.base_url.trim_end_matches('/'),
-                s.legal_entity_id
-            ),
             Source::Csv(s) => format!(
                 "read {} (delimiter {:?}, {:?})",
                 s.path.display(),
                 char::from(s.delimiter),
                 s.encoding
             ),
+            Source::Rest(s, ep) => match s.endpoint(ep) {
+                Some(e) => s.describe(e),
+                None => format!("(no endpoint {ep:?})"),
+            },
+            Source::Joined(p, j) => {
+                let mut out = p.describe_request();
+                for part in &j.parts {
+                    if let Some(e) = j.rest.endpoint(&part.endpoint) {
+                        out.push_str(&format!(
+                            "\n\njoined{}: {}",
+                            if part.required { "" } else { " (optional)" },
+                            j.rest.describe(e)
+                        ));
+                    }
+                }
+                out
+            }
         }
+    }
+
+    /// [`Source::fetch_with`] with a type-erased sink (what a joined source calls its primary
+    /// with: a concrete type, so the generic recursion ends).
+    pub fn fetch_boxed<'a>(
+        &'a self,
+        keep: Option<&'a BTreeSet<String>>,
+        sink: &'a mut (dyn FnMut(HrRecord) + Send),
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<FetchReport>> + Send + 'a>> {
+        Box::pin(self.fetch_with(keep, sink))
     }
 
     /// Fetches every record, handing each to `sink` as it arrives; see the kinds' docs.
@@ -63,8 +96,15 @@ impl Source {
     ) -> Result<FetchReport> {
         match self {
             Source::IceHrm(s) => s.fetch_employees_with(keep, sink).await,
-            Source::Paycor(s) => s.fetch_with(keep, sink).await,
             Source::Csv(s) => s.fetch_with(keep, sink),
+            Source::Rest(s, ep) => {
+                let e = s.endpoint(ep).ok_or_else(|| SourceError::Config {
+                    integration: s.name.clone(),
+                    message: format!("no endpoint named {ep:?}"),
+                })?;
+                s.fetch_list(e, keep, sink).await
+            }
+            Source::Joined(p, j) => j.fetch_with(p, keep, sink).await,
         }
     }
 }
@@ -102,3 +142,20 @@ pub enum SourceError {
 }
 
 pub type Result<T> = std::result::Result<T, SourceError>;
+
+/// The scalar at a dotted path (`personal.email`) as text; None for null, empty, objects and
+/// arrays. Same rules as the mapping's primary-key lookup.
+pub(crate) fn lookup_scalar(fields: &serde_json::Map<String, Value>, path: &str) -> Option<String> {
+    let mut parts = path.split('.');
+    let mut cur = fields.get(parts.next()?)?;
+    for p in parts {
+        cur = cur.as_object()?.get(p)?;
+    }
+    let s = match cur {
+        Value::String(s) => s.trim().to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::Bool(b) => b.to_string(),
+        _ => return None,
+    };
+    (!s.is_empty()).then_some(s)
+}

@@ -10,7 +10,13 @@ use hrsync_source::Source;
 use hrsync_source::csv::{self as csv_source, Csv, Encoding};
 use hrsync_source::http::RetryPolicy;
 use hrsync_source::icehrm::{self, IceHrm};
+use hrsync_source::oauth::OAuthRefresh;
+use hrsync_source::rest::join::{JoinPart, JoinSpec};
+use hrsync_source::rest::{
+    Auth, Bearer, Endpoint, FanOut, Flavor, Limiter, Paging, RestIntegration, Template,
+};
 use serde::Deserialize;
+use serde_json_path::JsonPath;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -98,7 +104,148 @@ pub struct RawIntegration {
     pub timeout_secs: u64,
     #[serde(default = "default_retries")]
     pub max_retries: usize,
+    /// An API key sent as a header with every call (`rest`), besides the bearer token.
+    pub api_key: Option<SecretRef>,
+    /// The API key's header (default `X-API-Key`).
+    pub api_key_header: Option<String>,
+    /// Macros usable in endpoint URLs, headers, query and body (`{companyName}`).
+    #[serde(default)]
+    pub macros: BTreeMap<String, String>,
+    /// Proactive budget: at most this many calls per minute (Paycor: 1000 by default).
+    pub rate_limit_per_minute: Option<u32>,
+    /// Page cap per endpoint and fetch (loop protection).
+    #[serde(default = "default_max_pages")]
+    pub max_pages: u64,
+    /// OAuth refresh-token flow instead of a static `token` (`paycor`, `rest`).
+    pub oauth: Option<RawOAuth>,
+    /// Custom endpoints (`rest`; extra endpoints to join for the other API kinds).
+    #[serde(default, rename = "endpoint")]
+    pub endpoints: Vec<RawEndpoint>,
 }
+fn default_max_pages() -> u64 {
+    100_000
+}
+
+/// `oauth = { … }`: the refresh-token grant, with rotation stored in a 0600 file.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct RawOAuth {
+    /// Token endpoint, e.g. `https://apis.paycor.com/sts/v1/common/token`.
+    pub token_url: String,
+    pub client_id: String,
+    pub client_secret: SecretRef,
+    /// The first refresh token (from the app's authorization); later ones are rotated into
+    /// `store`.
+    pub refresh_token: SecretRef,
+    /// Where rotated refresh tokens are kept (default: `<state dir>/<integration>.refresh-token`).
+    pub store: Option<PathBuf>,
+}
+
+/// `[[integration.endpoint]]`: one REST endpoint.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct RawEndpoint {
+    /// Name used by mappings (`endpoint`, `join`) and in joined field paths (`{details.phone}`).
+    pub name: String,
+    #[serde(default = "default_method")]
+    pub method: String,
+    /// Path relative to `base_url`, or an absolute URL; macros allowed.
+    pub path: String,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default)]
+    pub query: BTreeMap<String, String>,
+    /// JSON body (macros are JSON-escaped).
+    pub body: Option<String>,
+    /// JSONPath of the records (default: a top-level array's elements, or the object).
+    pub records: Option<String>,
+    /// Fields to pick out of each record: name → JSONPath relative to the record.
+    #[serde(default)]
+    pub fields: BTreeMap<String, String>,
+    /// Dotted path of the record's key (default `id`).
+    #[serde(default = "default_key")]
+    pub key: String,
+    #[serde(default)]
+    pub pagination: RawPaging,
+    /// Fan-out: call once per record of another endpoint.
+    pub for_each: Option<RawForEach>,
+}
+fn default_method() -> String {
+    "GET".into()
+}
+fn default_key() -> String {
+    "id".into()
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct RawForEach {
+    pub endpoint: String,
+    /// Field of that endpoint's records (dotted path).
+    pub field: String,
+    /// Macro name for the value (e.g. `employeeId`).
+    #[serde(rename = "as")]
+    pub as_macro: String,
+}
+
+/// `pagination = { style = "…", … }`.
+#[derive(Debug, Deserialize, Clone, Default)]
+#[serde(tag = "style", rename_all = "snake_case", deny_unknown_fields)]
+pub enum RawPaging {
+    #[default]
+    None,
+    Page {
+        #[serde(default = "default_page_param")]
+        page_param: String,
+        size_param: Option<String>,
+        #[serde(default = "default_api_page")]
+        size: u64,
+        #[serde(default = "default_first_page")]
+        first: u64,
+        total_pages: Option<String>,
+        total: Option<String>,
+    },
+    Offset {
+        #[serde(default = "default_offset_param")]
+        offset_param: String,
+        limit_param: Option<String>,
+        #[serde(default = "default_api_page")]
+        limit: u64,
+        total: Option<String>,
+    },
+    Cursor {
+        /// Query parameter that carries the cursor back; omit it to send `{cursor}` in the body.
+        param: Option<String>,
+        /// JSONPath of the next cursor in the body.
+        next: String,
+        has_more: Option<String>,
+        size_param: Option<String>,
+        size: Option<u64>,
+    },
+    NextUrl {
+        /// JSONPath of the next page's URL in the body.
+        next: String,
+        size_param: Option<String>,
+        size: Option<u64>,
+    },
+    LinkHeader {
+        size_param: Option<String>,
+        size: Option<u64>,
+    },
+}
+fn default_page_param() -> String {
+    "page".into()
+}
+fn default_offset_param() -> String {
+    "offset".into()
+}
+fn default_api_page() -> u64 {
+    100
+}
+fn default_first_page() -> u64 {
+    1
+}
+
 fn default_page_size() -> u32 {
     100
 }
@@ -197,11 +344,39 @@ pub struct RawMapping {
     /// Attribute that names entries (`uid` or `cn`).
     #[serde(default = "default_rdn")]
     pub rdn_attribute: String,
+    /// Endpoints joined into each person record on the primary key (or by fan-out).
+    #[serde(default)]
+    pub join: Vec<RawJoin>,
     /// Expression that is true for a leaver. Default for IceHrm: `status == 'Terminated'`.
     pub leaver_when: Option<String>,
     /// Directory attribute → format.
     pub attributes: BTreeMap<String, RawAttr>,
 }
+/// A joined endpoint: `"details"` or `{ endpoint = "compensation", required = false }`.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(untagged)]
+pub enum RawJoin {
+    Name(String),
+    Table {
+        endpoint: String,
+        #[serde(default = "default_true")]
+        required: bool,
+    },
+}
+impl RawJoin {
+    pub fn endpoint(&self) -> &str {
+        match self {
+            RawJoin::Name(n) | RawJoin::Table { endpoint: n, .. } => n,
+        }
+    }
+    pub fn required(&self) -> bool {
+        match self {
+            RawJoin::Name(_) => true,
+            RawJoin::Table { required, .. } => *required,
+        }
+    }
+}
+
 fn default_category() -> String {
     "user-provisioning".into()
 }
@@ -332,7 +507,7 @@ impl Config {
                         ));
                     }
                     for (field, missing) in [
-                        ("token", it.token.is_none()),
+                        ("token", it.token.is_none() && it.oauth.is_none()),
                         ("subscription_key", it.subscription_key.is_none()),
                     ] {
                         if missing {
@@ -349,7 +524,34 @@ impl Config {
                         ));
                     }
                 }
+                "rest" => {
+                    let url = it.base_url.as_deref().unwrap_or_default();
+                    if !(url.starts_with("http://") || url.starts_with("https://")) {
+                        return Err(self.invalid(
+                            format!("{key}.base_url"),
+                            "set the API base URL; it must start with http:// or https://",
+                        ));
+                    }
+                    if it.token.is_none() && it.oauth.is_none() && it.api_key.is_none() {
+                        return Err(self.invalid(
+                            format!("{key}.token"),
+                            "set token = { env = \"VAR\" } (bearer), oauth = { … } or api_key = { env = \"VAR\" }",
+                        ));
+                    }
+                    if it.endpoints.is_empty() {
+                        return Err(self.invalid(
+                            format!("{key}.endpoint"),
+                            "define at least one [[integration.endpoint]] with name and path",
+                        ));
+                    }
+                }
                 "csv" => {
+                    if !it.endpoints.is_empty() {
+                        return Err(self.invalid(
+                            format!("{key}.endpoint"),
+                            "a csv integration has no HTTP endpoints",
+                        ));
+                    }
                     if it.path.is_none() {
                         return Err(
                             self.invalid(format!("{key}.path"), "set path = \"export.csv\"")
@@ -381,11 +583,12 @@ impl Config {
                     return Err(self.invalid(
                         format!("{key}.kind"),
                         format!(
-                            "unknown kind {other:?}; supported: \"icehrm\", \"paycor\", \"csv\""
+                            "unknown kind {other:?}; supported: \"icehrm\", \"paycor\", \"rest\", \"csv\""
                         ),
                     ));
                 }
             }
+            self.endpoints(&key, it)?;
             if it.page_size == 0 || it.page_size > 10_000 {
                 return Err(self.invalid(format!("{key}.page_size"), "must be between 1 and 10000"));
             }
@@ -474,17 +677,52 @@ impl Config {
                     ),
                 ));
             };
-            let offered = endpoint_of(&it.kind);
-            if let Some(e) = &m.endpoint
-                && e != offered
-            {
+            let (lists, fan_outs) = self.endpoint_names(it);
+            let primary = self.primary_endpoint(it, m.endpoint.as_deref());
+            if !lists.contains(&primary) {
                 return Err(self.invalid(
                     format!("{key}.endpoint"),
-                    format!(
-                        "a {} integration offers the endpoint {offered:?}; got {e:?}",
-                        it.kind
-                    ),
+                    if fan_outs.contains(&primary) {
+                        format!("{primary:?} is a fan-out endpoint (for_each); a mapping reads a list endpoint: {lists:?}")
+                    } else {
+                        format!("integration {:?} has no endpoint {primary:?}; it offers {lists:?}", it.name)
+                    },
                 ));
+            }
+            let mut joined = std::collections::BTreeSet::new();
+            for (j, join) in m.join.iter().enumerate() {
+                let name = join.endpoint().to_string();
+                let jkey = format!("{key}.join[{j}]");
+                if it.kind == "csv" {
+                    return Err(self.invalid(jkey, "a csv integration has nothing to join"));
+                }
+                if name == primary || !joined.insert(name.clone()) {
+                    return Err(self.invalid(
+                        jkey,
+                        format!("{name:?} is joined twice or is the mapping's own endpoint"),
+                    ));
+                }
+                if fan_outs.contains(&name) {
+                    let eps = self.endpoints(&format!("integration[{}]", m.integration), it)?;
+                    let from = eps
+                        .iter()
+                        .find(|e| e.name == name)
+                        .and_then(|e| e.for_each.as_ref())
+                        .map(|f| f.endpoint.clone())
+                        .unwrap_or_default();
+                    if from != primary {
+                        return Err(self.invalid(jkey, format!("{name:?} fans out over {from:?}, but this mapping reads {primary:?}")));
+                    }
+                } else if !lists.contains(&name) {
+                    return Err(self.invalid(
+                        jkey,
+                        format!(
+                            "integration {:?} has no endpoint {name:?}; it offers {:?}",
+                            it.name,
+                            lists.iter().chain(&fan_outs).collect::<Vec<_>>()
+                        ),
+                    ));
+                }
             }
             for a in m.attributes.keys().chain(std::iter::once(&m.rdn_attribute)) {
                 if !valid_attr(a) {
@@ -550,7 +788,7 @@ impl Config {
         let spec = MappingSpec {
             name: m.name.clone(),
             primary_key: m.primary_key.clone(),
-            source_id_field: (it.kind != "csv").then(|| "id".into()),
+            source_id_field: matches!(it.kind.as_str(), "icehrm" | "paycor").then(|| "id".into()),
             rdn_attribute: m.rdn_attribute.clone(),
             parent_dn: d.users_ou.clone(),
             key_attribute: d.key_attribute.clone(),
@@ -579,7 +817,26 @@ impl Config {
         };
         let mapper = Mapper::new(spec)
             .map_err(|e| self.invalid(format!("{key}.attributes"), e.to_string()))?;
-        let source = self.source(ii, it, &base)?;
+        let primary = self.primary_endpoint(it, m.endpoint.as_deref());
+        let mut source = self.source(ii, it, &base, &primary)?;
+        if !m.join.is_empty() {
+            source = Source::Joined(
+                Box::new(source),
+                JoinSpec {
+                    rest: self.rest_integration(ii, it, &base)?,
+                    primary_key: m.primary_key.clone(),
+                    parts: m
+                        .join
+                        .iter()
+                        .map(|j| JoinPart {
+                            endpoint: j.endpoint().to_string(),
+                            required: j.required(),
+                        })
+                        .collect(),
+                    fan_out_limit: None,
+                },
+            );
+        }
         let directory = DirectoryConfig {
             dialect: d.kind,
             url: d.url.clone(),
@@ -611,20 +868,253 @@ impl Config {
     }
 }
 
-/// The endpoint a kind of integration offers.
-fn endpoint_of(kind: &str) -> &'static str {
-    match kind {
-        "csv" => csv_source::ROWS,
-        "paycor" => hrsync_source::paycor::LEGAL_ENTITY_EMPLOYEES,
-        _ => icehrm::GET_EMPLOYEES,
-    }
-}
-
 impl Config {
-    /// The source of the integration named `name` (for `hrsync endpoint test`).
-    pub fn integration_source(&self, name: &str) -> Result<Source, ConfigError> {
-        let (ii, it) = self
-            .raw
+    /// The endpoints of an integration, resolved and checked: Paycor's presets, then the
+    /// custom `[[integration.endpoint]]`s. IceHrm's `get_employees` and CSV's `rows` are not
+    /// REST endpoints and are not listed.
+    pub fn endpoints(&self, key: &str, it: &RawIntegration) -> Result<Vec<Endpoint>, ConfigError> {
+        let mut out = if it.kind == "paycor" {
+            hrsync_source::paycor::preset_endpoints()
+        } else {
+            Vec::new()
+        };
+        let builtin = [icehrm::GET_EMPLOYEES, csv_source::ROWS];
+        let mut known: Vec<&str> = it.macros.keys().map(String::as_str).collect();
+        known.push(hrsync_source::rest::LAST_RUN_TIME);
+        if it.kind == "paycor" {
+            known.push("legalEntityId");
+        }
+        for (n, e) in it.endpoints.iter().enumerate() {
+            let ekey = format!("{key}.endpoint[{n}] ({})", e.name);
+            let bad = |k: &str, m: String| self.invalid(format!("{ekey}.{k}"), m);
+            let mut chars = e.name.chars();
+            if !(chars
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && chars.all(|c| c.is_ascii_alphanumeric() || c == '_'))
+            {
+                return Err(bad(
+                    "name",
+                    "use letters, digits and _ (it becomes a field name: {name.field})".into(),
+                ));
+            }
+            if out.iter().any(|x: &Endpoint| x.name == e.name) || builtin.contains(&e.name.as_str())
+            {
+                return Err(bad(
+                    "name",
+                    format!("endpoint {:?} is defined twice (or is a preset)", e.name),
+                ));
+            }
+            let method = reqwest::Method::from_bytes(e.method.to_uppercase().as_bytes())
+                .map_err(|_| bad("method", format!("{:?} is not an HTTP method", e.method)))?;
+            let mut allowed = known.clone();
+            allowed.extend(["page", "offset", "limit", "cursor"]);
+            let for_each = match &e.for_each {
+                None => None,
+                Some(f) => {
+                    let src = it.endpoints.iter().find(|x| x.name == f.endpoint);
+                    let preset_list = it.kind == "paycor"
+                        && f.endpoint == hrsync_source::paycor::LEGAL_ENTITY_EMPLOYEES
+                        || it.kind == "icehrm" && f.endpoint == icehrm::GET_EMPLOYEES;
+                    if !preset_list && src.is_none_or(|x| x.for_each.is_some()) {
+                        return Err(bad(
+                            "for_each.endpoint",
+                            format!(
+                                "{:?} is not a list endpoint of this integration",
+                                f.endpoint
+                            ),
+                        ));
+                    }
+                    if f.as_macro.is_empty()
+                        || !f
+                            .as_macro
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || c == '_')
+                    {
+                        return Err(bad(
+                            "for_each.as",
+                            "a macro name: letters, digits and _".into(),
+                        ));
+                    }
+                    Some(FanOut {
+                        endpoint: f.endpoint.clone(),
+                        field: f.field.clone(),
+                        macro_name: f.as_macro.clone(),
+                    })
+                }
+            };
+            if let Some(f) = &for_each {
+                allowed.push(f.macro_name.as_str());
+            }
+            let tpl = |k: &str, v: &str| {
+                Template::parse(v)
+                    .and_then(|t| t.check(&allowed).map(|()| t))
+                    .map_err(|err| bad(k, err.to_string()))
+            };
+            let url = tpl("path", &e.path)?;
+            if for_each.as_ref().is_some_and(|f| {
+                !url.uses(&f.macro_name)
+                    && !e
+                        .query
+                        .values()
+                        .any(|q| q.contains(&format!("{{{}}}", f.macro_name)))
+                    && !e
+                        .body
+                        .as_deref()
+                        .is_some_and(|b| b.contains(&format!("{{{}}}", f.macro_name)))
+            }) {
+                return Err(bad(
+                    "path",
+                    "a fan-out endpoint must use its for_each macro in the path, query or body"
+                        .into(),
+                ));
+            }
+            let mut headers = Vec::new();
+            for (h, v) in &e.headers {
+                if reqwest::header::HeaderName::from_bytes(h.as_bytes()).is_err() {
+                    return Err(bad("headers", format!("{h:?} is not a header name")));
+                }
+                headers.push((h.clone(), tpl(&format!("headers.{h}"), v)?));
+            }
+            let mut query = Vec::new();
+            for (q, v) in &e.query {
+                query.push((q.clone(), tpl(&format!("query.{q}"), v)?));
+            }
+            let body = e.body.as_deref().map(|b| tpl("body", b)).transpose()?;
+            let jp = |k: &str, v: &str| {
+                JsonPath::parse(v).map_err(|err| {
+                    bad(
+                        k,
+                        format!("not a JSONPath (RFC 9535), e.g. \"$.data.items[*]\": {err}"),
+                    )
+                })
+            };
+            let records = e.records.as_deref().map(|r| jp("records", r)).transpose()?;
+            let mut fields = Vec::new();
+            for (f, v) in &e.fields {
+                fields.push((f.clone(), jp(&format!("fields.{f}"), v)?));
+            }
+            let opt = |k: &str, v: &Option<String>| v.as_deref().map(|x| jp(k, x)).transpose();
+            let paging = match &e.pagination {
+                RawPaging::None => Paging::None,
+                RawPaging::Page {
+                    page_param,
+                    size_param,
+                    size,
+                    first,
+                    total_pages,
+                    total,
+                } => Paging::Page {
+                    page_param: Some(page_param.clone()),
+                    size_param: size_param.clone(),
+                    size: (*size).max(1),
+                    first: *first,
+                    total_pages: opt("pagination.total_pages", total_pages)?,
+                    total: opt("pagination.total", total)?,
+                },
+                RawPaging::Offset {
+                    offset_param,
+                    limit_param,
+                    limit,
+                    total,
+                } => Paging::Offset {
+                    offset_param: Some(offset_param.clone()),
+                    limit_param: limit_param.clone(),
+                    limit: (*limit).max(1),
+                    total: opt("pagination.total", total)?,
+                },
+                RawPaging::Cursor {
+                    param,
+                    next,
+                    has_more,
+                    size_param,
+                    size,
+                } => {
+                    if param.is_none() && !e.body.as_deref().is_some_and(|b| b.contains("{cursor}"))
+                    {
+                        return Err(bad("pagination.param", "name the query parameter that carries the cursor, or put {cursor} in the body".into()));
+                    }
+                    Paging::Cursor {
+                        param: param.clone(),
+                        next: jp("pagination.next", next)?,
+                        has_more: opt("pagination.has_more", has_more)?,
+                        size_param: size_param.clone(),
+                        size: *size,
+                    }
+                }
+                RawPaging::NextUrl {
+                    next,
+                    size_param,
+                    size,
+                } => Paging::NextUrl {
+                    next: jp("pagination.next", next)?,
+                    size_param: size_param.clone(),
+                    size: *size,
+                },
+                RawPaging::LinkHeader { size_param, size } => Paging::LinkHeader {
+                    size_param: size_param.clone(),
+                    size: *size,
+                },
+            };
+            if for_each.is_some() && !matches!(paging, Paging::None) {
+                return Err(bad(
+                    "pagination",
+                    "a fan-out endpoint is called once per record; it cannot page".into(),
+                ));
+            }
+            out.push(Endpoint {
+                name: e.name.clone(),
+                method,
+                url,
+                headers,
+                query,
+                body,
+                records,
+                records_src: e.records.clone(),
+                fields,
+                key: e.key.clone(),
+                paging,
+                for_each,
+            });
+        }
+        Ok(out)
+    }
+
+    /// An integration's list endpoints and fan-out endpoints, by name.
+    pub fn endpoint_names(&self, it: &RawIntegration) -> (Vec<String>, Vec<String>) {
+        let mut lists = Vec::new();
+        let mut fan_outs = Vec::new();
+        match it.kind.as_str() {
+            "icehrm" => lists.push(icehrm::GET_EMPLOYEES.to_string()),
+            "csv" => lists.push(csv_source::ROWS.to_string()),
+            _ => {}
+        }
+        for e in self.endpoints("", it).unwrap_or_default() {
+            if e.for_each.is_some() {
+                fan_outs.push(e.name);
+            } else {
+                lists.push(e.name);
+            }
+        }
+        (lists, fan_outs)
+    }
+
+    /// The endpoint a mapping reads: the one it names, else the integration's first list
+    /// endpoint (IceHrm `get_employees`, Paycor `legal_entity_employees`, CSV `rows`).
+    pub fn primary_endpoint(&self, it: &RawIntegration, named: Option<&str>) -> String {
+        match named {
+            Some(n) => n.to_string(),
+            None => self
+                .endpoint_names(it)
+                .0
+                .into_iter()
+                .next()
+                .unwrap_or_default(),
+        }
+    }
+
+    fn find_integration(&self, name: &str) -> Result<(usize, &RawIntegration), ConfigError> {
+        self.raw
             .integrations
             .iter()
             .enumerate()
@@ -640,21 +1130,219 @@ impl Config {
                     "integration",
                     format!("no integration named {name:?}; defined: {known:?}"),
                 )
-            })?;
-        self.source(ii, it, &self.base_dir())
+            })
     }
 
-    /// The endpoint an integration offers.
-    pub fn endpoint_of(&self, name: &str) -> Option<&'static str> {
-        self.raw
-            .integrations
-            .iter()
-            .find(|x| x.name == name)
-            .map(|x| endpoint_of(&x.kind))
+    /// All endpoint names of an integration (for `endpoint test`).
+    pub fn integration_endpoints(
+        &self,
+        name: &str,
+    ) -> Result<(Vec<String>, Vec<String>), ConfigError> {
+        let (_, it) = self.find_integration(name)?;
+        Ok(self.endpoint_names(it))
     }
 
-    /// Resolves an integration into a source (secrets loaded, paths made absolute).
-    fn source(&self, ii: usize, it: &RawIntegration, base: &Path) -> Result<Source, ConfigError> {
+    /// The source of one endpoint of an integration (for `endpoint test`). A fan-out endpoint
+    /// is called for the first `fan_out_sample` records of the endpoint it fans out over; its
+    /// data is under the endpoint's name in each record.
+    pub fn endpoint_source(
+        &self,
+        integration: &str,
+        endpoint: Option<&str>,
+        fan_out_sample: usize,
+    ) -> Result<(Source, String), ConfigError> {
+        let (ii, it) = self.find_integration(integration)?;
+        let base = self.base_dir();
+        let name = self.primary_endpoint(it, endpoint);
+        let (lists, fan_outs) = self.endpoint_names(it);
+        if lists.contains(&name) {
+            return Ok((self.source(ii, it, &base, &name)?, name));
+        }
+        if !fan_outs.contains(&name) {
+            return Err(self.invalid(
+                "endpoint",
+                format!(
+                    "integration {integration:?} has no endpoint {name:?}; it offers {:?}",
+                    lists.iter().chain(&fan_outs).collect::<Vec<_>>()
+                ),
+            ));
+        }
+        let rest = self.rest_integration(ii, it, &base)?;
+        let from = rest
+            .endpoint(&name)
+            .and_then(|e| e.for_each.as_ref())
+            .map(|f| f.endpoint.clone())
+            .unwrap_or_default();
+        let primary = self.source(ii, it, &base, &from)?;
+        let key = rest
+            .endpoint(&from)
+            .map(|e| e.key.clone())
+            .unwrap_or_else(|| "id".into());
+        Ok((
+            Source::Joined(
+                Box::new(primary),
+                JoinSpec {
+                    rest,
+                    primary_key: key,
+                    parts: vec![JoinPart {
+                        endpoint: name.clone(),
+                        required: false,
+                    }],
+                    fan_out_limit: Some(fan_out_sample),
+                },
+            ),
+            name,
+        ))
+    }
+
+    fn secret(
+        &self,
+        key: &str,
+        field: &str,
+        r: Option<&SecretRef>,
+        base: &Path,
+    ) -> Result<hrsync_model::Secret, ConfigError> {
+        r.ok_or_else(|| {
+            self.invalid(
+                format!("{key}.{field}"),
+                "set it to { env = \"VAR\" } or { file = \"path\" }",
+            )
+        })?
+        .resolve(base)
+        .map_err(|e| self.invalid(format!("{key}.{field}"), e.to_string()))
+    }
+
+    /// The bearer of an API integration: OAuth when configured, else the static token.
+    fn bearer(
+        &self,
+        key: &str,
+        it: &RawIntegration,
+        base: &Path,
+        query_secrets: Vec<(String, hrsync_model::Secret)>,
+    ) -> Result<Bearer, ConfigError> {
+        if let Some(o) = &it.oauth {
+            let okey = format!("{key}.oauth");
+            let store = match &o.store {
+                Some(p) => base.join(p),
+                None => self
+                    .state_path()
+                    .parent()
+                    .map(Path::to_path_buf)
+                    .unwrap_or_else(|| PathBuf::from("."))
+                    .join(format!("{}.refresh-token", it.name)),
+            };
+            return Ok(Bearer::OAuth(
+                OAuthRefresh {
+                    integration: it.name.clone(),
+                    token_url: o.token_url.clone(),
+                    client_id: o.client_id.clone(),
+                    client_secret: self.secret(
+                        &okey,
+                        "client_secret",
+                        Some(&o.client_secret),
+                        base,
+                    )?,
+                    initial_refresh_token: self.secret(
+                        &okey,
+                        "refresh_token",
+                        Some(&o.refresh_token),
+                        base,
+                    )?,
+                    store,
+                    query_secrets,
+                    timeout: Duration::from_secs(it.timeout_secs.max(1)),
+                }
+                .into_provider(),
+            ));
+        }
+        match &it.token {
+            Some(t) => Ok(Bearer::Static(self.secret(key, "token", Some(t), base)?)),
+            None => Ok(Bearer::None),
+        }
+    }
+
+    /// An API integration (icehrm, paycor, rest) as a REST integration: authorization, limits
+    /// and its endpoints (for custom endpoints and joins).
+    fn rest_integration(
+        &self,
+        ii: usize,
+        it: &RawIntegration,
+        base: &Path,
+    ) -> Result<RestIntegration, ConfigError> {
+        let key = format!("integration[{ii}]");
+        let endpoints = self.endpoints(&key, it)?;
+        let retry = RetryPolicy {
+            max_retries: it.max_retries,
+            ..RetryPolicy::default()
+        };
+        let timeout = Duration::from_secs(it.timeout_secs.max(1));
+        if it.kind == "paycor" {
+            let subscription_key =
+                self.secret(&key, "subscription_key", it.subscription_key.as_ref(), base)?;
+            let bearer = self.bearer(
+                &key,
+                it,
+                base,
+                vec![("subscription-key".into(), subscription_key.clone())],
+            )?;
+            let custom = endpoints
+                .into_iter()
+                .filter(|e| it.endpoints.iter().any(|r| r.name == e.name))
+                .collect();
+            let mut rest = hrsync_source::paycor::integration(
+                hrsync_source::paycor::PaycorSettings {
+                    name: it.name.clone(),
+                    base_url: it.base_url.clone().unwrap_or_default(),
+                    bearer,
+                    subscription_key,
+                    legal_entity_id: it.legal_entity_id.unwrap_or_default().to_string(),
+                    rate_limit_per_minute: it.rate_limit_per_minute,
+                    concurrency: it.concurrency.max(1),
+                    timeout,
+                    retry,
+                },
+                custom,
+            );
+            rest.max_pages = it.max_pages.max(1);
+            rest.macros.extend(it.macros.clone());
+            return Ok(rest);
+        }
+        let mut headers = Vec::new();
+        if let Some(k) = &it.api_key {
+            headers.push((
+                it.api_key_header
+                    .clone()
+                    .unwrap_or_else(|| "X-API-Key".into()),
+                self.secret(&key, "api_key", Some(k), base)?,
+            ));
+        }
+        Ok(RestIntegration {
+            name: it.name.clone(),
+            base_url: it.base_url.clone().unwrap_or_default(),
+            auth: Auth {
+                bearer: self.bearer(&key, it, base, Vec::new())?,
+                headers,
+            },
+            macros: it.macros.clone(),
+            endpoints,
+            concurrency: it.concurrency.max(1),
+            timeout,
+            retry,
+            flavor: Flavor::Generic,
+            limiter: it.rate_limit_per_minute.and_then(Limiter::per_minute),
+            last_run_time: None,
+            max_pages: it.max_pages.max(1),
+        })
+    }
+
+    /// Resolves one endpoint of an integration into a source (secrets loaded, paths absolute).
+    fn source(
+        &self,
+        ii: usize,
+        it: &RawIntegration,
+        base: &Path,
+        endpoint: &str,
+    ) -> Result<Source, ConfigError> {
         let key = format!("integration[{ii}]");
         match it.kind.as_str() {
             "csv" => {
@@ -678,33 +1366,8 @@ impl Config {
                     encoding,
                 }))
             }
-            "paycor" => {
-                let secret = |field: &str, r: &Option<SecretRef>| {
-                    r.as_ref()
-                        .ok_or_else(|| self.invalid(format!("{key}.{field}"), "set it"))?
-                        .resolve(base)
-                        .map_err(|e| self.invalid(format!("{key}.{field}"), e.to_string()))
-                };
-                Ok(Source::Paycor(hrsync_source::paycor::Paycor {
-                    name: it.name.clone(),
-                    base_url: it.base_url.clone().unwrap_or_default(),
-                    token: secret("token", &it.token)?,
-                    subscription_key: secret("subscription_key", &it.subscription_key)?,
-                    legal_entity_id: it.legal_entity_id.unwrap_or_default().to_string(),
-                    timeout: Duration::from_secs(it.timeout_secs.max(1)),
-                    retry: RetryPolicy {
-                        max_retries: it.max_retries,
-                        ..RetryPolicy::default()
-                    },
-                }))
-            }
-            _ => {
-                let token = it
-                    .token
-                    .as_ref()
-                    .ok_or_else(|| self.invalid(format!("{key}.token"), "set token"))?
-                    .resolve(base)
-                    .map_err(|e| self.invalid(format!("{key}.token"), e.to_string()))?;
+            "icehrm" if endpoint == icehrm::GET_EMPLOYEES => {
+                let token = self.secret(&key, "token", it.token.as_ref(), base)?;
                 Ok(Source::IceHrm(IceHrm {
                     name: it.name.clone(),
                     base_url: it.base_url.clone().unwrap_or_default(),
@@ -718,6 +1381,10 @@ impl Config {
                     },
                 }))
             }
+            _ => Ok(Source::Rest(
+                self.rest_integration(ii, it, base)?,
+                endpoint.to_string(),
+            )),
         }
     }
 }

@@ -430,6 +430,9 @@ async fn sync(common: Common, show: Show, mode: Mode, yes: bool) -> Result<i32> 
     Ok(code)
 }
 
+/// How many people `endpoint test` calls a fan-out endpoint for.
+const FAN_OUT_SAMPLE: usize = 5;
+
 async fn endpoint_test(
     common: Common,
     integration: &str,
@@ -438,16 +441,24 @@ async fn endpoint_test(
     no_samples: bool,
 ) -> Result<i32> {
     let cfg = Config::load(&common.config)?;
-    let source = cfg.integration_source(integration)?;
-    let offered = cfg.endpoint_of(integration).unwrap_or_default();
-    if let Some(e) = endpoint
-        && e != offered
-    {
-        bail!("integration {integration:?} offers the endpoint {offered:?}, not {e:?}");
-    }
+    let (source, offered) = cfg.endpoint_source(integration, endpoint, FAN_OUT_SAMPLE)?;
+    let (_, fan_outs) = cfg.integration_endpoints(integration)?;
+    let fan_out = fan_outs.contains(&offered);
     let mut profile = hrsync_source::profile::Profile::default();
     let started = std::time::Instant::now();
-    let report = source.fetch_with(None, |r| profile.add(&r.fields)).await?;
+    let report = if fan_out {
+        // Only the fan-out's own data, for the sampled people.
+        let keep = std::collections::BTreeSet::from([offered.clone()]);
+        source
+            .fetch_with(Some(&keep), |r| {
+                if let Some(serde_json::Value::Object(m)) = r.fields.get(&offered) {
+                    profile.add(m);
+                }
+            })
+            .await?
+    } else {
+        source.fetch_with(None, |r| profile.add(&r.fields)).await?
+    };
     let took = started.elapsed();
     if no_samples {
         profile.fields.values_mut().for_each(|f| f.samples.clear());

@@ -123,6 +123,7 @@ impl Csv {
                 index: report.records,
                 source_id: Some(format!("{file}:{line}")),
                 fields,
+                problems: Vec::new(),
             });
             report.records += 1;
         }

@@ -130,6 +130,7 @@ impl IceHrm {
                     index: delivered,
                     source_id: id,
                     fields: rec,
+                    problems: Vec::new(),
                 });
                 delivered += 1;
             }

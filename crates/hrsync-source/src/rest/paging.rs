@@ -1,0 +1,340 @@
+//! Pagination styles and their stop criteria.
+
+use serde_json::Value;
+use serde_json_path::JsonPath;
+use std::collections::{BTreeMap, HashSet};
+
+/// How an endpoint pages. Each style's values are also macros (`{page}`, `{offset}`,
+/// `{limit}`, `{cursor}`) so a POST search API can carry them in its body.
+#[derive(Clone, Debug)]
+pub enum Paging {
+    /// One request.
+    None,
+    /// `?page=N&per_page=K`. Stops at `total_pages` / `total` when the body says them, else on
+    /// the first empty page (a short page is not trusted: servers clamp page sizes).
+    Page {
+        page_param: Option<String>,
+        size_param: Option<String>,
+        size: u64,
+        first: u64,
+        total_pages: Option<JsonPath>,
+        total: Option<JsonPath>,
+    },
+    /// `?offset=N&limit=K`; same stop rules as `Page`.
+    Offset {
+        offset_param: Option<String>,
+        limit_param: Option<String>,
+        limit: u64,
+        total: Option<JsonPath>,
+    },
+    /// A continuation token found at `next` in the body, sent back as `param` (query) or in
+    /// the body through `{cursor}`. Stops when it is null/empty or `has_more` is false.
+    Cursor {
+        param: Option<String>,
+        next: JsonPath,
+        has_more: Option<JsonPath>,
+        size_param: Option<String>,
+        size: Option<u64>,
+    },
+    /// The next page's URL found at `next` in the body (absolute or relative to the base).
+    NextUrl {
+        next: JsonPath,
+        size_param: Option<String>,
+        size: Option<u64>,
+    },
+    /// The next page's URL in the `Link` header (`rel="next"`), as GitHub and many others do.
+    LinkHeader {
+        size_param: Option<String>,
+        size: Option<u64>,
+    },
+}
+
+pub(crate) enum Next {
+    More,
+    Done { total: Option<u64> },
+    Broken(String),
+}
+
+/// Where a fetch is.
+pub(crate) struct State {
+    page: u64,
+    offset: u64,
+    fetched: u64,
+    cursor: Option<String>,
+    next_url: Option<String>,
+    seen: HashSet<String>,
+}
+
+impl Paging {
+    /// The paging values of the first request, as macros.
+    pub fn first_vars(&self, vars: &mut BTreeMap<String, String>) {
+        State::new(self).vars(self, vars)
+    }
+
+    fn size(&self) -> Option<u64> {
+        match self {
+            Paging::None => None,
+            Paging::Page { size, .. } => Some(*size),
+            Paging::Offset { limit, .. } => Some(*limit),
+            Paging::Cursor { size, .. }
+            | Paging::NextUrl { size, .. }
+            | Paging::LinkHeader { size, .. } => *size,
+        }
+    }
+
+    /// Query parameters the style adds to a request built from the endpoint's own URL.
+    pub fn query_params(&self, vars: &BTreeMap<String, String>) -> Vec<(String, String)> {
+        let get = |k: &str| vars.get(k).cloned().unwrap_or_default();
+        let mut out = Vec::new();
+        let mut add = |p: &Option<String>, k: &str| {
+            if let Some(p) = p {
+                out.push((p.clone(), get(k)));
+            }
+        };
+        match self {
+            Paging::None => {}
+            Paging::Page {
+                page_param,
+                size_param,
+                ..
+            } => {
+                add(page_param, "page");
+                add(size_param, "limit");
+            }
+            Paging::Offset {
+                offset_param,
+                limit_param,
+                ..
+            } => {
+                add(offset_param, "offset");
+                add(limit_param, "limit");
+            }
+            Paging::Cursor {
+                param, size_param, ..
+            } => {
+                add(size_param, "limit");
+                if !get("cursor").is_empty() {
+                    add(param, "cursor");
+                }
+            }
+            Paging::NextUrl { size_param, .. } | Paging::LinkHeader { size_param, .. } => {
+                add(size_param, "limit")
+            }
+        }
+        out
+    }
+}
+
+impl State {
+    pub(crate) fn new(p: &Paging) -> State {
+        State {
+            page: match p {
+                Paging::Page { first, .. } => *first,
+                _ => 1,
+            },
+            offset: 0,
+            fetched: 0,
+            cursor: None,
+            next_url: None,
+            seen: HashSet::new(),
+        }
+    }
+
+    pub(crate) fn vars(&self, p: &Paging, vars: &mut BTreeMap<String, String>) {
+        vars.insert("page".into(), self.page.to_string());
+        vars.insert("offset".into(), self.offset.to_string());
+        vars.insert(
+            "limit".into(),
+            p.size().map(|s| s.to_string()).unwrap_or_default(),
+        );
+        vars.insert("cursor".into(), self.cursor.clone().unwrap_or_default());
+    }
+
+    /// The URL the server gave for the next page, if the style uses one.
+    pub(crate) fn next_url(&self) -> Option<&str> {
+        self.next_url.as_deref()
+    }
+
+    /// Decides what comes after a page with `count` records.
+    pub(crate) fn advance(
+        &mut self,
+        p: &Paging,
+        body: &Value,
+        headers: &reqwest::header::HeaderMap,
+        count: usize,
+    ) -> Next {
+        self.fetched += count as u64;
+        match p {
+            Paging::None => Next::Done { total: None },
+            Paging::Page {
+                total_pages, total, ..
+            } => {
+                let total = total.as_ref().and_then(|t| number(t, body));
+                let pages = total_pages.as_ref().and_then(|t| number(t, body));
+                // A short page is not trusted as the last one: servers clamp page sizes.
+                let done = count == 0
+                    || pages.is_some_and(|tp| self.page >= tp)
+                    || total.is_some_and(|t| self.fetched >= t);
+                if done {
+                    Next::Done { total }
+                } else {
+                    self.page += 1;
+                    Next::More
+                }
+            }
+            Paging::Offset { total, .. } => {
+                let total = total.as_ref().and_then(|t| number(t, body));
+                let done = count == 0 || total.is_some_and(|t| self.offset + count as u64 >= t);
+                if done {
+                    Next::Done { total }
+                } else {
+                    self.offset += count as u64;
+                    Next::More
+                }
+            }
+            Paging::Cursor { next, has_more, .. } => {
+                let more = has_more.as_ref().map(|h| {
+                    h.query(body)
+                        .at_most_one()
+                        .ok()
+                        .flatten()
+                        .is_some_and(truthy)
+                });
+                let cursor = next
+                    .query(body)
+                    .at_most_one()
+                    .ok()
+                    .flatten()
+                    .and_then(scalar);
+                match (more, cursor) {
+                    (Some(false), _) | (None, None) => Next::Done { total: None },
+                    (Some(true), None) => {
+                        Next::Broken("the body says there is more but gives no cursor".into())
+                    }
+                    (_, Some(c)) => {
+                        if !self.seen.insert(c.clone()) {
+                            return Next::Broken(format!(
+                                "the cursor {c:?} came back twice; stopped to avoid a loop"
+                            ));
+                        }
+                        self.page += 1;
+                        self.cursor = Some(c);
+                        Next::More
+                    }
+                }
+            }
+            Paging::NextUrl { next, .. } => {
+                let url = next
+                    .query(body)
+                    .at_most_one()
+                    .ok()
+                    .flatten()
+                    .and_then(scalar);
+                self.follow(url)
+            }
+            Paging::LinkHeader { .. } => {
+                let url = headers
+                    .get_all(reqwest::header::LINK)
+                    .iter()
+                    .filter_map(|v| v.to_str().ok())
+                    .find_map(link_next);
+                self.follow(url)
+            }
+        }
+    }
+
+    fn follow(&mut self, url: Option<String>) -> Next {
+        match url {
+            None => Next::Done { total: None },
+            Some(u) => {
+                if !self.seen.insert(u.clone()) {
+                    return Next::Broken(format!(
+                        "the next-page URL {u} came back twice; stopped to avoid a loop"
+                    ));
+                }
+                self.page += 1;
+                self.next_url = Some(u);
+                Next::More
+            }
+        }
+    }
+}
+
+fn number(p: &JsonPath, body: &Value) -> Option<u64> {
+    match p.query(body).at_most_one().ok().flatten()? {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn scalar(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn truthy(v: &Value) -> bool {
+    match v {
+        Value::Bool(b) => *b,
+        Value::String(s) => s.eq_ignore_ascii_case("true"),
+        Value::Number(n) => n.as_u64().is_some_and(|n| n > 0),
+        _ => false,
+    }
+}
+
+/// The `rel="next"` target of a `Link` header value (RFC 8288), e.g.
+/// `<https://x/e?page=2>; rel="next", <https://x/e?page=9>; rel="last"`.
+pub(crate) fn link_next(header: &str) -> Option<String> {
+    let mut rest = header;
+    while let Some(start) = rest.find('<') {
+        let end = rest[start..].find('>')? + start;
+        let target = &rest[start + 1..end];
+        let after = &rest[end + 1..];
+        // Parameters run to the next link (`, <`) or the end.
+        let params_end = after.find(",").and_then(|c| {
+            after[c..]
+                .trim_start_matches([',', ' '])
+                .starts_with('<')
+                .then_some(c)
+        });
+        let params = &after[..params_end.unwrap_or(after.len())];
+        let is_next = params.split(';').any(|p| {
+            let p = p.trim();
+            p.strip_prefix("rel=").is_some_and(|v| {
+                v.trim_matches('"')
+                    .split_ascii_whitespace()
+                    .any(|r| r.eq_ignore_ascii_case("next"))
+            })
+        });
+        if is_next {
+            return Some(target.to_string());
+        }
+        rest = &after[params_end.unwrap_or(after.len())..];
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::link_next;
+
+    #[test]
+    fn link_header_next() {
+        assert_eq!(
+            link_next(
+                r#"<https://h/e?page=2&per_page=5>; rel="next", <https://h/e?page=9>; rel="last""#
+            )
+            .as_deref(),
+            Some("https://h/e?page=2&per_page=5")
+        );
+        assert_eq!(
+            link_next(r#"<https://h/e?page=9>; rel="last", <https://h/e?a=1,2>; title="x"; rel="prev next""#).as_deref(),
+            Some("https://h/e?a=1,2")
+        );
+        assert_eq!(link_next(r#"<https://h/e?page=1>; rel="prev""#), None);
+        assert_eq!(link_next("garbage"), None);
+    }
+}

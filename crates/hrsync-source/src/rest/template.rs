@@ -1,0 +1,253 @@
+//! Macros in endpoint URLs, headers, query parameters and bodies: `{companyName}`,
+//! `{legalEntityId}`, `{employeeId}` (fan-out), `{lastRunTime}`, `{cursor}`… `{{` and `}}` are
+//! literal braces. A template is checked when the config is loaded (unknown macro names are
+//! errors), and every value is escaped for the place it lands in: percent-encoded in a URL path,
+//! JSON-escaped in a JSON body, refused in a header when it holds a line break.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+/// A parsed template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template {
+    parts: Vec<Part>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Part {
+    Text(String),
+    Macro(String),
+}
+
+/// Where an expanded value goes, which decides its escaping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Context {
+    /// A URL path: values are percent-encoded (a `/` or `?` in an id never changes the path).
+    Path,
+    /// A query value or form field (the HTTP client encodes the whole value).
+    Raw,
+    /// A header value: a value with a control character is refused.
+    Header,
+    /// Inside a JSON string literal: `"` `\` and control characters are escaped.
+    Json,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TemplateError {
+    #[error("unclosed '{{' at byte {0}; write '{{{{' for a literal brace")]
+    Unclosed(usize),
+    #[error("single '}}' at byte {0}; write '}}}}' for a literal brace")]
+    StrayClose(usize),
+    #[error("empty or invalid macro name {0:?} (letters, digits and _ only)")]
+    BadName(String),
+    #[error("unknown macro {{{name}}}; known here: {known}")]
+    Unknown { name: String, known: String },
+    #[error("macro {{{0}}} has no value for this call")]
+    NoValue(String),
+    #[error(
+        "macro {{{0}}} expands to a value with a line break or control character, refused in a header"
+    )]
+    ControlInHeader(String),
+}
+
+impl Template {
+    pub fn parse(s: &str) -> Result<Template, TemplateError> {
+        let mut parts = Vec::new();
+        let mut text = String::new();
+        let bytes = s.as_bytes();
+        let mut i = 0;
+        while i < s.len() {
+            let c = bytes[i];
+            if c == b'{' {
+                if bytes.get(i + 1) == Some(&b'{') {
+                    text.push('{');
+                    i += 2;
+                    continue;
+                }
+                let end = s[i + 1..].find('}').ok_or(TemplateError::Unclosed(i))? + i + 1;
+                let name = &s[i + 1..end];
+                if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                    return Err(TemplateError::BadName(name.to_string()));
+                }
+                if !text.is_empty() {
+                    parts.push(Part::Text(std::mem::take(&mut text)));
+                }
+                parts.push(Part::Macro(name.to_string()));
+                i = end + 1;
+            } else if c == b'}' {
+                if bytes.get(i + 1) == Some(&b'}') {
+                    text.push('}');
+                    i += 2;
+                    continue;
+                }
+                return Err(TemplateError::StrayClose(i));
+            } else {
+                // Copy the whole UTF-8 character.
+                let ch_len = s[i..].chars().next().map_or(1, char::len_utf8);
+                text.push_str(&s[i..i + ch_len]);
+                i += ch_len;
+            }
+        }
+        if !text.is_empty() {
+            parts.push(Part::Text(text));
+        }
+        Ok(Template { parts })
+    }
+
+    /// A template without macros.
+    pub fn literal(s: &str) -> Template {
+        Template {
+            parts: vec![Part::Text(s.to_string())],
+        }
+    }
+
+    /// Macro names used, in order (duplicates kept).
+    pub fn macros(&self) -> impl Iterator<Item = &str> {
+        self.parts.iter().filter_map(|p| match p {
+            Part::Macro(m) => Some(m.as_str()),
+            Part::Text(_) => None,
+        })
+    }
+
+    pub fn uses(&self, name: &str) -> bool {
+        self.macros().any(|m| m == name)
+    }
+
+    /// Checks that every macro is one of `known`.
+    pub fn check(&self, known: &[&str]) -> Result<(), TemplateError> {
+        for m in self.macros() {
+            if !known.contains(&m) {
+                return Err(TemplateError::Unknown {
+                    name: m.to_string(),
+                    known: if known.is_empty() {
+                        "none".into()
+                    } else {
+                        known
+                            .iter()
+                            .map(|k| format!("{{{k}}}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    },
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Expands the template with `values`, escaping each value for `ctx`.
+    pub fn render(
+        &self,
+        values: &BTreeMap<String, String>,
+        ctx: Context,
+    ) -> Result<String, TemplateError> {
+        let mut out = String::new();
+        for p in &self.parts {
+            match p {
+                Part::Text(t) => out.push_str(t),
+                Part::Macro(m) => {
+                    let v = values
+                        .get(m)
+                        .ok_or_else(|| TemplateError::NoValue(m.clone()))?;
+                    match ctx {
+                        Context::Raw => out.push_str(v),
+                        Context::Path => percent_encode(v, &mut out),
+                        Context::Header => {
+                            if v.chars().any(char::is_control) {
+                                return Err(TemplateError::ControlInHeader(m.clone()));
+                            }
+                            out.push_str(v)
+                        }
+                        Context::Json => json_escape(v, &mut out),
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The template as written (for display; macros shown as `{name}`).
+    pub fn source(&self) -> String {
+        let mut out = String::new();
+        for p in &self.parts {
+            match p {
+                Part::Text(t) => out.push_str(&t.replace('{', "{{").replace('}', "}}")),
+                Part::Macro(m) => {
+                    let _ = write!(out, "{{{m}}}");
+                }
+            }
+        }
+        out
+    }
+}
+
+/// RFC 3986 percent-encoding of everything but unreserved characters.
+fn percent_encode(v: &str, out: &mut String) {
+    for b in v.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+}
+
+/// Escapes for the inside of a JSON string literal.
+fn json_escape(v: &str, out: &mut String) {
+    let quoted = serde_json::Value::String(v.to_string()).to_string();
+    // `to_string` of a JSON string is always `"…"`.
+    out.push_str(&quoted[1..quoted.len() - 1]);
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn vals(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn parses_expands_and_escapes_per_context() {
+        let t = Template::parse("/companies/{companyName}/employees/{id}").unwrap();
+        assert_eq!(t.macros().collect::<Vec<_>>(), ["companyName", "id"]);
+        let v = vals(&[("companyName", "acme"), ("id", "a/b?c=d é")]);
+        assert_eq!(
+            t.render(&v, Context::Path).unwrap(),
+            "/companies/acme/employees/a%2Fb%3Fc%3Dd%20%C3%A9"
+        );
+        let body = Template::parse(r#"{{"id": "{id}"}}"#).unwrap();
+        let v = vals(&[("id", "x\"}, \"admin\": true, \"y\": \"\n")]);
+        let out = body.render(&v, Context::Json).unwrap();
+        let parsed: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(parsed["id"], "x\"}, \"admin\": true, \"y\": \"\n");
+        assert!(parsed.get("admin").is_none());
+        assert_eq!(
+            Template::parse("{id}")
+                .unwrap()
+                .render(&vals(&[("id", "a\r\nX-Evil: 1")]), Context::Header),
+            Err(TemplateError::ControlInHeader("id".into()))
+        );
+    }
+
+    #[test]
+    fn errors_name_the_problem() {
+        assert_eq!(Template::parse("/x/{id"), Err(TemplateError::Unclosed(3)));
+        assert_eq!(Template::parse("/x/}"), Err(TemplateError::StrayClose(3)));
+        assert!(matches!(
+            Template::parse("/x/{a-b}"),
+            Err(TemplateError::BadName(_))
+        ));
+        let t = Template::parse("/{companyNme}").unwrap();
+        let e = t.check(&["companyName", "lastRunTime"]).unwrap_err();
+        assert!(e.to_string().contains("{companyNme}") && e.to_string().contains("{companyName}"));
+        assert_eq!(
+            t.render(&BTreeMap::new(), Context::Raw),
+            Err(TemplateError::NoValue("companyNme".into()))
+        );
+        assert_eq!(Template::parse("a{{b}}").unwrap().source(), "a{{b}}");
+    }
+}
