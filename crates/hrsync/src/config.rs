@@ -588,6 +588,12 @@ impl Config {
                     ));
                 }
             }
+            if it.rate_limit_per_minute == Some(0) {
+                return Err(self.invalid(
+                    format!("{key}.rate_limit_per_minute"),
+                    "must be at least 1 (leave it out for no limit)",
+                ));
+            }
             self.endpoints(&key, it)?;
             if it.page_size == 0 || it.page_size > 10_000 {
                 return Err(self.invalid(format!("{key}.page_size"), "must be between 1 and 10000"));

@@ -119,6 +119,9 @@ impl Limiter {
     /// At most `per_minute` requests in any 60-second window. GCRA allows `burst + rate × 60 s`
     /// in a window, so the steady rate is `per_minute − burst` per minute.
     pub fn per_minute(per_minute: u32) -> Option<Limiter> {
+        if per_minute == 0 {
+            return None;
+        }
         let burst = (per_minute / 20).max(1);
         let steady = per_minute
             .checked_sub(burst)

@@ -1,1 +1,414 @@
+//! The REST engine against the Acme HR test server (`hrsync_emulator::rest`), one server per
+//! test on a free loopback port.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use super::join::{JoinPart, JoinSpec};
+use super::*;
+use crate::Source;
+use hrsync_emulator::rest::{self as acme, Fault, RateLimit, RestConfig, RestState, Style};
+
+const TOKEN: &str = "acme-test-token-7f3e";
+const KEY: &str = "acme-api-key-91bc";
+
+fn jp(s: &str) -> JsonPath {
+    JsonPath::parse(s).unwrap()
+}
+
+async fn server(style: Style, employees: usize) -> (RestState, String) {
+    let state = RestState::generate(RestConfig {
+        token: TOKEN.into(),
+        api_key: Some(KEY.into()),
+        style,
+        page_size: 25,
+        employees,
+        seed: 11,
+        ..RestConfig::default()
+    });
+    let (addr, _task) = acme::serve(state.clone(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    (state, format!("http://{addr}/api/v2"))
+}
+
+/// The employees endpoint as an admin would configure it for each style.
+fn employees(style: Style) -> Endpoint {
+    let (records, paging) = match style {
+        Style::Page => (
+            Some("$.data.items[*]"),
+            Paging::Page {
+                page_param: Some("page".into()),
+                size_param: Some("per_page".into()),
+                size: 10,
+                first: 1,
+                total_pages: Some(jp("$.meta.total_pages")),
+                total: Some(jp("$.meta.total")),
+            },
+        ),
+        Style::Offset => (
+            Some("$.results"),
+            Paging::Offset {
+                offset_param: Some("offset".into()),
+                limit_param: Some("limit".into()),
+                limit: 10,
+                total: Some(jp("$.count")),
+            },
+        ),
+        Style::Cursor => (
+            Some("$.employees[*]"),
+            Paging::Cursor {
+                param: Some("cursor".into()),
+                next: jp("$.next_cursor"),
+                has_more: None,
+                size_param: Some("limit".into()),
+                size: Some(10),
+            },
+        ),
+        Style::NextUrl => (
+            Some("$.items[*]"),
+            Paging::NextUrl {
+                next: jp("$.links.next"),
+                size_param: Some("limit".into()),
+                size: Some(10),
+            },
+        ),
+        Style::Link => (
+            None,
+            Paging::LinkHeader {
+                size_param: Some("per_page".into()),
+                size: Some(10),
+            },
+        ),
+    };
+    Endpoint {
+        name: "employees".into(),
+        method: reqwest::Method::GET,
+        url: Template::parse("/companies/{companyName}/employees").unwrap(),
+        headers: vec![(
+            "Accept".into(),
+            Template::parse("application/json").unwrap(),
+        )],
+        query: Vec::new(),
+        body: None,
+        records: records.map(jp),
+        records_src: records.map(str::to_string),
+        fields: Vec::new(),
+        key: "id".into(),
+        paging,
+        for_each: None,
+    }
+}
+
+fn details() -> Endpoint {
+    Endpoint {
+        name: "details".into(),
+        method: reqwest::Method::GET,
+        url: Template::parse("/employees/{employeeId}/details").unwrap(),
+        headers: Vec::new(),
+        query: Vec::new(),
+        body: None,
+        records: None,
+        records_src: None,
+        fields: Vec::new(),
+        key: "employee_id".into(),
+        paging: Paging::None,
+        for_each: Some(FanOut {
+            endpoint: "employees".into(),
+            field: "id".into(),
+            macro_name: "employeeId".into(),
+        }),
+    }
+}
+
+fn compensation(style: Style) -> Endpoint {
+    let mut e = employees(style);
+    e.name = "compensation".into();
+    e.url = Template::parse("/companies/{companyName}/compensation").unwrap();
+    e.key = "employee_id".into();
+    e
+}
+
+fn integration(base: &str, style: Style) -> RestIntegration {
+    RestIntegration {
+        name: "acme".into(),
+        base_url: base.into(),
+        auth: Auth {
+            bearer: Bearer::Static(Secret::new(TOKEN.to_string())),
+            headers: vec![("X-API-Key".into(), Secret::new(KEY.to_string()))],
+        },
+        macros: BTreeMap::from([("companyName".to_string(), "acme".to_string())]),
+        endpoints: vec![employees(style), details(), compensation(style)],
+        concurrency: 4,
+        timeout: Duration::from_secs(10),
+        retry: RetryPolicy {
+            max_retries: 3,
+            min_delay: Duration::from_millis(10),
+            max_delay: Duration::from_millis(50),
+        },
+        flavor: Flavor::Generic,
+        limiter: None,
+        last_run_time: None,
+        max_pages: 1000,
+    }
+}
+
+async fn fetch(it: &RestIntegration, ep: &str) -> Result<(Vec<HrRecord>, FetchReport)> {
+    let mut out = Vec::new();
+    let report = it
+        .fetch_list(it.endpoint(ep).unwrap(), None, |r| out.push(r))
+        .await?;
+    Ok((out, report))
+}
+
+fn ids(records: &[HrRecord]) -> Vec<String> {
+    records
+        .iter()
+        .map(|r| r.fields["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn emulator_ids(state: &RestState) -> Vec<String> {
+    state
+        .employees()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn every_pagination_style_fetches_everyone_once() {
+    for style in [
+        Style::Page,
+        Style::Offset,
+        Style::Cursor,
+        Style::NextUrl,
+        Style::Link,
+    ] {
+        let (state, base) = server(style, 47).await;
+        let it = integration(&base, style);
+        let (records, report) = fetch(&it, "employees").await.unwrap();
+        assert!(report.complete, "{style:?}: {report:?}");
+        assert_eq!(ids(&records), emulator_ids(&state), "{style:?}");
+        // 47 people in pages of 10; every style knows where the end is.
+        assert_eq!(report.pages, 5, "{style:?}");
+        // The nested fields came through untouched, for `{personal.first_name}`.
+        assert!(records[0].fields["personal"]["first_name"].is_string());
+        // The server saw the macro expanded and both credentials (else 401/403).
+        let log = state.requests();
+        assert!(
+            log.iter()
+                .all(|r| r.path == "/api/v2/companies/acme/employees" && r.status == 200),
+            "{style:?}: {log:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn malformed_page_three_makes_the_fetch_incomplete() {
+    for style in [Style::Page, Style::Cursor, Style::Link] {
+        let (state, base) = server(style, 60).await;
+        state.set_fault(Fault::MalformedPage { page: 3 });
+        let it = integration(&base, style);
+        let (records, report) = fetch(&it, "employees").await.unwrap();
+        assert!(!report.complete, "{style:?}");
+        assert_eq!(records.len(), 20, "pages 1 and 2 arrived");
+        let err = report.error.unwrap();
+        assert!(
+            err.contains("page 3") && err.contains("not valid JSON") && err.contains("retries"),
+            "{err}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn auth_failures_are_errors_naming_the_integration() {
+    let (_state, base) = server(Style::Page, 10).await;
+    let mut it = integration(&base, Style::Page);
+    it.auth.bearer = Bearer::Static(Secret::new("wrong-token-123".to_string()));
+    let e = fetch(&it, "employees").await.unwrap_err().to_string();
+    assert!(
+        e.contains("integration acme") && e.contains("HTTP 401"),
+        "{e}"
+    );
+    assert!(!e.contains("wrong-token-123") && !e.contains(KEY));
+    let mut it = integration(&base, Style::Page);
+    it.auth.headers.clear();
+    let e = fetch(&it, "employees").await.unwrap_err().to_string();
+    assert!(
+        e.contains("HTTP 403") && e.contains("endpoint employees"),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn rate_limit_429_waits_for_retry_after_and_completes() {
+    let (state, base) = server(Style::Offset, 60).await;
+    state.set_rate_limit(Some(RateLimit {
+        max: 3,
+        window: Duration::from_secs(1),
+        retry_after_secs: 1,
+    }));
+    let it = integration(&base, Style::Offset);
+    let (records, report) = fetch(&it, "employees").await.unwrap();
+    assert!(report.complete, "{report:?}");
+    assert_eq!(records.len(), 60);
+    let log = state.requests();
+    let limited: Vec<usize> = (0..log.len()).filter(|&i| log[i].status == 429).collect();
+    assert!(!limited.is_empty(), "the server did rate-limit");
+    for i in limited {
+        let next = log[i + 1..].iter().find(|r| r.status != 429).unwrap();
+        assert!(
+            next.at.duration_since(log[i].at) >= Duration::from_millis(950),
+            "asked again {:?} after a 429 with Retry-After: 1",
+            next.at.duration_since(log[i].at)
+        );
+    }
+}
+
+#[tokio::test]
+async fn proactive_limiter_paces_requests() {
+    // 600/min: a burst of 30, then one request every 60 s / 570.
+    let l = Limiter::per_minute(600).unwrap();
+    let t = Instant::now();
+    for _ in 0..40 {
+        l.wait().await;
+    }
+    let took = t.elapsed();
+    assert!(took >= Duration::from_millis(900), "{took:?}");
+    assert!(Limiter::per_minute(0).is_none(), "a zero budget is refused");
+}
+
+#[tokio::test]
+async fn fan_out_and_list_joins_merge_namespace_and_hold_back() {
+    let (state, base) = server(Style::Cursor, 30).await;
+    let all = emulator_ids(&state);
+    let (no_details, no_comp, failing) = (&all[3], &all[4], &all[5]);
+    state.hide_details(no_details);
+    state.hide_compensation(no_comp);
+    state.add_orphan_compensation("E9990");
+    state.set_fault(Fault::DetailsStatus {
+        id: failing.clone(),
+        status: 500,
+    });
+    let it = integration(&base, Style::Cursor);
+    let spec = JoinSpec {
+        rest: it.clone(),
+        primary_key: "id".into(),
+        parts: vec![
+            JoinPart {
+                endpoint: "details".into(),
+                required: true,
+            },
+            JoinPart {
+                endpoint: "compensation".into(),
+                required: true,
+            },
+        ],
+        fan_out_limit: None,
+    };
+    let source = Source::Joined(Box::new(Source::Rest(it.clone(), "employees".into())), spec);
+    let mut recs = Vec::new();
+    let report = source.fetch_with(None, |r| recs.push(r)).await.unwrap();
+    assert_eq!(ids(&recs), all, "every person once, in HR order");
+    let by_id = |id: &str| recs.iter().find(|r| r.fields["id"] == id).unwrap();
+
+    let ok = by_id(&all[0]);
+    assert!(ok.problems.is_empty(), "{:?}", ok.problems);
+    // Namespaced always; flat when the name is free.
+    assert_eq!(ok.fields["details"]["employee_id"], all[0].as_str());
+    assert!(ok.fields["phone"].is_string());
+    assert_eq!(ok.fields["phone"], ok.fields["details"]["phone"]);
+    assert_eq!(ok.fields["grade"], ok.fields["compensation"]["grade"]);
+    // `employee_id` is in both joined endpoints: the first keeps the flat name.
+    assert!(
+        report
+            .notes
+            .iter()
+            .any(|n| n.contains("employee_id of joined endpoint compensation collides")),
+        "{:?}",
+        report.notes
+    );
+
+    assert!(by_id(no_details).problems[0].contains("details has nothing for"));
+    assert!(by_id(no_comp).problems[0].contains("missing from joined endpoint compensation"));
+    assert!(by_id(failing).problems[0].contains("failed for"));
+    assert!(
+        report
+            .notes
+            .iter()
+            .any(|n| n.contains("compensation has 1 key(s) that no") && n.contains("E9990")),
+        "{:?}",
+        report.notes
+    );
+    // A failed fan-out call means absence proves nothing: the fetch is incomplete.
+    assert!(!report.complete);
+    assert!(report.error.unwrap().contains("1 of 30 calls failed"));
+    assert_eq!(report.endpoint, "employees+details+compensation");
+}
+
+#[tokio::test]
+async fn incremental_fetch_sends_last_run_time_and_fan_out_escapes_values() {
+    let (state, base) = server(Style::Page, 12).await;
+    let mut it = integration(&base, Style::Page);
+    it.endpoints[0].query = vec![(
+        "updated_since".into(),
+        Template::parse("{lastRunTime}").unwrap(),
+    )];
+    it.last_run_time = Some("2026-01-01T00:00:00+00:00".into());
+    let (records, report) = fetch(&it, "employees").await.unwrap();
+    assert!(report.complete);
+    let expected = state
+        .employees()
+        .iter()
+        .filter(|e| e["updated_at"].as_str().unwrap() >= "2026-01-01")
+        .count();
+    assert_eq!(records.len(), expected);
+    assert!(
+        state.requests()[0]
+            .query
+            .contains("updated_since=2026-01-01T00%3A00%3A00%2B00%3A00")
+    );
+
+    // A hostile id never changes the path of a fan-out call.
+    state.clear_requests();
+    let client = it.client().unwrap();
+    let r = it
+        .fetch_one(
+            &client,
+            it.endpoint("details").unwrap(),
+            "../../companies/acme/employees?x=",
+        )
+        .await
+        .unwrap();
+    assert!(r.is_none());
+    let log = state.requests();
+    assert_eq!(log.len(), 1);
+    assert!(
+        log[0]
+            .path
+            .starts_with("/api/v2/employees/..%2F..%2Fcompanies"),
+        "{log:?}"
+    );
+    assert_eq!(log[0].status, 404);
+}
+
+#[test]
+fn records_path_that_does_not_match_is_an_error_not_an_empty_page() {
+    let mut ep = employees(Style::Page);
+    let body: Value = serde_json::json!({"data": {"rows": [{"id": 1}]}});
+    assert!(locate(&ep, &body).unwrap_err().contains("$.data.items[*]"));
+    let empty: Value = serde_json::json!({"data": {"items": []}});
+    assert!(locate(&ep, &empty).unwrap().is_empty());
+    ep.fields = vec![
+        ("first".into(), jp("$.personal.first_name")),
+        ("dept".into(), jp("$.job.department.code")),
+    ];
+    let rec = serde_json::json!({"id": "E1", "personal": {"first_name": "Zoë"}, "job": {"department": {"code": "ENG"}}});
+    let f = extract(&ep, &rec).unwrap();
+    assert_eq!(f["first"], "Zoë");
+    assert_eq!(f["dept"], "ENG");
+    assert!(
+        extract(&ep, &serde_json::json!([1]))
+            .unwrap_err()
+            .contains("array")
+    );
+}
