@@ -6,5 +6,6 @@
 mod common;
 mod csv;
 mod paycor;
+mod rest;
 mod secrets;
 mod sync;
