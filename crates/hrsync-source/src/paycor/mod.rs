@@ -31,8 +31,9 @@ use std::time::Duration;
 
 /// The employees endpoint name mappings refer to.
 pub const LEGAL_ENTITY_EMPLOYEES: &str = "legal_entity_employees";
-/// The per-employee person endpoint (home email, phones, addresses), a fan-out.
-pub const PERSON: &str = "person";
+/// The per-employee person endpoint (home email, phones, addresses), a fan-out. Not named
+/// `person`: employee records already have a `person` field (a reference to the person).
+pub const PERSON: &str = "person_data";
 
 /// Paycor's default budget: 1000 calls per minute per subscription key, across all APIs.
 pub const RATE_BUDGET_PER_MINUTE: u32 = 1000;
@@ -70,6 +71,10 @@ fn path(p: &str) -> Option<JsonPath> {
 pub fn preset_endpoints() -> Vec<Endpoint> {
     let t = |s: &str| Template::parse(s).unwrap_or_else(|_| Template::literal(s));
     let include_all = vec![("include".to_string(), t("All"))];
+    // Least privilege: the person blocks a directory needs, never the SSN or demographics.
+    let person_blocks = ["Email", "Phones", "Addresses"]
+        .map(|b| ("include".to_string(), t(b)))
+        .to_vec();
     let mut out = Vec::new();
     if let (Some(next), Some(more), Some(records)) = (
         path("$.continuationToken"),
@@ -103,7 +108,7 @@ pub fn preset_endpoints() -> Vec<Endpoint> {
         method: reqwest::Method::GET,
         url: t("/v1/employees/{employeeId}/person"),
         headers: Vec::new(),
-        query: include_all,
+        query: person_blocks,
         body: None,
         records: None,
         records_src: None,

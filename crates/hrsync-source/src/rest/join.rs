@@ -188,6 +188,7 @@ impl JoinSpec {
         // Merge.
         let mut used: Vec<BTreeSet<String>> = vec![BTreeSet::new(); datas.len()];
         let mut collisions: BTreeMap<(String, String), usize> = BTreeMap::new();
+        let mut clashes: BTreeMap<String, usize> = BTreeMap::new();
         let mut missing: Vec<(String, usize)> =
             self.parts.iter().map(|p| (p.endpoint.clone(), 0)).collect();
         let names: BTreeSet<&str> = self.parts.iter().map(|p| p.endpoint.as_str()).collect();
@@ -271,10 +272,7 @@ impl JoinSpec {
                     rec.fields.insert(k.clone(), v.clone());
                 }
                 if rec.fields.contains_key(&p.endpoint) && !flat_from.contains_key(&p.endpoint) {
-                    report.notes.push(format!(
-                        "a primary field is named like joined endpoint {}; its data is not reachable as {{{}.…}}",
-                        p.endpoint, p.endpoint
-                    ));
+                    *clashes.entry(p.endpoint.clone()).or_default() += 1;
                 } else {
                     rec.fields.insert(p.endpoint.clone(), Value::Object(fields));
                 }
@@ -283,6 +281,11 @@ impl JoinSpec {
                 rec.fields.retain(|f, _| keep.contains(f));
             }
             sink(rec);
+        }
+        for (ep, n) in clashes {
+            report.notes.push(format!(
+                "{n} primary record(s) have a field named like joined endpoint {ep}; its data is not reachable as {{{ep}.…}}: rename the endpoint"
+            ));
         }
         for ((ep, field), n) in collisions {
             report.notes.push(format!(

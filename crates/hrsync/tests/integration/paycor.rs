@@ -4,7 +4,7 @@ use crate::common::*;
 use hrsync::config::Config;
 use hrsync::engine::{self, Mode, RunReport, Unattended};
 use hrsync_emulator::paycor::{self, Fault, PaycorConfig, PaycorState};
-use hrsync_model::ChangeKind;
+use hrsync_model::{AttrName, ChangeKind};
 use hrsync_state::Store;
 use std::collections::HashSet;
 
@@ -18,12 +18,22 @@ struct PaycorFx {
 
 impl PaycorFx {
     async fn new() -> PaycorFx {
+        let cfg = PaycorConfig {
+            employees: 450,
+            seed: 11,
+            ..PaycorConfig::default()
+        };
+        PaycorFx::with("paycor", cfg, |t| t).await
+    }
+
+    /// A fixture in its own OU `tag`, the example config edited by `edit`.
+    async fn with(tag: &str, cfg: PaycorConfig, edit: impl Fn(String) -> String) -> PaycorFx {
         let env = ldap_env();
-        let ou = format!("ou=paycor-{},{}", std::process::id(), env.base);
+        let ou = format!("ou={tag}-{},{}", std::process::id(), env.base);
         let people = format!("ou=people,{ou}");
         let mut ldap = admin().await;
         for (dn, v) in [
-            (&ou, format!("paycor-{}", std::process::id())),
+            (&ou, format!("{tag}-{}", std::process::id())),
             (&people, "people".to_string()),
         ] {
             ldap.add(
@@ -38,11 +48,6 @@ impl PaycorFx {
             .success()
             .unwrap();
         }
-        let cfg = PaycorConfig {
-            employees: 450,
-            seed: 11,
-            ..PaycorConfig::default()
-        };
         let emu = PaycorState::generate(&cfg);
         let (addr, server) = paycor::serve(emu.clone(), "/", "127.0.0.1:0".parse().unwrap())
             .await
@@ -74,6 +79,7 @@ impl PaycorFx {
                 "users_ou = \"ou=people,dc=example,dc=com\"",
                 &format!("users_ou = \"{people}\""),
             );
+        let text = edit(text).replace("{addr}", &addr.to_string());
         std::fs::write(dir.path().join("hrsync.toml"), text).unwrap();
         PaycorFx {
             dir,
@@ -164,4 +170,134 @@ async fn paycor_syncs_end_to_end_with_paging_429s_and_leavers() {
         "{err}"
     );
     assert!(!err.contains("not-the-key"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paycor_oauth_rotation_person_join_and_endpoint_test() {
+    const SECRET: &str = "client-secret-6b1d93e0";
+    const INITIAL: &str = "initial-refresh-0f4c2a77b9";
+    let cfg = PaycorConfig {
+        employees: 30,
+        seed: 3,
+        client_secret: Some(SECRET.into()),
+        refresh_token: Some(INITIAL.into()),
+        ..PaycorConfig::default()
+    };
+    let client_id = cfg.client_id.clone();
+    let fx = PaycorFx::with("paycor-oauth", cfg.clone(), move |t| {
+        t.replace(
+            "token = { file = \"token\" }",
+            &format!(
+                "oauth = {{ token_url = \"http://{{addr}}/sts/v1/common/token\", client_id = \"{client_id}\", client_secret = {{ file = \"cs\" }}, refresh_token = {{ file = \"rt\" }} }}"
+            ),
+        )
+        .replace("# join = [\"person_data\"]", "join = [\"person_data\"]")
+        .replace(
+            "l = \"{workLocation.city}\"",
+            "l = \"{workLocation.city}\"\ndescription = \"home: {person_data.email.emailAddress}\"",
+        )
+    })
+    .await;
+    let path = fx.dir.path().join("hrsync.toml");
+    std::fs::write(fx.dir.path().join("cs"), SECRET).unwrap();
+    std::fs::write(fx.dir.path().join("rt"), INITIAL).unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        text.contains("oauth = {") && text.contains("\njoin = [\"person_data\"]"),
+        "{text}"
+    );
+
+    let r = fx.run(Mode::Apply).await.unwrap();
+    assert!(r.plan.fetch.complete, "{:?}", r.plan.fetch);
+    assert_eq!(r.plan.fetch.endpoint, "legal_entity_employees+person_data");
+    assert!(r.plan.findings.is_empty(), "{:?}", r.plan.findings);
+    let created = r
+        .plan
+        .changes
+        .iter()
+        .filter(|c| c.kind == ChangeKind::Create)
+        .count();
+    assert!(created > 20, "{created}");
+    // The person join filled the home e-mail in.
+    let with_home = r
+        .plan
+        .changes
+        .iter()
+        .filter(|c| {
+            c.attrs.iter().any(|a| {
+                a.attr == AttrName::from("description")
+                    && a.after
+                        .iter()
+                        .any(|v| v.starts_with("home: ") && v.contains('@'))
+            })
+        })
+        .count();
+    assert!(with_home > 0, "{:?}", r.plan.changes.first());
+
+    // The refresh token rotated into the 0600 store; the next run (new provider) uses it.
+    let store = fx.dir.path().join("paycor.refresh-token");
+    let first = std::fs::read_to_string(&store).unwrap();
+    assert_ne!(first.trim(), INITIAL);
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&store).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let r = fx.run(Mode::Plan).await.unwrap();
+    assert!(r.plan.changes.is_empty(), "{:?}", r.plan.changes);
+    let second = std::fs::read_to_string(&store).unwrap();
+    assert_ne!(first, second, "rotated again");
+
+    // endpoint test on both endpoints, through the binary: fields shown, no secret anywhere.
+    let secrets = [
+        SECRET.to_string(),
+        INITIAL.to_string(),
+        cfg.subscription_key.clone(),
+        second.trim().to_string(),
+    ];
+    let dir = fx.dir.path().to_path_buf();
+    let run = |args: Vec<&'static str>| {
+        let dir = dir.clone();
+        tokio::task::spawn_blocking(move || {
+            let out = std::process::Command::new(env!("CARGO_BIN_EXE_hrsync"))
+                .args(args)
+                .arg("-c")
+                .arg(dir.join("hrsync.toml"))
+                .env("HRSYNC_LOG", "trace")
+                .output()
+                .unwrap();
+            (
+                out.status.code().unwrap_or(-1),
+                format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                ),
+            )
+        })
+    };
+    let (code, out) = run(vec!["endpoint", "test", "paycor"]).await.unwrap();
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("Ocp-Apim-Subscription-Key: [redacted]")
+            && out.contains("Authorization: Bearer [redacted]")
+            && out.contains("Result: complete, 30 record(s)")
+            && out.contains("statusData.status")
+            && out.contains("positionData.manager.id"),
+        "{out}"
+    );
+    let (code, out2) = run(vec!["endpoint", "test", "paycor", "person_data"])
+        .await
+        .unwrap();
+    assert_eq!(code, 0, "{out2}");
+    assert!(
+        out2.contains("email.emailAddress") && out2.contains("phones[].phoneNumber"),
+        "{out2}"
+    );
+    let third = std::fs::read_to_string(&store).unwrap();
+    for text in [&out, &out2] {
+        for s in secrets.iter().chain([&third.trim().to_string()]) {
+            assert!(!text.contains(s.as_str()), "a secret leaked:\n{text}");
+        }
+    }
 }
