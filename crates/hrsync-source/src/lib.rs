@@ -44,6 +44,37 @@ impl Source {
         }
     }
 
+    /// Whether a fetch depends on `{lastRunTime}` (an incremental fetch: people missing from
+    /// it have not left).
+    pub fn uses_last_run_time(&self) -> bool {
+        let uses = |r: &rest::RestIntegration, ep: &str| {
+            r.endpoint(ep).is_some_and(|e| {
+                let t = rest::LAST_RUN_TIME;
+                e.url.uses(t)
+                    || e.query.iter().any(|(_, v)| v.uses(t))
+                    || e.headers.iter().any(|(_, v)| v.uses(t))
+                    || e.body.as_ref().is_some_and(|b| b.uses(t))
+            })
+        };
+        match self {
+            Source::Rest(r, ep) => uses(r, ep),
+            Source::Joined(p, _) => p.uses_last_run_time(),
+            _ => false,
+        }
+    }
+
+    /// Sets `{lastRunTime}` (RFC 3339) for the next fetch; `None` = the epoch (everything).
+    pub fn set_last_run_time(&mut self, at: Option<String>) {
+        match self {
+            Source::Rest(r, _) => r.last_run_time = at,
+            Source::Joined(p, j) => {
+                j.rest.last_run_time = at.clone();
+                p.set_last_run_time(at);
+            }
+            _ => {}
+        }
+    }
+
     /// The request(s) a fetch makes, for display: secrets shown as `[redacted]`.
     pub fn describe_request(&self) -> String {
         match self {

@@ -267,6 +267,21 @@ impl Store {
         Ok(n.map(|n| n.max(0) as usize))
     }
 
+    /// When the mapping's last successful apply started (its complete fetch, all changes
+    /// applied): the `{lastRunTime}` of incremental fetches.
+    pub fn last_sync_start(&self, mapping: &str) -> Result<Option<DateTime<Utc>>> {
+        let s: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT started_at FROM runs WHERE mapping = ?1 AND command = 'apply' AND status = 'ok' AND fetch_complete = 1 ORDER BY id DESC LIMIT 1",
+                params![mapping],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(s.and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
+            .map(|d| d.with_timezone(&Utc)))
+    }
+
     pub fn finish_run(
         &self,
         run_id: i64,

@@ -147,6 +147,17 @@ async fn run_inner(
     timings: &mut Timings,
 ) -> Result<RunReport, EngineError> {
     let spec = job.mapping.spec();
+    // Incremental fetch (`{lastRunTime}`): only people changed since the last successful sync
+    // come back, so absence from HR means nothing and the count guard does not apply. The
+    // first run (no earlier sync) asks from the epoch: a full fetch.
+    let mut source = job.source.clone();
+    let since = if source.uses_last_run_time() {
+        store.last_sync_start(&spec.name)?
+    } else {
+        None
+    };
+    let incremental = since.is_some();
+    source.set_last_run_time(since.map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)));
     // 1-4. Fetch + map, and read the directory, at the same time, both feeding the planner,
     // which pairs people with entries as they meet. Neither the HR records nor the directory
     // snapshot is ever held whole in memory.
@@ -174,7 +185,11 @@ async fn run_inner(
                 .collect(),
             rdn_attribute: spec.rdn_attribute.clone(),
             key_attribute: spec.key_attribute.clone(),
-            missing_from_hr: job.missing_from_hr,
+            missing_from_hr: if incremental {
+                hrsync_plan::MissingAction::Ignore
+            } else {
+                job.missing_from_hr
+            },
             managed_base: job.directory.users_ou.clone(),
         },
         links,
@@ -184,7 +199,6 @@ async fn run_inner(
     // Fetching (HTTP + JSON) and mapping run on their own task, so they use the other core
     // while this task reads the directory and plans; results come over a channel.
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(HrRecordResult, Duration)>();
-    let source = job.source.clone();
     let mapper = job.mapping.clone();
     let fetch_task = tokio::spawn(async move {
         let t = Instant::now();
@@ -253,7 +267,14 @@ async fn run_inner(
     // Record-count guard: a complete fetch with far fewer people than the last good one is more
     // likely an HR-side filter or permission change than a mass exodus.
     let mut suspect = false;
+    if let Some(d) = since {
+        fetch_report.notes.push(format!(
+            "incremental fetch: people changed since {} (the last successful sync); nobody is treated as missing from HR",
+            d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        ));
+    }
     if fetch_report.complete
+        && !incremental
         && let Some(baseline) = store.baseline(&spec.name)?
         && baseline > 0
     {
@@ -302,7 +323,7 @@ async fn run_inner(
         .filter(|row| stored.get(&row.hr_key) != Some(row))
         .collect();
     store.save_plan(run_id, &plan)?;
-    if complete && !suspect {
+    if complete && !suspect && !incremental {
         store.set_baseline(run_id, records)?;
     }
     store.upsert_links(&spec.name, &seen_links, now)?;

@@ -22,8 +22,12 @@ struct RestFx {
 
 impl RestFx {
     async fn new() -> RestFx {
+        RestFx::with("rest", |t| t).await
+    }
+
+    async fn with(tag: &str, edit: impl Fn(String) -> String) -> RestFx {
         let env = ldap_env();
-        let tag = format!("rest-{}", std::process::id());
+        let tag = format!("{tag}-{}", std::process::id());
         let ou = format!("ou={tag},{}", env.base);
         let people = format!("ou=people,{ou}");
         let mut ldap = admin().await;
@@ -82,7 +86,7 @@ impl RestFx {
                 "users_ou = \"ou=people,dc=example,dc=com\"",
                 &format!("users_ou = \"{people}\""),
             );
-        std::fs::write(dir.path().join("hrsync.toml"), text).unwrap();
+        std::fs::write(dir.path().join("hrsync.toml"), edit(text)).unwrap();
         RestFx {
             dir,
             emu,
@@ -245,4 +249,55 @@ async fn custom_rest_syncs_with_fan_out_join_and_safety() {
     let r = fx.run(Mode::Apply).await.unwrap();
     assert!(r.plan.fetch.complete);
     assert_eq!(keys(&r, ChangeKind::Disable), HashSet::from([gone.clone()]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incremental_fetch_with_last_run_time_never_means_everyone_left() {
+    let fx = RestFx::with("rest-incr", |t| {
+        t.replace(
+            "headers = { Accept = \"application/json\" }",
+            "headers = { Accept = \"application/json\" }\nquery = { updated_since = \"{lastRunTime}\" }",
+        )
+    })
+    .await;
+    // First run: no earlier sync, so {lastRunTime} is the epoch and everyone comes.
+    let r = fx.run(Mode::Apply).await.unwrap();
+    assert_eq!(r.plan.fetch.records, 140);
+    let created = keys(&r, ChangeKind::Create).len();
+    assert!(created > 100);
+    assert!(
+        fx.emu.requests()[0]
+            .query
+            .contains("updated_since=1970-01-01T00%3A00%3A00Z")
+    );
+
+    // Later: one person changed, one terminated; the fetch holds just them.
+    let ids = ids_where(&fx.emu, |e| e["status"] == "active");
+    let (mover, leaver) = (ids[0].clone(), ids[1].clone());
+    assert!(
+        fx.emu
+            .set_field(&mover, "/personal/last_name", serde_json::json!("Nakamura"))
+    );
+    assert!(fx.emu.terminate(&leaver));
+    fx.emu.clear_requests();
+    let r = fx.run(Mode::Apply).await.unwrap();
+    assert!(r.plan.fetch.complete);
+    assert_eq!(r.plan.fetch.records, 2, "{:?}", r.plan.fetch);
+    assert_eq!(keys(&r, ChangeKind::Update), HashSet::from([mover.clone()]));
+    assert_eq!(keys(&r, ChangeKind::Disable), HashSet::from([leaver]));
+    assert_eq!(r.plan.changes.len(), 2, "the other 138 are not leavers");
+    assert!(
+        r.plan
+            .fetch
+            .notes
+            .iter()
+            .any(|n| n.contains("incremental fetch"))
+    );
+    let q = &fx.emu.requests()[0].query;
+    assert!(q.contains("updated_since=20") && !q.contains("1970"), "{q}");
+    // Nothing changed since: an empty plan. (The window starts at the last sync's start,
+    // rounded down to the second, so people changed just before it may come again: harmless.)
+    let r = fx.run(Mode::Apply).await.unwrap();
+    assert!(r.plan.fetch.records <= 2);
+    assert!(r.plan.changes.is_empty(), "{:?}", r.plan.changes);
 }
