@@ -1,4 +1,4 @@
-//! A custom REST HR system (`examples/rest-openldap.toml`: cursor paging, a fan-out endpoint and
+//! A custom REST HR system (`examples/rest-openldap.toml`: page/per_page paging, a fan-out endpoint and
 //! a joined list) end to end into the real slapd, against the Acme HR test server.
 
 use crate::common::*;
@@ -47,7 +47,7 @@ impl RestFx {
         let emu = RestState::generate(RestConfig {
             token: TOKEN.into(),
             api_key: Some(KEY.into()),
-            style: Style::Cursor,
+            style: Style::Page,
             employees: 140,
             seed: 5,
             ..RestConfig::default()
