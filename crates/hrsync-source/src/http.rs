@@ -46,9 +46,25 @@ impl Default for RetryPolicy {
     }
 }
 
-/// Builds the HTTP client for an integration.
+/// Builds the HTTP client for an integration. Redirects are followed only within the same
+/// origin: reqwest drops `Authorization` on a cross-host redirect, but not API-key headers such
+/// as `X-API-Key` or `Ocp-Apim-Subscription-Key`.
 pub fn client(timeout: Duration) -> reqwest::Result<reqwest::Client> {
+    let policy = reqwest::redirect::Policy::custom(|attempt| {
+        let same = attempt
+            .previous()
+            .first()
+            .is_some_and(|first| first.origin() == attempt.url().origin());
+        if !same {
+            attempt.stop()
+        } else if attempt.previous().len() >= 5 {
+            attempt.error("more than 5 redirects")
+        } else {
+            attempt.follow()
+        }
+    });
     reqwest::Client::builder()
+        .redirect(policy)
         .timeout(timeout)
         .connect_timeout(timeout.min(Duration::from_secs(10)))
         .user_agent(concat!("hrsync/", env!("CARGO_PKG_VERSION")))

@@ -265,6 +265,26 @@ impl RestIntegration {
         out
     }
 
+    /// Resolves a next-page URL from the server against the page it came from (RFC 3986), and
+    /// refuses one on another scheme, host or port: our credentials go only to `base_url`'s
+    /// origin.
+    fn resolve_next(&self, prev: &str, next: &str) -> std::result::Result<String, String> {
+        let base = reqwest::Url::parse(&self.base_url)
+            .map_err(|e| format!("base_url is not a URL: {e}"))?;
+        let prev = reqwest::Url::parse(prev).unwrap_or_else(|_| base.clone());
+        let url = prev
+            .join(next)
+            .map_err(|e| format!("the next-page URL {next:?} is not a URL: {e}"))?;
+        if url.origin() != base.origin() {
+            return Err(format!(
+                "the next-page URL points to {}, not to {}; not following it with the integration's credentials",
+                url.origin().ascii_serialization(),
+                base.origin().ascii_serialization()
+            ));
+        }
+        Ok(url.into())
+    }
+
     fn absolute(&self, url: &str) -> String {
         if url.starts_with("http://") || url.starts_with("https://") {
             url.to_string()
@@ -393,6 +413,7 @@ impl RestIntegration {
         let mut state = paging::State::new(&ep.paging);
         let mut seen_keys: HashSet<String> = HashSet::new();
         let mut duplicates = 0usize;
+        let mut prev_url = String::new();
         loop {
             let page = report.pages + 1;
             if page > self.max_pages {
@@ -407,18 +428,24 @@ impl RestIntegration {
             let rendered = self
                 .render(ep, &vars)
                 .map_err(|e| self.failed(&ep.name, e.to_string()))?;
-            let (url, mut query) = match state.next_url() {
+            let (url, query) = match state.next_url() {
                 // A next URL from the server already carries its query.
-                Some(u) => (self.absolute(u), Vec::new()),
+                Some(u) => match self.resolve_next(&prev_url, u) {
+                    Ok(u) => (u, Vec::new()),
+                    Err(msg) => {
+                        report.error = Some(format!("page {page}: {msg}"));
+                        break;
+                    }
+                },
                 None => {
                     let mut q = rendered.query.clone();
                     q.extend(ep.paging.query_params(&vars));
                     (rendered.url.clone(), q)
                 }
             };
-            if state.next_url().is_some() {
-                query.clear();
-            }
+            prev_url = reqwest::Url::parse_with_params(&url, &query)
+                .map(String::from)
+                .unwrap_or_else(|_| url.clone());
             let what = format!("{} {} page {page}", self.name, ep.name);
             let res = self.call(&client, ep, &url, &query, &rendered, &what).await;
             let resp = match res {

@@ -412,3 +412,31 @@ fn records_path_that_does_not_match_is_an_error_not_an_empty_page() {
             .contains("array")
     );
 }
+
+#[test]
+fn next_urls_resolve_relative_and_never_leave_the_origin() {
+    let it = integration("http://127.0.0.1:9000/api/v2", Style::NextUrl);
+    let prev = "http://127.0.0.1:9000/api/v2/companies/acme/employees?limit=10";
+    assert_eq!(
+        it.resolve_next(prev, "/api/v2/companies/acme/employees?after=ab")
+            .unwrap(),
+        "http://127.0.0.1:9000/api/v2/companies/acme/employees?after=ab"
+    );
+    assert_eq!(
+        it.resolve_next(prev, "?after=cd").unwrap(),
+        "http://127.0.0.1:9000/api/v2/companies/acme/employees?after=cd"
+    );
+    assert_eq!(
+        it.resolve_next(prev, "employees?after=ef").unwrap(),
+        "http://127.0.0.1:9000/api/v2/companies/acme/employees?after=ef"
+    );
+    for evil in [
+        "http://attacker.example/api/v2/x",
+        "https://127.0.0.1:9000/api/v2/x",
+        "http://127.0.0.1:9001/api/v2/x",
+        "//attacker.example/x",
+    ] {
+        let e = it.resolve_next(prev, evil).unwrap_err();
+        assert!(e.contains("not following"), "{evil}: {e}");
+    }
+}
