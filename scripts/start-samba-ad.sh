@@ -50,14 +50,7 @@ mkdir -p "$WORKDIR"/{run,log,tls}
 
 # A certificate with IP:127.0.0.1 in its SAN, so clients verify the DC by address.
 FQDN="$DC.$(echo "$REALM" | tr 'A-Z' 'a-z')"
-openssl req -x509 -newkey rsa:2048 -nodes -days 3650 \
-  -keyout "$WORKDIR/tls/key.pem" -out "$WORKDIR/tls/cert.pem" -subj "/CN=$FQDN" \
-  -addext "subjectAltName=DNS:$FQDN,DNS:localhost,IP:$IP" \
-  -addext "basicConstraints=critical,CA:TRUE" \
-  -addext "keyUsage=critical,digitalSignature,keyEncipherment,keyCertSign" \
-  -addext "extendedKeyUsage=serverAuth" >/dev/null 2>&1
-chmod 600 "$WORKDIR/tls/key.pem"   # Samba disables TLS for a key readable by others
-cp "$WORKDIR/tls/cert.pem" "$WORKDIR/tls/ca.pem"
+"$(dirname "$0")/make-tls.sh" "$WORKDIR/tls" "$FQDN" "DNS:$FQDN,DNS:localhost,IP:$IP"
 
 # An empty base config keeps Debian's /etc/samba/smb.conf out of the generated one, and every
 # path Samba would otherwise put under /run or /var is set inside WORKDIR.

@@ -4,7 +4,7 @@
 # Runs Debian's slapd as a plain process on 127.0.0.1 only, with its own cn=config under
 # WORKDIR: back-mdb, suffix $SUFFIX, rootdn + password, schemas core/cosine/nis/inetorgperson,
 # the ppolicy overlay (hrsync's "disabled" is a ppolicy lock: pwdAccountLockedTime), LDAPS on
-# PORT+247 and StartTLS on PORT with a self-signed cert (WORKDIR/tls/cert.pem acts as the CA).
+# PORT+247 and StartTLS on PORT with a certificate signed by a throwaway CA (WORKDIR/tls/ca.pem).
 # Writes WORKDIR/env (sourceable) and prints it. Stop with stop-slapd.sh WORKDIR (by PID).
 #
 # Env: SUFFIX (dc=example,dc=com)  ROOTPW (secret)  NOSYNC=1 (no fsync: tests/bench only)
@@ -40,13 +40,7 @@ SOCK="$WORKDIR/ldapi"
 if [ ${#SOCK} -gt 100 ]; then SOCK=$(mktemp -u /tmp/slapd-ldapi.XXXXXX); fi
 SOCK_URL="ldapi://$(printf '%s' "$SOCK" | sed 's,/,%2F,g')"
 
-openssl req -x509 -newkey rsa:2048 -nodes -days 3650 \
-  -keyout "$WORKDIR/tls/key.pem" -out "$WORKDIR/tls/cert.pem" -subj "/CN=localhost" \
-  -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
-  -addext "basicConstraints=critical,CA:TRUE" \
-  -addext "keyUsage=critical,digitalSignature,keyEncipherment,keyCertSign" \
-  -addext "extendedKeyUsage=serverAuth" >/dev/null 2>&1
-chmod 600 "$WORKDIR/tls/key.pem"
+"$HERE/make-tls.sh" "$WORKDIR/tls" localhost "DNS:localhost,IP:127.0.0.1"
 
 HASH=$(/usr/sbin/slappasswd -h '{SSHA}' -s "$ROOTPW")
 DC1=$(printf '%s' "$SUFFIX" | sed -E 's/^dc=([^,]+).*/\1/')
@@ -61,7 +55,7 @@ olcToolThreads: 2
 olcThreads: 16
 olcTLSCertificateFile: $WORKDIR/tls/cert.pem
 olcTLSCertificateKeyFile: $WORKDIR/tls/key.pem
-olcTLSCACertificateFile: $WORKDIR/tls/cert.pem
+olcTLSCACertificateFile: $WORKDIR/tls/ca.pem
 
 dn: cn=module{0},cn=config
 objectClass: olcModuleList
@@ -181,7 +175,7 @@ export LDAPI_URL=$SOCK_URL
 export LDAP_BIND_DN='$ROOTDN'
 export LDAP_BIND_PW='$ROOTPW'
 export LDAP_BASE_DN='$SUFFIX'
-export LDAP_CA_CERT=$WORKDIR/tls/cert.pem
+export LDAP_CA_CERT=$WORKDIR/tls/ca.pem
 export SLAPD_PID=$(cat "$WORKDIR/slapd.pid")
 ENV
 echo "slapd pid $(cat "$WORKDIR/slapd.pid") on ldap://$HOST:$PORT (LDAPS $LDAPS_PORT), base $SUFFIX, env in $WORKDIR/env" >&2

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # test.sh — the whole test suite, from a fresh Debian machine (root) or a developer's:
-# installs what is missing, starts a throwaway slapd on a free loopback port, runs
-# fmt/clippy and every test (unit, emulator, integration against the real slapd), then stops
-# slapd by its PID. SKIP_LINT=1 skips fmt and clippy.
+# installs what is missing, starts a throwaway slapd on a free loopback port and a Samba AD
+# domain controller on 127.0.0.1, runs fmt/clippy and every test (unit, emulator, integration
+# against the real slapd and the real DC), then stops both by PID. SKIP_LINT=1 skips fmt and clippy.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -10,7 +10,11 @@ scripts/install-deps.sh
 ensure_cargo
 
 WORK=$(mktemp -d /tmp/hrsync-test.XXXXXX)
-cleanup() { scripts/stop-slapd.sh "$WORK/slapd" --purge >/dev/null 2>&1 || true; rm -rf "$WORK"; }
+cleanup() {
+  scripts/stop-slapd.sh "$WORK/slapd" --purge >/dev/null 2>&1 || true
+  scripts/stop-samba-ad.sh "$WORK/ad" --purge >/dev/null 2>&1 || true
+  rm -rf "$WORK"
+}
 trap cleanup EXIT INT TERM
 
 PORT=$(free_port)
@@ -22,6 +26,15 @@ ROOTPW=$ROOTPW NOSYNC=1 scripts/start-slapd.sh "$WORK/slapd" "$PORT"
 export HRSYNC_TEST_LDAP_URL=$LDAP_URL HRSYNC_TEST_LDAP_BIND_DN=$LDAP_BIND_DN \
        HRSYNC_TEST_LDAP_BIND_PW=$LDAP_BIND_PW HRSYNC_TEST_LDAP_BASE_DN=$LDAP_BASE_DN \
        HRSYNC_TEST_LDAP_CA_CERT=$LDAP_CA_CERT HRSYNC_TEST_LDAPS_URL=$LDAPS_URL
+
+# A Samba AD domain controller for the Active Directory tests (fixed ports 389/636: one per
+# machine; the tests share it, each in its own OU). Strong auth on, like a real DC.
+NOSYNC=1 scripts/start-samba-ad.sh "$WORK/ad"
+# shellcheck disable=SC1091
+. "$WORK/ad/env"
+export HRSYNC_TEST_AD_LDAPS_URL=$AD_LDAPS_URL HRSYNC_TEST_AD_BIND_DN=$AD_BIND_DN \
+       HRSYNC_TEST_AD_BIND_PW=$AD_BIND_PW HRSYNC_TEST_AD_BASE_DN=$AD_BASE_DN \
+       HRSYNC_TEST_AD_CA_CERT=$AD_CA_CERT HRSYNC_TEST_AD_REALM=$AD_REALM
 
 if [ "${SKIP_LINT:-0}" != 1 ]; then
   cargo fmt --all -- --check

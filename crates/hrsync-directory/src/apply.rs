@@ -3,10 +3,11 @@
 //! result code and text, which the caller records in the audit.
 
 use crate::Directory;
-use crate::dialect::AttrMod;
+use crate::dialect::{AttrMod, Dialect, uac};
+use crate::password;
 use futures::StreamExt;
 use hrsync_model::{Change, ChangeKind, dn};
-use ldap3::{Ldap, Mod};
+use ldap3::{Ldap, Mod, Scope, SearchEntry};
 use std::collections::HashSet;
 
 /// The result of one change.
@@ -54,7 +55,17 @@ async fn apply_one(dir: &Directory, mut ldap: Ldap, index: usize, c: &Change) ->
     let res = match c.kind {
         ChangeKind::Create => create(dir, &mut ldap, c).await.map(|_| c.dn.clone()),
         ChangeKind::Update => update(&mut ldap, c, vec![]).await,
-        ChangeKind::Enable => update(&mut ldap, c, dir.cfg.dialect.enable_mods()).await,
+        ChangeKind::Enable => match update(&mut ldap, c, dir.cfg.dialect.enable_mods()).await {
+            Ok(dn) if dir.cfg.dialect.flags_based() => {
+                set_disabled(&mut ldap, &dn, false, false).await.map(|_| dn)
+            }
+            other => other,
+        },
+        ChangeKind::Disable if dir.cfg.dialect.flags_based() => {
+            set_disabled(&mut ldap, &c.dn, true, false)
+                .await
+                .map(|_| c.dn.clone())
+        }
         ChangeKind::Disable => modify(&mut ldap, &c.dn, dir.cfg.dialect.disable_mods())
             .await
             .map(|_| c.dn.clone()),
@@ -116,7 +127,114 @@ async fn create(dir: &Directory, ldap: &mut Ldap, c: &Change) -> Result<(), Fail
             a.after.iter().map(|v| v.as_bytes().to_vec()).collect(),
         ));
     }
-    check(ldap.add(&c.dn, attrs).await)
+    if dir.cfg.dialect != Dialect::ActiveDirectory {
+        return check(ldap.add(&c.dn, attrs).await);
+    }
+    // AD: created disabled, then password, delivery, and only then enabled.
+    let disabled = uac::NORMAL_ACCOUNT | uac::ACCOUNTDISABLE;
+    attrs.push((
+        b"userAccountControl".to_vec(),
+        HashSet::from([disabled.to_string().into_bytes()]),
+    ));
+    check(ldap.add(&c.dn, attrs).await)?;
+    let Some(pw) = &dir.cfg.passwords else {
+        return Err(Failed {
+            rc: None,
+            message: "created disabled: no [directory.passwords] is configured, so the account gets no initial password".into(),
+        });
+    };
+    let value = |name: &str| {
+        c.attrs
+            .iter()
+            .find(|a| a.attr.is(name))
+            .and_then(|a| a.after.first().cloned())
+            .unwrap_or_default()
+    };
+    let account = value("sAMAccountName");
+    let display = [value("displayName"), value("cn")]
+        .into_iter()
+        .find(|v| !v.is_empty())
+        .unwrap_or_default();
+    let left_disabled = |why: String| Failed {
+        rc: None,
+        message: format!("created but left disabled: {why}"),
+    };
+    let secret = password::generate(&pw.policy, &account, &display)
+        .map_err(|e| left_disabled(e.to_string()))?;
+    let set = Mod::Replace(
+        b"unicodePwd".to_vec(),
+        HashSet::from([password::unicode_pwd(&secret)]),
+    );
+    check(ldap.modify(&c.dn, vec![set]).await).map_err(|f| Failed {
+        rc: f.rc,
+        message: format!(
+            "created but left disabled: setting the password failed: {}",
+            f.message
+        ),
+    })?;
+    pw.file
+        .deliver(&password::Delivery {
+            mapping: &pw.mapping,
+            key: &c.key,
+            dn: &c.dn,
+            account: &account,
+            password: &secret,
+        })
+        .map_err(|e| left_disabled(format!("the initial password could not be delivered: {e}")))?;
+    set_disabled(ldap, &c.dn, false, true).await?;
+    if pw.must_change {
+        modify(ldap, &c.dn, vec![("pwdLastSet".into(), vec!["0".into()])]).await?;
+    }
+    Ok(())
+}
+
+/// Reads `userAccountControl`, flips only the disable bit (and, for a new account, the
+/// "no password required" bit) and writes it back if it changed.
+async fn set_disabled(
+    ldap: &mut Ldap,
+    dn: &str,
+    disable: bool,
+    new_account: bool,
+) -> Result<(), Failed> {
+    let (rs, res) = ldap
+        .search(
+            dn,
+            Scope::Base,
+            "(objectClass=*)",
+            vec!["userAccountControl"],
+        )
+        .await
+        .map_err(|e| Failed {
+            rc: None,
+            message: e.to_string(),
+        })?
+        .success()
+        .map(|(rs, r)| (rs, Some(r)))
+        .unwrap_or_else(|_| (Vec::new(), None));
+    let current = rs
+        .into_iter()
+        .next()
+        .map(SearchEntry::construct)
+        .and_then(|e| {
+            e.attrs
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("userAccountControl"))
+                .and_then(|(_, v)| v.first())
+                .and_then(|v| v.trim().parse::<u32>().ok())
+        })
+        .ok_or_else(|| Failed {
+            rc: res.as_ref().map(|r| r.rc),
+            message: format!("cannot read userAccountControl of {dn}"),
+        })?;
+    let next = Dialect::uac_after(current, disable, new_account);
+    let mut mods = Vec::new();
+    if next != current {
+        mods.push(("userAccountControl".to_string(), vec![next.to_string()]));
+    }
+    if mods.is_empty() {
+        return Ok(());
+    }
+    modify(ldap, dn, mods).await
 }
 
 async fn update(ldap: &mut Ldap, c: &Change, extra: Vec<AttrMod>) -> Result<String, Failed> {

@@ -37,6 +37,26 @@ pub struct DirectoryConfig {
     pub in_flight: usize,
     pub page_size: i32,
     pub timeout: Duration,
+    /// Initial passwords of new accounts (Active Directory).
+    pub passwords: Option<Passwords>,
+}
+
+/// How new accounts get their initial password.
+#[derive(Clone)]
+pub struct Passwords {
+    pub policy: crate::password::PasswordPolicy,
+    pub file: Arc<crate::password::PasswordFile>,
+    /// The mapping, written next to each delivered password.
+    pub mapping: String,
+    /// `pwdLastSet = 0`: the user must change the password at first logon (a simple bind
+    /// with it then fails with AD's `data 773` until they do).
+    pub must_change: bool,
+}
+
+impl std::fmt::Debug for Passwords {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Passwords({:?})", self.policy)
+    }
 }
 
 impl DirectoryConfig {

@@ -10,10 +10,11 @@
 pub mod apply;
 pub mod connect;
 pub mod dialect;
+pub mod password;
 pub mod snapshot;
 
 pub use apply::{Outcome, apply};
-pub use connect::{Directory, DirectoryConfig};
+pub use connect::{Directory, DirectoryConfig, Passwords};
 pub use dialect::Dialect;
 
 /// Directory failures. Never contains the bind password.

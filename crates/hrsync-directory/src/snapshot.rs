@@ -70,7 +70,29 @@ impl Directory {
         let state_attrs = cfg.dialect.state_attributes();
         let mut n = 0usize;
         while let Some(raw) = stream.next().await.map_err(|e| err(e.to_string()))? {
-            let e = SearchEntry::construct(raw);
+            let mut e = SearchEntry::construct(raw);
+            // The stable id may be binary (AD objectGUID): ldap3 puts a value that happens to
+            // be valid UTF-8 in `attrs` and the rest in `bin_attrs`, so read both, as bytes.
+            let mut uuid = None;
+            for (_, v) in e
+                .bin_attrs
+                .iter()
+                .filter(|(k, _)| k.eq_ignore_ascii_case(uuid_attr))
+            {
+                uuid = v.first().and_then(|b| cfg.dialect.decode_uuid(b));
+            }
+            if let Some((_, v)) = e
+                .attrs
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(uuid_attr))
+            {
+                uuid = v
+                    .first()
+                    .and_then(|s| cfg.dialect.decode_uuid(s.as_bytes()));
+            }
+            e.attrs.retain(|k, _| !k.eq_ignore_ascii_case(uuid_attr));
+            e.bin_attrs
+                .retain(|k, _| !k.eq_ignore_ascii_case(uuid_attr));
             // Attribute names come back in the server's spelling: match them case-insensitively,
             // and read both maps (a value that is not UTF-8 lands in bin_attrs).
             let bin = e.bin_attrs.into_iter().map(|(k, v)| {
@@ -81,13 +103,10 @@ impl Directory {
                 (k, v)
             });
             let mut attrs = AttrMap::new();
-            let mut uuid = None;
             let mut key = None;
             let mut state: Vec<(String, Vec<String>)> = Vec::new();
             for (k, mut v) in e.attrs.into_iter().chain(bin) {
-                if k.eq_ignore_ascii_case(uuid_attr) {
-                    uuid = v.into_iter().next();
-                } else if let Some(s) = state_attrs.iter().find(|s| s.eq_ignore_ascii_case(&k)) {
+                if let Some(s) = state_attrs.iter().find(|s| s.eq_ignore_ascii_case(&k)) {
                     state.push((s.to_lowercase(), v));
                 } else if let Some(a) = owned
                     .iter()

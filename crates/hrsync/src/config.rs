@@ -2,7 +2,8 @@
 //! *resolved* (secrets loaded, mapping compiled, references checked). Every error names the
 //! file, the key path and what to do.
 
-use hrsync_directory::{Dialect, DirectoryConfig};
+use hrsync_directory::password::PasswordFile;
+use hrsync_directory::{Dialect, DirectoryConfig, Passwords};
 use hrsync_mapping::{AttrSpec, Mapper, MappingSpec};
 use hrsync_model::SecretRef;
 use hrsync_plan::MissingAction;
@@ -277,10 +278,13 @@ pub struct RawDirectory {
     pub bind_password: SecretRef,
     pub base_dn: String,
     pub users_ou: String,
-    #[serde(default = "default_object_classes")]
-    pub object_classes: Vec<String>,
-    #[serde(default = "default_key_attribute")]
-    pub key_attribute: String,
+    /// Classes of new entries (default: `inetOrgPerson`; AD: `top, person,
+    /// organizationalPerson, user`).
+    pub object_classes: Option<Vec<String>>,
+    /// Attribute storing the HR key (default: `employeeNumber`; AD: `employeeID`).
+    pub key_attribute: Option<String>,
+    /// Initial passwords of new accounts (required for Active Directory).
+    pub passwords: Option<RawPasswords>,
     #[serde(default = "default_connections")]
     pub connections: usize,
     #[serde(default = "default_in_flight")]
@@ -290,11 +294,38 @@ pub struct RawDirectory {
     #[serde(default = "default_timeout")]
     pub timeout_secs: u64,
 }
-fn default_object_classes() -> Vec<String> {
-    vec!["inetOrgPerson".into()]
+/// `[directory.passwords]`: where initial passwords go, and how they are made.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPasswords {
+    /// A file readable by root only (0600; created if missing), one JSON line per new account.
+    pub file: PathBuf,
+    #[serde(default)]
+    pub policy: Option<hrsync_directory::password::PasswordPolicy>,
+    /// The user must change the password at first logon (`pwdLastSet = 0`).
+    #[serde(default = "default_true")]
+    pub must_change: bool,
 }
-fn default_key_attribute() -> String {
-    "employeeNumber".into()
+
+impl RawDirectory {
+    pub fn object_classes(&self) -> Vec<String> {
+        self.object_classes
+            .clone()
+            .unwrap_or_else(|| match self.kind {
+                Dialect::ActiveDirectory => ["top", "person", "organizationalPerson", "user"]
+                    .map(String::from)
+                    .to_vec(),
+                Dialect::Openldap => vec!["inetOrgPerson".into()],
+            })
+    }
+    pub fn key_attribute(&self) -> String {
+        self.key_attribute
+            .clone()
+            .unwrap_or_else(|| match self.kind {
+                Dialect::ActiveDirectory => "employeeID".into(),
+                Dialect::Openldap => "employeeNumber".into(),
+            })
+    }
 }
 fn default_connections() -> usize {
     2
@@ -635,13 +666,36 @@ impl Config {
                 format!("must be under base_dn {:?}", d.base_dn),
             ));
         }
-        if d.object_classes.is_empty() {
+        if d.kind == Dialect::ActiveDirectory {
+            if !(d.url.starts_with("ldaps://") || d.starttls) {
+                return Err(self.invalid(
+                    "directory.url",
+                    "Active Directory takes passwords only over TLS: use ldaps:// or starttls = true",
+                ));
+            }
+            match &d.passwords {
+                None => {
+                    return Err(self.invalid(
+                        "directory.passwords",
+                        "Active Directory accounts are created with an initial password: set [directory.passwords] file = \"/var/lib/hrsync/initial-passwords.jsonl\"",
+                    ));
+                }
+                Some(p) => {
+                    if let Some(pol) = &p.policy
+                        && let Err(e) = pol.validate()
+                    {
+                        return Err(self.invalid("directory.passwords.policy", e));
+                    }
+                }
+            }
+        }
+        if d.object_classes().is_empty() {
             return Err(self.invalid(
                 "directory.object_classes",
                 "name at least one object class, e.g. [\"inetOrgPerson\"]",
             ));
         }
-        for name in [&d.key_attribute] {
+        for name in [&d.key_attribute()] {
             if !valid_attr(name) {
                 return Err(self.invalid(
                     "directory.key_attribute",
@@ -797,7 +851,7 @@ impl Config {
             source_id_field: matches!(it.kind.as_str(), "icehrm" | "paycor").then(|| "id".into()),
             rdn_attribute: m.rdn_attribute.clone(),
             parent_dn: d.users_ou.clone(),
-            key_attribute: d.key_attribute.clone(),
+            key_attribute: d.key_attribute(),
             attributes: m
                 .attributes
                 .iter()
@@ -853,14 +907,26 @@ impl Config {
             bind_password: password,
             base_dn: d.base_dn.clone(),
             users_ou: d.users_ou.clone(),
-            object_classes: d.object_classes.clone(),
+            object_classes: d.object_classes(),
             rdn_attribute: m.rdn_attribute.clone(),
-            key_attribute: d.key_attribute.clone(),
+            key_attribute: d.key_attribute(),
             owned: m.attributes.keys().cloned().collect(),
             connections: d.connections.max(1),
             in_flight: d.in_flight.max(1),
             page_size: d.page_size,
             timeout: Duration::from_secs(d.timeout_secs.max(1)),
+            passwords: match &d.passwords {
+                None => None,
+                Some(p) => Some(Passwords {
+                    policy: p.policy.clone().unwrap_or_default(),
+                    file: std::sync::Arc::new(
+                        PasswordFile::open(&base.join(&p.file))
+                            .map_err(|e| self.invalid("directory.passwords.file", e.to_string()))?,
+                    ),
+                    mapping: m.name.clone(),
+                    must_change: p.must_change,
+                }),
+            },
         };
         Ok(Job {
             mapping: std::sync::Arc::new(mapper),

@@ -200,6 +200,7 @@ async fn run_inner(
     // while this task reads the directory and plans; results come over a channel.
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(HrRecordResult, Duration)>();
     let mapper = job.mapping.clone();
+    let dialect = job.directory.dialect;
     let fetch_task = tokio::spawn(async move {
         let t = Instant::now();
         let keep = mapper.referenced_fields();
@@ -207,7 +208,15 @@ async fn run_inner(
             .fetch_with(Some(&keep), |rec| {
                 let t = Instant::now();
                 let mapped = match mapper.map(&rec) {
-                    Ok(d) => HrRecordResult::Mapped(d),
+                    Ok(d) => {
+                        // What the directory would refuse is a finding now, not a failed apply.
+                        let refused = dialect.check(&d);
+                        if refused.is_empty() {
+                            HrRecordResult::Mapped(d)
+                        } else {
+                            HrRecordResult::Failed(Some(d.key.clone()), refused)
+                        }
+                    }
                     Err(f) => HrRecordResult::Failed(mapper.key_of(&rec), f),
                 };
                 // The receiver only goes away when the run is failing anyway.
