@@ -267,13 +267,15 @@ impl Store {
         Ok(n.map(|n| n.max(0) as usize))
     }
 
-    /// When the mapping's last successful apply started (its complete fetch, all changes
-    /// applied): the `{lastRunTime}` of incremental fetches.
+    /// When the mapping's last clean apply started (complete fetch, every change applied, no
+    /// finding: a person held back by a finding must come back in the next incremental
+    /// fetch): the basis of `{lastRunTime}`.
     pub fn last_sync_start(&self, mapping: &str) -> Result<Option<DateTime<Utc>>> {
         let s: Option<String> = self
             .conn
             .query_row(
-                "SELECT started_at FROM runs WHERE mapping = ?1 AND command = 'apply' AND status = 'ok' AND fetch_complete = 1 ORDER BY id DESC LIMIT 1",
+                "SELECT started_at FROM runs WHERE mapping = ?1 AND command = 'apply' AND status = 'ok' AND fetch_complete = 1
+                 AND COALESCE(json_extract(summary_json, '$.findings'), 1) = 0 ORDER BY id DESC LIMIT 1",
                 params![mapping],
                 |r| r.get(0),
             )

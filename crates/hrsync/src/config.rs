@@ -14,7 +14,8 @@ use hrsync_source::icehrm::{self, IceHrm};
 use hrsync_source::oauth::OAuthRefresh;
 use hrsync_source::rest::join::{JoinPart, JoinSpec};
 use hrsync_source::rest::{
-    Auth, Bearer, Endpoint, FanOut, Flavor, Limiter, Paging, RestIntegration, Template,
+    Auth, Bearer, BodyTemplate, Endpoint, FanOut, Flavor, Limiter, Paging, RestIntegration,
+    Template,
 };
 use serde::Deserialize;
 use serde_json_path::JsonPath;
@@ -762,8 +763,20 @@ impl Config {
                         format!("{name:?} is joined twice or is the mapping's own endpoint"),
                     ));
                 }
+                let eps = self.endpoints(&format!("integration[{}]", m.integration), it)?;
+                if let Some(e) = eps.iter().find(|e| e.name == name) {
+                    let t = hrsync_source::rest::LAST_RUN_TIME;
+                    if e.url.uses(t)
+                        || e.query.iter().any(|(_, v)| v.uses(t))
+                        || e.body.as_ref().is_some_and(|b| b.uses(t))
+                    {
+                        return Err(self.invalid(
+                            jkey,
+                            format!("{name:?} uses {{lastRunTime}}; a joined endpoint must return everyone (only the mapping's own endpoint may be incremental)"),
+                        ));
+                    }
+                }
                 if fan_outs.contains(&name) {
-                    let eps = self.endpoints(&format!("integration[{}]", m.integration), it)?;
                     let from = eps
                         .iter()
                         .find(|e| e.name == name)
@@ -951,6 +964,23 @@ impl Config {
             Vec::new()
         };
         let builtin = [icehrm::GET_EMPLOYEES, csv_source::ROWS];
+        let reserved = hrsync_source::rest::RESERVED_MACROS;
+        if let Some(m) = it.macros.keys().find(|m| {
+            reserved.contains(&m.as_str()) || (it.kind == "paycor" && *m == "legalEntityId")
+        }) {
+            return Err(self.invalid(
+                format!("{key}.macros.{m}"),
+                format!("{m:?} is set by hrsync itself ({reserved:?}); choose another name"),
+            ));
+        }
+        if let Some(h) = &it.api_key_header
+            && reqwest::header::HeaderName::from_bytes(h.as_bytes()).is_err()
+        {
+            return Err(self.invalid(
+                format!("{key}.api_key_header"),
+                format!("{h:?} is not a header name"),
+            ));
+        }
         let mut known: Vec<&str> = it.macros.keys().map(String::as_str).collect();
         known.push(hrsync_source::rest::LAST_RUN_TIME);
         if it.kind == "paycor" {
@@ -977,8 +1007,32 @@ impl Config {
                     format!("endpoint {:?} is defined twice (or is a preset)", e.name),
                 ));
             }
-            let method = reqwest::Method::from_bytes(e.method.to_uppercase().as_bytes())
-                .map_err(|_| bad("method", format!("{:?} is not an HTTP method", e.method)))?;
+            // hrsync only reads from HR here: GET, or POST for search APIs.
+            let method = match e.method.to_uppercase().as_str() {
+                "GET" => reqwest::Method::GET,
+                "POST" => reqwest::Method::POST,
+                other => {
+                    return Err(bad(
+                        "method",
+                        format!(
+                            "{other:?}: endpoints read from HR with GET (or POST for search APIs)"
+                        ),
+                    ));
+                }
+            };
+            if !e.fields.is_empty()
+                && !e
+                    .fields
+                    .contains_key(e.key.split('.').next().unwrap_or_default())
+            {
+                return Err(bad(
+                    "key",
+                    format!(
+                        "with `fields`, the key must be one of them; {:?} is not",
+                        e.key
+                    ),
+                ));
+            }
             let mut allowed = known.clone();
             allowed.extend(["page", "offset", "limit", "cursor"]);
             let for_each = match &e.for_each {
@@ -995,6 +1049,14 @@ impl Config {
                                 "{:?} is not a list endpoint of this integration",
                                 f.endpoint
                             ),
+                        ));
+                    }
+                    if reserved.contains(&f.as_macro.as_str())
+                        || it.macros.contains_key(&f.as_macro)
+                    {
+                        return Err(bad(
+                            "for_each.as",
+                            format!("{:?} is already a macro; choose another name", f.as_macro),
                         ));
                     }
                     if f.as_macro.is_empty()
@@ -1024,16 +1086,21 @@ impl Config {
                     .map_err(|err| bad(k, err.to_string()))
             };
             let url = tpl("path", &e.path)?;
+            let body = match e.body.as_deref() {
+                None => None,
+                Some(b) => {
+                    let t = BodyTemplate::parse(b).map_err(|m| bad("body", m))?;
+                    t.check(&allowed).map_err(|m| bad("body", m.to_string()))?;
+                    Some(t)
+                }
+            };
             if for_each.as_ref().is_some_and(|f| {
                 !url.uses(&f.macro_name)
                     && !e
                         .query
                         .values()
                         .any(|q| q.contains(&format!("{{{}}}", f.macro_name)))
-                    && !e
-                        .body
-                        .as_deref()
-                        .is_some_and(|b| b.contains(&format!("{{{}}}", f.macro_name)))
+                    && !body.as_ref().is_some_and(|b| b.uses(&f.macro_name))
             }) {
                 return Err(bad(
                     "path",
@@ -1052,7 +1119,7 @@ impl Config {
             for (q, v) in &e.query {
                 query.push((q.clone(), tpl(&format!("query.{q}"), v)?));
             }
-            let body = e.body.as_deref().map(|b| tpl("body", b)).transpose()?;
+
             let jp = |k: &str, v: &str| {
                 JsonPath::parse(v).map_err(|err| {
                     bad(
@@ -1067,6 +1134,20 @@ impl Config {
                 fields.push((f.clone(), jp(&format!("fields.{f}"), v)?));
             }
             let opt = |k: &str, v: &Option<String>| v.as_deref().map(|x| jp(k, x)).transpose();
+            let sizes = match &e.pagination {
+                RawPaging::Page { size, .. } => Some(*size),
+                RawPaging::Offset { limit, .. } => Some(*limit),
+                RawPaging::Cursor { size, .. }
+                | RawPaging::NextUrl { size, .. }
+                | RawPaging::LinkHeader { size, .. } => *size,
+                RawPaging::None => None,
+            };
+            if sizes == Some(0) {
+                return Err(bad(
+                    "pagination.size",
+                    "a page size must be at least 1".into(),
+                ));
+            }
             let paging = match &e.pagination {
                 RawPaging::None => Paging::None,
                 RawPaging::Page {
@@ -1079,7 +1160,7 @@ impl Config {
                 } => Paging::Page {
                     page_param: Some(page_param.clone()),
                     size_param: size_param.clone(),
-                    size: (*size).max(1),
+                    size: *size,
                     first: *first,
                     total_pages: opt("pagination.total_pages", total_pages)?,
                     total: opt("pagination.total", total)?,
@@ -1092,7 +1173,7 @@ impl Config {
                 } => Paging::Offset {
                     offset_param: Some(offset_param.clone()),
                     limit_param: limit_param.clone(),
-                    limit: (*limit).max(1),
+                    limit: *limit,
                     total: opt("pagination.total", total)?,
                 },
                 RawPaging::Cursor {
@@ -1102,8 +1183,7 @@ impl Config {
                     size_param,
                     size,
                 } => {
-                    if param.is_none() && !e.body.as_deref().is_some_and(|b| b.contains("{cursor}"))
-                    {
+                    if param.is_none() && !body.as_ref().is_some_and(|b| b.uses("cursor")) {
                         return Err(bad("pagination.param", "name the query parameter that carries the cursor, or put {cursor} in the body".into()));
                     }
                     Paging::Cursor {
@@ -1128,6 +1208,20 @@ impl Config {
                     size: *size,
                 },
             };
+            // A query parameter the pagination also sends would go out twice.
+            let mut vars = BTreeMap::new();
+            paging.first_vars(&mut vars);
+            vars.insert("cursor".into(), "x".into());
+            if let Some((q, _)) = paging
+                .query_params(&vars)
+                .into_iter()
+                .find(|(q, _)| e.query.contains_key(q))
+            {
+                return Err(bad(
+                    &format!("query.{q}"),
+                    "the pagination sends this parameter itself; remove it from query".into(),
+                ));
+            }
             if for_each.is_some() && !matches!(paging, Paging::None) {
                 return Err(bad(
                     "pagination",

@@ -151,8 +151,12 @@ async fn run_inner(
     // come back, so absence from HR means nothing and the count guard does not apply. The
     // first run (no earlier sync) asks from the epoch: a full fetch.
     let mut source = job.source.clone();
+    // Five minutes of overlap absorb clock differences between HR and this host; records
+    // fetched twice are harmless (the plan is idempotent).
     let since = if source.uses_last_run_time() {
-        store.last_sync_start(&spec.name)?
+        store
+            .last_sync_start(&spec.name)?
+            .map(|d| d - chrono::Duration::minutes(5))
     } else {
         None
     };

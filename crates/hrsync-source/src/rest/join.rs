@@ -129,16 +129,29 @@ impl JoinSpec {
                             .buffer_unordered(rest.concurrency.max(1))
                             .collect()
                             .await;
+                    // Refused for everyone: the credentials are wrong; stop before planning.
+                    // Refused for some: those people are held back, the others go on.
+                    let refused = results
+                        .iter()
+                        .filter(|(_, r)| matches!(r, Err(FanOutError::Auth(..))))
+                        .count();
+                    if refused > 0
+                        && refused == results.len()
+                        && let Some((_, Err(FanOutError::Auth(status, message)))) = results.first()
+                    {
+                        return Err(SourceError::Auth {
+                            integration: rest.name.clone(),
+                            status: *status,
+                            message: format!("endpoint {}: {message}", ep.name),
+                        });
+                    }
                     let mut by_value = HashMap::new();
                     let mut failed = 0;
                     for (v, r) in results {
                         match r {
                             Err(FanOutError::Auth(status, message)) => {
-                                return Err(SourceError::Auth {
-                                    integration: rest.name.clone(),
-                                    status,
-                                    message: format!("endpoint {}: {message}", ep.name),
-                                });
+                                failed += 1;
+                                by_value.insert(v, Err(format!("HTTP {status}: {message}")));
                             }
                             Err(FanOutError::Failed(m)) => {
                                 failed += 1;

@@ -29,11 +29,17 @@ use hrsync_model::{FetchReport, HrRecord, Secret};
 pub use paging::Paging;
 use serde_json::{Map, Value};
 use serde_json_path::JsonPath;
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-pub use template::{Context, Template, TemplateError};
+pub use template::{BodyTemplate, Context, Template, TemplateError};
+
+/// The longest `Retry-After` hrsync waits; a server asking for more fails the page.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
+
+/// Macro names the engine sets itself; configs cannot define them.
+pub const RESERVED_MACROS: [&str; 5] = ["page", "offset", "limit", "cursor", LAST_RUN_TIME];
 
 /// The built-in macro holding the start of the last successful run (RFC 3339, UTC).
 pub const LAST_RUN_TIME: &str = "lastRunTime";
@@ -87,7 +93,7 @@ pub struct Endpoint {
     pub headers: Vec<(String, Template)>,
     pub query: Vec<(String, Template)>,
     /// A JSON body (template; values JSON-escaped).
-    pub body: Option<Template>,
+    pub body: Option<BodyTemplate>,
     /// Where the records are in the response (`$.data.items[*]`). `None`: the elements of a
     /// top-level array, or the top-level object itself.
     pub records: Option<JsonPath>,
@@ -253,7 +259,7 @@ impl RestIntegration {
         if let Some(b) = &ep.body {
             out.push_str(&format!(
                 "\n\n{}",
-                b.render(&vars, Context::Raw).unwrap_or_else(|_| b.source())
+                b.render(&vars).unwrap_or_else(|_| b.source())
             ));
         }
         if let Some(f) = &ep.for_each {
@@ -266,10 +272,11 @@ impl RestIntegration {
     }
 
     /// Resolves a next-page URL from the server against the page it came from (RFC 3986), and
-    /// refuses one on another scheme, host or port: our credentials go only to `base_url`'s
-    /// origin.
+    /// refuses one on another scheme, host or port than the endpoint's first page: our
+    /// credentials go only where the config sends them.
     fn resolve_next(&self, prev: &str, next: &str) -> std::result::Result<String, String> {
-        let base = reqwest::Url::parse(&self.base_url)
+        let base = reqwest::Url::parse(prev)
+            .or_else(|_| reqwest::Url::parse(&self.base_url))
             .map_err(|e| format!("base_url is not a URL: {e}"))?;
         let prev = reqwest::Url::parse(prev).unwrap_or_else(|_| base.clone());
         let url = prev
@@ -381,11 +388,7 @@ impl RestIntegration {
         for (k, t) in &ep.headers {
             headers.push((k.clone(), t.render(vars, Context::Header)?));
         }
-        let body = ep
-            .body
-            .as_ref()
-            .map(|b| b.render(vars, Context::Json))
-            .transpose()?;
+        let body = ep.body.as_ref().map(|b| b.render(vars)).transpose()?;
         Ok(Rendered {
             url,
             query,
@@ -411,8 +414,10 @@ impl RestIntegration {
         };
         let base_vars = self.vars();
         let mut state = paging::State::new(&ep.paging);
-        let mut seen_keys: HashSet<String> = HashSet::new();
+        // Key → a hash of the record, to tell a repeated record from a different one.
+        let mut seen_keys: HashMap<String, u64> = HashMap::new();
         let mut duplicates = 0usize;
+        let mut differing = 0usize;
         let mut prev_url = String::new();
         loop {
             let page = report.pages + 1;
@@ -477,6 +482,7 @@ impl RestIntegration {
                 }
             };
             let count = records.len();
+            let mut new_records = 0usize;
             let mut bad = None;
             for (i, rec) in records.into_iter().enumerate() {
                 let fields = match extract(ep, rec) {
@@ -487,12 +493,23 @@ impl RestIntegration {
                     }
                 };
                 let key = crate::lookup_scalar(&fields, &ep.key);
-                if let Some(k) = &key
-                    && !seen_keys.insert(k.clone())
-                {
-                    duplicates += 1;
-                    continue;
+                if let Some(k) = &key {
+                    let h = hash_of(&fields);
+                    match seen_keys.get(k) {
+                        // The same record again (pages shifting under us): drop it.
+                        Some(prev) if *prev == h => {
+                            duplicates += 1;
+                            continue;
+                        }
+                        // A different record with the same key: passed on, so the plan shows
+                        // the conflict instead of an arbitrary one winning silently.
+                        Some(_) => differing += 1,
+                        None => {
+                            seen_keys.insert(k.clone(), h);
+                        }
+                    }
                 }
+                new_records += 1;
                 let fields = match keep {
                     Some(keep) => fields
                         .into_iter()
@@ -514,7 +531,13 @@ impl RestIntegration {
                 // A record we cannot read might be anyone: absence proves nothing any more.
                 report.error = Some(format!("{b}; the record was skipped"));
             }
-            match state.advance(&ep.paging, &resp.body, &resp.headers, count) {
+            if page > 1 && count > 0 && new_records == 0 {
+                report.error = Some(format!(
+                    "page {page} repeated only records already received; the server seems to ignore the paging parameters"
+                ));
+                break;
+            }
+            match state.advance(&ep.paging, &resp.body, &resp.headers, count, new_records) {
                 paging::Next::More => {}
                 paging::Next::Done { total } => {
                     report.reported_total = total;
@@ -528,16 +551,21 @@ impl RestIntegration {
         }
         if duplicates > 0 {
             report.notes.push(format!(
-                "{duplicates} record(s) repeated a key already seen in this fetch and were dropped"
+                "{duplicates} record(s) arrived twice (identical) and were counted once"
+            ));
+        }
+        if differing > 0 {
+            report.notes.push(format!(
+                "{differing} record(s) share a key with a different record; the plan reports them"
             ));
         }
         if let Some(t) = report.reported_total
             && report.error.is_none()
-            && ((report.records + duplicates) as u64) < t
+            && (seen_keys.len().max(report.records - differing) as u64) < t
         {
             report.error = Some(format!(
-                "the server reported {t} records but only {} arrived",
-                report.records + duplicates
+                "the server reported {t} records but only {} different ones arrived",
+                seen_keys.len().max(report.records - differing)
             ));
         }
         report.complete = report.error.is_none();
@@ -599,6 +627,10 @@ struct Rendered {
 
 /// The records of one response.
 fn locate<'a>(ep: &Endpoint, body: &'a Value) -> std::result::Result<Vec<&'a Value>, String> {
+    if body.is_null() {
+        // An empty 200 is a failing server far more often than "no people".
+        return Err("the response body is empty or null".into());
+    }
     match &ep.records {
         Some(p) => {
             let nodes = p.query(body).all();
@@ -618,7 +650,6 @@ fn locate<'a>(ep: &Endpoint, body: &'a Value) -> std::result::Result<Vec<&'a Val
         }
         None => Ok(match body {
             Value::Array(a) => a.iter().collect(),
-            Value::Null => Vec::new(),
             other => vec![other],
         }),
     }
@@ -636,7 +667,11 @@ fn path_parent_exists(ep: &Endpoint, body: &Value) -> bool {
     if parent == "$" {
         return true;
     }
-    JsonPath::parse(parent).is_ok_and(|p| !p.query(body).is_empty())
+    // The parent must be there and be a container: `"items": null` is a failing page.
+    JsonPath::parse(parent).is_ok_and(|p| {
+        let nodes = p.query(body).all();
+        !nodes.is_empty() && nodes.iter().all(|n| n.is_array() || n.is_object())
+    })
 }
 
 /// The fields of one record.
@@ -691,6 +726,14 @@ fn classify(
                 retry_after: None,
             })
         }
+        (_, 429) if retry_after.is_some_and(|d| d > MAX_RETRY_AFTER) => Err(Attempt::Permanent {
+            status: Some(429),
+            message: format!(
+                "HTTP 429 asking to wait {} s, more than the {} s hrsync waits; the run gives up on this page",
+                retry_after.unwrap_or_default().as_secs(),
+                MAX_RETRY_AFTER.as_secs()
+            ),
+        }),
         (f, 429) => Err(Attempt::Transient {
             message: "HTTP 429 (rate limit exceeded)".into(),
             retry_after: Some(retry_after.unwrap_or(match f {
@@ -729,6 +772,15 @@ fn classify(
             message: format!("HTTP {s}: {}", text()),
         }),
     }
+}
+
+fn hash_of(fields: &Map<String, Value>) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    serde_json::to_string(fields)
+        .unwrap_or_default()
+        .hash(&mut h);
+    h.finish()
 }
 
 #[cfg(test)]

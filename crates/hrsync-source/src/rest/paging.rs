@@ -162,8 +162,10 @@ impl State {
         body: &Value,
         headers: &reqwest::header::HeaderMap,
         count: usize,
+        new_records: usize,
     ) -> Next {
-        self.fetched += count as u64;
+        // Totals are compared with distinct records; offsets move by what the server sent.
+        self.fetched += new_records as u64;
         match p {
             Paging::None => Next::Done { total: None },
             Paging::Page {
@@ -193,19 +195,24 @@ impl State {
                 }
             }
             Paging::Cursor { next, has_more, .. } => {
-                let more = has_more.as_ref().map(|h| {
-                    h.query(body)
-                        .at_most_one()
-                        .ok()
-                        .flatten()
-                        .is_some_and(truthy)
-                });
-                let cursor = next
-                    .query(body)
-                    .at_most_one()
-                    .ok()
-                    .flatten()
-                    .and_then(scalar);
+                let more = match has_more {
+                    None => None,
+                    Some(h) => match h.query(body).at_most_one().ok().flatten() {
+                        Some(v @ (Value::Bool(_) | Value::String(_) | Value::Number(_))) => {
+                            Some(truthy(v))
+                        }
+                        // A page without its has-more flag is not a page that says "no more".
+                        _ => {
+                            return Next::Broken(
+                                "the page has no has_more flag (or not a boolean)".into(),
+                            );
+                        }
+                    },
+                };
+                let cursor = match next_value(next, body) {
+                    Ok(c) => c,
+                    Err(m) => return Next::Broken(m),
+                };
                 match (more, cursor) {
                     (Some(false), _) | (None, None) => Next::Done { total: None },
                     (Some(true), None) => {
@@ -223,21 +230,30 @@ impl State {
                     }
                 }
             }
-            Paging::NextUrl { next, .. } => {
-                let url = next
-                    .query(body)
-                    .at_most_one()
-                    .ok()
-                    .flatten()
-                    .and_then(scalar);
-                self.follow(url)
-            }
+            Paging::NextUrl { next, .. } => match next_value(next, body) {
+                Ok(url) => self.follow(url),
+                Err(m) => Next::Broken(m),
+            },
             Paging::LinkHeader { .. } => {
-                let url = headers
-                    .get_all(reqwest::header::LINK)
-                    .iter()
-                    .filter_map(|v| v.to_str().ok())
-                    .find_map(link_next);
+                let mut url = None;
+                for v in headers.get_all(reqwest::header::LINK) {
+                    let Ok(text) = std::str::from_utf8(v.as_bytes()) else {
+                        return Next::Broken("the Link header is not valid UTF-8".into());
+                    };
+                    match parse_links(text) {
+                        Some(links) => {
+                            if let Some((u, _)) = links.into_iter().find(|(_, rels)| {
+                                rels.iter().any(|r| r.eq_ignore_ascii_case("next"))
+                            }) {
+                                url = Some(u);
+                                break;
+                            }
+                        }
+                        None => {
+                            return Next::Broken(format!("cannot parse the Link header {text:?}"));
+                        }
+                    }
+                }
                 self.follow(url)
             }
         }
@@ -268,11 +284,16 @@ fn number(p: &JsonPath, body: &Value) -> Option<u64> {
     }
 }
 
-fn scalar(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
+/// The next cursor/URL at `p`: absent, null or "" = the end; a string or number = more;
+/// anything else (an object, `true`) is a page we do not understand.
+fn next_value(p: &JsonPath, body: &Value) -> Result<Option<String>, String> {
+    match p.query(body).at_most_one() {
+        Err(_) => Err("the next-page path matches several values".into()),
+        Ok(None) | Ok(Some(Value::Null)) => Ok(None),
+        Ok(Some(Value::String(s))) if s.is_empty() => Ok(None),
+        Ok(Some(Value::String(s))) => Ok(Some(s.clone())),
+        Ok(Some(Value::Number(n))) => Ok(Some(n.to_string())),
+        Ok(Some(other)) => Err(format!("the next-page value is not a string: {other}")),
     }
 }
 
@@ -285,41 +306,79 @@ fn truthy(v: &Value) -> bool {
     }
 }
 
-/// The `rel="next"` target of a `Link` header value (RFC 8288), e.g.
-/// `<https://x/e?page=2>; rel="next", <https://x/e?page=9>; rel="last"`.
-pub(crate) fn link_next(header: &str) -> Option<String> {
-    let mut rest = header;
-    while let Some(start) = rest.find('<') {
-        let end = rest[start..].find('>')? + start;
-        let target = &rest[start + 1..end];
-        let after = &rest[end + 1..];
-        // Parameters run to the next link (`, <`) or the end.
-        let params_end = after.find(",").and_then(|c| {
-            after[c..]
-                .trim_start_matches([',', ' '])
-                .starts_with('<')
-                .then_some(c)
-        });
-        let params = &after[..params_end.unwrap_or(after.len())];
-        let is_next = params.split(';').any(|p| {
-            let p = p.trim();
-            p.strip_prefix("rel=").is_some_and(|v| {
-                v.trim_matches('"')
-                    .split_ascii_whitespace()
-                    .any(|r| r.eq_ignore_ascii_case("next"))
-            })
-        });
-        if is_next {
-            return Some(target.to_string());
+/// Parses a `Link` header value (RFC 8288): `<uri>; rel="next"; title="a, b", <uri2>; rel=last`.
+/// Returns (target, rel values) per link, or None when it is not a Link header at all.
+pub(crate) fn parse_links(header: &str) -> Option<Vec<(String, Vec<String>)>> {
+    let mut out = Vec::new();
+    let mut rest = header.trim_start();
+    while !rest.is_empty() {
+        let body = rest.strip_prefix('<')?;
+        let end = body.find('>')?;
+        let target = body[..end].trim().to_string();
+        rest = body[end + 1..].trim_start();
+        let mut rels = Vec::new();
+        // Parameters: `; name = value` where value is a token or a quoted string.
+        while let Some(p) = rest.strip_prefix(';') {
+            let p = p.trim_start();
+            let name_end = p
+                .find(|c: char| c == '=' || c == ';' || c == ',')
+                .unwrap_or(p.len());
+            let name = p[..name_end].trim().to_ascii_lowercase();
+            rest = &p[name_end..];
+            let mut value = String::new();
+            if let Some(v) = rest.strip_prefix('=') {
+                let v = v.trim_start();
+                if let Some(q) = v.strip_prefix('"') {
+                    let mut chars = q.char_indices();
+                    let mut close = None;
+                    while let Some((i, c)) = chars.next() {
+                        match c {
+                            '\\' => {
+                                if let Some((_, n)) = chars.next() {
+                                    value.push(n);
+                                }
+                            }
+                            '"' => {
+                                close = Some(i);
+                                break;
+                            }
+                            c => value.push(c),
+                        }
+                    }
+                    rest = &q[close? + 1..];
+                } else {
+                    let end = v.find([';', ',', ' ', '\t']).unwrap_or(v.len());
+                    value = v[..end].trim().to_string();
+                    rest = &v[end..];
+                }
+            }
+            if name == "rel" {
+                rels.extend(value.split_ascii_whitespace().map(str::to_string));
+            }
+            rest = rest.trim_start();
         }
-        rest = &after[params_end.unwrap_or(after.len())..];
+        out.push((target, rels));
+        rest = rest.trim_start();
+        if let Some(r) = rest.strip_prefix(',') {
+            rest = r.trim_start();
+        } else if !rest.is_empty() {
+            return None;
+        }
     }
-    None
+    Some(out)
+}
+
+#[cfg(test)]
+fn link_next(header: &str) -> Option<String> {
+    parse_links(header)?
+        .into_iter()
+        .find(|(_, rels)| rels.iter().any(|r| r.eq_ignore_ascii_case("next")))
+        .map(|(u, _)| u)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::link_next;
+    use super::{link_next, parse_links};
 
     #[test]
     fn link_header_next() {
@@ -336,5 +395,18 @@ mod tests {
         );
         assert_eq!(link_next(r#"<https://h/e?page=1>; rel="prev""#), None);
         assert_eq!(link_next("garbage"), None);
+        assert_eq!(
+            link_next(r#"<https://h/p?1>; REL = "next""#).as_deref(),
+            Some("https://h/p?1")
+        );
+        assert_eq!(
+            link_next(
+                r#"<https://h/a>; title="a, <b>; rel=next"; rel="last", <https://h/n>; rel=next"#
+            )
+            .as_deref(),
+            Some("https://h/n"),
+            "a quoted comma or rel inside another parameter does not count"
+        );
+        assert!(parse_links("<https://h/a>; rel=next junk").is_none());
     }
 }

@@ -48,6 +48,10 @@ pub enum TemplateError {
         "macro {{{0}}} expands to a value with a line break or control character, refused in a header"
     )]
     ControlInHeader(String),
+    #[error(
+        "macro {{{0}}} expands to {1:?}, a dot segment that would change the URL path; refused"
+    )]
+    DotSegment(String, String),
 }
 
 impl Template {
@@ -150,7 +154,13 @@ impl Template {
                         .ok_or_else(|| TemplateError::NoValue(m.clone()))?;
                     match ctx {
                         Context::Raw => out.push_str(v),
-                        Context::Path => percent_encode(v, &mut out),
+                        Context::Path => {
+                            // `.` and `..` stay dot segments even when percent-encoded.
+                            if !v.is_empty() && v.chars().all(|c| c == '.') {
+                                return Err(TemplateError::DotSegment(m.clone(), v.clone()));
+                            }
+                            percent_encode(v, &mut out)
+                        }
                         Context::Header => {
                             if v.chars().any(char::is_control) {
                                 return Err(TemplateError::ControlInHeader(m.clone()));
@@ -177,6 +187,111 @@ impl Template {
             }
         }
         out
+    }
+}
+
+/// A JSON request body whose string values are templates: `{"id": "{employeeId}"}`. Macros
+/// live only inside JSON strings, so an HR value can never add a field or change the shape: it
+/// is always one JSON string. A string that is exactly `{page}`, `{offset}` or `{limit}` becomes
+/// a JSON number.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BodyTemplate {
+    json: serde_json::Value,
+}
+
+const NUMERIC: [&str; 3] = ["page", "offset", "limit"];
+
+impl BodyTemplate {
+    /// Parses the body: it must be valid JSON, and every string in it a valid template.
+    pub fn parse(s: &str) -> Result<BodyTemplate, String> {
+        let json: serde_json::Value = serde_json::from_str(s).map_err(|e| {
+            format!(
+                "the body must be JSON with macros inside strings, e.g. {{\"id\": \"{{employeeId}}\"}}: {e}"
+            )
+        })?;
+        let t = BodyTemplate { json };
+        t.templates().map(|_| t)
+    }
+
+    fn templates(&self) -> Result<Vec<Template>, String> {
+        fn walk(v: &serde_json::Value, out: &mut Vec<Template>) -> Result<(), String> {
+            match v {
+                serde_json::Value::String(s) => {
+                    out.push(Template::parse(s).map_err(|e| format!("in {s:?}: {e}"))?)
+                }
+                serde_json::Value::Array(a) => {
+                    for x in a {
+                        walk(x, out)?
+                    }
+                }
+                serde_json::Value::Object(m) => {
+                    for x in m.values() {
+                        walk(x, out)?
+                    }
+                }
+                _ => {}
+            }
+            Ok(())
+        }
+        let mut out = Vec::new();
+        walk(&self.json, &mut out)?;
+        Ok(out)
+    }
+
+    pub fn uses(&self, name: &str) -> bool {
+        self.templates()
+            .is_ok_and(|ts| ts.iter().any(|t| t.uses(name)))
+    }
+
+    pub fn check(&self, known: &[&str]) -> Result<(), TemplateError> {
+        for t in self.templates().unwrap_or_default() {
+            t.check(known)?;
+        }
+        Ok(())
+    }
+
+    /// The body with every macro expanded.
+    pub fn render(&self, values: &BTreeMap<String, String>) -> Result<String, TemplateError> {
+        fn walk(
+            v: &serde_json::Value,
+            values: &BTreeMap<String, String>,
+        ) -> Result<serde_json::Value, TemplateError> {
+            Ok(match v {
+                serde_json::Value::String(s) => {
+                    let t = Template::parse(s)?;
+                    let out = t.render(values, Context::Raw)?;
+                    let whole: Vec<&str> = t.macros().collect();
+                    if let [m] = whole.as_slice()
+                        && NUMERIC.contains(m)
+                        && s.len() == m.len() + 2
+                        && let Ok(n) = out.parse::<u64>()
+                    {
+                        serde_json::Value::from(n)
+                    } else {
+                        serde_json::Value::String(out)
+                    }
+                }
+                serde_json::Value::Array(a) => serde_json::Value::Array(
+                    a.iter()
+                        .map(|x| walk(x, values))
+                        .collect::<Result<_, _>>()?,
+                ),
+                serde_json::Value::Object(m) => {
+                    let mut o = serde_json::Map::new();
+                    for (k, x) in m {
+                        o.insert(k.clone(), walk(x, values)?);
+                    }
+                    serde_json::Value::Object(o)
+                }
+                other => other.clone(),
+            })
+        }
+        Ok(walk(&self.json, values)?.to_string())
+    }
+
+    /// The body as configured.
+    pub fn source(&self) -> String {
+        self.json.to_string()
     }
 }
 
@@ -230,6 +345,42 @@ mod tests {
                 .unwrap()
                 .render(&vals(&[("id", "a\r\nX-Evil: 1")]), Context::Header),
             Err(TemplateError::ControlInHeader("id".into()))
+        );
+    }
+
+    #[test]
+    fn json_bodies_keep_values_inside_strings() {
+        let b =
+            BodyTemplate::parse(r#"{"company": "{c}", "page": "{page}", "ids": ["{id}"], "n": 3}"#)
+                .unwrap();
+        let out = b
+            .render(&vals(&[
+                ("c", "acme\", \"admin\": true, \"x"),
+                ("page", "2"),
+                ("id", "E1"),
+            ]))
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["company"], "acme\", \"admin\": true, \"x");
+        assert!(v.get("admin").is_none());
+        assert_eq!(v["page"], 2, "a whole paging macro is a number");
+        assert_eq!(v["ids"][0], "E1");
+        assert!(BodyTemplate::parse(r#"{"id": {employeeId}}"#).is_err());
+        assert!(b.uses("page") && !b.uses("cursor"));
+    }
+
+    #[test]
+    fn dot_segments_are_refused_in_paths() {
+        let t = Template::parse("/employees/{id}/details").unwrap();
+        for v in [".", "..", "..."] {
+            assert!(matches!(
+                t.render(&vals(&[("id", v)]), Context::Path),
+                Err(TemplateError::DotSegment(..))
+            ));
+        }
+        assert_eq!(
+            t.render(&vals(&[("id", "a.b")]), Context::Path).unwrap(),
+            "/employees/a.b/details"
         );
     }
 

@@ -6,6 +6,7 @@ use super::join::{JoinPart, JoinSpec};
 use super::*;
 use crate::Source;
 use hrsync_emulator::rest::{self as acme, Fault, RateLimit, RestConfig, RestState, Style};
+use std::sync::atomic::Ordering;
 
 const TOKEN: &str = "acme-test-token-7f3e";
 const KEY: &str = "acme-api-key-91bc";
@@ -439,4 +440,187 @@ fn next_urls_resolve_relative_and_never_leave_the_origin() {
         let e = it.resolve_next(prev, evil).unwrap_err();
         assert!(e.contains("not following"), "{evil}: {e}");
     }
+}
+
+// ---- A scripted server for what no well-behaved emulator does. ----
+
+type Answer = (u16, Vec<(&'static str, String)>, String);
+
+/// Serves `script` in order (the last answer repeats). `{base}` in bodies/headers becomes the
+/// server's URL.
+async fn scripted(script: Vec<Answer>) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::AtomicUsize;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let n = std::sync::Arc::new(AtomicUsize::new(0));
+    let count = n.clone();
+    let b = base.clone();
+    let app = axum::Router::new().fallback(move || {
+        let i = count.fetch_add(1, Ordering::SeqCst);
+        let (status, headers, body) = script[i.min(script.len() - 1)].clone();
+        let b = b.clone();
+        async move {
+            let mut resp = axum::response::Response::builder().status(status);
+            for (k, v) in headers {
+                resp = resp.header(k, v.replace("{base}", &b));
+            }
+            resp.body(axum::body::Body::from(body.replace("{base}", &b)))
+                .unwrap()
+        }
+    });
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (base, n)
+}
+
+fn plain(base: &str, paging: Paging, records: Option<&str>) -> RestIntegration {
+    let mut it = integration(base, Style::Page);
+    let mut ep = employees(Style::Page);
+    ep.url = Template::parse("/people").unwrap();
+    ep.records = records.map(jp);
+    ep.records_src = records.map(str::to_string);
+    ep.paging = paging;
+    it.endpoints = vec![ep];
+    it
+}
+
+fn page_paging() -> Paging {
+    Paging::Page {
+        page_param: Some("page".into()),
+        size_param: None,
+        size: 2,
+        first: 1,
+        total_pages: None,
+        total: None,
+    }
+}
+
+fn ok(body: &str) -> Answer {
+    (200, vec![], body.to_string())
+}
+
+#[tokio::test]
+async fn misbehaving_servers_never_look_like_a_complete_fetch() {
+    // A server that ignores the page parameter: the same page forever.
+    let (base, _) = scripted(vec![ok(r#"{"items":[{"id":1},{"id":2}]}"#)]).await;
+    let (recs, r) = fetch(
+        &plain(&base, page_paging(), Some("$.items[*]")),
+        "employees",
+    )
+    .await
+    .unwrap();
+    assert_eq!(recs.len(), 2);
+    assert!(!r.complete && r.error.unwrap().contains("ignore the paging"));
+
+    // Duplicates do not count towards the reported total.
+    let mut p = page_paging();
+    if let Paging::Page { total, .. } = &mut p {
+        *total = Some(jp("$.total"));
+    }
+    let (base, _) = scripted(vec![
+        ok(r#"{"items":[{"id":1},{"id":2}],"total":4}"#),
+        ok(r#"{"items":[{"id":2},{"id":3}],"total":4}"#),
+        ok(r#"{"items":[],"total":4}"#),
+    ])
+    .await;
+    let (recs, r) = fetch(&plain(&base, p, Some("$.items[*]")), "employees")
+        .await
+        .unwrap();
+    assert_eq!(recs.len(), 3);
+    assert!(
+        !r.complete && r.error.unwrap().contains("reported 4"),
+        "3 different of 4"
+    );
+
+    // An empty 200 body, or `items: null`, on page 2 is a failure, not the end.
+    for bad in ["", r#"{"items":null,"error":"db timeout"}"#] {
+        let (base, _) = scripted(vec![ok(r#"{"items":[{"id":1},{"id":2}]}"#), ok(bad)]).await;
+        let (_, r) = fetch(
+            &plain(&base, page_paging(), Some("$.items[*]")),
+            "employees",
+        )
+        .await
+        .unwrap();
+        assert!(!r.complete, "{bad:?}");
+    }
+
+    // A cursor page without its has-more flag.
+    let cursor = Paging::Cursor {
+        param: Some("c".into()),
+        next: jp("$.next"),
+        has_more: Some(jp("$.more")),
+        size_param: None,
+        size: None,
+    };
+    let (base, _) = scripted(vec![
+        ok(r#"{"items":[{"id":1}],"next":"a","more":true}"#),
+        ok(r#"{"items":[{"id":2}],"next":"b"}"#),
+    ])
+    .await;
+    let (_, r) = fetch(
+        &plain(&base, cursor.clone(), Some("$.items[*]")),
+        "employees",
+    )
+    .await
+    .unwrap();
+    assert!(!r.complete && r.error.unwrap().contains("has_more"));
+    // A next cursor that is an object.
+    let (base, _) = scripted(vec![ok(
+        r#"{"items":[{"id":1}],"next":{"x":1},"more":true}"#,
+    )])
+    .await;
+    let (_, r) = fetch(&plain(&base, cursor, Some("$.items[*]")), "employees")
+        .await
+        .unwrap();
+    assert!(!r.complete);
+
+    // Link headers in other legal spellings are followed; the last page has none.
+    let link = Paging::LinkHeader {
+        size_param: None,
+        size: None,
+    };
+    let (base, n) = scripted(vec![
+        (
+            200,
+            vec![(
+                "link",
+                r#"<{base}/people?p=2>; REL = "next", <{base}/people?p=3>; rel="last""#.into(),
+            )],
+            r#"[{"id":1}]"#.into(),
+        ),
+        (
+            200,
+            vec![(
+                "link",
+                r#"<{base}/people?p=3>; title="a, b"; rel=next"#.into(),
+            )],
+            r#"[{"id":2}]"#.into(),
+        ),
+        ok(r#"[{"id":3}]"#),
+    ])
+    .await;
+    let (recs, r) = fetch(&plain(&base, link, None), "employees").await.unwrap();
+    assert!(r.complete, "{r:?}");
+    assert_eq!(recs.len(), 3);
+    assert_eq!(n.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn an_absurd_retry_after_fails_the_page_instead_of_sleeping() {
+    let (base, n) = scripted(vec![
+        ok(r#"{"items":[{"id":1}]}"#),
+        (429, vec![("retry-after", "86400".into())], "{}".into()),
+    ])
+    .await;
+    let t = Instant::now();
+    let (_, r) = fetch(
+        &plain(&base, page_paging(), Some("$.items[*]")),
+        "employees",
+    )
+    .await
+    .unwrap();
+    assert!(t.elapsed() < Duration::from_secs(10));
+    assert!(!r.complete && r.error.unwrap().contains("86400"));
+    assert_eq!(n.load(Ordering::SeqCst), 2, "not retried");
 }
