@@ -320,9 +320,7 @@ pub(crate) fn parse_links(header: &str) -> Option<Vec<(String, Vec<String>)>> {
         // Parameters: `; name = value` where value is a token or a quoted string.
         while let Some(p) = rest.strip_prefix(';') {
             let p = p.trim_start();
-            let name_end = p
-                .find(|c: char| c == '=' || c == ';' || c == ',')
-                .unwrap_or(p.len());
+            let name_end = p.find(['=', ';', ',']).unwrap_or(p.len());
             let name = p[..name_end].trim().to_ascii_lowercase();
             rest = &p[name_end..];
             let mut value = String::new();
