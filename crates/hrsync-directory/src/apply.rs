@@ -30,6 +30,7 @@ pub async fn apply(
     changes: &[Change],
     mut on_outcome: impl FnMut(&Outcome),
 ) -> Vec<Outcome> {
+    ensure_parents(dir, changes).await;
     let in_flight = dir.cfg.in_flight.max(1);
     let mut stream = futures::stream::iter(changes.iter().enumerate())
         .map(|(i, c)| {
@@ -46,6 +47,131 @@ pub async fn apply(
     out
 }
 
+/// Creates the OUs below `users_ou` that creates and moves need (an OU rule's `OU=Sales`),
+/// top-down. Parents outside `users_ou` are never created. A failure here shows up as the
+/// failed changes that needed the OU.
+async fn ensure_parents(dir: &Directory, changes: &[Change]) {
+    let users = dir.cfg.users_ou.to_lowercase();
+    let mut needed: Vec<String> = changes
+        .iter()
+        .filter_map(|c| match (c.kind, &c.new_dn) {
+            (ChangeKind::Create, _) => Some(c.dn.as_str()),
+            (_, Some(n)) => Some(n.as_str()),
+            _ => None,
+        })
+        .filter_map(|d| dn::Dn::parse(d).ok().map(|p| p.parent().to_string()))
+        .filter(|p| {
+            !dn::same(p, &dir.cfg.users_ou) && p.to_lowercase().ends_with(&format!(",{users}"))
+        })
+        .collect();
+    needed.sort_by_key(|p| p.len());
+    needed.dedup_by(|a, b| dn::same(a, b));
+    let mut ldap = dir.conn(0);
+    let mut known: Vec<String> = Vec::new();
+    for p in needed {
+        // Every ancestor below users_ou, top-down.
+        let mut chain = Vec::new();
+        let mut cur = dn::Dn::parse(&p).ok();
+        while let Some(d) = cur {
+            let s = d.to_string();
+            if dn::same(&s, &dir.cfg.users_ou) || !s.to_lowercase().ends_with(&format!(",{users}"))
+            {
+                break;
+            }
+            chain.push((s, d.leaf().map(|l| l.value.clone()).unwrap_or_default()));
+            cur = Some(d.parent());
+        }
+        for (ou, name) in chain.into_iter().rev() {
+            if known.iter().any(|k| dn::same(k, &ou)) {
+                continue;
+            }
+            let exists = matches!(
+                ldap.search(&ou, Scope::Base, "(objectClass=*)", vec!["1.1"]).await,
+                Ok(ldap3::SearchResult(_, ref r)) if r.rc == 0
+            );
+            if !exists {
+                let r = ldap
+                    .add(
+                        &ou,
+                        vec![
+                            (
+                                b"objectClass".to_vec(),
+                                HashSet::from([b"organizationalUnit".to_vec()]),
+                            ),
+                            (b"ou".to_vec(), HashSet::from([name.into_bytes()])),
+                        ],
+                    )
+                    .await;
+                match r {
+                    Ok(r) if r.rc == 0 => tracing::info!(dn = %ou, "created OU"),
+                    Ok(r) => tracing::warn!(dn = %ou, rc = r.rc, "cannot create OU: {}", r.text),
+                    Err(e) => tracing::warn!(dn = %ou, "cannot create OU: {e}"),
+                }
+            }
+            known.push(ou);
+        }
+    }
+}
+
+/// Attribute under which group memberships are planned (see `hrsync-plan`).
+const MEMBER_OF: &str = "memberOf";
+
+/// Adds/removes the user at `user_dn` to/from groups as the change's `memberOf` says: on the
+/// groups' `member` attribute. Already a member / already gone counts as done.
+async fn groups(ldap: &mut Ldap, user_dn: &str, c: &Change) -> Result<(), Failed> {
+    let Some(a) = c.attrs.iter().find(|a| a.attr.is(MEMBER_OF)) else {
+        return Ok(());
+    };
+    let add = a
+        .after
+        .iter()
+        .filter(|g| !a.before.iter().any(|b| dn::same(b, g)));
+    let remove = a
+        .before
+        .iter()
+        .filter(|g| !a.after.iter().any(|b| dn::same(b, g)));
+    let member = || HashSet::from([user_dn.as_bytes().to_vec()]);
+    for g in add {
+        match ldap
+            .modify(g, vec![Mod::Add(b"member".to_vec(), member())])
+            .await
+        {
+            Ok(r) if r.rc == 0 || r.rc == 20 || r.rc == 68 => {}
+            other => {
+                return Err(with_context(check(other), &format!("adding to group {g}")));
+            }
+        }
+    }
+    for g in remove {
+        match ldap
+            .modify(g, vec![Mod::Delete(b"member".to_vec(), member())])
+            .await
+        {
+            Ok(r) if r.rc == 0 || r.rc == 16 => {}
+            other => {
+                return Err(with_context(
+                    check(other),
+                    &format!("removing from group {g}"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn with_context(r: Result<(), Failed>, what: &str) -> Failed {
+    match r {
+        Ok(()) => Failed {
+            rc: None,
+            message: format!("{what}: failed"),
+        },
+        Err(f) => Failed {
+            rc: f.rc,
+            message: format!("{what}: {}", f.message),
+        },
+    }
+}
+
 struct Failed {
     rc: Option<u32>,
     message: String,
@@ -54,21 +180,12 @@ struct Failed {
 async fn apply_one(dir: &Directory, mut ldap: Ldap, index: usize, c: &Change) -> Outcome {
     let res = match c.kind {
         ChangeKind::Create => create(dir, &mut ldap, c).await.map(|_| c.dn.clone()),
-        ChangeKind::Update => update(&mut ldap, c, vec![]).await,
-        ChangeKind::Enable => match update(&mut ldap, c, dir.cfg.dialect.enable_mods()).await {
-            Ok(dn) if dir.cfg.dialect.flags_based() => {
-                set_disabled(&mut ldap, &dn, false, false).await.map(|_| dn)
-            }
-            other => other,
-        },
-        ChangeKind::Disable if dir.cfg.dialect.flags_based() => {
-            set_disabled(&mut ldap, &c.dn, true, false)
-                .await
-                .map(|_| c.dn.clone())
-        }
-        ChangeKind::Disable => modify(&mut ldap, &c.dn, dir.cfg.dialect.disable_mods())
-            .await
-            .map(|_| c.dn.clone()),
+        _ => other(dir, &mut ldap, c).await,
+    };
+    // Group memberships follow the entry's final DN.
+    let res = match res {
+        Ok(dn) => groups(&mut ldap, &dn, c).await.map(|_| dn),
+        Err(f) => Err(f),
     };
     match res {
         Ok(dn) => Outcome {
@@ -88,6 +205,27 @@ async fn apply_one(dir: &Directory, mut ldap: Ldap, index: usize, c: &Change) ->
                 dn: c.dn.clone(),
             }
         }
+    }
+}
+
+async fn other(dir: &Directory, ldap: &mut Ldap, c: &Change) -> Result<String, Failed> {
+    match c.kind {
+        ChangeKind::Create => Ok(c.dn.clone()),
+        ChangeKind::Update => update(ldap, c, vec![]).await,
+        ChangeKind::Enable => match update(ldap, c, dir.cfg.dialect.enable_mods()).await {
+            Ok(dn) if dir.cfg.dialect.flags_based() => {
+                set_disabled(ldap, &dn, false, false).await.map(|_| dn)
+            }
+            other => other,
+        },
+        ChangeKind::Disable if dir.cfg.dialect.flags_based() => {
+            set_disabled(ldap, &c.dn, true, false)
+                .await
+                .map(|_| c.dn.clone())
+        }
+        ChangeKind::Disable => modify(ldap, &c.dn, dir.cfg.dialect.disable_mods())
+            .await
+            .map(|_| c.dn.clone()),
     }
 }
 
@@ -119,7 +257,7 @@ async fn create(dir: &Directory, ldap: &mut Ldap, c: &Change) -> Result<(), Fail
             .collect(),
     )];
     for a in &c.attrs {
-        if a.after.is_empty() {
+        if a.after.is_empty() || a.attr.is(MEMBER_OF) {
             continue;
         }
         attrs.push((
@@ -249,13 +387,22 @@ async fn update(ldap: &mut Ldap, c: &Change, extra: Vec<AttrMod>) -> Result<Stri
             message: format!("new DN {new_dn} has no RDN"),
         })?;
         let rdn = format!("{}={}", leaf.attr, dn::escape_value(&leaf.value));
-        check(ldap.modifydn(&c.dn, &rdn, true, None).await)?;
+        // A move (the OU rule's parent changed) is the same modrdn with a new superior.
+        let new_parent = parsed.parent().to_string();
+        let moved = dn::Dn::parse(&c.dn)
+            .map(|cur| !dn::same(&cur.parent().to_string(), &new_parent))
+            .unwrap_or(false);
+        check(
+            ldap.modifydn(&c.dn, &rdn, true, moved.then_some(new_parent.as_str()))
+                .await,
+        )?;
         dn_now = new_dn.clone();
     }
     let mut mods: Vec<AttrMod> = extra;
     mods.extend(
         c.attrs
             .iter()
+            .filter(|a| !a.attr.is(MEMBER_OF))
             .map(|a| (a.attr.to_string(), a.after.clone())),
     );
     if !mods.is_empty() {

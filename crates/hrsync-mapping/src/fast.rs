@@ -248,6 +248,8 @@ mod same_as_minijinja {
                             },
                         ],
                         leaver_when: None,
+                        ou: Vec::new(),
+                        groups: Vec::new(),
                     })
                     .unwrap()
                 };

@@ -46,7 +46,31 @@ pub struct MappingSpec {
     pub attributes: Vec<AttrSpec>,
     /// Expression that is true for a leaver, e.g. `status == 'Terminated'`.
     pub leaver_when: Option<String>,
+    /// OU rule: formats of OU names from the top down, e.g. `["{location}",
+    /// "{department.display}"]` → `OU=<department>,OU=<location>,<parent_dn>`. Values are
+    /// RDN-escaped; an empty one is a finding. Empty list: everyone goes to `parent_dn`.
+    pub ou: Vec<String>,
+    /// Group rules: who belongs to which groups (directory attribute `memberOf`).
+    pub groups: Vec<GroupRule>,
 }
+
+/// One group rule: a fixed group (`dn`) or one named from HR data (`cn` under `under`), for
+/// everyone or only where `when` is true.
+#[derive(Debug, Clone, Default)]
+pub struct GroupRule {
+    pub dn: Option<String>,
+    pub cn: Option<String>,
+    pub under: Option<String>,
+    pub when: Option<String>,
+}
+
+/// The attribute group memberships are planned under.
+pub const MEMBER_OF: &str = "memberOf";
+
+/// Prefix of the pseudo attributes that carry the OU rule's values through the mapper.
+const OU_PREFIX: &str = "hrsync-ou-";
+/// Prefix of the pseudo attributes that carry group rule results.
+const GROUP_PREFIX: &str = "hrsync-grp-";
 
 #[derive(Debug, thiserror::Error)]
 pub enum MappingError {
@@ -98,7 +122,33 @@ pub struct Mapper {
 const LEAVER_TEMPLATE: &str = "__leaver_when";
 
 impl Mapper {
-    pub fn new(spec: MappingSpec) -> Result<Mapper, MappingError> {
+    pub fn new(mut spec: MappingSpec) -> Result<Mapper, MappingError> {
+        // The OU rule's parts are mapped like required attributes, then taken out again.
+        for (i, f) in spec.ou.iter().enumerate() {
+            spec.attributes.push(AttrSpec {
+                name: format!("{OU_PREFIX}{i}"),
+                format: f.clone(),
+                required: true,
+            });
+        }
+        // A group rule is a pseudo attribute too: non-empty = member (of `dn`, or of the
+        // group named by the value under `under`).
+        for (i, g) in spec.groups.iter().enumerate() {
+            let body = match (&g.dn, &g.cn) {
+                (Some(_), _) => "1".to_string(),
+                (None, Some(cn)) => cn.clone(),
+                (None, None) => String::new(),
+            };
+            let format = match &g.when {
+                Some(w) => format!("{{% if {w} %}}{body}{{% endif %}}"),
+                None => body,
+            };
+            spec.attributes.push(AttrSpec {
+                name: format!("{GROUP_PREFIX}{i}"),
+                format,
+                required: false,
+            });
+        }
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_fuel(Some(50_000));
@@ -325,8 +375,34 @@ impl Mapper {
             .cloned()
             .unwrap_or_default();
         attrs.insert(self.key_name.clone(), vec![key.clone()]);
+        let mut parent = self.spec.parent_dn.clone();
+        for i in 0..self.spec.ou.len() {
+            let name = AttrName::new(format!("{OU_PREFIX}{i}"));
+            let v = attrs
+                .remove(&name)
+                .and_then(|v| v.into_iter().next())
+                .unwrap_or_default();
+            parent = dn::child("OU", &v, &parent);
+        }
+        if !self.spec.groups.is_empty() {
+            let mut groups = Vec::new();
+            for (i, g) in self.spec.groups.iter().enumerate() {
+                let name = AttrName::new(format!("{GROUP_PREFIX}{i}"));
+                let Some(v) = attrs.remove(&name).and_then(|v| v.into_iter().next()) else {
+                    continue;
+                };
+                match (&g.dn, &g.under) {
+                    (Some(d), _) => groups.push(d.clone()),
+                    (None, Some(under)) => groups.push(dn::child("CN", &v, under)),
+                    (None, None) => {}
+                }
+            }
+            groups.sort_by_key(|g| g.to_lowercase());
+            groups.dedup_by(|a, b| dn::same(a, b));
+            attrs.insert(AttrName::new(MEMBER_OF), groups);
+        }
         Ok(DesiredEntry {
-            dn: dn::child(&self.spec.rdn_attribute, &rdn_value, &self.spec.parent_dn),
+            dn: dn::child(&self.spec.rdn_attribute, &rdn_value, &parent),
             key,
             attrs,
             leaver,

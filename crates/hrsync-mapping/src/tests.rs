@@ -38,6 +38,8 @@ fn spec() -> MappingSpec {
             },
         ],
         leaver_when: Some("status == 'Terminated'".into()),
+        ou: Vec::new(),
+        groups: Vec::new(),
     }
 }
 

@@ -96,6 +96,10 @@ pub fn plan(input: PlanInput) -> Plan {
             key_attribute,
             missing_from_hr,
             managed_base,
+            place_by_rule: false,
+            managed_groups: Vec::new(),
+            managed_group_bases: Vec::new(),
+            leaver_removes_groups: false,
         },
         links,
     );

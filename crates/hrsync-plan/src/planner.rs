@@ -26,6 +26,16 @@ pub struct PlanOptions {
     /// Unlinked entries count as managed (and so can be disabled when missing from HR) only
     /// under this DN, the users OU; linked entries are managed wherever they were moved.
     pub managed_base: String,
+    /// The mapping places entries by an OU rule: an entry whose parent differs from the rule's
+    /// is moved. Without a rule, entries keep the parent they have (an admin may have moved
+    /// them).
+    pub place_by_rule: bool,
+    /// Groups hrsync owns the membership of: these DNs, and every group directly under these
+    /// bases. Memberships of other groups are never changed.
+    pub managed_groups: Vec<String>,
+    pub managed_group_bases: Vec<String>,
+    /// A leaver is also removed from the managed groups.
+    pub leaver_removes_groups: bool,
 }
 
 /// A directory entry seen for a person HR knows, for refreshing the link table.
@@ -177,13 +187,14 @@ impl Planner {
             if e.disabled {
                 self.unchanged += 1;
             } else {
+                let attrs = self.leaver_group_removal(&e);
                 self.leavers.push(Change {
                     kind: ChangeKind::Disable,
                     key: d.key.clone(),
                     dn: e.dn.clone(),
                     new_dn: None,
                     uuid: e.uuid.clone(),
-                    attrs: vec![],
+                    attrs,
                     reason: format!(
                         "leaver: {}",
                         d.leaver_reason
@@ -195,7 +206,8 @@ impl Planner {
             return;
         }
 
-        // A rename when the RDN value changed (fast path: the DN is exactly the mapped one).
+        // A rename when the RDN value changed, a move when the OU rule says another parent
+        // (fast path: the DN is exactly the mapped one).
         let mut new_dn = None;
         let wanted = d.attrs.get(&self.rdn_name).and_then(|v| v.first());
         if let (false, Some(wanted), Ok(cur)) = (e.dn == d.dn, wanted, dn::Dn::parse(&e.dn)) {
@@ -203,12 +215,16 @@ impl Planner {
                 a.attr.eq_ignore_ascii_case(&self.o.rdn_attribute)
                     && a.value.to_lowercase() == wanted.to_lowercase()
             });
-            if !same {
-                new_dn = Some(dn::child(
-                    &self.o.rdn_attribute,
-                    wanted,
-                    &cur.parent().to_string(),
-                ));
+            let parent = if self.o.place_by_rule {
+                dn::Dn::parse(&d.dn)
+                    .map(|p| p.parent().to_string())
+                    .unwrap_or_else(|_| cur.parent().to_string())
+            } else {
+                cur.parent().to_string()
+            };
+            let moved = !dn::same(&parent, &cur.parent().to_string());
+            if !same || moved {
+                new_dn = Some(dn::child(&self.o.rdn_attribute, wanted, &parent));
             }
         }
 
@@ -216,6 +232,15 @@ impl Planner {
         for a in self.o.owned.iter().chain(std::iter::once(&self.key_name)) {
             if a == &self.rdn_name {
                 continue; // the RDN value changes through the rename
+            }
+            if a.is(MEMBER_OF) {
+                if let Some(c) = self.group_change(
+                    e.attrs.get(a).map(Vec::as_slice).unwrap_or_default(),
+                    d.attrs.get(a).map(Vec::as_slice).unwrap_or_default(),
+                ) {
+                    diffs.push(c);
+                }
+                continue;
             }
             let want = d.attrs.get(a).map(Vec::as_slice).unwrap_or_default();
             let have = e.attrs.get(a).map(Vec::as_slice).unwrap_or_default();
@@ -421,13 +446,14 @@ impl Planner {
                 continue; // not ours: never created or linked by hrsync
             }
             if allowed {
+                let attrs = self.leaver_group_removal(&e);
                 self.changes.push(Change {
                     kind: ChangeKind::Disable,
                     key: k,
                     dn: e.dn,
                     new_dn: None,
                     uuid: e.uuid,
-                    attrs: vec![],
+                    attrs,
                     reason: "not in HR any more (complete fetch)".into(),
                 });
             } else {
@@ -450,6 +476,61 @@ impl Planner {
             findings: self.findings,
         };
         (plan, self.observed)
+    }
+}
+
+/// The attribute group memberships are planned under (read from AD's `memberOf`, applied to
+/// the groups' `member`).
+pub const MEMBER_OF: &str = "memberOf";
+
+impl Planner {
+    fn is_managed_group(&self, g: &str) -> bool {
+        self.o.managed_groups.iter().any(|m| dn::same(m, g))
+            || dn::Dn::parse(g).is_ok_and(|p| {
+                let parent = p.parent().to_string();
+                self.o
+                    .managed_group_bases
+                    .iter()
+                    .any(|b| dn::same(b, &parent))
+            })
+    }
+
+    /// The membership change of managed groups from `have` (all groups) to `want` (the rules'
+    /// groups), or None when they agree.
+    fn group_change(&self, have: &[String], want: &[String]) -> Option<AttrChange> {
+        let mut before: Vec<String> = have
+            .iter()
+            .filter(|g| self.is_managed_group(g))
+            .cloned()
+            .collect();
+        let mut after: Vec<String> = want.to_vec();
+        let key = |v: &mut Vec<String>| {
+            v.sort_by_key(|g| norm(g));
+            v.dedup_by(|a, b| dn::same(a, b));
+        };
+        key(&mut before);
+        key(&mut after);
+        let same =
+            before.len() == after.len() && before.iter().zip(&after).all(|(a, b)| dn::same(a, b));
+        (!same).then(|| AttrChange {
+            attr: AttrName::new(MEMBER_OF),
+            before,
+            after,
+        })
+    }
+
+    /// A leaver's removal from every managed group, when configured.
+    fn leaver_group_removal(&self, e: &DirEntry) -> Vec<AttrChange> {
+        if !self.o.leaver_removes_groups {
+            return Vec::new();
+        }
+        let have = e
+            .attrs
+            .iter()
+            .find(|(a, _)| a.is(MEMBER_OF))
+            .map(|(_, v)| v.as_slice())
+            .unwrap_or_default();
+        self.group_change(have, &[]).into_iter().collect()
     }
 }
 

@@ -256,6 +256,10 @@ fn arrival_order_does_not_change_the_plan() {
                 key_attribute: i.key_attribute,
                 missing_from_hr: i.missing_from_hr,
                 managed_base: i.managed_base,
+                place_by_rule: false,
+                managed_groups: Vec::new(),
+                managed_group_bases: Vec::new(),
+                leaver_removes_groups: false,
             },
             BTreeMap::new(),
         );

@@ -376,6 +376,14 @@ pub struct RawMapping {
     /// Attribute that names entries (`uid` or `cn`).
     #[serde(default = "default_rdn")]
     pub rdn_attribute: String,
+    /// OU rule: OU names from the top down under `users_ou`, e.g. `["{department.display}"]`
+    /// puts each person in `OU=<department>,<users_ou>` (values RDN-escaped) and moves them
+    /// when it changes.
+    #[serde(default)]
+    pub ou: Vec<String>,
+    /// Group rules (`[[mapping.group]]`).
+    #[serde(default, rename = "group")]
+    pub groups: Vec<RawGroup>,
     /// Endpoints joined into each person record on the primary key (or by fan-out).
     #[serde(default)]
     pub join: Vec<RawJoin>,
@@ -384,6 +392,18 @@ pub struct RawMapping {
     /// Directory attribute → format.
     pub attributes: BTreeMap<String, RawAttr>,
 }
+/// `[[mapping.group]]`: a fixed group (`dn`) or one named from HR data (`cn` + `under`), for
+/// everyone or where `when` is true. hrsync owns these memberships (and every group directly
+/// under an `under`): it adds and removes them.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct RawGroup {
+    pub dn: Option<String>,
+    pub cn: Option<String>,
+    pub under: Option<String>,
+    pub when: Option<String>,
+}
+
 /// A joined endpoint: `"details"` or `{ endpoint = "compensation", required = false }`.
 #[derive(Debug, Deserialize, Clone)]
 #[serde(untagged)]
@@ -430,6 +450,12 @@ pub struct RawLifecycle {
     /// its leavers are withheld until accepted (`--accept-drop`). 100 turns the guard off.
     #[serde(default = "default_max_drop")]
     pub max_record_drop_percent: f64,
+    /// A leaver keeps (`keep`) or loses (`remove`) the memberships of the mapping's groups.
+    #[serde(default = "default_leaver_groups")]
+    pub leaver_groups: String,
+}
+fn default_leaver_groups() -> String {
+    "keep".into()
 }
 fn default_max_drop() -> f64 {
     20.0
@@ -440,6 +466,7 @@ impl Default for RawLifecycle {
             leaver_action: default_leaver_action(),
             missing_from_hr: MissingAction::default(),
             max_record_drop_percent: default_max_drop(),
+            leaver_groups: default_leaver_groups(),
         }
     }
 }
@@ -462,6 +489,9 @@ pub struct Job {
     pub directory: DirectoryConfig,
     pub missing_from_hr: MissingAction,
     pub max_record_drop_percent: f64,
+    pub managed_groups: Vec<String>,
+    pub managed_group_bases: Vec<String>,
+    pub leaver_removes_groups: bool,
 }
 
 impl Config {
@@ -713,6 +743,32 @@ impl Config {
                 ),
             ));
         }
+        if !matches!(r.lifecycle.leaver_groups.as_str(), "keep" | "remove") {
+            return Err(self.invalid("lifecycle.leaver_groups", "\"keep\" or \"remove\""));
+        }
+        for (i, m) in r.mappings.iter().enumerate() {
+            for (j, g) in m.groups.iter().enumerate() {
+                let key = format!("mapping[{i}] ({}).group[{j}]", m.name);
+                match (&g.dn, &g.cn, &g.under) {
+                    (Some(d), None, None) => {
+                        if let Err(e) = hrsync_model::dn::Dn::parse(d) {
+                            return Err(self.invalid(format!("{key}.dn"), e.to_string()));
+                        }
+                    }
+                    (None, Some(_), Some(u)) => {
+                        if let Err(e) = hrsync_model::dn::Dn::parse(u) {
+                            return Err(self.invalid(format!("{key}.under"), e.to_string()));
+                        }
+                    }
+                    _ => {
+                        return Err(self.invalid(
+                            key,
+                            "set either dn = \"CN=…\" or cn = \"{department.display} Team\" with under = \"OU=Groups,…\"",
+                        ));
+                    }
+                }
+            }
+        }
         if !(0.0..=100.0).contains(&r.lifecycle.max_record_drop_percent) {
             return Err(self.invalid(
                 "lifecycle.max_record_drop_percent",
@@ -887,6 +943,17 @@ impl Config {
                 "paycor" => Some(hrsync_source::paycor::default_leaver_when()),
                 _ => None,
             }),
+            ou: m.ou.clone(),
+            groups: m
+                .groups
+                .iter()
+                .map(|g| hrsync_mapping::GroupRule {
+                    dn: g.dn.clone(),
+                    cn: g.cn.clone(),
+                    under: g.under.clone(),
+                    when: g.when.clone(),
+                })
+                .collect(),
         };
         let mapper = Mapper::new(spec)
             .map_err(|e| self.invalid(format!("{key}.attributes"), e.to_string()))?;
@@ -923,7 +990,12 @@ impl Config {
             object_classes: d.object_classes(),
             rdn_attribute: m.rdn_attribute.clone(),
             key_attribute: d.key_attribute(),
-            owned: m.attributes.keys().cloned().collect(),
+            owned: m
+                .attributes
+                .keys()
+                .cloned()
+                .chain((!m.groups.is_empty()).then(|| hrsync_mapping::MEMBER_OF.to_string()))
+                .collect(),
             connections: d.connections.max(1),
             in_flight: d.in_flight.max(1),
             page_size: d.page_size,
@@ -949,6 +1021,9 @@ impl Config {
             directory,
             missing_from_hr: r.lifecycle.missing_from_hr,
             max_record_drop_percent: r.lifecycle.max_record_drop_percent,
+            managed_groups: m.groups.iter().filter_map(|g| g.dn.clone()).collect(),
+            managed_group_bases: m.groups.iter().filter_map(|g| g.under.clone()).collect(),
+            leaver_removes_groups: r.lifecycle.leaver_groups == "remove",
         })
     }
 }

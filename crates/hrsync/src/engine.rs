@@ -195,6 +195,10 @@ async fn run_inner(
                 job.missing_from_hr
             },
             managed_base: job.directory.users_ou.clone(),
+            place_by_rule: !spec.ou.is_empty(),
+            managed_groups: job.managed_groups.clone(),
+            managed_group_bases: job.managed_group_bases.clone(),
+            leaver_removes_groups: job.leaver_removes_groups,
         },
         links,
     ));

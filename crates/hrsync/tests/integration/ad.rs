@@ -97,6 +97,19 @@ struct AdFx {
 
 impl AdFx {
     async fn new(name: &str, employees: usize, must_change: bool) -> AdFx {
+        AdFx::with(name, employees, must_change, "", "", &[]).await
+    }
+
+    /// `mapping_keys` go into `[[mapping]]`, `tail` after the attributes (`{OU}` = the test's
+    /// OU); `groups` are created first (under the test's OU).
+    async fn with(
+        name: &str,
+        employees: usize,
+        must_change: bool,
+        mapping_keys: &str,
+        tail: &str,
+        groups: &[&str],
+    ) -> AdFx {
         let env = ad_env();
         let pfx = format!("{}{:04x}-", &name[3..4], fastrand::u16(..));
         let ou = format!("OU={name}-{pfx}{},{}", std::process::id(), env.base);
@@ -108,6 +121,24 @@ impl AdFx {
                     dn,
                     vec![("objectClass", HashSet::from(["organizationalUnit"]))],
                 )
+                .await
+                .unwrap();
+            assert!(r.rc == 0, "{dn}: {r:?}");
+        }
+        for g in groups {
+            let dn = g.replace("{OU}", &ou);
+            let parent = hrsync_model::dn::Dn::parse(&dn)
+                .unwrap()
+                .parent()
+                .to_string();
+            let _ = ldap
+                .add(
+                    &parent,
+                    vec![("objectClass", HashSet::from(["organizationalUnit"]))],
+                )
+                .await;
+            let r = ldap
+                .add(&dn, vec![("objectClass", HashSet::from(["group"]))])
                 .await
                 .unwrap();
             assert!(r.rc == 0, "{dn}: {r:?}");
@@ -158,10 +189,14 @@ name = "staff"
 integration = "icehrm"
 primary_key = "employee_id"
 rdn_attribute = "cn"
+{mapping_keys}
 
 [mapping.attributes]
 {attrs}
+
+{tail}
 "#,
+            tail = tail.replace("{OU}", &ou),
             url = env.url,
             ca = env.ca,
             bind_dn = env.bind_dn,
@@ -475,4 +510,168 @@ async fn ad_must_change_hostile_names_and_sam_account_name_problems() {
         "{:?}",
         r.plan.findings
     );
+}
+
+async fn members(group: &str) -> HashSet<String> {
+    let mut ldap = admin().await;
+    let (rs, _) = ldap
+        .search(group, Scope::Base, "(objectClass=*)", vec!["member"])
+        .await
+        .unwrap()
+        .success()
+        .unwrap();
+    rs.into_iter()
+        .next()
+        .map(SearchEntry::construct)
+        .and_then(|e| e.attrs.get("member").cloned())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|m| m.to_lowercase())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ad_ou_rule_moves_and_group_rules_add_and_remove() {
+    let fx = AdFx::with(
+        "ad-moves",
+        10,
+        false,
+        r#"ou = ["{department.display}"]"#,
+        r#"
+[[mapping.group]]
+dn = "CN=staff-all,OU=Groups,{OU}"
+
+[[mapping.group]]
+dn = "CN=sales-crm,OU=Groups,{OU}"
+when = "department.display == 'Sales'"
+
+[[mapping.group]]
+cn = "team {department.id}"
+under = "OU=Teams,{OU}"
+
+[lifecycle]
+leaver_groups = "remove"
+"#,
+        &[
+            "CN=staff-all,OU=Groups,{OU}",
+            "CN=sales-crm,OU=Groups,{OU}",
+            "CN=team 3,OU=Teams,{OU}",
+            "CN=team 4,OU=Teams,{OU}",
+            "CN=team 5,OU=Teams,{OU}",
+            "CN=team 6,OU=Teams,{OU}",
+            "CN=team 7,OU=Teams,{OU}",
+            "CN=team 8,OU=Teams,{OU}",
+            "CN=team 9,OU=Teams,{OU}",
+            "CN=team 10,OU=Teams,{OU}",
+            "CN=team 1,OU=Teams,{OU}",
+            "CN=team 2,OU=Teams,{OU}",
+        ],
+    )
+    .await;
+    // A hand-made membership in an unmanaged group must survive everything below.
+    let mut ldap = admin().await;
+    let other = format!("CN=not-ours,{}", fx.ou);
+    assert_eq!(
+        ldap.add(&other, vec![("objectClass", HashSet::from(["group"]))])
+            .await
+            .unwrap()
+            .rc,
+        0
+    );
+    let r = fx.run(Mode::Apply).await;
+    assert_eq!(r.applied_failed, 0, "{:?}", fx.failures(r.run_id));
+    let active = fx.active();
+    let sales: Vec<&Value> = active
+        .iter()
+        .filter(|e| e["department"]["display"] == "Sales")
+        .collect();
+    let staff = members(&format!("CN=staff-all,OU=Groups,{}", fx.ou)).await;
+    assert_eq!(staff.len(), active.len(), "everyone is in staff-all");
+    assert_eq!(
+        members(&format!("CN=sales-crm,OU=Groups,{}", fx.ou))
+            .await
+            .len(),
+        sales.len()
+    );
+    // Placed by the OU rule (the OU was created), and in the team of its department.
+    let p = &active[0];
+    let sam = |e: &Value| {
+        format!(
+            "{}{}",
+            fx.pfx,
+            e["employee_id"].as_str().unwrap().to_lowercase()
+        )
+    };
+    let u = fx.user(&sam(p)).await.unwrap();
+    let dept = p["department"]["display"].as_str().unwrap();
+    let expected_parent = format!("OU={dept},{}", fx.people).to_lowercase();
+    assert!(u.dn.to_lowercase().ends_with(&expected_parent), "{}", u.dn);
+    let team = |id: i64| format!("CN=team {id},OU=Teams,{}", fx.ou);
+    let old_dept = p["department"]["id"].as_i64().unwrap();
+    assert!(
+        members(&team(old_dept))
+            .await
+            .contains(&u.dn.to_lowercase())
+    );
+    let g = guid(&u);
+    let mut ldap = admin().await;
+    ldap.modify(
+        &other,
+        vec![ldap3::Mod::Add("member", HashSet::from([u.dn.as_str()]))],
+    )
+    .await
+    .unwrap()
+    .success()
+    .unwrap();
+    assert!(
+        fx.run(Mode::Plan).await.plan.changes.is_empty(),
+        "idempotent"
+    );
+
+    // Department change: moved to the new OU (modrdn with a new superior), team swapped, the
+    // objectGUID link kept, the unmanaged membership untouched.
+    let id = p["id"].as_i64().unwrap();
+    let new_dept = if old_dept == 3 { 4 } else { 3 };
+    fx.emu.update(id, json!({"department": new_dept})).unwrap();
+    let r = fx.run(Mode::Apply).await;
+    assert_eq!(r.applied_failed, 0, "{:?}", fx.failures(r.run_id));
+    assert_eq!(r.plan.changes.len(), 1, "{:?}", r.plan.changes);
+    let c = &r.plan.changes[0];
+    assert!(c.new_dn.is_some() && c.attrs.iter().any(|a| a.attr.is("memberOf")));
+    let u2 = fx.user(&sam(p)).await.unwrap();
+    assert_eq!(guid(&u2), g, "the move keeps the objectGUID");
+    assert_ne!(u2.dn.to_lowercase(), u.dn.to_lowercase());
+    assert!(
+        members(&team(new_dept))
+            .await
+            .contains(&u2.dn.to_lowercase())
+    );
+    assert!(
+        !members(&team(old_dept))
+            .await
+            .contains(&u2.dn.to_lowercase())
+    );
+    assert!(
+        members(&other).await.contains(&u2.dn.to_lowercase()),
+        "not ours: kept"
+    );
+    let (link_uuid, link_dn) = fx.links()[p["employee_id"].as_str().unwrap()].clone();
+    assert_eq!(link_uuid, g);
+    assert!(hrsync_model::dn::same(&link_dn, &u2.dn));
+    assert!(fx.run(Mode::Plan).await.plan.changes.is_empty());
+
+    // Leaver with leaver_groups = "remove": disabled and out of every managed group only.
+    assert!(fx.emu.terminate(id, "2026-11-20"));
+    let r = fx.run(Mode::Apply).await;
+    assert_eq!(r.applied_failed, 0, "{:?}", fx.failures(r.run_id));
+    let u3 = fx.user(&sam(p)).await.unwrap();
+    assert_eq!(uac(&u3) & 2, 2);
+    let dn3 = u3.dn.to_lowercase();
+    assert!(
+        !members(&format!("CN=staff-all,OU=Groups,{}", fx.ou))
+            .await
+            .contains(&dn3)
+    );
+    assert!(!members(&team(new_dept)).await.contains(&dn3));
+    assert!(members(&other).await.contains(&dn3), "not ours: kept");
 }
