@@ -218,14 +218,13 @@ async fn other(dir: &Directory, ldap: &mut Ldap, c: &Change) -> Result<String, F
             }
             other => other,
         },
+        // Disabled first, then moved to the disabled OU when the plan says so.
         ChangeKind::Disable if dir.cfg.dialect.flags_based() => {
-            set_disabled(ldap, &c.dn, true, false)
-                .await
-                .map(|_| c.dn.clone())
+            set_disabled(ldap, &c.dn, true, false).await?;
+            update(ldap, c, vec![]).await
         }
-        ChangeKind::Disable => modify(ldap, &c.dn, dir.cfg.dialect.disable_mods())
-            .await
-            .map(|_| c.dn.clone()),
+        ChangeKind::Disable => update(ldap, c, dir.cfg.dialect.disable_mods()).await,
+        ChangeKind::Delete => check(ldap.delete(&c.dn).await).map(|_| c.dn.clone()),
     }
 }
 

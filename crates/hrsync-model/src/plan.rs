@@ -18,6 +18,8 @@ pub enum ChangeKind {
     Enable,
     /// A leaver: the account is locked.
     Disable,
+    /// A leaver past the retention period: the entry is deleted (AD keeps a tombstone).
+    Delete,
 }
 
 impl ChangeKind {
@@ -27,6 +29,7 @@ impl ChangeKind {
             ChangeKind::Update => "update",
             ChangeKind::Enable => "enable",
             ChangeKind::Disable => "disable",
+            ChangeKind::Delete => "delete",
         }
     }
 }
@@ -106,6 +109,8 @@ pub struct PlanSummary {
     pub update: usize,
     pub enable: usize,
     pub disable: usize,
+    #[serde(default)]
+    pub delete: usize,
     pub unchanged: usize,
     pub findings: usize,
 }
@@ -144,6 +149,7 @@ impl Plan {
                 ChangeKind::Update => s.update += 1,
                 ChangeKind::Enable => s.enable += 1,
                 ChangeKind::Disable => s.disable += 1,
+                ChangeKind::Delete => s.delete += 1,
             }
         }
         s

@@ -100,6 +100,8 @@ pub fn plan(input: PlanInput) -> Plan {
             managed_groups: Vec::new(),
             managed_group_bases: Vec::new(),
             leaver_removes_groups: false,
+            disabled_ou: None,
+            delete_after: None,
         },
         links,
     );

@@ -36,6 +36,10 @@ pub struct PlanOptions {
     pub managed_group_bases: Vec<String>,
     /// A leaver is also removed from the managed groups.
     pub leaver_removes_groups: bool,
+    /// Leavers' accounts are moved here when disabled (and back out when rehired).
+    pub disabled_ou: Option<String>,
+    /// Disabled accounts of leavers are deleted this long after they were disabled.
+    pub delete_after: Option<chrono::Duration>,
 }
 
 /// A directory entry seen for a person HR knows, for refreshing the link table.
@@ -74,9 +78,48 @@ pub struct Planner {
     /// Set by the caller when the fetch looks wrong although it completed (e.g. far fewer
     /// people than last time): leavers are withheld with this reason.
     suspect: Option<String>,
+    /// When each disabled account was disabled (retention deletes).
+    disabled_since: HashMap<String, chrono::DateTime<chrono::Utc>>,
 }
 
 impl Planner {
+    /// When each disabled account was disabled, from the state database.
+    pub fn set_disabled_since(
+        &mut self,
+        m: impl IntoIterator<Item = (String, chrono::DateTime<chrono::Utc>)>,
+    ) {
+        self.disabled_since = m.into_iter().collect();
+    }
+
+    /// A delete for a disabled account whose retention period is over.
+    fn retention_delete(&self, key: &str, e: &DirEntry, why: &str) -> Option<Change> {
+        let after = self.o.delete_after?;
+        let since = *self.disabled_since.get(key)?;
+        (e.disabled && since + after <= self.o.now).then(|| Change {
+            kind: ChangeKind::Delete,
+            key: key.to_string(),
+            dn: e.dn.clone(),
+            new_dn: None,
+            uuid: e.uuid.clone(),
+            attrs: vec![],
+            reason: format!(
+                "{why}; disabled since {}, retention of {} day(s) is over",
+                since.format("%Y-%m-%d"),
+                after.num_days()
+            ),
+        })
+    }
+
+    /// Where a leaver's account goes when disabled: the disabled OU, same RDN.
+    fn disabled_target(&self, e: &DirEntry) -> Option<String> {
+        let ou = self.o.disabled_ou.as_ref()?;
+        let cur = dn::Dn::parse(&e.dn).ok()?;
+        if dn::same(&cur.parent().to_string(), ou) {
+            return None;
+        }
+        let leaf = cur.leaf()?;
+        Some(dn::child(&leaf.attr, &leaf.value, ou))
+    }
     pub fn new(o: PlanOptions, links: BTreeMap<String, Link>) -> Planner {
         let uuid_to_key = links
             .iter()
@@ -102,6 +145,7 @@ impl Planner {
             findings: Vec::new(),
             observed: Vec::new(),
             suspect: None,
+            disabled_since: HashMap::new(),
         }
     }
 
@@ -185,14 +229,17 @@ impl Planner {
         });
         if d.leaver {
             if e.disabled {
-                self.unchanged += 1;
+                match self.retention_delete(&d.key, &e, "leaver") {
+                    Some(c) => self.leavers.push(c),
+                    None => self.unchanged += 1,
+                }
             } else {
                 let attrs = self.leaver_group_removal(&e);
                 self.leavers.push(Change {
                     kind: ChangeKind::Disable,
                     key: d.key.clone(),
                     dn: e.dn.clone(),
-                    new_dn: None,
+                    new_dn: self.disabled_target(&e),
                     uuid: e.uuid.clone(),
                     attrs,
                     reason: format!(
@@ -215,7 +262,13 @@ impl Planner {
                 a.attr.eq_ignore_ascii_case(&self.o.rdn_attribute)
                     && a.value.to_lowercase() == wanted.to_lowercase()
             });
-            let parent = if self.o.place_by_rule {
+            // A rehire comes back out of the disabled OU to where the mapping puts people.
+            let in_disabled_ou = self
+                .o
+                .disabled_ou
+                .as_ref()
+                .is_some_and(|ou| dn::same(ou, &cur.parent().to_string()));
+            let parent = if self.o.place_by_rule || in_disabled_ou {
                 dn::Dn::parse(&d.dn)
                     .map(|p| p.parent().to_string())
                     .unwrap_or_else(|_| cur.parent().to_string())
@@ -438,20 +491,32 @@ impl Planner {
                 });
                 continue;
             }
-            if self.o.missing_from_hr != MissingAction::Disable || e.disabled {
+            if self.o.missing_from_hr != MissingAction::Disable {
                 continue;
             }
             let under_base = norm(&e.dn).ends_with(&format!(",{base}"));
             if !self.links.contains_key(&k) && !under_base {
                 continue; // not ours: never created or linked by hrsync
             }
+            if e.disabled {
+                // Only accounts hrsync itself disabled have a date, so only those are deleted.
+                if let Some(c) = self.retention_delete(&k, &e, "not in HR any more") {
+                    if allowed {
+                        self.changes.push(c);
+                    } else {
+                        withheld += 1;
+                    }
+                }
+                continue;
+            }
             if allowed {
                 let attrs = self.leaver_group_removal(&e);
+                let new_dn = self.disabled_target(&e);
                 self.changes.push(Change {
                     kind: ChangeKind::Disable,
                     key: k,
                     dn: e.dn,
-                    new_dn: None,
+                    new_dn,
                     uuid: e.uuid,
                     attrs,
                     reason: "not in HR any more (complete fetch)".into(),

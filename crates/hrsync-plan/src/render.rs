@@ -55,6 +55,7 @@ pub fn render_text(plan: &Plan, detail: bool, limit: Option<usize>) -> String {
             ChangeKind::Update => "~ update ",
             ChangeKind::Enable => "^ enable ",
             ChangeKind::Disable => "- disable",
+            ChangeKind::Delete => "x delete",
         };
         let _ = writeln!(s, "{sym} {}  [{}]  {}", c.dn, c.key, c.reason);
         if let Some(n) = &c.new_dn {
@@ -97,11 +98,16 @@ pub fn render_text(plan: &Plan, detail: bool, limit: Option<usize>) -> String {
     let m = plan.summary();
     let _ = writeln!(
         s,
-        "\nSummary: {} create, {} update, {} enable, {} disable, {} unchanged, {} finding(s){}",
+        "\nSummary: {} create, {} update, {} enable, {} disable, {}{} unchanged, {} finding(s){}",
         m.create,
         m.update,
         m.enable,
         m.disable,
+        if m.delete > 0 {
+            format!("{} delete, ", m.delete)
+        } else {
+            String::new()
+        },
         m.unchanged,
         m.findings,
         if plan.is_empty() {

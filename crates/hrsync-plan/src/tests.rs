@@ -260,6 +260,8 @@ fn arrival_order_does_not_change_the_plan() {
                 managed_groups: Vec::new(),
                 managed_group_bases: Vec::new(),
                 leaver_removes_groups: false,
+                disabled_ou: None,
+                delete_after: None,
             },
             BTreeMap::new(),
         );

@@ -84,6 +84,9 @@ CREATE TABLE plan_changes (
     r#"
 ALTER TABLE runs ADD COLUMN baseline_records INTEGER;
 "#,
+    r#"
+ALTER TABLE links ADD COLUMN disabled_at TEXT;
+"#,
 ];
 
 /// A stored link.
@@ -349,6 +352,38 @@ impl Store {
     }
 
     /// Inserts or refreshes links (keeps `first_seen`; a known uuid is never replaced by NULL).
+    /// When each disabled account of the mapping was disabled (for retention deletes).
+    pub fn disabled_since(&self, mapping: &str) -> Result<BTreeMap<String, DateTime<Utc>>> {
+        let mut st = self.conn.prepare(
+            "SELECT hr_key, disabled_at FROM links WHERE mapping = ?1 AND state = 'disabled' AND disabled_at IS NOT NULL",
+        )?;
+        let rows = st.query_map(params![mapping], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })?;
+        let mut out = BTreeMap::new();
+        for row in rows {
+            let (k, at) = row?;
+            if let Ok(d) = DateTime::parse_from_rfc3339(&at) {
+                out.insert(k, d.with_timezone(&Utc));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Forgets links (accounts deleted by a retention delete).
+    pub fn remove_links(&mut self, mapping: &str, keys: &[String]) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut st =
+                tx.prepare_cached("DELETE FROM links WHERE mapping = ?1 AND hr_key = ?2")?;
+            for k in keys {
+                st.execute(params![mapping, k])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     pub fn upsert_links(
         &mut self,
         mapping: &str,
@@ -359,11 +394,13 @@ impl Store {
         let tx = self.conn.transaction()?;
         {
             let mut st = tx.prepare_cached(
-                "INSERT INTO links (mapping, hr_key, uuid, dn, state, first_seen, last_seen)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
+                "INSERT INTO links (mapping, hr_key, uuid, dn, state, first_seen, last_seen, disabled_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, CASE WHEN ?5 = 'disabled' THEN ?6 END)
                  ON CONFLICT(mapping, hr_key) DO UPDATE SET
                    uuid = COALESCE(excluded.uuid, links.uuid), dn = excluded.dn,
-                   state = excluded.state, last_seen = excluded.last_seen",
+                   state = excluded.state, last_seen = excluded.last_seen,
+                   disabled_at = CASE WHEN excluded.state = 'disabled'
+                     THEN COALESCE(links.disabled_at, excluded.last_seen) END",
             )?;
             for r in rows {
                 st.execute(params![mapping, r.hr_key, r.uuid, r.dn, r.state, now])?;

@@ -453,6 +453,11 @@ pub struct RawLifecycle {
     /// A leaver keeps (`keep`) or loses (`remove`) the memberships of the mapping's groups.
     #[serde(default = "default_leaver_groups")]
     pub leaver_groups: String,
+    /// Disabled leavers are moved to this OU (it must exist, under `directory.base_dn`).
+    pub disabled_ou: Option<String>,
+    /// Disabled leavers are deleted this many days after hrsync disabled them (AD keeps a
+    /// tombstone for its deleted-object lifetime). Unset: never deleted.
+    pub delete_after_days: Option<u32>,
 }
 fn default_leaver_groups() -> String {
     "keep".into()
@@ -467,6 +472,8 @@ impl Default for RawLifecycle {
             missing_from_hr: MissingAction::default(),
             max_record_drop_percent: default_max_drop(),
             leaver_groups: default_leaver_groups(),
+            disabled_ou: None,
+            delete_after_days: None,
         }
     }
 }
@@ -492,6 +499,8 @@ pub struct Job {
     pub managed_groups: Vec<String>,
     pub managed_group_bases: Vec<String>,
     pub leaver_removes_groups: bool,
+    pub disabled_ou: Option<String>,
+    pub delete_after_days: Option<u32>,
 }
 
 impl Config {
@@ -741,6 +750,23 @@ impl Config {
                     "unsupported {:?}; supported: \"disable\"",
                     r.lifecycle.leaver_action
                 ),
+            ));
+        }
+        if let Some(ou) = &r.lifecycle.disabled_ou {
+            let under = ou
+                .to_lowercase()
+                .ends_with(&format!(",{}", r.directory.base_dn.to_lowercase()));
+            if hrsync_model::dn::Dn::parse(ou).is_err() || !under {
+                return Err(self.invalid(
+                    "lifecycle.disabled_ou",
+                    format!("must be a DN under directory.base_dn {:?} (so disabled accounts stay in view)", r.directory.base_dn),
+                ));
+            }
+        }
+        if r.lifecycle.delete_after_days == Some(0) {
+            return Err(self.invalid(
+                "lifecycle.delete_after_days",
+                "0 would delete at once; use at least 1 (or leave it out to never delete)",
             ));
         }
         if !matches!(r.lifecycle.leaver_groups.as_str(), "keep" | "remove") {
@@ -1024,6 +1050,8 @@ impl Config {
             managed_groups: m.groups.iter().filter_map(|g| g.dn.clone()).collect(),
             managed_group_bases: m.groups.iter().filter_map(|g| g.under.clone()).collect(),
             leaver_removes_groups: r.lifecycle.leaver_groups == "remove",
+            disabled_ou: r.lifecycle.disabled_ou.clone(),
+            delete_after_days: r.lifecycle.delete_after_days,
         })
     }
 }

@@ -199,9 +199,18 @@ async fn run_inner(
             managed_groups: job.managed_groups.clone(),
             managed_group_bases: job.managed_group_bases.clone(),
             leaver_removes_groups: job.leaver_removes_groups,
+            disabled_ou: job.disabled_ou.clone(),
+            delete_after: job
+                .delete_after_days
+                .map(|d| chrono::Duration::days(i64::from(d))),
         },
         links,
     ));
+    if job.delete_after_days.is_some() {
+        planner
+            .borrow_mut()
+            .set_disabled_since(store.disabled_since(&spec.name)?);
+    }
     let map_time = Cell::new(Duration::ZERO);
     let plan_time = Cell::new(Duration::ZERO);
     // Fetching (HTTP + JSON) and mapping run on their own task, so they use the other core
@@ -383,9 +392,14 @@ async fn run_inner(
                     at,
                 })
                 .collect();
+            let deleted: Vec<String> = pending
+                .iter()
+                .filter(|o| o.ok && changes[o.index].kind == ChangeKind::Delete)
+                .map(|o| changes[o.index].key.clone())
+                .collect();
             let links: Vec<LinkRow> = pending
                 .iter()
-                .filter(|o| o.ok)
+                .filter(|o| o.ok && changes[o.index].kind != ChangeKind::Delete)
                 .map(|o| {
                     let c = &changes[o.index];
                     LinkRow {
@@ -402,7 +416,8 @@ async fn run_inner(
                 .collect();
             let res = store
                 .record_changes(run_id, &items)
-                .and_then(|_| store.upsert_links(&spec.name, &links, at));
+                .and_then(|_| store.upsert_links(&spec.name, &links, at))
+                .and_then(|_| store.remove_links(&spec.name, &deleted));
             if let Err(e) = res {
                 tracing::error!(run = run_id, "cannot write the audit: {e}");
                 audit_error.get_or_insert(e);

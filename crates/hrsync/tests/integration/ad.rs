@@ -216,10 +216,14 @@ rdn_attribute = "cn"
     }
 
     async fn run(&self, mode: Mode) -> RunReport {
+        self.run_at(mode, chrono::Utc::now()).await
+    }
+
+    async fn run_at(&self, mode: Mode, now: chrono::DateTime<chrono::Utc>) -> RunReport {
         let cfg = Config::load(&self.cfg_path).unwrap();
         let job = cfg.job("staff").unwrap();
         let mut store = Store::open(&cfg.state_path()).unwrap();
-        engine::run(&job, &mut store, mode, chrono::Utc::now(), &mut Unattended)
+        engine::run(&job, &mut store, mode, now, &mut Unattended)
             .await
             .unwrap()
     }
@@ -674,4 +678,136 @@ leaver_groups = "remove"
     );
     assert!(!members(&team(new_dept)).await.contains(&dn3));
     assert!(members(&other).await.contains(&dn3), "not ours: kept");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ad_leavers_move_to_the_disabled_ou_and_are_deleted_after_retention() {
+    let fx = AdFx::with(
+        "ad-retention",
+        6,
+        false,
+        "",
+        "[lifecycle]\ndisabled_ou = \"OU=Disabled,{OU}\"\ndelete_after_days = 30\n",
+        &[],
+    )
+    .await;
+    let disabled_ou = format!("OU=Disabled,{}", fx.ou);
+    let mut ldap = admin().await;
+    assert_eq!(
+        ldap.add(
+            &disabled_ou,
+            vec![("objectClass", HashSet::from(["organizationalUnit"]))]
+        )
+        .await
+        .unwrap()
+        .rc,
+        0
+    );
+    let r = fx.run(Mode::Apply).await;
+    assert_eq!(r.applied_failed, 0, "{:?}", fx.failures(r.run_id));
+    let active = fx.active();
+    let sam = |e: &Value| {
+        format!(
+            "{}{}",
+            fx.pfx,
+            e["employee_id"].as_str().unwrap().to_lowercase()
+        )
+    };
+    let (gone, back) = (&active[0], &active[1]);
+    for p in [gone, back] {
+        assert!(fx.emu.terminate(p["id"].as_i64().unwrap(), "2026-11-20"));
+    }
+    let r = fx.run(Mode::Apply).await;
+    assert_eq!(r.applied_failed, 0, "{:?}", fx.failures(r.run_id));
+    assert_eq!(keys(&r, ChangeKind::Disable).len(), 2);
+    let u = fx.user(&sam(gone)).await.unwrap();
+    assert!(
+        u.dn.to_lowercase().ends_with(&disabled_ou.to_lowercase()),
+        "{}",
+        u.dn
+    );
+    assert_eq!(uac(&u) & 2, 2);
+    let g = guid(&u);
+
+    // A rehire comes back out of the disabled OU, enabled.
+    fx.emu
+        .update(
+            back["id"].as_i64().unwrap(),
+            json!({"status": "Active", "termination_date": null}),
+        )
+        .unwrap();
+    let r = fx.run(Mode::Apply).await;
+    assert_eq!(
+        keys(&r, ChangeKind::Enable).len(),
+        1,
+        "{:?}",
+        r.plan.changes
+    );
+    assert_eq!(r.applied_failed, 0, "{:?}", fx.failures(r.run_id));
+    let b = fx.user(&sam(back)).await.unwrap();
+    assert!(
+        b.dn.to_lowercase().ends_with(&fx.people.to_lowercase()),
+        "{}",
+        b.dn
+    );
+    assert_eq!(uac(&b) & 2, 0);
+
+    // Within the retention period nothing is deleted; after it, the account is.
+    let now = chrono::Utc::now();
+    let r = fx
+        .run_at(Mode::Plan, now + chrono::Duration::days(10))
+        .await;
+    assert!(r.plan.changes.is_empty(), "{:?}", r.plan.changes);
+    let r = fx
+        .run_at(Mode::Apply, now + chrono::Duration::days(31))
+        .await;
+    let key = gone["employee_id"].as_str().unwrap().to_string();
+    assert_eq!(keys(&r, ChangeKind::Delete), HashSet::from([key.clone()]));
+    assert!(
+        r.plan.changes[0].reason.contains("retention"),
+        "{}",
+        r.plan.changes[0].reason
+    );
+    assert_eq!(r.applied_failed, 0, "{:?}", fx.failures(r.run_id));
+    assert!(
+        fx.user(&sam(gone)).await.is_none(),
+        "gone from the live tree"
+    );
+    assert!(!fx.links().contains_key(&key), "and from the links");
+
+    // AD keeps a tombstone: visible with the Show Deleted control, same objectGUID.
+    let mut ldap = admin().await;
+    let (rs, _) = ldap
+        .with_controls(ldap3::controls::RawControl {
+            ctype: "1.2.840.113556.1.4.417".into(),
+            crit: true,
+            val: None,
+        })
+        .search(
+            &ad_env().base,
+            Scope::Subtree,
+            &format!(
+                "(&(isDeleted=TRUE)(sAMAccountName={}))",
+                ldap3::ldap_escape(sam(gone))
+            ),
+            vec!["isDeleted", "objectGUID"],
+        )
+        .await
+        .unwrap()
+        .success()
+        .unwrap();
+    let t = rs
+        .into_iter()
+        .next()
+        .map(SearchEntry::construct)
+        .expect("a tombstone");
+    assert!(t.dn.contains("Deleted Objects"), "{}", t.dn);
+    assert_eq!(guid(&t), g);
+    assert!(
+        fx.run_at(Mode::Plan, now + chrono::Duration::days(32))
+            .await
+            .plan
+            .changes
+            .is_empty()
+    );
 }
