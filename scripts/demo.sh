@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# demo.sh — hrsync end to end on one machine: IceHrm emulator (200 employees) → plan → apply
-# into a throwaway slapd; then a hire, a move and a termination in "HR", plan/apply again, and a
-# last plan that shows nothing left to do. Installs what is missing; stops what it started.
+# demo.sh [--ad] — hrsync end to end on one machine: IceHrm emulator (200 employees) → plan →
+# apply into a throwaway slapd (or, with --ad, a throwaway Samba Active Directory domain
+# controller); then a hire, a move and a termination in "HR", plan/apply again, and a last plan
+# that shows nothing left to do. Installs what is missing; stops what it started.
+# With --ad and AD_ENV=/path/to/env, an already running DC (scripts/start-samba-ad.sh) is used.
 set -euo pipefail
+AD=0
+[ "${1:-}" = "--ad" ] && AD=1
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 scripts/install-deps.sh
@@ -13,9 +17,55 @@ cargo build --quiet --bins
 BIN=$PWD/target/debug
 
 WORK=$(mktemp -d /tmp/hrsync-demo.XXXXXX)
-trap 'stop_stack "$WORK"' EXIT INT TERM
+cleanup() {
+  [ "$AD" = 1 ] && [ -z "${AD_ENV:-}" ] && scripts/stop-samba-ad.sh "$WORK/ad" >/dev/null 2>&1
+  stop_stack "$WORK"
+}
+trap cleanup EXIT INT TERM
 start_stack "$BIN" "$WORK" 200 42
 CFG=(-c "$WORK/hrsync.toml")
+if [ "$AD" = 1 ]; then
+  if [ -n "${AD_ENV:-}" ]; then
+    # shellcheck disable=SC1090
+    . "$AD_ENV"
+  else
+    NOSYNC=1 scripts/start-samba-ad.sh "$WORK/ad"
+    # shellcheck disable=SC1091
+    . "$WORK/ad/env"
+  fi
+  export AD_BIND_PW LDAPTLS_CACERT=$AD_CA_CERT
+  # The example's OU=HR, in a fresh OU per demo run (the domain may be shared).
+  TAG="demo$RANDOM"
+  HRBASE="OU=$TAG,$AD_BASE_DN"
+  A=(-x -H "$AD_LDAPS_URL" -D "$AD_BIND_DN" -w "$AD_BIND_PW")
+  ldapadd "${A[@]}" >/dev/null <<LDIF
+dn: $HRBASE
+objectClass: organizationalUnit
+
+dn: OU=People,$HRBASE
+objectClass: organizationalUnit
+
+dn: OU=Groups,$HRBASE
+objectClass: organizationalUnit
+
+dn: OU=Disabled Users,$HRBASE
+objectClass: organizationalUnit
+
+dn: CN=All Staff,OU=Groups,$HRBASE
+objectClass: group
+sAMAccountName: $TAG-all
+
+dn: CN=CRM Users,OU=Groups,$HRBASE
+objectClass: group
+sAMAccountName: $TAG-crm
+LDIF
+  sed -e "s#http://127.0.0.1:8089/app/api#$HR#" -e "s#ldaps://127.0.0.1#$AD_LDAPS_URL#" \
+      -e "s#/etc/hrsync/ad-ca.pem#$AD_CA_CERT#" -e "s#CN=Administrator,CN=Users,DC=example,DC=test#$AD_BIND_DN#" \
+      -e "s#OU=HR,DC=example,DC=test#$HRBASE#g" -e "s#/var/lib/hrsync/initial-passwords.jsonl#$WORK/initial-passwords.jsonl#" \
+      -e "s#{employee_id|lower}@example.test#{employee_id|lower}.$TAG@example.test#" \
+      -e "s#^sAMAccountName = .*#sAMAccountName = { format = \"d$((RANDOM % 9000 + 1000)){employee_id|lower|replace('emp','')}\", required = true }#" \
+      examples/icehrm-ad.toml > "$WORK/hrsync.toml"
+fi
 hr() { curl -fsS -X "$1" -H "Authorization: Bearer $ICEHRM_TOKEN" -H 'Content-Type: application/json' "$HR$2" ${3:+--data "$3"}; }
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
@@ -48,8 +98,16 @@ step "runs and the audit of the last apply"
 LAST=$("$BIN/hrsync" runs "${CFG[@]}" --json | python3 -c 'import json,sys; print([r["id"] for r in json.load(sys.stdin) if r["command"]=="apply"][0])')
 "$BIN/hrsync" audit "${CFG[@]}" --run "$LAST"
 
-step "the directory: the leaver is locked (ppolicy), the joiner exists"
-ldapsearch -x -LLL -H "$LDAP_URL" -D "$LDAP_BIND_DN" -w "$LDAP_BIND_PW" -b "$LDAP_BASE_DN" \
-  '(|(pwdAccountLockedTime=*)(employeeNumber=EMP09001))' cn departmentNumber pwdAccountLockedTime
+if [ "$AD" = 1 ]; then
+  step "Active Directory: the leaver is disabled (userAccountControl 514) in OU=Disabled Users; the joiner is in the OU of its department"
+  ldapsearch "${A[@]}" -LLL -b "$HRBASE" \
+    '(|(employeeID=EMP09001)(userAccountControl:1.2.840.113556.1.4.803:=2))' distinguishedName userAccountControl department memberOf
+  step "initial passwords were delivered to a 0600 file (not shown here): $(stat -c '%a' "$WORK/initial-passwords.jsonl"), $(wc -l < "$WORK/initial-passwords.jsonl") account(s)"
+  ldapdelete "${A[@]}" -r "$HRBASE" >/dev/null 2>&1 || true
+else
+  step "the directory: the leaver is locked (ppolicy), the joiner exists"
+  ldapsearch -x -LLL -H "$LDAP_URL" -D "$LDAP_BIND_DN" -w "$LDAP_BIND_PW" -b "$LDAP_BASE_DN" \
+    '(|(pwdAccountLockedTime=*)(employeeNumber=EMP09001))' cn departmentNumber pwdAccountLockedTime
+fi
 echo
-echo "demo finished; stopping the emulator and slapd" >&2
+echo "demo finished; stopping what it started" >&2

@@ -342,8 +342,20 @@ impl Planner {
             ChangeKind::Enable => "active in HR but the account is disabled (rehire)".to_string(),
             _ => {
                 let mut parts: Vec<String> = c.attrs.iter().map(|a| a.attr.to_string()).collect();
-                if c.new_dn.is_some() {
-                    parts.insert(0, format!("{} (rename)", self.o.rdn_attribute));
+                if let Some(new) = &c.new_dn
+                    && let (Ok(a), Ok(b)) = (dn::Dn::parse(&c.dn), dn::Dn::parse(new))
+                {
+                    let (pa, pb) = (a.parent().to_string(), b.parent().to_string());
+                    if !dn::same(&pa, &pb) {
+                        parts.insert(0, format!("OU (move to {pb})"));
+                    }
+                    let renamed = match (a.leaf(), b.leaf()) {
+                        (Some(x), Some(y)) => x.value.to_lowercase() != y.value.to_lowercase(),
+                        _ => false,
+                    };
+                    if renamed {
+                        parts.insert(0, format!("{} (rename)", self.o.rdn_attribute));
+                    }
                 }
                 format!("HR changed {}", parts.join(", "))
             }

@@ -811,3 +811,52 @@ async fn ad_leavers_move_to_the_disabled_ou_and_are_deleted_after_retention() {
             .is_empty()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ad_starttls_works_and_the_dc_certificate_is_verified() {
+    let fx = AdFx::new("ad-tls", 3, false).await;
+    let original = std::fs::read_to_string(&fx.cfg_path).unwrap();
+    let env = ad_env();
+    let plain = env.url.replace("ldaps://", "ldap://");
+    let try_run = |text: String| {
+        let path = fx.cfg_path.clone();
+        async move {
+            std::fs::write(&path, text).unwrap();
+            let cfg = Config::load(&path).map_err(|e| e.to_string())?;
+            let job = cfg.job("staff").map_err(|e| e.to_string())?;
+            let mut store = Store::open(&cfg.state_path()).unwrap();
+            engine::run(
+                &job,
+                &mut store,
+                Mode::Apply,
+                chrono::Utc::now(),
+                &mut Unattended,
+            )
+            .await
+            .map_err(|e| e.to_string())
+        }
+    };
+    // StartTLS on ldap:// (the DC refuses simple binds without TLS): works, passwords included.
+    let r = try_run(original.replace(
+        &format!("url = \"{}\"", env.url),
+        &format!("url = \"{plain}\"\nstarttls = true"),
+    ))
+    .await
+    .unwrap();
+    assert_eq!(r.applied_failed, 0, "{:?}", fx.failures(r.run_id));
+    assert!(r.plan.summary().create > 0);
+    // Plain LDAP without TLS is refused before anything is sent.
+    let e = try_run(original.replace(
+        &format!("url = \"{}\"", env.url),
+        &format!("url = \"{plain}\""),
+    ))
+    .await
+    .unwrap_err();
+    assert!(e.contains("only over TLS"), "{e}");
+    // Another CA than the DC's: the certificate is not trusted, nothing happens.
+    let other_ca = std::env::var("HRSYNC_TEST_LDAP_CA_CERT").unwrap();
+    let e = try_run(original.replace(&env.ca, &other_ca))
+        .await
+        .unwrap_err();
+    assert!(e.to_lowercase().contains("certificate"), "{e}");
+}
