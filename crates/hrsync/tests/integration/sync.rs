@@ -384,3 +384,50 @@ async fn a_large_drop_in_hr_records_withholds_leavers_until_accepted() {
     assert_eq!(fx.search("(pwdAccountLockedTime=*)").await.len(), 10);
     assert!(fx.run(Mode::Plan).await.plan.leavers_allowed);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ou_rule_places_and_moves_entries_keeping_the_entry_uuid() {
+    let fx = Fx::new("ou-rule", 12, "uid", STAFF_ATTRS).await;
+    let text = std::fs::read_to_string(&fx.cfg_path).unwrap().replace(
+        "rdn_attribute = \"uid\"",
+        "rdn_attribute = \"uid\"\nou = [\"{department.display}\"]",
+    );
+    std::fs::write(&fx.cfg_path, text).unwrap();
+    let r = fx.run(Mode::Apply).await;
+    assert_eq!(r.applied_failed, 0);
+    let id = fx.active_ids()[0];
+    let emp = fx.emu.employee(id).unwrap();
+    let uid = fx.emp_no(id).to_lowercase();
+    let dept = emp["department"]["display"].as_str().unwrap().to_string();
+    let e = fx.search(&format!("(uid={uid})")).await.remove(0);
+    let want = hrsync_model::dn::child("ou", &dept, &fx.people);
+    assert!(
+        hrsync_model::dn::same(
+            &hrsync_model::dn::Dn::parse(&e.dn)
+                .unwrap()
+                .parent()
+                .to_string(),
+            &want
+        ),
+        "{} under {want}",
+        e.dn
+    );
+    let uuid = e.attrs["entryUUID"][0].clone();
+    assert!(fx.run(Mode::Plan).await.plan.changes.is_empty());
+
+    let old_dept = emp["department"]["id"].as_i64().unwrap();
+    let new_dept = if old_dept == 3 { 4 } else { 3 };
+    fx.emu.update(id, json!({"department": new_dept})).unwrap();
+    let r = fx.run(Mode::Apply).await;
+    assert_eq!(r.applied_failed, 0);
+    assert_eq!(r.plan.changes.len(), 1);
+    assert!(
+        r.plan.changes[0].reason.contains("move to"),
+        "{}",
+        r.plan.changes[0].reason
+    );
+    let moved = fx.search(&format!("(uid={uid})")).await.remove(0);
+    assert_ne!(moved.dn.to_lowercase(), e.dn.to_lowercase());
+    assert_eq!(moved.attrs["entryUUID"][0], uuid, "a move keeps the entry");
+    assert!(fx.run(Mode::Plan).await.plan.changes.is_empty());
+}
