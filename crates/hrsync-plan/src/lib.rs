@@ -101,6 +101,7 @@ pub fn plan(input: PlanInput) -> Plan {
             managed_group_bases: Vec::new(),
             leaver_removes_groups: false,
             disabled_ou: None,
+            create_only: Vec::new(),
             delete_after: None,
         },
         links,

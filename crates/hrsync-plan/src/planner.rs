@@ -36,6 +36,8 @@ pub struct PlanOptions {
     pub managed_group_bases: Vec<String>,
     /// A leaver is also removed from the managed groups.
     pub leaver_removes_groups: bool,
+    /// Attributes set only at creation (`on = "create"`): never compared afterwards.
+    pub create_only: Vec<AttrName>,
     /// Leavers' accounts are moved here when disabled (and back out when rehired).
     pub disabled_ou: Option<String>,
     /// Disabled accounts of leavers are deleted this long after they were disabled.
@@ -285,6 +287,9 @@ impl Planner {
         for a in self.o.owned.iter().chain(std::iter::once(&self.key_name)) {
             if a == &self.rdn_name {
                 continue; // the RDN value changes through the rename
+            }
+            if self.o.create_only.contains(a) {
+                continue; // set once at creation, then owned by someone else
             }
             if a.is(MEMBER_OF) {
                 if let Some(c) = self.group_change(

@@ -261,6 +261,7 @@ fn arrival_order_does_not_change_the_plan() {
                 managed_group_bases: Vec::new(),
                 leaver_removes_groups: false,
                 disabled_ou: None,
+                create_only: Vec::new(),
                 delete_after: None,
             },
             BTreeMap::new(),

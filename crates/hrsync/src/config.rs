@@ -352,6 +352,19 @@ pub struct RawAttrTable {
     pub format: String,
     #[serde(default)]
     pub required: bool,
+    /// `always` (default): kept in line with HR; `create`: set when the account is created,
+    /// then left to its owner (e.g. a mail address IT may change).
+    #[serde(default)]
+    pub on: AttrWhen,
+}
+
+/// When a mapped attribute is written.
+#[derive(Debug, Deserialize, Clone, Copy, Default, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum AttrWhen {
+    #[default]
+    Always,
+    Create,
 }
 
 /// `[[mapping]]`: a named mapping configuration.
@@ -499,6 +512,8 @@ pub struct Job {
     pub managed_groups: Vec<String>,
     pub managed_group_bases: Vec<String>,
     pub leaver_removes_groups: bool,
+    /// Attributes written only when an account is created.
+    pub create_only: Vec<String>,
     pub disabled_ou: Option<String>,
     pub delete_after_days: Option<u32>,
 }
@@ -1050,6 +1065,12 @@ impl Config {
             managed_groups: m.groups.iter().filter_map(|g| g.dn.clone()).collect(),
             managed_group_bases: m.groups.iter().filter_map(|g| g.under.clone()).collect(),
             leaver_removes_groups: r.lifecycle.leaver_groups == "remove",
+            create_only: m
+                .attributes
+                .iter()
+                .filter(|(_, a)| matches!(a, RawAttr::Table(t) if t.on == AttrWhen::Create))
+                .map(|(n, _)| n.clone())
+                .collect(),
             disabled_ou: r.lifecycle.disabled_ou.clone(),
             delete_after_days: r.lifecycle.delete_after_days,
         })

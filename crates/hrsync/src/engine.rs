@@ -200,6 +200,11 @@ async fn run_inner(
             managed_group_bases: job.managed_group_bases.clone(),
             leaver_removes_groups: job.leaver_removes_groups,
             disabled_ou: job.disabled_ou.clone(),
+            create_only: job
+                .create_only
+                .iter()
+                .map(|a| AttrName::new(a.clone()))
+                .collect(),
             delete_after: job
                 .delete_after_days
                 .map(|d| chrono::Duration::days(i64::from(d))),

@@ -431,3 +431,48 @@ async fn ou_rule_places_and_moves_entries_keeping_the_entry_uuid() {
     assert_eq!(moved.attrs["entryUUID"][0], uuid, "a move keeps the entry");
     assert!(fx.run(Mode::Plan).await.plan.changes.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_only_attributes_are_set_once_and_then_left_alone() {
+    let attrs = STAFF_ATTRS.replace(
+        "mail = \"{work_email}\"",
+        "mail = { format = \"{work_email}\", on = \"create\" }",
+    );
+    assert!(attrs.contains("on = \"create\""));
+    let fx = Fx::new("create-only", 6, "uid", &attrs).await;
+    let r = fx.run(Mode::Apply).await;
+    assert_eq!(r.applied_failed, 0);
+    let id = fx.active_ids()[0];
+    let uid = fx.emp_no(id).to_lowercase();
+    let e = fx.search(&format!("(uid={uid})")).await.remove(0);
+    let first_mail = e.attrs["mail"][0].clone();
+    // HR changes the address, and IT sets another one by hand: hrsync keeps out of it.
+    fx.emu
+        .update(
+            id,
+            json!({"work_email": "changed.in.hr@example.test", "last_name": "Okafor"}),
+        )
+        .unwrap();
+    let mut ldap = admin().await;
+    ldap.modify(
+        &e.dn,
+        vec![ldap3::Mod::Replace(
+            "mail",
+            HashSet::from(["set.by.it@example.test"]),
+        )],
+    )
+    .await
+    .unwrap()
+    .success()
+    .unwrap();
+    let r = fx.run(Mode::Apply).await;
+    assert_eq!(r.plan.changes.len(), 1, "{:?}", r.plan.changes);
+    assert!(
+        r.plan.changes[0].attrs.iter().all(|a| !a.attr.is("mail")),
+        "{:?}",
+        r.plan.changes[0].attrs
+    );
+    let e = fx.search(&format!("(uid={uid})")).await.remove(0);
+    assert_eq!(e.attrs["mail"], vec!["set.by.it@example.test".to_string()]);
+    assert_ne!(first_mail, "set.by.it@example.test");
+}
