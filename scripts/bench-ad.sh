@@ -312,8 +312,9 @@ print(f"ldapadd, with password (512)    {ref_line('passwd')}")
 print(f"ratio hrsync / ldapadd+password {rate_wall/pw_rate:7.2f}x  (whole hrsync run; apply stage alone: {rate_stage/pw_rate:.2f}x)")
 print(f"bench OUs deleted in            {float(rd('cleanup.wall')):7.2f} s")
 print("note: hrsync always sets an initial password on the AD accounts it creates (no password-less")
-print("      create mode): per account add (disabled) + unicodePwd + delivery to the passwords file +")
-print("      read/enable userAccountControl + pwdLastSet = 0. The no-password figure is ldapadd only.")
+print("      create mode): per account one add (disabled, with unicodePwd), delivery to the passwords")
+print("      file, a read of userAccountControl and one modify (enable + pwdLastSet = 0). The")
+print("      no-password figure is ldapadd only.")
 if problems:
     print("PROBLEMS:")
     for p in problems:

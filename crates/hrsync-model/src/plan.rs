@@ -132,6 +132,13 @@ pub struct Plan {
     /// Leaver changes that were withheld because leavers were not allowed.
     pub leavers_withheld: usize,
     pub changes: Vec<Change>,
+    /// Changes held back by a blast-radius threshold: listed, not applied, until confirmed
+    /// (`hrsync apply --confirm-held RUN`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub held: Vec<Change>,
+    /// Why each class of changes was held.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub held_reasons: Vec<String>,
     pub unchanged: usize,
     pub findings: Vec<Finding>,
 }

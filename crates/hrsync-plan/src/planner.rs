@@ -554,6 +554,8 @@ impl Planner {
             leavers_withheld_reason: withheld_reason,
             leavers_withheld: withheld,
             changes: self.changes,
+            held: Vec::new(),
+            held_reasons: Vec::new(),
             unchanged: self.unchanged,
             findings: self.findings,
         };

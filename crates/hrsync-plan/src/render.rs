@@ -84,6 +84,25 @@ pub fn render_text(plan: &Plan, detail: bool, limit: Option<usize>) -> String {
             plan.changes.len() - shown
         );
     }
+    if !plan.held.is_empty() {
+        let _ = writeln!(s, "\nHeld by blast-radius thresholds (not applied):");
+        for r in &plan.held_reasons {
+            let _ = writeln!(s, "  {r}");
+        }
+        for c in plan.held.iter().take(shown) {
+            let _ = writeln!(
+                s,
+                "= held {} {}  [{}]  {}",
+                c.kind.as_str(),
+                c.dn,
+                c.key,
+                c.reason
+            );
+        }
+        if plan.held.len() > shown {
+            let _ = writeln!(s, "  … {} more held change(s)", plan.held.len() - shown);
+        }
+    }
     for x in plan.findings.iter().take(shown) {
         let field = x
             .field

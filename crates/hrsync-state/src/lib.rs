@@ -207,6 +207,10 @@ impl Store {
             leavers_allowed: bool,
             leavers_withheld_reason: &'a Option<String>,
             leavers_withheld: usize,
+            #[serde(skip_serializing_if = "<[_]>::is_empty")]
+            held: &'a [hrsync_model::Change],
+            #[serde(skip_serializing_if = "<[_]>::is_empty")]
+            held_reasons: &'a [String],
             unchanged: usize,
             findings: &'a [hrsync_model::Finding],
         }
@@ -219,6 +223,8 @@ impl Store {
                 leavers_allowed: plan.leavers_allowed,
                 leavers_withheld_reason: &plan.leavers_withheld_reason,
                 leavers_withheld: plan.leavers_withheld,
+                held: &plan.held,
+                held_reasons: &plan.held_reasons,
                 unchanged: plan.unchanged,
                 findings: &plan.findings,
             },
@@ -548,6 +554,8 @@ mod tests {
             leavers_withheld_reason: None,
             leavers_withheld: 0,
             changes: vec![change.clone()],
+            held: vec![],
+            held_reasons: vec![],
             unchanged: 0,
             findings: vec![],
         };

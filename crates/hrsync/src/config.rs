@@ -471,6 +471,9 @@ pub struct RawLifecycle {
     /// Disabled leavers are deleted this many days after hrsync disabled them (AD keeps a
     /// tombstone for its deleted-object lifetime). Unset: never deleted.
     pub delete_after_days: Option<u32>,
+    /// Blast-radius guards per change class.
+    #[serde(default)]
+    pub thresholds: crate::guards::Thresholds,
 }
 fn default_leaver_groups() -> String {
     "keep".into()
@@ -487,6 +490,7 @@ impl Default for RawLifecycle {
             leaver_groups: default_leaver_groups(),
             disabled_ou: None,
             delete_after_days: None,
+            thresholds: crate::guards::Thresholds::default(),
         }
     }
 }
@@ -516,6 +520,7 @@ pub struct Job {
     pub create_only: Vec<String>,
     pub disabled_ou: Option<String>,
     pub delete_after_days: Option<u32>,
+    pub thresholds: crate::guards::Thresholds,
 }
 
 impl Config {
@@ -1073,6 +1078,7 @@ impl Config {
                 .collect(),
             disabled_ou: r.lifecycle.disabled_ou.clone(),
             delete_after_days: r.lifecycle.delete_after_days,
+            thresholds: r.lifecycle.thresholds,
         })
     }
 }

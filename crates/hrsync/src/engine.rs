@@ -77,11 +77,13 @@ impl Ui for Unattended {
 }
 
 /// How a run should behave beyond plan-or-apply.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct RunOptions {
     /// Accept a record-count drop beyond `lifecycle.max_record_drop_percent` for this run (the
     /// operator checked that the people really left).
     pub accept_record_drop: bool,
+    /// Held changes confirmed for release (`guards::held_tokens` of the confirmed run).
+    pub confirmed_held: std::collections::BTreeSet<String>,
 }
 
 /// Runs one job: always plans; applies in [`Mode::Apply`] when `ui.confirm` agrees.
@@ -217,6 +219,7 @@ async fn run_inner(
             .set_disabled_since(store.disabled_since(&spec.name)?);
     }
     let map_time = Cell::new(Duration::ZERO);
+    let managed = Cell::new(0usize);
     let plan_time = Cell::new(Duration::ZERO);
     // Fetching (HTTP + JSON) and mapping run on their own task, so they use the other core
     // while this task reads the directory and plans; results come over a channel.
@@ -270,12 +273,14 @@ async fn run_inner(
         let t = Instant::now();
         let read = async {
             let dir = Directory::connect(job.directory.clone()).await?;
-            dir.snapshot_with(|e| {
-                let t = Instant::now();
-                planner.borrow_mut().add_entry(e);
-                plan_time.set(plan_time.get() + t.elapsed());
-            })
-            .await?;
+            managed.set(
+                dir.snapshot_with(|e| {
+                    let t = Instant::now();
+                    planner.borrow_mut().add_entry(e);
+                    plan_time.set(plan_time.get() + t.elapsed());
+                })
+                .await?,
+            );
             Ok::<_, hrsync_directory::DirError>(dir)
         };
         let res = read.await;
@@ -330,7 +335,13 @@ async fn run_inner(
     }
     let records = fetch_report.records;
     let complete = fetch_report.complete;
-    let (plan, observed) = planner.finish(fetch_report);
+    let (mut plan, observed) = planner.finish(fetch_report);
+    crate::guards::hold(
+        &mut plan,
+        &job.thresholds,
+        managed.get(),
+        &opts.confirmed_held,
+    );
     let plan_time = plan_time.get() + t.elapsed();
     timings.map_ms = map_time.get().as_millis() as u64;
     timings.plan_ms = plan_time.as_millis() as u64;

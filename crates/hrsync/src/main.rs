@@ -53,6 +53,10 @@ struct Show {
     /// this run (otherwise its leavers are withheld).
     #[arg(long)]
     accept_drop: bool,
+    /// Release the changes that run RUN held over a blast-radius threshold (exactly those; a
+    /// new plan that holds other people keeps holding them).
+    #[arg(long, value_name = "RUN")]
+    confirm_held: Option<i64>,
 }
 
 #[derive(Subcommand)]
@@ -364,8 +368,24 @@ async fn sync(common: Common, show: Show, mode: Mode, yes: bool) -> Result<i32> 
             done: 0,
             failed: 0,
         };
+        let confirmed_held = match show.confirm_held {
+            None => Default::default(),
+            Some(run) => {
+                let plan = store
+                    .plan_of(run)?
+                    .with_context(|| format!("run {run} has no stored plan"))?;
+                if plan.mapping != name {
+                    bail!("run {run} is for mapping {:?}, not {name:?}", plan.mapping);
+                }
+                if plan.held.is_empty() {
+                    bail!("run {run} held no changes");
+                }
+                hrsync::guards::held_tokens(&plan)
+            }
+        };
         let opts = engine::RunOptions {
             accept_record_drop: show.accept_drop,
+            confirmed_held,
         };
         let report = engine::run_with(&job, &mut store, mode, opts, Utc::now(), &mut ui)
             .await

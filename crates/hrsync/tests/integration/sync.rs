@@ -476,3 +476,61 @@ async fn create_only_attributes_are_set_once_and_then_left_alone() {
     assert_eq!(e.attrs["mail"], vec!["set.by.it@example.test".to_string()]);
     assert_ne!(first_mail, "set.by.it@example.test");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mass_disable_over_the_threshold_is_held_until_confirmed() {
+    let fx = Fx::new("blast-radius", 20, "uid", STAFF_ATTRS).await;
+    let text = std::fs::read_to_string(&fx.cfg_path).unwrap()
+        + "\n[lifecycle]\nthresholds = { disable = { percent = 10 } }\n";
+    std::fs::write(&fx.cfg_path, text).unwrap();
+    let r = fx.run(Mode::Apply).await;
+    assert_eq!(r.applied_failed, 0);
+    let managed = r.plan.summary().create;
+    // 40% of the accounts leave at once, plus one ordinary update.
+    let ids = fx.active_ids();
+    let n = (managed * 4).div_ceil(10);
+    let leaving: Vec<String> = ids[..n].iter().map(|&i| fx.emp_no(i)).collect();
+    for &i in &ids[..n] {
+        assert!(fx.emu.terminate(i, "2026-11-20"));
+    }
+    fx.emu
+        .update(ids[n], json!({"last_name": "Ramírez"}))
+        .unwrap();
+    let r = fx.run(Mode::Apply).await;
+    assert_eq!(r.plan.held.len(), n, "{:?}", r.plan.held_reasons);
+    assert!(r.plan.held_reasons[0].contains("over lifecycle.thresholds.disable"));
+    assert_eq!(
+        r.plan.changes.len(),
+        1,
+        "the safe part (the update) goes ahead"
+    );
+    assert_eq!(r.applied_ok, 1);
+    let locked = fx.search("(pwdAccountLockedTime=*)").await;
+    assert!(locked.is_empty(), "nobody disabled yet");
+    let held_run = r.run_id;
+    assert!(hrsync_plan::render_text(&r.plan, true, None).contains("= held disable"));
+
+    // Confirmation releases exactly what that run held.
+    let stored = fx.store().plan_of(held_run).unwrap().unwrap();
+    let confirmed = hrsync::guards::held_tokens(&stored);
+    let r = fx
+        .run_with(
+            Mode::Apply,
+            hrsync::engine::RunOptions {
+                confirmed_held: confirmed,
+                ..Default::default()
+            },
+        )
+        .await;
+    assert!(r.plan.held.is_empty(), "{:?}", r.plan.held_reasons);
+    let disabled: HashSet<String> = r
+        .plan
+        .changes
+        .iter()
+        .filter(|c| c.kind == ChangeKind::Disable)
+        .map(|c| c.key.clone())
+        .collect();
+    assert_eq!(disabled, leaving.iter().cloned().collect());
+    assert_eq!(r.applied_failed, 0);
+    assert_eq!(fx.search("(pwdAccountLockedTime=*)").await.len(), n);
+}

@@ -174,7 +174,24 @@ rdn_attribute = "{rdn}"
         let mut store = Store::open(&cfg.state_path()).unwrap();
         let opts = engine::RunOptions {
             accept_record_drop: true,
+            ..Default::default()
         };
+        engine::run_with(
+            &job,
+            &mut store,
+            mode,
+            opts,
+            chrono::Utc::now(),
+            &mut Unattended,
+        )
+        .await
+        .unwrap()
+    }
+
+    pub async fn run_with(&self, mode: Mode, opts: engine::RunOptions) -> RunReport {
+        let cfg = self.config();
+        let job = cfg.job("staff").unwrap();
+        let mut store = Store::open(&cfg.state_path()).unwrap();
         engine::run_with(
             &job,
             &mut store,

@@ -1,0 +1,226 @@
+//! Blast-radius guards: a plan that would disable, delete, move or rename more accounts than
+//! the configured thresholds (a count and/or a percentage of the managed accounts) applies its
+//! safe part and *holds* the rest. Held changes are listed with the reason and released only by
+//! `hrsync apply --confirm-held RUN`, for exactly the changes that run held (a later plan that
+//! holds other people is not released by it), or by raising the threshold in the config.
+
+use hrsync_model::{Change, ChangeKind, Plan, dn};
+use serde::Deserialize;
+use std::collections::BTreeSet;
+
+/// One class's limit: over `count` changes or over `percent` of the managed accounts.
+#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Threshold {
+    pub count: Option<usize>,
+    pub percent: Option<f64>,
+}
+
+/// `[lifecycle.thresholds]`.
+#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Thresholds {
+    pub disable: Option<Threshold>,
+    pub delete: Option<Threshold>,
+    #[serde(rename = "move")]
+    pub moves: Option<Threshold>,
+    pub rename: Option<Threshold>,
+}
+
+/// The guarded classes a change belongs to.
+pub fn classes(c: &Change) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    match c.kind {
+        ChangeKind::Disable => out.push("disable"),
+        ChangeKind::Delete => out.push("delete"),
+        _ => {}
+    }
+    if let Some(new) = &c.new_dn
+        && let (Ok(a), Ok(b)) = (dn::Dn::parse(&c.dn), dn::Dn::parse(new))
+    {
+        if !dn::same(&a.parent().to_string(), &b.parent().to_string())
+            && c.kind != ChangeKind::Disable
+        {
+            out.push("move");
+        }
+        let renamed = match (a.leaf(), b.leaf()) {
+            (Some(x), Some(y)) => x.value.to_lowercase() != y.value.to_lowercase(),
+            _ => false,
+        };
+        if renamed {
+            out.push("rename");
+        }
+    }
+    out
+}
+
+/// A confirmation token of a held change: class and key.
+pub fn token(class: &str, key: &str) -> String {
+    format!("{class}:{key}")
+}
+
+/// The tokens a plan held (what `--confirm-held` of its run releases).
+pub fn held_tokens(plan: &Plan) -> BTreeSet<String> {
+    plan.held
+        .iter()
+        .flat_map(|c| classes(c).into_iter().map(|k| token(k, &c.key)))
+        .collect()
+}
+
+/// Moves the changes of every class over its threshold from `plan.changes` to `plan.held`,
+/// except those `confirmed`. `managed` is the number of accounts the directory snapshot saw.
+pub fn hold(plan: &mut Plan, t: &Thresholds, managed: usize, confirmed: &BTreeSet<String>) {
+    let limits = [
+        ("disable", t.disable),
+        ("delete", t.delete),
+        ("move", t.moves),
+        ("rename", t.rename),
+    ];
+    let mut hold_keys: BTreeSet<(String, String)> = BTreeSet::new();
+    for (class, limit) in limits {
+        let Some(limit) = limit else { continue };
+        let members: Vec<&Change> = plan
+            .changes
+            .iter()
+            .filter(|c| classes(c).contains(&class))
+            .collect();
+        let n = members.len();
+        if n == 0 {
+            continue;
+        }
+        let pct = if managed > 0 {
+            n as f64 * 100.0 / managed as f64
+        } else {
+            100.0
+        };
+        let over_count = limit.count.is_some_and(|c| n > c);
+        let over_pct = limit.percent.is_some_and(|p| pct > p);
+        if !(over_count || over_pct) {
+            continue;
+        }
+        let unconfirmed: Vec<&&Change> = members
+            .iter()
+            .filter(|c| !confirmed.contains(&token(class, &c.key)))
+            .collect();
+        if unconfirmed.is_empty() {
+            plan.held_reasons.push(format!(
+                "{n} {class}(s) ({pct:.0}% of {managed} managed accounts) are over the threshold but were confirmed"
+            ));
+            continue;
+        }
+        let limit_text = match (limit.count, limit.percent) {
+            (Some(c), Some(p)) => format!("count {c} / {p}%"),
+            (Some(c), None) => format!("count {c}"),
+            (None, Some(p)) => format!("{p}%"),
+            (None, None) => "none".into(),
+        };
+        plan.held_reasons.push(format!(
+            "{n} {class}(s) = {pct:.0}% of {managed} managed accounts, over lifecycle.thresholds.{class} ({limit_text}): {} held; review them, then run `hrsync apply --confirm-held RUN` with this plan's run number",
+            unconfirmed.len()
+        ));
+        for c in unconfirmed {
+            hold_keys.insert((c.kind.as_str().to_string(), c.key.clone()));
+        }
+    }
+    if hold_keys.is_empty() {
+        return;
+    }
+    let (held, kept): (Vec<Change>, Vec<Change>) = std::mem::take(&mut plan.changes)
+        .into_iter()
+        .partition(|c| hold_keys.contains(&(c.kind.as_str().to_string(), c.key.clone())));
+    plan.changes = kept;
+    plan.held = held;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hrsync_model::FetchReport;
+
+    fn change(kind: ChangeKind, key: &str, dn: &str, new_dn: Option<&str>) -> Change {
+        Change {
+            kind,
+            key: key.into(),
+            dn: dn.into(),
+            new_dn: new_dn.map(String::from),
+            uuid: None,
+            attrs: vec![],
+            reason: String::new(),
+        }
+    }
+
+    fn plan(changes: Vec<Change>) -> Plan {
+        Plan {
+            mapping: "m".into(),
+            target: "t".into(),
+            generated_at: chrono::Utc::now(),
+            fetch: FetchReport::default(),
+            leavers_allowed: true,
+            leavers_withheld_reason: None,
+            leavers_withheld: 0,
+            changes,
+            held: vec![],
+            held_reasons: vec![],
+            unchanged: 0,
+            findings: vec![],
+        }
+    }
+
+    #[test]
+    fn over_threshold_is_held_and_released_only_for_what_was_confirmed() {
+        let mut changes: Vec<Change> = (0..4)
+            .map(|i| {
+                change(
+                    ChangeKind::Disable,
+                    &format!("k{i}"),
+                    &format!("uid=u{i},ou=p"),
+                    None,
+                )
+            })
+            .collect();
+        changes.push(change(
+            ChangeKind::Update,
+            "m1",
+            "uid=m1,ou=a,ou=p",
+            Some("uid=m1,ou=b,ou=p"),
+        ));
+        changes.push(change(ChangeKind::Create, "new", "uid=n,ou=p", None));
+        let t = Thresholds {
+            disable: Some(Threshold {
+                count: None,
+                percent: Some(10.0),
+            }),
+            moves: Some(Threshold {
+                count: Some(5),
+                percent: None,
+            }),
+            ..Thresholds::default()
+        };
+        let mut p = plan(changes.clone());
+        hold(&mut p, &t, 10, &BTreeSet::new());
+        assert_eq!(p.held.len(), 4, "40% disables over 10%");
+        assert_eq!(
+            p.changes.len(),
+            2,
+            "the move (1 ≤ 5) and the create go ahead"
+        );
+        assert!(p.held_reasons[0].contains("40% of 10"));
+        let confirmed = held_tokens(&p);
+        assert_eq!(confirmed.len(), 4);
+
+        // Confirmation releases exactly those; a fifth leaver appearing later stays held.
+        let mut again = changes.clone();
+        again.push(change(ChangeKind::Disable, "k9", "uid=u9,ou=p", None));
+        let mut p2 = plan(again);
+        hold(&mut p2, &t, 10, &confirmed);
+        assert_eq!(
+            p2.held.iter().map(|c| c.key.as_str()).collect::<Vec<_>>(),
+            ["k9"]
+        );
+        assert_eq!(p2.changes.len(), 6);
+        // Under the threshold nothing is held.
+        let mut p3 = plan(changes[..1].to_vec());
+        hold(&mut p3, &t, 10, &BTreeSet::new());
+        assert!(p3.held.is_empty());
+    }
+}
