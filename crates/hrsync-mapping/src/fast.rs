@@ -200,7 +200,7 @@ mod tests {
 #[cfg(test)]
 mod same_as_minijinja {
     #![allow(clippy::unwrap_used)]
-    use crate::{AttrSpec, Mapper, MappingSpec};
+    use crate::{AttrSpec, Mapper, MappingSpec, OutOfScope};
     use hrsync_model::{AttrName, HrRecord};
     use serde_json::json;
 
@@ -250,6 +250,8 @@ mod same_as_minijinja {
                         leaver_when: None,
                         ou: Vec::new(),
                         groups: Vec::new(),
+                        scope_when: None,
+                        out_of_scope: OutOfScope::Ignore,
                     })
                     .unwrap()
                 };

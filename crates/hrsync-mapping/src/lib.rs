@@ -52,6 +52,22 @@ pub struct MappingSpec {
     pub ou: Vec<String>,
     /// Group rules: who belongs to which groups (directory attribute `memberOf`).
     pub groups: Vec<GroupRule>,
+    /// Expression that is true for the people this mapping manages (e.g.
+    /// `employment_type != 'Contractor'`). Unset: everyone.
+    pub scope_when: Option<String>,
+    /// What happens to a person outside the scope.
+    pub out_of_scope: OutOfScope,
+}
+
+/// What a mapping does with a person its `scope_when` excludes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutOfScope {
+    /// Not created; an existing account is left exactly as it is (and never counts as missing).
+    #[default]
+    Ignore,
+    /// Treated as a leaver: an existing account is disabled; none is created.
+    Disable,
 }
 
 /// One group rule: a fixed group (`dn`) or one named from HR data (`cn` under `under`), for
@@ -120,6 +136,7 @@ pub struct Mapper {
 }
 
 const LEAVER_TEMPLATE: &str = "__leaver_when";
+const SCOPE_TEMPLATE: &str = "__scope_when";
 
 impl Mapper {
     pub fn new(mut spec: MappingSpec) -> Result<Mapper, MappingError> {
@@ -201,6 +218,14 @@ impl Mapper {
                 reason: e.to_string(),
             })?;
         }
+        if let Some(expr) = &spec.scope_when {
+            env.add_template_owned(SCOPE_TEMPLATE, format!("{{% if {expr} %}}yes{{% endif %}}"))
+                .map_err(|e| MappingError::Expression {
+                    mapping: spec.name.clone(),
+                    expr: expr.clone(),
+                    reason: e.to_string(),
+                })?;
+        }
         for a in &spec.attributes {
             let fields = env
                 .get_template(&a.name)
@@ -213,10 +238,16 @@ impl Mapper {
                 name: AttrName::new(a.name.clone()),
             });
         }
-        let leaver_fields = env
+        let mut leaver_fields = env
             .get_template(LEAVER_TEMPLATE)
             .map(|t| sorted(t.undeclared_variables(true)))
             .unwrap_or_default();
+        // The scope's fields must survive projection too.
+        leaver_fields.extend(
+            env.get_template(SCOPE_TEMPLATE)
+                .map(|t| sorted(t.undeclared_variables(true)))
+                .unwrap_or_default(),
+        );
         let leaver_fast = spec.leaver_when.as_deref().and_then(fast::compile_compare);
         Ok(Mapper {
             rdn_name: AttrName::new(spec.rdn_attribute.clone()),
@@ -294,6 +325,36 @@ impl Mapper {
             ctx.get_or_init(|| Value::from(minijinja::value::Serde(&rec.fields)))
                 .clone()
         };
+        if let Some(expr) = &self.spec.scope_when {
+            let in_scope = self
+                .env
+                .get_template(SCOPE_TEMPLATE)
+                .and_then(|t| t.render(ctx()))
+                .map(|out| out == "yes");
+            match in_scope {
+                Ok(true) => {}
+                Ok(false) => {
+                    return match self.spec.out_of_scope {
+                        // Present in HR, so never "missing"; no finding, nothing changes.
+                        OutOfScope::Ignore => Err(Vec::new()),
+                        OutOfScope::Disable => Ok(DesiredEntry {
+                            dn: String::new(),
+                            key,
+                            attrs: AttrMap::new(),
+                            leaver: true,
+                            leaver_reason: Some(format!("out of scope ({expr} is false)")),
+                        }),
+                    };
+                }
+                Err(e) => {
+                    return Err(vec![Finding::error(
+                        subject,
+                        None,
+                        format!("scope_when failed: {e}; the person is left unchanged"),
+                    )]);
+                }
+            }
+        }
         let mut findings = Vec::new();
         let mut attrs = AttrMap::new();
         for a in &self.attrs {

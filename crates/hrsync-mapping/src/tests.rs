@@ -40,6 +40,8 @@ fn spec() -> MappingSpec {
         leaver_when: Some("status == 'Terminated'".into()),
         ou: Vec::new(),
         groups: Vec::new(),
+        scope_when: None,
+        out_of_scope: OutOfScope::Ignore,
     }
 }
 

@@ -389,6 +389,12 @@ pub struct RawMapping {
     /// Attribute that names entries (`uid` or `cn`).
     #[serde(default = "default_rdn")]
     pub rdn_attribute: String,
+    /// Who this mapping manages: an expression over the HR record (default: everyone).
+    pub scope_when: Option<String>,
+    /// A person outside the scope: `ignore` (default; not created, an existing account is left
+    /// alone) or `disable` (treated as a leaver).
+    #[serde(default)]
+    pub out_of_scope: hrsync_mapping::OutOfScope,
     /// OU rule: OU names from the top down under `users_ou`, e.g. `["{department.display}"]`
     /// puts each person in `OU=<department>,<users_ou>` (values RDN-escaped) and moves them
     /// when it changes.
@@ -990,6 +996,8 @@ impl Config {
                 _ => None,
             }),
             ou: m.ou.clone(),
+            scope_when: m.scope_when.clone(),
+            out_of_scope: m.out_of_scope,
             groups: m
                 .groups
                 .iter()

@@ -534,3 +534,54 @@ async fn a_mass_disable_over_the_threshold_is_held_until_confirmed() {
     assert_eq!(r.applied_failed, 0);
     assert_eq!(fx.search("(pwdAccountLockedTime=*)").await.len(), n);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scope_excludes_people_and_out_of_scope_is_explicit() {
+    let fx = Fx::new("scoping", 8, "uid", STAFF_ATTRS).await;
+    let r = fx.run(Mode::Apply).await;
+    assert_eq!(r.applied_failed, 0);
+    let base = std::fs::read_to_string(&fx.cfg_path).unwrap();
+    let with_scope = |action: &str| {
+        base.replace(
+            "rdn_attribute = \"uid\"",
+            &format!(
+                "rdn_attribute = \"uid\"\nscope_when = \"first_name != 'Contractor'\"\nout_of_scope = \"{action}\""
+            ),
+        )
+    };
+    let id = fx.active_ids()[0];
+    let key = fx.emp_no(id);
+    // Person A leaves the scope (and changes in HR); a contractor is hired.
+    fx.emu
+        .update(id, json!({"first_name": "Contractor"}))
+        .unwrap();
+    fx.emu.hire(json!({"employee_id": "EMP07777", "first_name": "Contractor", "last_name": "Temp", "work_email": "temp@example.test", "department": 3, "job_title": 2, "supervisor": 1, "joined_date": "2026-11-23"}));
+    std::fs::write(&fx.cfg_path, with_scope("ignore")).unwrap();
+    let r = fx.run(Mode::Apply).await;
+    assert!(
+        r.plan.changes.is_empty(),
+        "ignored: not updated, not disabled, not created: {:?}",
+        r.plan.changes
+    );
+    assert!(r.plan.findings.is_empty());
+
+    std::fs::write(&fx.cfg_path, with_scope("disable")).unwrap();
+    let r = fx.run(Mode::Apply).await;
+    let k: Vec<(ChangeKind, &str)> = r
+        .plan
+        .changes
+        .iter()
+        .map(|c| (c.kind, c.key.as_str()))
+        .collect();
+    assert_eq!(
+        k,
+        vec![(ChangeKind::Disable, key.as_str())],
+        "the contractor hire is still not created"
+    );
+    assert!(
+        r.plan.changes[0].reason.contains("out of scope"),
+        "{}",
+        r.plan.changes[0].reason
+    );
+    assert_eq!(r.applied_failed, 0);
+}
