@@ -43,6 +43,27 @@ impl Directory {
         Ok(out)
     }
 
+    /// Whether any entry under `base` has `attr` = `value` (value escaped, RFC 4515). Used for
+    /// unique names, which AD checks domain-wide, beyond the managed entries.
+    pub async fn value_taken(&self, base: &str, attr: &str, value: &str) -> Result<bool> {
+        let mut ldap = self.conn(0);
+        let err = |message: String| DirError::Search {
+            url: self.cfg.url.clone(),
+            base: base.to_string(),
+            message,
+        };
+        let res = ldap
+            .with_search_options(ldap3::SearchOptions::new().sizelimit(1))
+            .search(base, Scope::Subtree, &filter::eq(attr, value), vec!["1.1"])
+            .await
+            .map_err(|e| err(e.to_string()))?;
+        match res.1.rc {
+            // 4 = sizeLimitExceeded: more than one, so taken.
+            0 | 4 => Ok(res.0.iter().any(|r| !r.is_ref() && !r.is_intermediate())),
+            rc => Err(err(format!("result code {rc}: {}", res.1.text))),
+        }
+    }
+
     async fn search(&self, f: &str, mut sink: impl FnMut(DirEntry)) -> Result<usize> {
         let cfg = &self.cfg;
         let err = |message: String| DirError::Search {

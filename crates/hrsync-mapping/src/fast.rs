@@ -252,6 +252,7 @@ mod same_as_minijinja {
                         groups: Vec::new(),
                         scope_when: None,
                         out_of_scope: OutOfScope::Ignore,
+                        unique: Vec::new(),
                     })
                     .unwrap()
                 };

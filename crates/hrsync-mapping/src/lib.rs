@@ -57,6 +57,22 @@ pub struct MappingSpec {
     pub scope_when: Option<String>,
     /// What happens to a person outside the scope.
     pub out_of_scope: OutOfScope,
+    /// Attributes whose value must be unique, with their fallback formats.
+    pub unique: Vec<UniqueSpec>,
+}
+
+/// A unique attribute (e.g. `sAMAccountName`): the attribute's own format is the first
+/// candidate, then these, then the last one with a numeric suffix.
+#[derive(Debug, Clone, Default)]
+pub struct UniqueSpec {
+    pub attr: String,
+    pub candidates: Vec<String>,
+    pub max_length: Option<usize>,
+}
+
+/// The pseudo attribute carrying fallback candidate `i` (1-based) of `attr` to the plan.
+pub fn candidate_attr(attr: &str, i: usize) -> String {
+    format!("hrsync-cand-{}-{i}", attr.to_ascii_lowercase())
 }
 
 /// What a mapping does with a person its `scope_when` excludes.
@@ -147,6 +163,17 @@ impl Mapper {
                 format: f.clone(),
                 required: true,
             });
+        }
+        // Fallback candidates of unique attributes travel as pseudo attributes to the engine,
+        // which picks the first free one when it plans a create.
+        for u in &spec.unique {
+            for (i, f) in u.candidates.iter().enumerate() {
+                spec.attributes.push(AttrSpec {
+                    name: candidate_attr(&u.attr, i + 1),
+                    format: f.clone(),
+                    required: false,
+                });
+            }
         }
         // A group rule is a pseudo attribute too: non-empty = member (of `dn`, or of the
         // group named by the value under `under`).

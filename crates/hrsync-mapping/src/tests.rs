@@ -42,6 +42,7 @@ fn spec() -> MappingSpec {
         groups: Vec::new(),
         scope_when: None,
         out_of_scope: OutOfScope::Ignore,
+        unique: Vec::new(),
     }
 }
 

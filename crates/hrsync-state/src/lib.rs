@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use hrsync_model::{Change, Plan, PlanSummary};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 #[derive(Debug, thiserror::Error)]
@@ -86,6 +86,16 @@ ALTER TABLE runs ADD COLUMN baseline_records INTEGER;
 "#,
     r#"
 ALTER TABLE links ADD COLUMN disabled_at TEXT;
+"#,
+    r#"
+CREATE TABLE names (
+    mapping TEXT NOT NULL,
+    attr TEXT NOT NULL,
+    value TEXT NOT NULL,
+    hr_key TEXT NOT NULL,
+    first_used TEXT NOT NULL,
+    PRIMARY KEY (mapping, attr, value)
+);
 "#,
 ];
 
@@ -374,6 +384,44 @@ impl Store {
             }
         }
         Ok(out)
+    }
+
+    /// Every value of a unique attribute hrsync ever gave an account (lower-cased): a leaver's
+    /// name is never given to someone else, even after the account is deleted.
+    pub fn used_names(&self, mapping: &str, attr: &str) -> Result<BTreeSet<String>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT value FROM names WHERE mapping = ?1 AND attr = ?2")?;
+        let rows = st.query_map(params![mapping, attr.to_lowercase()], |r| {
+            r.get::<_, String>(0)
+        })?;
+        Ok(rows.collect::<std::result::Result<_, _>>()?)
+    }
+
+    /// Records names given to new accounts.
+    pub fn record_names(
+        &mut self,
+        mapping: &str,
+        names: &[(String, String, String)],
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut st = tx.prepare_cached(
+                "INSERT OR IGNORE INTO names (mapping, attr, value, hr_key, first_used) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for (attr, value, key) in names {
+                st.execute(params![
+                    mapping,
+                    attr.to_lowercase(),
+                    value.to_lowercase(),
+                    key,
+                    at.to_rfc3339()
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
     }
 
     /// Forgets links (accounts deleted by a retention delete).

@@ -356,6 +356,14 @@ pub struct RawAttrTable {
     /// then left to its owner (e.g. a mail address IT may change).
     #[serde(default)]
     pub on: AttrWhen,
+    /// The value must be unique (directory-wide, in this run, and never a name used before):
+    /// `format` is the first candidate, then `candidates`, then the last with 2, 3, … appended.
+    #[serde(default)]
+    pub unique: bool,
+    #[serde(default)]
+    pub candidates: Vec<String>,
+    /// Values are cut to this many characters (AD sAMAccountName: 20) before the check.
+    pub max_length: Option<usize>,
 }
 
 /// When a mapped attribute is written.
@@ -905,6 +913,28 @@ impl Config {
                     ));
                 }
             }
+            for (a, spec) in &m.attributes {
+                if let RawAttr::Table(t) = spec {
+                    if t.unique && a.eq_ignore_ascii_case(&m.rdn_attribute) {
+                        return Err(self.invalid(
+                            format!("{key}.attributes.{a}.unique"),
+                            "the RDN attribute cannot be unique-by-candidates yet; make another attribute unique (e.g. sAMAccountName or uid with rdn_attribute = \"cn\")",
+                        ));
+                    }
+                    if !t.unique && (!t.candidates.is_empty() || t.max_length.is_some()) {
+                        return Err(self.invalid(
+                            format!("{key}.attributes.{a}"),
+                            "candidates and max_length need unique = true",
+                        ));
+                    }
+                    if t.max_length == Some(0) {
+                        return Err(self.invalid(
+                            format!("{key}.attributes.{a}.max_length"),
+                            "must be at least 1",
+                        ));
+                    }
+                }
+            }
             for a in m.attributes.keys().chain(std::iter::once(&m.rdn_attribute)) {
                 if !valid_attr(a) {
                     return Err(self.invalid(
@@ -998,6 +1028,18 @@ impl Config {
             ou: m.ou.clone(),
             scope_when: m.scope_when.clone(),
             out_of_scope: m.out_of_scope,
+            unique: m
+                .attributes
+                .iter()
+                .filter_map(|(n, a)| match a {
+                    RawAttr::Table(t) if t.unique => Some(hrsync_mapping::UniqueSpec {
+                        attr: n.clone(),
+                        candidates: t.candidates.clone(),
+                        max_length: t.max_length,
+                    }),
+                    _ => None,
+                })
+                .collect(),
             groups: m
                 .groups
                 .iter()
@@ -1081,7 +1123,10 @@ impl Config {
             create_only: m
                 .attributes
                 .iter()
-                .filter(|(_, a)| matches!(a, RawAttr::Table(t) if t.on == AttrWhen::Create))
+                // A unique name is chosen once, at creation; it never follows later HR changes.
+                .filter(
+                    |(_, a)| matches!(a, RawAttr::Table(t) if t.on == AttrWhen::Create || t.unique),
+                )
                 .map(|(n, _)| n.clone())
                 .collect(),
             disabled_ou: r.lifecycle.disabled_ou.clone(),

@@ -336,6 +336,17 @@ async fn run_inner(
     let records = fetch_report.records;
     let complete = fetch_report.complete;
     let (mut plan, observed) = planner.finish(fetch_report);
+    if !spec.unique.is_empty() && plan.changes.iter().any(|c| c.kind == ChangeKind::Create) {
+        let mut used = std::collections::BTreeMap::new();
+        for u in &spec.unique {
+            used.insert(
+                u.attr.to_ascii_lowercase(),
+                store.used_names(&spec.name, &u.attr)?,
+            );
+        }
+        let scope = crate::unique::scope_of(&job.directory.base_dn);
+        crate::unique::assign(&mut plan, &spec.unique, &dir, &used, &scope).await?;
+    }
     crate::guards::hold(
         &mut plan,
         &job.thresholds,
@@ -430,8 +441,23 @@ async fn run_inner(
                     }
                 })
                 .collect();
+            let names: Vec<(String, String, String)> = pending
+                .iter()
+                .filter(|o| o.ok && changes[o.index].kind == ChangeKind::Create)
+                .flat_map(|o| {
+                    let c = &changes[o.index];
+                    spec.unique.iter().filter_map(move |u| {
+                        c.attrs
+                            .iter()
+                            .find(|a| a.attr.is(&u.attr))
+                            .and_then(|a| a.after.first())
+                            .map(|v| (u.attr.clone(), v.clone(), c.key.clone()))
+                    })
+                })
+                .collect();
             let res = store
                 .record_changes(run_id, &items)
+                .and_then(|_| store.record_names(&spec.name, &names, at))
                 .and_then(|_| store.upsert_links(&spec.name, &links, at))
                 .and_then(|_| store.remove_links(&spec.name, &deleted));
             if let Err(e) = res {

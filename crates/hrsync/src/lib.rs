@@ -4,3 +4,4 @@
 pub mod config;
 pub mod engine;
 pub mod guards;
+pub mod unique;

@@ -860,3 +860,99 @@ async fn ad_starttls_works_and_the_dc_certificate_is_verified() {
         .unwrap_err();
     assert!(e.to_lowercase().contains("certificate"), "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ad_unique_names_for_three_jose_muellers_and_no_recycled_leaver_names() {
+    let fx = AdFx::new("ad-unique", 3, false).await;
+    let p = fx.pfx.clone();
+    let tl = "translit('de')|login";
+    let text = std::fs::read_to_string(&fx.cfg_path)
+        .unwrap()
+        .replace(
+            &format!("sAMAccountName = \"{p}{{employee_id|lower}}\""),
+            &format!(
+                "sAMAccountName = {{ format = \"{p}{{first_name|{tl}}}.{{last_name|{tl}}}\", unique = true, max_length = 20, candidates = [\"{p}{{first_name|{tl}}}.{{middle_name|initial|{tl}}}.{{last_name|{tl}}}\", \"{p}{{first_name|initial|{tl}}}{{last_name|{tl}}}\"] }}"
+            ),
+        )
+        .replace(
+            "cn = { format = \"{first_name} {last_name}\", required = true }",
+            "cn = { format = \"{first_name} {last_name} ({employee_id})\", required = true }",
+        );
+    assert!(text.contains("unique = true") && text.contains("({employee_id})"));
+    std::fs::write(&fx.cfg_path, text).unwrap();
+    let jose = |n: u32| {
+        json!({"employee_id": format!("EMP0800{n}"), "first_name": "José", "middle_name": "Maria",
+               "last_name": "Müller", "work_email": format!("jose{n}@example.test"), "department": 2, "job_title": 5})
+    };
+    for n in 1..=3 {
+        fx.emu.hire(jose(n));
+    }
+    let r = fx.run(Mode::Apply).await;
+    assert_eq!(r.applied_failed, 0, "{:?}", fx.failures(r.run_id));
+    let sam_of = |key: &str| {
+        r.plan
+            .changes
+            .iter()
+            .find(|c| c.key == key)
+            .and_then(|c| c.attrs.iter().find(|a| a.attr.is("sAMAccountName")))
+            .map(|a| a.after[0].clone())
+            .unwrap()
+    };
+    // German folding (ü → ue), then the middle initial, then the initial + last name.
+    assert_eq!(sam_of("EMP08001"), format!("{p}jose.mueller"));
+    assert_eq!(sam_of("EMP08002"), format!("{p}jose.m.mueller"));
+    assert_eq!(sam_of("EMP08003"), format!("{p}jmueller"));
+    let c3 = r.plan.changes.iter().find(|c| c.key == "EMP08003").unwrap();
+    assert!(
+        c3.reason
+            .contains("jose.mueller (another joiner in this run)")
+            && c3.reason.contains("→"),
+        "the chain is in the plan: {}",
+        c3.reason
+    );
+    assert!(
+        r.plan.changes.iter().all(|c| c
+            .attrs
+            .iter()
+            .all(|a| !a.attr.as_str().starts_with("hrsync-"))),
+        "candidates never reach the directory"
+    );
+    assert!(fx.user(&format!("{p}jose.m.mueller")).await.is_some());
+
+    // The first José leaves and his account is removed; his name is never given again.
+    let first = fx
+        .emu
+        .employees()
+        .into_iter()
+        .find(|e| e["employee_id"] == "EMP08001")
+        .unwrap();
+    assert!(
+        fx.emu
+            .terminate(first["id"].as_i64().unwrap(), "2026-11-20")
+    );
+    fx.run(Mode::Apply).await;
+    let gone = fx.user(&format!("{p}jose.mueller")).await.unwrap();
+    let mut ldap = admin().await;
+    assert_eq!(ldap.delete(&gone.dn).await.unwrap().rc, 0);
+    fx.emu.hire(jose(4));
+    let r = fx.run(Mode::Apply).await;
+    assert_eq!(r.applied_failed, 0, "{:?}", fx.failures(r.run_id));
+    let c4 = r.plan.changes.iter().find(|c| c.key == "EMP08004").unwrap();
+    let sam4 = c4
+        .attrs
+        .iter()
+        .find(|a| a.attr.is("sAMAccountName"))
+        .map(|a| a.after[0].clone())
+        .unwrap();
+    assert_eq!(sam4, format!("{p}jmueller2"), "{}", c4.reason);
+    assert!(
+        c4.reason.contains("jose.mueller (used before)"),
+        "{}",
+        c4.reason
+    );
+    assert!(
+        c4.reason.contains("jmueller (used before)"),
+        "{}",
+        c4.reason
+    );
+}
