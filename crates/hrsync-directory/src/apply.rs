@@ -55,7 +55,7 @@ async fn ensure_parents(dir: &Directory, changes: &[Change]) {
     let mut needed: Vec<String> = changes
         .iter()
         .filter_map(|c| match (c.kind, &c.new_dn) {
-            (ChangeKind::Create, _) => Some(c.dn.as_str()),
+            (ChangeKind::Create | ChangeKind::CreateDisabled, _) => Some(c.dn.as_str()),
             (_, Some(n)) => Some(n.as_str()),
             _ => None,
         })
@@ -179,7 +179,9 @@ struct Failed {
 
 async fn apply_one(dir: &Directory, mut ldap: Ldap, index: usize, c: &Change) -> Outcome {
     let res = match c.kind {
-        ChangeKind::Create => create(dir, &mut ldap, c).await.map(|_| c.dn.clone()),
+        ChangeKind::Create | ChangeKind::CreateDisabled => {
+            create(dir, &mut ldap, c).await.map(|_| c.dn.clone())
+        }
         _ => other(dir, &mut ldap, c).await,
     };
     // Group memberships follow the entry's final DN.
@@ -210,7 +212,7 @@ async fn apply_one(dir: &Directory, mut ldap: Ldap, index: usize, c: &Change) ->
 
 async fn other(dir: &Directory, ldap: &mut Ldap, c: &Change) -> Result<String, Failed> {
     match c.kind {
-        ChangeKind::Create => Ok(c.dn.clone()),
+        ChangeKind::Create | ChangeKind::CreateDisabled => Ok(c.dn.clone()),
         ChangeKind::Update => update(ldap, c, vec![]).await,
         ChangeKind::Enable => match update(ldap, c, dir.cfg.dialect.enable_mods()).await {
             Ok(dn) if dir.cfg.dialect.flags_based() => {
@@ -266,7 +268,16 @@ async fn create(dir: &Directory, ldap: &mut Ldap, c: &Change) -> Result<(), Fail
             a.after.iter().map(|v| v.as_bytes().to_vec()).collect(),
         ));
     }
+    let stay_disabled = c.kind == ChangeKind::CreateDisabled;
     if dir.cfg.dialect != Dialect::ActiveDirectory {
+        if stay_disabled {
+            for (a, v) in dir.cfg.dialect.disable_mods() {
+                attrs.push((
+                    a.into_bytes(),
+                    v.into_iter().map(String::into_bytes).collect(),
+                ));
+            }
+        }
         return check(ldap.add(&c.dn, attrs).await);
     }
     // AD: created disabled together with its password (one add, over TLS), the password
@@ -323,6 +334,14 @@ async fn create(dir: &Directory, ldap: &mut Ldap, c: &Change) -> Result<(), Fail
     } else {
         Vec::new()
     };
+    if stay_disabled {
+        // A pre-hire: password ready, account enabled on the start date by a later run.
+        return if extra.is_empty() {
+            Ok(())
+        } else {
+            modify(ldap, &c.dn, extra).await
+        };
+    }
     set_disabled(ldap, &c.dn, false, true, extra).await
 }
 

@@ -253,6 +253,7 @@ mod same_as_minijinja {
                         scope_when: None,
                         out_of_scope: OutOfScope::Ignore,
                         unique: Vec::new(),
+                        dates: Default::default(),
                     })
                     .unwrap()
                 };

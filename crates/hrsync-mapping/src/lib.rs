@@ -59,6 +59,31 @@ pub struct MappingSpec {
     pub out_of_scope: OutOfScope,
     /// Attributes whose value must be unique, with their fallback formats.
     pub unique: Vec<UniqueSpec>,
+    /// Effective dates (formats giving `YYYY-MM-DD…`).
+    pub dates: EffectiveDates,
+}
+
+/// Effective dates: a start date with a pre-hire window, an end date with a grace period.
+#[derive(Debug, Clone, Default)]
+pub struct EffectiveDates {
+    /// e.g. `{joined_date}`. Before `start − prehire_days` the person is not created yet; inside
+    /// the window the account is created disabled and enabled on the start date.
+    pub start: Option<String>,
+    pub prehire_days: u32,
+    /// e.g. `{termination_date}`. A leaver from `end + grace_days` on, not before, even if HR
+    /// already says `Terminated`.
+    pub end: Option<String>,
+    pub grace_days: u32,
+}
+
+const START_ATTR: &str = "hrsync-date-start";
+const END_ATTR: &str = "hrsync-date-end";
+
+/// `YYYY-MM-DD` at the start of an HR date value (`2026-11-20`, `2026-11-20 00:00:00`,
+/// `2026-11-20T…`).
+fn parse_date(v: &str) -> Option<chrono::NaiveDate> {
+    let head = v.trim().get(..10)?;
+    chrono::NaiveDate::parse_from_str(head, "%Y-%m-%d").ok()
 }
 
 /// A unique attribute (e.g. `sAMAccountName`): the attribute's own format is the first
@@ -163,6 +188,15 @@ impl Mapper {
                 format: f.clone(),
                 required: true,
             });
+        }
+        for (name, f) in [(START_ATTR, &spec.dates.start), (END_ATTR, &spec.dates.end)] {
+            if let Some(f) = f {
+                spec.attributes.push(AttrSpec {
+                    name: name.into(),
+                    format: f.clone(),
+                    required: false,
+                });
+            }
         }
         // Fallback candidates of unique attributes travel as pseudo attributes to the engine,
         // which picks the first free one when it plans a create.
@@ -327,6 +361,15 @@ impl Mapper {
 
     /// Maps one record. Errors are findings naming the record, attribute and field.
     pub fn map(&self, rec: &HrRecord) -> Result<DesiredEntry, Vec<Finding>> {
+        self.map_at(rec, chrono::Utc::now().date_naive())
+    }
+
+    /// [`Mapper::map`] on a given day (effective dates are compared with `today`).
+    pub fn map_at(
+        &self,
+        rec: &HrRecord,
+        today: chrono::NaiveDate,
+    ) -> Result<DesiredEntry, Vec<Finding>> {
         let label = rec.label();
         let Some(key) = self.key_of(rec) else {
             return Err(vec![Finding::error(
@@ -370,6 +413,7 @@ impl Mapper {
                             attrs: AttrMap::new(),
                             leaver: true,
                             leaver_reason: Some(format!("out of scope ({expr} is false)")),
+                            starts: None,
                         }),
                     };
                 }
@@ -443,7 +487,7 @@ impl Mapper {
             Some(b) => Ok((b, b.then(|| self.leaver_text()))),
             None => self.leaver(&ctx()),
         };
-        let (leaver, leaver_reason) = match leaver_result {
+        let (mut leaver, mut leaver_reason) = match leaver_result {
             Ok(v) => v,
             Err(e) => {
                 findings.push(Finding::error(
@@ -454,8 +498,56 @@ impl Mapper {
                 (false, None)
             }
         };
+        // Effective dates.
+        let mut date = |name: &str, what: &str| -> Option<chrono::NaiveDate> {
+            let v = attrs.remove(&AttrName::new(name))?.into_iter().next()?;
+            let d = parse_date(&v);
+            if d.is_none() {
+                findings.push(Finding::error(
+                    subject.clone(),
+                    None,
+                    format!(
+                        "{what} {v:?} is not a date (YYYY-MM-DD); the person is left unchanged"
+                    ),
+                ));
+            }
+            d
+        };
+        let start = date(START_ATTR, "start date");
+        let end = date(END_ATTR, "end date");
         if !findings.is_empty() {
             return Err(findings);
+        }
+        let dates = &self.spec.dates;
+        if let Some(end) = end {
+            let effective = end + chrono::Days::new(u64::from(dates.grace_days));
+            if today >= effective {
+                leaver = true;
+                leaver_reason = Some(if dates.grace_days > 0 {
+                    format!(
+                        "terminated {end}, grace of {} day(s) over",
+                        dates.grace_days
+                    )
+                } else {
+                    format!("terminated {end}")
+                });
+            } else if leaver {
+                // Dated in the future: acts on the date, not when HR first shows it.
+                leaver = false;
+                leaver_reason = None;
+            }
+        }
+        let mut starts = None;
+        if !leaver
+            && let Some(start) = start
+            && today < start
+        {
+            let window = start - chrono::Days::new(u64::from(dates.prehire_days));
+            if today < window {
+                // Not yet: present in HR (never missing), nothing created.
+                return Err(Vec::new());
+            }
+            starts = Some(start);
         }
         let rdn_value = attrs
             .get(&self.rdn_name)
@@ -495,6 +587,7 @@ impl Mapper {
             attrs,
             leaver,
             leaver_reason,
+            starts,
         })
     }
 

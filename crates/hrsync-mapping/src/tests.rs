@@ -43,6 +43,7 @@ fn spec() -> MappingSpec {
         scope_when: None,
         out_of_scope: OutOfScope::Ignore,
         unique: Vec::new(),
+        dates: Default::default(),
     }
 }
 

@@ -17,6 +17,10 @@ pub struct DesiredEntry {
     pub leaver: bool,
     /// Why the person counts as a leaver (e.g. `status == 'Terminated'`, termination date).
     pub leaver_reason: Option<String>,
+    /// A pre-hire: inside the pre-hire window before the start date; the account is created
+    /// disabled and not enabled before the start date.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub starts: Option<chrono::NaiveDate>,
 }
 
 /// An entry as read from the directory.

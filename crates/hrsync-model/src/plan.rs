@@ -12,6 +12,8 @@ use serde::{Deserialize, Serialize};
 pub enum ChangeKind {
     /// A joiner: the entry is added.
     Create,
+    /// A pre-hire: the entry is added disabled; it is enabled on the start date.
+    CreateDisabled,
     /// A mover/changer: attributes replaced, possibly renamed.
     Update,
     /// A rehire: the account is unlocked (and updated).
@@ -26,6 +28,7 @@ impl ChangeKind {
     pub fn as_str(self) -> &'static str {
         match self {
             ChangeKind::Create => "create",
+            ChangeKind::CreateDisabled => "create-disabled",
             ChangeKind::Update => "update",
             ChangeKind::Enable => "enable",
             ChangeKind::Disable => "disable",
@@ -152,7 +155,7 @@ impl Plan {
         };
         for c in &self.changes {
             match c.kind {
-                ChangeKind::Create => s.create += 1,
+                ChangeKind::Create | ChangeKind::CreateDisabled => s.create += 1,
                 ChangeKind::Update => s.update += 1,
                 ChangeKind::Enable => s.enable += 1,
                 ChangeKind::Disable => s.disable += 1,

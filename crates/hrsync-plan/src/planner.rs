@@ -318,7 +318,8 @@ impl Planner {
                 });
             }
         }
-        let kind = if e.disabled {
+        // A pre-hire's account stays disabled until the start date.
+        let kind = if e.disabled && d.starts.is_none() {
             ChangeKind::Enable
         } else if diffs.is_empty() && new_dn.is_none() {
             self.unchanged += 1;
@@ -474,7 +475,11 @@ impl Planner {
             }
             claimed.insert(n, d.key.clone());
             self.changes.push(Change {
-                kind: ChangeKind::Create,
+                kind: if d.starts.is_some() {
+                    ChangeKind::CreateDisabled
+                } else {
+                    ChangeKind::Create
+                },
                 key: d.key,
                 dn: d.dn,
                 new_dn: None,

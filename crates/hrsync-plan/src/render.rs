@@ -52,6 +52,7 @@ pub fn render_text(plan: &Plan, detail: bool, limit: Option<usize>) -> String {
     for c in plan.changes.iter().take(shown) {
         let sym = match c.kind {
             ChangeKind::Create => "+ create ",
+            ChangeKind::CreateDisabled => "+ create (disabled until start)",
             ChangeKind::Update => "~ update ",
             ChangeKind::Enable => "^ enable ",
             ChangeKind::Disable => "- disable",
@@ -63,7 +64,7 @@ pub fn render_text(plan: &Plan, detail: bool, limit: Option<usize>) -> String {
         }
         if detail {
             for a in &c.attrs {
-                if c.kind == ChangeKind::Create {
+                if matches!(c.kind, ChangeKind::Create | ChangeKind::CreateDisabled) {
                     let _ = writeln!(s, "      {}: {}", a.attr, vals(&a.after));
                 } else {
                     let _ = writeln!(

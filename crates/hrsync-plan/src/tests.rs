@@ -18,6 +18,7 @@ fn want(key: &str, uid: &str, title: &str, leaver: bool) -> DesiredEntry {
         dn: dn::child("uid", uid, OU),
         attrs: attrs(&[("uid", uid), ("title", title), ("employeeNumber", key)]),
         leaver,
+        starts: None,
         leaver_reason: leaver.then(|| "HR says status == 'Terminated'".into()),
     }
 }

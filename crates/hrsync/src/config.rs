@@ -397,6 +397,14 @@ pub struct RawMapping {
     /// Attribute that names entries (`uid` or `cn`).
     #[serde(default = "default_rdn")]
     pub rdn_attribute: String,
+    /// Effective dates: start (pre-hire window) and end (grace) as formats, e.g.
+    /// `"{joined_date}"` and `"{termination_date}"`.
+    pub start_date: Option<String>,
+    #[serde(default)]
+    pub prehire_days: u32,
+    pub end_date: Option<String>,
+    #[serde(default)]
+    pub grace_days: u32,
     /// Who this mapping manages: an expression over the HR record (default: everyone).
     pub scope_when: Option<String>,
     /// A person outside the scope: `ignore` (default; not created, an existing account is left
@@ -1027,6 +1035,12 @@ impl Config {
             }),
             ou: m.ou.clone(),
             scope_when: m.scope_when.clone(),
+            dates: hrsync_mapping::EffectiveDates {
+                start: m.start_date.clone(),
+                prehire_days: m.prehire_days,
+                end: m.end_date.clone(),
+                grace_days: m.grace_days,
+            },
             out_of_scope: m.out_of_scope,
             unique: m
                 .attributes

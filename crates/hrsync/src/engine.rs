@@ -225,6 +225,7 @@ async fn run_inner(
     // while this task reads the directory and plans; results come over a channel.
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(HrRecordResult, Duration)>();
     let mapper = job.mapping.clone();
+    let today = now.date_naive();
     let dialect = job.directory.dialect;
     let fetch_task = tokio::spawn(async move {
         let t = Instant::now();
@@ -232,7 +233,7 @@ async fn run_inner(
         let report = source
             .fetch_with(Some(&keep), |rec| {
                 let t = Instant::now();
-                let mapped = match mapper.map(&rec) {
+                let mapped = match mapper.map_at(&rec, today) {
                     Ok(d) => {
                         // What the directory would refuse is a finding now, not a failed apply.
                         let refused = dialect.check(&d);
@@ -336,7 +337,12 @@ async fn run_inner(
     let records = fetch_report.records;
     let complete = fetch_report.complete;
     let (mut plan, observed) = planner.finish(fetch_report);
-    if !spec.unique.is_empty() && plan.changes.iter().any(|c| c.kind == ChangeKind::Create) {
+    if !spec.unique.is_empty()
+        && plan
+            .changes
+            .iter()
+            .any(|c| matches!(c.kind, ChangeKind::Create | ChangeKind::CreateDisabled))
+    {
         let mut used = std::collections::BTreeMap::new();
         for u in &spec.unique {
             used.insert(
@@ -433,7 +439,8 @@ async fn run_inner(
                         hr_key: c.key.clone(),
                         uuid: c.uuid.clone(),
                         dn: o.dn.clone(),
-                        state: if c.kind == ChangeKind::Disable {
+                        state: if matches!(c.kind, ChangeKind::Disable | ChangeKind::CreateDisabled)
+                        {
                             "disabled".into()
                         } else {
                             "active".into()
@@ -443,7 +450,12 @@ async fn run_inner(
                 .collect();
             let names: Vec<(String, String, String)> = pending
                 .iter()
-                .filter(|o| o.ok && changes[o.index].kind == ChangeKind::Create)
+                .filter(|o| {
+                    o.ok && matches!(
+                        changes[o.index].kind,
+                        ChangeKind::Create | ChangeKind::CreateDisabled
+                    )
+                })
                 .flat_map(|o| {
                     let c = &changes[o.index];
                     spec.unique.iter().filter_map(move |u| {

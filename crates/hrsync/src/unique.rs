@@ -52,7 +52,7 @@ pub async fn assign(
     let mut claimed: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut dropped: BTreeSet<usize> = BTreeSet::new();
     for (idx, c) in plan.changes.iter_mut().enumerate() {
-        if c.kind != ChangeKind::Create {
+        if !matches!(c.kind, ChangeKind::Create | ChangeKind::CreateDisabled) {
             continue;
         }
         let mut chains = Vec::new();

@@ -585,3 +585,103 @@ async fn scope_excludes_people_and_out_of_scope_is_explicit() {
     );
     assert_eq!(r.applied_failed, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pre_hires_and_future_dated_terminations_follow_the_calendar() {
+    let fx = Fx::new("effective-dates", 6, "uid", STAFF_ATTRS).await;
+    let text = std::fs::read_to_string(&fx.cfg_path).unwrap().replace(
+        "rdn_attribute = \"uid\"",
+        "rdn_attribute = \"uid\"\nstart_date = \"{joined_date}\"\nprehire_days = 14\nend_date = \"{termination_date}\"",
+    );
+    std::fs::write(&fx.cfg_path, text).unwrap();
+    let now = chrono::Utc::now();
+    let day = |n: i64| {
+        (now + chrono::Duration::days(n))
+            .format("%Y-%m-%d")
+            .to_string()
+    };
+    let r = fx.run_at(Mode::Apply, now).await;
+    assert_eq!(r.applied_failed, 0);
+
+    // A hire starting in 7 days (inside the 14-day window) and one in 30 days (outside).
+    fx.emu.hire(
+        json!({"employee_id": "EMP06001", "first_name": "Pre", "last_name": "Hire",
+        "work_email": "pre@example.test", "department": 2, "job_title": 5, "joined_date": day(7)}),
+    );
+    fx.emu.hire(
+        json!({"employee_id": "EMP06002", "first_name": "Far", "last_name": "Future",
+        "work_email": "far@example.test", "department": 2, "job_title": 5, "joined_date": day(30)}),
+    );
+    // A termination dated next week.
+    let leaver = fx.active_ids()[0];
+    let leaver_key = fx.emp_no(leaver);
+    assert!(fx.emu.terminate(leaver, &day(7)));
+
+    let r = fx.run_at(Mode::Apply, now).await;
+    let k: Vec<(ChangeKind, &str)> = r
+        .plan
+        .changes
+        .iter()
+        .map(|c| (c.kind, c.key.as_str()))
+        .collect();
+    assert_eq!(
+        k,
+        vec![(ChangeKind::CreateDisabled, "EMP06001")],
+        "nothing else today"
+    );
+    let pre = fx.search("(employeeNumber=EMP06001)").await.remove(0);
+    assert!(
+        pre.attrs.contains_key("pwdAccountLockedTime"),
+        "created locked"
+    );
+    assert!(fx.search("(employeeNumber=EMP06002)").await.is_empty());
+
+    // In 3 days: still nothing to do.
+    let r = fx
+        .run_at(Mode::Apply, now + chrono::Duration::days(3))
+        .await;
+    assert!(r.plan.changes.is_empty(), "{:?}", r.plan.changes);
+
+    // On the day: the pre-hire is enabled and the leaver disabled.
+    let r = fx
+        .run_at(Mode::Apply, now + chrono::Duration::days(7))
+        .await;
+    let mut k: Vec<(ChangeKind, String)> = r
+        .plan
+        .changes
+        .iter()
+        .map(|c| (c.kind, c.key.clone()))
+        .collect();
+    k.sort();
+    assert_eq!(
+        k,
+        vec![
+            (ChangeKind::Enable, "EMP06001".to_string()),
+            (ChangeKind::Disable, leaver_key.clone())
+        ]
+    );
+    let d = r
+        .plan
+        .changes
+        .iter()
+        .find(|c| c.kind == ChangeKind::Disable)
+        .unwrap();
+    assert!(
+        d.reason.contains(&format!("terminated {}", day(7))),
+        "{}",
+        d.reason
+    );
+    assert_eq!(r.applied_failed, 0);
+    let pre = fx.search("(employeeNumber=EMP06001)").await.remove(0);
+    assert!(!pre.attrs.contains_key("pwdAccountLockedTime"));
+    // The far-future hire enters the window 14 days before its start.
+    let r = fx
+        .run_at(Mode::Plan, now + chrono::Duration::days(16))
+        .await;
+    assert!(
+        r.plan
+            .changes
+            .iter()
+            .any(|c| c.kind == ChangeKind::CreateDisabled && c.key == "EMP06002")
+    );
+}

@@ -188,6 +188,15 @@ rdn_attribute = "{rdn}"
         .unwrap()
     }
 
+    pub async fn run_at(&self, mode: Mode, now: chrono::DateTime<chrono::Utc>) -> RunReport {
+        let cfg = self.config();
+        let job = cfg.job("staff").unwrap();
+        let mut store = Store::open(&cfg.state_path()).unwrap();
+        engine::run(&job, &mut store, mode, now, &mut Unattended)
+            .await
+            .unwrap()
+    }
+
     pub async fn run_with(&self, mode: Mode, opts: engine::RunOptions) -> RunReport {
         let cfg = self.config();
         let job = cfg.job("staff").unwrap();
