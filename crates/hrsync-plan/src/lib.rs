@@ -18,7 +18,7 @@ mod render;
 
 pub use planner::{ObservedLink, PlanOptions, Planner};
 
-pub use render::render_text;
+pub use render::{render_ldif, render_text};
 
 use hrsync_model::{AttrName, DesiredEntry, DirEntry, FetchReport, Finding, Plan};
 use std::collections::{BTreeMap, BTreeSet};

@@ -1,6 +1,8 @@
 //! The plan as an operator reads it on a terminal.
 
-use hrsync_model::{ChangeKind, Plan};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use hrsync_model::{ChangeKind, Plan, dn};
 use std::fmt::Write;
 
 fn vals(v: &[String]) -> String {
@@ -137,4 +139,139 @@ pub fn render_text(plan: &Plan, detail: bool, limit: Option<usize>) -> String {
         }
     );
     s
+}
+
+/// The plan as LDIF change records (RFC 2849), for review or for applying with another tool:
+/// `add`, `modify` (`replace`/`delete`), `modrdn` (with `newsuperior` for moves) and `delete`.
+/// Disables and enables are written as comments (they are dialect-specific), group memberships
+/// as modifications of the groups. Held changes are not included. Passwords never appear.
+pub fn render_ldif(plan: &Plan, object_classes: &[String]) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "# hrsync plan for mapping {} -> {} ({})\nversion: 1\n",
+        plan.mapping, plan.target, plan.generated_at
+    );
+    let is_group = |a: &hrsync_model::AttrChange| a.attr.is("memberOf");
+    for c in &plan.changes {
+        let _ = writeln!(s, "# {} [{}]: {}", c.kind.as_str(), c.key, c.reason);
+        match c.kind {
+            ChangeKind::Create | ChangeKind::CreateDisabled => {
+                let _ = writeln!(s, "{}", ldif_line("dn", &c.dn));
+                let _ = writeln!(s, "changetype: add");
+                for oc in object_classes {
+                    let _ = writeln!(s, "{}", ldif_line("objectClass", oc));
+                }
+                for a in c.attrs.iter().filter(|a| !is_group(a)) {
+                    for v in &a.after {
+                        let _ = writeln!(s, "{}", ldif_line(a.attr.as_str(), v));
+                    }
+                }
+                let _ = writeln!(s);
+            }
+            ChangeKind::Delete => {
+                let _ = writeln!(s, "{}\nchangetype: delete\n", ldif_line("dn", &c.dn));
+            }
+            ChangeKind::Update | ChangeKind::Enable | ChangeKind::Disable => {
+                if matches!(c.kind, ChangeKind::Enable | ChangeKind::Disable) {
+                    let _ = writeln!(
+                        s,
+                        "# ({} the account: dialect-specific, not written)",
+                        c.kind.as_str()
+                    );
+                }
+                let mut dn_now = c.dn.clone();
+                if let Some(new) = &c.new_dn
+                    && let (Ok(a), Ok(b)) = (dn::Dn::parse(&c.dn), dn::Dn::parse(new))
+                {
+                    let _ = writeln!(s, "{}", ldif_line("dn", &c.dn));
+                    let _ = writeln!(s, "changetype: modrdn");
+                    if let Some(leaf) = b.leaf() {
+                        let rdn = format!("{}={}", leaf.attr, dn::escape_value(&leaf.value));
+                        let _ = writeln!(s, "{}", ldif_line("newrdn", &rdn));
+                    }
+                    let _ = writeln!(s, "deleteoldrdn: 1");
+                    let (pa, pb) = (a.parent().to_string(), b.parent().to_string());
+                    if !dn::same(&pa, &pb) {
+                        let _ = writeln!(s, "{}", ldif_line("newsuperior", &pb));
+                    }
+                    let _ = writeln!(s);
+                    dn_now = new.clone();
+                }
+                let mods: Vec<&hrsync_model::AttrChange> =
+                    c.attrs.iter().filter(|a| !is_group(a)).collect();
+                if !mods.is_empty() {
+                    let _ = writeln!(s, "{}\nchangetype: modify", ldif_line("dn", &dn_now));
+                    for a in mods {
+                        if a.after.is_empty() {
+                            let _ = writeln!(s, "delete: {}\n-", a.attr);
+                        } else {
+                            let _ = writeln!(s, "replace: {}", a.attr);
+                            for v in &a.after {
+                                let _ = writeln!(s, "{}", ldif_line(a.attr.as_str(), v));
+                            }
+                            let _ = writeln!(s, "-");
+                        }
+                    }
+                    let _ = writeln!(s);
+                }
+            }
+        }
+        // Group memberships: on the groups.
+        for a in c.attrs.iter().filter(|a| is_group(a)) {
+            let member = c.new_dn.as_deref().unwrap_or(&c.dn);
+            for (op, groups) in [
+                (
+                    "add",
+                    a.after
+                        .iter()
+                        .filter(|g| !a.before.iter().any(|b| dn::same(b, g)))
+                        .collect::<Vec<_>>(),
+                ),
+                (
+                    "delete",
+                    a.before
+                        .iter()
+                        .filter(|g| !a.after.iter().any(|b| dn::same(b, g)))
+                        .collect(),
+                ),
+            ] {
+                for g in groups {
+                    let _ = writeln!(
+                        s,
+                        "{}\nchangetype: modify\n{op}: member\n{}\n-\n",
+                        ldif_line("dn", g),
+                        ldif_line("member", member)
+                    );
+                }
+            }
+        }
+    }
+    s
+}
+
+/// `name: value`, or `name:: base64` when the value is not safe as LDIF text (RFC 2849).
+fn ldif_line(name: &str, value: &str) -> String {
+    let safe = value
+        .bytes()
+        .all(|b| b.is_ascii() && b != b'\n' && b != b'\r' && b != 0)
+        && !value.starts_with([' ', ':', '<'])
+        && !value.ends_with(' ');
+    if safe {
+        format!("{name}: {value}")
+    } else {
+        format!("{name}:: {}", BASE64.encode(value.as_bytes()))
+    }
+}
+
+#[cfg(test)]
+mod ldif_tests {
+    use super::*;
+
+    #[test]
+    fn base64_and_unsafe_values() {
+        assert_eq!(ldif_line("cn", "Ann"), "cn: Ann");
+        assert_eq!(ldif_line("cn", "Zoë"), "cn:: Wm/Dqw==");
+        assert_eq!(ldif_line("cn", " lead"), "cn:: IGxlYWQ=");
+    }
 }

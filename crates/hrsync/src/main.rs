@@ -43,6 +43,9 @@ struct Show {
     /// Print the plan as JSON instead of text.
     #[arg(long)]
     json: bool,
+    /// Print the plan as LDIF change records instead of text (review, or another tool).
+    #[arg(long, conflicts_with = "json")]
+    ldif: bool,
     /// Only the summary, not every change.
     #[arg(long)]
     summary: bool,
@@ -281,6 +284,7 @@ async fn real_main(cli: Cli) -> Result<i32> {
 
 struct CliUi<'a> {
     show: &'a Show,
+    object_classes: Vec<String>,
     yes: bool,
     printed: bool,
     bar: Option<ProgressBar>,
@@ -291,7 +295,7 @@ struct CliUi<'a> {
 impl Ui for CliUi<'_> {
     fn confirm(&mut self, plan: &Plan) -> bool {
         if !self.show.json {
-            print_plan(plan, self.show);
+            print_plan(plan, self.show, &self.object_classes);
             self.printed = true;
         }
         if self.yes {
@@ -362,6 +366,7 @@ async fn sync(common: Common, show: Show, mode: Mode, yes: bool) -> Result<i32> 
         let job = cfg.job(&name)?;
         let mut ui = CliUi {
             show: &show,
+            object_classes: job.directory.object_classes.clone(),
             yes,
             printed: false,
             bar: None,
@@ -391,7 +396,7 @@ async fn sync(common: Common, show: Show, mode: Mode, yes: bool) -> Result<i32> 
             .await
             .with_context(|| format!("mapping {name:?}"))?;
         if !ui.printed && !show.json {
-            print_plan(&report.plan, &show);
+            print_plan(&report.plan, &show, &job.directory.object_classes);
         }
         if mode == Mode::Apply && !show.json {
             if report.applied {
@@ -538,7 +543,11 @@ async fn endpoint_test(
     Ok(if report.complete { 0 } else { 2 })
 }
 
-fn print_plan(plan: &Plan, show: &Show) {
+fn print_plan(plan: &Plan, show: &Show, object_classes: &[String]) {
+    if show.ldif {
+        print!("{}", hrsync_plan::render_ldif(plan, object_classes));
+        return;
+    }
     let limit = if show.summary { Some(0) } else { show.limit };
     print!("{}", hrsync_plan::render_text(plan, true, limit));
 }

@@ -685,3 +685,50 @@ async fn pre_hires_and_future_dated_terminations_follow_the_calendar() {
             .any(|c| c.kind == ChangeKind::CreateDisabled && c.key == "EMP06002")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ldif_export_applied_by_ldapmodify_gives_the_same_directory() {
+    let fx = Fx::new("ldif-export", 6, "uid", STAFF_ATTRS).await;
+    // A hostile name, so the export must base64 and escape.
+    let id = fx.active_ids()[0];
+    fx.emu
+        .update(
+            id,
+            json!({"first_name": "Zoë", "last_name": "O'Brien, Jr. (Ops)"}),
+        )
+        .unwrap();
+    let r = fx.run(Mode::Plan).await;
+    let creates = r.plan.summary().create;
+    assert!(creates > 0);
+    let ldif = hrsync_plan::render_ldif(&r.plan, &["inetOrgPerson".to_string()]);
+    assert!(
+        ldif.contains("changetype: add") && ldif.contains("cn:: "),
+        "{ldif}"
+    );
+    let path = fx.dir.path().join("plan.ldif");
+    std::fs::write(&path, &ldif).unwrap();
+    let env = ldap_env();
+    let out = std::process::Command::new("ldapmodify")
+        .args([
+            "-x",
+            "-H",
+            &env.url,
+            "-D",
+            &env.bind_dn,
+            "-w",
+            &env.password,
+            "-f",
+        ])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // hrsync now finds everything it would have created: nothing left to do.
+    let again = fx.run(Mode::Plan).await;
+    assert!(again.plan.changes.is_empty(), "{:?}", again.plan.changes);
+    assert_eq!(again.plan.unchanged, creates);
+}
