@@ -732,3 +732,41 @@ async fn the_ldif_export_applied_by_ldapmodify_gives_the_same_directory() {
     assert!(again.plan.changes.is_empty(), "{:?}", again.plan.changes);
     assert_eq!(again.plan.unchanged, creates);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unique_uid_candidates_on_openldap() {
+    let attrs = STAFF_ATTRS
+        .replace(
+            "uid = \"{employee_id|lower}\"",
+            "uid = { format = \"{first_name|translit('de')|login}\", unique = true, candidates = [\"{first_name|translit('de')|login}.{last_name|translit('de')|login}\"], max_length = 12 }",
+        )
+        .replace(
+            "cn = { format = \"{first_name} {last_name}\", required = true }",
+            "cn = { format = \"{first_name} {last_name} {employee_id}\", required = true }",
+        );
+    let fx = Fx::new("unique-ldap", 2, "cn", &attrs).await;
+    for n in 1..=3 {
+        fx.emu.hire(json!({"employee_id": format!("EMP0710{n}"), "first_name": "Jürgen",
+            "last_name": "Weißmüller", "work_email": format!("j{n}@example.test"), "department": 2, "job_title": 5}));
+    }
+    let r = fx.run(Mode::Apply).await;
+    assert_eq!(r.applied_failed, 0);
+    let uid = |key: &str| {
+        r.plan
+            .changes
+            .iter()
+            .find(|c| c.key == key)
+            .and_then(|c| c.attrs.iter().find(|a| a.attr.is("uid")))
+            .map(|a| a.after[0].clone())
+            .unwrap()
+    };
+    // juergen, then juergen.weis (cut to 12), then juergen.wei2 (suffix within 12).
+    assert_eq!(uid("EMP07101"), "juergen");
+    assert_eq!(uid("EMP07102"), "juergen.weis");
+    assert_eq!(uid("EMP07103"), "juergen.wei2");
+    assert_eq!(fx.search("(uid=juergen.wei2)").await.len(), 1);
+    assert!(
+        fx.run(Mode::Plan).await.plan.changes.is_empty(),
+        "names are kept"
+    );
+}
