@@ -956,3 +956,56 @@ async fn ad_unique_names_for_three_jose_muellers_and_no_recycled_leaver_names() 
         c4.reason
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ad_pre_hire_is_created_disabled_with_a_password_and_enabled_on_the_start_date() {
+    let fx = AdFx::with(
+        "ad-prehire",
+        2,
+        false,
+        "start_date = \"{joined_date}\"\nprehire_days = 14\nend_date = \"{termination_date}\"",
+        "[lifecycle]\nthresholds = { disable = { count = 0 } }\n",
+        &[],
+    )
+    .await;
+    let realm = ad_env().realm;
+    let now = chrono::Utc::now();
+    let day = |n: i64| {
+        (now + chrono::Duration::days(n))
+            .format("%Y-%m-%d")
+            .to_string()
+    };
+    let r = fx.run_at(Mode::Apply, now).await;
+    assert_eq!(r.applied_failed, 0, "{:?}", fx.failures(r.run_id));
+    fx.emu.hire(json!({"employee_id": "EMP05001", "first_name": "Paula", "last_name": "Pre",
+        "work_email": "paula@example.test", "department": 2, "job_title": 5, "joined_date": day(5)}));
+    let r = fx.run_at(Mode::Apply, now).await;
+    assert_eq!(r.plan.changes.len(), 1, "{:?}", r.plan.changes);
+    assert_eq!(r.plan.changes[0].kind, ChangeKind::CreateDisabled);
+    assert_eq!(r.applied_failed, 0, "{:?}", fx.failures(r.run_id));
+    let sam = format!("{}emp05001", fx.pfx);
+    let u = fx.user(&sam).await.unwrap();
+    assert_eq!(uac(&u) & 2, 2, "disabled until the start date");
+    let pw = fx.passwords()[&sam].clone();
+    let upn = format!("{sam}@{realm}");
+    assert!(bind_as(&upn, &pw).await.unwrap_err().contains("data 533"));
+    // On the start date: enabled, and the delivered password works.
+    let r = fx
+        .run_at(Mode::Apply, now + chrono::Duration::days(5))
+        .await;
+    assert_eq!(
+        keys(&r, ChangeKind::Enable),
+        HashSet::from(["EMP05001".to_string()])
+    );
+    assert_eq!(r.applied_failed, 0, "{:?}", fx.failures(r.run_id));
+    bind_as(&upn, &pw).await.unwrap();
+
+    // A termination: with a disable threshold of 0 it is held, not applied, until confirmed.
+    let id = fx.active()[0]["id"].as_i64().unwrap();
+    assert!(fx.emu.terminate(id, &day(5)));
+    let r = fx
+        .run_at(Mode::Apply, now + chrono::Duration::days(6))
+        .await;
+    assert_eq!(r.plan.held.len(), 1, "{:?}", r.plan.held_reasons);
+    assert!(r.plan.changes.is_empty());
+}
