@@ -745,8 +745,12 @@ async fn unique_uid_candidates_on_openldap() {
             "cn = { format = \"{first_name} {last_name} {employee_id}\", required = true }",
         );
     let fx = Fx::new("unique-ldap", 2, "cn", &attrs).await;
+    // Names are unique across the whole directory (and earlier test runs): a fresh first name.
+    let tag: String = (0..3).map(|_| fastrand::lowercase()).collect();
+    let first = format!("Jürgen{tag}");
+    let base = format!("juergen{tag}");
     for n in 1..=3 {
-        fx.emu.hire(json!({"employee_id": format!("EMP0710{n}"), "first_name": "Jürgen",
+        fx.emu.hire(json!({"employee_id": format!("EMP0710{n}"), "first_name": first,
             "last_name": "Weißmüller", "work_email": format!("j{n}@example.test"), "department": 2, "job_title": 5}));
     }
     let r = fx.run(Mode::Apply).await;
@@ -760,11 +764,11 @@ async fn unique_uid_candidates_on_openldap() {
             .map(|a| a.after[0].clone())
             .unwrap()
     };
-    // juergen, then juergen.weis (cut to 12), then juergen.wei2 (suffix within 12).
-    assert_eq!(uid("EMP07101"), "juergen");
-    assert_eq!(uid("EMP07102"), "juergen.weis");
-    assert_eq!(uid("EMP07103"), "juergen.wei2");
-    assert_eq!(fx.search("(uid=juergen.wei2)").await.len(), 1);
+    // juergenxyz, then juergenxyz.w (cut to 12), then juergenxyz.2 (the suffix within 12).
+    assert_eq!(uid("EMP07101"), base);
+    assert_eq!(uid("EMP07102"), format!("{base}.w"));
+    assert_eq!(uid("EMP07103"), format!("{base}.2"));
+    assert_eq!(fx.search(&format!("(uid={base}.2)")).await.len(), 1);
     assert!(
         fx.run(Mode::Plan).await.plan.changes.is_empty(),
         "names are kept"
