@@ -347,7 +347,19 @@ impl Planner {
         c.reason = match c.kind {
             ChangeKind::Enable => "active in HR but the account is disabled (rehire)".to_string(),
             _ => {
-                let mut parts: Vec<String> = c.attrs.iter().map(|a| a.attr.to_string()).collect();
+                // `department (Sales → Finance)` for single values; the name alone otherwise.
+                let mut parts: Vec<String> = c
+                    .attrs
+                    .iter()
+                    .map(|a| match (a.before.as_slice(), a.after.as_slice()) {
+                        ([b], [x]) if b.chars().count() <= 40 && x.chars().count() <= 40 => {
+                            format!("{} ({b} → {x})", a.attr)
+                        }
+                        ([], [x]) if x.chars().count() <= 40 => format!("{} (→ {x})", a.attr),
+                        ([b], []) if b.chars().count() <= 40 => format!("{} ({b} → none)", a.attr),
+                        _ => a.attr.to_string(),
+                    })
+                    .collect();
                 if let Some(new) = &c.new_dn
                     && let (Ok(a), Ok(b)) = (dn::Dn::parse(&c.dn), dn::Dn::parse(new))
                 {

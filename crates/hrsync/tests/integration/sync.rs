@@ -421,10 +421,16 @@ async fn ou_rule_places_and_moves_entries_keeping_the_entry_uuid() {
     let r = fx.run(Mode::Apply).await;
     assert_eq!(r.applied_failed, 0);
     assert_eq!(r.plan.changes.len(), 1);
+    let why = &r.plan.changes[0].reason;
+    assert!(why.contains("move to"), "{why}");
+    // The reason names the old and new value: "departmentNumber (Sales → Finance)".
+    let new_name = fx.emu.employee(id).unwrap()["department"]["display"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(
-        r.plan.changes[0].reason.contains("move to"),
-        "{}",
-        r.plan.changes[0].reason
+        why.contains(&format!("departmentNumber ({dept} → {new_name})")),
+        "{why}"
     );
     let moved = fx.search(&format!("(uid={uid})")).await.remove(0);
     assert_ne!(moved.dn.to_lowercase(), e.dn.to_lowercase());
