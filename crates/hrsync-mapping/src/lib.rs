@@ -17,7 +17,7 @@ pub mod shorthand;
 
 use hrsync_model::{AttrMap, AttrName, DesiredEntry, Finding, HrRecord, dn};
 use minijinja::{Environment, UndefinedBehavior, Value};
-use serde_json::{Map, Value as Json};
+use serde_json::Value as Json;
 use std::collections::BTreeSet;
 use unicode_normalization::UnicodeNormalization;
 
@@ -619,15 +619,7 @@ fn sorted(s: std::collections::HashSet<String>) -> Vec<String> {
     v
 }
 
-/// Follows a dotted path (`department.display`) through nested objects.
-pub fn lookup<'a>(fields: &'a Map<String, Json>, path: &str) -> Option<&'a Json> {
-    let mut parts = path.split('.');
-    let mut cur = fields.get(parts.next()?)?;
-    for p in parts {
-        cur = cur.as_object()?.get(p)?;
-    }
-    Some(cur)
-}
+pub use hrsync_model::record::{lookup, scalar};
 
 fn is_empty(v: &Json) -> bool {
     match v {
@@ -635,17 +627,6 @@ fn is_empty(v: &Json) -> bool {
         Json::String(s) => s.trim().is_empty(),
         _ => false,
     }
-}
-
-/// A scalar as text (numbers and booleans too); None for null, empty, objects and arrays.
-pub fn scalar(v: &Json) -> Option<String> {
-    let s = match v {
-        Json::String(s) => s.trim().to_string(),
-        Json::Number(n) => n.to_string(),
-        Json::Bool(b) => b.to_string(),
-        _ => return None,
-    };
-    (!s.is_empty()).then_some(s)
 }
 
 /// NFC, trimmed, control characters removed: what reaches LDAP.

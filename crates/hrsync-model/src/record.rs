@@ -29,6 +29,32 @@ impl HrRecord {
     }
 }
 
+/// Follows a dotted path (`department.display`) through nested objects.
+pub fn lookup<'a>(fields: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
+    let mut parts = path.split('.');
+    let mut cur = fields.get(parts.next()?)?;
+    for p in parts {
+        cur = cur.as_object()?.get(p)?;
+    }
+    Some(cur)
+}
+
+/// A scalar as text (numbers and booleans too); None for null, empty, objects and arrays.
+pub fn scalar(v: &Value) -> Option<String> {
+    let s = match v {
+        Value::String(s) => s.trim().to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::Bool(b) => b.to_string(),
+        _ => return None,
+    };
+    (!s.is_empty()).then_some(s)
+}
+
+/// The scalar at a dotted path, as keys are read (primary keys, join keys, fan-out values).
+pub fn lookup_scalar(fields: &Map<String, Value>, path: &str) -> Option<String> {
+    scalar(lookup(fields, path)?)
+}
+
 /// How a fetch went. Only a complete fetch may ever make the plan treat a missing person as a
 /// leaver; an incomplete one still carries the records it did get.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]

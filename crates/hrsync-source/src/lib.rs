@@ -20,7 +20,6 @@ pub mod profile;
 pub mod rest;
 
 use hrsync_model::{FetchReport, HrRecord};
-use serde_json::Value;
 use std::collections::BTreeSet;
 
 /// A configured HR source of any kind.
@@ -174,19 +173,4 @@ pub enum SourceError {
 
 pub type Result<T> = std::result::Result<T, SourceError>;
 
-/// The scalar at a dotted path (`personal.email`) as text; None for null, empty, objects and
-/// arrays. Same rules as the mapping's primary-key lookup.
-pub(crate) fn lookup_scalar(fields: &serde_json::Map<String, Value>, path: &str) -> Option<String> {
-    let mut parts = path.split('.');
-    let mut cur = fields.get(parts.next()?)?;
-    for p in parts {
-        cur = cur.as_object()?.get(p)?;
-    }
-    let s = match cur {
-        Value::String(s) => s.trim().to_string(),
-        Value::Number(n) => n.to_string(),
-        Value::Bool(b) => b.to_string(),
-        _ => return None,
-    };
-    (!s.is_empty()).then_some(s)
-}
+pub(crate) use hrsync_model::record::lookup_scalar;
