@@ -408,14 +408,8 @@ async fn update(ldap: &mut Ldap, c: &Change, extra: Vec<AttrMod>) -> Result<Stri
         })?;
         let rdn = format!("{}={}", leaf.attr, dn::escape_value(&leaf.value));
         // A move (the OU rule's parent changed) is the same modrdn with a new superior.
-        let new_parent = parsed.parent().to_string();
-        let moved = dn::Dn::parse(&c.dn)
-            .map(|cur| !dn::same(&cur.parent().to_string(), &new_parent))
-            .unwrap_or(false);
-        check(
-            ldap.modifydn(&c.dn, &rdn, true, moved.then_some(new_parent.as_str()))
-                .await,
-        )?;
+        let moves_to = c.dn_change().moves_to;
+        check(ldap.modifydn(&c.dn, &rdn, true, moves_to.as_deref()).await)?;
         dn_now = new_dn.clone();
     }
     let mut mods: Vec<AttrMod> = extra;

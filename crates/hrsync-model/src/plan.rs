@@ -25,6 +25,11 @@ pub enum ChangeKind {
 }
 
 impl ChangeKind {
+    /// A create, enabled or not (a pre-hire).
+    pub fn creates(self) -> bool {
+        matches!(self, ChangeKind::Create | ChangeKind::CreateDisabled)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             ChangeKind::Create => "create",
@@ -63,6 +68,35 @@ pub struct Change {
     pub attrs: Vec<AttrChange>,
     /// Why, in words an operator understands.
     pub reason: String,
+}
+
+/// What a change's `new_dn` does to the entry.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DnChange {
+    /// The new parent, when the entry moves to another one.
+    pub moves_to: Option<String>,
+    /// The RDN value changes.
+    pub renames: bool,
+}
+
+impl Change {
+    /// The move and/or rename that `new_dn` means (nothing without `new_dn`).
+    pub fn dn_change(&self) -> DnChange {
+        let Some(new) = &self.new_dn else {
+            return DnChange::default();
+        };
+        let (Ok(a), Ok(b)) = (crate::dn::Dn::parse(&self.dn), crate::dn::Dn::parse(new)) else {
+            return DnChange::default();
+        };
+        let (pa, pb) = (a.parent().to_string(), b.parent().to_string());
+        DnChange {
+            moves_to: (!crate::dn::same(&pa, &pb)).then_some(pb),
+            renames: match (a.leaf(), b.leaf()) {
+                (Some(x), Some(y)) => x.value.to_lowercase() != y.value.to_lowercase(),
+                _ => false,
+            },
+        }
+    }
 }
 
 /// Something about one record or entry that the operator should know and that was not acted on.

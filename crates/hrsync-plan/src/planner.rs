@@ -360,20 +360,12 @@ impl Planner {
                         _ => a.attr.to_string(),
                     })
                     .collect();
-                if let Some(new) = &c.new_dn
-                    && let (Ok(a), Ok(b)) = (dn::Dn::parse(&c.dn), dn::Dn::parse(new))
-                {
-                    let (pa, pb) = (a.parent().to_string(), b.parent().to_string());
-                    if !dn::same(&pa, &pb) {
-                        parts.insert(0, format!("OU (move to {pb})"));
-                    }
-                    let renamed = match (a.leaf(), b.leaf()) {
-                        (Some(x), Some(y)) => x.value.to_lowercase() != y.value.to_lowercase(),
-                        _ => false,
-                    };
-                    if renamed {
-                        parts.insert(0, format!("{} (rename)", self.o.rdn_attribute));
-                    }
+                let dc = c.dn_change();
+                if let Some(to) = dc.moves_to {
+                    parts.insert(0, format!("OU (move to {to})"));
+                }
+                if dc.renames {
+                    parts.insert(0, format!("{} (rename)", self.o.rdn_attribute));
                 }
                 format!("HR changed {}", parts.join(", "))
             }

@@ -66,7 +66,7 @@ pub fn render_text(plan: &Plan, detail: bool, limit: Option<usize>) -> String {
         }
         if detail {
             for a in &c.attrs {
-                if matches!(c.kind, ChangeKind::Create | ChangeKind::CreateDisabled) {
+                if c.kind.creates() {
                     let _ = writeln!(s, "      {}: {}", a.attr, vals(&a.after));
                 } else {
                     let _ = writeln!(
@@ -182,7 +182,7 @@ pub fn render_ldif(plan: &Plan, object_classes: &[String]) -> String {
                 }
                 let mut dn_now = c.dn.clone();
                 if let Some(new) = &c.new_dn
-                    && let (Ok(a), Ok(b)) = (dn::Dn::parse(&c.dn), dn::Dn::parse(new))
+                    && let Ok(b) = dn::Dn::parse(new)
                 {
                     let _ = writeln!(s, "{}", ldif_line("dn", &c.dn));
                     let _ = writeln!(s, "changetype: modrdn");
@@ -191,9 +191,8 @@ pub fn render_ldif(plan: &Plan, object_classes: &[String]) -> String {
                         let _ = writeln!(s, "{}", ldif_line("newrdn", &rdn));
                     }
                     let _ = writeln!(s, "deleteoldrdn: 1");
-                    let (pa, pb) = (a.parent().to_string(), b.parent().to_string());
-                    if !dn::same(&pa, &pb) {
-                        let _ = writeln!(s, "{}", ldif_line("newsuperior", &pb));
+                    if let Some(to) = c.dn_change().moves_to {
+                        let _ = writeln!(s, "{}", ldif_line("newsuperior", &to));
                     }
                     let _ = writeln!(s);
                     dn_now = new.clone();

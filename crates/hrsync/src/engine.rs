@@ -337,12 +337,7 @@ async fn run_inner(
     let records = fetch_report.records;
     let complete = fetch_report.complete;
     let (mut plan, observed) = planner.finish(fetch_report);
-    if !spec.unique.is_empty()
-        && plan
-            .changes
-            .iter()
-            .any(|c| matches!(c.kind, ChangeKind::Create | ChangeKind::CreateDisabled))
-    {
+    if !spec.unique.is_empty() && plan.changes.iter().any(|c| c.kind.creates()) {
         let mut used = std::collections::BTreeMap::new();
         for u in &spec.unique {
             used.insert(
@@ -450,12 +445,7 @@ async fn run_inner(
                 .collect();
             let names: Vec<(String, String, String)> = pending
                 .iter()
-                .filter(|o| {
-                    o.ok && matches!(
-                        changes[o.index].kind,
-                        ChangeKind::Create | ChangeKind::CreateDisabled
-                    )
-                })
+                .filter(|o| o.ok && changes[o.index].kind.creates())
                 .flat_map(|o| {
                     let c = &changes[o.index];
                     spec.unique.iter().filter_map(move |u| {

@@ -4,7 +4,7 @@
 //! `hrsync apply --confirm-held RUN`, for exactly the changes that run held (a later plan that
 //! holds other people is not released by it), or by raising the threshold in the config.
 
-use hrsync_model::{Change, ChangeKind, Plan, dn};
+use hrsync_model::{Change, ChangeKind, Plan};
 use serde::Deserialize;
 use std::collections::BTreeSet;
 
@@ -35,21 +35,12 @@ pub fn classes(c: &Change) -> Vec<&'static str> {
         ChangeKind::Delete => out.push("delete"),
         _ => {}
     }
-    if let Some(new) = &c.new_dn
-        && let (Ok(a), Ok(b)) = (dn::Dn::parse(&c.dn), dn::Dn::parse(new))
-    {
-        if !dn::same(&a.parent().to_string(), &b.parent().to_string())
-            && c.kind != ChangeKind::Disable
-        {
-            out.push("move");
-        }
-        let renamed = match (a.leaf(), b.leaf()) {
-            (Some(x), Some(y)) => x.value.to_lowercase() != y.value.to_lowercase(),
-            _ => false,
-        };
-        if renamed {
-            out.push("rename");
-        }
+    let dc = c.dn_change();
+    if dc.moves_to.is_some() && c.kind != ChangeKind::Disable {
+        out.push("move");
+    }
+    if dc.renames {
+        out.push("rename");
     }
     out
 }

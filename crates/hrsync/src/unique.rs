@@ -8,7 +8,7 @@
 
 use hrsync_directory::{DirError, Directory};
 use hrsync_mapping::{UniqueSpec, candidate_attr};
-use hrsync_model::{ChangeKind, Finding, Plan, dn};
+use hrsync_model::{Finding, Plan, dn};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The highest numeric suffix tried.
@@ -52,7 +52,7 @@ pub async fn assign(
     let mut claimed: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut dropped: BTreeSet<usize> = BTreeSet::new();
     for (idx, c) in plan.changes.iter_mut().enumerate() {
-        if !matches!(c.kind, ChangeKind::Create | ChangeKind::CreateDisabled) {
+        if !c.kind.creates() {
             continue;
         }
         let mut chains = Vec::new();
