@@ -8,6 +8,7 @@ use crate::password;
 use futures::StreamExt;
 use hrsync_model::{Change, ChangeKind, dn};
 use ldap3::{Ldap, Mod, Scope, SearchEntry};
+use std::borrow::Cow;
 use std::collections::HashSet;
 
 /// The result of one change.
@@ -32,19 +33,161 @@ pub async fn apply(
 ) -> Vec<Outcome> {
     ensure_parents(dir, changes).await;
     let in_flight = dir.cfg.in_flight.max(1);
-    let mut stream = futures::stream::iter(changes.iter().enumerate())
-        .map(|(i, c)| {
-            let ldap = dir.conn(i);
-            async move { apply_one(dir, ldap, i, c).await }
-        })
-        .buffer_unordered(in_flight);
+    let (waves, deps) = order(changes);
+    let mut failed: HashSet<usize> = HashSet::new();
     let mut out = Vec::with_capacity(changes.len());
-    while let Some(o) = stream.next().await {
-        on_outcome(&o);
-        out.push(o);
+    for wave in waves {
+        // A reference to an entry whose own change failed is left out (the entry may not
+        // exist); the next run sets it.
+        let items: Vec<(usize, Cow<'_, Change>, Vec<String>)> = wave
+            .into_iter()
+            .map(|i| {
+                let gone: HashSet<String> = deps[i]
+                    .iter()
+                    .filter(|d| failed.contains(d))
+                    .filter_map(|d| produced(&changes[*d]))
+                    .collect();
+                if gone.is_empty() {
+                    return (i, Cow::Borrowed(&changes[i]), Vec::new());
+                }
+                let mut c = changes[i].clone();
+                let mut left_out = Vec::new();
+                c.attrs.retain(|a| {
+                    let keep = !a.after.iter().any(|v| gone.contains(&norm(v)));
+                    if !keep {
+                        left_out.push(a.attr.to_string());
+                    }
+                    keep
+                });
+                (i, Cow::Owned(c), left_out)
+            })
+            .collect();
+        let mut stream = futures::stream::iter(items)
+            .map(|(i, c, left_out)| {
+                let ldap = dir.conn(i);
+                async move {
+                    let nothing_left =
+                        c.kind == ChangeKind::Update && c.attrs.is_empty() && c.new_dn.is_none();
+                    let mut o = if nothing_left {
+                        Outcome {
+                            index: i,
+                            ok: false,
+                            rc: None,
+                            message: String::new(),
+                            dn: c.dn.clone(),
+                        }
+                    } else {
+                        apply_one(dir, ldap, i, &c).await
+                    };
+                    if !left_out.is_empty() {
+                        let note = format!(
+                            "{} not set: the change of the entry it names failed",
+                            left_out.join(", ")
+                        );
+                        o.message = if o.message.is_empty() {
+                            note
+                        } else {
+                            format!("{}; {note}", o.message)
+                        };
+                    }
+                    o
+                }
+            })
+            .buffer_unordered(in_flight);
+        while let Some(o) = stream.next().await {
+            if !o.ok {
+                failed.insert(o.index);
+            }
+            on_outcome(&o);
+            out.push(o);
+        }
     }
     out.sort_by_key(|o| o.index);
     out
+}
+
+fn norm(d: &str) -> String {
+    dn::Dn::parse(d)
+        .map(|x| x.normalized())
+        .unwrap_or_else(|_| d.to_lowercase())
+}
+
+/// The DN a change gives its entry (normalised): a create's DN, or the rename/move target.
+fn produced(c: &Change) -> Option<String> {
+    if c.kind.creates() {
+        Some(norm(&c.dn))
+    } else {
+        c.new_dn.as_deref().map(norm)
+    }
+}
+
+/// The order changes run in: a change whose new values name a DN that another change of the
+/// plan creates or renames/moves to (a manager hired together with their team) waits for that
+/// change; Active Directory refuses a `manager` naming an entry that does not exist yet.
+/// Returns the waves (indices; one wave when nothing depends on anything) and each change's
+/// dependencies.
+fn order(changes: &[Change]) -> (Vec<Vec<usize>>, Vec<Vec<usize>>) {
+    let made: std::collections::HashMap<String, usize> = changes
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| produced(c).map(|d| (d, i)))
+        .collect();
+    let deps: Vec<Vec<usize>> = changes
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            if made.is_empty() {
+                return Vec::new();
+            }
+            let mut d: Vec<usize> = c
+                .attrs
+                .iter()
+                .filter(|a| !a.attr.is(MEMBER_OF))
+                .flat_map(|a| a.after.iter())
+                .filter(|v| v.contains('='))
+                .filter_map(|v| made.get(&norm(v)).copied())
+                .filter(|&j| j != i)
+                .collect();
+            d.sort_unstable();
+            d.dedup();
+            d
+        })
+        .collect();
+    // Depth = 1 + the deepest dependency; a cycle (the planner never plans one) is cut.
+    let mut depth: Vec<Option<usize>> = vec![None; changes.len()];
+    for start in 0..changes.len() {
+        let mut stack = vec![(start, false)];
+        let mut on_path: HashSet<usize> = HashSet::new();
+        while let Some((i, expanded)) = stack.pop() {
+            if depth[i].is_some() {
+                continue;
+            }
+            if expanded {
+                let d = deps[i]
+                    .iter()
+                    .filter_map(|&j| depth[j])
+                    .map(|x| x + 1)
+                    .max()
+                    .unwrap_or(0);
+                depth[i] = Some(d);
+                on_path.remove(&i);
+                continue;
+            }
+            on_path.insert(i);
+            stack.push((i, true));
+            for &j in &deps[i] {
+                if depth[j].is_none() && !on_path.contains(&j) {
+                    stack.push((j, false));
+                }
+            }
+        }
+    }
+    let n = depth.iter().flatten().max().map_or(0, |m| m + 1);
+    let mut waves = vec![Vec::new(); n];
+    for (i, d) in depth.into_iter().enumerate() {
+        waves[d.unwrap_or(0)].push(i);
+    }
+    (waves, deps)
 }
 
 /// Creates the OUs below `users_ou` that creates and moves need (an OU rule's `OU=Sales`),
@@ -438,4 +581,70 @@ async fn modify(ldap: &mut Ldap, dn: &str, mods: Vec<AttrMod>) -> Result<(), Fai
         })
         .collect();
     check(ldap.modify(dn, mods).await)
+}
+
+#[cfg(test)]
+mod order_tests {
+    use super::order;
+    use hrsync_model::{AttrChange, Change, ChangeKind};
+
+    fn change(kind: ChangeKind, dn: &str, new_dn: Option<&str>, manager: Option<&str>) -> Change {
+        Change {
+            kind,
+            key: dn.to_string(),
+            dn: dn.to_string(),
+            new_dn: new_dn.map(str::to_string),
+            uuid: None,
+            attrs: manager
+                .map(|m| AttrChange {
+                    attr: "manager".into(),
+                    before: vec![],
+                    after: vec![m.to_string()],
+                })
+                .into_iter()
+                .collect(),
+            reason: String::new(),
+        }
+    }
+
+    #[test]
+    fn reports_wait_for_their_managers_entries() {
+        let changes = vec![
+            // 0: a report created before (in plan order) the manager it names
+            change(
+                ChangeKind::Create,
+                "uid=dev,ou=p,dc=x",
+                None,
+                Some("UID=Lead, ou=p,dc=x"),
+            ),
+            // 1: the manager, created, reporting to someone who is moved in this plan
+            change(
+                ChangeKind::Create,
+                "uid=lead,ou=p,dc=x",
+                None,
+                Some("uid=ceo,ou=q,dc=x"),
+            ),
+            // 2: the CEO's move
+            change(
+                ChangeKind::Update,
+                "uid=ceo,ou=p,dc=x",
+                Some("uid=ceo,ou=q,dc=x"),
+                None,
+            ),
+            // 3: someone naming an entry nobody creates
+            change(
+                ChangeKind::Update,
+                "uid=x,ou=p,dc=x",
+                None,
+                Some("uid=old,ou=p,dc=x"),
+            ),
+        ];
+        let (waves, deps) = order(&changes);
+        assert_eq!(waves, vec![vec![2, 3], vec![1], vec![0]]);
+        assert_eq!(deps[0], vec![1]);
+        assert!(deps[3].is_empty());
+        // Nothing depends on anything: one wave, plan order.
+        let (waves, _) = order(&changes[2..]);
+        assert_eq!(waves, vec![vec![0, 1]]);
+    }
 }

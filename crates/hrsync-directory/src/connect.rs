@@ -29,6 +29,9 @@ pub struct DirectoryConfig {
     pub object_classes: Vec<String>,
     pub rdn_attribute: String,
     pub key_attribute: String,
+    /// Attributes that match accounts without a key to joiners (secondary matching): the
+    /// snapshot also returns entries that have one of these but no key.
+    pub match_attributes: Vec<String>,
     /// Attributes the mapping owns (read in snapshots, written by apply).
     pub owned: Vec<String>,
     /// Connections used by apply.

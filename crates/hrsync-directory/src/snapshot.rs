@@ -23,14 +23,23 @@ impl Directory {
             .first()
             .map(String::as_str)
             .unwrap_or("*");
+        // Entries with the key, and (for secondary matching) entries with a match attribute.
+        let has: Vec<String> = std::iter::once(&self.cfg.key_attribute)
+            .chain(&self.cfg.match_attributes)
+            .map(|a| format!("({}=*)", filter::escape(a)))
+            .collect();
         let f = format!(
-            "(&(objectClass={})({}=*))",
+            "(&(objectClass={}){})",
             if oc == "*" {
                 "*".to_string()
             } else {
                 filter::escape(oc)
             },
-            self.cfg.key_attribute
+            if has.len() == 1 {
+                has.concat()
+            } else {
+                format!("(|{})", has.concat())
+            }
         );
         self.search(&f, sink).await
     }

@@ -18,6 +18,9 @@ pub mod secret;
 
 pub use attr::{AttrMap, AttrName};
 pub use entry::{DesiredEntry, DirEntry};
-pub use plan::{AttrChange, Change, ChangeKind, DnChange, Finding, Plan, PlanSummary};
+pub use plan::{
+    AttrChange, Change, ChangeKind, DnChange, Finding, Plan, PlanSummary, ReviewCandidate,
+    ReviewItem,
+};
 pub use record::{FetchReport, HrRecord};
 pub use secret::{Secret, SecretError, SecretRef};

@@ -178,6 +178,32 @@ pub struct Plan {
     pub held_reasons: Vec<String>,
     pub unchanged: usize,
     pub findings: Vec<Finding>,
+    /// People who may already have an account their key does not link (a rehire under a new
+    /// key, a contractor converted to an employee) with more than one candidate: nothing is
+    /// done for them until an operator decides (`hrsync review`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub review: Vec<ReviewItem>,
+}
+
+/// A person whose existing account could not be chosen automatically.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ReviewItem {
+    /// The HR primary key of the person.
+    pub key: String,
+    pub reason: String,
+    pub candidates: Vec<ReviewCandidate>,
+}
+
+/// An account that matched a person on a secondary attribute.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ReviewCandidate {
+    pub dn: String,
+    /// The key the account carries now (another person's, or none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    pub disabled: bool,
+    /// `attr=value` pairs that matched.
+    pub matched_on: Vec<String>,
 }
 
 impl Plan {

@@ -16,7 +16,7 @@
 mod planner;
 mod render;
 
-pub use planner::{ObservedLink, PlanOptions, Planner};
+pub use planner::{MatchDecision, ObservedLink, PlanOptions, Planner};
 
 pub use render::{render_ldif, render_text};
 
@@ -103,6 +103,9 @@ pub fn plan(input: PlanInput) -> Plan {
             disabled_ou: None,
             create_only: Vec::new(),
             delete_after: None,
+            match_on: Vec::new(),
+            decisions: Default::default(),
+            person_refs: Vec::new(),
         },
         links,
     );

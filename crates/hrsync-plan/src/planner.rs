@@ -4,11 +4,16 @@
 //! people missing from HR. Decisions that need the whole picture (DN collisions for creates and
 //! renames, whether leavers are allowed) wait for [`Planner::finish`].
 
+mod matching;
+mod refs;
+
+pub use matching::MatchDecision;
+
 use crate::{Link, MissingAction};
 use hrsync_model::attr::normalize_values;
 use hrsync_model::{
     AttrChange, AttrName, Change, ChangeKind, DesiredEntry, DirEntry, FetchReport, Finding, Plan,
-    dn,
+    ReviewItem, dn,
 };
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -42,6 +47,14 @@ pub struct PlanOptions {
     pub disabled_ou: Option<String>,
     /// Disabled accounts of leavers are deleted this long after they were disabled.
     pub delete_after: Option<chrono::Duration>,
+    /// Attributes that find an existing account for a joiner whose key links none (a rehire
+    /// under a new key, a contractor converted to an employee): `employeeID`, `mail`, …
+    pub match_on: Vec<AttrName>,
+    /// Operators' decisions on earlier review items, by HR key.
+    pub decisions: HashMap<String, MatchDecision>,
+    /// Attributes whose mapped value is another person's HR key, written as the DN of that
+    /// person's account (`manager`).
+    pub person_refs: Vec<AttrName>,
 }
 
 /// A directory entry seen for a person HR knows, for refreshing the link table.
@@ -82,6 +95,17 @@ pub struct Planner {
     suspect: Option<String>,
     /// When each disabled account was disabled (retention deletes).
     disabled_since: HashMap<String, chrono::DateTime<chrono::Utc>>,
+    /// Entries without a key, kept only for secondary matching.
+    unlinked: Vec<DirEntry>,
+    /// Joiners linked to an existing account by a secondary match, with why.
+    adopted: HashMap<String, String>,
+    /// Person references of paired entries, resolved once every account's DN is known.
+    refs: Vec<refs::RefCheck>,
+    /// Keys HR marks as leavers (or out of scope) that have an account.
+    leaver_keys: HashSet<String>,
+    review: Vec<ReviewItem>,
+    /// Keys of accounts that are candidates of a review item: not disabled meanwhile.
+    review_hold: HashSet<String>,
 }
 
 impl Planner {
@@ -148,6 +172,12 @@ impl Planner {
             observed: Vec::new(),
             suspect: None,
             disabled_since: HashMap::new(),
+            unlinked: Vec::new(),
+            adopted: HashMap::new(),
+            refs: Vec::new(),
+            leaver_keys: HashSet::new(),
+            review: Vec::new(),
+            review_hold: HashSet::new(),
         }
     }
 
@@ -199,6 +229,9 @@ impl Planner {
                 .as_ref()
                 .and_then(|u| self.uuid_to_key.get(u).cloned())
         }) else {
+            if !self.o.match_on.is_empty() {
+                self.unlinked.push(e);
+            }
             return;
         };
         self.entry_dns.push((e.dn.clone(), key.clone()));
@@ -230,6 +263,7 @@ impl Planner {
             disabled: e.disabled,
         });
         if d.leaver {
+            self.leaver_keys.insert(d.key.clone());
             if e.disabled {
                 match self.retention_delete(&d.key, &e, "leaver") {
                     Some(c) => self.leavers.push(c),
@@ -288,6 +322,9 @@ impl Planner {
             if a == &self.rdn_name {
                 continue; // the RDN value changes through the rename
             }
+            if self.o.person_refs.contains(a) {
+                continue; // resolved to DNs at the end, when every account is known
+            }
             if self.o.create_only.contains(a) {
                 continue; // set once at creation, then owned by someone else
             }
@@ -318,6 +355,10 @@ impl Planner {
                 });
             }
         }
+        if !self.o.person_refs.is_empty() {
+            self.refs
+                .push(refs::RefCheck::new(&self.o.person_refs, &d, &e));
+        }
         // A pre-hire's account stays disabled until the start date.
         let kind = if e.disabled && d.starts.is_none() {
             ChangeKind::Enable
@@ -344,8 +385,12 @@ impl Planner {
     }
 
     fn with_reason(&self, mut c: Change) -> Change {
-        c.reason = match c.kind {
-            ChangeKind::Enable => "active in HR but the account is disabled (rehire)".to_string(),
+        let adopted = self.adopted.get(&c.key);
+        c.reason = match (c.kind, adopted) {
+            (ChangeKind::Enable, None) => {
+                "active in HR but the account is disabled (rehire)".to_string()
+            }
+            (ChangeKind::Enable, Some(why)) => format!("rehire: {why}; re-enabled"),
             _ => {
                 // `department (Sales → Finance)` for single values; the name alone otherwise.
                 let mut parts: Vec<String> = c
@@ -367,7 +412,16 @@ impl Planner {
                 if dc.renames {
                     parts.insert(0, format!("{} (rename)", self.o.rdn_attribute));
                 }
-                format!("HR changed {}", parts.join(", "))
+                let what = if parts.is_empty() {
+                    String::new()
+                } else {
+                    format!("HR changed {}", parts.join(", "))
+                };
+                match adopted {
+                    Some(why) if what.is_empty() => why.clone(),
+                    Some(why) => format!("{why}; {what}"),
+                    None => what,
+                }
             }
         };
         c
@@ -405,6 +459,10 @@ impl Planner {
             withheld += self.leavers.len();
             self.unchanged += self.leavers.len();
         }
+
+        // Joiners that may already have an account (before renames: an adopted account may
+        // move).
+        self.match_secondary();
 
         let mut claimed: HashMap<String, String> = HashMap::new();
         let needs_index =
@@ -507,7 +565,12 @@ impl Planner {
             .into_iter()
             .collect();
         missing.sort_by(|a, b| a.1.dn.cmp(&b.1.dn));
+        let mut missing_keys = HashSet::new();
         for (k, e) in missing {
+            missing_keys.insert(k.clone());
+            if self.review_hold.contains(&k) {
+                continue; // a candidate of a review item: nothing until an operator decides
+            }
             if self.failed.contains(&k) {
                 self.observed.push(ObservedLink {
                     key: k,
@@ -552,6 +615,7 @@ impl Planner {
             }
         }
 
+        self.resolve_refs(&missing_keys);
         self.changes
             .sort_by(|a, b| (a.kind, &a.key).cmp(&(b.kind, &b.key)));
         let plan = Plan {
@@ -567,6 +631,7 @@ impl Planner {
             held_reasons: Vec::new(),
             unchanged: self.unchanged,
             findings: self.findings,
+            review: self.review,
         };
         (plan, self.observed)
     }

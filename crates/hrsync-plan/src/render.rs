@@ -106,6 +106,35 @@ pub fn render_text(plan: &Plan, detail: bool, limit: Option<usize>) -> String {
             let _ = writeln!(s, "  … {} more held change(s)", plan.held.len() - shown);
         }
     }
+    if !plan.review.is_empty() {
+        let _ = writeln!(
+            s,
+            "\nAwaiting review (nothing is done for these people; decide with `hrsync review`):"
+        );
+        for r in plan.review.iter().take(shown) {
+            let _ = writeln!(s, "? review {}: {}", r.key, r.reason);
+            for c in &r.candidates {
+                let _ = writeln!(
+                    s,
+                    "    candidate {}{}{}{}",
+                    c.dn,
+                    c.key
+                        .as_deref()
+                        .map(|k| format!("  [key {k}]"))
+                        .unwrap_or_default(),
+                    if c.disabled { "  (disabled)" } else { "" },
+                    if c.matched_on.is_empty() {
+                        String::new()
+                    } else {
+                        format!("  matched on {}", c.matched_on.join(", "))
+                    }
+                );
+            }
+        }
+        if plan.review.len() > shown {
+            let _ = writeln!(s, "  … {} more to review", plan.review.len() - shown);
+        }
+    }
     for x in plan.findings.iter().take(shown) {
         let field = x
             .field
@@ -120,7 +149,7 @@ pub fn render_text(plan: &Plan, detail: bool, limit: Option<usize>) -> String {
     let m = plan.summary();
     let _ = writeln!(
         s,
-        "\nSummary: {} create, {} update, {} enable, {} disable, {}{} unchanged, {} finding(s){}",
+        "\nSummary: {} create, {} update, {} enable, {} disable, {}{} unchanged, {} finding(s){}{}",
         m.create,
         m.update,
         m.enable,
@@ -132,6 +161,11 @@ pub fn render_text(plan: &Plan, detail: bool, limit: Option<usize>) -> String {
         },
         m.unchanged,
         m.findings,
+        if plan.review.is_empty() {
+            String::new()
+        } else {
+            format!(", {} to review", plan.review.len())
+        },
         if plan.is_empty() {
             " - nothing to do"
         } else {

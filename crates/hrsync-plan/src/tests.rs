@@ -1,7 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 use super::*;
 use hrsync_model::AttrMap;
-use hrsync_model::{AttrChange, ChangeKind, dn};
+use hrsync_model::{AttrChange, Change, ChangeKind, dn};
 
 const OU: &str = "ou=people,dc=example,dc=com";
 
@@ -264,6 +264,9 @@ fn arrival_order_does_not_change_the_plan() {
                 disabled_ou: None,
                 create_only: Vec::new(),
                 delete_after: None,
+                match_on: Vec::new(),
+                decisions: Default::default(),
+                person_refs: Vec::new(),
             },
             BTreeMap::new(),
         );
@@ -302,4 +305,262 @@ fn arrival_order_does_not_change_the_plan() {
         ]
     );
     assert!(entries_first.findings.iter().any(|f| f.subject == "6"));
+}
+
+/// A planner with the test defaults, adjusted by `f`.
+fn planner_with(f: impl FnOnce(&mut PlanOptions)) -> Planner {
+    let i = input(vec![], vec![], true);
+    let mut o = PlanOptions {
+        mapping: i.mapping,
+        target: i.target,
+        now: i.now,
+        owned: i.owned,
+        rdn_attribute: i.rdn_attribute,
+        key_attribute: i.key_attribute,
+        missing_from_hr: i.missing_from_hr,
+        managed_base: i.managed_base,
+        place_by_rule: false,
+        managed_groups: Vec::new(),
+        managed_group_bases: Vec::new(),
+        leaver_removes_groups: false,
+        disabled_ou: None,
+        create_only: Vec::new(),
+        delete_after: None,
+        match_on: Vec::new(),
+        decisions: Default::default(),
+        person_refs: Vec::new(),
+    };
+    f(&mut o);
+    Planner::new(o, BTreeMap::new())
+}
+
+fn complete(records: usize) -> FetchReport {
+    FetchReport {
+        complete: true,
+        records,
+        ..Default::default()
+    }
+}
+
+fn with_mail(mut x: DesiredEntry, mail: &str) -> DesiredEntry {
+    x.attrs.insert("mail".into(), vec![mail.to_string()]);
+    x
+}
+
+fn entry_with_mail(mut e: DirEntry, mail: &str) -> DirEntry {
+    e.attrs.insert("mail".into(), vec![mail.to_string()]);
+    e
+}
+
+fn matching_planner(decisions: &[(&str, MatchDecision)]) -> Planner {
+    planner_with(|o| {
+        o.owned.push("mail".into());
+        o.match_on = vec!["mail".into()];
+        o.decisions = decisions
+            .iter()
+            .map(|(k, d)| (k.to_string(), d.clone()))
+            .collect();
+    })
+}
+
+#[test]
+fn a_rehire_under_a_new_key_reuses_the_disabled_account() {
+    let mut p = matching_planner(&[]);
+    // Account of old key 7, disabled, not in HR any more; the person is back as key 12.
+    p.add_entry(entry_with_mail(have("7", "ann", "Eng", true), "ann@x.test"));
+    p.add_desired(with_mail(want("12", "ann", "Lead", false), "Ann@X.test"));
+    let (plan, observed) = p.finish(complete(1));
+    assert_eq!(kinds(&plan), vec![(ChangeKind::Enable, "12".into())]);
+    let c = &plan.changes[0];
+    assert_eq!(
+        c.dn,
+        dn::child("uid", "ann", OU),
+        "the old account, not a new one"
+    );
+    assert!(
+        c.attrs
+            .iter()
+            .any(|a| a.attr.is("employeeNumber") && a.after == ["12"] && a.before == ["7"]),
+        "the account takes the new key: {:?}",
+        c.attrs
+    );
+    assert!(
+        c.attrs
+            .iter()
+            .any(|a| a.attr.is("title") && a.after == ["Lead"])
+    );
+    assert!(c.reason.contains("mail=Ann@X.test"), "{}", c.reason);
+    assert!(c.reason.starts_with("rehire"), "{}", c.reason);
+    assert!(
+        observed
+            .iter()
+            .any(|o| o.key == "12" && o.uuid.as_deref() == Some("uuid-7"))
+    );
+    assert!(plan.review.is_empty());
+}
+
+#[test]
+fn an_account_without_a_key_is_adopted_by_its_only_match() {
+    let mut p = matching_planner(&[]);
+    let mut hand_made = entry_with_mail(have("x", "bob", "Eng", false), "bob@x.test");
+    hand_made.key = None;
+    hand_made.attrs.remove(&AttrName::from("employeeNumber"));
+    p.add_entry(hand_made);
+    p.add_desired(with_mail(want("3", "bob", "Eng", false), "bob@x.test"));
+    let (plan, _) = p.finish(complete(1));
+    assert_eq!(kinds(&plan), vec![(ChangeKind::Update, "3".into())]);
+    assert!(
+        plan.changes[0]
+            .reason
+            .contains("matched an existing account by mail=bob@x.test")
+    );
+}
+
+#[test]
+fn ambiguous_matches_go_to_review_and_nothing_is_created_or_disabled() {
+    // Two accounts share the joiner's mail: review, no create, neither account disabled.
+    let mut p = matching_planner(&[]);
+    p.add_entry(entry_with_mail(
+        have("7", "ann", "Eng", false),
+        "ann@x.test",
+    ));
+    p.add_entry(entry_with_mail(
+        have("8", "ann2", "Eng", true),
+        "ann@x.test",
+    ));
+    p.add_desired(with_mail(want("12", "ann3", "Eng", false), "ann@x.test"));
+    let (plan, _) = p.finish(complete(1));
+    assert!(plan.changes.is_empty(), "{:?}", kinds(&plan));
+    assert_eq!(plan.review.len(), 1);
+    assert_eq!(plan.review[0].key, "12");
+    assert_eq!(plan.review[0].candidates.len(), 2);
+    assert_eq!(plan.review[0].candidates[0].matched_on, ["mail=ann@x.test"]);
+
+    // Two joiners want the one account: both reviewed, nothing created.
+    let mut p = matching_planner(&[]);
+    p.add_entry(entry_with_mail(
+        have("7", "ann", "Eng", true),
+        "shared@x.test",
+    ));
+    p.add_desired(with_mail(want("12", "a1", "Eng", false), "shared@x.test"));
+    p.add_desired(with_mail(want("13", "a2", "Eng", false), "shared@x.test"));
+    let (plan, _) = p.finish(complete(2));
+    assert!(plan.changes.is_empty(), "{:?}", kinds(&plan));
+    assert_eq!(plan.review.len(), 2);
+
+    // The operator's decisions are followed next time: 12 adopts, 13 gets a new account.
+    let mut p = matching_planner(&[
+        ("12", MatchDecision::Adopt(dn::child("uid", "ann", OU))),
+        ("13", MatchDecision::New),
+    ]);
+    p.add_entry(entry_with_mail(
+        have("7", "ann", "Eng", true),
+        "shared@x.test",
+    ));
+    p.add_desired(with_mail(want("12", "a1", "Eng", false), "shared@x.test"));
+    p.add_desired(with_mail(want("13", "a2", "Eng", false), "shared@x.test"));
+    let (plan, _) = p.finish(complete(2));
+    assert!(plan.review.is_empty(), "{:?}", plan.review);
+    assert_eq!(
+        kinds(&plan),
+        vec![
+            (ChangeKind::Create, "13".into()),
+            (ChangeKind::Enable, "12".into())
+        ]
+    );
+    assert!(plan.changes[1].reason.contains("review decision"));
+}
+
+fn with_boss(mut x: DesiredEntry, boss: &str) -> DesiredEntry {
+    x.attrs.insert("manager".into(), vec![boss.to_string()]);
+    x
+}
+
+fn manager_planner() -> Planner {
+    planner_with(|o| {
+        o.owned.push("manager".into());
+        o.person_refs = vec!["manager".into()];
+    })
+}
+
+#[test]
+fn managers_resolve_to_dns_including_accounts_created_in_the_same_run() {
+    let mut p = manager_planner();
+    // 1 exists; 2 (new) reports to 3 (new, hired the same day) who reports to 1.
+    let mut one = have("1", "boss", "CEO", false);
+    one.attrs.insert("manager".into(), vec![]);
+    p.add_entry(one);
+    let mut four = have("4", "dev", "Eng", false);
+    four.attrs
+        .insert("manager".into(), vec![dn::child("uid", "old", OU)]);
+    p.add_entry(four);
+    p.add_desired(with_boss(want("1", "boss", "CEO", false), "1"));
+    p.add_desired(with_boss(want("2", "new", "Eng", false), "3"));
+    p.add_desired(with_boss(want("3", "lead", "Lead", false), "1"));
+    p.add_desired(with_boss(want("4", "dev", "Eng", false), "3"));
+    let (plan, _) = p.finish(complete(4));
+    let get = |k: &str| plan.changes.iter().find(|c| c.key == k).unwrap();
+    let mgr = |c: &Change| {
+        c.attrs
+            .iter()
+            .find(|a| a.attr.is("manager"))
+            .map(|a| a.after.clone())
+    };
+    assert_eq!(mgr(get("2")), Some(vec![dn::child("uid", "lead", OU)]));
+    assert_eq!(mgr(get("3")), Some(vec![dn::child("uid", "boss", OU)]));
+    // An existing account moves to the new manager: an update naming old and new.
+    assert_eq!(get("4").kind, ChangeKind::Update);
+    assert_eq!(mgr(get("4")), Some(vec![dn::child("uid", "lead", OU)]));
+    // The CEO is their own supervisor: no manager, no change, no finding.
+    assert!(
+        plan.changes.iter().all(|c| c.key != "1"),
+        "{:?}",
+        kinds(&plan)
+    );
+    assert!(plan.findings.is_empty(), "{:?}", plan.findings);
+}
+
+#[test]
+fn manager_cycles_and_unknown_managers_are_findings_and_change_nothing() {
+    let mut p = manager_planner();
+    let mut a = have("1", "a", "Eng", false);
+    a.attrs
+        .insert("manager".into(), vec![dn::child("uid", "z", OU)]);
+    p.add_entry(a);
+    p.add_desired(with_boss(want("1", "a", "Eng", false), "2"));
+    p.add_desired(with_boss(want("2", "b", "Eng", false), "1"));
+    p.add_desired(with_boss(want("5", "e", "Eng", false), "99"));
+    let (plan, _) = p.finish(complete(3));
+    // 1 keeps its manager (no update), 2 is created without one, 5 too.
+    assert!(
+        plan.changes.iter().all(|c| c.key != "1"),
+        "{:?}",
+        kinds(&plan)
+    );
+    for k in ["2", "5"] {
+        let c = plan.changes.iter().find(|c| c.key == k).unwrap();
+        assert!(
+            c.attrs.iter().all(|a| !a.attr.is("manager")),
+            "{k}: {:?}",
+            c.attrs
+        );
+    }
+    let cycle: Vec<_> = plan
+        .findings
+        .iter()
+        .filter(|f| f.message.contains("cycle"))
+        .collect();
+    assert_eq!(cycle.len(), 1, "one finding per cycle: {:?}", plan.findings);
+    assert!(
+        cycle[0].message.contains("1 → 2 → 1"),
+        "{}",
+        cycle[0].message
+    );
+    assert!(
+        plan.findings
+            .iter()
+            .any(|f| f.subject == "5" && f.message.contains("manager 99 is not in HR")),
+        "{:?}",
+        plan.findings
+    );
 }

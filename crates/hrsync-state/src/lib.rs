@@ -97,7 +97,37 @@ CREATE TABLE names (
     PRIMARY KEY (mapping, attr, value)
 );
 "#,
+    r#"
+CREATE TABLE review (
+    mapping TEXT NOT NULL,
+    hr_key TEXT NOT NULL,
+    status TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    candidates_json TEXT NOT NULL,
+    chosen_dn TEXT,
+    first_seen TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    decided_by TEXT,
+    PRIMARY KEY (mapping, hr_key)
+);
+"#,
 ];
+
+/// A person on the review list (secondary matching found no single account) and, once an
+/// operator decided, the decision: `open`, `adopt` (the account `chosen_dn` is theirs) or `new`
+/// (none is: create one).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReviewRow {
+    pub mapping: String,
+    pub hr_key: String,
+    pub status: String,
+    pub reason: String,
+    pub candidates: Vec<hrsync_model::ReviewCandidate>,
+    pub chosen_dn: Option<String>,
+    pub first_seen: String,
+    pub updated_at: String,
+    pub decided_by: Option<String>,
+}
 
 /// A stored link.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -398,6 +428,117 @@ impl Store {
         Ok(rows.collect::<std::result::Result<_, _>>()?)
     }
 
+    /// Stores a plan's review list: new items are added, items seen again are refreshed (an
+    /// `adopt` decision whose account is gone is reopened), and open items the plan no longer
+    /// has (the person was matched or left) are dropped when `prune` (a full fetch; an
+    /// incremental one only sees some people). Decisions are kept.
+    pub fn save_review(
+        &mut self,
+        mapping: &str,
+        items: &[hrsync_model::ReviewItem],
+        prune: bool,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        let at = at.to_rfc3339();
+        let tx = self.conn.transaction()?;
+        {
+            let mut st = tx.prepare_cached(
+                "INSERT INTO review (mapping, hr_key, status, reason, candidates_json, first_seen, updated_at)
+                 VALUES (?1, ?2, 'open', ?3, ?4, ?5, ?5)
+                 ON CONFLICT (mapping, hr_key) DO UPDATE SET status = 'open', reason = ?3,
+                 candidates_json = ?4, chosen_dn = NULL, updated_at = ?5",
+            )?;
+            for i in items {
+                st.execute(params![
+                    mapping,
+                    i.key,
+                    i.reason,
+                    serde_json::to_string(&i.candidates)?,
+                    at
+                ])?;
+            }
+            let keys: Vec<&str> = items.iter().map(|i| i.key.as_str()).collect();
+            let mut open = tx.prepare_cached(
+                "SELECT hr_key FROM review WHERE mapping = ?1 AND status = 'open'",
+            )?;
+            let stale: Vec<String> = open
+                .query_map(params![mapping], |r| r.get::<_, String>(0))?
+                .collect::<std::result::Result<Vec<_>, _>>()?
+                .into_iter()
+                .filter(|k| prune && !keys.contains(&k.as_str()))
+                .collect();
+            let mut del =
+                tx.prepare_cached("DELETE FROM review WHERE mapping = ?1 AND hr_key = ?2")?;
+            for k in stale {
+                del.execute(params![mapping, k])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The review list: open items, or every item with `all`.
+    pub fn review(&self, mapping: Option<&str>, all: bool) -> Result<Vec<ReviewRow>> {
+        let mut st = self.conn.prepare(
+            "SELECT mapping, hr_key, status, reason, candidates_json, chosen_dn, first_seen, updated_at, decided_by
+             FROM review WHERE (?1 IS NULL OR mapping = ?1) AND (?2 OR status = 'open')
+             ORDER BY mapping, hr_key",
+        )?;
+        let rows = st.query_map(params![mapping, all], |r| {
+            Ok((
+                ReviewRow {
+                    mapping: r.get(0)?,
+                    hr_key: r.get(1)?,
+                    status: r.get(2)?,
+                    reason: r.get(3)?,
+                    candidates: Vec::new(),
+                    chosen_dn: r.get(5)?,
+                    first_seen: r.get(6)?,
+                    updated_at: r.get(7)?,
+                    decided_by: r.get(8)?,
+                },
+                r.get::<_, String>(4)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (mut row, cands) = row?;
+            row.candidates = serde_json::from_str(&cands)?;
+            out.push(row);
+        }
+        Ok(out)
+    }
+
+    /// Records an operator's decision on a review item: `adopt` with the chosen DN, `new`, or
+    /// `open` (undo). Returns false when the mapping has no such item.
+    pub fn decide(
+        &mut self,
+        mapping: &str,
+        key: &str,
+        status: &str,
+        chosen_dn: Option<&str>,
+        by: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool> {
+        let n = self.conn.execute(
+            "UPDATE review SET status = ?3, chosen_dn = ?4, decided_by = ?5, updated_at = ?6
+             WHERE mapping = ?1 AND hr_key = ?2",
+            params![mapping, key, status, chosen_dn, by, at.to_rfc3339()],
+        )?;
+        Ok(n > 0)
+    }
+
+    /// Decisions of a mapping's review items: key → (`adopt`|`new`, chosen DN).
+    pub fn decisions(&self, mapping: &str) -> Result<BTreeMap<String, (String, Option<String>)>> {
+        let mut st = self.conn.prepare(
+            "SELECT hr_key, status, chosen_dn FROM review WHERE mapping = ?1 AND status != 'open'",
+        )?;
+        let rows = st.query_map(params![mapping], |r| {
+            Ok((r.get::<_, String>(0)?, (r.get(1)?, r.get(2)?)))
+        })?;
+        Ok(rows.collect::<std::result::Result<_, _>>()?)
+    }
+
     /// Records names given to new accounts.
     pub fn record_names(
         &mut self,
@@ -606,6 +747,7 @@ mod tests {
             held_reasons: vec![],
             unchanged: 0,
             findings: vec![],
+            review: vec![],
         };
         s.save_plan(run, &plan).unwrap();
         s.record_changes(

@@ -364,6 +364,9 @@ pub struct RawAttrTable {
     pub candidates: Vec<String>,
     /// Values are cut to this many characters (AD sAMAccountName: 20) before the check.
     pub max_length: Option<usize>,
+    /// `"person"`: the format yields another person's HR primary key (a supervisor id), and
+    /// the attribute gets the DN of that person's account (`manager`).
+    pub refers_to: Option<String>,
 }
 
 /// When a mapped attribute is written.
@@ -424,6 +427,11 @@ pub struct RawMapping {
     pub join: Vec<RawJoin>,
     /// Expression that is true for a leaver. Default for IceHrm: `status == 'Terminated'`.
     pub leaver_when: Option<String>,
+    /// Mapped attributes that find an existing account for a joiner whose key links none (a
+    /// rehire under a new key, a converted contractor, a hand-made account), e.g.
+    /// `["employeeID", "mail"]`. One candidate: adopted; several: `hrsync review`.
+    #[serde(default)]
+    pub match_on: Vec<String>,
     /// Directory attribute → format.
     pub attributes: BTreeMap<String, RawAttr>,
 }
@@ -543,6 +551,10 @@ pub struct Job {
     pub disabled_ou: Option<String>,
     pub delete_after_days: Option<u32>,
     pub thresholds: crate::guards::Thresholds,
+    /// Attributes for secondary matching of joiners to existing accounts.
+    pub match_on: Vec<String>,
+    /// Attributes whose value is a person's key, written as that person's DN.
+    pub person_refs: Vec<String>,
 }
 
 impl Config {
@@ -935,12 +947,34 @@ impl Config {
                             "candidates and max_length need unique = true",
                         ));
                     }
+                    if let Some(r) = &t.refers_to {
+                        if r != "person" {
+                            return Err(self.invalid(
+                                format!("{key}.attributes.{a}.refers_to"),
+                                format!("{r:?} is not supported; the one kind is \"person\" (the value is an HR primary key)"),
+                            ));
+                        }
+                        if t.unique || a.eq_ignore_ascii_case(&m.rdn_attribute) {
+                            return Err(self.invalid(
+                                format!("{key}.attributes.{a}.refers_to"),
+                                "a person reference cannot be unique or the RDN attribute",
+                            ));
+                        }
+                    }
                     if t.max_length == Some(0) {
                         return Err(self.invalid(
                             format!("{key}.attributes.{a}.max_length"),
                             "must be at least 1",
                         ));
                     }
+                }
+            }
+            for a in &m.match_on {
+                if !m.attributes.keys().any(|k| k.eq_ignore_ascii_case(a)) {
+                    return Err(self.invalid(
+                        format!("{key}.match_on"),
+                        format!("{a:?} is not a mapped attribute; match_on compares the mapped value with the account's"),
+                    ));
                 }
             }
             for a in m.attributes.keys().chain(std::iter::once(&m.rdn_attribute)) {
@@ -1100,6 +1134,7 @@ impl Config {
             object_classes: d.object_classes(),
             rdn_attribute: m.rdn_attribute.clone(),
             key_attribute: d.key_attribute(),
+            match_attributes: m.match_on.clone(),
             owned: m
                 .attributes
                 .keys()
@@ -1146,6 +1181,13 @@ impl Config {
             disabled_ou: r.lifecycle.disabled_ou.clone(),
             delete_after_days: r.lifecycle.delete_after_days,
             thresholds: r.lifecycle.thresholds,
+            match_on: m.match_on.clone(),
+            person_refs: m
+                .attributes
+                .iter()
+                .filter(|(_, a)| matches!(a, RawAttr::Table(t) if t.refers_to.is_some()))
+                .map(|(n, _)| n.clone())
+                .collect(),
         })
     }
 }

@@ -6,7 +6,7 @@ use crate::config::Job;
 use chrono::{DateTime, Utc};
 use hrsync_directory::{Directory, Outcome};
 use hrsync_model::{AttrName, ChangeKind, Plan};
-use hrsync_plan::{Link, PlanOptions, Planner};
+use hrsync_plan::{Link, MatchDecision, PlanOptions, Planner};
 use hrsync_state::{AppliedChange, LinkRow, Store};
 use std::cell::{Cell, RefCell};
 use std::time::{Duration, Instant};
@@ -210,6 +210,25 @@ async fn run_inner(
             delete_after: job
                 .delete_after_days
                 .map(|d| chrono::Duration::days(i64::from(d))),
+            match_on: job
+                .match_on
+                .iter()
+                .map(|a| AttrName::new(a.clone()))
+                .collect(),
+            decisions: store
+                .decisions(&spec.name)?
+                .into_iter()
+                .filter_map(|(k, (status, chosen))| match (status.as_str(), chosen) {
+                    ("adopt", Some(d)) => Some((k, MatchDecision::Adopt(d))),
+                    ("new", _) => Some((k, MatchDecision::New)),
+                    _ => None,
+                })
+                .collect(),
+            person_refs: job
+                .person_refs
+                .iter()
+                .map(|a| AttrName::new(a.clone()))
+                .collect(),
         },
         links,
     ));
@@ -377,6 +396,7 @@ async fn run_inner(
         .filter(|row| stored.get(&row.hr_key) != Some(row))
         .collect();
     store.save_plan(run_id, &plan)?;
+    store.save_review(&spec.name, &plan.review, complete && !incremental, now)?;
     if complete && !suspect && !incremental {
         store.set_baseline(run_id, records)?;
     }

@@ -154,6 +154,7 @@ mod tests {
             held_reasons: vec![],
             unchanged: 0,
             findings: vec![],
+            review: vec![],
         }
     }
 

@@ -91,6 +91,12 @@ enum Cmd {
         #[command(subcommand)]
         cmd: EndpointCmd,
     },
+    /// People secondary matching could not place (several candidate accounts, or one account
+    /// wanted by several people): list them and decide. Decisions take effect on the next run.
+    Review {
+        #[command(subcommand)]
+        cmd: ReviewCmd,
+    },
     /// List past runs.
     Runs {
         #[command(flatten)]
@@ -114,6 +120,51 @@ enum Cmd {
         limit: usize,
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(clap::Args)]
+struct ReviewTarget {
+    #[command(flatten)]
+    common: Common,
+    /// The mapping (needed when the configuration has more than one).
+    #[arg(short, long)]
+    mapping: Option<String>,
+    /// HR primary key of the person.
+    key: String,
+}
+
+#[derive(Subcommand)]
+enum ReviewCmd {
+    /// People awaiting a decision, with their candidate accounts.
+    List {
+        #[command(flatten)]
+        common: Common,
+        #[arg(short, long)]
+        mapping: Option<String>,
+        /// Also decided items.
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// This account is the person's: the next apply links it (sets the key, re-enables it,
+    /// moves it back).
+    Adopt {
+        #[command(flatten)]
+        target: ReviewTarget,
+        /// DN of the account (one of the candidates).
+        dn: String,
+    },
+    /// None of the candidates is the person: the next apply creates a new account.
+    New {
+        #[command(flatten)]
+        target: ReviewTarget,
+    },
+    /// Undo a decision: the person is back on the list.
+    Reopen {
+        #[command(flatten)]
+        target: ReviewTarget,
     },
 }
 
@@ -192,6 +243,7 @@ async fn real_main(cli: Cli) -> Result<i32> {
         } => endpoint_test(common, &integration, endpoint.as_deref(), json, no_samples).await,
         Cmd::Plan { common, show } => sync(common, show, Mode::Plan, false).await,
         Cmd::Apply { common, show, yes } => sync(common, show, Mode::Apply, yes).await,
+        Cmd::Review { cmd } => review(cmd),
         Cmd::Runs {
             common,
             limit,
@@ -550,4 +602,114 @@ fn print_plan(plan: &Plan, show: &Show, object_classes: &[String]) {
     }
     let limit = if show.summary { Some(0) } else { show.limit };
     print!("{}", hrsync_plan::render_text(plan, true, limit));
+}
+
+/// The one mapping a review command is about.
+fn review_mapping(cfg: &Config, mapping: Option<String>) -> Result<String> {
+    let names = cfg.mapping_names();
+    match mapping {
+        Some(m) if names.contains(&m) => Ok(m),
+        Some(m) => bail!("no enabled mapping {m:?}; the configuration has {names:?}"),
+        None if names.len() == 1 => Ok(names[0].clone()),
+        None => {
+            bail!("the configuration has several mappings ({names:?}); choose one with --mapping")
+        }
+    }
+}
+
+fn review(cmd: ReviewCmd) -> Result<i32> {
+    let decide = |target: ReviewTarget, status: &str, dn: Option<String>| -> Result<i32> {
+        let cfg = Config::load(&target.common.config)?;
+        let mapping = review_mapping(&cfg, target.mapping)?;
+        let mut store = Store::open(&cfg.state_path())?;
+        let item = store
+            .review(Some(&mapping), true)?
+            .into_iter()
+            .find(|r| r.hr_key == target.key);
+        let Some(item) = item else {
+            bail!(
+                "{:?} is not on the review list of mapping {mapping:?} (see `hrsync review list --all`)",
+                target.key
+            );
+        };
+        if let Some(d) = &dn
+            && !item
+                .candidates
+                .iter()
+                .any(|c| hrsync_model::dn::same(&c.dn, d))
+        {
+            bail!(
+                "{d} is not one of the candidates of {:?}: {:?}",
+                target.key,
+                item.candidates.iter().map(|c| &c.dn).collect::<Vec<_>>()
+            );
+        }
+        let by = std::env::var("SUDO_USER")
+            .or_else(|_| std::env::var("USER"))
+            .unwrap_or_else(|_| "unknown".into());
+        store.decide(
+            &mapping,
+            &target.key,
+            status,
+            dn.as_deref(),
+            &by,
+            Utc::now(),
+        )?;
+        println!(
+            "{}: {}; takes effect on the next plan/apply",
+            target.key,
+            match status {
+                "adopt" => format!("the account {} will be linked", dn.unwrap_or_default()),
+                "new" => "a new account will be created".to_string(),
+                _ => "back on the review list".to_string(),
+            }
+        );
+        Ok(0)
+    };
+    match cmd {
+        ReviewCmd::List {
+            common,
+            mapping,
+            all,
+            json,
+        } => {
+            let cfg = Config::load(&common.config)?;
+            let store = Store::open(&cfg.state_path())?;
+            let rows = store.review(mapping.as_deref(), all)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+                return Ok(0);
+            }
+            if rows.is_empty() {
+                println!("nothing to review");
+            }
+            for r in rows {
+                println!(
+                    "{} [{}] {}: {}{}",
+                    r.hr_key,
+                    r.mapping,
+                    r.status,
+                    r.reason,
+                    match (&r.chosen_dn, &r.decided_by) {
+                        (Some(d), Some(by)) => format!(" → {d} (by {by})"),
+                        (None, Some(by)) => format!(" (by {by})"),
+                        _ => String::new(),
+                    }
+                );
+                for c in r.candidates {
+                    println!(
+                        "    {}{}{}  matched on {}",
+                        c.dn,
+                        c.key.map(|k| format!("  [key {k}]")).unwrap_or_default(),
+                        if c.disabled { "  (disabled)" } else { "" },
+                        c.matched_on.join(", ")
+                    );
+                }
+            }
+            Ok(0)
+        }
+        ReviewCmd::Adopt { target, dn } => decide(target, "adopt", Some(dn)),
+        ReviewCmd::New { target } => decide(target, "new", None),
+        ReviewCmd::Reopen { target } => decide(target, "open", None),
+    }
 }

@@ -1,0 +1,294 @@
+//! Person references (`manager`): the mapping yields the other person's HR key (IceHrm's
+//! `supervisor`, Paycor's manager id); the directory wants the DN of that person's account.
+//! Resolved once every account's final DN is known — including accounts created, renamed or
+//! moved by this very plan, so a manager hired together with their team is referenced (apply
+//! orders the report's change after the manager's). A reference that cannot be resolved
+//! (unknown, out of scope, a leaver, awaiting review) or that is part of a cycle leaves the
+//! attribute as it is, with a finding; it is never guessed.
+
+use super::Planner;
+use hrsync_model::{AttrChange, AttrName, Change, ChangeKind, DesiredEntry, DirEntry, Finding, dn};
+use std::collections::{HashMap, HashSet};
+
+/// A paired person's references: what the entry has, and the keys HR wants.
+pub(crate) struct RefCheck {
+    key: String,
+    dn: String,
+    uuid: Option<String>,
+    attrs: Vec<(AttrName, Vec<String>, Vec<String>)>,
+}
+
+impl RefCheck {
+    pub(crate) fn new(refs: &[AttrName], d: &DesiredEntry, e: &DirEntry) -> RefCheck {
+        RefCheck {
+            key: d.key.clone(),
+            dn: e.dn.clone(),
+            uuid: e.uuid.clone(),
+            attrs: refs
+                .iter()
+                .map(|a| {
+                    (
+                        a.clone(),
+                        e.attrs.get(a).cloned().unwrap_or_default(),
+                        d.attrs.get(a).cloned().unwrap_or_default(),
+                    )
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Why a reference cannot be written.
+enum Unresolved {
+    Cycle(String),
+    Other(String),
+}
+
+impl Planner {
+    pub(super) fn resolve_refs(&mut self, missing_keys: &HashSet<String>) {
+        if self.o.person_refs.is_empty() {
+            return;
+        }
+        // Every account's DN once this plan is applied.
+        let mut final_dn: HashMap<String, String> = self
+            .observed
+            .iter()
+            .map(|o| (o.key.clone(), o.dn.clone()))
+            .collect();
+        for c in &self.changes {
+            if c.kind.creates() {
+                final_dn.insert(c.key.clone(), c.dn.clone());
+            } else if let Some(n) = &c.new_dn {
+                final_dn.insert(c.key.clone(), n.clone());
+            }
+        }
+        let reviewed: HashSet<String> = self.review.iter().map(|r| r.key.clone()).collect();
+
+        for attr in self.o.person_refs.clone() {
+            // Who HR says reports to whom (first value), for cycle detection.
+            let mut boss: HashMap<String, String> = HashMap::new();
+            for r in &self.refs {
+                if let Some((_, _, want)) = r.attrs.iter().find(|(a, _, _)| *a == attr)
+                    && let Some(b) = want.iter().find(|v| !v.trim().is_empty())
+                {
+                    boss.insert(r.key.clone(), b.trim().to_string());
+                }
+            }
+            for c in self.changes.iter().filter(|c| c.kind.creates()) {
+                if let Some(a) = c.attrs.iter().find(|a| a.attr == attr)
+                    && let Some(b) = a.after.iter().find(|v| !v.trim().is_empty())
+                {
+                    boss.insert(c.key.clone(), b.trim().to_string());
+                }
+            }
+            let cycles = find_cycles(&boss);
+
+            let resolve = |me: &str, want: &[String]| -> Result<Vec<String>, Unresolved> {
+                let mut out = Vec::new();
+                for k in want.iter().map(|v| v.trim()).filter(|v| !v.is_empty()) {
+                    if let Some(cycle) = cycles.get(me) {
+                        return Err(Unresolved::Cycle(cycle.clone()));
+                    }
+                    if k == me {
+                        continue; // their own supervisor: the top of the organisation
+                    }
+                    let why = if self.leaver_keys.contains(k) {
+                        Some("has left or is out of scope")
+                    } else if self.failed.contains(k) {
+                        Some("is out of scope or could not be mapped (see its findings)")
+                    } else if reviewed.contains(k) {
+                        Some("awaits review (hrsync review), so has no account yet")
+                    } else if missing_keys.contains(k) && !final_dn.contains_key(k) {
+                        Some("is not in HR any more")
+                    } else {
+                        None
+                    };
+                    if let Some(why) = why {
+                        return Err(Unresolved::Other(format!("{attr} {k} {why}")));
+                    }
+                    match final_dn.get(k) {
+                        Some(d) => out.push(d.clone()),
+                        None => {
+                            return Err(Unresolved::Other(format!(
+                                "{attr} {k} is not in HR and has no account"
+                            )));
+                        }
+                    }
+                }
+                Ok(out)
+            };
+
+            let mut findings = Vec::new();
+            let mut reported_cycles = HashSet::new();
+            let mut finding = |key: &str, u: Unresolved, what: &str| match u {
+                Unresolved::Cycle(c) => {
+                    if reported_cycles.insert(c.clone()) {
+                        findings.push(Finding::error(
+                            key.to_string(),
+                            Some(attr.to_string()),
+                            format!(
+                                "{attr} cycle in HR: {c}; {attr} is not changed for these people until HR fixes it"
+                            ),
+                        ));
+                    }
+                }
+                Unresolved::Other(m) => findings.push(Finding::warning(
+                    key.to_string(),
+                    Some(attr.to_string()),
+                    format!("{m}; {what}"),
+                )),
+            };
+
+            // Creates: the keys become DNs, or the attribute is left out.
+            for c in self.changes.iter_mut().filter(|c| c.kind.creates()) {
+                let Some(pos) = c.attrs.iter().position(|a| a.attr == attr) else {
+                    continue;
+                };
+                match resolve(&c.key, &c.attrs[pos].after) {
+                    Ok(dns) if dns.is_empty() => {
+                        c.attrs.remove(pos);
+                    }
+                    Ok(dns) => c.attrs[pos].after = dns,
+                    Err(u) => {
+                        c.attrs.remove(pos);
+                        finding(&c.key, u, "created without it");
+                    }
+                }
+            }
+
+            // Existing accounts: compare the resolved DNs with what the entry has.
+            let mut updates: Vec<(String, String, Option<String>, AttrChange)> = Vec::new();
+            for r in &self.refs {
+                let Some((_, have, want)) = r.attrs.iter().find(|(a, _, _)| *a == attr) else {
+                    continue;
+                };
+                match resolve(&r.key, want) {
+                    Ok(dns) => {
+                        let same = dns.len() == have.len()
+                            && dns.iter().all(|d| have.iter().any(|h| dn::same(h, d)));
+                        if !same {
+                            updates.push((
+                                r.key.clone(),
+                                r.dn.clone(),
+                                r.uuid.clone(),
+                                AttrChange {
+                                    attr: attr.clone(),
+                                    before: have.clone(),
+                                    after: dns,
+                                },
+                            ));
+                        }
+                    }
+                    Err(u) => finding(&r.key, u, "left unchanged"),
+                }
+            }
+            self.findings.extend(findings);
+            self.merge_updates(updates);
+        }
+    }
+
+    /// Adds reference changes to the person's planned update, or plans one.
+    fn merge_updates(&mut self, updates: Vec<(String, String, Option<String>, AttrChange)>) {
+        let mut at: HashMap<String, usize> = self
+            .changes
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| matches!(c.kind, ChangeKind::Update | ChangeKind::Enable))
+            .map(|(i, c)| (c.key.clone(), i))
+            .collect();
+        let planned: HashSet<String> = self.changes.iter().map(|c| c.key.clone()).collect();
+        for (key, cur_dn, uuid, change) in updates {
+            match at.get(&key) {
+                Some(&i) => {
+                    self.changes[i].attrs.push(change);
+                    let c = self.changes[i].clone();
+                    self.changes[i] = self.with_reason(c);
+                }
+                // A disable, a delete: the reference does not matter any more.
+                None if planned.contains(&key) => {}
+                None => {
+                    self.unchanged = self.unchanged.saturating_sub(1);
+                    let c = self.with_reason(Change {
+                        kind: ChangeKind::Update,
+                        key: key.clone(),
+                        dn: cur_dn,
+                        new_dn: None,
+                        uuid,
+                        attrs: vec![change],
+                        reason: String::new(),
+                    });
+                    at.insert(key, self.changes.len());
+                    self.changes.push(c);
+                }
+            }
+        }
+    }
+}
+
+/// People in a reporting cycle (`a → b → a`), each with the cycle written out. A person who
+/// is their own supervisor is not a cycle (the top of the organisation).
+fn find_cycles(boss: &HashMap<String, String>) -> HashMap<String, String> {
+    let mut out = HashMap::new();
+    let mut done: HashSet<&str> = HashSet::new();
+    let mut starts: Vec<&String> = boss.keys().collect();
+    starts.sort();
+    for start in starts {
+        let mut path: Vec<&str> = Vec::new();
+        let mut cur = start.as_str();
+        loop {
+            if done.contains(cur) {
+                break;
+            }
+            if let Some(pos) = path.iter().position(|p| *p == cur) {
+                let members = &path[pos..];
+                let text = members
+                    .iter()
+                    .chain(std::iter::once(&cur))
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .join(" → ");
+                for m in members {
+                    out.insert(m.to_string(), text.clone());
+                }
+                break;
+            }
+            path.push(cur);
+            match boss.get(cur) {
+                Some(next) if next != cur => cur = next,
+                _ => break,
+            }
+        }
+        done.extend(path);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::find_cycles;
+    use std::collections::HashMap;
+
+    #[test]
+    fn cycles_are_found_and_chains_and_self_loops_are_not_cycles() {
+        let boss: HashMap<String, String> = [
+            ("1", "2"),
+            ("2", "3"),
+            ("3", "1"),
+            ("4", "1"),
+            ("5", "5"),
+            ("6", "7"),
+        ]
+        .into_iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+        let c = find_cycles(&boss);
+        assert_eq!(c.len(), 3, "{c:?}");
+        assert_eq!(c["1"], "1 → 2 → 3 → 1");
+        assert_eq!(c["2"], "1 → 2 → 3 → 1");
+        assert!(!c.contains_key("4"), "reports into a cycle, not in it");
+        assert!(
+            !c.contains_key("5"),
+            "own supervisor is the top, not a cycle"
+        );
+    }
+}
