@@ -16,7 +16,7 @@
 mod planner;
 mod render;
 
-pub use planner::{MatchDecision, ObservedLink, PlanOptions, Planner};
+pub use planner::{MatchDecision, ObservedLink, PersonRef, PlanOptions, Planner};
 
 pub use render::{render_ldif, render_text};
 

@@ -8,6 +8,7 @@ mod matching;
 mod refs;
 
 pub use matching::MatchDecision;
+pub use refs::PersonRef;
 
 use crate::{Link, MissingAction};
 use hrsync_model::attr::normalize_values;
@@ -52,9 +53,9 @@ pub struct PlanOptions {
     pub match_on: Vec<AttrName>,
     /// Operators' decisions on earlier review items, by HR key.
     pub decisions: HashMap<String, MatchDecision>,
-    /// Attributes whose mapped value is another person's HR key, written as the DN of that
-    /// person's account (`manager`).
-    pub person_refs: Vec<AttrName>,
+    /// Attributes whose mapped value names another person (their HR key, or another field),
+    /// written as the DN of that person's account (`manager`).
+    pub person_refs: Vec<PersonRef>,
 }
 
 /// A directory entry seen for a person HR knows, for refreshing the link table.
@@ -101,8 +102,13 @@ pub struct Planner {
     adopted: HashMap<String, String>,
     /// Person references of paired entries, resolved once every account's DN is known.
     refs: Vec<refs::RefCheck>,
+    /// Per person reference with `by`: each person's own value → their key.
+    ref_index: HashMap<AttrName, HashMap<String, String>>,
     /// Keys HR marks as leavers (or out of scope) that have an account.
     leaver_keys: HashSet<String>,
+    /// Leavers' accounts, for secondary matching (a rehire under a new key while the old
+    /// record stays terminated).
+    leaver_entries: BTreeMap<String, DirEntry>,
     review: Vec<ReviewItem>,
     /// Keys of accounts that are candidates of a review item: not disabled meanwhile.
     review_hold: HashSet<String>,
@@ -175,7 +181,9 @@ impl Planner {
             unlinked: Vec::new(),
             adopted: HashMap::new(),
             refs: Vec::new(),
+            ref_index: HashMap::new(),
             leaver_keys: HashSet::new(),
+            leaver_entries: BTreeMap::new(),
             review: Vec::new(),
             review_hold: HashSet::new(),
         }
@@ -204,7 +212,18 @@ impl Planner {
     }
 
     /// A person as the mapping wants them.
-    pub fn add_desired(&mut self, d: DesiredEntry) {
+    pub fn add_desired(&mut self, mut d: DesiredEntry) {
+        for r in &self.o.person_refs {
+            if let Some(by) = &r.by
+                && let Some(v) = d.attrs.remove(by)
+                && let Some(v) = v.into_iter().find(|v| !v.trim().is_empty())
+            {
+                self.ref_index
+                    .entry(by.clone())
+                    .or_default()
+                    .insert(v.trim().to_string(), d.key.clone());
+            }
+        }
         if !self.seen_desired.insert(d.key.clone()) {
             self.findings.push(Finding::error(
                 d.key.clone(),
@@ -256,14 +275,20 @@ impl Planner {
     }
 
     fn pair(&mut self, d: DesiredEntry, e: DirEntry) {
-        self.observed.push(ObservedLink {
-            key: d.key.clone(),
-            uuid: e.uuid.clone(),
-            dn: e.dn.clone(),
-            disabled: e.disabled,
-        });
+        // An adopted account is linked to its new key when the change is applied, not before.
+        if !self.adopted.contains_key(&d.key) {
+            self.observed.push(ObservedLink {
+                key: d.key.clone(),
+                uuid: e.uuid.clone(),
+                dn: e.dn.clone(),
+                disabled: e.disabled,
+            });
+        }
         if d.leaver {
             self.leaver_keys.insert(d.key.clone());
+            if !self.o.match_on.is_empty() {
+                self.leaver_entries.insert(d.key.clone(), e.clone());
+            }
             if e.disabled {
                 match self.retention_delete(&d.key, &e, "leaver") {
                     Some(c) => self.leavers.push(c),
@@ -322,7 +347,7 @@ impl Planner {
             if a == &self.rdn_name {
                 continue; // the RDN value changes through the rename
             }
-            if self.o.person_refs.contains(a) {
+            if self.o.person_refs.iter().any(|r| &r.attr == a) {
                 continue; // resolved to DNs at the end, when every account is known
             }
             if self.o.create_only.contains(a) {

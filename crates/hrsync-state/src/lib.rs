@@ -597,7 +597,15 @@ impl Store {
                    disabled_at = CASE WHEN excluded.state = 'disabled'
                      THEN COALESCE(links.disabled_at, excluded.last_seen) END",
             )?;
+            // One account, one person: an account adopted by a new key (a rehire under a new
+            // employee number) is no longer linked to the old one.
+            let mut other = tx.prepare_cached(
+                "DELETE FROM links WHERE mapping = ?1 AND uuid = ?2 AND hr_key != ?3",
+            )?;
             for r in rows {
+                if let Some(u) = &r.uuid {
+                    other.execute(params![mapping, u, r.hr_key])?;
+                }
                 st.execute(params![mapping, r.hr_key, r.uuid, r.dn, r.state, now])?;
             }
         }

@@ -367,6 +367,9 @@ pub struct RawAttrTable {
     /// `"person"`: the format yields another person's HR primary key (a supervisor id), and
     /// the attribute gets the DN of that person's account (`manager`).
     pub refers_to: Option<String>,
+    /// With `refers_to`: the format that gives each person's own value the reference names
+    /// (`"{id}"` when the supervisor is given by IceHrm's internal id). Default: the primary key.
+    pub by: Option<String>,
 }
 
 /// When a mapped attribute is written.
@@ -553,8 +556,8 @@ pub struct Job {
     pub thresholds: crate::guards::Thresholds,
     /// Attributes for secondary matching of joiners to existing accounts.
     pub match_on: Vec<String>,
-    /// Attributes whose value is a person's key, written as that person's DN.
-    pub person_refs: Vec<String>,
+    /// Attributes whose value names a person, written as that person's DN.
+    pub person_refs: Vec<hrsync_plan::PersonRef>,
 }
 
 impl Config {
@@ -961,6 +964,12 @@ impl Config {
                             ));
                         }
                     }
+                    if t.by.is_some() && t.refers_to.is_none() {
+                        return Err(self.invalid(
+                            format!("{key}.attributes.{a}.by"),
+                            "by needs refers_to = \"person\"",
+                        ));
+                    }
                     if t.max_length == Some(0) {
                         return Err(self.invalid(
                             format!("{key}.attributes.{a}.max_length"),
@@ -1060,6 +1069,16 @@ impl Config {
                         required: t.required,
                     },
                 })
+                // Each person's own value for references `by` another field travels as a
+                // pseudo attribute to the planner (never to the directory).
+                .chain(m.attributes.iter().filter_map(|(name, a)| match a {
+                    RawAttr::Table(t) => t.by.as_ref().map(|by| AttrSpec {
+                        name: ref_by_attr(name),
+                        format: by.clone(),
+                        required: false,
+                    }),
+                    RawAttr::Format(_) => None,
+                }))
                 .collect(),
             // IceHrm marks leavers with status Terminated; other kinds say it in the config.
             leaver_when: m.leaver_when.clone().or_else(|| match it.kind.as_str() {
@@ -1185,8 +1204,16 @@ impl Config {
             person_refs: m
                 .attributes
                 .iter()
-                .filter(|(_, a)| matches!(a, RawAttr::Table(t) if t.refers_to.is_some()))
-                .map(|(n, _)| n.clone())
+                .filter_map(|(n, a)| match a {
+                    RawAttr::Table(t) if t.refers_to.is_some() => Some(hrsync_plan::PersonRef {
+                        attr: hrsync_model::AttrName::new(n.clone()),
+                        by: t
+                            .by
+                            .as_ref()
+                            .map(|_| hrsync_model::AttrName::new(ref_by_attr(n))),
+                    }),
+                    _ => None,
+                })
                 .collect(),
         })
     }
@@ -1798,4 +1825,9 @@ fn valid_attr(a: &str) -> bool {
     let mut chars = a.chars();
     chars.next().is_some_and(|c| c.is_ascii_alphabetic())
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '-')
+}
+
+/// The pseudo attribute carrying each person's own value for the reference `attr` (`by`).
+fn ref_by_attr(attr: &str) -> String {
+    format!("hrsync-ref-by-{}", attr.to_ascii_lowercase())
 }

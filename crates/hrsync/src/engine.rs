@@ -224,11 +224,7 @@ async fn run_inner(
                     _ => None,
                 })
                 .collect(),
-            person_refs: job
-                .person_refs
-                .iter()
-                .map(|a| AttrName::new(a.clone()))
-                .collect(),
+            person_refs: job.person_refs.clone(),
         },
         links,
     ));

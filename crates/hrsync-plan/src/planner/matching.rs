@@ -39,6 +39,10 @@ impl Planner {
                 pool.push(e);
             }
         }
+        // Leavers' accounts too: HR systems often rehire under a new record while the old one
+        // stays terminated. Entries from here on are leavers'.
+        let first_leaver = pool.len();
+        pool.extend(std::mem::take(&mut self.leaver_entries).into_values());
         let mut index: Vec<HashMap<String, Vec<usize>>> =
             vec![HashMap::new(); self.o.match_on.len()];
         for (i, e) in pool.iter().enumerate() {
@@ -150,17 +154,36 @@ impl Planner {
                 continue;
             }
             self.adopted.insert(k, why);
+            if i >= first_leaver
+                && let Some(old) = pool[i].key.clone()
+            {
+                self.forget_leaver(&old);
+            }
             self.pair(d, pool[i].clone());
         }
-        // Accounts not adopted go back: with a key, they are missing from HR as before.
+        // Accounts not adopted go back: with a key, they are missing from HR as before
+        // (leavers' accounts were planned already).
         for (i, e) in pool.into_iter().enumerate() {
-            if taken.contains(&i) {
+            if taken.contains(&i) || i >= first_leaver {
                 continue;
             }
             if let Some(k) = e.key.clone() {
                 self.pending_entries.insert(k, e);
             }
         }
+    }
+
+    /// A leaver's account was adopted by a new key: the old key's leaver change (a disable, a
+    /// retention delete) and link refresh are dropped.
+    fn forget_leaver(&mut self, old: &str) {
+        // Leaver changes are in `changes` already when leavers are allowed.
+        let before = self.leavers.len() + self.changes.len();
+        self.leavers.retain(|c| c.key != old);
+        self.changes.retain(|c| c.key != old);
+        if self.leavers.len() + self.changes.len() == before {
+            self.unchanged = self.unchanged.saturating_sub(1);
+        }
+        self.observed.retain(|o| o.key != old);
     }
 
     /// Puts a joiner on the review list: not created, and its candidate accounts are not

@@ -10,6 +10,15 @@ use super::Planner;
 use hrsync_model::{AttrChange, AttrName, Change, ChangeKind, DesiredEntry, DirEntry, Finding, dn};
 use std::collections::{HashMap, HashSet};
 
+/// An attribute naming another person: the mapped value is that person's HR key, or (with
+/// `by`) their value of the pseudo attribute `by` (IceHrm's `supervisor.id` is the internal id,
+/// not the primary key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersonRef {
+    pub attr: AttrName,
+    pub by: Option<AttrName>,
+}
+
 /// A paired person's references: what the entry has, and the keys HR wants.
 pub(crate) struct RefCheck {
     key: String,
@@ -19,18 +28,18 @@ pub(crate) struct RefCheck {
 }
 
 impl RefCheck {
-    pub(crate) fn new(refs: &[AttrName], d: &DesiredEntry, e: &DirEntry) -> RefCheck {
+    pub(crate) fn new(refs: &[PersonRef], d: &DesiredEntry, e: &DirEntry) -> RefCheck {
         RefCheck {
             key: d.key.clone(),
             dn: e.dn.clone(),
             uuid: e.uuid.clone(),
             attrs: refs
                 .iter()
-                .map(|a| {
+                .map(|r| {
                     (
-                        a.clone(),
-                        e.attrs.get(a).cloned().unwrap_or_default(),
-                        d.attrs.get(a).cloned().unwrap_or_default(),
+                        r.attr.clone(),
+                        e.attrs.get(&r.attr).cloned().unwrap_or_default(),
+                        d.attrs.get(&r.attr).cloned().unwrap_or_default(),
                     )
                 })
                 .collect(),
@@ -64,31 +73,52 @@ impl Planner {
         }
         let reviewed: HashSet<String> = self.review.iter().map(|r| r.key.clone()).collect();
 
-        for attr in self.o.person_refs.clone() {
+        for pref in self.o.person_refs.clone() {
+            let attr = pref.attr.clone();
+            let empty = HashMap::new();
+            let index = pref
+                .by
+                .as_ref()
+                .map(|b| self.ref_index.get(b).unwrap_or(&empty));
+            // The referenced person's key, or why there is none.
+            let key_of = |v: &str| -> Result<String, String> {
+                match index {
+                    None => Ok(v.to_string()),
+                    Some(ix) => ix.get(v).cloned().ok_or_else(|| {
+                        format!(
+                            "{attr} {v} matches nobody in HR (or that record could not be mapped)"
+                        )
+                    }),
+                }
+            };
             // Who HR says reports to whom (first value), for cycle detection.
             let mut boss: HashMap<String, String> = HashMap::new();
             for r in &self.refs {
                 if let Some((_, _, want)) = r.attrs.iter().find(|(a, _, _)| *a == attr)
                     && let Some(b) = want.iter().find(|v| !v.trim().is_empty())
+                    && let Ok(k) = key_of(b.trim())
                 {
-                    boss.insert(r.key.clone(), b.trim().to_string());
+                    boss.insert(r.key.clone(), k);
                 }
             }
             for c in self.changes.iter().filter(|c| c.kind.creates()) {
                 if let Some(a) = c.attrs.iter().find(|a| a.attr == attr)
                     && let Some(b) = a.after.iter().find(|v| !v.trim().is_empty())
+                    && let Ok(k) = key_of(b.trim())
                 {
-                    boss.insert(c.key.clone(), b.trim().to_string());
+                    boss.insert(c.key.clone(), k);
                 }
             }
             let cycles = find_cycles(&boss);
 
             let resolve = |me: &str, want: &[String]| -> Result<Vec<String>, Unresolved> {
                 let mut out = Vec::new();
-                for k in want.iter().map(|v| v.trim()).filter(|v| !v.is_empty()) {
+                for v in want.iter().map(|v| v.trim()).filter(|v| !v.is_empty()) {
                     if let Some(cycle) = cycles.get(me) {
                         return Err(Unresolved::Cycle(cycle.clone()));
                     }
+                    let k = key_of(v).map_err(Unresolved::Other)?;
+                    let k = k.as_str();
                     if k == me {
                         continue; // their own supervisor: the top of the organisation
                     }

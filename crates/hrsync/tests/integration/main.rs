@@ -6,6 +6,7 @@
 mod ad;
 mod common;
 mod csv;
+mod lifecycle;
 mod paycor;
 mod rest;
 mod secrets;
