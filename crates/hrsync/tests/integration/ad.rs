@@ -1009,3 +1009,100 @@ async fn ad_pre_hire_is_created_disabled_with_a_password_and_enabled_on_the_star
     assert_eq!(r.plan.held.len(), 1, "{:?}", r.plan.held_reasons);
     assert!(r.plan.changes.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ad_managers_hired_with_their_team_rehire_under_a_new_key_and_hand_set_attributes() {
+    let fx = AdFx::with("ad-lifecycle", 3, false, "match_on = [\"mail\"]", "", &[]).await;
+    let text = std::fs::read_to_string(&fx.cfg_path).unwrap().replace(
+        "title = \"{job_title.display}\"",
+        "title = \"{job_title.display}\"\nmanager = { format = \"{supervisor.id}\", refers_to = \"person\", by = \"{id}\" }",
+    );
+    assert!(text.contains("refers_to"));
+    std::fs::write(&fx.cfg_path, text).unwrap();
+    let p = fx.pfx.clone();
+    let person = |key: &str, first: &str, sup: Option<i64>| {
+        let mut v = json!({"employee_id": key, "first_name": first, "last_name": "Lind",
+            "work_email": format!("{first}.{p}@example.test"), "department": 2, "job_title": 5});
+        if let Some(s) = sup {
+            v["supervisor"] = json!(s);
+        }
+        v
+    };
+    // The manager's key sorts after the reports', so plan order puts the reports first; AD
+    // refuses a manager that does not exist yet, so apply must wait for the manager's create.
+    let boss = fx.emu.hire(person("EMP09199", "Maja", None))["id"]
+        .as_i64()
+        .unwrap();
+    let rolf = fx.emu.hire(person("EMP09101", "Rolf", Some(boss)))["id"]
+        .as_i64()
+        .unwrap();
+    fx.emu.hire(person("EMP09102", "Rita", Some(boss)));
+    let r = fx.run(Mode::Apply).await;
+    assert_eq!(r.applied_failed, 0, "{:?}", fx.failures(r.run_id));
+    let boss_e = fx.user(&format!("{p}emp09199")).await.unwrap();
+    for sam in ["emp09101", "emp09102"] {
+        let e = fx.user(&format!("{p}{sam}")).await.unwrap();
+        let m = &e.attrs["manager"][0];
+        assert!(hrsync_model::dn::same(m, &boss_e.dn), "{sam}: {m}");
+    }
+    // AD maintains the back link: the manager's directReports.
+    let mut ldap = admin().await;
+    let (rs, _) = ldap
+        .search(
+            &boss_e.dn,
+            Scope::Base,
+            "(objectClass=*)",
+            vec!["directReports"],
+        )
+        .await
+        .unwrap()
+        .success()
+        .unwrap();
+    let reports = SearchEntry::construct(rs.into_iter().next().unwrap());
+    assert_eq!(reports.attrs["directReports"].len(), 2, "{reports:?}");
+
+    // A hand-set, unmapped attribute.
+    let rolf_e = fx.user(&format!("{p}emp09101")).await.unwrap();
+    let guid_before = guid(&rolf_e);
+    let r = ldap
+        .modify(
+            &rolf_e.dn,
+            vec![ldap3::Mod::Replace(
+                "telephoneNumber",
+                HashSet::from(["+49 30 1234"]),
+            )],
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.rc, 0, "{r:?}");
+
+    // Rolf leaves; later HR rehires him under a new record with the same address: the old
+    // account is re-enabled and takes the new key (no second account).
+    assert!(fx.emu.terminate(rolf, "2026-11-20"));
+    let r = fx.run(Mode::Apply).await;
+    assert_eq!(
+        keys(&r, ChangeKind::Disable),
+        HashSet::from(["EMP09101".to_string()])
+    );
+    assert_eq!(r.applied_failed, 0, "{:?}", fx.failures(r.run_id));
+    fx.emu.hire(person("EMP09301", "Rolf", Some(boss)));
+    let r = fx.run(Mode::Apply).await;
+    assert_eq!(r.applied_failed, 0, "{:?}", fx.failures(r.run_id));
+    assert_eq!(
+        r.plan
+            .changes
+            .iter()
+            .map(|c| (c.kind, c.key.as_str()))
+            .collect::<Vec<_>>(),
+        vec![(ChangeKind::Enable, "EMP09301")]
+    );
+    let e = fx.user(&format!("{p}emp09301")).await.unwrap();
+    assert_eq!(guid(&e), guid_before, "the same account");
+    assert_eq!(uac(&e) & 2, 0, "enabled");
+    assert_eq!(e.attrs["employeeID"], vec!["EMP09301".to_string()]);
+    assert_eq!(e.attrs["telephoneNumber"], vec!["+49 30 1234".to_string()]);
+    assert!(hrsync_model::dn::same(&e.attrs["manager"][0], &boss_e.dn));
+    assert!(fx.user(&format!("{p}emp09101")).await.is_none());
+    let r = fx.run(Mode::Plan).await;
+    assert!(r.plan.changes.is_empty(), "converged: {:?}", r.plan.changes);
+}
