@@ -104,7 +104,7 @@ pub struct Planner {
     refs: Vec<refs::RefCheck>,
     /// Per person reference with `by`: each person's own value → their key.
     ref_index: HashMap<AttrName, HashMap<String, String>>,
-    /// Keys HR marks as leavers (or out of scope) that have an account.
+    /// Keys HR marks as leavers (or out of scope).
     leaver_keys: HashSet<String>,
     /// Leavers' accounts, for secondary matching (a rehire under a new key while the old
     /// record stays terminated).
@@ -224,6 +224,9 @@ impl Planner {
                     .insert(v.trim().to_string(), d.key.clone());
             }
         }
+        if d.leaver {
+            self.leaver_keys.insert(d.key.clone());
+        }
         if !self.seen_desired.insert(d.key.clone()) {
             self.findings.push(Finding::error(
                 d.key.clone(),
@@ -285,7 +288,6 @@ impl Planner {
             });
         }
         if d.leaver {
-            self.leaver_keys.insert(d.key.clone());
             if !self.o.match_on.is_empty() {
                 self.leaver_entries.insert(d.key.clone(), e.clone());
             }
