@@ -583,6 +583,55 @@ async fn modify(ldap: &mut Ldap, dn: &str, mods: Vec<AttrMod>) -> Result<(), Fai
     check(ldap.modify(dn, mods).await)
 }
 
+/// Gives an existing Active Directory account a new generated password: delivered to the
+/// password file first (a password set but never delivered would lock the person out), then
+/// set; `pwdLastSet = 0` when the policy says the user must change it.
+pub async fn reset_password(
+    dir: &Directory,
+    key: &str,
+    dn: &str,
+    account: &str,
+) -> Result<String, String> {
+    if dir.cfg.dialect != Dialect::ActiveDirectory {
+        return Err("reset_password is supported on Active Directory only".into());
+    }
+    let Some(pw) = &dir.cfg.passwords else {
+        return Err("no [directory.passwords] is configured to deliver the new password".into());
+    };
+    let secret = password::generate(&pw.policy, account, account).map_err(|e| e.to_string())?;
+    pw.file
+        .deliver(&password::Delivery {
+            mapping: &pw.mapping,
+            key,
+            dn,
+            account,
+            password: &secret,
+        })
+        .map_err(|e| format!("not reset: the new password could not be delivered: {e}"))?;
+    let mut ldap = dir.conn(0);
+    let mut mods = vec![Mod::Replace(
+        b"unicodePwd".to_vec(),
+        HashSet::from([password::unicode_pwd(&secret)]),
+    )];
+    if pw.must_change {
+        mods.push(Mod::Replace(
+            b"pwdLastSet".to_vec(),
+            HashSet::from([b"0".to_vec()]),
+        ));
+    }
+    match ldap.modify(dn, mods).await {
+        Ok(r) if r.rc == 0 => Ok(format!(
+            "new password for {account} delivered to {}",
+            pw.file.path().display()
+        )),
+        Ok(r) => Err(format!(
+            "password delivered but not set: result code {}: {}",
+            r.rc, r.text
+        )),
+        Err(e) => Err(format!("password delivered but not set: {e}")),
+    }
+}
+
 #[cfg(test)]
 mod order_tests {
     use super::order;

@@ -13,7 +13,7 @@ pub mod dialect;
 pub mod password;
 pub mod snapshot;
 
-pub use apply::{Outcome, apply};
+pub use apply::{Outcome, apply, reset_password};
 pub use connect::{Directory, DirectoryConfig, Passwords};
 pub use dialect::Dialect;
 

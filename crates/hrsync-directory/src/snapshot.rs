@@ -44,6 +44,27 @@ impl Directory {
         self.search(&f, sink).await
     }
 
+    /// The managed entries (object class) having any of these `attr = value` pairs (values
+    /// escaped, RFC 4515): the accounts a targeted run needs. None for no pairs.
+    pub async fn snapshot_any(
+        &self,
+        pairs: &[(String, String)],
+        sink: impl FnMut(DirEntry),
+    ) -> Result<usize> {
+        if pairs.is_empty() {
+            return Ok(0);
+        }
+        let oc = self
+            .cfg
+            .object_classes
+            .first()
+            .map(|o| filter::escape(o))
+            .unwrap_or_else(|| "*".to_string());
+        let any: String = pairs.iter().map(|(a, v)| filter::eq(a, v)).collect();
+        self.search(&format!("(&(objectClass={oc})(|{any}))"), sink)
+            .await
+    }
+
     /// Entries whose `attr` equals `value` (the value is escaped, RFC 4515).
     pub async fn find_by(&self, attr: &str, value: &str) -> Result<Vec<DirEntry>> {
         let mut out = Vec::new();

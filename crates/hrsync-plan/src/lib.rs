@@ -106,6 +106,7 @@ pub fn plan(input: PlanInput) -> Plan {
             match_on: Vec::new(),
             decisions: Default::default(),
             person_refs: Vec::new(),
+            targeted: false,
         },
         links,
     );

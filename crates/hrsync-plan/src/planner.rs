@@ -56,6 +56,10 @@ pub struct PlanOptions {
     /// Attributes whose mapped value names another person (their HR key, or another field),
     /// written as the DN of that person's account (`manager`).
     pub person_refs: Vec<PersonRef>,
+    /// A targeted run (an HR event about some people): only their records and accounts were
+    /// read, so secondary matching cannot see every candidate; a joiner with any candidate is
+    /// left to the next full run.
+    pub targeted: bool,
 }
 
 /// A directory entry seen for a person HR knows, for refreshing the link table.

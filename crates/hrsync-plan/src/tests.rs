@@ -267,6 +267,7 @@ fn arrival_order_does_not_change_the_plan() {
                 match_on: Vec::new(),
                 decisions: Default::default(),
                 person_refs: Vec::new(),
+                targeted: false,
             },
             BTreeMap::new(),
         );
@@ -329,6 +330,7 @@ fn planner_with(f: impl FnOnce(&mut PlanOptions)) -> Planner {
         match_on: Vec::new(),
         decisions: Default::default(),
         person_refs: Vec::new(),
+        targeted: false,
     };
     f(&mut o);
     Planner::new(o, BTreeMap::new())

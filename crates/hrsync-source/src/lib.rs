@@ -62,6 +62,20 @@ impl Source {
         }
     }
 
+    /// Asks the source for only the records whose `field` is one of `values` (a targeted run).
+    /// Returns whether the source filters server-side; otherwise it fetches everything and the
+    /// caller filters (correct, only slower).
+    pub fn restrict(&mut self, field: &str, values: &BTreeSet<String>) -> bool {
+        match self {
+            // IceHrm filters on a top-level column.
+            Source::IceHrm(s) if !field.contains('.') => {
+                s.only = Some((field.to_string(), values.iter().cloned().collect()));
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Sets `{lastRunTime}` (RFC 3339) for the next fetch; `None` = the epoch (everything).
     pub fn set_last_run_time(&mut self, at: Option<String>) {
         match self {

@@ -32,6 +32,7 @@ async fn setup(employees: usize) -> (IceHrmState, IceHrm) {
             min_delay: Duration::from_millis(10),
             max_delay: Duration::from_millis(50),
         },
+        only: None,
     };
     (state, src)
 }

@@ -111,7 +111,70 @@ CREATE TABLE review (
     PRIMARY KEY (mapping, hr_key)
 );
 "#,
+    r#"
+CREATE TABLE automations (
+    name TEXT PRIMARY KEY,
+    last_start TEXT,
+    last_finish TEXT,
+    last_status TEXT,
+    last_run_id INTEGER,
+    next_run TEXT,
+    running_since TEXT,
+    running_owner TEXT
+);
+CREATE TABLE hr_events (
+    integration TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    hr_key TEXT,
+    status TEXT NOT NULL,
+    run_id INTEGER,
+    PRIMARY KEY (integration, event_id)
+);
+CREATE TABLE outbox (
+    id INTEGER PRIMARY KEY,
+    orchestration TEXT NOT NULL,
+    mapping TEXT NOT NULL,
+    hr_key TEXT NOT NULL,
+    dn TEXT NOT NULL,
+    event TEXT NOT NULL,
+    step INTEGER NOT NULL DEFAULT 0,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_at TEXT NOT NULL,
+    last_ok INTEGER NOT NULL DEFAULT 1,
+    last_error TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX outbox_due ON outbox(status, next_at);
+CREATE TABLE step_log (
+    id INTEGER PRIMARY KEY,
+    outbox_id INTEGER NOT NULL,
+    step INTEGER NOT NULL,
+    attempt INTEGER NOT NULL,
+    at TEXT NOT NULL,
+    ok INTEGER NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE TABLE deliveries (
+    id INTEGER PRIMARY KEY,
+    webhook TEXT NOT NULL,
+    hr_key TEXT,
+    outbox_id INTEGER,
+    step INTEGER,
+    at TEXT NOT NULL,
+    ok INTEGER NOT NULL,
+    status INTEGER,
+    attempts INTEGER NOT NULL,
+    duration_ms INTEGER NOT NULL,
+    delivery_json TEXT NOT NULL
+);
+"#,
 ];
+
+mod automation;
+pub use automation::{AutomationRow, DeliveryRow, OutboxRow, StepDone, StepLog};
 
 /// A person on the review list (secondary matching found no single account) and, once an
 /// operator decided, the decision: `open`, `adopt` (the account `chosen_dn` is theirs) or `new`

@@ -37,7 +37,7 @@ pub enum ConfigError {
     },
 }
 
-fn default_true() -> bool {
+pub(crate) fn default_true() -> bool {
     true
 }
 
@@ -54,6 +54,17 @@ pub struct RawConfig {
     pub mappings: Vec<RawMapping>,
     #[serde(default)]
     pub lifecycle: RawLifecycle,
+    /// The daemon (`hrsync serve`).
+    #[serde(default)]
+    pub serve: crate::service::config::RawServe,
+    #[serde(default, rename = "automation")]
+    pub automations: Vec<crate::service::config::RawAutomation>,
+    #[serde(default, rename = "event")]
+    pub events: Vec<crate::service::config::RawEvent>,
+    #[serde(default, rename = "webhook")]
+    pub webhooks: Vec<hrsync_webhook::WebhookConfig>,
+    #[serde(default, rename = "orchestration")]
+    pub orchestrations: Vec<crate::service::config::RawOrchestration>,
 }
 
 /// `[state]`: where runs, links and the audit are kept.
@@ -558,6 +569,8 @@ pub struct Job {
     pub match_on: Vec<String>,
     /// Attributes whose value names a person, written as that person's DN.
     pub person_refs: Vec<hrsync_plan::PersonRef>,
+    /// Orchestration templates: an applied change puts the ones it triggers in the outbox.
+    pub orchestrations: Vec<crate::service::config::RawOrchestration>,
 }
 
 impl Config {
@@ -578,7 +591,11 @@ impl Config {
         Ok(cfg)
     }
 
-    fn invalid(&self, key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    pub(crate) fn invalid(
+        &self,
+        key: impl Into<String>,
+        message: impl Into<String>,
+    ) -> ConfigError {
         ConfigError::Invalid {
             path: self.path.display().to_string(),
             key: key.into(),
@@ -600,6 +617,7 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_service()?;
         let r = &self.raw;
         let mut names = std::collections::BTreeSet::new();
         for (i, it) in r.integrations.iter().enumerate() {
@@ -1201,6 +1219,7 @@ impl Config {
             delete_after_days: r.lifecycle.delete_after_days,
             thresholds: r.lifecycle.thresholds,
             match_on: m.match_on.clone(),
+            orchestrations: r.orchestrations.clone(),
             person_refs: m
                 .attributes
                 .iter()
@@ -1627,7 +1646,7 @@ impl Config {
         ))
     }
 
-    fn secret(
+    pub(crate) fn secret(
         &self,
         key: &str,
         field: &str,
@@ -1811,6 +1830,7 @@ impl Config {
                         max_retries: it.max_retries,
                         ..RetryPolicy::default()
                     },
+                    only: None,
                 }))
             }
             _ => Ok(Source::Rest(

@@ -84,6 +84,17 @@ pub struct RunOptions {
     pub accept_record_drop: bool,
     /// Held changes confirmed for release (`guards::held_tokens` of the confirmed run).
     pub confirmed_held: std::collections::BTreeSet<String>,
+    /// A targeted run: only these people (an HR event names them). Nobody else is read,
+    /// planned or treated as missing.
+    pub only: Option<Only>,
+}
+
+/// The people of a targeted run.
+#[derive(Debug, Clone, Default)]
+pub struct Only {
+    /// HR field the values are compared with (dotted path); None = the primary key.
+    pub field: Option<String>,
+    pub values: std::collections::BTreeSet<String>,
 }
 
 /// Runs one job: always plans; applies in [`Mode::Apply`] when `ui.confirm` agrees.
@@ -114,7 +125,12 @@ pub async fn run_with(
         Mode::Apply => "apply",
     };
     let run_id = store.start_run(command, &mapping_name, now)?;
-    let result = run_inner(job, store, mode, opts, now, ui, run_id, &mut timings).await;
+    let result = match opts.only.clone() {
+        Some(only) => {
+            run_targeted(job, store, mode, opts, only, now, ui, run_id, &mut timings).await
+        }
+        None => run_inner(job, store, mode, opts, now, ui, run_id, &mut timings).await,
+    };
     timings.total_ms = t0.elapsed().as_millis() as u64;
     match result {
         Ok(mut report) => {
@@ -167,72 +183,18 @@ async fn run_inner(
     // 1-4. Fetch + map, and read the directory, at the same time, both feeding the planner,
     // which pairs people with entries as they meet. Neither the HR records nor the directory
     // snapshot is ever held whole in memory.
-    let stored = store.links(&spec.name)?;
-    let links = stored
-        .iter()
-        .map(|(k, l)| {
-            let link = Link {
-                uuid: l.uuid.clone(),
-                dn: l.dn.clone(),
-            };
-            (k.clone(), link)
-        })
-        .collect();
-    let planner = RefCell::new(Planner::new(
-        PlanOptions {
-            mapping: spec.name.clone(),
-            target: job.directory.label(),
-            now,
-            owned: job
-                .directory
-                .owned
-                .iter()
-                .map(|a| AttrName::new(a.clone()))
-                .collect(),
-            rdn_attribute: spec.rdn_attribute.clone(),
-            key_attribute: spec.key_attribute.clone(),
-            missing_from_hr: if incremental {
-                hrsync_plan::MissingAction::Ignore
-            } else {
-                job.missing_from_hr
-            },
-            managed_base: job.directory.users_ou.clone(),
-            place_by_rule: !spec.ou.is_empty(),
-            managed_groups: job.managed_groups.clone(),
-            managed_group_bases: job.managed_group_bases.clone(),
-            leaver_removes_groups: job.leaver_removes_groups,
-            disabled_ou: job.disabled_ou.clone(),
-            create_only: job
-                .create_only
-                .iter()
-                .map(|a| AttrName::new(a.clone()))
-                .collect(),
-            delete_after: job
-                .delete_after_days
-                .map(|d| chrono::Duration::days(i64::from(d))),
-            match_on: job
-                .match_on
-                .iter()
-                .map(|a| AttrName::new(a.clone()))
-                .collect(),
-            decisions: store
-                .decisions(&spec.name)?
-                .into_iter()
-                .filter_map(|(k, (status, chosen))| match (status.as_str(), chosen) {
-                    ("adopt", Some(d)) => Some((k, MatchDecision::Adopt(d))),
-                    ("new", _) => Some((k, MatchDecision::New)),
-                    _ => None,
-                })
-                .collect(),
-            person_refs: job.person_refs.clone(),
+    let (planner, stored) = new_planner(
+        job,
+        store,
+        now,
+        if incremental {
+            hrsync_plan::MissingAction::Ignore
+        } else {
+            job.missing_from_hr
         },
-        links,
-    ));
-    if job.delete_after_days.is_some() {
-        planner
-            .borrow_mut()
-            .set_disabled_since(store.disabled_since(&spec.name)?);
-    }
+        false,
+    )?;
+    let planner = RefCell::new(planner);
     let map_time = Cell::new(Duration::ZERO);
     let managed = Cell::new(0usize);
     let plan_time = Cell::new(Duration::ZERO);
@@ -375,6 +337,127 @@ async fn run_inner(
     timings.fetch_ms = fetch_time.saturating_sub(map_time.get()).as_millis() as u64;
     timings.snapshot_ms = snapshot_time.as_millis() as u64;
 
+    conclude(
+        job,
+        store,
+        mode,
+        now,
+        ui,
+        run_id,
+        timings,
+        plan,
+        observed,
+        dir,
+        &stored,
+        Baseline {
+            records,
+            set: complete && !suspect && !incremental,
+            prune_review: complete && !incremental,
+        },
+    )
+    .await
+}
+
+/// The planner for one run of `job`, with the stored links (also returned, to refresh them).
+fn new_planner(
+    job: &Job,
+    store: &Store,
+    now: DateTime<Utc>,
+    missing: hrsync_plan::MissingAction,
+    targeted: bool,
+) -> Result<(Planner, std::collections::BTreeMap<String, LinkRow>), EngineError> {
+    let spec = job.mapping.spec();
+    let stored = store.links(&spec.name)?;
+    let links = stored
+        .iter()
+        .map(|(k, l)| {
+            let link = Link {
+                uuid: l.uuid.clone(),
+                dn: l.dn.clone(),
+            };
+            (k.clone(), link)
+        })
+        .collect();
+    let mut planner = Planner::new(
+        PlanOptions {
+            mapping: spec.name.clone(),
+            target: job.directory.label(),
+            now,
+            owned: job
+                .directory
+                .owned
+                .iter()
+                .map(|a| AttrName::new(a.clone()))
+                .collect(),
+            rdn_attribute: spec.rdn_attribute.clone(),
+            key_attribute: spec.key_attribute.clone(),
+            missing_from_hr: missing,
+            managed_base: job.directory.users_ou.clone(),
+            place_by_rule: !spec.ou.is_empty(),
+            managed_groups: job.managed_groups.clone(),
+            managed_group_bases: job.managed_group_bases.clone(),
+            leaver_removes_groups: job.leaver_removes_groups,
+            disabled_ou: job.disabled_ou.clone(),
+            create_only: job
+                .create_only
+                .iter()
+                .map(|a| AttrName::new(a.clone()))
+                .collect(),
+            delete_after: job
+                .delete_after_days
+                .map(|d| chrono::Duration::days(i64::from(d))),
+            match_on: job
+                .match_on
+                .iter()
+                .map(|a| AttrName::new(a.clone()))
+                .collect(),
+            decisions: store
+                .decisions(&spec.name)?
+                .into_iter()
+                .filter_map(|(k, (status, chosen))| match (status.as_str(), chosen) {
+                    ("adopt", Some(d)) => Some((k, MatchDecision::Adopt(d))),
+                    ("new", _) => Some((k, MatchDecision::New)),
+                    _ => None,
+                })
+                .collect(),
+            person_refs: job.person_refs.clone(),
+            targeted,
+        },
+        links,
+    );
+    if job.delete_after_days.is_some() {
+        planner.set_disabled_since(store.disabled_since(&spec.name)?);
+    }
+    Ok((planner, stored))
+}
+
+/// What a run may record about its fetch.
+struct Baseline {
+    records: usize,
+    /// The fetch was complete and full: its record count is the new baseline.
+    set: bool,
+    /// The fetch saw everyone: review items not in this plan are dropped.
+    prune_review: bool,
+}
+
+/// Stores the plan and links, then (in [`Mode::Apply`], confirmed) applies it and writes the
+/// audit as results arrive.
+#[allow(clippy::too_many_arguments)]
+async fn conclude(
+    job: &Job,
+    store: &mut Store,
+    mode: Mode,
+    now: DateTime<Utc>,
+    ui: &mut dyn Ui,
+    run_id: i64,
+    timings: &mut Timings,
+    plan: Plan,
+    observed: Vec<hrsync_plan::ObservedLink>,
+    dir: Directory,
+    stored: &std::collections::BTreeMap<String, LinkRow>,
+    baseline: Baseline,
+) -> Result<RunReport, EngineError> {
+    let spec = job.mapping.spec();
     // Links for every entry seen for a person in HR (fills in uuids of entries created by
     // earlier runs, follows renames made outside hrsync). Only what changed is written.
     let seen_links: Vec<LinkRow> = observed
@@ -392,9 +475,9 @@ async fn run_inner(
         .filter(|row| stored.get(&row.hr_key) != Some(row))
         .collect();
     store.save_plan(run_id, &plan)?;
-    store.save_review(&spec.name, &plan.review, complete && !incremental, now)?;
-    if complete && !suspect && !incremental {
-        store.set_baseline(run_id, records)?;
+    store.save_review(&spec.name, &plan.review, baseline.prune_review, now)?;
+    if baseline.set {
+        store.set_baseline(run_id, baseline.records)?;
     }
     store.upsert_links(&spec.name, &seen_links, now)?;
 
@@ -473,11 +556,28 @@ async fn run_inner(
                     })
                 })
                 .collect();
+            // Lifecycle events of what succeeded: the orchestrations they trigger go to the
+            // outbox, which the daemon's worker (or `hrsync orchestrate work`) runs.
+            let applied: Vec<(&hrsync_model::Change, &str)> = pending
+                .iter()
+                .filter(|o| o.ok)
+                .map(|o| (&changes[o.index], o.dn.as_str()))
+                .collect();
             let res = store
                 .record_changes(run_id, &items)
                 .and_then(|_| store.record_names(&spec.name, &names, at))
                 .and_then(|_| store.upsert_links(&spec.name, &links, at))
-                .and_then(|_| store.remove_links(&spec.name, &deleted));
+                .and_then(|_| store.remove_links(&spec.name, &deleted))
+                .and_then(|_| {
+                    crate::service::orchestrate::enqueue(
+                        store,
+                        &job.orchestrations,
+                        &spec.name,
+                        &applied,
+                        at,
+                    )
+                    .map(|_| ())
+                });
             if let Err(e) = res {
                 tracing::error!(run = run_id, "cannot write the audit: {e}");
                 audit_error.get_or_insert(e);
@@ -509,4 +609,150 @@ async fn run_inner(
     report.applied_ok = ok;
     report.applied_failed = failed;
     Ok(report)
+}
+
+/// A targeted run: fetch only the named people (server-side filtered where the source can),
+/// read only their accounts (by key, and by the secondary-match values), plan and apply. The
+/// rest of the directory is neither read nor touched; nobody is "missing from HR".
+#[allow(clippy::too_many_arguments)]
+async fn run_targeted(
+    job: &Job,
+    store: &mut Store,
+    mode: Mode,
+    opts: RunOptions,
+    only: Only,
+    now: DateTime<Utc>,
+    ui: &mut dyn Ui,
+    run_id: i64,
+    timings: &mut Timings,
+) -> Result<RunReport, EngineError> {
+    let spec = job.mapping.spec();
+    let field = only
+        .field
+        .clone()
+        .unwrap_or_else(|| spec.primary_key.clone());
+    let mut source = job.source.clone();
+    let filtered = source.restrict(&field, &only.values);
+    // 1-2. Fetch and map the named people.
+    let t = Instant::now();
+    let keep = {
+        let mut k = job.mapping.referenced_fields();
+        k.insert(field.split('.').next().unwrap_or_default().to_string());
+        k
+    };
+    let today = now.date_naive();
+    let dialect = job.directory.dialect;
+    let mut results = Vec::new();
+    let mut map_time = Duration::ZERO;
+    let mut report = source
+        .fetch_with(Some(&keep), |rec| {
+            let value = hrsync_model::record::lookup_scalar(&rec.fields, &field);
+            if !value.is_some_and(|v| only.values.contains(&v)) {
+                return;
+            }
+            let t = Instant::now();
+            results.push(match job.mapping.map_at(&rec, today) {
+                Ok(d) => {
+                    let refused = dialect.check(&d);
+                    if refused.is_empty() {
+                        HrRecordResult::Mapped(d)
+                    } else {
+                        HrRecordResult::Failed(Some(d.key.clone()), refused)
+                    }
+                }
+                Err(f) => HrRecordResult::Failed(job.mapping.key_of(&rec), f),
+            });
+            map_time += t.elapsed();
+        })
+        .await?;
+    timings.fetch_ms = t.elapsed().saturating_sub(map_time).as_millis() as u64;
+    timings.map_ms = map_time.as_millis() as u64;
+    report.records = results.len();
+    report.notes.push(format!(
+        "targeted run for {} = {:?}{}",
+        field,
+        only.values,
+        if filtered {
+            ""
+        } else {
+            " (this source cannot filter server-side: everyone was fetched, the others ignored)"
+        }
+    ));
+
+    // 3. Only their accounts: by key, and by the values secondary matching compares.
+    let (mut planner, stored) =
+        new_planner(job, store, now, hrsync_plan::MissingAction::Ignore, true)?;
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    for r in &results {
+        let (key, attrs) = match r {
+            HrRecordResult::Mapped(d) => (Some(d.key.clone()), Some(&d.attrs)),
+            HrRecordResult::Failed(k, _) => (k.clone(), None),
+        };
+        if let Some(k) = key {
+            pairs.push((spec.key_attribute.clone(), k));
+        }
+        for a in &job.match_on {
+            for v in attrs
+                .and_then(|m| m.get(&AttrName::new(a.clone())))
+                .into_iter()
+                .flatten()
+            {
+                pairs.push((a.clone(), v.clone()));
+            }
+        }
+    }
+    let t = Instant::now();
+    let dir = Directory::connect(job.directory.clone()).await?;
+    dir.snapshot_any(&pairs, |e| planner.add_entry(e)).await?;
+    timings.snapshot_ms = t.elapsed().as_millis() as u64;
+    let t = Instant::now();
+    for r in results {
+        match r {
+            HrRecordResult::Mapped(d) => planner.add_desired(d),
+            HrRecordResult::Failed(key, f) => {
+                planner.add_failed(key);
+                planner.add_findings(f);
+            }
+        }
+    }
+    let (plan, observed) = planner.finish(report);
+    timings.plan_ms = t.elapsed().as_millis() as u64;
+    let mut plan = plan;
+    if !spec.unique.is_empty() && plan.changes.iter().any(|c| c.kind.creates()) {
+        let mut used = std::collections::BTreeMap::new();
+        for u in &spec.unique {
+            used.insert(
+                u.attr.to_ascii_lowercase(),
+                store.used_names(&spec.name, &u.attr)?,
+            );
+        }
+        let scope = crate::unique::scope_of(&job.directory.base_dn);
+        crate::unique::assign(&mut plan, &spec.unique, &dir, &used, &scope).await?;
+    }
+    // Percentages are of every account hrsync manages, not of the few read here.
+    crate::guards::hold(
+        &mut plan,
+        &job.thresholds,
+        stored.len(),
+        &opts.confirmed_held,
+    );
+    conclude(
+        job,
+        store,
+        mode,
+        now,
+        ui,
+        run_id,
+        timings,
+        plan,
+        observed,
+        dir,
+        &stored,
+        Baseline {
+            records: 0,
+            set: false,
+            prune_review: false,
+        },
+    )
+    .await
 }

@@ -4,4 +4,5 @@
 pub mod config;
 pub mod engine;
 pub mod guards;
+pub mod service;
 pub mod unique;

@@ -97,6 +97,30 @@ enum Cmd {
         #[command(subcommand)]
         cmd: ReviewCmd,
     },
+    /// Run as a daemon: scheduled automations, HR events, orchestration steps, health and
+    /// Prometheus metrics over HTTP. Stops cleanly on SIGTERM/SIGINT.
+    Serve {
+        #[command(flatten)]
+        common: Common,
+        /// Listen address (default: serve.listen, 127.0.0.1:8750).
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Scheduled automations.
+    Automation {
+        #[command(subcommand)]
+        cmd: AutomationCmd,
+    },
+    /// Outbound webhooks.
+    Webhook {
+        #[command(subcommand)]
+        cmd: WebhookCmd,
+    },
+    /// Orchestration templates and their outbox.
+    Orchestrate {
+        #[command(subcommand)]
+        cmd: OrchestrateCmd,
+    },
     /// List past runs.
     Runs {
         #[command(flatten)]
@@ -165,6 +189,73 @@ enum ReviewCmd {
     Reopen {
         #[command(flatten)]
         target: ReviewTarget,
+    },
+}
+
+#[derive(Subcommand)]
+enum AutomationCmd {
+    /// Every automation: schedule, last run and status, next run, whether it is running.
+    List {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum WebhookCmd {
+    /// Calls the webhook for real for the chosen people and shows request (secrets redacted)
+    /// and response: the "Test & Save" of a webhook.
+    Test {
+        #[command(flatten)]
+        common: Common,
+        /// Name of the [[webhook]].
+        name: String,
+        /// HR primary key of a person (repeat for several).
+        #[arg(long = "user", required = true)]
+        users: Vec<String>,
+        /// The mapping whose accounts and HR records supply the macros (needed with several).
+        #[arg(short, long)]
+        mapping: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum OrchestrateCmd {
+    /// Applies a template to chosen people now (and runs its steps until done or delayed).
+    Run {
+        #[command(flatten)]
+        common: Common,
+        template: String,
+        #[arg(long = "user", required = true)]
+        users: Vec<String>,
+        #[arg(short, long)]
+        mapping: Option<String>,
+    },
+    /// Runs every due step once (what the daemon does continuously).
+    Work {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// The outbox: every instance with its step and status; --dead for the dead-letter list.
+    List {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long)]
+        dead: bool,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Puts a dead instance back in the queue at the step that failed.
+    Replay {
+        #[command(flatten)]
+        common: Common,
+        id: i64,
     },
 }
 
@@ -244,6 +335,14 @@ async fn real_main(cli: Cli) -> Result<i32> {
         Cmd::Plan { common, show } => sync(common, show, Mode::Plan, false).await,
         Cmd::Apply { common, show, yes } => sync(common, show, Mode::Apply, yes).await,
         Cmd::Review { cmd } => review(cmd),
+        Cmd::Serve { common, listen } => {
+            let cfg = Config::load(&common.config)?;
+            hrsync::service::serve(cfg, listen).await?;
+            Ok(0)
+        }
+        Cmd::Automation { cmd } => automation(cmd),
+        Cmd::Webhook { cmd } => webhook(cmd).await,
+        Cmd::Orchestrate { cmd } => orchestrate(cmd).await,
         Cmd::Runs {
             common,
             limit,
@@ -443,6 +542,7 @@ async fn sync(common: Common, show: Show, mode: Mode, yes: bool) -> Result<i32> 
         let opts = engine::RunOptions {
             accept_record_drop: show.accept_drop,
             confirmed_held,
+            only: None,
         };
         let report = engine::run_with(&job, &mut store, mode, opts, Utc::now(), &mut ui)
             .await
@@ -711,5 +811,260 @@ fn review(cmd: ReviewCmd) -> Result<i32> {
         ReviewCmd::Adopt { target, dn } => decide(target, "adopt", Some(dn)),
         ReviewCmd::New { target } => decide(target, "new", None),
         ReviewCmd::Reopen { target } => decide(target, "open", None),
+    }
+}
+
+fn automation(cmd: AutomationCmd) -> Result<i32> {
+    let AutomationCmd::List { common, json } = cmd;
+    let cfg = Config::load(&common.config)?;
+    let store = Store::open(&cfg.state_path())?;
+    let rows = store.automations()?;
+    let mut out = Vec::new();
+    for a in &cfg.raw.automations {
+        let row = rows.iter().find(|r| r.name == a.name);
+        out.push(serde_json::json!({
+            "name": a.name,
+            "mapping": a.mapping,
+            "schedule": a.schedule,
+            "schedule_text": hrsync::service::schedule::parse(&a.schedule).map(|c| c.describe()).unwrap_or_default(),
+            "mode": a.mode,
+            "enabled": a.enabled,
+            "missed": format!("{:?}", a.missed),
+            "last_start": row.and_then(|r| r.last_start),
+            "last_status": row.and_then(|r| r.last_status.clone()),
+            "last_run_id": row.and_then(|r| r.last_run_id),
+            "next_run": row.and_then(|r| r.next_run),
+            "running_since": row.and_then(|r| r.running_since),
+        }));
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(0);
+    }
+    if out.is_empty() {
+        println!("no [[automation]] in {}", common.config.display());
+    }
+    println!(
+        "{:<20} {:<16} {:<16} {:<25} {:<12} {:<25} running",
+        "name", "mapping", "schedule", "last run", "status", "next run"
+    );
+    for v in out {
+        let s = |k: &str| {
+            v[k].as_str().map(str::to_string).unwrap_or_else(|| {
+                if v[k].is_null() {
+                    "-".into()
+                } else {
+                    v[k].to_string()
+                }
+            })
+        };
+        println!(
+            "{:<20} {:<16} {:<16} {:<25} {:<12} {:<25} {}",
+            s("name"),
+            s("mapping"),
+            s("schedule"),
+            s("last_start"),
+            s("last_status"),
+            if v["enabled"] == true {
+                s("next_run")
+            } else {
+                "disabled".into()
+            },
+            s("running_since")
+        );
+    }
+    Ok(0)
+}
+
+/// The mapping for a command about people: the given one, or the only one.
+fn one_mapping(cfg: &Config, mapping: Option<String>) -> Result<String> {
+    review_mapping(cfg, mapping)
+}
+
+async fn webhook(cmd: WebhookCmd) -> Result<i32> {
+    let WebhookCmd::Test {
+        common,
+        name,
+        users,
+        mapping,
+        json,
+    } = cmd;
+    let cfg = Config::load(&common.config)?;
+    let mapping = one_mapping(&cfg, mapping)?;
+    let hooks = hrsync::service::orchestrate::compile_hooks(&cfg)?;
+    let Some(hook) = hooks.get(&name) else {
+        bail!(
+            "no [[webhook]] named {name:?}; there are {:?}",
+            hooks.keys().collect::<Vec<_>>()
+        );
+    };
+    let job = cfg.job(&mapping)?;
+    let dir = hrsync_directory::Directory::connect(job.directory.clone()).await?;
+    let client = hrsync_webhook::client()?;
+    let mut store = Store::open(&cfg.state_path())?;
+    let mut code = 0;
+    let mut all = Vec::new();
+    for key in &users {
+        let entry = dir
+            .find_by(&job.directory.key_attribute, key)
+            .await?
+            .into_iter()
+            .next();
+        let mut values = std::collections::BTreeMap::new();
+        values.insert("key".to_string(), key.clone());
+        values.insert("event".to_string(), "test".to_string());
+        if let Some(e) = &entry {
+            values.insert("dn".to_string(), e.dn.clone());
+            values.insert("user.dn".to_string(), e.dn.clone());
+            for (a, v) in &e.attrs {
+                values.insert(format!("user.{}", a.as_str()), v.join(", "));
+                values.insert(
+                    format!("user.{}", a.as_str().to_ascii_lowercase()),
+                    v.join(", "),
+                );
+            }
+        }
+        match hrsync::service::orchestrate::hr_record(&job, key).await {
+            Ok(Some(rec)) => hrsync::service::orchestrate::flatten_hr(
+                "hr",
+                &serde_json::Value::Object(rec),
+                &mut values,
+            ),
+            Ok(None) => eprintln!("note: {key} is not in HR; hr.* macros are empty"),
+            Err(e) => eprintln!("note: {e}"),
+        }
+        if entry.is_none() {
+            eprintln!(
+                "note: no account with {} = {key}; user.* macros are empty",
+                job.directory.key_attribute
+            );
+        }
+        let d = hrsync::service::orchestrate::call(&client, hook, &values, None).await;
+        store.record_delivery(
+            &name,
+            Some(key),
+            None,
+            d.ok,
+            d.status,
+            d.attempts,
+            d.duration_ms,
+            &serde_json::to_value(&d)?,
+            Utc::now(),
+        )?;
+        if !d.ok {
+            code = 3;
+        }
+        if json {
+            all.push(serde_json::json!({"user": key, "delivery": d}));
+        } else {
+            println!("=== webhook {name} for {key}");
+            println!("{}", d.render_text());
+        }
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&all)?);
+    }
+    dir.close().await;
+    Ok(code)
+}
+
+async fn orchestrate(cmd: OrchestrateCmd) -> Result<i32> {
+    match cmd {
+        OrchestrateCmd::Run {
+            common,
+            template,
+            users,
+            mapping,
+        } => {
+            let cfg = std::sync::Arc::new(Config::load(&common.config)?);
+            let Some(t) = cfg.raw.orchestrations.iter().find(|o| o.name == template) else {
+                bail!("no [[orchestration]] named {template:?}");
+            };
+            let mapping = match (&t.mapping, mapping) {
+                (Some(m), _) => m.clone(),
+                (None, m) => one_mapping(&cfg, m)?,
+            };
+            let mut store = Store::open(&cfg.state_path())?;
+            let links = store.links(&mapping)?;
+            let mut ids = Vec::new();
+            for u in &users {
+                let dn = links.get(u).map(|l| l.dn.clone()).unwrap_or_default();
+                ids.push(store.enqueue(&template, &mapping, u, &dn, "manual", Utc::now())?);
+            }
+            let worker = hrsync::service::orchestrate::Worker::new(cfg.clone())?;
+            worker.run_due(&mut store).await?;
+            let mut code = 0;
+            for id in ids {
+                if let Some(r) = store.outbox_item(id)? {
+                    println!(
+                        "#{id} {} for {}: {} at step {}/{}{}",
+                        r.orchestration,
+                        r.hr_key,
+                        r.status,
+                        r.step,
+                        t.steps.len(),
+                        r.last_error.map(|e| format!(" ({e})")).unwrap_or_default()
+                    );
+                    for (step, attempt, at, ok, detail) in store.step_log(id)? {
+                        println!(
+                            "    step {step} attempt {attempt} {at} {}: {detail}",
+                            if ok { "ok" } else { "FAILED" }
+                        );
+                    }
+                    if r.status == "dead" {
+                        code = 3;
+                    }
+                }
+            }
+            Ok(code)
+        }
+        OrchestrateCmd::Work { common } => {
+            let cfg = std::sync::Arc::new(Config::load(&common.config)?);
+            let mut store = Store::open(&cfg.state_path())?;
+            let worker = hrsync::service::orchestrate::Worker::new(cfg.clone())?;
+            let n = worker.run_due(&mut store).await?;
+            println!("{n} step(s) run");
+            Ok(0)
+        }
+        OrchestrateCmd::List {
+            common,
+            dead,
+            limit,
+            json,
+        } => {
+            let cfg = Config::load(&common.config)?;
+            let store = Store::open(&cfg.state_path())?;
+            let rows = store.outbox(dead.then_some("dead"), limit)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+                return Ok(0);
+            }
+            for r in rows {
+                println!(
+                    "#{} {} [{}] {} {}: {} step {} attempts {}{}",
+                    r.id,
+                    r.orchestration,
+                    r.mapping,
+                    r.hr_key,
+                    r.event,
+                    r.status,
+                    r.step,
+                    r.attempts,
+                    r.last_error.map(|e| format!(" — {e}")).unwrap_or_default()
+                );
+            }
+            Ok(0)
+        }
+        OrchestrateCmd::Replay { common, id } => {
+            let cfg = Config::load(&common.config)?;
+            let mut store = Store::open(&cfg.state_path())?;
+            if !store.replay(id, Utc::now())? {
+                bail!(
+                    "#{id} is not on the dead-letter list (see `hrsync orchestrate list --dead`)"
+                );
+            }
+            println!("#{id} is queued again at the step that failed");
+            Ok(0)
+        }
     }
 }

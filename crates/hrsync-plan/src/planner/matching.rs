@@ -101,6 +101,20 @@ impl Planner {
                 }
                 None => {}
             }
+            if !cands.is_empty() && self.o.targeted {
+                // Only some accounts were read: another candidate may exist unseen.
+                let on: Vec<String> = cands.values().flatten().cloned().collect();
+                self.findings.push(hrsync_model::Finding::warning(
+                    k.clone(),
+                    None,
+                    format!(
+                        "may already have an account (matched on {}); an event run reads only this person's accounts, so the next full sync decides",
+                        on.join(", ")
+                    ),
+                ));
+                self.pending_desired.remove(&k);
+                continue;
+            }
             if !cands.is_empty() {
                 proposals.push((k, cands));
             }

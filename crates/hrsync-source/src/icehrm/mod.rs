@@ -39,6 +39,9 @@ pub struct IceHrm {
     pub concurrency: usize,
     pub timeout: Duration,
     pub retry: RetryPolicy,
+    /// Only these people: `filters={"<field>": [values]}` (IceHrm's list filter), for a
+    /// targeted run (an HR event names one employee).
+    pub only: Option<(String, Vec<String>)>,
 }
 
 struct Page {
@@ -236,15 +239,22 @@ impl IceHrm {
         let url = self.employees_url();
         let what = format!("{} page {page}", self.name);
         http::with_retries(self.retry, &what, || async {
+            let mut query = vec![
+                ("limit", limit.to_string()),
+                ("page", page.to_string()),
+                ("sortField", "id".to_string()),
+                ("sortOrder", "ascend".to_string()),
+            ];
+            if let Some((field, values)) = &self.only {
+                query.push((
+                    "filters",
+                    serde_json::json!({ field.as_str(): values }).to_string(),
+                ));
+            }
             let resp = client
                 .get(&url)
                 .bearer_auth(self.token.expose())
-                .query(&[
-                    ("limit", limit.to_string()),
-                    ("page", page.to_string()),
-                    ("sortField", "id".to_string()),
-                    ("sortOrder", "ascend".to_string()),
-                ])
+                .query(&query)
                 .send()
                 .await
                 .map_err(|e| http::send_error(&e))?;

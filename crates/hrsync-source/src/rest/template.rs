@@ -3,6 +3,11 @@
 //! literal braces. A template is checked when the config is loaded (unknown macro names are
 //! errors), and every value is escaped for the place it lands in: percent-encoded in a URL path,
 //! JSON-escaped in a JSON body, refused in a header when it holds a line break.
+//!
+//! [`Template::parse_dotted`] and [`BodyTemplate::parse_dotted`] also accept `.` and `-` in macro
+//! names (`{user.mail}`, `{hr.department.display}`), for outbound webhooks whose macros name
+//! directory attributes and HR fields; [`Context::Xml`] and [`Context::Form`] escape for XML text
+//! and `application/x-www-form-urlencoded` bodies.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -30,6 +35,15 @@ pub enum Context {
     Header,
     /// Inside a JSON string literal: `"` `\` and control characters are escaped.
     Json,
+    /// XML text or a quoted attribute value: `& < > " '` become entities, tab, CR and LF become
+    /// character references (`&#9;` `&#13;` `&#10;`, so they survive attribute-value and line-end
+    /// normalisation), and any other control character (not allowed in XML 1.0, or invisible) is
+    /// refused.
+    Xml,
+    /// A component (name or value) of an `application/x-www-form-urlencoded` body: space becomes
+    /// `+`, everything but ASCII letters, digits and `* - . _` is percent-encoded (so `&`, `=`,
+    /// `+`, `%` and non-ASCII UTF-8 bytes never change the fields).
+    Form,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -52,10 +66,27 @@ pub enum TemplateError {
         "macro {{{0}}} expands to {1:?}, a dot segment that would change the URL path; refused"
     )]
     DotSegment(String, String),
+    #[error("empty or invalid macro name {0:?} (letters, digits, _, . and - only)")]
+    BadDottedName(String),
+    #[error(
+        "macro {{{name}}} expands to a value with the control character U+{code:04X}, which XML cannot carry; refused"
+    )]
+    ControlInXml { name: String, code: u32 },
 }
 
 impl Template {
+    /// Parses a template whose macro names are letters, digits and `_`.
     pub fn parse(s: &str) -> Result<Template, TemplateError> {
+        Template::parse_with(s, false)
+    }
+
+    /// Parses a template whose macro names may also contain `.` and `-`: `{user.mail}`,
+    /// `{hr.department.display}`, `{hr.first-name}`.
+    pub fn parse_dotted(s: &str) -> Result<Template, TemplateError> {
+        Template::parse_with(s, true)
+    }
+
+    fn parse_with(s: &str, dotted: bool) -> Result<Template, TemplateError> {
         let mut parts = Vec::new();
         let mut text = String::new();
         let bytes = s.as_bytes();
@@ -70,7 +101,17 @@ impl Template {
                 }
                 let end = s[i + 1..].find('}').ok_or(TemplateError::Unclosed(i))? + i + 1;
                 let name = &s[i + 1..end];
-                if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                if dotted {
+                    if name.is_empty()
+                        || !name
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+                    {
+                        return Err(TemplateError::BadDottedName(name.to_string()));
+                    }
+                } else if name.is_empty()
+                    || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                {
                     return Err(TemplateError::BadName(name.to_string()));
                 }
                 if !text.is_empty() {
@@ -168,6 +209,8 @@ impl Template {
                             out.push_str(v)
                         }
                         Context::Json => json_escape(v, &mut out),
+                        Context::Xml => xml_escape(m, v, &mut out)?,
+                        Context::Form => form_encode(v, &mut out),
                     }
                 }
             }
@@ -197,6 +240,8 @@ impl Template {
 #[derive(Debug, Clone, PartialEq)]
 pub struct BodyTemplate {
     json: serde_json::Value,
+    /// Macro names may contain `.` and `-` ([`BodyTemplate::parse_dotted`]).
+    dotted: bool,
 }
 
 const NUMERIC: [&str; 3] = ["page", "offset", "limit"];
@@ -204,29 +249,60 @@ const NUMERIC: [&str; 3] = ["page", "offset", "limit"];
 impl BodyTemplate {
     /// Parses the body: it must be valid JSON, and every string in it a valid template.
     pub fn parse(s: &str) -> Result<BodyTemplate, String> {
+        BodyTemplate::parse_with(s, false)
+    }
+
+    /// Like [`BodyTemplate::parse`], with macro names that may contain `.` and `-`
+    /// (`{"work_email": "{user.mail}"}`).
+    pub fn parse_dotted(s: &str) -> Result<BodyTemplate, String> {
+        BodyTemplate::parse_with(s, true)
+    }
+
+    fn parse_with(s: &str, dotted: bool) -> Result<BodyTemplate, String> {
         let json: serde_json::Value = serde_json::from_str(s).map_err(|e| {
             format!(
                 "the body must be JSON with macros inside strings, e.g. {{\"id\": \"{{employeeId}}\"}}: {e}"
             )
         })?;
-        let t = BodyTemplate { json };
+        let t = BodyTemplate { json, dotted };
         t.templates().map(|_| t)
     }
 
+    fn parse_part(&self, s: &str) -> Result<Template, TemplateError> {
+        if self.dotted {
+            Template::parse_dotted(s)
+        } else {
+            Template::parse(s)
+        }
+    }
+
+    /// Macro names used in the body's strings, in document order (duplicates kept).
+    pub fn macros(&self) -> Vec<String> {
+        self.templates()
+            .unwrap_or_default()
+            .iter()
+            .flat_map(|t| t.macros().map(str::to_string).collect::<Vec<_>>())
+            .collect()
+    }
+
     fn templates(&self) -> Result<Vec<Template>, String> {
-        fn walk(v: &serde_json::Value, out: &mut Vec<Template>) -> Result<(), String> {
+        fn walk(
+            b: &BodyTemplate,
+            v: &serde_json::Value,
+            out: &mut Vec<Template>,
+        ) -> Result<(), String> {
             match v {
                 serde_json::Value::String(s) => {
-                    out.push(Template::parse(s).map_err(|e| format!("in {s:?}: {e}"))?)
+                    out.push(b.parse_part(s).map_err(|e| format!("in {s:?}: {e}"))?)
                 }
                 serde_json::Value::Array(a) => {
                     for x in a {
-                        walk(x, out)?
+                        walk(b, x, out)?
                     }
                 }
                 serde_json::Value::Object(m) => {
                     for x in m.values() {
-                        walk(x, out)?
+                        walk(b, x, out)?
                     }
                 }
                 _ => {}
@@ -234,7 +310,7 @@ impl BodyTemplate {
             Ok(())
         }
         let mut out = Vec::new();
-        walk(&self.json, &mut out)?;
+        walk(self, &self.json, &mut out)?;
         Ok(out)
     }
 
@@ -253,12 +329,13 @@ impl BodyTemplate {
     /// The body with every macro expanded.
     pub fn render(&self, values: &BTreeMap<String, String>) -> Result<String, TemplateError> {
         fn walk(
+            b: &BodyTemplate,
             v: &serde_json::Value,
             values: &BTreeMap<String, String>,
         ) -> Result<serde_json::Value, TemplateError> {
             Ok(match v {
                 serde_json::Value::String(s) => {
-                    let t = Template::parse(s)?;
+                    let t = b.parse_part(s)?;
                     let out = t.render(values, Context::Raw)?;
                     let whole: Vec<&str> = t.macros().collect();
                     if let [m] = whole.as_slice()
@@ -273,20 +350,20 @@ impl BodyTemplate {
                 }
                 serde_json::Value::Array(a) => serde_json::Value::Array(
                     a.iter()
-                        .map(|x| walk(x, values))
+                        .map(|x| walk(b, x, values))
                         .collect::<Result<_, _>>()?,
                 ),
                 serde_json::Value::Object(m) => {
                     let mut o = serde_json::Map::new();
                     for (k, x) in m {
-                        o.insert(k.clone(), walk(x, values)?);
+                        o.insert(k.clone(), walk(b, x, values)?);
                     }
                     serde_json::Value::Object(o)
                 }
                 other => other.clone(),
             })
         }
-        Ok(walk(&self.json, values)?.to_string())
+        Ok(walk(self, &self.json, values)?.to_string())
     }
 
     /// The body as configured.
@@ -311,6 +388,43 @@ fn json_escape(v: &str, out: &mut String) {
     let quoted = serde_json::Value::String(v.to_string()).to_string();
     // `to_string` of a JSON string is always `"…"`.
     out.push_str(&quoted[1..quoted.len() - 1]);
+}
+
+/// Escapes for XML text and quoted attribute values; refuses characters XML cannot carry.
+fn xml_escape(name: &str, v: &str, out: &mut String) -> Result<(), TemplateError> {
+    for c in v.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\t' => out.push_str("&#9;"),
+            '\n' => out.push_str("&#10;"),
+            '\r' => out.push_str("&#13;"),
+            c if c.is_control() || matches!(c, '\u{FFFE}' | '\u{FFFF}') => {
+                return Err(TemplateError::ControlInXml {
+                    name: name.to_string(),
+                    code: u32::from(c),
+                });
+            }
+            c => out.push(c),
+        }
+    }
+    Ok(())
+}
+
+/// `application/x-www-form-urlencoded` byte serializer (WHATWG URL standard).
+fn form_encode(v: &str, out: &mut String) {
+    for b in v.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'*' | b'-' | b'.' | b'_') {
+            out.push(char::from(b));
+        } else if b == b' ' {
+            out.push('+');
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
 }
 
 #[cfg(test)]
@@ -400,5 +514,84 @@ mod tests {
             Err(TemplateError::NoValue("companyNme".into()))
         );
         assert_eq!(Template::parse("a{{b}}").unwrap().source(), "a{{b}}");
+    }
+
+    #[test]
+    fn dotted_names_are_accepted_only_by_parse_dotted() {
+        let t = Template::parse_dotted("/e/{hr.id}/{user.mail}/{hr.first-name}/{key}").unwrap();
+        assert_eq!(
+            t.macros().collect::<Vec<_>>(),
+            ["hr.id", "user.mail", "hr.first-name", "key"]
+        );
+        assert!(matches!(
+            Template::parse("{user.mail}"),
+            Err(TemplateError::BadName(_))
+        ));
+        for bad in ["{}", "{a b}", "{a/b}", "{a{b}"] {
+            assert!(
+                matches!(
+                    Template::parse_dotted(bad),
+                    Err(TemplateError::BadDottedName(_))
+                ),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            Template::parse_dotted("{{x}} {user.mail}")
+                .unwrap()
+                .source(),
+            "{{x}} {user.mail}"
+        );
+        let b = BodyTemplate::parse_dotted(
+            r#"{"mail": "{user.mail}", "d": ["{hr.department.display}"]}"#,
+        )
+        .unwrap();
+        assert_eq!(b.macros(), ["user.mail", "hr.department.display"]);
+        assert!(b.uses("user.mail"));
+        let out = b
+            .render(&vals(&[
+                ("user.mail", "a\"b"),
+                ("hr.department.display", "R&D"),
+            ]))
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["mail"], "a\"b");
+        assert_eq!(v["d"][0], "R&D");
+        assert!(BodyTemplate::parse(r#"{"mail": "{user.mail}"}"#).is_err());
+    }
+
+    #[test]
+    fn xml_context_escapes_markup_and_refuses_control_characters() {
+        let t = Template::parse("<a x=\"{v}\">{v}</a>").unwrap();
+        let out = t
+            .render(
+                &vals(&[("v", "Zoë \"Z\" O'Brien <x>&y\t\r\n")]),
+                Context::Xml,
+            )
+            .unwrap();
+        let esc = "Zoë &quot;Z&quot; O&apos;Brien &lt;x&gt;&amp;y&#9;&#13;&#10;";
+        assert_eq!(out, format!("<a x=\"{esc}\">{esc}</a>"));
+        for bad in ["a\u{0}b", "a\u{1b}b", "a\u{7f}", "a\u{85}", "\u{FFFF}"] {
+            let e = t.render(&vals(&[("v", bad)]), Context::Xml).unwrap_err();
+            assert!(matches!(e, TemplateError::ControlInXml { ref name, .. } if name == "v"));
+            assert!(e.to_string().contains("{v}") && e.to_string().contains("U+"));
+        }
+    }
+
+    #[test]
+    fn form_context_encodes_a_whole_component() {
+        let t = Template::parse("a={v}&b=x").unwrap();
+        let hostile = "Zoë \"Z\" O'Brien <x>&y=1+2%3\n}";
+        let out = t.render(&vals(&[("v", hostile)]), Context::Form).unwrap();
+        assert!(out.starts_with("a=Zo%C3%AB+%22Z%22+O%27Brien+%3Cx%3E%26y%3D1%2B2%253%0A%7D&b=x"));
+        let url = reqwest::Url::parse(&format!("http://h/?{out}")).unwrap();
+        let pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+        assert_eq!(
+            pairs,
+            [
+                ("a".to_string(), hostile.to_string()),
+                ("b".into(), "x".into())
+            ]
+        );
     }
 }

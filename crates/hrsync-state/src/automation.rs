@@ -1,0 +1,513 @@
+//! What the daemon keeps: scheduled automations (last/next run and the run lock), inbound HR
+//! events (for de-duplication), the orchestration outbox (durable steps) and the webhook
+//! delivery log.
+
+use super::{Result, Store};
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, params};
+use serde::Serialize;
+
+fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+fn parse(s: Option<String>) -> Option<DateTime<Utc>> {
+    s.and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
+        .map(|d| d.with_timezone(&Utc))
+}
+
+/// A scheduled automation's state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AutomationRow {
+    pub name: String,
+    pub last_start: Option<DateTime<Utc>>,
+    pub last_finish: Option<DateTime<Utc>>,
+    pub last_status: Option<String>,
+    pub last_run_id: Option<i64>,
+    pub next_run: Option<DateTime<Utc>>,
+    /// Set while a run holds the automation's lock.
+    pub running_since: Option<DateTime<Utc>>,
+    pub running_owner: Option<String>,
+}
+
+/// One orchestration instance: a template applied to one person, step by step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub orchestration: String,
+    pub mapping: String,
+    pub hr_key: String,
+    pub dn: String,
+    pub event: String,
+    /// The next step to run (0-based).
+    pub step: i64,
+    /// `pending`, `done` or `dead` (failed for good: the dead-letter list).
+    pub status: String,
+    /// Failed attempts of the current step.
+    pub attempts: i64,
+    pub next_at: Option<DateTime<Utc>>,
+    /// The previous step's result (for `when` conditions).
+    pub last_ok: bool,
+    pub last_error: Option<String>,
+    pub created_at: Option<DateTime<Utc>>,
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+/// One line of an orchestration's step log: (step, attempt, at, ok, detail).
+pub type StepLog = (i64, i64, String, bool, String);
+
+/// A step finished (well, or badly but with `on_error = "continue"`).
+#[derive(Debug, Clone)]
+pub struct StepDone {
+    pub step: i64,
+    pub ok: bool,
+    pub detail: String,
+    /// When the next step may run (a delay step puts it in the future).
+    pub next_at: DateTime<Utc>,
+    /// That was the last step.
+    pub finished: bool,
+}
+
+/// One webhook call, as logged.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeliveryRow {
+    pub id: i64,
+    pub webhook: String,
+    pub hr_key: Option<String>,
+    pub outbox_id: Option<i64>,
+    pub step: Option<i64>,
+    pub at: String,
+    pub ok: bool,
+    pub status: Option<i64>,
+    pub attempts: i64,
+    pub duration_ms: i64,
+    /// The request (secrets redacted) and the response.
+    pub delivery: serde_json::Value,
+}
+
+const OUTBOX_COLS: &str = "id, orchestration, mapping, hr_key, dn, event, step, status, attempts, next_at, last_ok, last_error, created_at, updated_at";
+
+fn outbox_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxRow> {
+    Ok(OutboxRow {
+        id: r.get(0)?,
+        orchestration: r.get(1)?,
+        mapping: r.get(2)?,
+        hr_key: r.get(3)?,
+        dn: r.get(4)?,
+        event: r.get(5)?,
+        step: r.get(6)?,
+        status: r.get(7)?,
+        attempts: r.get(8)?,
+        next_at: parse(r.get(9)?),
+        last_ok: r.get::<_, i64>(10)? != 0,
+        last_error: r.get(11)?,
+        created_at: parse(r.get(12)?),
+        updated_at: parse(r.get(13)?),
+    })
+}
+
+impl Store {
+    /// Every automation with state, by name.
+    pub fn automations(&self) -> Result<Vec<AutomationRow>> {
+        let mut st = self.conn.prepare(
+            "SELECT name, last_start, last_finish, last_status, last_run_id, next_run, running_since, running_owner
+             FROM automations ORDER BY name",
+        )?;
+        let rows = st.query_map([], |r| {
+            Ok(AutomationRow {
+                name: r.get(0)?,
+                last_start: parse(r.get(1)?),
+                last_finish: parse(r.get(2)?),
+                last_status: r.get(3)?,
+                last_run_id: r.get(4)?,
+                next_run: parse(r.get(5)?),
+                running_since: parse(r.get(6)?),
+                running_owner: r.get(7)?,
+            })
+        })?;
+        Ok(rows.collect::<std::result::Result<_, _>>()?)
+    }
+
+    pub fn automation(&self, name: &str) -> Result<Option<AutomationRow>> {
+        Ok(self.automations()?.into_iter().find(|a| a.name == name))
+    }
+
+    /// Takes an automation's run lock. False when another run holds it (one run at a time per
+    /// automation); a lock older than `stale` (a crashed process) is taken over.
+    pub fn try_lock_automation(
+        &mut self,
+        name: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+        stale: chrono::Duration,
+    ) -> Result<bool> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT OR IGNORE INTO automations (name) VALUES (?1)",
+            params![name],
+        )?;
+        let n = tx.execute(
+            "UPDATE automations SET running_since = ?2, running_owner = ?3
+             WHERE name = ?1 AND (running_since IS NULL OR running_since < ?4)",
+            params![name, ts(now), owner, ts(now - stale)],
+        )?;
+        tx.commit()?;
+        Ok(n == 1)
+    }
+
+    /// Records a finished (or refused) run, releases the lock and stores the next run time.
+    #[allow(clippy::too_many_arguments)]
+    pub fn finish_automation(
+        &mut self,
+        name: &str,
+        status: &str,
+        run_id: Option<i64>,
+        started: DateTime<Utc>,
+        finished: DateTime<Utc>,
+        next_run: Option<DateTime<Utc>>,
+    ) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO automations (name) VALUES (?1) ON CONFLICT (name) DO NOTHING",
+            params![name],
+        )?;
+        self.conn.execute(
+            "UPDATE automations SET last_start = ?2, last_finish = ?3, last_status = ?4,
+             last_run_id = ?5, next_run = ?6, running_since = NULL, running_owner = NULL
+             WHERE name = ?1",
+            params![
+                name,
+                ts(started),
+                ts(finished),
+                status,
+                run_id,
+                next_run.map(ts)
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Stores when an automation runs next.
+    pub fn set_next_run(&mut self, name: &str, next: Option<DateTime<Utc>>) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO automations (name, next_run) VALUES (?1, ?2)
+             ON CONFLICT (name) DO UPDATE SET next_run = ?2",
+            params![name, next.map(ts)],
+        )?;
+        Ok(())
+    }
+
+    /// Records an inbound HR event; false when this id was seen before (a replay or a
+    /// duplicate delivery), which is then not acted on.
+    pub fn record_event(
+        &mut self,
+        integration: &str,
+        event_id: &str,
+        hr_key: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let n = self.conn.execute(
+            "INSERT OR IGNORE INTO hr_events (integration, event_id, received_at, hr_key, status)
+             VALUES (?1, ?2, ?3, ?4, 'received')",
+            params![integration, event_id, ts(now), hr_key],
+        )?;
+        Ok(n == 1)
+    }
+
+    pub fn finish_event(
+        &mut self,
+        integration: &str,
+        event_id: &str,
+        status: &str,
+        run_id: Option<i64>,
+    ) -> Result<()> {
+        self.conn.execute(
+            "UPDATE hr_events SET status = ?3, run_id = ?4 WHERE integration = ?1 AND event_id = ?2",
+            params![integration, event_id, status, run_id],
+        )?;
+        Ok(())
+    }
+
+    /// Puts an orchestration for one person in the outbox; returns its id.
+    pub fn enqueue(
+        &mut self,
+        orchestration: &str,
+        mapping: &str,
+        hr_key: &str,
+        dn: &str,
+        event: &str,
+        now: DateTime<Utc>,
+    ) -> Result<i64> {
+        self.conn.execute(
+            "INSERT INTO outbox (orchestration, mapping, hr_key, dn, event, status, next_at, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?6, ?6)",
+            params![orchestration, mapping, hr_key, dn, event, ts(now)],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Pending orchestrations whose next step is due, oldest first.
+    pub fn due_outbox(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<OutboxRow>> {
+        let mut st = self.conn.prepare(&format!(
+            "SELECT {OUTBOX_COLS} FROM outbox WHERE status = 'pending' AND next_at <= ?1 ORDER BY next_at, id LIMIT ?2"
+        ))?;
+        let rows = st.query_map(params![ts(now), limit as i64], outbox_row)?;
+        Ok(rows.collect::<std::result::Result<_, _>>()?)
+    }
+
+    /// The soonest time a pending step is due.
+    pub fn next_due(&self) -> Result<Option<DateTime<Utc>>> {
+        let v: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT MIN(next_at) FROM outbox WHERE status = 'pending'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten();
+        Ok(parse(v))
+    }
+
+    pub fn outbox_item(&self, id: i64) -> Result<Option<OutboxRow>> {
+        Ok(self
+            .conn
+            .query_row(
+                &format!("SELECT {OUTBOX_COLS} FROM outbox WHERE id = ?1"),
+                params![id],
+                outbox_row,
+            )
+            .optional()?)
+    }
+
+    /// Outbox rows, newest first; only `status` when given (`dead` = the dead-letter list).
+    pub fn outbox(&self, status: Option<&str>, limit: usize) -> Result<Vec<OutboxRow>> {
+        let mut st = self.conn.prepare(&format!(
+            "SELECT {OUTBOX_COLS} FROM outbox WHERE (?1 IS NULL OR status = ?1) ORDER BY id DESC LIMIT ?2"
+        ))?;
+        let rows = st.query_map(params![status, limit as i64], outbox_row)?;
+        Ok(rows.collect::<std::result::Result<_, _>>()?)
+    }
+
+    /// A step finished: logged and the orchestration advanced, in one transaction (a crash
+    /// before the commit runs the step again; after it, never).
+    pub fn step_done(&mut self, id: i64, d: &StepDone, now: DateTime<Utc>) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        let attempt: i64 = tx.query_row(
+            "SELECT attempts FROM outbox WHERE id = ?1",
+            params![id],
+            |r| r.get(0),
+        )?;
+        tx.execute(
+            "INSERT INTO step_log (outbox_id, step, attempt, at, ok, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![id, d.step, attempt + 1, ts(now), d.ok, d.detail],
+        )?;
+        tx.execute(
+            "UPDATE outbox SET step = ?2, status = ?3, attempts = 0, next_at = ?4, last_ok = ?5,
+             last_error = CASE WHEN ?5 THEN NULL ELSE ?6 END, updated_at = ?7
+             WHERE id = ?1 AND step = ?8",
+            params![
+                id,
+                d.step + 1,
+                if d.finished { "done" } else { "pending" },
+                ts(d.next_at),
+                d.ok,
+                d.detail,
+                ts(now),
+                d.step
+            ],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// A step failed: logged; retried at `retry_at`, or (None) the orchestration goes to the
+    /// dead-letter list.
+    pub fn step_failed(
+        &mut self,
+        id: i64,
+        step: i64,
+        detail: &str,
+        retry_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        let attempt: i64 = tx.query_row(
+            "SELECT attempts FROM outbox WHERE id = ?1",
+            params![id],
+            |r| r.get(0),
+        )?;
+        tx.execute(
+            "INSERT INTO step_log (outbox_id, step, attempt, at, ok, detail) VALUES (?1, ?2, ?3, ?4, 0, ?5)",
+            params![id, step, attempt + 1, ts(now), detail],
+        )?;
+        tx.execute(
+            "UPDATE outbox SET attempts = attempts + 1, status = ?2, next_at = ?3, last_error = ?4, updated_at = ?5
+             WHERE id = ?1",
+            params![
+                id,
+                if retry_at.is_some() { "pending" } else { "dead" },
+                ts(retry_at.unwrap_or(now)),
+                detail,
+                ts(now)
+            ],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Puts a dead orchestration back in the queue at the step that failed.
+    pub fn replay(&mut self, id: i64, now: DateTime<Utc>) -> Result<bool> {
+        let n = self.conn.execute(
+            "UPDATE outbox SET status = 'pending', attempts = 0, next_at = ?2, updated_at = ?2
+             WHERE id = ?1 AND status = 'dead'",
+            params![id, ts(now)],
+        )?;
+        Ok(n == 1)
+    }
+
+    /// The step log of one orchestration: (step, attempt, at, ok, detail).
+    pub fn step_log(&self, id: i64) -> Result<Vec<StepLog>> {
+        let mut st = self.conn.prepare(
+            "SELECT step, attempt, at, ok, detail FROM step_log WHERE outbox_id = ?1 ORDER BY id",
+        )?;
+        let rows = st.query_map(params![id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })?;
+        Ok(rows.collect::<std::result::Result<_, _>>()?)
+    }
+
+    /// Logs one webhook call (the request is already redacted by the caller).
+    #[allow(clippy::too_many_arguments)]
+    pub fn record_delivery(
+        &mut self,
+        webhook: &str,
+        hr_key: Option<&str>,
+        outbox: Option<(i64, i64)>,
+        ok: bool,
+        status: Option<u16>,
+        attempts: u32,
+        duration_ms: u64,
+        delivery: &serde_json::Value,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO deliveries (webhook, hr_key, outbox_id, step, at, ok, status, attempts, duration_ms, delivery_json)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            params![
+                webhook,
+                hr_key,
+                outbox.map(|o| o.0),
+                outbox.map(|o| o.1),
+                ts(at),
+                ok,
+                status,
+                attempts,
+                duration_ms as i64,
+                serde_json::to_string(delivery)?
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// The delivery log, newest first.
+    pub fn deliveries(&self, webhook: Option<&str>, limit: usize) -> Result<Vec<DeliveryRow>> {
+        let mut st = self.conn.prepare(
+            "SELECT id, webhook, hr_key, outbox_id, step, at, ok, status, attempts, duration_ms, delivery_json
+             FROM deliveries WHERE (?1 IS NULL OR webhook = ?1) ORDER BY id DESC LIMIT ?2",
+        )?;
+        let rows = st.query_map(params![webhook, limit as i64], |r| {
+            Ok((
+                DeliveryRow {
+                    id: r.get(0)?,
+                    webhook: r.get(1)?,
+                    hr_key: r.get(2)?,
+                    outbox_id: r.get(3)?,
+                    step: r.get(4)?,
+                    at: r.get(5)?,
+                    ok: r.get::<_, i64>(6)? != 0,
+                    status: r.get(7)?,
+                    attempts: r.get(8)?,
+                    duration_ms: r.get(9)?,
+                    delivery: serde_json::Value::Null,
+                },
+                r.get::<_, String>(10)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (mut d, json) = row?;
+            d.delivery = serde_json::from_str(&json)?;
+            out.push(d);
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn at(s: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000 + s, 0).unwrap()
+    }
+
+    #[test]
+    fn one_run_at_a_time_and_stale_locks_are_taken_over() {
+        let mut s = Store::in_memory().unwrap();
+        let stale = chrono::Duration::hours(1);
+        assert!(s.try_lock_automation("a", "p1", at(0), stale).unwrap());
+        assert!(!s.try_lock_automation("a", "p2", at(10), stale).unwrap());
+        assert!(s.try_lock_automation("b", "p2", at(10), stale).unwrap());
+        s.finish_automation("a", "ok", Some(3), at(0), at(20), Some(at(60)))
+            .unwrap();
+        let a = s.automation("a").unwrap().unwrap();
+        assert_eq!(a.next_run, Some(at(60)));
+        assert!(a.running_since.is_none());
+        assert!(s.try_lock_automation("a", "p2", at(30), stale).unwrap());
+        // p2 crashed holding the lock: after `stale`, it is taken over.
+        assert!(!s.try_lock_automation("a", "p3", at(100), stale).unwrap());
+        assert!(s.try_lock_automation("a", "p3", at(4000), stale).unwrap());
+    }
+
+    #[test]
+    fn events_are_recorded_once() {
+        let mut s = Store::in_memory().unwrap();
+        assert!(s.record_event("hr", "e1", Some("7"), at(0)).unwrap());
+        assert!(!s.record_event("hr", "e1", Some("7"), at(1)).unwrap());
+        assert!(s.record_event("other", "e1", None, at(1)).unwrap());
+    }
+
+    #[test]
+    fn steps_advance_once_and_failures_go_to_the_dead_letter_list() {
+        let mut s = Store::in_memory().unwrap();
+        let id = s
+            .enqueue("welcome", "staff", "7", "uid=a", "created", at(0))
+            .unwrap();
+        assert_eq!(s.due_outbox(at(0), 10).unwrap().len(), 1);
+        let done = |step, finished, next| StepDone {
+            step,
+            ok: true,
+            detail: "ok".into(),
+            next_at: next,
+            finished,
+        };
+        s.step_done(id, &done(0, false, at(50)), at(1)).unwrap();
+        // A second completion of step 0 (a worker that ran it twice) changes nothing.
+        s.step_done(id, &done(0, false, at(1)), at(2)).unwrap();
+        let row = s.outbox_item(id).unwrap().unwrap();
+        assert_eq!((row.step, row.next_at), (1, Some(at(50))));
+        assert!(s.due_outbox(at(10), 10).unwrap().is_empty(), "delayed");
+        s.step_failed(id, 1, "HTTP 500", Some(at(60)), at(55))
+            .unwrap();
+        s.step_failed(id, 1, "HTTP 500", None, at(61)).unwrap();
+        let row = s.outbox_item(id).unwrap().unwrap();
+        assert_eq!(row.status, "dead");
+        assert_eq!(s.outbox(Some("dead"), 10).unwrap().len(), 1);
+        assert!(s.replay(id, at(70)).unwrap());
+        s.step_done(id, &done(1, true, at(71)), at(71)).unwrap();
+        let row = s.outbox_item(id).unwrap().unwrap();
+        assert_eq!((row.status.as_str(), row.step), ("done", 2));
+        assert_eq!(s.step_log(id).unwrap().len(), 5);
+    }
+}

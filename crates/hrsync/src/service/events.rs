@@ -1,0 +1,212 @@
+//! Inbound HR change notifications (`POST /events/<name>`). An event is a *hint*: it is
+//! authenticated (a shared secret or an HMAC-SHA256 signature, compared in constant time),
+//! de-duplicated by its id, and then only names the people to re-fetch from HR and reconcile —
+//! its content is never taken as data.
+
+use super::config::{EventAuth, EventEndpoint, EventFormat};
+use hmac::{KeyInit, Mac};
+use serde_json::Value;
+use subtle::ConstantTimeEq;
+
+/// How far a signed event's timestamp may be from now.
+pub const MAX_SKEW_SECS: i64 = 300;
+
+/// Why an event was refused. The HTTP answer never says which check failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    #[error("not authenticated: {0}")]
+    Auth(&'static str),
+    #[error("bad event: {0}")]
+    Bad(String),
+}
+
+/// What an accepted event asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hint {
+    /// The event's id (de-duplication).
+    pub id: String,
+    /// The employee to reconcile (compared with the endpoint's match field); None when the
+    /// event names nobody (e.g. Paycor's `LegalEntity.Modified`).
+    pub employee: Option<String>,
+    pub kind: String,
+}
+
+/// Checks the event's credentials: `Authorization` = the secret, or an HMAC signature over
+/// `timestamp + "." + body` in `X-Hrsync-Signature: sha256=<hex>` with `X-Hrsync-Timestamp`
+/// within [`MAX_SKEW_SECS`] of `now` (unix seconds).
+pub fn authenticate(
+    ep: &EventEndpoint,
+    header: impl Fn(&str) -> Option<String>,
+    body: &[u8],
+    now: i64,
+) -> Result<(), Refused> {
+    let secret = ep.secret.expose().as_bytes();
+    match ep.raw.auth {
+        EventAuth::SharedSecret => {
+            let got = header("authorization").ok_or(Refused::Auth("no Authorization header"))?;
+            if bool::from(got.as_bytes().ct_eq(secret)) {
+                Ok(())
+            } else {
+                Err(Refused::Auth("wrong secret"))
+            }
+        }
+        EventAuth::HmacSha256 => {
+            let ts = header("x-hrsync-timestamp").ok_or(Refused::Auth("no timestamp"))?;
+            let t: i64 = ts
+                .trim()
+                .parse()
+                .map_err(|_| Refused::Auth("bad timestamp"))?;
+            if (now - t).abs() > MAX_SKEW_SECS {
+                return Err(Refused::Auth("timestamp too old or in the future"));
+            }
+            let sig = header("x-hrsync-signature").ok_or(Refused::Auth("no signature"))?;
+            let hex_sig = sig.trim().strip_prefix("sha256=").unwrap_or(sig.trim());
+            let raw = hex::decode(hex_sig).map_err(|_| Refused::Auth("signature is not hex"))?;
+            let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret)
+                .map_err(|_| Refused::Auth("unusable secret"))?;
+            mac.update(ts.trim().as_bytes());
+            mac.update(b".");
+            mac.update(body);
+            mac.verify_slice(&raw)
+                .map_err(|_| Refused::Auth("signature does not match"))
+        }
+    }
+}
+
+/// The signature headers a sender computes (for tests, the benchmark and documentation).
+pub fn sign(secret: &str, timestamp: i64, body: &[u8]) -> String {
+    let mut mac = match hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()) {
+        Ok(m) => m,
+        Err(_) => return String::new(),
+    };
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// Reads the event. `header` gives request headers (lower-case names).
+pub fn parse(
+    ep: &EventEndpoint,
+    header: impl Fn(&str) -> Option<String>,
+    body: &[u8],
+) -> Result<Hint, Refused> {
+    let v: Value = serde_json::from_slice(body)
+        .map_err(|e| Refused::Bad(format!("the body is not JSON: {e}")))?;
+    let text = |v: &Value| match v {
+        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    };
+    match ep.raw.format {
+        EventFormat::Paycor => {
+            let id = v
+                .get("eventId")
+                .and_then(text)
+                .ok_or_else(|| Refused::Bad("no eventId".into()))?;
+            let kind = v
+                .get("eventType")
+                .and_then(text)
+                .ok_or_else(|| Refused::Bad("no eventType".into()))?;
+            let employee = if kind.eq_ignore_ascii_case("Employee.Modified") {
+                Some(
+                    v.get("itemId")
+                        .and_then(text)
+                        .ok_or_else(|| Refused::Bad("Employee.Modified without itemId".into()))?,
+                )
+            } else {
+                None
+            };
+            Ok(Hint { id, employee, kind })
+        }
+        EventFormat::Generic => {
+            let employee = v
+                .get("employee_id")
+                .and_then(text)
+                .ok_or_else(|| Refused::Bad("no employee_id".into()))?;
+            // Without an id, a signed delivery is identified by its signature: replaying the
+            // same request is then a duplicate.
+            let id = v
+                .get("event_id")
+                .and_then(text)
+                .or_else(|| header("x-event-id"))
+                .or_else(|| header("x-hrsync-signature"))
+                .unwrap_or_else(|| {
+                    use sha2::Digest;
+                    hex::encode(sha2::Sha256::digest(body))
+                });
+            Ok(Hint {
+                id,
+                employee: Some(employee),
+                kind: "employee.changed".into(),
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::service::config::RawEvent;
+    use hrsync_model::{Secret, SecretRef};
+
+    fn ep(auth: EventAuth, format: EventFormat) -> EventEndpoint {
+        EventEndpoint {
+            raw: RawEvent {
+                name: "hr".into(),
+                mapping: "staff".into(),
+                format,
+                auth,
+                secret: SecretRef::Env {
+                    env: "UNUSED".into(),
+                },
+                match_field: None,
+            },
+            secret: Secret::new("s3cret"),
+        }
+    }
+
+    #[test]
+    fn signatures_and_shared_secrets_are_checked() {
+        let e = ep(EventAuth::HmacSha256, EventFormat::Generic);
+        let body = br#"{"employee_id": "EMP1"}"#;
+        let now = 1_800_000_000;
+        let sig = sign("s3cret", now, body);
+        let h = |ts: i64, sig: String| {
+            move |name: &str| match name {
+                "x-hrsync-timestamp" => Some(ts.to_string()),
+                "x-hrsync-signature" => Some(sig.clone()),
+                _ => None,
+            }
+        };
+        assert!(authenticate(&e, h(now, sig.clone()), body, now + 10).is_ok());
+        assert!(authenticate(&e, h(now, sig.clone()), br#"{"employee_id": "EMP2"}"#, now).is_err());
+        assert!(authenticate(&e, h(now, sign("wrong", now, body)), body, now).is_err());
+        assert_eq!(
+            authenticate(&e, h(now, sig.clone()), body, now + 301),
+            Err(Refused::Auth("timestamp too old or in the future"))
+        );
+        assert!(authenticate(&e, |_| None, body, now).is_err());
+        let hint = parse(&e, h(now, sig.clone()), body).unwrap();
+        assert_eq!(hint.employee.as_deref(), Some("EMP1"));
+        assert_eq!(
+            hint.id, sig,
+            "no event_id: the signature identifies the delivery"
+        );
+
+        let p = ep(EventAuth::SharedSecret, EventFormat::Paycor);
+        let auth = |v: &'static str| move |n: &str| (n == "authorization").then(|| v.to_string());
+        assert!(authenticate(&p, auth("s3cret"), b"{}", now).is_ok());
+        assert!(authenticate(&p, auth("s3cre"), b"{}", now).is_err());
+        let body = br#"{"eventType":"Employee.Modified","eventId":"e-1","tenantId":1,"legalEntityId":2,"itemId":"abc","resource":{"id":"abc"}}"#;
+        let hint = parse(&p, |_| None, body).unwrap();
+        assert_eq!(
+            (hint.id.as_str(), hint.employee.as_deref()),
+            ("e-1", Some("abc"))
+        );
+        let le = br#"{"eventType":"LegalEntity.Modified","eventId":"e-2","legalEntityId":2}"#;
+        assert_eq!(parse(&p, |_| None, le).unwrap().employee, None);
+        assert!(parse(&p, |_| None, b"not json").is_err());
+    }
+}

@@ -1,0 +1,584 @@
+//! `hrsync serve`: the long-running daemon. One process runs
+//! - the HTTP listener: `GET /healthz`, `GET /metrics` (Prometheus), `POST /events/<name>`
+//!   (HR change notifications);
+//! - the scheduler: `[[automation]]` cron schedules, one run at a time per automation (a lock
+//!   row in the state database, so a second daemon or a CLI run is refused too), a missed-run
+//!   policy after downtime, last/next run stored;
+//! - the event workers: an accepted event re-fetches the people it names and reconciles only
+//!   them (a targeted run); events arriving during a run are coalesced into the next one;
+//! - the orchestration worker: due steps of the outbox.
+//!
+//! Syncs of one mapping never overlap inside the daemon (a lock per mapping shared by the
+//! scheduler and the event workers). SIGTERM/SIGINT stop accepting requests, let running syncs
+//! and steps finish (up to `serve.shutdown_grace_secs`), and exit.
+
+pub mod config;
+pub mod events;
+pub mod orchestrate;
+pub mod schedule;
+
+use crate::config::Config;
+use crate::engine::{self, Mode, Only, RunOptions, RunReport, Unattended};
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use chrono::{DateTime, Utc};
+use config::{EventEndpoint, EventFormat};
+use hrsync_state::Store;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+use tokio::sync::{Mutex, Notify, mpsc, watch};
+
+/// How long an automation's run lock is honoured before it counts as abandoned (a crash).
+const STALE_LOCK_HOURS: i64 = 6;
+
+static METRICS: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// The process-wide Prometheus recorder (installed once).
+pub fn metrics_handle() -> &'static PrometheusHandle {
+    METRICS.get_or_init(|| {
+        let builder = PrometheusBuilder::new()
+            .set_buckets(&[
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
+            ])
+            .unwrap_or_else(|_| PrometheusBuilder::new());
+        let recorder = builder.build_recorder();
+        let handle = recorder.handle();
+        let _ = metrics::set_global_recorder(recorder);
+        handle
+    })
+}
+
+/// One queued event: who to reconcile (None = everyone), its id, when it arrived.
+struct Queued {
+    employee: Option<String>,
+    id: String,
+    at: Instant,
+}
+
+/// What the scheduler did for one automation at one instant.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TickResult {
+    pub automation: String,
+    /// `ran`, `refused` (another run holds the lock), `skipped` (missed runs, `missed = "skip"`).
+    pub outcome: String,
+    pub run_id: Option<i64>,
+    pub status: Option<String>,
+    pub missed: u32,
+    pub next: Option<DateTime<Utc>>,
+}
+
+/// The daemon's shared state.
+pub struct Service {
+    pub cfg: Arc<Config>,
+    owner: String,
+    locks: std::sync::Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    worker: orchestrate::Worker,
+    wake_worker: Notify,
+    endpoints: Vec<EventEndpoint>,
+    queues: std::sync::Mutex<HashMap<String, mpsc::UnboundedSender<Queued>>>,
+}
+
+impl Service {
+    pub fn new(cfg: Config) -> anyhow::Result<Arc<Service>> {
+        let endpoints = cfg.event_endpoints()?;
+        let cfg = Arc::new(cfg);
+        metrics_handle();
+        Ok(Arc::new(Service {
+            worker: orchestrate::Worker::new(cfg.clone())?,
+            cfg,
+            owner: format!("pid {}", std::process::id()),
+            locks: std::sync::Mutex::new(HashMap::new()),
+            wake_worker: Notify::new(),
+            endpoints,
+            queues: std::sync::Mutex::new(HashMap::new()),
+        }))
+    }
+
+    fn mapping_lock(&self, mapping: &str) -> Arc<Mutex<()>> {
+        let mut l = self.locks.lock().unwrap_or_else(|p| p.into_inner());
+        l.entry(mapping.to_string()).or_default().clone()
+    }
+
+    fn store(&self) -> anyhow::Result<Store> {
+        Ok(Store::open(&self.cfg.state_path())?)
+    }
+
+    /// One sync of a mapping; never two of one mapping at once in this process.
+    pub async fn sync(
+        &self,
+        mapping: &str,
+        mode: Mode,
+        trigger: &str,
+        opts: RunOptions,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<RunReport> {
+        let lock = self.mapping_lock(mapping);
+        let _guard = lock.lock().await;
+        let job = self.cfg.job(mapping)?;
+        let mut store = self.store()?;
+        let t = Instant::now();
+        let res = engine::run_with(&job, &mut store, mode, opts, now, &mut Unattended).await;
+        let took = t.elapsed().as_secs_f64();
+        let kind = trigger.split(':').next().unwrap_or(trigger).to_string();
+        let labels = |status: &str| {
+            [
+                ("mapping", mapping.to_string()),
+                ("trigger", kind.clone()),
+                ("status", status.to_string()),
+            ]
+        };
+        match &res {
+            Ok(r) => {
+                let status = if r.applied_failed > 0 {
+                    "partial"
+                } else {
+                    "ok"
+                };
+                metrics::counter!("hrsync_runs_total", &labels(status)).increment(1);
+                metrics::histogram!("hrsync_run_duration_seconds", "mapping" => mapping.to_string(), "trigger" => kind.clone()).record(took);
+                for (stage, ms) in [
+                    ("fetch", r.timings.fetch_ms),
+                    ("map", r.timings.map_ms),
+                    ("snapshot", r.timings.snapshot_ms),
+                    ("plan", r.timings.plan_ms),
+                    ("apply", r.timings.apply_ms),
+                ] {
+                    metrics::histogram!("hrsync_stage_duration_seconds", "mapping" => mapping.to_string(), "stage" => stage).record(ms as f64 / 1000.0);
+                }
+                for c in &r.plan.changes {
+                    metrics::counter!("hrsync_planned_changes_total", "mapping" => mapping.to_string(), "kind" => c.kind.as_str()).increment(1);
+                }
+                metrics::counter!("hrsync_applied_changes_total", "mapping" => mapping.to_string(), "result" => "ok").increment(r.applied_ok as u64);
+                metrics::counter!("hrsync_applied_changes_total", "mapping" => mapping.to_string(), "result" => "failed").increment(r.applied_failed as u64);
+                tracing::info!(
+                    mapping,
+                    trigger,
+                    run = r.run_id,
+                    changes = r.plan.changes.len(),
+                    ok = r.applied_ok,
+                    failed = r.applied_failed,
+                    seconds = took,
+                    "sync finished"
+                );
+            }
+            Err(e) => {
+                metrics::counter!("hrsync_runs_total", &labels("failed")).increment(1);
+                tracing::error!(mapping, trigger, "sync failed: {e}");
+            }
+        }
+        self.wake_worker.notify_one();
+        Ok(res?)
+    }
+
+    /// The scheduler at one instant: every enabled automation that is due runs (one after the
+    /// other), unless another run holds its lock.
+    pub async fn tick(&self, now: DateTime<Utc>) -> anyhow::Result<Vec<TickResult>> {
+        let mut out = Vec::new();
+        for a in self.cfg.raw.automations.iter().filter(|a| a.enabled) {
+            let cron = schedule::parse(&a.schedule).map_err(anyhow::Error::msg)?;
+            let mut store = self.store()?;
+            let row = store.automation(&a.name)?;
+            let due = schedule::decide(&cron, row.as_ref().and_then(|r| r.next_run), now, a.missed);
+            if !due.run {
+                if due.missed > 0 {
+                    tracing::warn!(automation = %a.name, missed = due.missed + 1, "scheduled runs missed while hrsync was down; skipped (missed = \"skip\")");
+                    out.push(TickResult {
+                        automation: a.name.clone(),
+                        outcome: "skipped".into(),
+                        run_id: None,
+                        status: None,
+                        missed: due.missed + 1,
+                        next: due.next,
+                    });
+                }
+                if row.as_ref().and_then(|r| r.next_run) != due.next {
+                    store.set_next_run(&a.name, due.next)?;
+                }
+                continue;
+            }
+            if due.missed > 0 {
+                tracing::warn!(automation = %a.name, missed = due.missed, "scheduled runs missed while hrsync was down; running once now");
+            }
+            let stale = chrono::Duration::hours(STALE_LOCK_HOURS);
+            if !store.try_lock_automation(&a.name, &self.owner, now, stale)? {
+                let holder = store.automation(&a.name)?.and_then(|r| r.running_owner);
+                tracing::warn!(automation = %a.name, holder = ?holder, "overlapping run refused: the previous run of this automation is still running");
+                metrics::counter!("hrsync_automation_refused_total", "automation" => a.name.clone()).increment(1);
+                store.set_next_run(&a.name, due.next)?;
+                out.push(TickResult {
+                    automation: a.name.clone(),
+                    outcome: "refused".into(),
+                    run_id: None,
+                    status: None,
+                    missed: due.missed,
+                    next: due.next,
+                });
+                continue;
+            }
+            drop(store);
+            let mode = if a.mode == "plan" {
+                Mode::Plan
+            } else {
+                Mode::Apply
+            };
+            let res = self
+                .sync(
+                    &a.mapping,
+                    mode,
+                    &format!("schedule:{}", a.name),
+                    RunOptions::default(),
+                    now,
+                )
+                .await;
+            let (status, run_id) = match &res {
+                Ok(r) if r.applied_failed > 0 => ("partial".to_string(), Some(r.run_id)),
+                Ok(r) => ("ok".to_string(), Some(r.run_id)),
+                Err(e) => (format!("failed: {e}"), None),
+            };
+            let mut store = self.store()?;
+            store.finish_automation(&a.name, &status, run_id, now, Utc::now(), due.next)?;
+            out.push(TickResult {
+                automation: a.name.clone(),
+                outcome: "ran".into(),
+                run_id,
+                status: Some(status),
+                missed: due.missed,
+                next: due.next,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The soonest stored next run of an enabled automation.
+    fn next_wake(&self) -> Option<DateTime<Utc>> {
+        let store = self.store().ok()?;
+        let rows = store.automations().ok()?;
+        self.cfg
+            .raw
+            .automations
+            .iter()
+            .filter(|a| a.enabled)
+            .filter_map(|a| {
+                rows.iter()
+                    .find(|r| r.name == a.name)
+                    .and_then(|r| r.next_run)
+            })
+            .min()
+    }
+
+    /// Handles `POST /events/<name>`: authenticate, parse, de-duplicate, queue.
+    pub fn accept_event(
+        &self,
+        name: &str,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> (StatusCode, serde_json::Value) {
+        let refuse = |code: StatusCode, why: &str| (code, serde_json::json!({ "error": why }));
+        let Some(ep) = self.endpoints.iter().find(|e| e.raw.name == name) else {
+            return refuse(StatusCode::NOT_FOUND, "no such event endpoint");
+        };
+        let header = |h: &str| {
+            headers
+                .get(h)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        if let Err(e) = events::authenticate(ep, header, body, Utc::now().timestamp()) {
+            tracing::warn!(endpoint = name, "event refused: {e}");
+            metrics::counter!("hrsync_events_total", "endpoint" => name.to_string(), "result" => "unauthorized").increment(1);
+            // Which check failed is logged, never told to the caller.
+            return refuse(StatusCode::UNAUTHORIZED, "unauthorized");
+        }
+        let hint = match events::parse(ep, header, body) {
+            Ok(h) => h,
+            Err(e) => {
+                metrics::counter!("hrsync_events_total", "endpoint" => name.to_string(), "result" => "bad").increment(1);
+                return refuse(StatusCode::BAD_REQUEST, &e.to_string());
+            }
+        };
+        let fresh = self.store().and_then(|mut s| {
+            Ok(s.record_event(name, &hint.id, hint.employee.as_deref(), Utc::now())?)
+        });
+        match fresh {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::info!(endpoint = name, event = %hint.id, "duplicate event ignored");
+                metrics::counter!("hrsync_events_total", "endpoint" => name.to_string(), "result" => "duplicate").increment(1);
+                return (
+                    StatusCode::OK,
+                    serde_json::json!({"status": "duplicate", "event_id": hint.id}),
+                );
+            }
+            Err(e) => {
+                tracing::error!(endpoint = name, "cannot record the event: {e}");
+                return refuse(StatusCode::SERVICE_UNAVAILABLE, "cannot record the event");
+            }
+        }
+        let sent = self
+            .queues
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .map(|q| {
+                q.send(Queued {
+                    employee: hint.employee.clone(),
+                    id: hint.id.clone(),
+                    at: Instant::now(),
+                })
+                .is_ok()
+            })
+            .unwrap_or(false);
+        if !sent {
+            return refuse(StatusCode::SERVICE_UNAVAILABLE, "shutting down");
+        }
+        metrics::counter!("hrsync_events_total", "endpoint" => name.to_string(), "result" => "accepted").increment(1);
+        tracing::info!(endpoint = name, event = %hint.id, kind = %hint.kind, employee = ?hint.employee, "event accepted");
+        (
+            StatusCode::ACCEPTED,
+            serde_json::json!({"status": "accepted", "event_id": hint.id}),
+        )
+    }
+
+    /// Reconciles the people queued events name, coalescing what arrived meanwhile.
+    async fn event_worker(
+        self: Arc<Self>,
+        ep: EventEndpoint,
+        mut rx: mpsc::UnboundedReceiver<Queued>,
+    ) {
+        while let Some(first) = rx.recv().await {
+            let mut batch = vec![first];
+            while let Ok(q) = rx.try_recv() {
+                batch.push(q);
+            }
+            let everyone = batch.iter().any(|q| q.employee.is_none());
+            let values: BTreeSet<String> =
+                batch.iter().filter_map(|q| q.employee.clone()).collect();
+            let field = ep.raw.match_field.clone().or_else(|| match ep.raw.format {
+                EventFormat::Paycor => Some("id".to_string()),
+                EventFormat::Generic => None,
+            });
+            let opts = RunOptions {
+                only: (!everyone).then_some(Only { field, values }),
+                ..RunOptions::default()
+            };
+            let res = self
+                .sync(
+                    &ep.raw.mapping,
+                    Mode::Apply,
+                    &format!("event:{}", ep.raw.name),
+                    opts,
+                    Utc::now(),
+                )
+                .await;
+            let (status, run) = match &res {
+                Ok(r) if r.applied_failed > 0 => ("partial".to_string(), Some(r.run_id)),
+                Ok(r) => ("applied".to_string(), Some(r.run_id)),
+                Err(e) => (format!("failed: {e}"), None),
+            };
+            if let Ok(mut store) = self.store() {
+                for q in &batch {
+                    let _ = store.finish_event(&ep.raw.name, &q.id, &status, run);
+                    metrics::histogram!("hrsync_event_latency_seconds", "endpoint" => ep.raw.name.clone()).record(q.at.elapsed().as_secs_f64());
+                }
+            }
+        }
+    }
+
+    /// Runs due orchestration steps until told to stop.
+    async fn worker_loop(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        loop {
+            match self.store() {
+                Ok(mut store) => {
+                    if let Err(e) = self.worker.run_due(&mut store).await {
+                        tracing::error!("orchestration worker: {e:#}");
+                    }
+                    let pending = store
+                        .outbox(Some("pending"), 100_000)
+                        .map(|v| v.len())
+                        .unwrap_or(0);
+                    metrics::gauge!("hrsync_outbox_pending").set(pending as f64);
+                }
+                Err(e) => tracing::error!("orchestration worker: {e:#}"),
+            }
+            let wait = self
+                .store()
+                .ok()
+                .and_then(|s| s.next_due().ok().flatten())
+                .map(|t| (t - Utc::now()).to_std().unwrap_or_default())
+                .unwrap_or(std::time::Duration::from_secs(5))
+                .min(std::time::Duration::from_secs(5));
+            tokio::select! {
+                _ = self.wake_worker.notified() => {}
+                _ = tokio::time::sleep(wait) => {}
+                _ = stop.changed() => return,
+            }
+            if *stop.borrow() {
+                return;
+            }
+        }
+    }
+
+    /// Runs the scheduler until told to stop.
+    async fn scheduler_loop(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        if self.cfg.raw.automations.is_empty() {
+            return;
+        }
+        loop {
+            if let Err(e) = self.tick(Utc::now()).await {
+                tracing::error!("scheduler: {e:#}");
+            }
+            let wait = self
+                .next_wake()
+                .map(|t| (t - Utc::now()).to_std().unwrap_or_default())
+                .unwrap_or(std::time::Duration::from_secs(60))
+                .clamp(
+                    std::time::Duration::from_millis(200),
+                    std::time::Duration::from_secs(60),
+                );
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = stop.changed() => return,
+            }
+            if *stop.borrow() {
+                return;
+            }
+        }
+    }
+}
+
+async fn healthz() -> impl IntoResponse {
+    axum::Json(serde_json::json!({"status": "ok"}))
+}
+
+async fn metrics_text() -> impl IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        metrics_handle().render(),
+    )
+}
+
+async fn event(
+    State(svc): State<Arc<Service>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> impl IntoResponse {
+    let (code, v) = svc.accept_event(&name, &headers, &body);
+    (code, axum::Json(v))
+}
+
+/// A running daemon (for `hrsync serve` and in-process tests).
+pub struct Running {
+    pub addr: std::net::SocketAddr,
+    pub service: Arc<Service>,
+    stop: watch::Sender<bool>,
+    runs: std::thread::JoinHandle<()>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    /// Stops accepting requests, lets running work finish (up to `grace`), and returns.
+    pub async fn shutdown(mut self, grace: std::time::Duration) {
+        let _ = self.stop.send(true);
+        let _ = tokio::time::timeout(grace, &mut self.server).await;
+        // Event queues close with the service's senders; workers finish their batch.
+        self.service
+            .queues
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+        let runs = self.runs;
+        let drain = tokio::task::spawn_blocking(move || runs.join());
+        if tokio::time::timeout(grace, drain).await.is_err() {
+            tracing::warn!("shutdown: work still running after {grace:?}; exiting anyway");
+        }
+    }
+}
+
+/// Starts the daemon on `listener`.
+pub async fn start(cfg: Config, listener: tokio::net::TcpListener) -> anyhow::Result<Running> {
+    let service = Service::new(cfg)?;
+    let (stop, stop_rx) = watch::channel(false);
+    let mut receivers = Vec::new();
+    for ep in service.endpoints.clone() {
+        let (tx, rx) = mpsc::unbounded_channel();
+        service
+            .queues
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(ep.raw.name.clone(), tx);
+        receivers.push((ep, rx));
+    }
+    // Syncs run on one thread of their own (the engine's run is a single-task future that
+    // interleaves fetching and planning; its fetch task still uses the runtime's workers).
+    let handle = tokio::runtime::Handle::current();
+    let svc = service.clone();
+    let rx_stop = stop_rx.clone();
+    let runs = std::thread::Builder::new()
+        .name("hrsync-runs".into())
+        .spawn(move || {
+            let local = tokio::task::LocalSet::new();
+            handle.block_on(local.run_until(async move {
+                let mut all = Vec::new();
+                for (ep, rx) in receivers {
+                    all.push(tokio::task::spawn_local(svc.clone().event_worker(ep, rx)));
+                }
+                all.push(tokio::task::spawn_local(
+                    svc.clone().scheduler_loop(rx_stop.clone()),
+                ));
+                all.push(tokio::task::spawn_local(svc.clone().worker_loop(rx_stop)));
+                for h in all {
+                    let _ = h.await;
+                }
+            }));
+        })?;
+    let app = axum::Router::new()
+        .route("/healthz", axum::routing::get(healthz))
+        .route("/metrics", axum::routing::get(metrics_text))
+        .route("/events/{name}", axum::routing::post(event))
+        .layer(axum::extract::DefaultBodyLimit::max(1024 * 1024))
+        .with_state(service.clone());
+    let addr = listener.local_addr()?;
+    let mut srx = stop_rx.clone();
+    let server = tokio::spawn(
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = srx.wait_for(|s| *s).await;
+            })
+            .into_future(),
+    );
+    tracing::info!(%addr, "hrsync serve listening");
+    Ok(Running {
+        addr,
+        service,
+        stop,
+        runs,
+        server,
+    })
+}
+
+/// `hrsync serve`: runs until SIGTERM or SIGINT.
+pub async fn serve(cfg: Config, listen: Option<String>) -> anyhow::Result<()> {
+    let addr = listen.unwrap_or_else(|| cfg.raw.serve.listen.clone());
+    let grace = std::time::Duration::from_secs(cfg.raw.serve.shutdown_grace_secs);
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+    let running = start(cfg, listener).await?;
+    println!("hrsync serve: listening on http://{}", running.addr);
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
+    }
+    running.shutdown(grace).await;
+    tracing::info!("stopped");
+    Ok(())
+}

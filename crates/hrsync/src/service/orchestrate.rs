@@ -1,0 +1,642 @@
+//! Orchestration templates: ordered steps (directory actions, webhooks, delays, conditions on
+//! the previous step) run for one person, triggered by lifecycle events of an apply or on
+//! demand. Every instance lives in the state database's outbox; a step's completion is
+//! committed before the next one starts, so after a crash or restart the remaining steps run
+//! and finished ones never run again. A step interrupted mid-way runs again: directory actions
+//! are idempotent, and webhooks carry the same `Idempotency-Key` (`hrsync-<id>-<step>`) on every
+//! attempt, so a receiver can drop the repeat. A step that keeps failing sends the instance to
+//! the dead-letter list (`hrsync orchestrate dead`, `replay`).
+
+use super::config::{OnError, RawOrchestration, RawStep, When};
+use crate::config::Config;
+use chrono::{DateTime, Utc};
+use hrsync_directory::Directory;
+use hrsync_model::{AttrChange, AttrName, Change, ChangeKind, Secret, dn};
+use hrsync_state::{OutboxRow, StepDone, Store};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+/// The lifecycle events one applied change raises.
+pub fn events_of(c: &Change) -> Vec<String> {
+    match c.kind {
+        ChangeKind::Create | ChangeKind::CreateDisabled => vec!["created".into()],
+        ChangeKind::Enable => vec!["enabled".into(), "rehired".into()],
+        ChangeKind::Disable => vec!["disabled".into()],
+        ChangeKind::Delete => vec!["deleted".into()],
+        ChangeKind::Update => {
+            let mut out = vec!["updated".to_string()];
+            out.extend(
+                c.attrs
+                    .iter()
+                    .map(|a| format!("updated:{}", a.attr.as_str().to_ascii_lowercase())),
+            );
+            if c.dn_change().moves_to.is_some() {
+                out.push("moved".into());
+            }
+            out
+        }
+    }
+}
+
+/// The orchestrations an applied change triggers: (template, event).
+pub fn triggered<'a>(
+    templates: &'a [RawOrchestration],
+    mapping: &str,
+    c: &Change,
+) -> Vec<(&'a str, String)> {
+    let events = events_of(c);
+    let mut out = Vec::new();
+    for t in templates {
+        if t.mapping.as_deref().is_some_and(|m| m != mapping) {
+            continue;
+        }
+        if let Some(ev) =
+            t.on.iter()
+                .find(|on| events.iter().any(|e| e.eq_ignore_ascii_case(on)))
+        {
+            out.push((t.name.as_str(), ev.to_ascii_lowercase()));
+        }
+    }
+    out
+}
+
+/// Flattens an HR record into `hr.<dotted path>` macro values (scalars; lists of scalars
+/// joined by ", ").
+pub fn flatten_hr(prefix: &str, v: &serde_json::Value, out: &mut BTreeMap<String, String>) {
+    use serde_json::Value;
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                flatten_hr(&format!("{prefix}.{k}"), x, out);
+            }
+        }
+        Value::Array(a) => {
+            let parts: Vec<String> = a
+                .iter()
+                .filter_map(|x| match x {
+                    Value::String(s) => Some(s.clone()),
+                    Value::Number(n) => Some(n.to_string()),
+                    Value::Bool(b) => Some(b.to_string()),
+                    _ => None,
+                })
+                .collect();
+            out.insert(prefix.to_string(), parts.join(", "));
+        }
+        Value::String(s) => {
+            out.insert(prefix.to_string(), s.clone());
+        }
+        Value::Number(n) => {
+            out.insert(prefix.to_string(), n.to_string());
+        }
+        Value::Bool(b) => {
+            out.insert(prefix.to_string(), b.to_string());
+        }
+        Value::Null => {
+            out.insert(prefix.to_string(), String::new());
+        }
+    }
+}
+
+/// A compiled webhook and the credentials it sends.
+pub struct Hook {
+    pub hook: hrsync_webhook::Webhook,
+    pub secrets: Vec<(String, Secret)>,
+}
+
+/// Everything needed to run steps: templates, webhooks, directory connections per mapping.
+pub struct Worker {
+    cfg: Arc<Config>,
+    hooks: BTreeMap<String, Hook>,
+    client: reqwest::Client,
+    dirs: tokio::sync::Mutex<HashMap<String, Arc<Directory>>>,
+    /// Base of the retry backoff of failed steps.
+    pub retry_base: chrono::Duration,
+}
+
+/// What one step did.
+struct Outcome {
+    ok: bool,
+    detail: String,
+    /// For a delay: when the next step may run.
+    wait: Option<chrono::Duration>,
+}
+
+impl Worker {
+    pub fn new(cfg: Arc<Config>) -> anyhow::Result<Worker> {
+        let hooks = compile_hooks(&cfg)?;
+        let client = hrsync_webhook::client()?;
+        Ok(Worker {
+            cfg,
+            hooks,
+            client,
+            dirs: tokio::sync::Mutex::new(HashMap::new()),
+            retry_base: chrono::Duration::seconds(30),
+        })
+    }
+
+    fn template(&self, name: &str) -> Option<&RawOrchestration> {
+        self.cfg.raw.orchestrations.iter().find(|o| o.name == name)
+    }
+
+    async fn directory(&self, mapping: &str) -> anyhow::Result<Arc<Directory>> {
+        let mut dirs = self.dirs.lock().await;
+        if let Some(d) = dirs.get(mapping) {
+            return Ok(d.clone());
+        }
+        let job = self.cfg.job(mapping)?;
+        let d = Arc::new(Directory::connect(job.directory.clone()).await?);
+        dirs.insert(mapping.to_string(), d.clone());
+        Ok(d)
+    }
+
+    /// Runs every due step, following an instance from step to step while its next step is
+    /// due at once; returns how many steps ran.
+    pub async fn run_due(&self, store: &mut Store) -> anyhow::Result<usize> {
+        let mut ran = 0;
+        loop {
+            let due = store.due_outbox(Utc::now(), 100)?;
+            if due.is_empty() {
+                return Ok(ran);
+            }
+            for row in due {
+                self.run_step(store, &row).await?;
+                ran += 1;
+            }
+        }
+    }
+
+    /// Runs the next step of one instance and records it.
+    pub async fn run_step(&self, store: &mut Store, row: &OutboxRow) -> anyhow::Result<()> {
+        let now = Utc::now();
+        let Some(t) = self.template(&row.orchestration) else {
+            store.step_failed(
+                row.id,
+                row.step,
+                &format!(
+                    "orchestration {:?} is not in the configuration any more",
+                    row.orchestration
+                ),
+                None,
+                now,
+            )?;
+            return Ok(());
+        };
+        let idx = usize::try_from(row.step).unwrap_or(usize::MAX);
+        let Some(step) = t.steps.get(idx) else {
+            store.step_done(
+                row.id,
+                &StepDone {
+                    step: row.step,
+                    ok: row.last_ok,
+                    detail: "no more steps".into(),
+                    next_at: now,
+                    finished: true,
+                },
+                now,
+            )?;
+            return Ok(());
+        };
+        let last = idx + 1 >= t.steps.len();
+        let runs = match step.when {
+            When::Always => true,
+            When::PreviousOk => row.last_ok,
+            When::PreviousFailed => !row.last_ok,
+        };
+        if !runs {
+            store.step_done(
+                row.id,
+                &StepDone {
+                    step: row.step,
+                    ok: row.last_ok,
+                    detail: format!(
+                        "skipped ({:?} and the previous step ok = {})",
+                        step.when, row.last_ok
+                    ),
+                    next_at: now,
+                    finished: last,
+                },
+                now,
+            )?;
+            return Ok(());
+        }
+        let out = self.execute(store, row, step).await;
+        let now = Utc::now();
+        tracing::info!(
+            orchestration = %row.orchestration,
+            id = row.id,
+            step = row.step,
+            action = %step.action,
+            key = %row.hr_key,
+            ok = out.ok,
+            "{}",
+            out.detail
+        );
+        metrics::counter!("hrsync_orchestration_steps_total", "orchestration" => row.orchestration.clone(), "result" => if out.ok { "ok" } else { "failed" }).increment(1);
+        if out.ok || step.on_error == OnError::Continue {
+            store.step_done(
+                row.id,
+                &StepDone {
+                    step: row.step,
+                    ok: out.ok,
+                    detail: out.detail,
+                    next_at: now + out.wait.unwrap_or_else(chrono::Duration::zero),
+                    finished: last,
+                },
+                now,
+            )?;
+        } else {
+            let attempts = row.attempts + 1;
+            let retry_at = (attempts < i64::from(t.max_attempts.max(1))).then(|| {
+                let factor = 1i32 << attempts.clamp(0, 10);
+                now + self.retry_base * factor
+            });
+            store.step_failed(row.id, row.step, &out.detail, retry_at, now)?;
+        }
+        Ok(())
+    }
+
+    async fn execute(&self, store: &mut Store, row: &OutboxRow, step: &RawStep) -> Outcome {
+        let fail = |detail: String| Outcome {
+            ok: false,
+            detail,
+            wait: None,
+        };
+        if step.action == "delay" {
+            let secs = step.seconds.unwrap_or(0);
+            return Outcome {
+                ok: true,
+                detail: format!("waiting {secs} s"),
+                wait: Some(chrono::Duration::seconds(
+                    i64::try_from(secs).unwrap_or(i64::MAX / 2),
+                )),
+            };
+        }
+        let dir = match self.directory(&row.mapping).await {
+            Ok(d) => d,
+            Err(e) => return fail(format!("cannot connect to the directory: {e:#}")),
+        };
+        let job = match self.cfg.job(&row.mapping) {
+            Ok(j) => j,
+            Err(e) => return fail(format!("mapping {:?}: {e}", row.mapping)),
+        };
+        // The account as it is now (it may have moved since the event).
+        let entry = match dir.find_by(&job.directory.key_attribute, &row.hr_key).await {
+            Ok(mut v) if !v.is_empty() => v.remove(0),
+            Ok(_) => {
+                return fail(format!(
+                    "no account with {} = {} (deleted?)",
+                    job.directory.key_attribute, row.hr_key
+                ));
+            }
+            Err(e) => return fail(format!("cannot read the account: {e}")),
+        };
+        let one = |kind: ChangeKind, new_dn: Option<String>, attrs: Vec<AttrChange>| Change {
+            kind,
+            key: row.hr_key.clone(),
+            dn: entry.dn.clone(),
+            new_dn,
+            uuid: entry.uuid.clone(),
+            attrs,
+            reason: format!("orchestration {} ({})", row.orchestration, row.event),
+        };
+        let change = match step.action.as_str() {
+            "enable" => one(ChangeKind::Enable, None, vec![]),
+            "disable" => one(ChangeKind::Disable, None, vec![]),
+            "move" => {
+                let to = step.to.clone().unwrap_or_default();
+                let Some(leaf) = dn::Dn::parse(&entry.dn)
+                    .ok()
+                    .and_then(|d| d.leaf().cloned())
+                else {
+                    return fail(format!("cannot parse {}", entry.dn));
+                };
+                one(
+                    ChangeKind::Update,
+                    Some(dn::child(&leaf.attr, &leaf.value, &to)),
+                    vec![],
+                )
+            }
+            "add_group" | "remove_group" => {
+                let g = step.group.clone().unwrap_or_default();
+                let (before, after) = if step.action == "add_group" {
+                    (vec![], vec![g])
+                } else {
+                    (vec![g], vec![])
+                };
+                one(
+                    ChangeKind::Update,
+                    None,
+                    vec![AttrChange {
+                        attr: AttrName::new("memberOf"),
+                        before,
+                        after,
+                    }],
+                )
+            }
+            "set_attribute" => {
+                let values = match self.values(row, &entry, &job, None).await {
+                    Ok(v) => v,
+                    Err(e) => return fail(e),
+                };
+                let tpl = step.value.clone().unwrap_or_default();
+                let value = match hrsync_source::rest::template::Template::parse(&tpl)
+                    .map_err(|e| e.to_string())
+                    .and_then(|t| {
+                        t.render(&values, hrsync_source::rest::template::Context::Raw)
+                            .map_err(|e| e.to_string())
+                    }) {
+                    Ok(v) => v,
+                    Err(e) => return fail(format!("value: {e}")),
+                };
+                let attr = AttrName::new(step.attribute.clone().unwrap_or_default());
+                let before = entry.attrs.get(&attr).cloned().unwrap_or_default();
+                one(
+                    ChangeKind::Update,
+                    None,
+                    vec![AttrChange {
+                        attr,
+                        before,
+                        after: vec![value],
+                    }],
+                )
+            }
+            "reset_password" => {
+                let account = entry
+                    .attrs
+                    .get(&AttrName::new("sAMAccountName"))
+                    .and_then(|v| v.first().cloned())
+                    .unwrap_or_else(|| row.hr_key.clone());
+                return match hrsync_directory::reset_password(
+                    &dir,
+                    &row.hr_key,
+                    &entry.dn,
+                    &account,
+                )
+                .await
+                {
+                    Ok(d) => Outcome {
+                        ok: true,
+                        detail: d,
+                        wait: None,
+                    },
+                    Err(e) => fail(e),
+                };
+            }
+            "webhook" => {
+                let name = step.webhook.clone().unwrap_or_default();
+                return self.webhook(store, row, &entry, &job, &name).await;
+            }
+            other => return fail(format!("unknown action {other:?}")),
+        };
+        let outcomes = hrsync_directory::apply(&dir, std::slice::from_ref(&change), |_| {}).await;
+        match outcomes.into_iter().next() {
+            Some(o) if o.ok => Outcome {
+                ok: true,
+                detail: format!("{} {}", step.action, o.dn),
+                wait: None,
+            },
+            Some(o) => fail(format!("{} failed: {}", step.action, o.message)),
+            None => fail("nothing applied".into()),
+        }
+    }
+
+    /// Macro values: the account (`user.<attr>`), the HR record (`hr.<path>`), and `key`,
+    /// `dn`, `event`, `orchestration`, `webhook`.
+    async fn values(
+        &self,
+        row: &OutboxRow,
+        entry: &hrsync_model::DirEntry,
+        job: &crate::config::Job,
+        webhook: Option<&str>,
+    ) -> Result<BTreeMap<String, String>, String> {
+        let mut v = BTreeMap::new();
+        v.insert("key".into(), row.hr_key.clone());
+        v.insert("dn".into(), entry.dn.clone());
+        v.insert("event".into(), row.event.clone());
+        v.insert("orchestration".into(), row.orchestration.clone());
+        v.insert("webhook".into(), webhook.unwrap_or_default().to_string());
+        v.insert("user.dn".into(), entry.dn.clone());
+        for (a, vals) in &entry.attrs {
+            v.insert(format!("user.{}", a.as_str()), vals.join(", "));
+            v.insert(
+                format!("user.{}", a.as_str().to_ascii_lowercase()),
+                vals.join(", "),
+            );
+        }
+        if let Some(hr) = hr_record(job, &row.hr_key).await? {
+            flatten_hr("hr", &serde_json::Value::Object(hr), &mut v);
+        }
+        Ok(v)
+    }
+
+    async fn webhook(
+        &self,
+        store: &mut Store,
+        row: &OutboxRow,
+        entry: &hrsync_model::DirEntry,
+        job: &crate::config::Job,
+        name: &str,
+    ) -> Outcome {
+        let Some(h) = self.hooks.get(name) else {
+            return Outcome {
+                ok: false,
+                detail: format!("no webhook {name:?}"),
+                wait: None,
+            };
+        };
+        let values = match self.values(row, entry, job, Some(name)).await {
+            Ok(v) => v,
+            Err(e) => {
+                return Outcome {
+                    ok: false,
+                    detail: e,
+                    wait: None,
+                };
+            }
+        };
+        let key = format!("hrsync-{}-{}", row.id, row.step);
+        let d = call(&self.client, h, &values, Some(&key)).await;
+        let _ = store.record_delivery(
+            name,
+            Some(&row.hr_key),
+            Some((row.id, row.step)),
+            d.ok,
+            d.status,
+            d.attempts,
+            d.duration_ms,
+            &serde_json::to_value(&d).unwrap_or_default(),
+            Utc::now(),
+        );
+        metrics::counter!("hrsync_webhook_deliveries_total", "webhook" => name.to_string(), "result" => if d.ok { "ok" } else { "failed" }).increment(1);
+        Outcome {
+            ok: d.ok,
+            detail: match (&d.error, d.status) {
+                (Some(e), _) => e.clone(),
+                (None, Some(s)) => format!("webhook {name}: HTTP {s}"),
+                (None, None) => format!("webhook {name}: no answer"),
+            },
+            wait: None,
+        }
+    }
+}
+
+/// Renders and delivers one webhook.
+pub async fn call(
+    client: &reqwest::Client,
+    h: &Hook,
+    values: &BTreeMap<String, String>,
+    idempotency_key: Option<&str>,
+) -> hrsync_webhook::Delivery {
+    match h.hook.render(values) {
+        Ok(p) => {
+            hrsync_webhook::deliver(
+                client,
+                &h.hook,
+                &p,
+                &h.secrets,
+                idempotency_key,
+                &hrsync_webhook::RetryPolicy::default(),
+            )
+            .await
+        }
+        Err(e) => hrsync_webhook::Delivery {
+            webhook: h.hook.name().to_string(),
+            request: hrsync_webhook::RequestRecord {
+                method: h.hook.method().as_str().to_string(),
+                url: String::new(),
+                headers: Vec::new(),
+                body: None,
+            },
+            attempts: 0,
+            status: None,
+            response_headers: Vec::new(),
+            response_body: String::new(),
+            ok: false,
+            error: Some(e.to_string()),
+            duration_ms: 0,
+            notes: Vec::new(),
+        },
+    }
+}
+
+/// The HR record of one person (a targeted fetch), as JSON fields.
+pub async fn hr_record(
+    job: &crate::config::Job,
+    key: &str,
+) -> Result<Option<serde_json::Map<String, serde_json::Value>>, String> {
+    let spec = job.mapping.spec();
+    let mut source = job.source.clone();
+    let only = std::collections::BTreeSet::from([key.to_string()]);
+    source.restrict(&spec.primary_key, &only);
+    let mut found = None;
+    source
+        .fetch_with(None, |rec| {
+            if found.is_none()
+                && hrsync_model::record::lookup_scalar(&rec.fields, &spec.primary_key).as_deref()
+                    == Some(key)
+            {
+                found = Some(rec.fields);
+            }
+        })
+        .await
+        .map_err(|e| format!("cannot read the HR record: {e}"))?;
+    Ok(found)
+}
+
+/// Compiles every `[[webhook]]` with the credentials of its `auth` integration.
+pub fn compile_hooks(cfg: &Config) -> anyhow::Result<BTreeMap<String, Hook>> {
+    let mut out = BTreeMap::new();
+    for w in &cfg.raw.webhooks {
+        let hook = hrsync_webhook::Webhook::compile(w)
+            .map_err(|e| anyhow::anyhow!("webhook {:?}: {e}", w.name))?;
+        let secrets = match &w.auth {
+            Some(i) => cfg.auth_headers(i)?,
+            None => Vec::new(),
+        };
+        out.insert(w.name.clone(), Hook { hook, secrets });
+    }
+    Ok(out)
+}
+
+/// Puts the orchestrations an apply's successful changes trigger into the outbox.
+pub fn enqueue(
+    store: &mut Store,
+    templates: &[RawOrchestration],
+    mapping: &str,
+    applied: &[(&Change, &str)],
+    now: DateTime<Utc>,
+) -> hrsync_state::Result<usize> {
+    let mut n = 0;
+    for (c, final_dn) in applied {
+        for (t, ev) in triggered(templates, mapping, c) {
+            store.enqueue(t, mapping, &c.key, final_dn, &ev, now)?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn changes_raise_events_and_templates_match_them() {
+        let mut c = Change {
+            kind: ChangeKind::Update,
+            key: "7".into(),
+            dn: "uid=a,ou=x,dc=t".into(),
+            new_dn: Some("uid=a,ou=y,dc=t".into()),
+            uuid: None,
+            attrs: vec![AttrChange {
+                attr: AttrName::new("departmentNumber"),
+                before: vec!["A".into()],
+                after: vec!["B".into()],
+            }],
+            reason: String::new(),
+        };
+        assert_eq!(
+            events_of(&c),
+            vec!["updated", "updated:departmentnumber", "moved"]
+        );
+        let t = |name: &str, on: &[&str], mapping: Option<&str>| RawOrchestration {
+            name: name.into(),
+            description: String::new(),
+            mapping: mapping.map(str::to_string),
+            on: on.iter().map(|s| s.to_string()).collect(),
+            steps: vec![],
+            max_attempts: 1,
+        };
+        let ts = vec![
+            t("dept", &["updated:departmentNumber"], None),
+            t("created", &["created"], None),
+            t("other-mapping", &["updated"], Some("contractors")),
+        ];
+        let got: Vec<&str> = triggered(&ts, "staff", &c)
+            .into_iter()
+            .map(|x| x.0)
+            .collect();
+        assert_eq!(got, vec!["dept"]);
+        c.kind = ChangeKind::Create;
+        let got: Vec<&str> = triggered(&ts, "staff", &c)
+            .into_iter()
+            .map(|x| x.0)
+            .collect();
+        assert_eq!(got, vec!["created"]);
+    }
+
+    #[test]
+    fn hr_records_flatten_to_dotted_macros() {
+        let mut m = BTreeMap::new();
+        flatten_hr(
+            "hr",
+            &serde_json::json!({"id": 7, "department": {"display": "Sales"}, "tags": ["a", "b"], "x": null}),
+            &mut m,
+        );
+        assert_eq!(m["hr.id"], "7");
+        assert_eq!(m["hr.department.display"], "Sales");
+        assert_eq!(m["hr.tags"], "a, b");
+        assert_eq!(m["hr.x"], "");
+    }
+}
