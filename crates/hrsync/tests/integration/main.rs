@@ -6,6 +6,7 @@
 mod ad;
 mod common;
 mod csv;
+mod daemon;
 mod lifecycle;
 mod paycor;
 mod rest;
