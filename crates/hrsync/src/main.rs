@@ -319,6 +319,18 @@ async fn real_main(cli: Cli) -> Result<i32> {
                     job.mapping.referenced_fields()
                 );
             }
+            // The daemon's parts: event secrets resolve, webhooks compile with their credentials.
+            let events = cfg.event_endpoints()?;
+            let hooks = hrsync::service::orchestrate::compile_hooks(&cfg)?;
+            if !cfg.raw.automations.is_empty() || !events.is_empty() || !hooks.is_empty() {
+                println!(
+                    "service: {} automation(s), {} event endpoint(s), {} webhook(s), {} orchestration(s) ok",
+                    cfg.raw.automations.len(),
+                    events.len(),
+                    hooks.len(),
+                    cfg.raw.orchestrations.len()
+                );
+            }
             println!("{}: configuration is valid", common.config.display());
             Ok(0)
         }
@@ -833,7 +845,12 @@ fn automation(cmd: AutomationCmd) -> Result<i32> {
             "last_start": row.and_then(|r| r.last_start),
             "last_status": row.and_then(|r| r.last_status.clone()),
             "last_run_id": row.and_then(|r| r.last_run_id),
-            "next_run": row.and_then(|r| r.next_run),
+            // Not scheduled by a daemon yet: when it would run.
+            "next_run": row.and_then(|r| r.next_run).or_else(|| {
+                hrsync::service::schedule::parse(&a.schedule)
+                    .ok()
+                    .and_then(|c| hrsync::service::schedule::next_after(&c, Utc::now()))
+            }),
             "running_since": row.and_then(|r| r.running_since),
         }));
     }

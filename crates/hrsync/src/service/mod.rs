@@ -566,17 +566,45 @@ pub async fn start(cfg: Config, listener: tokio::net::TcpListener) -> anyhow::Re
 
 /// `hrsync serve`: runs until SIGTERM or SIGINT.
 pub async fn serve(cfg: Config, listen: Option<String>) -> anyhow::Result<()> {
+    let fixed = listen.clone();
     let addr = listen.unwrap_or_else(|| cfg.raw.serve.listen.clone());
     let grace = std::time::Duration::from_secs(cfg.raw.serve.shutdown_grace_secs);
     let listener = tokio::net::TcpListener::bind(&addr)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
-    let running = start(cfg, listener).await?;
+    let path = cfg.path.clone();
+    let mut running = start(cfg, listener).await?;
     println!("hrsync serve: listening on http://{}", running.addr);
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
-        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    loop {
+        tokio::select! {
+            _ = term.recv() => {
+                tracing::info!("SIGTERM: shutting down");
+                break;
+            }
+            _ = tokio::signal::ctrl_c() => {
+                tracing::info!("SIGINT: shutting down");
+                break;
+            }
+            _ = hup.recv() => {
+                // Reload: the new file must load and validate, else the running daemon keeps
+                // its configuration. Then running work finishes and the daemon restarts in
+                // place with the new one (same listen address unless it changed).
+                match Config::load(&path) {
+                    Err(e) => tracing::error!("SIGHUP: configuration not reloaded: {e}"),
+                    Ok(new) => {
+                        let addr = fixed.clone().unwrap_or_else(|| new.raw.serve.listen.clone());
+                        running.shutdown(grace).await;
+                        let listener = tokio::net::TcpListener::bind(&addr)
+                            .await
+                            .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+                        running = start(new, listener).await?;
+                        tracing::info!(addr = %running.addr, "SIGHUP: configuration reloaded");
+                    }
+                }
+            }
+        }
     }
     running.shutdown(grace).await;
     tracing::info!("stopped");

@@ -301,3 +301,45 @@ async fn paycor_oauth_rotation_person_join_and_endpoint_test() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn created_accounts_are_written_back_to_paycor() {
+    let cfg = PaycorConfig {
+        employees: 12,
+        seed: 5,
+        ..PaycorConfig::default()
+    };
+    let fx = PaycorFx::with("paycor-writeback", cfg, |t| t).await;
+    let r = fx.run(Mode::Apply).await.unwrap();
+    assert_eq!(r.applied_failed, 0);
+    let created: Vec<String> = r
+        .plan
+        .changes
+        .iter()
+        .filter(|c| c.kind == ChangeKind::Create)
+        .map(|c| c.key.clone())
+        .collect();
+    assert!(!created.is_empty());
+    let config = Config::load(&fx.dir.path().join("hrsync.toml")).unwrap();
+    let mut store = Store::open(&config.state_path()).unwrap();
+    let worker = hrsync::service::orchestrate::Worker::new(std::sync::Arc::new(config)).unwrap();
+    let ran = worker.run_due(&mut store).await.unwrap();
+    assert_eq!(ran, created.len());
+    assert!(store.outbox(Some("dead"), 10).unwrap().is_empty());
+    for id in &created {
+        let uid = r
+            .plan
+            .changes
+            .iter()
+            .find(|c| &c.key == id)
+            .and_then(|c| c.attrs.iter().find(|a| a.attr == AttrName::from("uid")))
+            .map(|a| a.after[0].clone())
+            .unwrap();
+        let e = fx.emu.employee(id).unwrap();
+        let text = e.to_string();
+        assert!(
+            text.contains(&format!("{uid}@example.com")),
+            "{id}: Paycor has the new work email: {text}"
+        );
+    }
+}
