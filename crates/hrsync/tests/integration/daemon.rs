@@ -511,3 +511,33 @@ steps = [
         created.len()
     );
 }
+
+#[test]
+fn the_service_example_loads_and_validates() {
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["icehrm.token", "ldap.pw", "event.secret"] {
+        std::fs::write(dir.path().join(f), "x-secret-value").unwrap();
+    }
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples");
+    let text = std::fs::read_to_string(format!("{root}/icehrm-service.toml"))
+        .unwrap()
+        .replace("{ env = \"ICEHRM_TOKEN\" }", "{ file = \"icehrm.token\" }")
+        .replace("{ env = \"LDAP_BIND_PW\" }", "{ file = \"ldap.pw\" }")
+        .replace(
+            "{ env = \"HRSYNC_EVENT_SECRET\" }",
+            "{ file = \"event.secret\" }",
+        );
+    assert!(!text.contains("{ env ="), "every secret replaced");
+    let path = dir.path().join("hrsync.toml");
+    std::fs::write(&path, text).unwrap();
+    let cfg = hrsync::config::Config::load(&path).unwrap();
+    assert_eq!(cfg.event_endpoints().unwrap().len(), 1);
+    let hooks = hrsync::service::orchestrate::compile_hooks(&cfg).unwrap();
+    assert_eq!(
+        hooks["icehrm-writeback"].secrets.len(),
+        1,
+        "the integration's bearer"
+    );
+    assert_eq!(cfg.raw.automations.len(), 1);
+    assert!(cfg.job("icehrm-staff").unwrap().orchestrations.len() == 1);
+}
