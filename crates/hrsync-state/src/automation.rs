@@ -186,6 +186,26 @@ impl Store {
         Ok(())
     }
 
+    /// Releases a run lock (its holder died, or the run is over).
+    pub fn release_lock(&mut self, name: &str) -> Result<()> {
+        self.conn.execute(
+            "UPDATE automations SET running_since = NULL, running_owner = NULL WHERE name = ?1",
+            params![name],
+        )?;
+        Ok(())
+    }
+
+    /// Successful changes of one kind (`disable`, `delete`) a mapping applied since `since`.
+    pub fn applied_since(&self, mapping: &str, kind: &str, since: DateTime<Utc>) -> Result<usize> {
+        let n: i64 = self.conn.query_row(
+            "SELECT COUNT(*) FROM changes c JOIN runs r ON r.id = c.run_id
+             WHERE r.mapping = ?1 AND c.kind = ?2 AND c.ok = 1 AND c.at >= ?3",
+            params![mapping, kind, since.to_rfc3339()],
+            |r| r.get(0),
+        )?;
+        Ok(usize::try_from(n).unwrap_or(0))
+    }
+
     /// Stores when an automation runs next.
     pub fn set_next_run(&mut self, name: &str, next: Option<DateTime<Utc>>) -> Result<()> {
         self.conn.execute(
@@ -197,7 +217,8 @@ impl Store {
     }
 
     /// Records an inbound HR event; false when this id was seen before (a replay or a
-    /// duplicate delivery), which is then not acted on.
+    /// duplicate delivery), which is then not acted on. An event whose run failed may be
+    /// delivered again: it is accepted again.
     pub fn record_event(
         &mut self,
         integration: &str,
@@ -206,11 +227,31 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<bool> {
         let n = self.conn.execute(
-            "INSERT OR IGNORE INTO hr_events (integration, event_id, received_at, hr_key, status)
-             VALUES (?1, ?2, ?3, ?4, 'received')",
+            "INSERT INTO hr_events (integration, event_id, received_at, hr_key, status)
+             VALUES (?1, ?2, ?3, ?4, 'received')
+             ON CONFLICT (integration, event_id) DO UPDATE SET status = 'received', received_at = ?3
+             WHERE hr_events.status LIKE 'failed%'",
             params![integration, event_id, ts(now), hr_key],
         )?;
         Ok(n == 1)
+    }
+
+    /// Forgets an event that could not be queued (so a re-delivery is accepted).
+    pub fn forget_event(&mut self, integration: &str, event_id: &str) -> Result<()> {
+        self.conn.execute(
+            "DELETE FROM hr_events WHERE integration = ?1 AND event_id = ?2 AND status = 'received'",
+            params![integration, event_id],
+        )?;
+        Ok(())
+    }
+
+    /// Events accepted but not yet processed (the daemon stopped first): (id, employee).
+    pub fn unfinished_events(&self, integration: &str) -> Result<Vec<(String, Option<String>)>> {
+        let mut st = self.conn.prepare(
+            "SELECT event_id, hr_key FROM hr_events WHERE integration = ?1 AND status = 'received' ORDER BY received_at",
+        )?;
+        let rows = st.query_map(params![integration], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<std::result::Result<_, _>>()?)
     }
 
     pub fn finish_event(
@@ -245,13 +286,31 @@ impl Store {
         Ok(self.conn.last_insert_rowid())
     }
 
-    /// Pending orchestrations whose next step is due, oldest first.
+    /// Orchestrations whose next step is due, oldest first: pending ones, and running ones
+    /// whose worker's lease ran out (it died mid-step).
     pub fn due_outbox(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<OutboxRow>> {
         let mut st = self.conn.prepare(&format!(
-            "SELECT {OUTBOX_COLS} FROM outbox WHERE status = 'pending' AND next_at <= ?1 ORDER BY next_at, id LIMIT ?2"
+            "SELECT {OUTBOX_COLS} FROM outbox WHERE status IN ('pending', 'running') AND next_at <= ?1 ORDER BY next_at, id LIMIT ?2"
         ))?;
         let rows = st.query_map(params![ts(now), limit as i64], outbox_row)?;
         Ok(rows.collect::<std::result::Result<_, _>>()?)
+    }
+
+    /// Claims the next step of an instance for one worker until `lease_until`; false when
+    /// another worker has it (or it moved on). Two workers never run the same step at once.
+    pub fn claim(
+        &mut self,
+        id: i64,
+        step: i64,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let n = self.conn.execute(
+            "UPDATE outbox SET status = 'running', next_at = ?3, updated_at = ?4
+             WHERE id = ?1 AND step = ?2 AND status IN ('pending', 'running') AND next_at <= ?4",
+            params![id, step, ts(lease_until), ts(now)],
+        )?;
+        Ok(n == 1)
     }
 
     /// The soonest time a pending step is due.
@@ -259,7 +318,7 @@ impl Store {
         let v: Option<String> = self
             .conn
             .query_row(
-                "SELECT MIN(next_at) FROM outbox WHERE status = 'pending'",
+                "SELECT MIN(next_at) FROM outbox WHERE status IN ('pending', 'running')",
                 [],
                 |r| r.get(0),
             )
@@ -342,13 +401,14 @@ impl Store {
         )?;
         tx.execute(
             "UPDATE outbox SET attempts = attempts + 1, status = ?2, next_at = ?3, last_error = ?4, updated_at = ?5
-             WHERE id = ?1",
+             WHERE id = ?1 AND step = ?6 AND status IN ('pending', 'running')",
             params![
                 id,
                 if retry_at.is_some() { "pending" } else { "dead" },
                 ts(retry_at.unwrap_or(now)),
                 detail,
-                ts(now)
+                ts(now),
+                step
             ],
         )?;
         tx.commit()?;
@@ -476,6 +536,20 @@ mod tests {
         assert!(s.record_event("hr", "e1", Some("7"), at(0)).unwrap());
         assert!(!s.record_event("hr", "e1", Some("7"), at(1)).unwrap());
         assert!(s.record_event("other", "e1", None, at(1)).unwrap());
+        assert_eq!(
+            s.unfinished_events("hr").unwrap(),
+            vec![("e1".to_string(), Some("7".to_string()))]
+        );
+        // A failed run: the HR system may deliver it again, and it is accepted.
+        s.finish_event("hr", "e1", "failed: HR down", None).unwrap();
+        assert!(s.unfinished_events("hr").unwrap().is_empty());
+        assert!(s.record_event("hr", "e1", Some("7"), at(2)).unwrap());
+        s.finish_event("hr", "e1", "applied", Some(4)).unwrap();
+        assert!(!s.record_event("hr", "e1", Some("7"), at(3)).unwrap());
+        // Not queued (shutting down): forgotten, so a re-delivery counts.
+        assert!(s.record_event("hr", "e9", None, at(3)).unwrap());
+        s.forget_event("hr", "e9").unwrap();
+        assert!(s.record_event("hr", "e9", None, at(4)).unwrap());
     }
 
     #[test]
@@ -485,6 +559,15 @@ mod tests {
             .enqueue("welcome", "staff", "7", "uid=a", "created", at(0))
             .unwrap();
         assert_eq!(s.due_outbox(at(0), 10).unwrap().len(), 1);
+        // One worker claims step 0; a second cannot, until the first one's lease runs out.
+        assert!(s.claim(id, 0, at(600), at(0)).unwrap());
+        assert!(!s.claim(id, 0, at(600), at(1)).unwrap());
+        assert!(s.due_outbox(at(1), 10).unwrap().is_empty());
+        assert_eq!(
+            s.due_outbox(at(601), 10).unwrap().len(),
+            1,
+            "lease over: due again"
+        );
         let done = |step, finished, next| StepDone {
             step,
             ok: true,

@@ -21,6 +21,10 @@ pub enum EngineError {
     State(#[from] hrsync_state::StateError),
     #[error("internal error: the fetch task failed: {0}")]
     Task(String),
+    #[error(
+        "another apply of mapping {mapping:?} is running ({holder}); try again when it is done"
+    )]
+    Busy { mapping: String, holder: String },
 }
 
 /// One HR record after mapping, as the fetch task hands it to the planner.
@@ -124,13 +128,39 @@ pub async fn run_with(
         Mode::Plan => "plan",
         Mode::Apply => "apply",
     };
-    let run_id = store.start_run(command, &mapping_name, now)?;
-    let result = match opts.only.clone() {
-        Some(only) => {
-            run_targeted(job, store, mode, opts, only, now, ui, run_id, &mut timings).await
+    // One apply of a mapping at a time, whoever starts it (CLI, schedule, event, a second
+    // daemon): two would plan the same joiners and create them twice.
+    let lock = format!("mapping:{mapping_name}");
+    if mode == Mode::Apply {
+        crate::service::release_dead_locks(store)?;
+        let me = crate::service::owner_id();
+        if !store.try_lock_automation(&lock, &me, Utc::now(), chrono::Duration::hours(6))? {
+            let holder = store
+                .automation(&lock)?
+                .and_then(|r| r.running_owner)
+                .unwrap_or_default();
+            return Err(EngineError::Busy {
+                mapping: mapping_name,
+                holder,
+            });
         }
-        None => run_inner(job, store, mode, opts, now, ui, run_id, &mut timings).await,
+    }
+    let result = match store.start_run(command, &mapping_name, now) {
+        Ok(run_id) => {
+            let r = match opts.only.clone() {
+                Some(only) => {
+                    run_targeted(job, store, mode, opts, only, now, ui, run_id, &mut timings).await
+                }
+                None => run_inner(job, store, mode, opts, now, ui, run_id, &mut timings).await,
+            };
+            Ok((run_id, r))
+        }
+        Err(e) => Err(e),
     };
+    if mode == Mode::Apply {
+        let _ = store.release_lock(&lock);
+    }
+    let (run_id, result) = result?;
     timings.total_ms = t0.elapsed().as_millis() as u64;
     match result {
         Ok(mut report) => {
@@ -502,6 +532,7 @@ async fn conclude(
     let mut ok = 0usize;
     let mut failed = 0usize;
     let mut audit_error: Option<hrsync_state::StateError> = None;
+    let mut queue_error: Option<hrsync_state::StateError> = None;
     {
         let mut flush = |store: &mut Store, pending: &mut Vec<Outcome>| {
             if pending.is_empty() {
@@ -556,28 +587,11 @@ async fn conclude(
                     })
                 })
                 .collect();
-            // Lifecycle events of what succeeded: the orchestrations they trigger go to the
-            // outbox, which the daemon's worker (or `hrsync orchestrate work`) runs.
-            let applied: Vec<(&hrsync_model::Change, &str)> = pending
-                .iter()
-                .filter(|o| o.ok)
-                .map(|o| (&changes[o.index], o.dn.as_str()))
-                .collect();
             let res = store
                 .record_changes(run_id, &items)
                 .and_then(|_| store.record_names(&spec.name, &names, at))
                 .and_then(|_| store.upsert_links(&spec.name, &links, at))
-                .and_then(|_| store.remove_links(&spec.name, &deleted))
-                .and_then(|_| {
-                    crate::service::orchestrate::enqueue(
-                        store,
-                        &job.orchestrations,
-                        &spec.name,
-                        &applied,
-                        at,
-                    )
-                    .map(|_| ())
-                });
+                .and_then(|_| store.remove_links(&spec.name, &deleted));
             if let Err(e) = res {
                 tracing::error!(run = run_id, "cannot write the audit: {e}");
                 audit_error.get_or_insert(e);
@@ -591,6 +605,22 @@ async fn conclude(
                 failed += 1;
             }
             ui.applied(o);
+            // Lifecycle events of what succeeded: the orchestrations they trigger go to the
+            // outbox at once (not with the batched audit), so a crash later in the apply cannot
+            // lose them. The daemon's worker (or `hrsync orchestrate work`) runs them.
+            if o.ok
+                && !job.orchestrations.is_empty()
+                && let Err(e) = crate::service::orchestrate::enqueue(
+                    store,
+                    &job.orchestrations,
+                    &spec.name,
+                    &[(&changes[o.index], o.dn.as_str())],
+                    Utc::now(),
+                )
+            {
+                tracing::error!(run = run_id, "cannot queue orchestrations: {e}");
+                queue_error.get_or_insert(e);
+            }
             pending.push(o.clone());
             if pending.len() >= 1000 {
                 flush(store, &mut pending);
@@ -602,7 +632,7 @@ async fn conclude(
     ui.apply_finished();
     dir.close().await;
     timings.apply_ms = t.elapsed().as_millis() as u64;
-    if let Some(e) = audit_error {
+    if let Some(e) = audit_error.or(queue_error) {
         return Err(e.into());
     }
     report.applied = true;
@@ -729,12 +759,40 @@ async fn run_targeted(
         let scope = crate::unique::scope_of(&job.directory.base_dn);
         crate::unique::assign(&mut plan, &spec.unique, &dir, &used, &scope).await?;
     }
-    // Percentages are of every account hrsync manages, not of the few read here.
-    crate::guards::hold(
+    // A linked account not found by its key (the key attribute was cleared by hand) is not
+    // read here: creating would duplicate it. The next full sync finds it by its link.
+    let mut refused = Vec::new();
+    plan.changes.retain(|c| {
+        let linked = c.kind.creates() && stored.contains_key(&c.key);
+        if linked {
+            refused.push(hrsync_model::Finding::warning(
+                c.key.clone(),
+                None,
+                format!(
+                    "has a linked account ({}) that was not found by its key; not created by an event run, the next full sync decides",
+                    stored.get(&c.key).map(|l| l.dn.as_str()).unwrap_or_default()
+                ),
+            ));
+        }
+        !linked
+    });
+    plan.findings.extend(refused);
+    // Percentages are of every account hrsync manages, not of the few read here; and what
+    // runs applied in the last 24 hours counts too.
+    let since = now - chrono::Duration::hours(24);
+    let recent = [
+        (
+            "disable",
+            store.applied_since(&spec.name, "disable", since)?,
+        ),
+        ("delete", store.applied_since(&spec.name, "delete", since)?),
+    ];
+    crate::guards::hold_counting(
         &mut plan,
         &job.thresholds,
         stored.len(),
         &opts.confirmed_held,
+        &recent,
     );
     conclude(
         job,

@@ -61,6 +61,19 @@ pub fn held_tokens(plan: &Plan) -> BTreeSet<String> {
 /// Moves the changes of every class over its threshold from `plan.changes` to `plan.held`,
 /// except those `confirmed`. `managed` is the number of accounts the directory snapshot saw.
 pub fn hold(plan: &mut Plan, t: &Thresholds, managed: usize, confirmed: &BTreeSet<String>) {
+    hold_counting(plan, t, managed, confirmed, &[]);
+}
+
+/// [`hold`], counting `recent` changes per class (applied lately by other runs) against the
+/// thresholds too: event runs each handle a few people, and a mass termination announced one
+/// event at a time must not slip under the limits run by run.
+pub fn hold_counting(
+    plan: &mut Plan,
+    t: &Thresholds,
+    managed: usize,
+    confirmed: &BTreeSet<String>,
+    recent: &[(&str, usize)],
+) {
     let limits = [
         ("disable", t.disable),
         ("delete", t.delete),
@@ -75,10 +88,15 @@ pub fn hold(plan: &mut Plan, t: &Thresholds, managed: usize, confirmed: &BTreeSe
             .iter()
             .filter(|c| classes(c).contains(&class))
             .collect();
-        let n = members.len();
-        if n == 0 {
+        let planned = members.len();
+        if planned == 0 {
             continue;
         }
+        let earlier = recent
+            .iter()
+            .find(|(c, _)| *c == class)
+            .map_or(0, |(_, n)| *n);
+        let n = planned + earlier;
         let pct = if managed > 0 {
             n as f64 * 100.0 / managed as f64
         } else {
@@ -105,8 +123,13 @@ pub fn hold(plan: &mut Plan, t: &Thresholds, managed: usize, confirmed: &BTreeSe
             (None, Some(p)) => format!("{p}%"),
             (None, None) => "none".into(),
         };
+        let with_earlier = if earlier > 0 {
+            format!(" (with {earlier} applied in the last 24 h)")
+        } else {
+            String::new()
+        };
         plan.held_reasons.push(format!(
-            "{n} {class}(s) = {pct:.0}% of {managed} managed accounts, over lifecycle.thresholds.{class} ({limit_text}): {} held; review them, then run `hrsync apply --confirm-held RUN` with this plan's run number",
+            "{n} {class}(s){with_earlier} = {pct:.0}% of {managed} managed accounts, over lifecycle.thresholds.{class} ({limit_text}): {} held; review them, then run `hrsync apply --confirm-held RUN` with this plan's run number",
             unconfirmed.len()
         ));
         for c in unconfirmed {

@@ -58,12 +58,18 @@ impl Planner {
         if self.o.person_refs.is_empty() {
             return;
         }
-        // Every account's DN once this plan is applied.
-        let mut final_dn: HashMap<String, String> = self
-            .observed
-            .iter()
-            .map(|o| (o.key.clone(), o.dn.clone()))
-            .collect();
+        // Every account's DN once this plan is applied. A targeted run (an event) read only a
+        // few accounts: the others are known by their stored links.
+        let mut final_dn: HashMap<String, String> = if self.o.targeted {
+            self.links
+                .iter()
+                .map(|(k, l)| (k.clone(), l.dn.clone()))
+                .collect()
+        } else {
+            HashMap::new()
+        };
+        let seen: HashSet<String> = self.observed.iter().map(|o| o.key.clone()).collect();
+        final_dn.extend(self.observed.iter().map(|o| (o.key.clone(), o.dn.clone())));
         for c in &self.changes {
             if c.kind.creates() {
                 final_dn.insert(c.key.clone(), c.dn.clone());
@@ -85,9 +91,11 @@ impl Planner {
                 match index {
                     None => Ok(v.to_string()),
                     Some(ix) => ix.get(v).cloned().ok_or_else(|| {
-                        format!(
-                            "{attr} {v} matches nobody in HR (or that record could not be mapped)"
-                        )
+                        if self.o.targeted {
+                            format!("{attr} {v} was not read by this event run (only the named people are); the next full sync sets it")
+                        } else {
+                            format!("{attr} {v} matches nobody in HR (or that record could not be mapped)")
+                        }
                     }),
                 }
             };
@@ -128,7 +136,7 @@ impl Planner {
                         Some("is out of scope or could not be mapped (see its findings)")
                     } else if reviewed.contains(k) {
                         Some("awaits review (hrsync review), so has no account yet")
-                    } else if missing_keys.contains(k) && !final_dn.contains_key(k) {
+                    } else if missing_keys.contains(k) && !seen.contains(k) {
                         Some("is not in HR any more")
                     } else {
                         None

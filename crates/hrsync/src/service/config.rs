@@ -345,7 +345,11 @@ impl Config {
                         s.attribute.is_some() && s.value.is_some(),
                         "attribute and value",
                     )?,
-                    "delay" => need(s.seconds.is_some(), "seconds")?,
+                    "delay" => need(
+                        s.seconds
+                            .is_some_and(|x| x <= super::orchestrate::MAX_DELAY_SECS),
+                        "seconds (at most a year)",
+                    )?,
                     "enable" | "disable" | "reset_password" => {}
                     other => {
                         return Err(self.invalid(

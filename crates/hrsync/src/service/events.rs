@@ -56,7 +56,7 @@ pub fn authenticate(
                 .trim()
                 .parse()
                 .map_err(|_| Refused::Auth("bad timestamp"))?;
-            if (now - t).abs() > MAX_SKEW_SECS {
+            if now.abs_diff(t) > MAX_SKEW_SECS.unsigned_abs() {
                 return Err(Refused::Auth("timestamp too old or in the future"));
             }
             let sig = header("x-hrsync-signature").ok_or(Refused::Auth("no signature"))?;
@@ -124,17 +124,24 @@ pub fn parse(
                 .get("employee_id")
                 .and_then(text)
                 .ok_or_else(|| Refused::Bad("no employee_id".into()))?;
-            // Without an id, a signed delivery is identified by its signature: replaying the
-            // same request is then a duplicate.
-            let id = v
-                .get("event_id")
-                .and_then(text)
-                .or_else(|| header("x-event-id"))
-                .or_else(|| header("x-hrsync-signature"))
-                .unwrap_or_else(|| {
-                    use sha2::Digest;
-                    hex::encode(sha2::Sha256::digest(body))
-                });
+            // The id comes from the (signed) body. Without one, a signed delivery is identified
+            // by what its signature covers (timestamp and body): replaying that request within
+            // the 5 minutes is a duplicate, whatever its headers look like. An unsigned event
+            // without an id gets a fresh id: a repeat only re-reads HR, which is harmless.
+            let id = match v.get("event_id").and_then(text) {
+                Some(id) => id,
+                None => match (ep.raw.auth, header("x-hrsync-timestamp")) {
+                    (EventAuth::HmacSha256, Some(ts)) => {
+                        use sha2::Digest;
+                        let mut h = sha2::Sha256::new();
+                        h.update(ts.trim().as_bytes());
+                        h.update(b".");
+                        h.update(body);
+                        format!("sig-{}", hex::encode(h.finalize()))
+                    }
+                    _ => format!("anon-{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..)),
+                },
+            };
             Ok(Hint {
                 id,
                 employee: Some(employee),
@@ -190,10 +197,19 @@ mod tests {
         assert!(authenticate(&e, |_| None, body, now).is_err());
         let hint = parse(&e, h(now, sig.clone()), body).unwrap();
         assert_eq!(hint.employee.as_deref(), Some("EMP1"));
-        assert_eq!(
-            hint.id, sig,
-            "no event_id: the signature identifies the delivery"
+        assert!(
+            hint.id.starts_with("sig-"),
+            "no event_id: what the signature covers identifies it"
         );
+        // The same signed request with a re-spelled signature header is the same delivery.
+        let upper = format!(
+            "sha256={}",
+            sig.trim_start_matches("sha256=").to_uppercase()
+        );
+        assert!(authenticate(&e, h(now, upper.clone()), body, now).is_ok());
+        assert_eq!(parse(&e, h(now, upper), body).unwrap().id, hint.id);
+        // A hostile timestamp does not overflow.
+        assert!(authenticate(&e, h(i64::MIN, sig.clone()), body, i64::MAX).is_err());
 
         let p = ep(EventAuth::SharedSecret, EventFormat::Paycor);
         let auth = |v: &'static str| move |n: &str| (n == "authorization").then(|| v.to_string());

@@ -37,6 +37,37 @@ const STALE_LOCK_HOURS: i64 = 6;
 
 static METRICS: OnceLock<PrometheusHandle> = OnceLock::new();
 
+fn host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into())
+}
+
+/// Who holds a run lock: this host and process.
+pub fn owner_id() -> String {
+    format!("{} pid {}", host(), std::process::id())
+}
+
+/// Releases run locks held by processes of this host that are gone (a crash, a restart that
+/// outlived the shutdown grace), so their automations and mappings are not blocked for hours.
+pub fn release_dead_locks(store: &mut Store) -> hrsync_state::Result<()> {
+    let mine = format!("{} pid ", host());
+    for row in store.automations()? {
+        let Some(pid) = row
+            .running_owner
+            .as_deref()
+            .and_then(|o| o.strip_prefix(&mine))
+        else {
+            continue;
+        };
+        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            tracing::warn!(lock = %row.name, pid, "releasing the run lock of a process that is gone");
+            store.release_lock(&row.name)?;
+        }
+    }
+    Ok(())
+}
+
 /// The process-wide Prometheus recorder (installed once).
 pub fn metrics_handle() -> &'static PrometheusHandle {
     METRICS.get_or_init(|| {
@@ -90,7 +121,7 @@ impl Service {
         Ok(Arc::new(Service {
             worker: orchestrate::Worker::new(cfg.clone())?,
             cfg,
-            owner: format!("pid {}", std::process::id()),
+            owner: owner_id(),
             locks: std::sync::Mutex::new(HashMap::new()),
             wake_worker: Notify::new(),
             endpoints,
@@ -178,7 +209,13 @@ impl Service {
     /// other), unless another run holds its lock.
     pub async fn tick(&self, now: DateTime<Utc>) -> anyhow::Result<Vec<TickResult>> {
         let mut out = Vec::new();
+        let started = Instant::now();
+        let tick_now = now;
         for a in self.cfg.raw.automations.iter().filter(|a| a.enabled) {
+            // Automations run one after the other: each decides at its own moment.
+            let now = tick_now
+                + chrono::Duration::from_std(started.elapsed())
+                    .unwrap_or_else(|_| chrono::Duration::zero());
             let cron = schedule::parse(&a.schedule).map_err(anyhow::Error::msg)?;
             let mut store = self.store()?;
             let row = store.automation(&a.name)?;
@@ -204,6 +241,7 @@ impl Service {
                 tracing::warn!(automation = %a.name, missed = due.missed, "scheduled runs missed while hrsync was down; running once now");
             }
             let stale = chrono::Duration::hours(STALE_LOCK_HOURS);
+            release_dead_locks(&mut store)?;
             if !store.try_lock_automation(&a.name, &self.owner, now, stale)? {
                 let holder = store.automation(&a.name)?.and_then(|r| r.running_owner);
                 tracing::warn!(automation = %a.name, holder = ?holder, "overlapping run refused: the previous run of this automation is still running");
@@ -333,6 +371,10 @@ impl Service {
             })
             .unwrap_or(false);
         if !sent {
+            // Not queued: forgotten, so the sender's retry is accepted, not a "duplicate".
+            if let Ok(mut s) = self.store() {
+                let _ = s.forget_event(name, &hint.id);
+            }
             return refuse(StatusCode::SERVICE_UNAVAILABLE, "shutting down");
         }
         metrics::counter!("hrsync_events_total", "endpoint" => name.to_string(), "result" => "accepted").increment(1);
@@ -391,10 +433,12 @@ impl Service {
     /// Runs due orchestration steps until told to stop.
     async fn worker_loop(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
         loop {
+            let mut failed = false;
             match self.store() {
                 Ok(mut store) => {
                     if let Err(e) = self.worker.run_due(&mut store).await {
                         tracing::error!("orchestration worker: {e:#}");
+                        failed = true;
                     }
                     let pending = store
                         .outbox(Some("pending"), 100_000)
@@ -402,15 +446,20 @@ impl Service {
                         .unwrap_or(0);
                     metrics::gauge!("hrsync_outbox_pending").set(pending as f64);
                 }
-                Err(e) => tracing::error!("orchestration worker: {e:#}"),
+                Err(e) => {
+                    tracing::error!("orchestration worker: {e:#}");
+                    failed = true;
+                }
             }
+            // Never spin: at least 100 ms between rounds, a second after an error.
+            let floor = std::time::Duration::from_millis(if failed { 1000 } else { 100 });
             let wait = self
                 .store()
                 .ok()
                 .and_then(|s| s.next_due().ok().flatten())
                 .map(|t| (t - Utc::now()).to_std().unwrap_or_default())
                 .unwrap_or(std::time::Duration::from_secs(5))
-                .min(std::time::Duration::from_secs(5));
+                .clamp(floor, std::time::Duration::from_secs(5));
             tokio::select! {
                 _ = self.wake_worker.notified() => {}
                 _ = tokio::time::sleep(wait) => {}
@@ -428,8 +477,25 @@ impl Service {
             return;
         }
         loop {
-            if let Err(e) = self.tick(Utc::now()).await {
-                tracing::error!("scheduler: {e:#}");
+            // A tick of its own task: a panic in a run is logged, the scheduler goes on, and
+            // the locks this process held are released.
+            let svc = self.clone();
+            match tokio::task::spawn_local(async move { svc.tick(Utc::now()).await }).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::error!("scheduler: {e:#}"),
+                Err(e) => {
+                    tracing::error!("scheduler: a run panicked: {e}");
+                    if let Ok(mut store) = self.store()
+                        && let Ok(rows) = store.automations()
+                    {
+                        for r in rows
+                            .iter()
+                            .filter(|r| r.running_owner.as_deref() == Some(self.owner.as_str()))
+                        {
+                            let _ = store.release_lock(&r.name);
+                        }
+                    }
+                }
             }
             let wait = self
                 .next_wake()
@@ -504,11 +570,27 @@ impl Running {
 
 /// Starts the daemon on `listener`.
 pub async fn start(cfg: Config, listener: tokio::net::TcpListener) -> anyhow::Result<Running> {
-    let service = Service::new(cfg)?;
+    start_service(Service::new(cfg)?, listener).await
+}
+
+/// Starts a built [`Service`] on `listener`.
+pub async fn start_service(
+    service: Arc<Service>,
+    listener: tokio::net::TcpListener,
+) -> anyhow::Result<Running> {
     let (stop, stop_rx) = watch::channel(false);
     let mut receivers = Vec::new();
     for ep in service.endpoints.clone() {
         let (tx, rx) = mpsc::unbounded_channel();
+        // Events accepted before a stop but not yet processed run first.
+        for (id, employee) in service.store()?.unfinished_events(&ep.raw.name)? {
+            tracing::info!(endpoint = %ep.raw.name, event = %id, "resuming an accepted event");
+            let _ = tx.send(Queued {
+                employee,
+                id,
+                at: Instant::now(),
+            });
+        }
         service
             .queues
             .lock()
@@ -591,15 +673,22 @@ pub async fn serve(cfg: Config, listen: Option<String>) -> anyhow::Result<()> {
                 // Reload: the new file must load and validate, else the running daemon keeps
                 // its configuration. Then running work finishes and the daemon restarts in
                 // place with the new one (same listen address unless it changed).
-                match Config::load(&path) {
-                    Err(e) => tracing::error!("SIGHUP: configuration not reloaded: {e}"),
-                    Ok(new) => {
-                        let addr = fixed.clone().unwrap_or_else(|| new.raw.serve.listen.clone());
+                // Everything that can fail (secrets, webhooks) is checked before the running
+                // daemon is touched.
+                let new = Config::load(&path)
+                    .map_err(anyhow::Error::from)
+                    .and_then(|c| {
+                        let addr = fixed.clone().unwrap_or_else(|| c.raw.serve.listen.clone());
+                        Ok((Service::new(c)?, addr))
+                    });
+                match new {
+                    Err(e) => tracing::error!("SIGHUP: configuration not reloaded, the old one stays: {e:#}"),
+                    Ok((svc, addr)) => {
                         running.shutdown(grace).await;
                         let listener = tokio::net::TcpListener::bind(&addr)
                             .await
                             .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
-                        running = start(new, listener).await?;
+                        running = start_service(svc, listener).await?;
                         tracing::info!(addr = %running.addr, "SIGHUP: configuration reloaded");
                     }
                 }

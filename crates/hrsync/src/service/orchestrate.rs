@@ -97,6 +97,12 @@ pub fn flatten_hr(prefix: &str, v: &serde_json::Value, out: &mut BTreeMap<String
     }
 }
 
+/// How long a worker holds a step; a worker that dies mid-step leaves it to another after this.
+const STEP_LEASE: chrono::Duration = chrono::Duration::minutes(15);
+
+/// The longest delay step (a year).
+pub const MAX_DELAY_SECS: u64 = 366 * 24 * 3600;
+
 /// A compiled webhook and the credentials it sends.
 pub struct Hook {
     pub hook: hrsync_webhook::Webhook,
@@ -165,9 +171,12 @@ impl Worker {
         }
     }
 
-    /// Runs the next step of one instance and records it.
+    /// Runs the next step of one instance and records it (unless another worker claimed it).
     pub async fn run_step(&self, store: &mut Store, row: &OutboxRow) -> anyhow::Result<()> {
         let now = Utc::now();
+        if !store.claim(row.id, row.step, now + STEP_LEASE, now)? {
+            return Ok(());
+        }
         let Some(t) = self.template(&row.orchestration) else {
             store.step_failed(
                 row.id,
@@ -220,6 +229,10 @@ impl Worker {
             return Ok(());
         }
         let out = self.execute(store, row, step).await;
+        if !out.ok && step.action != "delay" {
+            // The connection may have gone stale (AD drops idle ones): the next try reconnects.
+            self.dirs.lock().await.remove(&row.mapping);
+        }
         let now = Utc::now();
         tracing::info!(
             orchestration = %row.orchestration,
@@ -267,7 +280,7 @@ impl Worker {
                 ok: true,
                 detail: format!("waiting {secs} s"),
                 wait: Some(chrono::Duration::seconds(
-                    i64::try_from(secs).unwrap_or(i64::MAX / 2),
+                    i64::try_from(secs.min(MAX_DELAY_SECS)).unwrap_or(0),
                 )),
             };
         }
