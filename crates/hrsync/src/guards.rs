@@ -182,6 +182,34 @@ mod tests {
     }
 
     #[test]
+    fn recent_changes_count_against_the_threshold() {
+        // One disable per event run: alone each is under a count of 3, but not with the ones
+        // applied in the last 24 hours.
+        let t = Thresholds {
+            disable: Some(Threshold {
+                count: Some(3),
+                percent: None,
+            }),
+            ..Thresholds::default()
+        };
+        let one = || plan(vec![change(ChangeKind::Disable, "k1", "uid=u1,ou=p", None)]);
+        let mut p = one();
+        hold_counting(&mut p, &t, 100, &BTreeSet::new(), &[("disable", 2)]);
+        assert!(p.held.is_empty(), "3 in 24 h is not over 3");
+        let mut p = one();
+        hold_counting(&mut p, &t, 100, &BTreeSet::new(), &[("disable", 3)]);
+        assert_eq!(p.held.len(), 1, "the 4th in 24 h is held");
+        assert!(
+            p.held_reasons[0].contains("with 3 applied in the last 24 h"),
+            "{:?}",
+            p.held_reasons
+        );
+        let mut p = one();
+        hold_counting(&mut p, &t, 100, &BTreeSet::new(), &[("delete", 9)]);
+        assert!(p.held.is_empty(), "other classes do not count");
+    }
+
+    #[test]
     fn over_threshold_is_held_and_released_only_for_what_was_confirmed() {
         let mut changes: Vec<Change> = (0..4)
             .map(|i| {

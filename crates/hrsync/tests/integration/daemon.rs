@@ -541,3 +541,86 @@ fn the_service_example_loads_and_validates() {
     assert_eq!(cfg.raw.automations.len(), 1);
     assert!(cfg.job("icehrm-staff").unwrap().orchestrations.len() == 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_apply_per_mapping_at_a_time() {
+    let fx = Fx::new("mapping-lock", 3, "uid", STAFF_ATTRS).await;
+    // Another host's process is applying this mapping.
+    assert!(
+        fx.store()
+            .try_lock_automation(
+                "mapping:staff",
+                "otherhost pid 4242",
+                Utc::now(),
+                chrono::Duration::hours(6)
+            )
+            .unwrap()
+    );
+    let cfg = fx.config();
+    let job = cfg.job("staff").unwrap();
+    let mut store = fx.store();
+    let err = hrsync::engine::run(
+        &job,
+        &mut store,
+        Mode::Apply,
+        Utc::now(),
+        &mut hrsync::engine::Unattended,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("another apply of mapping \"staff\" is running (otherhost pid 4242)"),
+        "{err}"
+    );
+    assert!(fx.search("(objectClass=inetOrgPerson)").await.is_empty());
+    // A plan is still possible; and once the holder is done, apply works.
+    let r = hrsync::engine::run(
+        &job,
+        &mut store,
+        Mode::Plan,
+        Utc::now(),
+        &mut hrsync::engine::Unattended,
+    )
+    .await
+    .unwrap();
+    assert!(!r.plan.changes.is_empty());
+    store.release_lock("mapping:staff").unwrap();
+    // A lock left by a dead process of this host is released by itself.
+    let dead = format!(
+        "{} pid 999999999",
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .unwrap()
+            .trim()
+    );
+    assert!(
+        store
+            .try_lock_automation(
+                "mapping:staff",
+                &dead,
+                Utc::now(),
+                chrono::Duration::hours(6)
+            )
+            .unwrap()
+    );
+    let r = hrsync::engine::run(
+        &job,
+        &mut store,
+        Mode::Apply,
+        Utc::now(),
+        &mut hrsync::engine::Unattended,
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.applied_failed, 0);
+    assert!(r.applied_ok > 0);
+    assert!(
+        store
+            .automation("mapping:staff")
+            .unwrap()
+            .unwrap()
+            .running_since
+            .is_none(),
+        "released after the run"
+    );
+}
