@@ -91,6 +91,9 @@ pub struct RunOptions {
     /// A targeted run: only these people (an HR event names them). Nobody else is read,
     /// planned or treated as missing.
     pub only: Option<Only>,
+    /// Fetch everyone even when the endpoint asks only for changes since the last sync
+    /// (`{lastRunTime}`): a full sync, which can also find leavers.
+    pub full_fetch: bool,
 }
 
 /// The people of a targeted run.
@@ -201,7 +204,7 @@ async fn run_inner(
     let mut source = job.source.clone();
     // Five minutes of overlap absorb clock differences between HR and this host; records
     // fetched twice are harmless (the plan is idempotent).
-    let since = if source.uses_last_run_time() {
+    let since = if source.uses_last_run_time() && !opts.full_fetch {
         store
             .last_sync_start(&spec.name)?
             .map(|d| d - chrono::Duration::minutes(5))

@@ -555,6 +555,7 @@ async fn sync(common: Common, show: Show, mode: Mode, yes: bool) -> Result<i32> 
             accept_record_drop: show.accept_drop,
             confirmed_held,
             only: None,
+            full_fetch: false,
         };
         let report = engine::run_with(&job, &mut store, mode, opts, Utc::now(), &mut ui)
             .await
@@ -840,6 +841,7 @@ fn automation(cmd: AutomationCmd) -> Result<i32> {
             "schedule": a.schedule,
             "schedule_text": hrsync::service::schedule::parse(&a.schedule).map(|c| c.describe()).unwrap_or_default(),
             "mode": a.mode,
+            "fetch": a.fetch,
             "enabled": a.enabled,
             "missed": format!("{:?}", a.missed),
             "last_start": row.and_then(|r| r.last_start),

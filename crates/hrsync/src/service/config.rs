@@ -60,6 +60,10 @@ pub struct RawAutomation {
     /// `apply` (default) or `plan` (plan only: the plan is stored for review).
     #[serde(default = "default_mode")]
     pub mode: String,
+    /// `incremental` (default: as the endpoint asks — only changes since the last sync when it
+    /// uses `{lastRunTime}`) or `full` (everyone, so people who left HR are found too).
+    #[serde(default = "default_fetch")]
+    pub fetch: String,
     #[serde(default)]
     pub missed: Missed,
     #[serde(default = "crate::config::default_true")]
@@ -68,6 +72,9 @@ pub struct RawAutomation {
 
 fn default_mode() -> String {
     "apply".into()
+}
+fn default_fetch() -> String {
+    "incremental".into()
 }
 
 /// How an inbound event proves it comes from the HR system.
@@ -247,6 +254,9 @@ impl Config {
             }
             if a.mode != "apply" && a.mode != "plan" {
                 return Err(self.invalid(format!("{key}.mode"), "\"apply\" or \"plan\""));
+            }
+            if a.fetch != "incremental" && a.fetch != "full" {
+                return Err(self.invalid(format!("{key}.fetch"), "\"incremental\" or \"full\""));
             }
         }
         let mut names = std::collections::BTreeSet::new();

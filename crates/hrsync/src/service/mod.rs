@@ -268,7 +268,10 @@ impl Service {
                     &a.mapping,
                     mode,
                     &format!("schedule:{}", a.name),
-                    RunOptions::default(),
+                    RunOptions {
+                        full_fetch: a.fetch == "full",
+                        ..RunOptions::default()
+                    },
                     now,
                 )
                 .await;

@@ -300,4 +300,30 @@ async fn incremental_fetch_with_last_run_time_never_means_everyone_left() {
     let r = fx.run(Mode::Apply).await.unwrap();
     assert!(r.plan.fetch.records <= 2);
     assert!(r.plan.changes.is_empty(), "{:?}", r.plan.changes);
+
+    // Someone is deleted from HR: an incremental fetch cannot see it; a scheduled full sync
+    // (`fetch = "full"`) can, and disables the account.
+    let gone = ids[2].clone();
+    assert!(fx.emu.remove(&gone));
+    let r = fx.run(Mode::Apply).await.unwrap();
+    assert!(r.plan.changes.is_empty(), "{:?}", r.plan.changes);
+    let path = fx.dir.path().join("hrsync.toml");
+    let text = std::fs::read_to_string(&path).unwrap()
+        + "\n[[automation]]\nname = \"weekly-full\"\nmapping = \"acme-staff\"\nschedule = \"0 3 * * 0\"\nfetch = \"full\"\n";
+    std::fs::write(&path, text).unwrap();
+    let svc = hrsync::service::Service::new(Config::load(&path).unwrap()).unwrap();
+    let t = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&chrono::Utc);
+    assert!(svc.tick(t("2026-11-28T00:00:00Z")).await.unwrap().is_empty());
+    let ticked = svc.tick(t("2026-11-29T03:00:00Z")).await.unwrap();
+    assert_eq!(ticked[0].outcome, "ran");
+    let store = Store::open(&Config::load(&path).unwrap().state_path()).unwrap();
+    let plan = store.plan_of(ticked[0].run_id.unwrap()).unwrap().unwrap();
+    assert_eq!(plan.fetch.records, 139, "everyone but the deleted person");
+    let disabled: Vec<&str> = plan
+        .changes
+        .iter()
+        .filter(|c| c.kind == ChangeKind::Disable)
+        .map(|c| c.key.as_str())
+        .collect();
+    assert_eq!(disabled, vec![gone.as_str()]);
 }
