@@ -65,6 +65,58 @@ impl Directory {
             .await
     }
 
+    /// The HR keys (key attribute) of a group's members (`member` / `uniqueMember`); members
+    /// without a key are skipped.
+    pub async fn group_member_keys(&self, group_dn: &str) -> Result<Vec<String>> {
+        let mut ldap = self.conn(0);
+        let err = |message: String| DirError::Search {
+            url: self.cfg.url.clone(),
+            base: group_dn.to_string(),
+            message,
+        };
+        let ldap3::SearchResult(rs, res) = ldap
+            .search(
+                group_dn,
+                Scope::Base,
+                "(objectClass=*)",
+                vec!["member", "uniqueMember"],
+            )
+            .await
+            .map_err(|e| err(e.to_string()))?;
+        if res.rc != 0 {
+            return Err(err(format!("result code {}: {}", res.rc, res.text)));
+        }
+        let members: Vec<String> = rs
+            .into_iter()
+            .map(SearchEntry::construct)
+            .flat_map(|e| e.attrs.into_iter())
+            .filter(|(k, _)| {
+                k.eq_ignore_ascii_case("member") || k.eq_ignore_ascii_case("uniqueMember")
+            })
+            .flat_map(|(_, v)| v)
+            .collect();
+        let key = self.cfg.key_attribute.clone();
+        let mut keys = Vec::new();
+        for m in members {
+            let Ok((rs, _)) = ldap
+                .search(&m, Scope::Base, "(objectClass=*)", vec![key.as_str()])
+                .await
+                .map_err(|e| err(e.to_string()))?
+                .success()
+            else {
+                continue;
+            };
+            keys.extend(
+                rs.into_iter()
+                    .map(SearchEntry::construct)
+                    .flat_map(|e| e.attrs.into_iter())
+                    .filter(|(k, _)| k.eq_ignore_ascii_case(&key))
+                    .filter_map(|(_, v)| v.into_iter().next()),
+            );
+        }
+        Ok(keys)
+    }
+
     /// Entries whose `attr` equals `value` (the value is escaped, RFC 4515).
     pub async fn find_by(&self, attr: &str, value: &str) -> Result<Vec<DirEntry>> {
         let mut out = Vec::new();

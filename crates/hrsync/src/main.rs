@@ -213,8 +213,11 @@ enum WebhookCmd {
         /// Name of the [[webhook]].
         name: String,
         /// HR primary key of a person (repeat for several).
-        #[arg(long = "user", required = true)]
+        #[arg(long = "user", required_unless_present = "groups")]
         users: Vec<String>,
+        /// DN of a group: every member with a key (repeat for several).
+        #[arg(long = "group")]
+        groups: Vec<String>,
         /// The mapping whose accounts and HR records supply the macros (needed with several).
         #[arg(short, long)]
         mapping: Option<String>,
@@ -230,8 +233,11 @@ enum OrchestrateCmd {
         #[command(flatten)]
         common: Common,
         template: String,
-        #[arg(long = "user", required = true)]
+        #[arg(long = "user", required_unless_present = "groups")]
         users: Vec<String>,
+        /// DN of a group: every member with a key (repeat for several).
+        #[arg(long = "group")]
+        groups: Vec<String>,
         #[arg(short, long)]
         mapping: Option<String>,
     },
@@ -904,7 +910,8 @@ async fn webhook(cmd: WebhookCmd) -> Result<i32> {
     let WebhookCmd::Test {
         common,
         name,
-        users,
+        mut users,
+        groups,
         mapping,
         json,
     } = cmd;
@@ -919,6 +926,10 @@ async fn webhook(cmd: WebhookCmd) -> Result<i32> {
     };
     let job = cfg.job(&mapping)?;
     let dir = hrsync_directory::Directory::connect(job.directory.clone()).await?;
+    for g in &groups {
+        users.extend(dir.group_member_keys(g).await?);
+    }
+    users.dedup();
     let client = hrsync_webhook::client()?;
     let mut store = Store::open(&cfg.state_path())?;
     let mut code = 0;
@@ -992,7 +1003,8 @@ async fn orchestrate(cmd: OrchestrateCmd) -> Result<i32> {
         OrchestrateCmd::Run {
             common,
             template,
-            users,
+            mut users,
+            groups,
             mapping,
         } => {
             let cfg = std::sync::Arc::new(Config::load(&common.config)?);
@@ -1003,6 +1015,15 @@ async fn orchestrate(cmd: OrchestrateCmd) -> Result<i32> {
                 (Some(m), _) => m.clone(),
                 (None, m) => one_mapping(&cfg, m)?,
             };
+            if !groups.is_empty() {
+                let job = cfg.job(&mapping)?;
+                let dir = hrsync_directory::Directory::connect(job.directory.clone()).await?;
+                for g in &groups {
+                    users.extend(dir.group_member_keys(g).await?);
+                }
+                dir.close().await;
+            }
+            users.dedup();
             let mut store = Store::open(&cfg.state_path())?;
             let links = store.links(&mapping)?;
             let mut ids = Vec::new();

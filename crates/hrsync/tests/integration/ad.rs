@@ -1106,3 +1106,82 @@ async fn ad_managers_hired_with_their_team_rehire_under_a_new_key_and_hand_set_a
     let r = fx.run(Mode::Plan).await;
     assert!(r.plan.changes.is_empty(), "converged: {:?}", r.plan.changes);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ad_orchestration_directory_actions_and_group_targets() {
+    let group = "CN=Onboarding,OU=Groups,{OU}";
+    let fx = AdFx::with(
+        "ad-orchestrate",
+        3,
+        false,
+        "",
+        &format!(
+            r#"
+[[orchestration]]
+name = "onboard"
+steps = [
+  {{ action = "add_group", group = "{group}" }},
+  {{ action = "set_attribute", attribute = "description", value = "onboarded {{key}} ({{event}})" }},
+  {{ action = "reset_password" }},
+]
+
+[[orchestration]]
+name = "lock-out"
+steps = [{{ action = "disable" }}]
+"#
+        ),
+        &[group],
+    )
+    .await;
+    let group = group.replace("{OU}", &fx.ou);
+    let r = fx.run(Mode::Apply).await;
+    assert_eq!(r.applied_failed, 0, "{:?}", fx.failures(r.run_id));
+    let who = fx.active()[0]["employee_id"].as_str().unwrap().to_string();
+    let sam = format!("{}{}", fx.pfx, who.to_lowercase());
+    let first_pw = fx.passwords()[&sam].clone();
+    let cfg = std::sync::Arc::new(Config::load(&fx.cfg_path).unwrap());
+    let mut store = Store::open(&cfg.state_path()).unwrap();
+    store
+        .enqueue("onboard", "staff", &who, "", "manual", chrono::Utc::now())
+        .unwrap();
+    let worker = hrsync::service::orchestrate::Worker::new(cfg.clone()).unwrap();
+    assert_eq!(worker.run_due(&mut store).await.unwrap(), 3);
+    assert!(
+        store.outbox(Some("dead"), 10).unwrap().is_empty(),
+        "{:?}",
+        store.outbox(None, 10)
+    );
+    let u = fx.user(&sam).await.unwrap();
+    assert!(members(&group).await.contains(&u.dn.to_lowercase()));
+    assert_eq!(
+        u.attrs["description"],
+        vec![format!("onboarded {who} (manual)")]
+    );
+    // A new password was delivered, then set: it works, the first one does not.
+    let new_pw = fx.passwords()[&sam].clone();
+    assert_ne!(new_pw, first_pw);
+    let upn = format!("{sam}@{}", ad_env().realm);
+    bind_as(&upn, &new_pw).await.unwrap();
+    assert!(bind_as(&upn, &first_pw).await.is_err());
+
+    // On demand for a group's members, through the CLI.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hrsync"))
+        .args(["orchestrate", "run", "lock-out", "--group", &group, "-c"])
+        .arg(&fx.cfg_path)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains(&format!("lock-out for {who}: done")),
+        "{text}"
+    );
+    assert_eq!(uac(&fx.user(&sam).await.unwrap()) & 2, 2, "disabled");
+    let other = fx.active()[1]["employee_id"]
+        .as_str()
+        .unwrap()
+        .to_lowercase();
+    let o = fx.user(&format!("{}{other}", fx.pfx)).await.unwrap();
+    assert_eq!(uac(&o) & 2, 0, "not a member: untouched");
+}

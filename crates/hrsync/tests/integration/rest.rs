@@ -312,8 +312,17 @@ async fn incremental_fetch_with_last_run_time_never_means_everyone_left() {
         + "\n[[automation]]\nname = \"weekly-full\"\nmapping = \"acme-staff\"\nschedule = \"0 3 * * 0\"\nfetch = \"full\"\n";
     std::fs::write(&path, text).unwrap();
     let svc = hrsync::service::Service::new(Config::load(&path).unwrap()).unwrap();
-    let t = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&chrono::Utc);
-    assert!(svc.tick(t("2026-11-28T00:00:00Z")).await.unwrap().is_empty());
+    let t = |s: &str| {
+        chrono::DateTime::parse_from_rfc3339(s)
+            .unwrap()
+            .with_timezone(&chrono::Utc)
+    };
+    assert!(
+        svc.tick(t("2026-11-28T00:00:00Z"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let ticked = svc.tick(t("2026-11-29T03:00:00Z")).await.unwrap();
     assert_eq!(ticked[0].outcome, "ran");
     let store = Store::open(&Config::load(&path).unwrap().state_path()).unwrap();
