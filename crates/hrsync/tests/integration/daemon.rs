@@ -624,3 +624,78 @@ async fn one_apply_per_mapping_at_a_time() {
         "released after the run"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_a_valid_configuration_and_keeps_the_old_one_otherwise() {
+    let fx = Fx::new("reload", 2, "uid", STAFF_ATTRS).await;
+    std::fs::write(fx.dir.path().join("event.secret"), "reload-secret\n").unwrap();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    append(&fx, &format!("\n[serve]\nlisten = \"127.0.0.1:{port}\"\n"));
+    let base = std::fs::read_to_string(&fx.cfg_path).unwrap();
+    let mut daemon = std::process::Command::new(env!("CARGO_BIN_EXE_hrsync"))
+        .args(["serve", "-c"])
+        .arg(&fx.cfg_path)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let http = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{port}");
+    let status = |path: &'static str| {
+        let http = http.clone();
+        let url = url.clone();
+        async move {
+            http.post(format!("{url}{path}"))
+                .body("{}")
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+                .unwrap_or(0)
+        }
+    };
+    let mut waited = 0;
+    while http.get(format!("{url}/healthz")).send().await.is_err() {
+        assert!(waited < 100, "the daemon did not start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        waited += 1;
+    }
+    assert_eq!(status("/events/hr").await, 404, "no such endpoint yet");
+    let pid = daemon.id().to_string();
+    let hup = || {
+        std::process::Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+    };
+    // A configuration whose secret file is missing is refused; the daemon keeps running.
+    std::fs::write(
+        &fx.cfg_path,
+        base.clone()
+            + "\n[[event]]\nname = \"hr\"\nmapping = \"staff\"\nformat = \"generic\"\nauth = \"hmac_sha256\"\nsecret = { file = \"missing.secret\" }\n",
+    )
+    .unwrap();
+    assert!(hup().success());
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(status("/events/hr").await, 404, "old configuration kept");
+    assert!(daemon.try_wait().unwrap().is_none(), "still running");
+    // A valid one is taken: the new endpoint exists (and refuses an unsigned event).
+    std::fs::write(
+        &fx.cfg_path,
+        base + "\n[[event]]\nname = \"hr\"\nmapping = \"staff\"\nformat = \"generic\"\nauth = \"hmac_sha256\"\nsecret = { file = \"event.secret\" }\n",
+    )
+    .unwrap();
+    assert!(hup().success());
+    let mut waited = 0;
+    while status("/events/hr").await != 401 {
+        assert!(waited < 100, "not reloaded within 10 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        waited += 1;
+    }
+    let _ = std::process::Command::new("kill")
+        .arg(daemon.id().to_string())
+        .status();
+    assert!(daemon.wait().unwrap().success());
+}
