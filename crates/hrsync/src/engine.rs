@@ -347,17 +347,7 @@ async fn run_inner(
     let records = fetch_report.records;
     let complete = fetch_report.complete;
     let (mut plan, observed) = planner.finish(fetch_report);
-    if !spec.unique.is_empty() && plan.changes.iter().any(|c| c.kind.creates()) {
-        let mut used = std::collections::BTreeMap::new();
-        for u in &spec.unique {
-            used.insert(
-                u.attr.to_ascii_lowercase(),
-                store.used_names(&spec.name, &u.attr)?,
-            );
-        }
-        let scope = crate::unique::scope_of(&job.directory.base_dn);
-        crate::unique::assign(&mut plan, &spec.unique, &dir, &used, &scope).await?;
-    }
+    assign_unique(job, store, &dir, &mut plan).await?;
     crate::guards::hold(
         &mut plan,
         &job.thresholds,
@@ -751,17 +741,7 @@ async fn run_targeted(
     let (plan, observed) = planner.finish(report);
     timings.plan_ms = t.elapsed().as_millis() as u64;
     let mut plan = plan;
-    if !spec.unique.is_empty() && plan.changes.iter().any(|c| c.kind.creates()) {
-        let mut used = std::collections::BTreeMap::new();
-        for u in &spec.unique {
-            used.insert(
-                u.attr.to_ascii_lowercase(),
-                store.used_names(&spec.name, &u.attr)?,
-            );
-        }
-        let scope = crate::unique::scope_of(&job.directory.base_dn);
-        crate::unique::assign(&mut plan, &spec.unique, &dir, &used, &scope).await?;
-    }
+    assign_unique(job, store, &dir, &mut plan).await?;
     // A linked account not found by its key (the key attribute was cleared by hand) is not
     // read here: creating would duplicate it. The next full sync finds it by its link.
     let mut refused = Vec::new();
@@ -816,4 +796,28 @@ async fn run_targeted(
         },
     )
     .await
+}
+
+/// Picks unique names (e.g. `sAMAccountName`) for the plan's creates: checked against the
+/// directory, this run and the ledger of names hrsync ever gave.
+async fn assign_unique(
+    job: &Job,
+    store: &Store,
+    dir: &Directory,
+    plan: &mut Plan,
+) -> Result<(), EngineError> {
+    let spec = job.mapping.spec();
+    if spec.unique.is_empty() || !plan.changes.iter().any(|c| c.kind.creates()) {
+        return Ok(());
+    }
+    let mut used = std::collections::BTreeMap::new();
+    for u in &spec.unique {
+        used.insert(
+            u.attr.to_ascii_lowercase(),
+            store.used_names(&spec.name, &u.attr)?,
+        );
+    }
+    let scope = crate::unique::scope_of(&job.directory.base_dn);
+    crate::unique::assign(plan, &spec.unique, dir, &used, &scope).await?;
+    Ok(())
 }

@@ -940,29 +940,18 @@ async fn webhook(cmd: WebhookCmd) -> Result<i32> {
             .await?
             .into_iter()
             .next();
-        let mut values = std::collections::BTreeMap::new();
-        values.insert("key".to_string(), key.clone());
-        values.insert("event".to_string(), "test".to_string());
-        if let Some(e) = &entry {
-            values.insert("dn".to_string(), e.dn.clone());
-            values.insert("user.dn".to_string(), e.dn.clone());
-            for (a, v) in &e.attrs {
-                values.insert(format!("user.{}", a.as_str()), v.join(", "));
-                values.insert(
-                    format!("user.{}", a.as_str().to_ascii_lowercase()),
-                    v.join(", "),
-                );
+        let hr = match hrsync::service::orchestrate::hr_record(&job, key).await {
+            Ok(Some(rec)) => Some(rec),
+            Ok(None) => {
+                eprintln!("note: {key} is not in HR; hr.* macros are empty");
+                None
             }
-        }
-        match hrsync::service::orchestrate::hr_record(&job, key).await {
-            Ok(Some(rec)) => hrsync::service::orchestrate::flatten_hr(
-                "hr",
-                &serde_json::Value::Object(rec),
-                &mut values,
-            ),
-            Ok(None) => eprintln!("note: {key} is not in HR; hr.* macros are empty"),
-            Err(e) => eprintln!("note: {e}"),
-        }
+            Err(e) => {
+                eprintln!("note: {e}");
+                None
+            }
+        };
+        let values = hrsync::service::orchestrate::macro_values(key, "test", entry.as_ref(), hr);
         if entry.is_none() {
             eprintln!(
                 "note: no account with {} = {key}; user.* macros are empty",

@@ -422,23 +422,10 @@ impl Worker {
         job: &crate::config::Job,
         webhook: Option<&str>,
     ) -> Result<BTreeMap<String, String>, String> {
-        let mut v = BTreeMap::new();
-        v.insert("key".into(), row.hr_key.clone());
-        v.insert("dn".into(), entry.dn.clone());
-        v.insert("event".into(), row.event.clone());
+        let hr = hr_record(job, &row.hr_key).await?;
+        let mut v = macro_values(&row.hr_key, &row.event, Some(entry), hr);
         v.insert("orchestration".into(), row.orchestration.clone());
         v.insert("webhook".into(), webhook.unwrap_or_default().to_string());
-        v.insert("user.dn".into(), entry.dn.clone());
-        for (a, vals) in &entry.attrs {
-            v.insert(format!("user.{}", a.as_str()), vals.join(", "));
-            v.insert(
-                format!("user.{}", a.as_str().to_ascii_lowercase()),
-                vals.join(", "),
-            );
-        }
-        if let Some(hr) = hr_record(job, &row.hr_key).await? {
-            flatten_hr("hr", &serde_json::Value::Object(hr), &mut v);
-        }
         Ok(v)
     }
 
@@ -491,6 +478,34 @@ impl Worker {
             wait: None,
         }
     }
+}
+
+/// The macros of one person: `key`, `event`, `dn`, the account's attributes as `user.<attr>`
+/// (also lower-cased), the HR record as `hr.<path>`.
+pub fn macro_values(
+    key: &str,
+    event: &str,
+    entry: Option<&hrsync_model::DirEntry>,
+    hr: Option<serde_json::Map<String, serde_json::Value>>,
+) -> BTreeMap<String, String> {
+    let mut v = BTreeMap::new();
+    v.insert("key".into(), key.to_string());
+    v.insert("event".into(), event.to_string());
+    if let Some(e) = entry {
+        v.insert("dn".into(), e.dn.clone());
+        v.insert("user.dn".into(), e.dn.clone());
+        for (a, vals) in &e.attrs {
+            v.insert(format!("user.{}", a.as_str()), vals.join(", "));
+            v.insert(
+                format!("user.{}", a.as_str().to_ascii_lowercase()),
+                vals.join(", "),
+            );
+        }
+    }
+    if let Some(hr) = hr {
+        flatten_hr("hr", &serde_json::Value::Object(hr), &mut v);
+    }
+    v
 }
 
 /// Renders and delivers one webhook.
