@@ -343,3 +343,83 @@ async fn created_accounts_are_written_back_to_paycor() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paycor_events_reach_the_daemon_and_update_that_employee() {
+    let cfg = PaycorConfig {
+        employees: 30,
+        seed: 8,
+        ..PaycorConfig::default()
+    };
+    let fx = PaycorFx::with("paycor-events", cfg, |t| {
+        t + "\n[[event]]\nname = \"paycor\"\nmapping = \"paycor-staff\"\nformat = \"paycor\"\nauth = \"shared_secret\"\nsecret = { file = \"event.secret\" }\n"
+    })
+    .await;
+    std::fs::write(
+        fx.dir.path().join("event.secret"),
+        "Bearer WREX-notification-secret\n",
+    )
+    .unwrap();
+    let r = fx.run(Mode::Apply).await.unwrap();
+    assert_eq!(r.applied_failed, 0);
+    let config = Config::load(&fx.dir.path().join("hrsync.toml")).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let running = hrsync::service::start(config, listener).await.unwrap();
+    // Paycor sends Employee.Modified with the subscription's secret as Authorization.
+    fx.emu.subscribe_events(
+        &format!("http://{}/events/paycor", running.addr),
+        "Bearer WREX-notification-secret",
+    );
+    let active: Vec<String> = r
+        .plan
+        .changes
+        .iter()
+        .filter(|c| c.kind == ChangeKind::Create)
+        .map(|c| c.key.clone())
+        .collect();
+    let (a, b) = (active[0].clone(), active[1].clone());
+    let sn = |id: String| async move {
+        let mut ldap = admin().await;
+        let env = ldap_env();
+        let (rs, _) = ldap
+            .search(
+                &env.base,
+                ldap3::Scope::Subtree,
+                &format!("(employeeNumber={id})"),
+                vec!["sn"],
+            )
+            .await
+            .unwrap()
+            .success()
+            .unwrap();
+        rs.into_iter()
+            .next()
+            .map(ldap3::SearchEntry::construct)
+            .and_then(|e| e.attrs.get("sn").and_then(|v| v.first().cloned()))
+    };
+    let b_before = sn(b.clone()).await;
+    fx.emu
+        .update(&a, serde_json::json!({"lastName": "Eventful"}))
+        .unwrap();
+    let mut waited = 0;
+    while sn(a.clone()).await.as_deref() != Some("Eventful") {
+        assert!(waited < 100, "the Paycor event was not applied within 10 s");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        waited += 1;
+    }
+    assert_eq!(
+        sn(b.clone()).await,
+        b_before,
+        "only the employee the event names"
+    );
+    // A forged event (wrong secret) is refused.
+    let forged = reqwest::Client::new()
+        .post(format!("http://{}/events/paycor", running.addr))
+        .header("authorization", "Bearer guess")
+        .body(r#"{"eventType":"Employee.Modified","eventId":"x-1","itemId":"nobody"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 401);
+    running.shutdown(std::time::Duration::from_secs(10)).await;
+}
