@@ -32,6 +32,9 @@ use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 use tokio::sync::{Mutex, Notify, mpsc, watch};
 
+/// Waits between the attempts of a failed event run (None: the last attempt).
+const EVENT_RETRY_SECS: [Option<u64>; 4] = [Some(1), Some(5), Some(20), None];
+
 /// How long an automation's run lock is honoured before it counts as abandoned (a crash).
 const STALE_LOCK_HOURS: i64 = 6;
 
@@ -410,15 +413,27 @@ impl Service {
                 only: (!everyone).then_some(Only { field, values }),
                 ..RunOptions::default()
             };
-            let res = self
-                .sync(
-                    &ep.raw.mapping,
-                    Mode::Apply,
-                    &format!("event:{}", ep.raw.name),
-                    opts,
-                    Utc::now(),
-                )
-                .await;
+            // HR briefly down, another apply of the mapping running: try again a few times
+            // before the event counts as failed (the next full sync covers it anyway).
+            let mut res = Err(anyhow::anyhow!("not run"));
+            for (attempt, wait) in EVENT_RETRY_SECS.iter().enumerate() {
+                res = self
+                    .sync(
+                        &ep.raw.mapping,
+                        Mode::Apply,
+                        &format!("event:{}", ep.raw.name),
+                        opts.clone(),
+                        Utc::now(),
+                    )
+                    .await;
+                match (&res, wait) {
+                    (Ok(_), _) | (Err(_), None) => break,
+                    (Err(e), Some(w)) => {
+                        tracing::warn!(endpoint = %ep.raw.name, attempt = attempt + 1, "event run failed, retrying in {w} s: {e:#}");
+                        tokio::time::sleep(std::time::Duration::from_secs(*w)).await;
+                    }
+                }
+            }
             let (status, run) = match &res {
                 Ok(r) if r.applied_failed > 0 => ("partial".to_string(), Some(r.run_id)),
                 Ok(r) => ("applied".to_string(), Some(r.run_id)),

@@ -699,3 +699,53 @@ async fn sighup_reloads_a_valid_configuration_and_keeps_the_old_one_otherwise() 
         .status();
     assert!(daemon.wait().unwrap().success());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_during_an_hr_outage_is_applied_when_hr_answers_again() {
+    let fx = Fx::new("event-retry", 4, "uid", STAFF_ATTRS).await;
+    std::fs::write(fx.dir.path().join("event.secret"), "retry-secret\n").unwrap();
+    append(
+        &fx,
+        "\n[[event]]\nname = \"icehrm\"\nmapping = \"staff\"\nformat = \"generic\"\nauth = \"hmac_sha256\"\nsecret = { file = \"event.secret\" }\n",
+    );
+    assert_eq!(fx.run(Mode::Apply).await.applied_failed, 0);
+    let id = fx.active_ids()[0];
+    let key = fx.emp_no(id);
+    fx.emu.update(id, json!({"last_name": "Patient"})).unwrap();
+    // HR answers 500 to the next three list calls: the first event run (a call and its one
+    // retry) fails; the second run gets through.
+    fx.emu
+        .set_fault(hrsync_emulator::icehrm::Fault::FailListPageTimes {
+            page: 1,
+            status: 500,
+            times: 3,
+        });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let running = service::start(fx.config(), listener).await.unwrap();
+    let now = Utc::now().timestamp();
+    let body = json!({"employee_id": key, "event_id": "outage-1"}).to_string();
+    let resp = reqwest::Client::new()
+        .post(format!("http://{}/events/icehrm", running.addr))
+        .header("x-hrsync-timestamp", now.to_string())
+        .header(
+            "x-hrsync-signature",
+            hrsync::service::events::sign("retry-secret", now, body.as_bytes()),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    let mut waited = 0;
+    while sn_of(&fx, &key).await.as_deref() != Some("Patient") {
+        assert!(waited < 150, "not applied within 15 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        waited += 1;
+    }
+    let runs = fx.store().runs(10).unwrap();
+    assert!(
+        runs.iter().any(|r| r.status == "failed"),
+        "the first attempt failed: {runs:?}"
+    );
+    running.shutdown(Duration::from_secs(10)).await;
+}
