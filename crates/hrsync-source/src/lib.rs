@@ -72,6 +72,11 @@ impl Source {
                 s.only = Some((field.to_string(), values.iter().cloned().collect()));
                 true
             }
+            // Joins drop the others before their per-person calls.
+            Source::Joined(p, j) => {
+                j.only = Some((field.to_string(), values.clone()));
+                p.restrict(field, values)
+            }
             _ => false,
         }
     }

@@ -1155,6 +1155,7 @@ impl Config {
                         })
                         .collect(),
                     fan_out_limit: None,
+                    only: None,
                 },
             );
         }
@@ -1640,6 +1641,7 @@ impl Config {
                         required: false,
                     }],
                     fan_out_limit: Some(fan_out_sample),
+                    only: None,
                 },
             ),
             name,

@@ -40,6 +40,10 @@ pub struct JoinSpec {
     /// Call fan-out endpoints for the first N people only (`endpoint test`); the others get no
     /// data and no problem.
     pub fan_out_limit: Option<usize>,
+    /// Only records whose field (dotted path) is one of these values are kept — before the
+    /// fan-out calls, so a targeted run (an HR event) makes one call per named person, not one
+    /// per employee.
+    pub only: Option<(String, BTreeSet<String>)>,
 }
 
 /// What one joined endpoint produced.
@@ -78,6 +82,9 @@ impl JoinSpec {
         let need = keep.map(|k| {
             let mut n: BTreeSet<String> = k.clone();
             n.insert(top(&self.primary_key));
+            if let Some((f, _)) = &self.only {
+                n.insert(top(f));
+            }
             for p in &self.parts {
                 if let Some(f) = rest.endpoint(&p.endpoint).and_then(|e| e.for_each.as_ref()) {
                     n.insert(top(&f.field));
@@ -86,8 +93,16 @@ impl JoinSpec {
             n
         });
         let mut records = Vec::new();
+        let only = self.only.as_ref();
         let mut report = primary
-            .fetch_boxed(need.as_ref(), &mut |r| records.push(r))
+            .fetch_boxed(need.as_ref(), &mut |r| {
+                let wanted = only.is_none_or(|(f, values)| {
+                    crate::lookup_scalar(&r.fields, f).is_some_and(|v| values.contains(&v))
+                });
+                if wanted {
+                    records.push(r);
+                }
+            })
             .await?;
         let client = rest.client()?;
         let mut datas = Vec::new();

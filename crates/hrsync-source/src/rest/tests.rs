@@ -305,6 +305,7 @@ async fn fan_out_and_list_joins_merge_namespace_and_hold_back() {
             },
         ],
         fan_out_limit: None,
+        only: None,
     };
     let source = Source::Joined(Box::new(Source::Rest(it.clone(), "employees".into())), spec);
     let mut recs = Vec::new();

@@ -351,8 +351,11 @@ async fn paycor_events_reach_the_daemon_and_update_that_employee() {
         seed: 8,
         ..PaycorConfig::default()
     };
+    // With the per-employee person join, to count its calls.
     let fx = PaycorFx::with("paycor-events", cfg, |t| {
-        t + "\n[[event]]\nname = \"paycor\"\nmapping = \"paycor-staff\"\nformat = \"paycor\"\nauth = \"shared_secret\"\nsecret = { file = \"event.secret\" }\n"
+        // (without the example's write-back orchestration: only the event's calls count)
+        let t = t.split("# Write-back").next().unwrap_or_default().to_string();
+        t.replace("# join = [\"person_data\"]", "join = [\"person_data\"]") + "\n[[event]]\nname = \"paycor\"\nmapping = \"paycor-staff\"\nformat = \"paycor\"\nauth = \"shared_secret\"\nsecret = { file = \"event.secret\" }\n"
     })
     .await;
     std::fs::write(
@@ -380,10 +383,15 @@ async fn paycor_events_reach_the_daemon_and_update_that_employee() {
     let (a, b) = (active[0].clone(), active[1].clone());
     let sn = |id: String| async move {
         let mut ldap = admin().await;
-        let env = ldap_env();
+        // This test's OU only: the seeded GUIDs repeat across runs on a reused server.
+        let ou = format!(
+            "ou=paycor-events-{},{}",
+            std::process::id(),
+            ldap_env().base
+        );
         let (rs, _) = ldap
             .search(
-                &env.base,
+                &ou,
                 ldap3::Scope::Subtree,
                 &format!("(employeeNumber={id})"),
                 vec!["sn"],
@@ -398,6 +406,9 @@ async fn paycor_events_reach_the_daemon_and_update_that_employee() {
             .and_then(|e| e.attrs.get("sn").and_then(|v| v.first().cloned()))
     };
     let b_before = sn(b.clone()).await;
+    assert!(b_before.is_some());
+    assert_ne!(sn(a.clone()).await.as_deref(), Some("Eventful"));
+    let calls_before = fx.emu.request_count();
     fx.emu
         .update(&a, serde_json::json!({"lastName": "Eventful"}))
         .unwrap();
@@ -412,6 +423,10 @@ async fn paycor_events_reach_the_daemon_and_update_that_employee() {
         b_before,
         "only the employee the event names"
     );
+    // The employee list is read, but the per-person call is made for the named one only
+    // (not for all 30).
+    let calls = fx.emu.request_count() - calls_before;
+    assert!(calls <= 4, "{calls} Paycor calls for one event");
     // A forged event (wrong secret) is refused.
     let forged = reqwest::Client::new()
         .post(format!("http://{}/events/paycor", running.addr))
