@@ -119,6 +119,11 @@ impl Dialect {
     /// time, so one bad record never reaches the server).
     pub fn check(self, d: &DesiredEntry) -> Vec<Finding> {
         let mut out = Vec::new();
+        if d.leaver {
+            // A leaver (or someone out of scope) is only disabled: nothing is written from
+            // the mapped attributes, which may be empty.
+            return out;
+        }
         if self == Dialect::ActiveDirectory {
             let subject = || d.key.clone();
             match d.attrs.iter().find(|(a, _)| a.is("sAMAccountName")) {

@@ -1185,3 +1185,53 @@ steps = [{{ action = "disable" }}]
     let o = fx.user(&format!("{}{other}", fx.pfx)).await.unwrap();
     assert_eq!(uac(&o) & 2, 0, "not a member: untouched");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ad_scope_excludes_contractors_and_out_of_scope_disables() {
+    let fx = AdFx::with(
+        "ad-scope",
+        4,
+        false,
+        "scope_when = \"first_name != 'Contractor'\"\nout_of_scope = \"disable\"",
+        "",
+        &[],
+    )
+    .await;
+    let r = fx.run(Mode::Apply).await;
+    assert_eq!(r.applied_failed, 0, "{:?}", fx.failures(r.run_id));
+    // A contractor is hired: never created.
+    fx.emu.hire(
+        json!({"employee_id": "EMP07777", "first_name": "Contractor", "last_name": "Temp",
+        "work_email": "temp@example.test", "department": 3, "job_title": 2}),
+    );
+    // An employee becomes a contractor: out of scope, so disabled (with the reason).
+    let who = fx.active()[0].clone();
+    let key = who["employee_id"].as_str().unwrap().to_string();
+    fx.emu
+        .update(
+            who["id"].as_i64().unwrap(),
+            json!({"first_name": "Contractor"}),
+        )
+        .unwrap();
+    let r = fx.run(Mode::Apply).await;
+    assert_eq!(r.applied_failed, 0, "{:?}", fx.failures(r.run_id));
+    let k: Vec<(ChangeKind, &str)> = r
+        .plan
+        .changes
+        .iter()
+        .map(|c| (c.kind, c.key.as_str()))
+        .collect();
+    assert_eq!(k, vec![(ChangeKind::Disable, key.as_str())]);
+    assert!(
+        r.plan.changes[0].reason.contains("out of scope"),
+        "{}",
+        r.plan.changes[0].reason
+    );
+    assert!(fx.user(&format!("{}emp07777", fx.pfx)).await.is_none());
+    assert!(r.plan.findings.is_empty(), "{:?}", r.plan.findings);
+    let e = fx
+        .user(&format!("{}{}", fx.pfx, key.to_lowercase()))
+        .await
+        .unwrap();
+    assert_eq!(uac(&e) & 2, 2, "disabled in AD");
+}
