@@ -543,6 +543,22 @@ impl Planner {
             if d.leaver {
                 continue; // a leaver without an account: nothing to do
             }
+            if self.o.targeted
+                && let Some(l) = self.links.get(&d.key)
+            {
+                // A linked account not found by its key (the key attribute was cleared by
+                // hand) was not read by a targeted run: creating would duplicate it. The next
+                // full sync finds it by its link.
+                self.findings.push(Finding::warning(
+                    d.key.clone(),
+                    None,
+                    format!(
+                        "has a linked account ({}) that was not found by its key; not created by an event run, the next full sync decides",
+                        l.dn
+                    ),
+                ));
+                continue;
+            }
             let n = norm(&d.dn);
             if let Some(owner) = dns.get(&n) {
                 self.findings.push(Finding::error(

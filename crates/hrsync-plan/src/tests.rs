@@ -246,33 +246,9 @@ fn arrival_order_does_not_change_the_plan() {
     ];
     type Feed<'a> = &'a dyn Fn(&mut Planner, Vec<DesiredEntry>, Vec<DirEntry>);
     let run = |order: Feed<'_>| {
-        let i = input(vec![], vec![], true);
-        let mut p = Planner::new(
-            PlanOptions {
-                mapping: i.mapping,
-                target: i.target,
-                now: i.now,
-                owned: i.owned,
-                rdn_attribute: i.rdn_attribute,
-                key_attribute: i.key_attribute,
-                missing_from_hr: i.missing_from_hr,
-                managed_base: i.managed_base,
-                place_by_rule: false,
-                managed_groups: Vec::new(),
-                managed_group_bases: Vec::new(),
-                leaver_removes_groups: false,
-                disabled_ou: None,
-                create_only: Vec::new(),
-                delete_after: None,
-                match_on: Vec::new(),
-                decisions: Default::default(),
-                person_refs: Vec::new(),
-                targeted: false,
-            },
-            BTreeMap::new(),
-        );
+        let mut p = planner_with(|_| {});
         order(&mut p, desired.clone(), snapshot.clone());
-        p.finish(i.fetch).0
+        p.finish(input(vec![], vec![], true).fetch).0
     };
     let entries_first = run(&|p, d, s| {
         s.into_iter().for_each(|e| p.add_entry(e));
@@ -310,6 +286,11 @@ fn arrival_order_does_not_change_the_plan() {
 
 /// A planner with the test defaults, adjusted by `f`.
 fn planner_with(f: impl FnOnce(&mut PlanOptions)) -> Planner {
+    planner_with_links(BTreeMap::new(), f)
+}
+
+/// [`planner_with`], with links remembered from earlier runs.
+fn planner_with_links(links: BTreeMap<String, Link>, f: impl FnOnce(&mut PlanOptions)) -> Planner {
     let i = input(vec![], vec![], true);
     let mut o = PlanOptions {
         mapping: i.mapping,
@@ -333,7 +314,7 @@ fn planner_with(f: impl FnOnce(&mut PlanOptions)) -> Planner {
         targeted: false,
     };
     f(&mut o);
-    Planner::new(o, BTreeMap::new())
+    Planner::new(o, links)
 }
 
 fn complete(records: usize) -> FetchReport {
@@ -586,5 +567,34 @@ fn manager_cycles_and_unknown_managers_are_findings_and_change_nothing() {
             .any(|f| f.subject == "5" && f.message.contains("manager 99 is not in HR")),
         "{:?}",
         plan.findings
+    );
+}
+
+#[test]
+fn a_targeted_run_never_creates_an_account_for_a_linked_key() {
+    // The account of key 5 lost its key attribute, so a targeted run (which reads accounts by
+    // key) did not see it; its link says it exists.
+    let links = BTreeMap::from([(
+        "5".to_string(),
+        Link {
+            uuid: Some("uuid-5".into()),
+            dn: dn::child("uid", "e", OU),
+        },
+    )]);
+    let mut p = planner_with_links(links.clone(), |o| o.targeted = true);
+    p.add_desired(want("5", "e", "Eng", false));
+    let (plan, _) = p.finish(complete(1));
+    assert!(plan.changes.is_empty(), "{:?}", kinds(&plan));
+    assert!(
+        plan.findings[0].message.contains("linked account"),
+        "{:?}",
+        plan.findings
+    );
+    // A full run reads every account: not finding it means it is really gone, so it creates.
+    let mut p = planner_with_links(links, |_| {});
+    p.add_desired(want("5", "e", "Eng", false));
+    assert_eq!(
+        kinds(&p.finish(complete(1)).0),
+        vec![(ChangeKind::Create, "5".into())]
     );
 }

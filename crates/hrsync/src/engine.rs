@@ -33,6 +33,26 @@ enum HrRecordResult {
     Failed(Option<String>, Vec<hrsync_model::Finding>),
 }
 
+/// Maps one HR record; what the directory would refuse is a finding now, not a failed apply.
+fn map_record(
+    mapper: &hrsync_mapping::Mapper,
+    dialect: hrsync_directory::Dialect,
+    rec: &hrsync_model::HrRecord,
+    today: chrono::NaiveDate,
+) -> HrRecordResult {
+    match mapper.map_at(rec, today) {
+        Ok(d) => {
+            let refused = dialect.check(&d);
+            if refused.is_empty() {
+                HrRecordResult::Mapped(d)
+            } else {
+                HrRecordResult::Failed(Some(d.key.clone()), refused)
+            }
+        }
+        Err(f) => HrRecordResult::Failed(mapper.key_of(rec), f),
+    }
+}
+
 /// Plan only, or plan and apply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -243,18 +263,7 @@ async fn run_inner(
         let report = source
             .fetch_with(Some(&keep), |rec| {
                 let t = Instant::now();
-                let mapped = match mapper.map_at(&rec, today) {
-                    Ok(d) => {
-                        // What the directory would refuse is a finding now, not a failed apply.
-                        let refused = dialect.check(&d);
-                        if refused.is_empty() {
-                            HrRecordResult::Mapped(d)
-                        } else {
-                            HrRecordResult::Failed(Some(d.key.clone()), refused)
-                        }
-                    }
-                    Err(f) => HrRecordResult::Failed(mapper.key_of(&rec), f),
-                };
+                let mapped = map_record(&mapper, dialect, &rec, today);
                 // The receiver only goes away when the run is failing anyway.
                 let _ = tx.send((mapped, t.elapsed()));
             })
@@ -674,17 +683,7 @@ async fn run_targeted(
                 return;
             }
             let t = Instant::now();
-            results.push(match job.mapping.map_at(&rec, today) {
-                Ok(d) => {
-                    let refused = dialect.check(&d);
-                    if refused.is_empty() {
-                        HrRecordResult::Mapped(d)
-                    } else {
-                        HrRecordResult::Failed(Some(d.key.clone()), refused)
-                    }
-                }
-                Err(f) => HrRecordResult::Failed(job.mapping.key_of(&rec), f),
-            });
+            results.push(map_record(&job.mapping, dialect, &rec, today));
             map_time += t.elapsed();
         })
         .await?;
@@ -742,24 +741,6 @@ async fn run_targeted(
     timings.plan_ms = t.elapsed().as_millis() as u64;
     let mut plan = plan;
     assign_unique(job, store, &dir, &mut plan).await?;
-    // A linked account not found by its key (the key attribute was cleared by hand) is not
-    // read here: creating would duplicate it. The next full sync finds it by its link.
-    let mut refused = Vec::new();
-    plan.changes.retain(|c| {
-        let linked = c.kind.creates() && stored.contains_key(&c.key);
-        if linked {
-            refused.push(hrsync_model::Finding::warning(
-                c.key.clone(),
-                None,
-                format!(
-                    "has a linked account ({}) that was not found by its key; not created by an event run, the next full sync decides",
-                    stored.get(&c.key).map(|l| l.dn.as_str()).unwrap_or_default()
-                ),
-            ));
-        }
-        !linked
-    });
-    plan.findings.extend(refused);
     // Percentages are of every account hrsync manages, not of the few read here; and what
     // runs applied in the last 24 hours counts too.
     let since = now - chrono::Duration::hours(24);
