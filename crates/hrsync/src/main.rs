@@ -192,6 +192,20 @@ enum ReviewCmd {
     },
 }
 
+/// Whom a webhook test or an on-demand orchestration is for.
+#[derive(clap::Args)]
+struct People {
+    /// HR primary key of a person (repeat for several).
+    #[arg(long = "user", required_unless_present = "groups")]
+    users: Vec<String>,
+    /// DN of a group: every member with a key (repeat for several).
+    #[arg(long = "group")]
+    groups: Vec<String>,
+    /// The mapping whose accounts and HR records are used (needed with several).
+    #[arg(short, long)]
+    mapping: Option<String>,
+}
+
 #[derive(Subcommand)]
 enum AutomationCmd {
     /// Every automation: schedule, last run and status, next run, whether it is running.
@@ -212,15 +226,8 @@ enum WebhookCmd {
         common: Common,
         /// Name of the [[webhook]].
         name: String,
-        /// HR primary key of a person (repeat for several).
-        #[arg(long = "user", required_unless_present = "groups")]
-        users: Vec<String>,
-        /// DN of a group: every member with a key (repeat for several).
-        #[arg(long = "group")]
-        groups: Vec<String>,
-        /// The mapping whose accounts and HR records supply the macros (needed with several).
-        #[arg(short, long)]
-        mapping: Option<String>,
+        #[command(flatten)]
+        who: People,
         #[arg(long)]
         json: bool,
     },
@@ -233,13 +240,8 @@ enum OrchestrateCmd {
         #[command(flatten)]
         common: Common,
         template: String,
-        #[arg(long = "user", required_unless_present = "groups")]
-        users: Vec<String>,
-        /// DN of a group: every member with a key (repeat for several).
-        #[arg(long = "group")]
-        groups: Vec<String>,
-        #[arg(short, long)]
-        mapping: Option<String>,
+        #[command(flatten)]
+        who: People,
     },
     /// Runs every due step once (what the daemon does continuously).
     Work {
@@ -723,8 +725,8 @@ fn print_plan(plan: &Plan, show: &Show, object_classes: &[String]) {
     print!("{}", hrsync_plan::render_text(plan, true, limit));
 }
 
-/// The one mapping a review command is about.
-fn review_mapping(cfg: &Config, mapping: Option<String>) -> Result<String> {
+/// The one mapping a command about people is about: the given one, or the only one.
+fn one_mapping(cfg: &Config, mapping: Option<String>) -> Result<String> {
     let names = cfg.mapping_names();
     match mapping {
         Some(m) if names.contains(&m) => Ok(m),
@@ -739,7 +741,7 @@ fn review_mapping(cfg: &Config, mapping: Option<String>) -> Result<String> {
 fn review(cmd: ReviewCmd) -> Result<i32> {
     let decide = |target: ReviewTarget, status: &str, dn: Option<String>| -> Result<i32> {
         let cfg = Config::load(&target.common.config)?;
-        let mapping = review_mapping(&cfg, target.mapping)?;
+        let mapping = one_mapping(&cfg, target.mapping)?;
         let mut store = Store::open(&cfg.state_path())?;
         let item = store
             .review(Some(&mapping), true)?
@@ -901,18 +903,35 @@ fn automation(cmd: AutomationCmd) -> Result<i32> {
     Ok(0)
 }
 
-/// The mapping for a command about people: the given one, or the only one.
-fn one_mapping(cfg: &Config, mapping: Option<String>) -> Result<String> {
-    review_mapping(cfg, mapping)
+/// The people a command is for: the given keys, then every keyed member of the given groups,
+/// each once, in that order.
+async fn people(
+    dir: &hrsync_directory::Directory,
+    mut users: Vec<String>,
+    groups: &[String],
+) -> Result<Vec<String>> {
+    for g in groups {
+        users.extend(dir.group_member_keys(g).await?);
+    }
+    Ok(once_each(users))
+}
+
+/// Drops repeated keys, keeping the first of each.
+fn once_each(mut users: Vec<String>) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    users.retain(|u| seen.insert(u.clone()));
+    users
 }
 
 async fn webhook(cmd: WebhookCmd) -> Result<i32> {
     let WebhookCmd::Test {
         common,
         name,
-        mut users,
-        groups,
-        mapping,
+        who: People {
+            users,
+            groups,
+            mapping,
+        },
         json,
     } = cmd;
     let cfg = Config::load(&common.config)?;
@@ -926,10 +945,7 @@ async fn webhook(cmd: WebhookCmd) -> Result<i32> {
     };
     let job = cfg.job(&mapping)?;
     let dir = hrsync_directory::Directory::connect(job.directory.clone()).await?;
-    for g in &groups {
-        users.extend(dir.group_member_keys(g).await?);
-    }
-    users.dedup();
+    let users = people(&dir, users, &groups).await?;
     let client = hrsync_webhook::client()?;
     let mut store = Store::open(&cfg.state_path())?;
     let mut code = 0;
@@ -992,9 +1008,12 @@ async fn orchestrate(cmd: OrchestrateCmd) -> Result<i32> {
         OrchestrateCmd::Run {
             common,
             template,
-            mut users,
-            groups,
-            mapping,
+            who:
+                People {
+                    users,
+                    groups,
+                    mapping,
+                },
         } => {
             let cfg = std::sync::Arc::new(Config::load(&common.config)?);
             let Some(t) = cfg.raw.orchestrations.iter().find(|o| o.name == template) else {
@@ -1004,15 +1023,16 @@ async fn orchestrate(cmd: OrchestrateCmd) -> Result<i32> {
                 (Some(m), _) => m.clone(),
                 (None, m) => one_mapping(&cfg, m)?,
             };
-            if !groups.is_empty() {
+            // The directory is read only to expand groups (the steps connect on their own).
+            let users = if groups.is_empty() {
+                once_each(users)
+            } else {
                 let job = cfg.job(&mapping)?;
                 let dir = hrsync_directory::Directory::connect(job.directory.clone()).await?;
-                for g in &groups {
-                    users.extend(dir.group_member_keys(g).await?);
-                }
+                let p = people(&dir, users, &groups).await?;
                 dir.close().await;
-            }
-            users.dedup();
+                p
+            };
             let mut store = Store::open(&cfg.state_path())?;
             let links = store.links(&mapping)?;
             let mut ids = Vec::new();
