@@ -85,6 +85,26 @@ pub struct DeliveryRow {
     pub delivery: serde_json::Value,
 }
 
+/// Appends one line to an orchestration's step log (attempt = failed attempts so far + 1).
+fn log_step(
+    tx: &rusqlite::Transaction<'_>,
+    id: i64,
+    step: i64,
+    ok: bool,
+    detail: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let n = tx.execute(
+        "INSERT INTO step_log (outbox_id, step, attempt, at, ok, detail)
+         SELECT ?1, ?2, attempts + 1, ?3, ?4, ?5 FROM outbox WHERE id = ?1",
+        params![id, step, ts(now), ok, detail],
+    )?;
+    if n == 0 {
+        return Err(rusqlite::Error::QueryReturnedNoRows.into());
+    }
+    Ok(())
+}
+
 const OUTBOX_COLS: &str = "id, orchestration, mapping, hr_key, dn, event, step, status, attempts, next_at, last_ok, last_error, created_at, updated_at";
 
 fn outbox_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxRow> {
@@ -313,6 +333,16 @@ impl Store {
         Ok(n == 1)
     }
 
+    /// How many orchestrations have this status.
+    pub fn count_outbox(&self, status: &str) -> Result<usize> {
+        let n: i64 = self.conn.query_row(
+            "SELECT COUNT(*) FROM outbox WHERE status = ?1",
+            params![status],
+            |r| r.get(0),
+        )?;
+        Ok(usize::try_from(n).unwrap_or(0))
+    }
+
     /// The soonest time a pending step is due.
     pub fn next_due(&self) -> Result<Option<DateTime<Utc>>> {
         let v: Option<String> = self
@@ -351,15 +381,7 @@ impl Store {
     /// before the commit runs the step again; after it, never).
     pub fn step_done(&mut self, id: i64, d: &StepDone, now: DateTime<Utc>) -> Result<()> {
         let tx = self.conn.transaction()?;
-        let attempt: i64 = tx.query_row(
-            "SELECT attempts FROM outbox WHERE id = ?1",
-            params![id],
-            |r| r.get(0),
-        )?;
-        tx.execute(
-            "INSERT INTO step_log (outbox_id, step, attempt, at, ok, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![id, d.step, attempt + 1, ts(now), d.ok, d.detail],
-        )?;
+        log_step(&tx, id, d.step, d.ok, &d.detail, now)?;
         tx.execute(
             "UPDATE outbox SET step = ?2, status = ?3, attempts = 0, next_at = ?4, last_ok = ?5,
              last_error = CASE WHEN ?5 THEN NULL ELSE ?6 END, updated_at = ?7
@@ -390,15 +412,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<()> {
         let tx = self.conn.transaction()?;
-        let attempt: i64 = tx.query_row(
-            "SELECT attempts FROM outbox WHERE id = ?1",
-            params![id],
-            |r| r.get(0),
-        )?;
-        tx.execute(
-            "INSERT INTO step_log (outbox_id, step, attempt, at, ok, detail) VALUES (?1, ?2, ?3, ?4, 0, ?5)",
-            params![id, step, attempt + 1, ts(now), detail],
-        )?;
+        log_step(&tx, id, step, false, detail, now)?;
         tx.execute(
             "UPDATE outbox SET attempts = attempts + 1, status = ?2, next_at = ?3, last_error = ?4, updated_at = ?5
              WHERE id = ?1 AND step = ?6 AND status IN ('pending', 'running')",
@@ -559,6 +573,7 @@ mod tests {
             .enqueue("welcome", "staff", "7", "uid=a", "created", at(0))
             .unwrap();
         assert_eq!(s.due_outbox(at(0), 10).unwrap().len(), 1);
+        assert_eq!(s.count_outbox("pending").unwrap(), 1);
         // One worker claims step 0; a second cannot, until the first one's lease runs out.
         assert!(s.claim(id, 0, at(600), at(0)).unwrap());
         assert!(!s.claim(id, 0, at(600), at(1)).unwrap());

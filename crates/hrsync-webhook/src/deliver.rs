@@ -249,6 +249,19 @@ pub async fn deliver(
         "{} is not idempotent and no Idempotency-Key is sent, so the server may have processed it",
         p.method
     );
+    // A call that may have been processed is repeated only when that is safe.
+    let if_safe = |attempt: u32| {
+        if idempotent {
+            Decision::Retry {
+                wait: policy.backoff(attempt),
+                why: why_safe.clone(),
+            }
+        } else {
+            Decision::Stop {
+                why: why_unsafe.clone(),
+            }
+        }
+    };
     let secrets: Vec<&str> = scrub_candidates(secret_headers);
     let max_attempts = hook.max_attempts().max(1);
 
@@ -352,16 +365,7 @@ pub async fn deliver(
                         why: format!("the server asks to come back later ({asked})"),
                     }
                 } else if status.is_server_error() {
-                    if idempotent {
-                        Decision::Retry {
-                            wait: policy.backoff(attempt),
-                            why: why_safe.clone(),
-                        }
-                    } else {
-                        Decision::Stop {
-                            why: why_unsafe.clone(),
-                        }
-                    }
+                    if_safe(attempt)
                 } else if status.is_client_error() {
                     Decision::Stop {
                         why: "a client error does not get better by repeating".into(),
@@ -386,17 +390,7 @@ pub async fn deliver(
                 } else {
                     format!("failed after connecting ({e})")
                 };
-                let decision = if idempotent {
-                    Decision::Retry {
-                        wait: policy.backoff(attempt),
-                        why: why_safe.clone(),
-                    }
-                } else {
-                    Decision::Stop {
-                        why: why_unsafe.clone(),
-                    }
-                };
-                (what, decision)
+                (what, if_safe(attempt))
             }
         };
 

@@ -62,27 +62,28 @@ pub fn authenticate(
             let sig = header("x-hrsync-signature").ok_or(Refused::Auth("no signature"))?;
             let hex_sig = sig.trim().strip_prefix("sha256=").unwrap_or(sig.trim());
             let raw = hex::decode(hex_sig).map_err(|_| Refused::Auth("signature is not hex"))?;
-            let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret)
-                .map_err(|_| Refused::Auth("unusable secret"))?;
-            mac.update(ts.trim().as_bytes());
-            mac.update(b".");
-            mac.update(body);
-            mac.verify_slice(&raw)
+            signed(secret, ts.trim(), body)
+                .ok_or(Refused::Auth("unusable secret"))?
+                .verify_slice(&raw)
                 .map_err(|_| Refused::Auth("signature does not match"))
         }
     }
 }
 
-/// The signature headers a sender computes (for tests, the benchmark and documentation).
-pub fn sign(secret: &str, timestamp: i64, body: &[u8]) -> String {
-    let mut mac = match hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()) {
-        Ok(m) => m,
-        Err(_) => return String::new(),
-    };
-    mac.update(timestamp.to_string().as_bytes());
+/// The HMAC-SHA256 over what a signature covers: `timestamp + "." + body`.
+fn signed(secret: &[u8], timestamp: &str, body: &[u8]) -> Option<hmac::Hmac<sha2::Sha256>> {
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret).ok()?;
+    mac.update(timestamp.as_bytes());
     mac.update(b".");
     mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    Some(mac)
+}
+
+/// The signature header a sender computes (for tests, the benchmark and documentation).
+pub fn sign(secret: &str, timestamp: i64, body: &[u8]) -> String {
+    signed(secret.as_bytes(), &timestamp.to_string(), body)
+        .map(|m| format!("sha256={}", hex::encode(m.finalize().into_bytes())))
+        .unwrap_or_default()
 }
 
 /// Reads the event. `header` gives request headers (lower-case names).

@@ -451,30 +451,28 @@ impl Service {
     /// Runs due orchestration steps until told to stop.
     async fn worker_loop(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
         loop {
-            let mut failed = false;
-            match self.store() {
+            let (failed, next) = match self.store() {
                 Ok(mut store) => {
-                    if let Err(e) = self.worker.run_due(&mut store).await {
-                        tracing::error!("orchestration worker: {e:#}");
-                        failed = true;
+                    let failed = match self.worker.run_due(&mut store).await {
+                        Ok(_) => false,
+                        Err(e) => {
+                            tracing::error!("orchestration worker: {e:#}");
+                            true
+                        }
+                    };
+                    if let Ok(n) = store.count_outbox("pending") {
+                        metrics::gauge!("hrsync_outbox_pending").set(n as f64);
                     }
-                    let pending = store
-                        .outbox(Some("pending"), 100_000)
-                        .map(|v| v.len())
-                        .unwrap_or(0);
-                    metrics::gauge!("hrsync_outbox_pending").set(pending as f64);
+                    (failed, store.next_due().ok().flatten())
                 }
                 Err(e) => {
                     tracing::error!("orchestration worker: {e:#}");
-                    failed = true;
+                    (true, None)
                 }
-            }
+            };
             // Never spin: at least 100 ms between rounds, a second after an error.
             let floor = std::time::Duration::from_millis(if failed { 1000 } else { 100 });
-            let wait = self
-                .store()
-                .ok()
-                .and_then(|s| s.next_due().ok().flatten())
+            let wait = next
                 .map(|t| (t - Utc::now()).to_std().unwrap_or_default())
                 .unwrap_or(std::time::Duration::from_secs(5))
                 .clamp(floor, std::time::Duration::from_secs(5));
