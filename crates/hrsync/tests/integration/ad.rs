@@ -2,6 +2,7 @@
 //! exports `HRSYNC_TEST_AD_*`). The DC's ports are fixed, so all tests share it; each works in
 //! its own OU.
 
+use crate::common::{cli, keys};
 use hrsync::config::Config;
 use hrsync::engine::{self, Mode, RunReport, Unattended};
 use hrsync_directory::dialect::guid_text;
@@ -306,15 +307,6 @@ fn guid(e: &SearchEntry) -> String {
         .or_else(|| e.attrs.get("objectGUID").map(|v| v[0].as_bytes().to_vec()))
         .unwrap();
     guid_text(&raw).unwrap()
-}
-
-fn keys(r: &RunReport, kind: ChangeKind) -> HashSet<String> {
-    r.plan
-        .changes
-        .iter()
-        .filter(|c| c.kind == kind)
-        .map(|c| c.key.clone())
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1165,14 +1157,12 @@ steps = [{{ action = "disable" }}]
     assert!(bind_as(&upn, &first_pw).await.is_err());
 
     // On demand for a group's members, through the CLI.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hrsync"))
-        .args(["orchestrate", "run", "lock-out", "--group", &group, "-c"])
-        .arg(&fx.cfg_path)
-        .output()
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{text}");
+    let (rc, text) = cli(
+        &fx.cfg_path,
+        &["orchestrate", "run", "lock-out", "--group", &group],
+        &[],
+    );
+    assert_eq!(rc, 0, "{text}");
     assert!(
         text.contains(&format!("lock-out for {who}: done")),
         "{text}"

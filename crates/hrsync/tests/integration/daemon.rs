@@ -346,23 +346,6 @@ steps = [
     );
 }
 
-fn hrsync_bin(args: &[&str], cfg: &std::path::Path) -> (i32, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hrsync"))
-        .args(args)
-        .arg("-c")
-        .arg(cfg)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhook_test_shows_request_and_response() {
     let fx = Fx::new("webhook-test", 3, "uid", STAFF_ATTRS).await;
@@ -383,7 +366,11 @@ auth = "icehrm"
     );
     fx.run(Mode::Apply).await;
     let key = fx.emp_no(fx.active_ids()[0]);
-    let (rc, out) = hrsync_bin(&["webhook", "test", "hello", "--user", &key], &fx.cfg_path);
+    let (rc, out) = cli(
+        &fx.cfg_path,
+        &["webhook", "test", "hello", "--user", &key],
+        &[],
+    );
     assert_eq!(rc, 0, "{out}");
     assert!(out.contains(&format!("> POST {hook_url}/people")), "{out}");
     assert!(out.contains("Authorization: [redacted]"), "{out}");

@@ -7,26 +7,10 @@ use hrsync::engine::Mode;
 use hrsync_model::ChangeKind;
 use serde_json::json;
 use std::collections::HashSet;
-use std::process::Command;
 
 const ATTRS: &str = r#"
 manager = { format = "{supervisor.id}", refers_to = "person", by = "{id}" }
 "#;
-
-fn hrsync(fx: &Fx, args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_hrsync"))
-        .args(args)
-        .arg("-c")
-        .arg(&fx.cfg_path)
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code().unwrap_or(-1), text)
-}
 
 async fn lifecycle_fx(name: &str) -> Fx {
     let fx = Fx::new(name, 10, "uid", &format!("{STAFF_ATTRS}{ATTRS}")).await;
@@ -245,16 +229,20 @@ async fn rehire_under_a_new_key_reuses_the_account_and_ambiguity_goes_to_review(
     assert!(hrsync_plan::render_text(&r.plan, true, None).contains("? review EMP09301"));
 
     // The operator lists and decides with the CLI; the decision is remembered and followed.
-    let (rc, out) = hrsync(&fx, &["review", "list"]);
+    let (rc, out) = cli(&fx.cfg_path, &["review", "list"], &[]);
     assert_eq!(rc, 0, "{out}");
     assert!(
         out.contains("EMP09301") && out.contains("bea@example.test"),
         "{out}"
     );
     let bea_dn = entry(&fx, "EMP09201").await.unwrap().dn;
-    let (rc, out) = hrsync(&fx, &["review", "adopt", "EMP09301", "uid=nobody,o=x"]);
+    let (rc, out) = cli(
+        &fx.cfg_path,
+        &["review", "adopt", "EMP09301", "uid=nobody,o=x"],
+        &[],
+    );
     assert_ne!(rc, 0, "only a candidate can be adopted: {out}");
-    let (rc, out) = hrsync(&fx, &["review", "adopt", "EMP09301", &bea_dn]);
+    let (rc, out) = cli(&fx.cfg_path, &["review", "adopt", "EMP09301", &bea_dn], &[]);
     assert_eq!(rc, 0, "{out}");
     let r = fx.run(Mode::Apply).await;
     assert_eq!(r.applied_failed, 0);
@@ -266,6 +254,6 @@ async fn rehire_under_a_new_key_reuses_the_account_and_ambiguity_goes_to_review(
         entry(&fx, "EMP09301").await.unwrap().attrs["givenName"],
         ["Bea"]
     );
-    let (_, out) = hrsync(&fx, &["review", "list", "--all"]);
+    let (_, out) = cli(&fx.cfg_path, &["review", "list", "--all"], &[]);
     assert!(out.contains("EMP09301") && out.contains("adopt"), "{out}");
 }

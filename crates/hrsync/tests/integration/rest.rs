@@ -129,15 +129,6 @@ fn ids_where(emu: &RestState, f: impl Fn(&serde_json::Value) -> bool) -> Vec<Str
         .collect()
 }
 
-fn keys(r: &RunReport, kind: ChangeKind) -> HashSet<String> {
-    r.plan
-        .changes
-        .iter()
-        .filter(|c| c.kind == kind)
-        .map(|c| c.key.clone())
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn custom_rest_syncs_with_fan_out_join_and_safety() {
     let fx = RestFx::new().await;

@@ -1,23 +1,6 @@
 //! Tokens and bind passwords never appear in output, logs, plans, errors or the state DB.
 
 use crate::common::*;
-use std::process::Command;
-
-fn hrsync(fx: &Fx, args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_hrsync"))
-        .args(args)
-        .arg("-c")
-        .arg(&fx.cfg_path)
-        .env("HRSYNC_LOG", "trace")
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code().unwrap_or(-1), text)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn secrets_never_leak() {
@@ -38,7 +21,7 @@ async fn secrets_never_leak() {
     let fx = std::sync::Arc::new(fx);
     let run = |args: Vec<&'static str>| {
         let fx = fx.clone();
-        tokio::task::spawn_blocking(move || hrsync(&fx, &args))
+        tokio::task::spawn_blocking(move || cli(&fx.cfg_path, &args, &[("HRSYNC_LOG", "trace")]))
     };
     let (code, out) = run(vec!["check"]).await.unwrap();
     assert_eq!(code, 0, "{out}");

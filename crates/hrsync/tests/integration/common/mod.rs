@@ -160,32 +160,15 @@ rdn_attribute = "{rdn}"
     }
 
     pub async fn run(&self, mode: Mode) -> RunReport {
-        let cfg = self.config();
-        let job = cfg.job("staff").unwrap();
-        let mut store = Store::open(&cfg.state_path()).unwrap();
-        engine::run(&job, &mut store, mode, chrono::Utc::now(), &mut Unattended)
-            .await
-            .unwrap()
+        self.run_at(mode, chrono::Utc::now()).await
     }
 
     pub async fn run_accepting_drop(&self, mode: Mode) -> RunReport {
-        let cfg = self.config();
-        let job = cfg.job("staff").unwrap();
-        let mut store = Store::open(&cfg.state_path()).unwrap();
         let opts = engine::RunOptions {
             accept_record_drop: true,
             ..Default::default()
         };
-        engine::run_with(
-            &job,
-            &mut store,
-            mode,
-            opts,
-            chrono::Utc::now(),
-            &mut Unattended,
-        )
-        .await
-        .unwrap()
+        self.run_with(mode, opts).await
     }
 
     pub async fn run_at(&self, mode: Mode, now: chrono::DateTime<chrono::Utc>) -> RunReport {
@@ -260,4 +243,31 @@ pub fn kinds(r: &RunReport) -> Vec<(String, String)> {
         .iter()
         .map(|c| (c.kind.as_str().to_string(), c.key.clone()))
         .collect()
+}
+
+/// Keys of the plan's changes of one kind.
+pub fn keys(r: &RunReport, kind: hrsync_model::ChangeKind) -> HashSet<String> {
+    r.plan
+        .changes
+        .iter()
+        .filter(|c| c.kind == kind)
+        .map(|c| c.key.clone())
+        .collect()
+}
+
+/// Runs the real `hrsync` binary with `args -c cfg` (and `env`); exit code and stdout+stderr.
+pub fn cli(cfg: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hrsync"))
+        .args(args)
+        .arg("-c")
+        .arg(cfg)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
 }
