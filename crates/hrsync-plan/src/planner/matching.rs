@@ -155,18 +155,20 @@ impl Planner {
 
         let mut taken = HashSet::new();
         for (k, i, why) in adopt {
-            let Some(d) = self.pending_desired.remove(&k) else {
+            if !self.pending_desired.contains_key(&k) {
                 continue;
-            };
+            }
             if !taken.insert(i) {
                 let reason = format!(
                     "{} was chosen for another person too; decide again",
                     pool[i].dn
                 );
-                self.pending_desired.insert(k.clone(), d);
                 self.put_on_review(k, reason, BTreeMap::from([(i, Vec::new())]), &pool);
                 continue;
             }
+            let Some(d) = self.pending_desired.remove(&k) else {
+                continue;
+            };
             self.adopted.insert(k, why);
             if i >= first_leaver
                 && let Some(old) = pool[i].key.clone()
