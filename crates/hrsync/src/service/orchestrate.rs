@@ -115,8 +115,6 @@ pub struct Worker {
     hooks: BTreeMap<String, Hook>,
     client: reqwest::Client,
     dirs: tokio::sync::Mutex<HashMap<String, Arc<Directory>>>,
-    /// Resolved mappings (secrets read, formats compiled) once per worker, not per step.
-    jobs: std::sync::Mutex<HashMap<String, Arc<crate::config::Job>>>,
     /// Base of the retry backoff of failed steps.
     pub retry_base: chrono::Duration,
 }
@@ -138,7 +136,6 @@ impl Worker {
             hooks,
             client,
             dirs: tokio::sync::Mutex::new(HashMap::new()),
-            jobs: std::sync::Mutex::new(HashMap::new()),
             retry_base: chrono::Duration::seconds(30),
         })
     }
@@ -147,22 +144,12 @@ impl Worker {
         self.cfg.raw.orchestrations.iter().find(|o| o.name == name)
     }
 
-    fn job(&self, mapping: &str) -> Result<Arc<crate::config::Job>, crate::config::ConfigError> {
-        let mut jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(j) = jobs.get(mapping) {
-            return Ok(j.clone());
-        }
-        let j = Arc::new(self.cfg.job(mapping)?);
-        jobs.insert(mapping.to_string(), j.clone());
-        Ok(j)
-    }
-
     async fn directory(&self, mapping: &str) -> anyhow::Result<Arc<Directory>> {
         let mut dirs = self.dirs.lock().await;
         if let Some(d) = dirs.get(mapping) {
             return Ok(d.clone());
         }
-        let job = self.job(mapping)?;
+        let job = self.cfg.job(mapping)?;
         let d = Arc::new(Directory::connect(job.directory.clone()).await?);
         dirs.insert(mapping.to_string(), d.clone());
         Ok(d)
@@ -301,7 +288,7 @@ impl Worker {
             Ok(d) => d,
             Err(e) => return fail(format!("cannot connect to the directory: {e:#}")),
         };
-        let job = match self.job(&row.mapping) {
+        let job = match self.cfg.job(&row.mapping) {
             Ok(j) => j,
             Err(e) => return fail(format!("mapping {:?}: {e}", row.mapping)),
         };
