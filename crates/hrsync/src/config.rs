@@ -37,6 +37,9 @@ pub enum ConfigError {
     },
 }
 
+/// The header an integration's `api_key` goes in when `api_key_header` is not set.
+pub(crate) const DEFAULT_API_KEY_HEADER: &str = "X-API-Key";
+
 pub(crate) fn default_true() -> bool {
     true
 }
@@ -1765,7 +1768,7 @@ impl Config {
             headers.push((
                 it.api_key_header
                     .clone()
-                    .unwrap_or_else(|| "X-API-Key".into()),
+                    .unwrap_or_else(|| DEFAULT_API_KEY_HEADER.into()),
                 self.secret(&key, "api_key", Some(k), base)?,
             ));
         }

@@ -416,7 +416,7 @@ impl Config {
             out.push((
                 it.api_key_header
                     .clone()
-                    .unwrap_or_else(|| "X-Api-Key".to_string()),
+                    .unwrap_or_else(|| crate::config::DEFAULT_API_KEY_HEADER.to_string()),
                 self.secret(&key, "api_key", Some(k), &base)?,
             ));
         }
