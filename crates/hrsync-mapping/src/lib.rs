@@ -13,6 +13,7 @@
 
 mod fast;
 mod filters;
+mod names;
 pub mod shorthand;
 
 use hrsync_model::{AttrMap, AttrName, DesiredEntry, Finding, HrRecord, dn};
@@ -254,6 +255,14 @@ impl Mapper {
                 });
             }
             let source = shorthand::expand(&a.format);
+            if let Some(reason) = names::check(&env, &a.format, &source) {
+                return Err(MappingError::Format {
+                    mapping: spec.name.clone(),
+                    attr: a.name.clone(),
+                    format: a.format.clone(),
+                    reason,
+                });
+            }
             env.add_template_owned(a.name.clone(), source)
                 .map_err(|e| MappingError::Format {
                     mapping: spec.name.clone(),
@@ -267,6 +276,16 @@ impl Mapper {
                 mapping: spec.name.clone(),
                 attr: spec.rdn_attribute.clone(),
             });
+        }
+        for expr in [&spec.leaver_when, &spec.scope_when].into_iter().flatten() {
+            let source = format!("{{% if {expr} %}}yes{{% endif %}}");
+            if let Some(reason) = names::check(&env, "", &source) {
+                return Err(MappingError::Expression {
+                    mapping: spec.name.clone(),
+                    expr: expr.clone(),
+                    reason,
+                });
+            }
         }
         if let Some(expr) = &spec.leaver_when {
             env.add_template_owned(

@@ -140,7 +140,11 @@ fn config_errors_name_the_attribute() {
         format: "{job_title.display|nosuchfilter}".into(),
         required: false,
     });
-    // unknown filters are only found at render time in minijinja; a syntax error is found now
+    // minijinja finds unknown filters only when it renders; the mapper finds them now
+    let err = Mapper::new(s).err().unwrap().to_string();
+    assert!(err.contains("attribute title"), "{err}");
+    assert!(err.contains("unknown filter `nosuchfilter`"), "{err}");
+    let mut s = spec();
     s.attributes.push(AttrSpec {
         name: "o".into(),
         format: "{{ broken ".into(),
@@ -148,6 +152,29 @@ fn config_errors_name_the_attribute() {
     });
     let err = Mapper::new(s).err().unwrap().to_string();
     assert!(err.contains("attribute o"), "{err}");
+    // a misspelt filter gets the closest name; an unclosed brace would render literally
+    for (format, says) in [
+        ("{employee_id|lowr}", "did you mean `lower`"),
+        ("{employee_id", "is not closed"),
+        ("{{ nofunc(employee_id) }}", "unknown function `nofunc`"),
+        (
+            "{% if a is nodefined %}x{% endif %}",
+            "unknown test `nodefined`",
+        ),
+    ] {
+        let mut s = spec();
+        s.attributes.push(AttrSpec {
+            name: "o".into(),
+            format: format.into(),
+            required: false,
+        });
+        let err = Mapper::new(s).err().unwrap().to_string();
+        assert!(err.contains(says), "{format}: {err}");
+    }
+    let mut s = spec();
+    s.leaver_when = Some("status|lowr == 'terminated'".into());
+    let err = Mapper::new(s).err().unwrap().to_string();
+    assert!(err.contains("unknown filter `lowr`"), "{err}");
 
     let mut s = spec();
     s.attributes.retain(|a| a.name != "uid");

@@ -19,7 +19,7 @@ pub mod secret;
 pub use attr::{AttrMap, AttrName};
 pub use entry::{DesiredEntry, DirEntry};
 pub use plan::{
-    AttrChange, Change, ChangeKind, DnChange, Finding, Plan, PlanSummary, ReviewCandidate,
+    AttrChange, Change, ChangeKind, DnChange, Finding, Orphan, Plan, PlanSummary, ReviewCandidate,
     ReviewItem,
 };
 pub use record::{FetchReport, HrRecord};

@@ -153,7 +153,7 @@ pub struct PlanSummary {
 }
 
 /// Everything a run proposes.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Plan {
     /// The mapping configuration this plan is for.
     pub mapping: String,
@@ -183,6 +183,29 @@ pub struct Plan {
     /// done for them until an operator decides (`hrsync review`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub review: Vec<ReviewItem>,
+    /// Leavers only because they are missing from the HR list, not yet confirmed (absence is
+    /// evidence, not proof): a lookup by key, or the next consecutive complete fetch, decides.
+    /// Nothing is done to them in this run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unconfirmed: Vec<Change>,
+    /// Accounts under the directory base that carry a key this mapping's HR does not have and
+    /// that this mapping never created or adopted: listed, never changed (unless the mapping
+    /// opts in with `unlinked = "disable"`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub orphans: Vec<Orphan>,
+    /// Accounts this mapping manages: the ones paired with an HR person and the linked ones
+    /// HR no longer has. Thresholds' percentages are of this number.
+    #[serde(default)]
+    pub managed: usize,
+}
+
+/// An account a mapping does not own (see [`Plan::orphans`]).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Orphan {
+    /// The key the account carries.
+    pub key: String,
+    pub dn: String,
+    pub disabled: bool,
 }
 
 /// A person whose existing account could not be chosen automatically.

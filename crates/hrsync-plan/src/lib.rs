@@ -107,6 +107,7 @@ pub fn plan(input: PlanInput) -> Plan {
             decisions: Default::default(),
             person_refs: Vec::new(),
             targeted: false,
+            unlinked_disable: false,
         },
         links,
     );

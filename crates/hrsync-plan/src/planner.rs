@@ -60,6 +60,11 @@ pub struct PlanOptions {
     /// read, so secondary matching cannot see every candidate; a joiner with any candidate is
     /// left to the next full run.
     pub targeted: bool,
+    /// `unlinked = "disable"`: an account under the users OU that carries a key but was never
+    /// created or adopted by this mapping is treated as this mapping's when its key is missing
+    /// from HR (the first adoption of an existing directory). Default: such accounts are
+    /// orphans, listed and never changed.
+    pub unlinked_disable: bool,
 }
 
 /// A directory entry seen for a person HR knows, for refreshing the link table.
@@ -116,6 +121,8 @@ pub struct Planner {
     review: Vec<ReviewItem>,
     /// Keys of accounts that are candidates of a review item: not disabled meanwhile.
     review_hold: HashSet<String>,
+    /// Directory entries paired with a person HR has (managed accounts).
+    paired: usize,
 }
 
 impl Planner {
@@ -190,6 +197,7 @@ impl Planner {
             leaver_entries: BTreeMap::new(),
             review: Vec::new(),
             review_hold: HashSet::new(),
+            paired: 0,
         }
     }
 
@@ -282,6 +290,7 @@ impl Planner {
     }
 
     fn pair(&mut self, d: DesiredEntry, e: DirEntry) {
+        self.paired += 1;
         // An adopted account is linked to its new key when the change is applied, not before.
         if !self.adopted.contains_key(&d.key) {
             self.observed.push(ObservedLink {
@@ -613,12 +622,18 @@ impl Planner {
             .collect();
         missing.sort_by(|a, b| a.1.dn.cmp(&b.1.dn));
         let mut missing_keys = HashSet::new();
+        let mut orphans = Vec::new();
+        let mut unconfirmed = Vec::new();
+        let mut managed = self.paired;
         for (k, e) in missing {
             missing_keys.insert(k.clone());
+            let linked = self.links.contains_key(&k);
             if self.review_hold.contains(&k) {
+                managed += usize::from(linked);
                 continue; // a candidate of a review item: nothing until an operator decides
             }
             if self.failed.contains(&k) {
+                managed += 1;
                 self.observed.push(ObservedLink {
                     key: k,
                     uuid: e.uuid,
@@ -627,12 +642,24 @@ impl Planner {
                 });
                 continue;
             }
-            if self.o.missing_from_hr != MissingAction::Disable {
+            let under_base = norm(&e.dn).ends_with(&format!(",{base}"));
+            // Absence from HR concerns only accounts this mapping created or adopted (its
+            // links); an account it never owned is an orphan, listed and left alone. Only a
+            // complete, full fetch can tell that HR does not have the key.
+            let ours = linked || (self.o.unlinked_disable && under_base);
+            if !ours {
+                if allowed && self.o.missing_from_hr == MissingAction::Disable {
+                    orphans.push(hrsync_model::Orphan {
+                        key: k,
+                        dn: e.dn,
+                        disabled: e.disabled,
+                    });
+                }
                 continue;
             }
-            let under_base = norm(&e.dn).ends_with(&format!(",{base}"));
-            if !self.links.contains_key(&k) && !under_base {
-                continue; // not ours: never created or linked by hrsync
+            managed += 1;
+            if self.o.missing_from_hr != MissingAction::Disable {
+                continue;
             }
             if e.disabled {
                 // Only accounts hrsync itself disabled have a date, so only those are deleted.
@@ -646,16 +673,22 @@ impl Planner {
                 continue;
             }
             if allowed {
+                // A leaver only because they are missing: confirmed by the caller (a lookup by
+                // key, or the next consecutive complete fetch) before anything happens.
                 let attrs = self.leaver_group_removal(&e);
                 let new_dn = self.disabled_target(&e);
-                self.changes.push(Change {
+                unconfirmed.push(Change {
                     kind: ChangeKind::Disable,
                     key: k,
                     dn: e.dn,
                     new_dn,
                     uuid: e.uuid,
                     attrs,
-                    reason: "not in HR any more (complete fetch)".into(),
+                    reason: if linked {
+                        "not in HR any more (complete fetch)".into()
+                    } else {
+                        "not in HR any more (complete fetch); never linked, taken over by unlinked = \"disable\"".into()
+                    },
                 });
             } else {
                 withheld += 1;
@@ -679,6 +712,9 @@ impl Planner {
             unchanged: self.unchanged,
             findings: self.findings,
             review: self.review,
+            unconfirmed,
+            orphans,
+            managed,
         };
         (plan, self.observed)
     }

@@ -135,6 +135,37 @@ pub fn render_text(plan: &Plan, detail: bool, limit: Option<usize>) -> String {
             let _ = writeln!(s, "  … {} more to review", plan.review.len() - shown);
         }
     }
+    if !plan.unconfirmed.is_empty() {
+        let _ = writeln!(
+            s,
+            "\nMissing from HR, not yet confirmed as leavers (nothing is done to them in this run):"
+        );
+        for c in plan.unconfirmed.iter().take(shown) {
+            let _ = writeln!(s, "? missing {}  [{}]  {}", c.dn, c.key, c.reason);
+        }
+        if plan.unconfirmed.len() > shown {
+            let _ = writeln!(s, "  … {} more", plan.unconfirmed.len() - shown);
+        }
+    }
+    if !plan.orphans.is_empty() {
+        let _ = writeln!(
+            s,
+            "\nNot in HR, not managed here ({} orphan(s): accounts this mapping never created or adopted; never changed; `hrsync orphans` lists them all):",
+            plan.orphans.len()
+        );
+        for o in plan.orphans.iter().take(shown.min(10)) {
+            let _ = writeln!(
+                s,
+                "  orphan {}  [{}]{}",
+                o.dn,
+                o.key,
+                if o.disabled { "  (disabled)" } else { "" }
+            );
+        }
+        if plan.orphans.len() > shown.min(10) {
+            let _ = writeln!(s, "  … {} more", plan.orphans.len() - shown.min(10));
+        }
+    }
     for x in plan.findings.iter().take(shown) {
         let field = x
             .field
@@ -166,10 +197,19 @@ pub fn render_text(plan: &Plan, detail: bool, limit: Option<usize>) -> String {
         } else {
             format!(", {} to review", plan.review.len())
         },
-        if plan.is_empty() {
-            " - nothing to do"
-        } else {
-            ""
+        match (plan.is_empty(), plan.held.len(), plan.unconfirmed.len()) {
+            (true, 0, 0) => " - nothing to do".to_string(),
+            (_, 0, 0) => String::new(),
+            (_, h, u) => {
+                let mut parts = Vec::new();
+                if h > 0 {
+                    parts.push(format!("{h} held"));
+                }
+                if u > 0 {
+                    parts.push(format!("{u} missing, unconfirmed"));
+                }
+                format!(", {}", parts.join(", "))
+            }
         }
     );
     s

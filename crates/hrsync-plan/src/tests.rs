@@ -33,7 +33,18 @@ fn have(key: &str, uid: &str, title: &str, disabled: bool) -> DirEntry {
     }
 }
 
+/// Every entry of `snapshot` linked, as accounts this mapping created or adopted are.
 fn input(desired: Vec<DesiredEntry>, snapshot: Vec<DirEntry>, complete: bool) -> PlanInput {
+    let links = snapshot
+        .iter()
+        .filter_map(|e| {
+            let link = Link {
+                uuid: e.uuid.clone(),
+                dn: e.dn.clone(),
+            };
+            e.key.clone().map(|k| (k, link))
+        })
+        .collect();
     PlanInput {
         mapping: "m".into(),
         target: "t".into(),
@@ -49,7 +60,7 @@ fn input(desired: Vec<DesiredEntry>, snapshot: Vec<DirEntry>, complete: bool) ->
         keyless_records: 0,
         findings: vec![],
         snapshot,
-        links: BTreeMap::new(),
+        links,
         owned: vec!["uid".into(), "title".into()],
         rdn_attribute: "uid".into(),
         key_attribute: "employeeNumber".into(),
@@ -82,10 +93,20 @@ fn joiner_mover_leaver_and_missing() {
         vec![
             (ChangeKind::Create, "1".into()),
             (ChangeKind::Update, "2".into()),
-            (ChangeKind::Disable, "3".into()),
-            (ChangeKind::Disable, "4".into())
+            (ChangeKind::Disable, "3".into())
         ]
     );
+    // Missing from HR is evidence, not proof: the caller confirms "4" (lookup or a second
+    // fetch) before it becomes a change.
+    assert_eq!(
+        p.unconfirmed
+            .iter()
+            .map(|c| (c.kind, c.key.as_str()))
+            .collect::<Vec<_>>(),
+        [(ChangeKind::Disable, "4")]
+    );
+    assert!(p.unconfirmed[0].reason.contains("not in HR"));
+    assert_eq!(p.managed, 3, "2 and 3 paired, 4 linked");
     let upd = &p.changes[1];
     assert_eq!(
         upd.attrs,
@@ -95,7 +116,6 @@ fn joiner_mover_leaver_and_missing() {
             after: vec!["Boss".into()]
         }]
     );
-    assert!(p.changes[3].reason.contains("not in HR"));
 }
 
 #[test]
@@ -206,8 +226,10 @@ fn plan_is_deterministic_and_renders() {
         text.contains("+ create  uid=a,ou=people,dc=example,dc=com  [1]"),
         "{text}"
     );
+    assert!(text.contains("? missing uid=e,ou=people"), "{text}");
+    assert!(text.contains("1 missing, unconfirmed"), "{text}");
     assert!(
-        text.contains("Summary: 2 create, 0 update, 0 enable, 1 disable"),
+        text.contains("Summary: 2 create, 0 update, 0 enable, 0 disable"),
         "{text}"
     );
 }
@@ -216,8 +238,11 @@ fn plan_is_deterministic_and_renders() {
 fn unlinked_entries_outside_the_users_ou_are_never_disabled() {
     let mut outside = have("7", "svc", "Eng", false);
     outside.dn = "uid=svc,ou=services,dc=example,dc=com".into();
-    let p = plan(input(vec![], vec![outside.clone()], true));
-    assert!(p.changes.is_empty());
+    let mut i = input(vec![], vec![outside.clone()], true);
+    i.links.clear();
+    let p = plan(i);
+    assert!(p.changes.is_empty() && p.unconfirmed.is_empty());
+    assert_eq!(p.orphans.len(), 1);
     let mut i = input(vec![], vec![outside], true);
     i.links.insert(
         "7".into(),
@@ -226,7 +251,54 @@ fn unlinked_entries_outside_the_users_ou_are_never_disabled() {
             dn: "x".into(),
         },
     );
-    assert_eq!(kinds(&plan(i)), vec![(ChangeKind::Disable, "7".into())]);
+    let p = plan(i);
+    assert_eq!(p.unconfirmed.len(), 1, "linked: ours wherever it was moved");
+}
+
+/// Running a second mapping against a directory another one fills: the accounts it never
+/// created or adopted are orphans, listed and never changed, even under its users OU.
+#[test]
+fn accounts_a_mapping_never_owned_are_orphans_not_leavers() {
+    let mut p = planner_with(|_| {});
+    p.add_desired(want("1", "a", "Eng", false));
+    p.add_entry(have("1", "a", "Eng", false));
+    for k in ["8", "9"] {
+        p.add_entry(have(k, &format!("o{k}"), "Eng", k == "9"));
+    }
+    let (plan, _) = p.finish(input(vec![], vec![], true).fetch);
+    assert!(plan.changes.is_empty() && plan.unconfirmed.is_empty());
+    assert_eq!(
+        plan.orphans
+            .iter()
+            .map(|o| (o.key.as_str(), o.disabled))
+            .collect::<Vec<_>>(),
+        [("8", false), ("9", true)]
+    );
+    assert_eq!(
+        plan.managed, 1,
+        "thresholds count only this mapping's accounts"
+    );
+    let text = render_text(&plan, false, None);
+    assert!(text.contains("2 orphan(s)"), "{text}");
+
+    // Opting in (the first adoption of an existing directory): unlinked accounts under the
+    // users OU are this mapping's, and the one missing from HR is a (yet unconfirmed) leaver.
+    let mut p = planner_with(|o| o.unlinked_disable = true);
+    p.add_entry(have("8", "o8", "Eng", false));
+    let (plan, _) = p.finish(input(vec![], vec![], true).fetch);
+    assert!(plan.orphans.is_empty());
+    assert_eq!(plan.unconfirmed.len(), 1);
+    assert!(
+        plan.unconfirmed[0].reason.contains("unlinked"),
+        "{:?}",
+        plan.unconfirmed
+    );
+
+    // An incomplete fetch cannot tell who HR does not have: no orphans listed.
+    let mut p = planner_with(|_| {});
+    p.add_entry(have("8", "o8", "Eng", false));
+    let (plan, _) = p.finish(input(vec![], vec![], false).fetch);
+    assert!(plan.orphans.is_empty() && plan.unconfirmed.is_empty());
 }
 
 #[test]
@@ -276,11 +348,11 @@ fn arrival_order_does_not_change_the_plan() {
             (ChangeKind::Create, "1".into()),
             (ChangeKind::Create, "5".into()),
             (ChangeKind::Update, "2".into()),
-            (ChangeKind::Disable, "3".into()),
-            (ChangeKind::Disable, "4".into()),
-            (ChangeKind::Disable, "7".into())
+            (ChangeKind::Disable, "3".into())
         ]
     );
+    // 4 and 7 were never linked: orphans, whatever the order.
+    assert_eq!(entries_first.orphans.len(), 2);
     assert!(entries_first.findings.iter().any(|f| f.subject == "6"));
 }
 
@@ -312,6 +384,7 @@ fn planner_with_links(links: BTreeMap<String, Link>, f: impl FnOnce(&mut PlanOpt
         decisions: Default::default(),
         person_refs: Vec::new(),
         targeted: false,
+        unlinked_disable: false,
     };
     f(&mut o);
     Planner::new(o, links)
