@@ -245,9 +245,9 @@ fn names(code: &str) -> Vec<(Kind, &str)> {
         let prev_prev_word = n.checked_sub(2).map(|p| &code[idents[p].0..idents[p].1]);
         if prev_char(s) == Some('|') {
             out.push((Kind::Filter, name));
-        } else if prev_word == Some("is") && name != "not" {
-            out.push((Kind::Test, name));
-        } else if prev_word == Some("not") && prev_prev_word == Some("is") {
+        } else if (prev_word == Some("is") && name != "not")
+            || (prev_word == Some("not") && prev_prev_word == Some("is"))
+        {
             out.push((Kind::Test, name));
         } else if next_char(e) == Some('(')
             && prev_char(s) != Some('.')

@@ -819,6 +819,7 @@ mod tests {
             unchanged: 0,
             findings: vec![],
             review: vec![],
+            ..Default::default()
         };
         s.save_plan(run, &plan).unwrap();
         s.record_changes(

@@ -521,6 +521,27 @@ pub struct RawLifecycle {
     /// Blast-radius guards per change class.
     #[serde(default)]
     pub thresholds: crate::guards::Thresholds,
+    /// An account under `users_ou` with a key this mapping never created or adopted, whose key
+    /// HR does not have: `ignore` (an orphan: listed, never changed) or `disable` (treat it as
+    /// this mapping's, e.g. on the first adoption of an existing directory).
+    #[serde(default)]
+    pub unlinked: Unlinked,
+    /// Where the source cannot look people up by key, a person missing from HR (and not marked
+    /// as left) becomes a leaver only after this many consecutive complete fetches miss them.
+    #[serde(default = "default_missing_confirmations")]
+    pub missing_confirmations: u32,
+}
+
+/// `lifecycle.unlinked`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Unlinked {
+    #[default]
+    Ignore,
+    Disable,
+}
+fn default_missing_confirmations() -> u32 {
+    2
 }
 fn default_leaver_groups() -> String {
     "keep".into()
@@ -538,6 +559,8 @@ impl Default for RawLifecycle {
             disabled_ou: None,
             delete_after_days: None,
             thresholds: crate::guards::Thresholds::default(),
+            unlinked: Unlinked::default(),
+            missing_confirmations: default_missing_confirmations(),
         }
     }
 }
@@ -568,6 +591,10 @@ pub struct Job {
     pub disabled_ou: Option<String>,
     pub delete_after_days: Option<u32>,
     pub thresholds: crate::guards::Thresholds,
+    /// `lifecycle.unlinked`.
+    pub unlinked: Unlinked,
+    /// `lifecycle.missing_confirmations`.
+    pub missing_confirmations: u32,
     /// Attributes for secondary matching of joiners to existing accounts.
     pub match_on: Vec<String>,
     /// Attributes whose value names a person, written as that person's DN.
@@ -845,6 +872,12 @@ impl Config {
             return Err(self.invalid(
                 "lifecycle.delete_after_days",
                 "0 would delete at once; use at least 1 (or leave it out to never delete)",
+            ));
+        }
+        if r.lifecycle.missing_confirmations == 0 {
+            return Err(self.invalid(
+                "lifecycle.missing_confirmations",
+                "use at least 1 (1 = act on the first complete fetch that misses a person; 2, the default, waits for the next one)",
             ));
         }
         if !matches!(r.lifecycle.leaver_groups.as_str(), "keep" | "remove") {
@@ -1207,6 +1240,8 @@ impl Config {
             directory,
             missing_from_hr: r.lifecycle.missing_from_hr,
             max_record_drop_percent: r.lifecycle.max_record_drop_percent,
+            unlinked: r.lifecycle.unlinked,
+            missing_confirmations: r.lifecycle.missing_confirmations,
             managed_groups: m.groups.iter().filter_map(|g| g.dn.clone()).collect(),
             managed_group_bases: m.groups.iter().filter_map(|g| g.under.clone()).collect(),
             leaver_removes_groups: r.lifecycle.leaver_groups == "remove",

@@ -71,10 +71,75 @@ pub struct Timings {
     pub total_ms: u64,
 }
 
+/// How a run ended, worst first in [`RunStatus::exit_code`]'s order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Everything planned was done (or, for a plan, can be).
+    Ok,
+    /// The operator said no.
+    Declined,
+    /// Changes were held (blast-radius thresholds, the record-count guard, leavers withheld):
+    /// they wait for `--confirm-held RUN` or `--accept-drop`.
+    Held,
+    /// The HR fetch was incomplete: leavers were withheld; creates and updates of the people
+    /// that arrived may have been applied.
+    Incomplete,
+    /// Some applied changes failed.
+    Partial,
+    /// Every applied change failed.
+    Failed,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Ok => "ok",
+            RunStatus::Declined => "declined",
+            RunStatus::Held => "held",
+            RunStatus::Incomplete => "incomplete",
+            RunStatus::Partial => "partial",
+            RunStatus::Failed => "failed",
+        }
+    }
+
+    /// The process exit code (README, "Exit codes"): 0 ok or declined, 3 changes failed,
+    /// 4 incomplete fetch, 5 changes held. (1 is an error before anything was applied.)
+    pub fn exit_code(self) -> i32 {
+        match self {
+            RunStatus::Ok | RunStatus::Declined => 0,
+            RunStatus::Partial | RunStatus::Failed => 3,
+            RunStatus::Incomplete => 4,
+            RunStatus::Held => 5,
+        }
+    }
+
+    /// What a run report says.
+    pub fn of(report: &RunReport, mode: Mode) -> RunStatus {
+        let plan = &report.plan;
+        if report.applied_failed > 0 {
+            if report.applied_ok == 0 {
+                RunStatus::Failed
+            } else {
+                RunStatus::Partial
+            }
+        } else if !plan.fetch.complete {
+            RunStatus::Incomplete
+        } else if !plan.held.is_empty() || plan.leavers_withheld > 0 {
+            RunStatus::Held
+        } else if mode == Mode::Apply && !report.applied && !plan.is_empty() {
+            RunStatus::Declined
+        } else {
+            RunStatus::Ok
+        }
+    }
+}
+
 /// What a run did.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct RunReport {
     pub run_id: i64,
+    pub status: RunStatus,
     pub plan: Plan,
     /// Applied changes that succeeded / failed (0 for a plan-only run or a declined apply).
     pub applied_ok: usize,
@@ -188,13 +253,8 @@ pub async fn run_with(
     match result {
         Ok(mut report) => {
             report.timings = timings;
-            let status = if report.applied_failed > 0 {
-                "partial"
-            } else if mode == Mode::Apply && !report.applied && !report.plan.is_empty() {
-                "declined"
-            } else {
-                "ok"
-            };
+            report.status = RunStatus::of(&report, mode);
+            let status = report.status.as_str();
             store.finish_run(run_id, status, None, Utc::now())?;
             tracing::info!(run = run_id, mapping = %mapping_name, timings = ?report.timings, "run finished: {status}");
             Ok(report)
@@ -249,7 +309,6 @@ async fn run_inner(
     )?;
     let planner = RefCell::new(planner);
     let map_time = Cell::new(Duration::ZERO);
-    let managed = Cell::new(0usize);
     let plan_time = Cell::new(Duration::ZERO);
     // Fetching (HTTP + JSON) and mapping run on their own task, so they use the other core
     // while this task reads the directory and plans; results come over a channel.
@@ -293,14 +352,12 @@ async fn run_inner(
         let t = Instant::now();
         let read = async {
             let dir = Directory::connect(job.directory.clone()).await?;
-            managed.set(
-                dir.snapshot_with(|e| {
-                    let t = Instant::now();
-                    planner.borrow_mut().add_entry(e);
-                    plan_time.set(plan_time.get() + t.elapsed());
-                })
-                .await?,
-            );
+            dir.snapshot_with(|e| {
+                let t = Instant::now();
+                planner.borrow_mut().add_entry(e);
+                plan_time.set(plan_time.get() + t.elapsed());
+            })
+            .await?;
             Ok::<_, hrsync_directory::DirError>(dir)
         };
         let res = read.await;
@@ -356,12 +413,17 @@ async fn run_inner(
     let records = fetch_report.records;
     let complete = fetch_report.complete;
     let (mut plan, observed) = planner.finish(fetch_report);
+    // People who are leavers only because the list missed them are confirmed first.
+    let full = complete && !incremental && plan.leavers_allowed;
+    crate::confirm::confirm_missing(job, store, &mut plan, run_id, now, full).await?;
     assign_unique(job, store, &dir, &mut plan).await?;
+    let managed = plan.managed;
     crate::guards::hold(
         &mut plan,
         &job.thresholds,
-        managed.get(),
+        managed,
         &opts.confirmed_held,
+        run_id,
     );
     let plan_time = plan_time.get() + t.elapsed();
     timings.map_ms = map_time.get().as_millis() as u64;
@@ -454,6 +516,7 @@ fn new_planner(
                 .collect(),
             person_refs: job.person_refs.clone(),
             targeted,
+            unlinked_disable: job.unlinked == crate::config::Unlinked::Disable,
         },
         links,
     );
@@ -515,6 +578,7 @@ async fn conclude(
 
     let mut report = RunReport {
         run_id,
+        status: RunStatus::Ok,
         plan,
         applied_ok: 0,
         applied_failed: 0,
@@ -757,6 +821,7 @@ async fn run_targeted(
         stored.len(),
         &opts.confirmed_held,
         &recent,
+        run_id,
     );
     conclude(
         job,

@@ -1,19 +1,23 @@
-//! Blast-radius guards: a plan that would disable, delete, move or rename more accounts than
-//! the configured thresholds (a count and/or a percentage of the managed accounts) applies its
-//! safe part and *holds* the rest. Held changes are listed with the reason and released only by
+//! Blast-radius guards: a plan that would disable, delete, move, rename or update more
+//! accounts than the configured thresholds (a count and/or a percentage of the accounts this
+//! mapping manages), or remove one attribute from many accounts, applies its safe part and
+//! *holds* the rest. Held changes are listed with the reason and released only by
 //! `hrsync apply --confirm-held RUN`, for exactly the changes that run held (a later plan that
 //! holds other people is not released by it), or by raising the threshold in the config.
 
 use hrsync_model::{Change, ChangeKind, Plan};
 use serde::Deserialize;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
-/// One class's limit: over `count` changes or over `percent` of the managed accounts.
+/// One class's limit: over `count` changes or over `percent` of the managed accounts; never
+/// at or below `min` changes (so that a small directory is not held for one change).
 #[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Threshold {
     pub count: Option<usize>,
     pub percent: Option<f64>,
+    #[serde(default)]
+    pub min: Option<usize>,
 }
 
 /// `[lifecycle.thresholds]`.
@@ -25,6 +29,27 @@ pub struct Thresholds {
     #[serde(rename = "move")]
     pub moves: Option<Threshold>,
     pub rename: Option<Threshold>,
+    /// Updates of any kind (a mass change of attributes).
+    pub update: Option<Threshold>,
+    /// One attribute removed (or blanked) on many accounts, counted per attribute: what a
+    /// misspelt field in a format does. Default: [`DEFAULT_CLEAR`].
+    pub clear: Option<Threshold>,
+}
+
+/// The `clear` guard when none is configured: more than 10% of the managed accounts (and more
+/// than 5 accounts) losing the same attribute is held. `clear = { percent = 100 }` turns it off.
+pub const DEFAULT_CLEAR: Threshold = Threshold {
+    count: None,
+    percent: Some(10.0),
+    min: Some(5),
+};
+
+/// Attributes a change removes (every value before, none after).
+fn cleared(c: &Change) -> impl Iterator<Item = &str> {
+    c.attrs
+        .iter()
+        .filter(|a| !a.before.is_empty() && a.after.iter().all(|v| v.trim().is_empty()))
+        .map(|a| a.attr.as_str())
 }
 
 /// The guarded classes a change belongs to.
@@ -33,6 +58,7 @@ pub fn classes(c: &Change) -> Vec<&'static str> {
     match c.kind {
         ChangeKind::Disable => out.push("disable"),
         ChangeKind::Delete => out.push("delete"),
+        ChangeKind::Update => out.push("update"),
         _ => {}
     }
     let dc = c.dn_change();
@@ -41,6 +67,9 @@ pub fn classes(c: &Change) -> Vec<&'static str> {
     }
     if dc.renames {
         out.push("rename");
+    }
+    if !c.kind.creates() && cleared(c).next().is_some() {
+        out.push("clear");
     }
     out
 }
@@ -59,9 +88,16 @@ pub fn held_tokens(plan: &Plan) -> BTreeSet<String> {
 }
 
 /// Moves the changes of every class over its threshold from `plan.changes` to `plan.held`,
-/// except those `confirmed`. `managed` is the number of accounts the directory snapshot saw.
-pub fn hold(plan: &mut Plan, t: &Thresholds, managed: usize, confirmed: &BTreeSet<String>) {
-    hold_counting(plan, t, managed, confirmed, &[]);
+/// except those `confirmed`. `managed` is the number of accounts this mapping manages; `run`
+/// is the run whose number releases them.
+pub fn hold(
+    plan: &mut Plan,
+    t: &Thresholds,
+    managed: usize,
+    confirmed: &BTreeSet<String>,
+    run: i64,
+) {
+    hold_counting(plan, t, managed, confirmed, &[], run);
 }
 
 /// [`hold`], counting `recent` changes per class (applied lately by other runs) against the
@@ -73,21 +109,42 @@ pub fn hold_counting(
     managed: usize,
     confirmed: &BTreeSet<String>,
     recent: &[(&str, usize)],
+    run: i64,
 ) {
-    let limits = [
+    // (class, what is counted, limit, members)
+    let mut groups: Vec<(&str, String, Threshold, Vec<&Change>)> = Vec::new();
+    for (class, limit) in [
         ("disable", t.disable),
         ("delete", t.delete),
         ("move", t.moves),
         ("rename", t.rename),
-    ];
-    let mut hold_keys: BTreeSet<(String, String)> = BTreeSet::new();
-    for (class, limit) in limits {
+        ("update", t.update),
+    ] {
         let Some(limit) = limit else { continue };
         let members: Vec<&Change> = plan
             .changes
             .iter()
             .filter(|c| classes(c).contains(&class))
             .collect();
+        groups.push((class, format!("{class}(s)"), limit, members));
+    }
+    let clear = t.clear.unwrap_or(DEFAULT_CLEAR);
+    let mut by_attr: BTreeMap<String, Vec<&Change>> = BTreeMap::new();
+    for c in plan.changes.iter().filter(|c| !c.kind.creates()) {
+        for a in cleared(c) {
+            by_attr.entry(a.to_ascii_lowercase()).or_default().push(c);
+        }
+    }
+    for (attr, members) in by_attr {
+        groups.push((
+            "clear",
+            format!("removal(s) of {attr}"),
+            clear,
+            members,
+        ));
+    }
+    let mut hold_keys: BTreeSet<(String, String)> = BTreeSet::new();
+    for (class, what, limit, members) in groups {
         let planned = members.len();
         if planned == 0 {
             continue;
@@ -104,7 +161,8 @@ pub fn hold_counting(
         };
         let over_count = limit.count.is_some_and(|c| n > c);
         let over_pct = limit.percent.is_some_and(|p| pct > p);
-        if !(over_count || over_pct) {
+        let above_min = limit.min.is_none_or(|m| n > m);
+        if !((over_count || over_pct) && above_min) {
             continue;
         }
         let unconfirmed: Vec<&&Change> = members
@@ -113,23 +171,38 @@ pub fn hold_counting(
             .collect();
         if unconfirmed.is_empty() {
             plan.held_reasons.push(format!(
-                "{n} {class}(s) ({pct:.0}% of {managed} managed accounts) are over the threshold but were confirmed"
+                "{n} {what} ({pct:.0}% of {managed} managed accounts) are over the threshold but were confirmed"
             ));
             continue;
         }
-        let limit_text = match (limit.count, limit.percent) {
-            (Some(c), Some(p)) => format!("count {c} / {p}%"),
-            (Some(c), None) => format!("count {c}"),
-            (None, Some(p)) => format!("{p}%"),
-            (None, None) => "none".into(),
+        let mut limit_text: Vec<String> = Vec::new();
+        if let Some(c) = limit.count {
+            limit_text.push(format!("count {c}"));
+        }
+        if let Some(p) = limit.percent {
+            limit_text.push(format!("{p}%"));
+        }
+        if let Some(m) = limit.min {
+            limit_text.push(format!("min {m}"));
+        }
+        let configured = if class == "clear" && t.clear.is_none() {
+            " (the default)"
+        } else {
+            ""
         };
         let with_earlier = if earlier > 0 {
             format!(" (with {earlier} applied in the last 24 h)")
         } else {
             String::new()
         };
+        let hint = if class == "clear" {
+            "; a misspelt field in a format clears the attribute everywhere: check the mapping"
+        } else {
+            ""
+        };
         plan.held_reasons.push(format!(
-            "{n} {class}(s){with_earlier} = {pct:.0}% of {managed} managed accounts, over lifecycle.thresholds.{class} ({limit_text}): {} held; review them, then run `hrsync apply --confirm-held RUN` with this plan's run number",
+            "{n} {what}{with_earlier} = {pct:.0}% of {managed} managed accounts, over lifecycle.thresholds.{class}{configured} ({}): {} held{hint}; review them, then run `hrsync apply --confirm-held {run}`",
+            limit_text.join(" / "),
             unconfirmed.len()
         ));
         for c in unconfirmed {
@@ -178,6 +251,7 @@ mod tests {
             unchanged: 0,
             findings: vec![],
             review: vec![],
+            ..Default::default()
         }
     }
 
@@ -189,15 +263,16 @@ mod tests {
             disable: Some(Threshold {
                 count: Some(3),
                 percent: None,
+                min: None,
             }),
             ..Thresholds::default()
         };
         let one = || plan(vec![change(ChangeKind::Disable, "k1", "uid=u1,ou=p", None)]);
         let mut p = one();
-        hold_counting(&mut p, &t, 100, &BTreeSet::new(), &[("disable", 2)]);
+        hold_counting(&mut p, &t, 100, &BTreeSet::new(), &[("disable", 2)], 1);
         assert!(p.held.is_empty(), "3 in 24 h is not over 3");
         let mut p = one();
-        hold_counting(&mut p, &t, 100, &BTreeSet::new(), &[("disable", 3)]);
+        hold_counting(&mut p, &t, 100, &BTreeSet::new(), &[("disable", 3)], 1);
         assert_eq!(p.held.len(), 1, "the 4th in 24 h is held");
         assert!(
             p.held_reasons[0].contains("with 3 applied in the last 24 h"),
@@ -205,7 +280,7 @@ mod tests {
             p.held_reasons
         );
         let mut p = one();
-        hold_counting(&mut p, &t, 100, &BTreeSet::new(), &[("delete", 9)]);
+        hold_counting(&mut p, &t, 100, &BTreeSet::new(), &[("delete", 9)], 1);
         assert!(p.held.is_empty(), "other classes do not count");
     }
 
@@ -232,15 +307,17 @@ mod tests {
             disable: Some(Threshold {
                 count: None,
                 percent: Some(10.0),
+                min: None,
             }),
             moves: Some(Threshold {
                 count: Some(5),
                 percent: None,
+                min: None,
             }),
             ..Thresholds::default()
         };
         let mut p = plan(changes.clone());
-        hold(&mut p, &t, 10, &BTreeSet::new());
+        hold(&mut p, &t, 10, &BTreeSet::new(), 1);
         assert_eq!(p.held.len(), 4, "40% disables over 10%");
         assert_eq!(
             p.changes.len(),
@@ -255,7 +332,7 @@ mod tests {
         let mut again = changes.clone();
         again.push(change(ChangeKind::Disable, "k9", "uid=u9,ou=p", None));
         let mut p2 = plan(again);
-        hold(&mut p2, &t, 10, &confirmed);
+        hold(&mut p2, &t, 10, &confirmed, 1);
         assert_eq!(
             p2.held.iter().map(|c| c.key.as_str()).collect::<Vec<_>>(),
             ["k9"]
@@ -263,7 +340,62 @@ mod tests {
         assert_eq!(p2.changes.len(), 6);
         // Under the threshold nothing is held.
         let mut p3 = plan(changes[..1].to_vec());
-        hold(&mut p3, &t, 10, &BTreeSet::new());
+        hold(&mut p3, &t, 10, &BTreeSet::new(), 1);
         assert!(p3.held.is_empty());
+    }
+
+    fn clearing(key: &str, attr: &str) -> Change {
+        let mut c = change(ChangeKind::Update, key, &format!("uid={key},ou=p"), None);
+        c.attrs.push(hrsync_model::AttrChange {
+            attr: attr.into(),
+            before: vec![format!("{key}@example.test")],
+            after: vec![],
+        });
+        c
+    }
+
+    #[test]
+    fn one_attribute_removed_from_many_accounts_is_held_by_default() {
+        // A misspelt field (`{work_emial}`) plans `mail: … -> (none)` everywhere.
+        let changes: Vec<Change> = (0..20).map(|i| clearing(&format!("k{i}"), "mail")).collect();
+        let mut p = plan(changes);
+        hold(&mut p, &Thresholds::default(), 100, &BTreeSet::new(), 42);
+        assert_eq!(p.held.len(), 20, "{:?}", p.held_reasons);
+        assert!(p.changes.is_empty());
+        assert!(p.held_reasons[0].contains("20 removal(s) of mail"), "{:?}", p.held_reasons);
+        assert!(p.held_reasons[0].contains("--confirm-held 42"), "{:?}", p.held_reasons);
+        assert!(held_tokens(&p).contains("clear:k3"));
+        // A few removals (at most `min`) go ahead even in a tiny directory.
+        let mut p = plan((0..5).map(|i| clearing(&format!("k{i}"), "mail")).collect());
+        hold(&mut p, &Thresholds::default(), 10, &BTreeSet::new(), 1);
+        assert!(p.held.is_empty(), "{:?}", p.held_reasons);
+        // Counted per attribute: 3 accounts losing each of 7 attributes is not a mass removal.
+        let mut p = plan(
+            (0..21)
+                .map(|i| clearing(&format!("k{i}"), &format!("a{}", i % 7)))
+                .collect(),
+        );
+        hold(&mut p, &Thresholds::default(), 100, &BTreeSet::new(), 1);
+        assert!(p.held.is_empty(), "{:?}", p.held_reasons);
+    }
+
+    #[test]
+    fn mass_updates_are_held_when_configured() {
+        let t = Thresholds {
+            update: Some(Threshold {
+                count: None,
+                percent: Some(20.0),
+                min: None,
+            }),
+            ..Thresholds::default()
+        };
+        let mut changes: Vec<Change> = (0..30)
+            .map(|i| change(ChangeKind::Update, &format!("k{i}"), "uid=x,ou=p", None))
+            .collect();
+        changes.push(change(ChangeKind::Create, "n", "uid=n,ou=p", None));
+        let mut p = plan(changes);
+        hold(&mut p, &t, 100, &BTreeSet::new(), 7);
+        assert_eq!(p.held.len(), 30);
+        assert_eq!(p.changes.len(), 1, "the create goes ahead");
     }
 }

@@ -2,6 +2,7 @@
 //! ([`config`]) and the engine that runs the stages in order ([`engine`]); `main.rs` is the CLI.
 
 pub mod config;
+mod confirm;
 pub mod engine;
 pub mod guards;
 pub mod service;

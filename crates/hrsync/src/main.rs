@@ -580,18 +580,19 @@ async fn sync(common: Common, show: Show, mode: Mode, yes: bool) -> Result<i32> 
                     report.applied_failed,
                     report.timings.apply_ms as f64 / 1000.0,
                     if report.applied_failed > 0 {
-                        "; see `hrsync audit --run N`"
+                        format!("; see `hrsync audit -c {} --run {}`", common.config.display(), report.run_id)
                     } else {
-                        ""
+                        String::new()
                     }
                 );
             } else if !report.plan.is_empty() {
                 println!("Not applied.");
             }
         }
-        if report.applied_failed > 0 {
-            code = 3;
+        if !show.json {
+            print_status(&report, mode, &common.config);
         }
+        code = worse(code, report.status.exit_code());
         reports.push(report);
     }
     if show.json {
@@ -599,6 +600,7 @@ async fn sync(common: Common, show: Show, mode: Mode, yes: bool) -> Result<i32> 
         #[derive(serde::Serialize)]
         struct Json<'a> {
             run_id: i64,
+            status: engine::RunStatus,
             applied: bool,
             applied_ok: usize,
             applied_failed: usize,
@@ -626,6 +628,54 @@ async fn sync(common: Common, show: Show, mode: Mode, yes: bool) -> Result<i32> 
         out.flush()?;
     }
     Ok(code)
+}
+
+/// The worse of two exit codes: failed changes (3) over an incomplete fetch (4) over held
+/// changes (5) over success (0).
+fn worse(a: i32, b: i32) -> i32 {
+    let rank = |c: i32| match c {
+        0 => 0,
+        5 => 1,
+        4 => 2,
+        3 => 3,
+        _ => 4,
+    };
+    if rank(b) > rank(a) { b } else { a }
+}
+
+/// The run's status line, and what to do about anything not done.
+fn print_status(report: &RunReport, mode: Mode, config: &std::path::Path) {
+    let plan = &report.plan;
+    let run = report.run_id;
+    let cfg = config.display();
+    println!("Run {run}: {}", report.status.as_str());
+    if !plan.fetch.complete {
+        println!(
+            "  The HR fetch was INCOMPLETE ({}): nobody was treated as a leaver.{}",
+            plan.fetch
+                .error
+                .as_deref()
+                .unwrap_or("not every page arrived"),
+            if mode == Mode::Apply && report.applied {
+                " Creates and updates of the people that arrived were applied."
+            } else {
+                ""
+            }
+        );
+    }
+    if !plan.held.is_empty() {
+        println!(
+            "  {} change(s) HELD by thresholds (not applied); review them, then: hrsync apply -c {cfg} --confirm-held {run}",
+            plan.held.len()
+        );
+    }
+    if plan.fetch.complete && plan.leavers_withheld > 0 {
+        println!(
+            "  {} leaver change(s) WITHHELD: {}",
+            plan.leavers_withheld,
+            plan.leavers_withheld_reason.as_deref().unwrap_or("see the plan")
+        );
+    }
 }
 
 /// How many people `endpoint test` calls a fan-out endpoint for.

@@ -167,11 +167,7 @@ impl Service {
         };
         match &res {
             Ok(r) => {
-                let status = if r.applied_failed > 0 {
-                    "partial"
-                } else {
-                    "ok"
-                };
+                let status = r.status.as_str();
                 metrics::counter!("hrsync_runs_total", &labels(status)).increment(1);
                 metrics::histogram!("hrsync_run_duration_seconds", "mapping" => mapping.to_string(), "trigger" => kind.clone()).record(took);
                 for (stage, ms) in [
@@ -279,8 +275,7 @@ impl Service {
                 )
                 .await;
             let (status, run_id) = match &res {
-                Ok(r) if r.applied_failed > 0 => ("partial".to_string(), Some(r.run_id)),
-                Ok(r) => ("ok".to_string(), Some(r.run_id)),
+                Ok(r) => (r.status.as_str().to_string(), Some(r.run_id)),
                 Err(e) => (format!("failed: {e}"), None),
             };
             let mut store = self.store()?;
@@ -435,8 +430,10 @@ impl Service {
                 }
             }
             let (status, run) = match &res {
-                Ok(r) if r.applied_failed > 0 => ("partial".to_string(), Some(r.run_id)),
-                Ok(r) => ("applied".to_string(), Some(r.run_id)),
+                Ok(r) if r.status == crate::engine::RunStatus::Ok => {
+                    ("applied".to_string(), Some(r.run_id))
+                }
+                Ok(r) => (r.status.as_str().to_string(), Some(r.run_id)),
                 Err(e) => (format!("failed: {e}"), None),
             };
             if let Ok(mut store) = self.store() {
