@@ -11,6 +11,7 @@ pub mod apply;
 pub mod connect;
 pub mod dialect;
 pub mod password;
+pub mod probe;
 pub mod snapshot;
 
 pub use apply::{Outcome, apply, reset_password};

@@ -19,7 +19,7 @@ pub mod shorthand;
 use hrsync_model::{AttrMap, AttrName, DesiredEntry, Finding, HrRecord, dn};
 use minijinja::{Environment, UndefinedBehavior, Value};
 use serde_json::Value as Json;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use unicode_normalization::UnicodeNormalization;
 
 /// One mapped attribute as configured.
@@ -370,6 +370,28 @@ impl Mapper {
         if let Some(f) = &self.spec.source_id_field {
             add(f);
         }
+        out
+    }
+
+    /// Every HR field path the formats and expressions read (`department.display`), with the
+    /// attributes that read it (`check --online` compares them with what HR returns).
+    pub fn read_fields(&self) -> BTreeMap<String, BTreeSet<String>> {
+        let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for a in &self.attrs {
+            for f in &a.fields {
+                out.entry(f.clone())
+                    .or_default()
+                    .insert(a.spec.name.clone());
+            }
+        }
+        for f in &self.leaver_fields {
+            out.entry(f.clone())
+                .or_default()
+                .insert("leaver_when/scope_when".into());
+        }
+        out.entry(self.spec.primary_key.clone())
+            .or_default()
+            .insert("primary_key".into());
         out
     }
 

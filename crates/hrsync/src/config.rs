@@ -785,6 +785,18 @@ impl Config {
                 "must start with ldap://, ldaps:// or ldapi://",
             ));
         }
+        if let Some(ca) = &d.ca_cert {
+            let path = self.base_dir().join(ca);
+            if !path.is_file() {
+                return Err(self.invalid(
+                    "directory.ca_cert",
+                    format!(
+                        "{} is not a readable file; point ca_cert at the PEM file of the CA that signed the directory's certificate",
+                        path.display()
+                    ),
+                ));
+            }
+        }
         if d.starttls && d.url.starts_with("ldaps://") {
             return Err(self.invalid(
                 "directory.starttls",

@@ -136,12 +136,7 @@ pub fn hold_counting(
         }
     }
     for (attr, members) in by_attr {
-        groups.push((
-            "clear",
-            format!("removal(s) of {attr}"),
-            clear,
-            members,
-        ));
+        groups.push(("clear", format!("removal(s) of {attr}"), clear, members));
     }
     let mut hold_keys: BTreeSet<(String, String)> = BTreeSet::new();
     for (class, what, limit, members) in groups {
@@ -357,13 +352,23 @@ mod tests {
     #[test]
     fn one_attribute_removed_from_many_accounts_is_held_by_default() {
         // A misspelt field (`{work_emial}`) plans `mail: … -> (none)` everywhere.
-        let changes: Vec<Change> = (0..20).map(|i| clearing(&format!("k{i}"), "mail")).collect();
+        let changes: Vec<Change> = (0..20)
+            .map(|i| clearing(&format!("k{i}"), "mail"))
+            .collect();
         let mut p = plan(changes);
         hold(&mut p, &Thresholds::default(), 100, &BTreeSet::new(), 42);
         assert_eq!(p.held.len(), 20, "{:?}", p.held_reasons);
         assert!(p.changes.is_empty());
-        assert!(p.held_reasons[0].contains("20 removal(s) of mail"), "{:?}", p.held_reasons);
-        assert!(p.held_reasons[0].contains("--confirm-held 42"), "{:?}", p.held_reasons);
+        assert!(
+            p.held_reasons[0].contains("20 removal(s) of mail"),
+            "{:?}",
+            p.held_reasons
+        );
+        assert!(
+            p.held_reasons[0].contains("--confirm-held 42"),
+            "{:?}",
+            p.held_reasons
+        );
         assert!(held_tokens(&p).contains("clear:k3"));
         // A few removals (at most `min`) go ahead even in a tiny directory.
         let mut p = plan((0..5).map(|i| clearing(&format!("k{i}"), "mail")).collect());

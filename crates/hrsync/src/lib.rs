@@ -1,6 +1,7 @@
 //! hrsync: HR-driven identity lifecycle engine. This library half holds the configuration
 //! ([`config`]) and the engine that runs the stages in order ([`engine`]); `main.rs` is the CLI.
 
+pub mod check;
 pub mod config;
 mod confirm;
 pub mod engine;

@@ -1,0 +1,99 @@
+//! `hrsync check [--online]`.
+
+use anyhow::Result;
+use hrsync::config::Config;
+use std::path::Path;
+
+/// Validates the configuration; with `online`, also tests the directory and HR for real.
+pub async fn run(path: &Path, online: bool, json: bool) -> Result<i32> {
+    let cfg = Config::load(path)?;
+    let mut lines = Vec::new();
+    for name in cfg.mapping_names() {
+        let job = cfg.job(&name)?;
+        lines.push(format!(
+            "mapping {name:?} ({}): {} -> {} ok; reads HR fields {:?}",
+            job.category,
+            job.source.name(),
+            job.directory.label(),
+            job.mapping.referenced_fields()
+        ));
+    }
+    // The daemon's parts: event secrets resolve, webhooks compile with their credentials.
+    let events = cfg.event_endpoints()?;
+    let hooks = hrsync::service::orchestrate::compile_hooks(&cfg)?;
+    if !cfg.raw.automations.is_empty() || !events.is_empty() || !hooks.is_empty() {
+        lines.push(format!(
+            "service: {} automation(s), {} event endpoint(s), {} webhook(s), {} orchestration(s) ok",
+            cfg.raw.automations.len(),
+            events.len(),
+            hooks.len(),
+            cfg.raw.orchestrations.len()
+        ));
+    }
+    let warnings = hrsync::check::offline_warnings(&cfg);
+    if !online {
+        if json {
+            println!(
+                "{}",
+                serde_json::json!({"valid": true, "checked": lines, "warnings": warnings})
+            );
+        } else {
+            for l in &lines {
+                println!("{l}");
+            }
+            for w in &warnings {
+                println!("warning: {w}");
+            }
+            println!(
+                "{}: configuration is valid (offline; `--online` also tests the directory and HR)",
+                path.display()
+            );
+        }
+        return Ok(0);
+    }
+    let report = hrsync::check::online(&cfg).await?;
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "valid": report.problems.is_empty(),
+                "checked": lines.iter().chain(&report.ok).collect::<Vec<_>>(),
+                "warnings": warnings,
+                "online_warnings": report.warnings,
+                "problems": report.problems,
+            })
+        );
+    } else {
+        for l in lines.iter().chain(&report.ok) {
+            println!("{l}");
+        }
+        for w in &warnings {
+            println!("warning: {w}");
+        }
+        for w in &report.warnings {
+            println!(
+                "warning: [{}] {}: {}: {}",
+                w.mapping, w.side, w.key, w.message
+            );
+        }
+        for p in &report.problems {
+            println!(
+                "PROBLEM [{}] {}: {}: {}",
+                p.mapping, p.side, p.key, p.message
+            );
+        }
+        if report.problems.is_empty() {
+            println!(
+                "{}: configuration is valid; the directory and HR answered as configured (nothing was written)",
+                path.display()
+            );
+        } else {
+            println!(
+                "{}: {} problem(s) found online (nothing was written)",
+                path.display(),
+                report.problems.len()
+            );
+        }
+    }
+    Ok(if report.problems.is_empty() { 0 } else { 1 })
+}
