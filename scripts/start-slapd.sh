@@ -136,6 +136,28 @@ dn: ou=disabled,$SUFFIX
 objectClass: organizationalUnit
 ou: disabled
 
+# One OU per example config (examples/*.toml), so the examples can run one after another
+# against this directory without touching each other's accounts.
+dn: ou=csv,$SUFFIX
+objectClass: organizationalUnit
+ou: csv
+
+dn: ou=rest,$SUFFIX
+objectClass: organizationalUnit
+ou: rest
+
+dn: ou=paycor,$SUFFIX
+objectClass: organizationalUnit
+ou: paycor
+
+dn: ou=service,$SUFFIX
+objectClass: organizationalUnit
+ou: service
+
+dn: ou=people,ou=service,$SUFFIX
+objectClass: organizationalUnit
+ou: people
+
 dn: ou=policies,$SUFFIX
 objectClass: organizationalUnit
 ou: policies

@@ -149,8 +149,10 @@ enum Cmd {
     Runs {
         #[command(flatten)]
         common: Common,
+        /// Show at most this many runs, newest first.
         #[arg(long, default_value_t = 20)]
         limit: usize,
+        /// Print the runs as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -164,8 +166,10 @@ enum Cmd {
         /// Only this HR key.
         #[arg(long)]
         key: Option<String>,
+        /// Show at most this many changes, newest first.
         #[arg(long, default_value_t = 100)]
         limit: usize,
+        /// Print the changes as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -188,11 +192,13 @@ enum ReviewCmd {
     List {
         #[command(flatten)]
         common: Common,
+        /// Only this mapping (needed when the configuration has more than one).
         #[arg(short, long)]
         mapping: Option<String>,
         /// Also decided items.
         #[arg(long)]
         all: bool,
+        /// Print the list as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -236,6 +242,7 @@ enum AutomationCmd {
     List {
         #[command(flatten)]
         common: Common,
+        /// Print the automations as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -252,6 +259,7 @@ enum WebhookCmd {
         name: String,
         #[command(flatten)]
         who: People,
+        /// Print requests and responses as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -263,6 +271,7 @@ enum OrchestrateCmd {
     Run {
         #[command(flatten)]
         common: Common,
+        /// Name of the [[orchestration]] template.
         template: String,
         #[command(flatten)]
         who: People,
@@ -276,10 +285,13 @@ enum OrchestrateCmd {
     List {
         #[command(flatten)]
         common: Common,
+        /// Only dead-lettered instances (steps that failed for good).
         #[arg(long)]
         dead: bool,
+        /// Show at most this many instances, newest first.
         #[arg(long, default_value_t = 50)]
         limit: usize,
+        /// Print the instances as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -287,6 +299,7 @@ enum OrchestrateCmd {
     Replay {
         #[command(flatten)]
         common: Common,
+        /// Instance id (from `orchestrate list --dead`).
         id: i64,
     },
 }
@@ -308,6 +321,10 @@ enum EndpointCmd {
         /// Leave out sample values (they are real HR data).
         #[arg(long)]
         no_samples: bool,
+        /// Also show samples of sensitive fields (SSN, birth date, salary, bank, tax id, …),
+        /// which are masked by default.
+        #[arg(long, conflicts_with = "no_samples")]
+        show_sensitive: bool,
     },
 }
 
@@ -357,8 +374,23 @@ async fn real_main(cli: Cli) -> Result<i32> {
                     endpoint,
                     json,
                     no_samples,
+                    show_sensitive,
                 },
-        } => endpoint_test(common, &integration, endpoint.as_deref(), json, no_samples).await,
+        } => {
+            let samples = match (no_samples, show_sensitive) {
+                (true, _) => cli::endpoint::Samples::None,
+                (false, true) => cli::endpoint::Samples::All,
+                (false, false) => cli::endpoint::Samples::Masked,
+            };
+            cli::endpoint::run(
+                &common.config,
+                &integration,
+                endpoint.as_deref(),
+                json,
+                samples,
+            )
+            .await
+        }
         Cmd::Plan { common, show } => sync(common, show, Mode::Plan, false).await,
         Cmd::Apply { common, show, yes } => sync(common, show, Mode::Apply, yes).await,
         Cmd::Review { cmd } => review(cmd),
@@ -690,94 +722,6 @@ fn print_status(report: &RunReport, mode: Mode, config: &std::path::Path) {
                 .unwrap_or("see the plan")
         );
     }
-}
-
-/// How many people `endpoint test` calls a fan-out endpoint for.
-const FAN_OUT_SAMPLE: usize = 5;
-
-async fn endpoint_test(
-    common: Common,
-    integration: &str,
-    endpoint: Option<&str>,
-    json: bool,
-    no_samples: bool,
-) -> Result<i32> {
-    let cfg = Config::load(&common.config)?;
-    let (source, offered) = cfg.endpoint_source(integration, endpoint, FAN_OUT_SAMPLE)?;
-    let (_, fan_outs) = cfg.integration_endpoints(integration)?;
-    let fan_out = fan_outs.contains(&offered);
-    let mut profile = hrsync_source::profile::Profile::default();
-    let started = std::time::Instant::now();
-    let report = if fan_out {
-        // Only the fan-out's own data, for the sampled people.
-        let keep = std::collections::BTreeSet::from([offered.clone()]);
-        source
-            .fetch_with(Some(&keep), |r| {
-                if let Some(serde_json::Value::Object(m)) = r.fields.get(&offered) {
-                    profile.add(m);
-                }
-            })
-            .await?
-    } else {
-        source.fetch_with(None, |r| profile.add(&r.fields)).await?
-    };
-    let took = started.elapsed();
-    if no_samples {
-        profile.fields.values_mut().for_each(|f| f.samples.clear());
-    }
-    if json {
-        let out = serde_json::json!({
-            "integration": integration, "endpoint": offered, "request": source.describe_request(),
-            "fetch": report, "latency_ms": took.as_millis() as u64, "profile": profile,
-        });
-        println!("{}", serde_json::to_string_pretty(&out)?);
-        return Ok(if report.complete { 0 } else { 2 });
-    }
-    println!("Integration {integration:?}, endpoint {offered:?}");
-    println!("Request:");
-    for l in source.describe_request().lines() {
-        println!("  {l}");
-    }
-    match &report.error {
-        None => println!(
-            "Result: complete, {} record(s) in {} page(s), {:.2} s",
-            report.records,
-            report.pages,
-            took.as_secs_f64()
-        ),
-        Some(e) => println!(
-            "Result: INCOMPLETE, {} record(s) in {} page(s), {:.2} s: {e}",
-            report.records,
-            report.pages,
-            took.as_secs_f64()
-        ),
-    }
-    for n in &report.notes {
-        println!("  note: {n}");
-    }
-    let width = profile
-        .fields
-        .keys()
-        .map(|k| k.chars().count())
-        .max()
-        .unwrap_or(5)
-        .min(40);
-    println!(
-        "\nFields ({} record(s)): path, types, records with a value, samples",
-        profile.records
-    );
-    for (path, f) in &profile.fields {
-        let types: Vec<&str> = f.types.iter().copied().collect();
-        let samples: Vec<String> = f.samples.iter().map(|s| format!("{s:?}")).collect();
-        println!(
-            "  {path:<width$}  {:<14} {:>6}/{:<6} {}",
-            types.join("|"),
-            f.present,
-            profile.records,
-            samples.join(", ")
-        );
-    }
-    Ok(if report.complete { 0 } else { 2 })
 }
 
 fn print_plan(plan: &Plan, show: &Show, object_classes: &[String]) {

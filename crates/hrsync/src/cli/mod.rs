@@ -2,4 +2,5 @@
 //! arguments and dispatches.
 
 pub mod check;
+pub mod endpoint;
 pub mod orphans;

@@ -55,7 +55,7 @@ impl CsvFx {
                 &format!("base_dn = \"{ou}\""),
             )
             .replace(
-                "users_ou = \"ou=people,dc=example,dc=com\"",
+                "users_ou = \"ou=csv,dc=example,dc=com\"",
                 &format!("users_ou = \"{people}\""),
             );
         std::fs::write(dir.path().join("hrsync.toml"), cfg).unwrap();

@@ -59,7 +59,7 @@ impl PaycorFx {
         let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples");
         let text = std::fs::read_to_string(format!("{root}/paycor-openldap.toml"))
             .unwrap()
-            .replace("https://apis.paycor.com", &format!("http://{addr}"))
+            .replace("http://127.0.0.1:8092", &format!("http://{addr}"))
             .replace("{ env = \"PAYCOR_TOKEN\" }", "{ file = \"token\" }")
             .replace(
                 "{ env = \"PAYCOR_SUBSCRIPTION_KEY\" }",
@@ -76,7 +76,7 @@ impl PaycorFx {
                 &format!("base_dn = \"{ou}\""),
             )
             .replace(
-                "users_ou = \"ou=people,dc=example,dc=com\"",
+                "users_ou = \"ou=paycor,dc=example,dc=com\"",
                 &format!("users_ou = \"{people}\""),
             );
         let text = edit(text).replace("{addr}", &addr.to_string());

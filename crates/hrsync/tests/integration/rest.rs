@@ -83,7 +83,7 @@ impl RestFx {
                 &format!("base_dn = \"{ou}\""),
             )
             .replace(
-                "users_ou = \"ou=people,dc=example,dc=com\"",
+                "users_ou = \"ou=rest,dc=example,dc=com\"",
                 &format!("users_ou = \"{people}\""),
             );
         std::fs::write(dir.path().join("hrsync.toml"), edit(text)).unwrap();
