@@ -256,7 +256,19 @@ pub async fn run_with(
             report.status = RunStatus::of(&report, mode);
             let status = report.status.as_str();
             store.finish_run(run_id, status, None, Utc::now())?;
-            tracing::info!(run = run_id, mapping = %mapping_name, timings = ?report.timings, "run finished: {status}");
+            let t = &report.timings;
+            tracing::info!(
+                run = run_id,
+                mapping = %mapping_name,
+                status,
+                fetch_ms = t.fetch_ms,
+                map_ms = t.map_ms,
+                snapshot_ms = t.snapshot_ms,
+                plan_ms = t.plan_ms,
+                apply_ms = t.apply_ms,
+                total_ms = t.total_ms,
+                "run finished: {status}"
+            );
             Ok(report)
         }
         Err(e) => {

@@ -859,7 +859,7 @@ fn automation(cmd: AutomationCmd) -> Result<i32> {
             "mode": a.mode,
             "fetch": a.fetch,
             "enabled": a.enabled,
-            "missed": format!("{:?}", a.missed),
+            "missed": a.missed,
             "last_start": row.and_then(|r| r.last_start),
             "last_status": row.and_then(|r| r.last_status.clone()),
             "last_run_id": row.and_then(|r| r.last_run_id),

@@ -36,7 +36,7 @@ fn default_grace() -> u64 {
 }
 
 /// What a scheduled automation does after downtime, when runs were missed.
-#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Deserialize, serde::Serialize, Clone, Copy, PartialEq, Eq, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum Missed {
     /// Run once now for all the missed runs, then follow the schedule.

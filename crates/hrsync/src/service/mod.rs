@@ -114,6 +114,9 @@ pub struct Service {
     wake_worker: Notify,
     endpoints: Vec<EventEndpoint>,
     queues: std::sync::Mutex<HashMap<String, mpsc::UnboundedSender<Queued>>>,
+    /// Why the daemon is degraded (a SIGHUP whose configuration was refused: the old one
+    /// runs), reported by `/healthz`.
+    degraded: std::sync::Mutex<Option<String>>,
 }
 
 impl Service {
@@ -129,7 +132,13 @@ impl Service {
             wake_worker: Notify::new(),
             endpoints,
             queues: std::sync::Mutex::new(HashMap::new()),
+            degraded: std::sync::Mutex::new(None),
         }))
+    }
+
+    /// Marks the daemon degraded (or healthy again with `None`).
+    pub fn set_degraded(&self, why: Option<String>) {
+        *self.degraded.lock().unwrap_or_else(|p| p.into_inner()) = why;
     }
 
     fn mapping_lock(&self, mapping: &str) -> Arc<Mutex<()>> {
@@ -529,8 +538,16 @@ impl Service {
     }
 }
 
-async fn healthz() -> impl IntoResponse {
-    axum::Json(serde_json::json!({"status": "ok"}))
+async fn healthz(State(service): State<Arc<Service>>) -> impl IntoResponse {
+    let degraded = service
+        .degraded
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    match degraded {
+        None => axum::Json(serde_json::json!({"status": "ok"})),
+        Some(reason) => axum::Json(serde_json::json!({"status": "degraded", "reason": reason})),
+    }
 }
 
 async fn metrics_text() -> impl IntoResponse {
@@ -695,7 +712,13 @@ pub async fn serve(cfg: Config, listen: Option<String>) -> anyhow::Result<()> {
                         Ok((Service::new(c)?, addr))
                     });
                 match new {
-                    Err(e) => tracing::error!("SIGHUP: configuration not reloaded, the old one stays: {e:#}"),
+                    Err(e) => {
+                        tracing::error!("SIGHUP: configuration not reloaded, the old one stays: {e:#}");
+                        running.service.set_degraded(Some(format!(
+                            "the configuration reloaded at {} was refused, the previous one is running: {e:#}",
+                            Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                        )));
+                    }
                     Ok((svc, addr)) => {
                         running.shutdown(grace).await;
                         let listener = tokio::net::TcpListener::bind(&addr)

@@ -668,6 +668,23 @@ async fn sighup_reloads_a_valid_configuration_and_keeps_the_old_one_otherwise() 
     tokio::time::sleep(Duration::from_millis(1000)).await;
     assert_eq!(status("/events/hr").await, 404, "old configuration kept");
     assert!(daemon.try_wait().unwrap().is_none(), "still running");
+    // ... and /healthz says so, with the reason.
+    let health: serde_json::Value = http
+        .get(format!("{url}/healthz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["status"], "degraded", "{health}");
+    assert!(
+        health["reason"]
+            .as_str()
+            .unwrap()
+            .contains("missing.secret"),
+        "{health}"
+    );
     // A valid one is taken: the new endpoint exists (and refuses an unsigned event).
     std::fs::write(
         &fx.cfg_path,
@@ -681,6 +698,18 @@ async fn sighup_reloads_a_valid_configuration_and_keeps_the_old_one_otherwise() 
         tokio::time::sleep(Duration::from_millis(100)).await;
         waited += 1;
     }
+    let health: serde_json::Value = http
+        .get(format!("{url}/healthz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        health["status"], "ok",
+        "healthy again after a good reload: {health}"
+    );
     let _ = std::process::Command::new("kill")
         .arg(daemon.id().to_string())
         .status();
