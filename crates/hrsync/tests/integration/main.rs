@@ -12,3 +12,4 @@ mod paycor;
 mod rest;
 mod secrets;
 mod sync;
+mod trust;

@@ -1,0 +1,205 @@
+//! Issue 11: the promises an admin checks before trusting hrsync — accounts a mapping never
+//! owned are never touched, mass changes are held, `check` catches what would break, and exit
+//! codes tell the truth. Real slapd, IceHrm emulator in-process, the real binary where the
+//! exit code or the printed text is the point.
+
+use crate::common::*;
+use hrsync::engine::{Mode, RunStatus};
+use hrsync_emulator::icehrm::Fault;
+use hrsync_model::ChangeKind;
+use std::collections::HashSet;
+
+/// Entries another mapping (or an admin) made under the users OU: a key this mapping's HR
+/// never had.
+async fn add_foreign(fx: &Fx, n: usize) -> Vec<String> {
+    let mut ldap = admin().await;
+    let mut keys = Vec::new();
+    for i in 0..n {
+        let key = format!("OTHER{i:03}");
+        let dn = format!("uid=other{i},{}", fx.people);
+        ldap.add(
+            &dn,
+            vec![
+                ("objectClass", HashSet::from(["inetOrgPerson"])),
+                ("uid", HashSet::from([format!("other{i}").as_str()])),
+                ("cn", HashSet::from(["Other Person"])),
+                ("sn", HashSet::from(["Person"])),
+                ("employeeNumber", HashSet::from([key.as_str()])),
+            ],
+        )
+        .await
+        .unwrap()
+        .success()
+        .unwrap();
+        keys.push(key);
+    }
+    keys
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accounts_a_mapping_never_owned_are_orphans_and_never_disabled() {
+    let fx = Fx::new("orphans", 20, "uid", STAFF_ATTRS).await;
+    let first = fx.run(Mode::Apply).await;
+    assert_eq!(first.applied_failed, 0);
+    let managed = first.applied_ok;
+    let foreign = add_foreign(&fx, 6).await;
+
+    // Before issue 11 every entry under the users OU with a key counted as this mapping's:
+    // these six were planned as disables ("not in HR any more").
+    let r = fx.run(Mode::Apply).await;
+    assert!(
+        r.plan.changes.iter().all(|c| c.kind != ChangeKind::Disable),
+        "{:?}",
+        kinds(&r)
+    );
+    assert!(r.plan.unconfirmed.is_empty());
+    let mut orphans: Vec<String> = r.plan.orphans.iter().map(|o| o.key.clone()).collect();
+    orphans.sort();
+    assert_eq!(orphans, foreign);
+    assert_eq!(
+        r.plan.managed, managed,
+        "thresholds count only this mapping's accounts"
+    );
+    assert!(fx.search("(pwdAccountLockedTime=*)").await.is_empty());
+
+    // `hrsync orphans` lists them, as text and JSON.
+    let (code, out) = cli(&fx.cfg_path, &["orphans"], &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("6 orphan(s)"), "{out}");
+    assert!(out.contains(&format!("uid=other3,{}", fx.people)), "{out}");
+    let (code, out) = cli(&fx.cfg_path, &["orphans", "--json"], &[]);
+    assert_eq!(code, 0, "{out}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v[0]["orphans"].as_array().unwrap().len(), 6, "{v}");
+
+    // Opting in (the first adoption of an existing directory) makes them this mapping's:
+    // missing from HR, so leavers (after the lookup confirms HR has nobody with those keys).
+    let text = std::fs::read_to_string(&fx.cfg_path).unwrap();
+    std::fs::write(
+        &fx.cfg_path,
+        text + "\n[lifecycle]\nunlinked = \"disable\"\nmissing_confirmations = 1\n",
+    )
+    .unwrap();
+    let r = fx.run(Mode::Plan).await;
+    assert!(r.plan.orphans.is_empty());
+    assert_eq!(
+        keys(&r, ChangeKind::Disable),
+        foreign.iter().cloned().collect::<HashSet<_>>()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_misspelt_field_that_would_clear_mail_everywhere_is_held_with_the_run_id() {
+    let fx = Fx::new("clear-held", 30, "uid", STAFF_ATTRS).await;
+    assert_eq!(fx.run(Mode::Apply).await.applied_failed, 0);
+    let text = std::fs::read_to_string(&fx.cfg_path).unwrap();
+    std::fs::write(
+        &fx.cfg_path,
+        text.replace("mail = \"{work_email}\"", "mail = \"{work_emial}\""),
+    )
+    .unwrap();
+    // check passes offline (no HR at hand to know the field) ...
+    let (code, out) = cli(&fx.cfg_path, &["check"], &[]);
+    assert_eq!(code, 0, "{out}");
+    // ... the online check names the field and the closest one HR has.
+    let (code, out) = cli(&fx.cfg_path, &["check", "--online"], &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("`work_emial` is in no record"), "{out}");
+    assert!(out.contains("`work_email`"), "closest name: {out}");
+
+    // The plan would remove mail from every account: held, not applied; exit code 5.
+    let (code, out) = cli(&fx.cfg_path, &["apply", "--yes"], &[]);
+    assert_eq!(code, 5, "{out}");
+    assert!(out.contains("removal(s) of mail"), "{out}");
+    let runs = fx.store().runs(1).unwrap();
+    let run = runs[0].id;
+    assert_eq!(runs[0].status, "held", "{runs:?}");
+    assert!(out.contains(&format!("--confirm-held {run}")), "{out}");
+    assert!(!out.contains("--confirm-held RUN"), "{out}");
+    assert!(!out.contains("nothing to do"), "{out}");
+    let with_mail = fx.search("(&(employeeNumber=*)(mail=*))").await.len();
+    let all = fx.search("(employeeNumber=*)").await.len();
+    assert_eq!(with_mail, all, "no mail was removed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_incomplete_fetch_exits_4_with_status_incomplete() {
+    let fx = Fx::new("exit-incomplete", 30, "uid", STAFF_ATTRS).await;
+    let (code, out) = cli(&fx.cfg_path, &["apply", "--yes"], &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(": ok"), "{out}");
+    fx.emu.set_fault(Fault::FailListPage {
+        page: 2,
+        status: 500,
+    });
+    let id = fx.emu.hire(serde_json::json!({
+        "first_name": "Nia", "last_name": "New", "work_email": "nia@example.test",
+        "department": 2, "job_title": 5
+    }))["id"]
+        .as_i64()
+        .unwrap();
+    let (code, out) = cli(&fx.cfg_path, &["apply", "--yes"], &[]);
+    assert_eq!(code, 4, "{out}");
+    assert!(out.contains("INCOMPLETE"), "{out}");
+    let runs = fx.store().runs(1).unwrap();
+    assert_eq!(runs[0].status, "incomplete", "{runs:?}");
+    let _ = id;
+    // The same through the engine: the status a daemon records.
+    let r = fx.run(Mode::Plan).await;
+    assert_eq!(r.status, RunStatus::Incomplete);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_refuses_what_would_break_offline_and_online() {
+    let fx = Fx::new("check", 5, "uid", STAFF_ATTRS).await;
+    let good = std::fs::read_to_string(&fx.cfg_path).unwrap();
+    let expect_offline = |text: String, says: &str| {
+        std::fs::write(&fx.cfg_path, text).unwrap();
+        let (code, out) = cli(&fx.cfg_path, &["check"], &[]);
+        assert_eq!(code, 1, "{says}: {out}");
+        assert!(out.contains(says), "{says}: {out}");
+    };
+    expect_offline(
+        good.replace("{employee_id|lower}", "{employee_id|lowr}"),
+        "did you mean `lower`",
+    );
+    expect_offline(
+        good.replace("uid = \"{employee_id|lower}\"", "uid = \"{employee_id\""),
+        "is not closed",
+    );
+    expect_offline(
+        good.replace(
+            "key_attribute = \"employeeNumber\"",
+            "key_attribute = \"employeeNumber\"\nca_cert = \"no-such-ca.pem\"",
+        ),
+        "directory.ca_cert",
+    );
+
+    // Online: a users OU that does not exist, and a wrong bind password.
+    std::fs::write(&fx.cfg_path, &good).unwrap();
+    let (code, out) = cli(&fx.cfg_path, &["check", "--online"], &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("users_ou"), "{out}");
+    std::fs::write(
+        &fx.cfg_path,
+        good.replace(
+            &format!("users_ou = \"{}\"", fx.people),
+            &format!("users_ou = \"ou=missing,{}\"", fx.ou),
+        ),
+    )
+    .unwrap();
+    let (code, out) = cli(&fx.cfg_path, &["check", "--online"], &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("ou=missing"), "{out}");
+    assert!(out.contains("does not exist"), "{out}");
+    std::fs::write(&fx.cfg_path, &good).unwrap();
+    std::fs::write(fx.dir.path().join("ldap.pw"), "wrong-password").unwrap();
+    let (code, out) = cli(&fx.cfg_path, &["check", "--online"], &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("invalidCredentials (49)"), "{out}");
+    assert!(
+        out.contains(&ldap_env().bind_dn),
+        "names the bind DN: {out}"
+    );
+    assert!(!out.contains("wrong-password"), "{out}");
+}
