@@ -5,6 +5,7 @@
 use crate::Directory;
 use crate::dialect::{AttrMod, Dialect, uac};
 use crate::password;
+use crate::result_code;
 use futures::StreamExt;
 use hrsync_model::{Change, ChangeKind, dn};
 use ldap3::{Ldap, Mod, Scope, SearchEntry};
@@ -19,7 +20,9 @@ pub struct Outcome {
     pub ok: bool,
     /// LDAP result code (0 = success) when the server answered.
     pub rc: Option<u32>,
-    /// Server diagnostic text or the client error.
+    /// What went wrong, for people: the result code's name and number, the DN, and the server's
+    /// diagnostic text (`noSuchObject (32): uid=a,ou=gone,dc=example,dc=com`), or the client
+    /// error. Empty on success.
     pub message: String,
     /// The entry's DN after the change.
     pub dn: String,
@@ -247,8 +250,11 @@ async fn ensure_parents(dir: &Directory, changes: &[Change]) {
                     .await;
                 match r {
                     Ok(r) if r.rc == 0 => tracing::info!(dn = %ou, "created OU"),
-                    Ok(r) => tracing::warn!(dn = %ou, rc = r.rc, "cannot create OU: {}", r.text),
-                    Err(e) => tracing::warn!(dn = %ou, "cannot create OU: {e}"),
+                    Ok(r) => tracing::warn!(
+                        "cannot create OU: {}",
+                        result_code::failure(r.rc, &ou, &r.text, &r.matched)
+                    ),
+                    Err(e) => tracing::warn!("cannot create OU: {ou}: {e}"),
                 }
             }
             known.push(ou);
@@ -280,9 +286,7 @@ async fn groups(ldap: &mut Ldap, user_dn: &str, c: &Change) -> Result<(), Failed
             .await
         {
             Ok(r) if r.rc == 0 || r.rc == 20 || r.rc == 68 => {}
-            other => {
-                return Err(with_context(check(other), &format!("adding to group {g}")));
-            }
+            other => return Err(failed(other, g).context("adding to group")),
         }
     }
     for g in remove {
@@ -291,33 +295,50 @@ async fn groups(ldap: &mut Ldap, user_dn: &str, c: &Change) -> Result<(), Failed
             .await
         {
             Ok(r) if r.rc == 0 || r.rc == 16 => {}
-            other => {
-                return Err(with_context(
-                    check(other),
-                    &format!("removing from group {g}"),
-                ));
-            }
+            other => return Err(failed(other, g).context("removing from group")),
         }
     }
     Ok(())
 }
 
-fn with_context(r: Result<(), Failed>, what: &str) -> Failed {
-    match r {
-        Ok(()) => Failed {
-            rc: None,
-            message: format!("{what}: failed"),
-        },
-        Err(f) => Failed {
-            rc: f.rc,
-            message: format!("{what}: {}", f.message),
-        },
-    }
-}
-
 struct Failed {
     rc: Option<u32>,
     message: String,
+}
+
+impl Failed {
+    /// The server refused an operation on `dn`.
+    fn ldap(res: &ldap3::LdapResult, dn: &str) -> Failed {
+        Failed {
+            rc: Some(res.rc),
+            message: result_code::failure(res.rc, dn, &res.text, &res.matched),
+        }
+    }
+
+    /// The operation on `dn` got no answer from the server.
+    fn client(e: &ldap3::LdapError, dn: &str) -> Failed {
+        Failed {
+            rc: None,
+            message: format!("{dn}: {e}"),
+        }
+    }
+
+    /// `what: message`, e.g. `adding to group: noSuchObject (32): cn=x,…`.
+    fn context(self, what: &str) -> Failed {
+        Failed {
+            rc: self.rc,
+            message: format!("{what}: {}", self.message),
+        }
+    }
+}
+
+/// The failure of an operation on `dn` (an answer with rc 0 counts as one too: the caller
+/// wanted another code).
+fn failed(r: ldap3::result::Result<ldap3::LdapResult>, dn: &str) -> Failed {
+    match r {
+        Ok(res) => Failed::ldap(&res, dn),
+        Err(e) => Failed::client(&e, dn),
+    }
 }
 
 async fn apply_one(dir: &Directory, mut ldap: Ldap, index: usize, c: &Change) -> Outcome {
@@ -371,25 +392,15 @@ async fn other(dir: &Directory, ldap: &mut Ldap, c: &Change) -> Result<String, F
             update(ldap, c, vec![]).await
         }
         ChangeKind::Disable => update(ldap, c, dir.cfg.dialect.disable_mods()).await,
-        ChangeKind::Delete => check(ldap.delete(&c.dn).await).map(|_| c.dn.clone()),
+        ChangeKind::Delete => check(ldap.delete(&c.dn).await, &c.dn).map(|_| c.dn.clone()),
     }
 }
 
-fn check(r: ldap3::result::Result<ldap3::LdapResult>) -> Result<(), Failed> {
+/// Success, or the failure of the operation on `dn`.
+fn check(r: ldap3::result::Result<ldap3::LdapResult>, dn: &str) -> Result<(), Failed> {
     match r {
         Ok(res) if res.rc == 0 => Ok(()),
-        Ok(res) => Err(Failed {
-            rc: Some(res.rc),
-            message: if res.text.is_empty() {
-                format!("result code {}", res.rc)
-            } else {
-                format!("result code {}: {}", res.rc, res.text)
-            },
-        }),
-        Err(e) => Err(Failed {
-            rc: None,
-            message: e.to_string(),
-        }),
+        other => Err(failed(other, dn)),
     }
 }
 
@@ -421,7 +432,7 @@ async fn create(dir: &Directory, ldap: &mut Ldap, c: &Change) -> Result<(), Fail
                 ));
             }
         }
-        return check(ldap.add(&c.dn, attrs).await);
+        return check(ldap.add(&c.dn, attrs).await, &c.dn);
     }
     // AD: created disabled together with its password (one add, over TLS), the password
     // delivered, and only then enabled (read-modify-write) with pwdLastSet in the same modify.
@@ -457,7 +468,7 @@ async fn create(dir: &Directory, ldap: &mut Ldap, c: &Change) -> Result<(), Fail
         b"unicodePwd".to_vec(),
         HashSet::from([password::unicode_pwd(&secret)]),
     ));
-    check(ldap.add(&c.dn, attrs).await)?;
+    check(ldap.add(&c.dn, attrs).await, &c.dn)?;
     pw.file
         .deliver(&password::Delivery {
             mapping: &pw.mapping,
@@ -497,7 +508,7 @@ async fn set_disabled(
     new_account: bool,
     extra: Vec<AttrMod>,
 ) -> Result<(), Failed> {
-    let (rs, res) = ldap
+    let ldap3::SearchResult(rs, res) = ldap
         .search(
             dn,
             Scope::Base,
@@ -505,13 +516,10 @@ async fn set_disabled(
             vec!["userAccountControl"],
         )
         .await
-        .map_err(|e| Failed {
-            rc: None,
-            message: e.to_string(),
-        })?
-        .success()
-        .map(|(rs, r)| (rs, Some(r)))
-        .unwrap_or_else(|_| (Vec::new(), None));
+        .map_err(|e| Failed::client(&e, dn).context("reading userAccountControl"))?;
+    if res.rc != 0 {
+        return Err(Failed::ldap(&res, dn).context("reading userAccountControl"));
+    }
     let current = rs
         .into_iter()
         .next()
@@ -524,8 +532,8 @@ async fn set_disabled(
                 .and_then(|v| v.trim().parse::<u32>().ok())
         })
         .ok_or_else(|| Failed {
-            rc: res.as_ref().map(|r| r.rc),
-            message: format!("cannot read userAccountControl of {dn}"),
+            rc: None,
+            message: format!("{dn}: cannot read userAccountControl (not in the entry, or not readable by the bind DN)"),
         })?;
     let next = Dialect::uac_after(current, disable, new_account);
     let mut mods = extra;
@@ -552,7 +560,11 @@ async fn update(ldap: &mut Ldap, c: &Change, extra: Vec<AttrMod>) -> Result<Stri
         let rdn = format!("{}={}", leaf.attr, dn::escape_value(&leaf.value));
         // A move (the OU rule's parent changed) is the same modrdn with a new superior.
         let moves_to = c.dn_change().moves_to;
-        check(ldap.modifydn(&c.dn, &rdn, true, moves_to.as_deref()).await)?;
+        check(
+            ldap.modifydn(&c.dn, &rdn, true, moves_to.as_deref()).await,
+            &c.dn,
+        )
+        .map_err(|f| f.context(&format!("renaming to {new_dn}")))?;
         dn_now = new_dn.clone();
     }
     let mut mods: Vec<AttrMod> = extra;
@@ -580,7 +592,7 @@ async fn modify(ldap: &mut Ldap, dn: &str, mods: Vec<AttrMod>) -> Result<(), Fai
             }
         })
         .collect();
-    check(ldap.modify(dn, mods).await)
+    check(ldap.modify(dn, mods).await, dn)
 }
 
 /// Gives an existing Active Directory account a new generated password: delivered to the
@@ -625,10 +637,10 @@ pub async fn reset_password(
             pw.file.path().display()
         )),
         Ok(r) => Err(format!(
-            "password delivered but not set: result code {}: {}",
-            r.rc, r.text
+            "password delivered but not set: {}",
+            result_code::failure(r.rc, dn, &r.text, &r.matched)
         )),
-        Err(e) => Err(format!("password delivered but not set: {e}")),
+        Err(e) => Err(format!("password delivered but not set: {dn}: {e}")),
     }
 }
 
