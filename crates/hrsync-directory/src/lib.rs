@@ -15,7 +15,7 @@ pub mod password;
 pub mod result_code;
 pub mod snapshot;
 
-pub use apply::{Outcome, apply, reset_password};
+pub use apply::{NOT_ATTEMPTED, Outcome, apply, reset_password};
 pub use connect::{Directory, DirectoryConfig, Passwords};
 pub use dialect::Dialect;
 

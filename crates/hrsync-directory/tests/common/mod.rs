@@ -13,6 +13,7 @@ use std::time::Duration;
 pub struct Slapd {
     pub work: tempfile::TempDir,
     pub url: String,
+    pub port: String,
     pub bind_dn: String,
     pub password: String,
     pub base: String,
@@ -36,39 +37,47 @@ impl Slapd {
                 .unwrap();
             let port = String::from_utf8_lossy(&port.stdout).trim().to_string();
             let password = format!("pw-{}-{}", std::process::id(), port);
-            let out = Command::new(scripts().join("start-slapd.sh"))
-                .arg(work.path().join("s"))
-                .arg(&port)
-                .env("NOSYNC", "1")
-                .env("ROOTPW", &password)
-                .output()
-                .unwrap();
-            if !out.status.success() {
-                last = String::from_utf8_lossy(&out.stderr).into_owned();
-                continue;
+            match run_slapd(work.path(), &port, &password) {
+                Ok(pid) => {
+                    return Slapd {
+                        url: format!("ldap://127.0.0.1:{port}"),
+                        port,
+                        bind_dn: "cn=admin,dc=example,dc=com".into(),
+                        password,
+                        base: "dc=example,dc=com".into(),
+                        pid,
+                        work,
+                    };
+                }
+                Err(e) => last = e,
             }
-            let pid: u32 = std::fs::read_to_string(work.path().join("s/slapd.pid"))
-                .unwrap()
-                .trim()
-                .parse()
-                .unwrap();
-            return Slapd {
-                url: format!("ldap://127.0.0.1:{port}"),
-                bind_dn: "cn=admin,dc=example,dc=com".into(),
-                password,
-                base: "dc=example,dc=com".into(),
-                pid,
-                work,
-            };
         }
         panic!("slapd did not start: {last}");
     }
 
-    /// SIGKILL, by PID.
+    /// A fresh slapd (empty database) on the same port, after [`Self::kill9`].
+    pub fn restart(&mut self) {
+        // The killed one may linger as a zombie, which the script would take for a live slapd.
+        let _ = std::fs::remove_file(self.work.path().join("s/slapd.pid"));
+        self.pid = run_slapd(self.work.path(), &self.port, &self.password).unwrap();
+    }
+
+    /// SIGKILL, by PID; returns when the process is gone (at most 10 s).
     pub fn kill9(&self) {
         let _ = Command::new("kill")
             .args(["-9", &self.pid.to_string()])
             .status();
+        let proc = PathBuf::from(format!("/proc/{}", self.pid));
+        for _ in 0..200 {
+            let zombie_or_gone = std::fs::read_to_string(proc.join("stat"))
+                .map(|s| s.split_whitespace().nth(2) == Some("Z"))
+                .unwrap_or(true);
+            if zombie_or_gone {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("slapd {} did not die", self.pid);
     }
 
     pub fn config(&self, users_ou: &str) -> DirectoryConfig {
@@ -130,6 +139,24 @@ impl Slapd {
             .unwrap();
         dn
     }
+}
+
+fn run_slapd(work: &Path, port: &str, password: &str) -> Result<u32, String> {
+    let out = Command::new(scripts().join("start-slapd.sh"))
+        .arg(work.join("s"))
+        .arg(port)
+        .env("NOSYNC", "1")
+        .env("ROOTPW", password)
+        .output()
+        .unwrap();
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    Ok(std::fs::read_to_string(work.join("s/slapd.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap())
 }
 
 impl Drop for Slapd {
