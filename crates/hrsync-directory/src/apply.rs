@@ -1,15 +1,22 @@
 //! Executes a plan. Changes run concurrently (bounded), spread over the bound connections; one
 //! failed change never stops the others. Every change yields an [`Outcome`] with the server's
 //! result code and text, which the caller records in the audit.
+//!
+//! A connection that is lost (the server went away, or did not answer within the timeout) takes
+//! no more changes: the rest go over the other connections, and when none is left they are not
+//! sent at all but reported as not attempted, with how many, instead of each failing in turn.
 
 use crate::Directory;
 use crate::dialect::{AttrMod, Dialect, uac};
 use crate::password;
+use crate::result_code;
 use futures::StreamExt;
 use hrsync_model::{Change, ChangeKind, dn};
-use ldap3::{Ldap, Mod, Scope, SearchEntry};
+use ldap3::{Ldap, LdapError, Mod, Scope, SearchEntry};
 use std::borrow::Cow;
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 /// The result of one change.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,24 +26,46 @@ pub struct Outcome {
     pub ok: bool,
     /// LDAP result code (0 = success) when the server answered.
     pub rc: Option<u32>,
-    /// Server diagnostic text or the client error.
+    /// What went wrong, for people: the result code's name and number, the DN, and the server's
+    /// diagnostic text (`noSuchObject (32): uid=a,ou=gone,dc=example,dc=com`), or the client
+    /// error. Empty on success.
     pub message: String,
     /// The entry's DN after the change.
     pub dn: String,
+    /// Whether hrsync tried this change. `false` (and `ok` false) for a change not attempted
+    /// because the connection to the directory was lost before its turn (its message starts
+    /// with [`NOT_ATTEMPTED`] and says how many), or because nothing was left of it once the
+    /// change of an entry it names had failed. Nothing of it was sent to the directory.
+    pub attempted: bool,
 }
 
-/// Applies `changes`, calling `on_outcome` as each finishes (in completion order).
+/// What a change in flight when the connection was lost says (after its DN).
+const LOST_DURING: &str = "the connection to the directory was lost during this change, which may or may not have been applied; the next run compares again";
+
+/// How the message of a change not attempted after the connection was lost begins.
+pub const NOT_ATTEMPTED: &str = "not attempted: the connection to the directory was lost";
+
+/// Applies `changes`, calling `on_outcome` as each finishes (in completion order). Changes not
+/// attempted because the connection was lost are reported last, once their number is known.
 pub async fn apply(
     dir: &Directory,
     changes: &[Change],
     mut on_outcome: impl FnMut(&Outcome),
 ) -> Vec<Outcome> {
-    ensure_parents(dir, changes).await;
+    let conns = Conns::new(dir, dir.revive().await);
+    if !conns.all_lost() {
+        ensure_parents(dir, changes).await;
+    }
     let in_flight = dir.cfg.in_flight.max(1);
     let (waves, deps) = order(changes);
     let mut failed: HashSet<usize> = HashSet::new();
     let mut out = Vec::with_capacity(changes.len());
+    let mut skipped: Vec<Outcome> = Vec::new();
     for wave in waves {
+        if conns.all_lost() {
+            skipped.extend(wave.into_iter().map(|i| not_attempted(i, &changes[i])));
+            continue;
+        }
         // A reference to an entry whose own change failed is left out (the entry may not
         // exist); the next run sets it.
         let items: Vec<(usize, Cow<'_, Change>, Vec<String>)> = wave
@@ -62,48 +91,149 @@ pub async fn apply(
                 (i, Cow::Owned(c), left_out)
             })
             .collect();
+        let conns = &conns;
         let mut stream = futures::stream::iter(items)
-            .map(|(i, c, left_out)| {
-                let ldap = dir.conn(i);
-                async move {
-                    let nothing_left =
-                        c.kind == ChangeKind::Update && c.attrs.is_empty() && c.new_dn.is_none();
-                    let mut o = if nothing_left {
-                        Outcome {
-                            index: i,
-                            ok: false,
-                            rc: None,
-                            message: String::new(),
-                            dn: c.dn.clone(),
-                        }
-                    } else {
-                        apply_one(dir, ldap, i, &c).await
+            .map(|(i, c, left_out)| async move {
+                let nothing_left =
+                    c.kind == ChangeKind::Update && c.attrs.is_empty() && c.new_dn.is_none();
+                let mut o = if nothing_left {
+                    Outcome {
+                        index: i,
+                        ok: false,
+                        rc: None,
+                        message: String::new(),
+                        dn: c.dn.clone(),
+                        attempted: false,
+                    }
+                } else {
+                    // The connection is taken when the change's turn comes, not before: one
+                    // lost meanwhile is not used.
+                    let Some((j, ldap)) = conns.pick(i).await else {
+                        return not_attempted(i, &c);
                     };
-                    if !left_out.is_empty() {
-                        let note = format!(
-                            "{} not set: the change of the entry it names failed",
-                            left_out.join(", ")
-                        );
-                        o.message = if o.message.is_empty() {
-                            note
-                        } else {
-                            format!("{}; {note}", o.message)
-                        };
+                    let (o, lost) = apply_one(dir, ldap, i, &c).await;
+                    if lost {
+                        conns.lose(j);
                     }
                     o
+                };
+                if !left_out.is_empty() {
+                    let note = format!(
+                        "{} not set: the change of the entry it names failed",
+                        left_out.join(", ")
+                    );
+                    o.message = if o.message.is_empty() {
+                        note
+                    } else {
+                        format!("{}; {note}", o.message)
+                    };
                 }
+                o
             })
             .buffer_unordered(in_flight);
         while let Some(o) = stream.next().await {
             if !o.ok {
                 failed.insert(o.index);
             }
+            if !o.attempted && o.message == NOT_ATTEMPTED {
+                skipped.push(o);
+            } else {
+                on_outcome(&o);
+                out.push(o);
+            }
+        }
+    }
+    if !skipped.is_empty() {
+        let n = skipped.len();
+        tracing::warn!(
+            url = %dir.cfg.url,
+            "the connection to the directory was lost: {n} change(s) not attempted; the next run plans them again"
+        );
+        for mut o in skipped {
+            o.message = format!("{NOT_ATTEMPTED} ({n} changes not attempted)");
             on_outcome(&o);
             out.push(o);
         }
     }
     out.sort_by_key(|o| o.index);
     out
+}
+
+fn not_attempted(index: usize, c: &Change) -> Outcome {
+    Outcome {
+        index,
+        ok: false,
+        rc: None,
+        message: NOT_ATTEMPTED.to_string(),
+        dn: c.dn.clone(),
+        attempted: false,
+    }
+}
+
+/// The connections of one apply, and which of them were lost. After a loss, the connections
+/// left are checked (one round trip each, one task at a time) before any takes another change:
+/// a server that went away takes them all, and nothing more is sent to it.
+struct Conns<'a> {
+    dir: &'a Directory,
+    lost: Vec<AtomicBool>,
+    /// A connection was lost since the others were last checked.
+    suspect: AtomicBool,
+    check: tokio::sync::Mutex<()>,
+}
+
+impl<'a> Conns<'a> {
+    fn new(dir: &'a Directory, usable: Vec<bool>) -> Self {
+        Conns {
+            dir,
+            lost: usable.into_iter().map(|u| AtomicBool::new(!u)).collect(),
+            suspect: AtomicBool::new(false),
+            check: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Change `i`'s connection (spread by index), or the next one not lost; `None` when all are.
+    async fn pick(&self, i: usize) -> Option<(usize, Ldap)> {
+        if self.suspect.load(Ordering::Acquire) {
+            let _one_at_a_time = self.check.lock().await;
+            if self.suspect.swap(false, Ordering::AcqRel) {
+                self.check_the_rest().await;
+            }
+        }
+        let n = self.lost.len();
+        (0..n).map(|k| (i + k) % n).find_map(|j| {
+            if self.lost[j].load(Ordering::Acquire) {
+                return None;
+            }
+            let mut l = self.dir.conn(j);
+            if l.is_closed() {
+                self.lose(j);
+                return None;
+            }
+            Some((j, l))
+        })
+    }
+
+    /// One round trip on each connection not lost yet.
+    async fn check_the_rest(&self) {
+        for (j, lost) in self.lost.iter().enumerate() {
+            if !lost.load(Ordering::Acquire)
+                && !crate::connect::alive(self.dir.conn(j), self.dir.cfg.timeout).await
+            {
+                self.lose(j);
+            }
+        }
+    }
+
+    fn lose(&self, j: usize) {
+        if !self.lost[j].swap(true, Ordering::AcqRel) {
+            self.suspect.store(true, Ordering::Release);
+            tracing::warn!(url = %self.dir.cfg.url, connection = j, "lost a connection to the directory; it takes no more changes");
+        }
+    }
+
+    fn all_lost(&self) -> bool {
+        self.lost.iter().all(|l| l.load(Ordering::Acquire))
+    }
 }
 
 fn norm(d: &str) -> String {
@@ -190,6 +320,19 @@ fn order(changes: &[Change]) -> (Vec<Vec<usize>>, Vec<Vec<usize>>) {
     (waves, deps)
 }
 
+/// A connection whose every operation is bounded by the configured timeout (ldap3 applies a
+/// timeout to the next operation only).
+struct Conn {
+    ldap: Ldap,
+    timeout: Duration,
+}
+
+impl Conn {
+    fn op(&mut self) -> &mut Ldap {
+        self.ldap.with_timeout(self.timeout)
+    }
+}
+
 /// Creates the OUs below `users_ou` that creates and moves need (an OU rule's `OU=Sales`),
 /// top-down. Parents outside `users_ou` are never created. A failure here shows up as the
 /// failed changes that needed the OU.
@@ -209,7 +352,10 @@ async fn ensure_parents(dir: &Directory, changes: &[Change]) {
         .collect();
     needed.sort_by_key(|p| p.len());
     needed.dedup_by(|a, b| dn::same(a, b));
-    let mut ldap = dir.conn(0);
+    let mut ldap = Conn {
+        ldap: dir.conn(0),
+        timeout: dir.cfg.timeout,
+    };
     let mut known: Vec<String> = Vec::new();
     for p in needed {
         // Every ancestor below users_ou, top-down.
@@ -229,11 +375,12 @@ async fn ensure_parents(dir: &Directory, changes: &[Change]) {
                 continue;
             }
             let exists = matches!(
-                ldap.search(&ou, Scope::Base, "(objectClass=*)", vec!["1.1"]).await,
+                ldap.op().search(&ou, Scope::Base, "(objectClass=*)", vec!["1.1"]).await,
                 Ok(ldap3::SearchResult(_, ref r)) if r.rc == 0
             );
             if !exists {
                 let r = ldap
+                    .op()
                     .add(
                         &ou,
                         vec![
@@ -247,8 +394,11 @@ async fn ensure_parents(dir: &Directory, changes: &[Change]) {
                     .await;
                 match r {
                     Ok(r) if r.rc == 0 => tracing::info!(dn = %ou, "created OU"),
-                    Ok(r) => tracing::warn!(dn = %ou, rc = r.rc, "cannot create OU: {}", r.text),
-                    Err(e) => tracing::warn!(dn = %ou, "cannot create OU: {e}"),
+                    Ok(r) => tracing::warn!(
+                        "cannot create OU: {}",
+                        result_code::failure(r.rc, &ou, &r.text, &r.matched)
+                    ),
+                    Err(e) => tracing::warn!("cannot create OU: {ou}: {e}"),
                 }
             }
             known.push(ou);
@@ -261,7 +411,7 @@ const MEMBER_OF: &str = "memberOf";
 
 /// Adds/removes the user at `user_dn` to/from groups as the change's `memberOf` says: on the
 /// groups' `member` attribute. Already a member / already gone counts as done.
-async fn groups(ldap: &mut Ldap, user_dn: &str, c: &Change) -> Result<(), Failed> {
+async fn groups(ldap: &mut Conn, user_dn: &str, c: &Change) -> Result<(), Failed> {
     let Some(a) = c.attrs.iter().find(|a| a.attr.is(MEMBER_OF)) else {
         return Ok(());
     };
@@ -276,51 +426,103 @@ async fn groups(ldap: &mut Ldap, user_dn: &str, c: &Change) -> Result<(), Failed
     let member = || HashSet::from([user_dn.as_bytes().to_vec()]);
     for g in add {
         match ldap
+            .op()
             .modify(g, vec![Mod::Add(b"member".to_vec(), member())])
             .await
         {
             Ok(r) if r.rc == 0 || r.rc == 20 || r.rc == 68 => {}
-            other => {
-                return Err(with_context(check(other), &format!("adding to group {g}")));
-            }
+            other => return Err(failed(other, g).context("adding to group")),
         }
     }
     for g in remove {
         match ldap
+            .op()
             .modify(g, vec![Mod::Delete(b"member".to_vec(), member())])
             .await
         {
             Ok(r) if r.rc == 0 || r.rc == 16 => {}
-            other => {
-                return Err(with_context(
-                    check(other),
-                    &format!("removing from group {g}"),
-                ));
-            }
+            other => return Err(failed(other, g).context("removing from group")),
         }
     }
     Ok(())
 }
 
-fn with_context(r: Result<(), Failed>, what: &str) -> Failed {
-    match r {
-        Ok(()) => Failed {
-            rc: None,
-            message: format!("{what}: failed"),
-        },
-        Err(f) => Failed {
-            rc: f.rc,
-            message: format!("{what}: {}", f.message),
-        },
-    }
-}
-
 struct Failed {
     rc: Option<u32>,
     message: String,
+    /// The connection is gone or unresponsive: it takes no more changes.
+    lost: bool,
 }
 
-async fn apply_one(dir: &Directory, mut ldap: Ldap, index: usize, c: &Change) -> Outcome {
+impl Failed {
+    /// The server refused an operation on `dn`.
+    fn ldap(res: &ldap3::LdapResult, dn: &str) -> Failed {
+        Failed {
+            rc: Some(res.rc),
+            message: result_code::failure(res.rc, dn, &res.text, &res.matched),
+            lost: false,
+        }
+    }
+
+    /// The operation on `dn` got no answer from the server.
+    fn client(e: &LdapError, dn: &str) -> Failed {
+        let (message, lost) = match e {
+            // The connection's task is gone (the socket was closed or failed): ldap3 says
+            // "channel closed", which tells nobody anything.
+            LdapError::OpSend { .. }
+            | LdapError::ResultRecv { .. }
+            | LdapError::IdScrubSend { .. }
+            | LdapError::MiscSend { .. }
+            | LdapError::EndOfStream => (format!("{dn}: {LOST_DURING}"), true),
+            LdapError::Io { source } => (format!("{dn}: {LOST_DURING} ({source})"), true),
+            LdapError::Timeout { .. } => (
+                format!(
+                    "{dn}: the directory did not answer within the timeout (timeout_secs); the change may or may not have been applied, and this connection takes no more changes"
+                ),
+                true,
+            ),
+            e => (format!("{dn}: {e}"), false),
+        };
+        Failed {
+            rc: None,
+            message,
+            lost,
+        }
+    }
+
+    /// A failure of hrsync's own (no operation was sent for it).
+    fn local(message: String) -> Failed {
+        Failed {
+            rc: None,
+            message,
+            lost: false,
+        }
+    }
+
+    /// `what: message`, e.g. `adding to group: noSuchObject (32): cn=x,…`.
+    fn context(self, what: &str) -> Failed {
+        Failed {
+            message: format!("{what}: {}", self.message),
+            ..self
+        }
+    }
+}
+
+/// The failure of an operation on `dn` (an answer with rc 0 counts as one too: the caller
+/// wanted another code).
+fn failed(r: ldap3::result::Result<ldap3::LdapResult>, dn: &str) -> Failed {
+    match r {
+        Ok(res) => Failed::ldap(&res, dn),
+        Err(e) => Failed::client(&e, dn),
+    }
+}
+
+/// Applies one change; `true` with the outcome when the connection was lost on the way.
+async fn apply_one(dir: &Directory, ldap: Ldap, index: usize, c: &Change) -> (Outcome, bool) {
+    let mut ldap = Conn {
+        ldap,
+        timeout: dir.cfg.timeout,
+    };
     let res = match c.kind {
         ChangeKind::Create | ChangeKind::CreateDisabled => {
             create(dir, &mut ldap, c).await.map(|_| c.dn.clone())
@@ -333,27 +535,35 @@ async fn apply_one(dir: &Directory, mut ldap: Ldap, index: usize, c: &Change) ->
         Err(f) => Err(f),
     };
     match res {
-        Ok(dn) => Outcome {
-            index,
-            ok: true,
-            rc: Some(0),
-            message: String::new(),
-            dn,
-        },
-        Err(f) => {
-            tracing::warn!(key = %c.key, dn = %c.dn, kind = c.kind.as_str(), rc = ?f.rc, "change failed: {}", f.message);
+        Ok(dn) => (
             Outcome {
                 index,
-                ok: false,
-                rc: f.rc,
-                message: f.message,
-                dn: c.dn.clone(),
-            }
+                ok: true,
+                rc: Some(0),
+                message: String::new(),
+                dn,
+                attempted: true,
+            },
+            false,
+        ),
+        Err(f) => {
+            tracing::warn!(key = %c.key, dn = %c.dn, kind = c.kind.as_str(), rc = ?f.rc, "change failed: {}", f.message);
+            (
+                Outcome {
+                    index,
+                    ok: false,
+                    rc: f.rc,
+                    message: f.message,
+                    dn: c.dn.clone(),
+                    attempted: true,
+                },
+                f.lost,
+            )
         }
     }
 }
 
-async fn other(dir: &Directory, ldap: &mut Ldap, c: &Change) -> Result<String, Failed> {
+async fn other(dir: &Directory, ldap: &mut Conn, c: &Change) -> Result<String, Failed> {
     match c.kind {
         ChangeKind::Create | ChangeKind::CreateDisabled => Ok(c.dn.clone()),
         ChangeKind::Update => update(ldap, c, vec![]).await,
@@ -371,29 +581,19 @@ async fn other(dir: &Directory, ldap: &mut Ldap, c: &Change) -> Result<String, F
             update(ldap, c, vec![]).await
         }
         ChangeKind::Disable => update(ldap, c, dir.cfg.dialect.disable_mods()).await,
-        ChangeKind::Delete => check(ldap.delete(&c.dn).await).map(|_| c.dn.clone()),
+        ChangeKind::Delete => check(ldap.op().delete(&c.dn).await, &c.dn).map(|_| c.dn.clone()),
     }
 }
 
-fn check(r: ldap3::result::Result<ldap3::LdapResult>) -> Result<(), Failed> {
+/// Success, or the failure of the operation on `dn`.
+fn check(r: ldap3::result::Result<ldap3::LdapResult>, dn: &str) -> Result<(), Failed> {
     match r {
         Ok(res) if res.rc == 0 => Ok(()),
-        Ok(res) => Err(Failed {
-            rc: Some(res.rc),
-            message: if res.text.is_empty() {
-                format!("result code {}", res.rc)
-            } else {
-                format!("result code {}: {}", res.rc, res.text)
-            },
-        }),
-        Err(e) => Err(Failed {
-            rc: None,
-            message: e.to_string(),
-        }),
+        other => Err(failed(other, dn)),
     }
 }
 
-async fn create(dir: &Directory, ldap: &mut Ldap, c: &Change) -> Result<(), Failed> {
+async fn create(dir: &Directory, ldap: &mut Conn, c: &Change) -> Result<(), Failed> {
     let mut attrs: Vec<(Vec<u8>, HashSet<Vec<u8>>)> = vec![(
         b"objectClass".to_vec(),
         dir.cfg
@@ -421,16 +621,15 @@ async fn create(dir: &Directory, ldap: &mut Ldap, c: &Change) -> Result<(), Fail
                 ));
             }
         }
-        return check(ldap.add(&c.dn, attrs).await);
+        return check(ldap.op().add(&c.dn, attrs).await, &c.dn);
     }
     // AD: created disabled together with its password (one add, over TLS), the password
     // delivered, and only then enabled (read-modify-write) with pwdLastSet in the same modify.
     // Three operations; Samba spends most of the time hashing the password either way.
     let Some(pw) = &dir.cfg.passwords else {
-        return Err(Failed {
-            rc: None,
-            message: "not created: no [directory.passwords] is configured, so the account would get no initial password".into(),
-        });
+        return Err(Failed::local(
+            "not created: no [directory.passwords] is configured, so the account would get no initial password".into(),
+        ));
     };
     let value = |name: &str| {
         c.attrs
@@ -444,10 +643,8 @@ async fn create(dir: &Directory, ldap: &mut Ldap, c: &Change) -> Result<(), Fail
         .into_iter()
         .find(|v| !v.is_empty())
         .unwrap_or_default();
-    let secret = password::generate(&pw.policy, &account, &display).map_err(|e| Failed {
-        rc: None,
-        message: format!("not created: {e}"),
-    })?;
+    let secret = password::generate(&pw.policy, &account, &display)
+        .map_err(|e| Failed::local(format!("not created: {e}")))?;
     let disabled = uac::NORMAL_ACCOUNT | uac::ACCOUNTDISABLE;
     attrs.push((
         b"userAccountControl".to_vec(),
@@ -457,7 +654,7 @@ async fn create(dir: &Directory, ldap: &mut Ldap, c: &Change) -> Result<(), Fail
         b"unicodePwd".to_vec(),
         HashSet::from([password::unicode_pwd(&secret)]),
     ));
-    check(ldap.add(&c.dn, attrs).await)?;
+    check(ldap.op().add(&c.dn, attrs).await, &c.dn)?;
     pw.file
         .deliver(&password::Delivery {
             mapping: &pw.mapping,
@@ -466,11 +663,10 @@ async fn create(dir: &Directory, ldap: &mut Ldap, c: &Change) -> Result<(), Fail
             account: &account,
             password: &secret,
         })
-        .map_err(|e| Failed {
-            rc: None,
-            message: format!(
+        .map_err(|e| {
+            Failed::local(format!(
                 "created but left disabled: the initial password could not be delivered: {e}"
-            ),
+            ))
         })?;
     let extra = if pw.must_change {
         vec![("pwdLastSet".to_string(), vec!["0".to_string()])]
@@ -491,13 +687,14 @@ async fn create(dir: &Directory, ldap: &mut Ldap, c: &Change) -> Result<(), Fail
 /// Reads `userAccountControl`, flips only the disable bit (and, for a new account, the
 /// "no password required" bit) and writes it back if it changed.
 async fn set_disabled(
-    ldap: &mut Ldap,
+    ldap: &mut Conn,
     dn: &str,
     disable: bool,
     new_account: bool,
     extra: Vec<AttrMod>,
 ) -> Result<(), Failed> {
-    let (rs, res) = ldap
+    let ldap3::SearchResult(rs, res) = ldap
+        .op()
         .search(
             dn,
             Scope::Base,
@@ -505,13 +702,10 @@ async fn set_disabled(
             vec!["userAccountControl"],
         )
         .await
-        .map_err(|e| Failed {
-            rc: None,
-            message: e.to_string(),
-        })?
-        .success()
-        .map(|(rs, r)| (rs, Some(r)))
-        .unwrap_or_else(|_| (Vec::new(), None));
+        .map_err(|e| Failed::client(&e, dn).context("reading userAccountControl"))?;
+    if res.rc != 0 {
+        return Err(Failed::ldap(&res, dn).context("reading userAccountControl"));
+    }
     let current = rs
         .into_iter()
         .next()
@@ -523,9 +717,10 @@ async fn set_disabled(
                 .and_then(|(_, v)| v.first())
                 .and_then(|v| v.trim().parse::<u32>().ok())
         })
-        .ok_or_else(|| Failed {
-            rc: res.as_ref().map(|r| r.rc),
-            message: format!("cannot read userAccountControl of {dn}"),
+        .ok_or_else(|| {
+            Failed::local(format!(
+                "{dn}: cannot read userAccountControl (not in the entry, or not readable by the bind DN)"
+            ))
         })?;
     let next = Dialect::uac_after(current, disable, new_account);
     let mut mods = extra;
@@ -538,21 +733,23 @@ async fn set_disabled(
     modify(ldap, dn, mods).await
 }
 
-async fn update(ldap: &mut Ldap, c: &Change, extra: Vec<AttrMod>) -> Result<String, Failed> {
+async fn update(ldap: &mut Conn, c: &Change, extra: Vec<AttrMod>) -> Result<String, Failed> {
     let mut dn_now = c.dn.clone();
     if let Some(new_dn) = &c.new_dn {
-        let parsed = dn::Dn::parse(new_dn).map_err(|e| Failed {
-            rc: None,
-            message: e.to_string(),
-        })?;
-        let leaf = parsed.leaf().ok_or_else(|| Failed {
-            rc: None,
-            message: format!("new DN {new_dn} has no RDN"),
-        })?;
+        let parsed = dn::Dn::parse(new_dn).map_err(|e| Failed::local(e.to_string()))?;
+        let leaf = parsed
+            .leaf()
+            .ok_or_else(|| Failed::local(format!("new DN {new_dn} has no RDN")))?;
         let rdn = format!("{}={}", leaf.attr, dn::escape_value(&leaf.value));
         // A move (the OU rule's parent changed) is the same modrdn with a new superior.
         let moves_to = c.dn_change().moves_to;
-        check(ldap.modifydn(&c.dn, &rdn, true, moves_to.as_deref()).await)?;
+        check(
+            ldap.op()
+                .modifydn(&c.dn, &rdn, true, moves_to.as_deref())
+                .await,
+            &c.dn,
+        )
+        .map_err(|f| f.context(&format!("renaming to {new_dn}")))?;
         dn_now = new_dn.clone();
     }
     let mut mods: Vec<AttrMod> = extra;
@@ -568,7 +765,7 @@ async fn update(ldap: &mut Ldap, c: &Change, extra: Vec<AttrMod>) -> Result<Stri
     Ok(dn_now)
 }
 
-async fn modify(ldap: &mut Ldap, dn: &str, mods: Vec<AttrMod>) -> Result<(), Failed> {
+async fn modify(ldap: &mut Conn, dn: &str, mods: Vec<AttrMod>) -> Result<(), Failed> {
     let mods: Vec<Mod<Vec<u8>>> = mods
         .into_iter()
         .map(|(a, vals)| {
@@ -580,7 +777,7 @@ async fn modify(ldap: &mut Ldap, dn: &str, mods: Vec<AttrMod>) -> Result<(), Fai
             }
         })
         .collect();
-    check(ldap.modify(dn, mods).await)
+    check(ldap.op().modify(dn, mods).await, dn)
 }
 
 /// Gives an existing Active Directory account a new generated password: delivered to the
@@ -608,7 +805,10 @@ pub async fn reset_password(
             password: &secret,
         })
         .map_err(|e| format!("not reset: the new password could not be delivered: {e}"))?;
-    let mut ldap = dir.conn(0);
+    let mut ldap = Conn {
+        ldap: dir.conn(0),
+        timeout: dir.cfg.timeout,
+    };
     let mut mods = vec![Mod::Replace(
         b"unicodePwd".to_vec(),
         HashSet::from([password::unicode_pwd(&secret)]),
@@ -619,16 +819,16 @@ pub async fn reset_password(
             HashSet::from([b"0".to_vec()]),
         ));
     }
-    match ldap.modify(dn, mods).await {
+    match ldap.op().modify(dn, mods).await {
         Ok(r) if r.rc == 0 => Ok(format!(
             "new password for {account} delivered to {}",
             pw.file.path().display()
         )),
         Ok(r) => Err(format!(
-            "password delivered but not set: result code {}: {}",
-            r.rc, r.text
+            "password delivered but not set: {}",
+            result_code::failure(r.rc, dn, &r.text, &r.matched)
         )),
-        Err(e) => Err(format!("password delivered but not set: {e}")),
+        Err(e) => Err(format!("password delivered but not set: {dn}: {e}")),
     }
 }
 

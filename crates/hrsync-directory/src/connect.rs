@@ -72,7 +72,8 @@ impl DirectoryConfig {
 /// Bound connections to one directory.
 pub struct Directory {
     pub(crate) cfg: DirectoryConfig,
-    pub(crate) conns: Vec<Ldap>,
+    /// Replaced only when the server closed one (see [`Directory::revive`]).
+    conns: std::sync::Mutex<Vec<Ldap>>,
 }
 
 impl Directory {
@@ -83,23 +84,84 @@ impl Directory {
         for _ in 0..n {
             conns.push(open(&cfg).await?);
         }
-        Ok(Directory { cfg, conns })
+        Ok(Directory {
+            cfg,
+            conns: std::sync::Mutex::new(conns),
+        })
     }
 
     pub fn config(&self) -> &DirectoryConfig {
         &self.cfg
     }
 
+    fn conns(&self) -> std::sync::MutexGuard<'_, Vec<Ldap>> {
+        // A panic elsewhere while holding the lock leaves the handles intact.
+        self.conns
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// How many connections there are.
+    pub(crate) fn connections(&self) -> usize {
+        self.conns().len()
+    }
+
+    /// Connection `i` (modulo their number).
     pub(crate) fn conn(&self, i: usize) -> Ldap {
-        self.conns[i % self.conns.len()].clone()
+        let c = self.conns();
+        c[i % c.len()].clone()
+    }
+
+    /// Checks every connection with one round trip (the root DSE) and reopens, once, each that
+    /// fails it: the server may have closed them since they were opened (an idle timeout while
+    /// a person read the plan, a restart). Returns which connections are usable.
+    pub(crate) async fn revive(&self) -> Vec<bool> {
+        let n = self.connections();
+        let mut usable = Vec::with_capacity(n);
+        for i in 0..n {
+            if alive(self.conn(i), self.cfg.timeout).await {
+                usable.push(true);
+                continue;
+            }
+            match open(&self.cfg).await {
+                Ok(l) => {
+                    tracing::info!(url = %self.cfg.url, "reopened a connection the directory had closed");
+                    if let Some(slot) = self.conns().get_mut(i) {
+                        *slot = l;
+                    }
+                    usable.push(true);
+                }
+                Err(e) => {
+                    tracing::warn!(
+                        "a connection to the directory is closed and cannot be reopened: {e}"
+                    );
+                    usable.push(false);
+                }
+            }
+        }
+        usable
     }
 
     /// Unbinds every connection.
     pub async fn close(self) {
-        for mut c in self.conns {
+        let conns = self
+            .conns
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for mut c in conns {
             let _ = c.unbind().await;
         }
     }
+}
+
+/// One round trip (a base search of the root DSE, which every server answers), bounded by
+/// `timeout` and by 10 s.
+pub(crate) async fn alive(mut l: Ldap, timeout: Duration) -> bool {
+    !l.is_closed()
+        && l.with_timeout(timeout.min(Duration::from_secs(10)))
+            .search("", ldap3::Scope::Base, "(objectClass=*)", vec!["1.1"])
+            .await
+            .is_ok_and(|r| r.1.rc == 0)
 }
 
 async fn open(cfg: &DirectoryConfig) -> Result<Ldap> {

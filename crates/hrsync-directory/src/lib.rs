@@ -6,15 +6,17 @@
 //! - [`connect`]: connections, TLS (LDAPS/StartTLS with a configured CA), binds.
 //! - [`snapshot`]: paged subtree search for entries carrying the key attribute.
 //! - [`apply`]: executes changes with bounded concurrency over several connections.
+//! - [`result_code`]: LDAP result codes by name, for every failure message.
 
 pub mod apply;
 pub mod connect;
 pub mod dialect;
 pub mod password;
 pub mod probe;
+pub mod result_code;
 pub mod snapshot;
 
-pub use apply::{Outcome, apply, reset_password};
+pub use apply::{NOT_ATTEMPTED, Outcome, apply, reset_password};
 pub use connect::{Directory, DirectoryConfig, Passwords};
 pub use dialect::Dialect;
 
@@ -25,8 +27,10 @@ pub enum DirError {
     Connect { url: String, message: String },
     #[error("directory {url}: TLS setup failed: {message}")]
     Tls { url: String, message: String },
+    /// The server refused the bind: `invalidCredentials (49)`, with its diagnostic text.
     #[error(
-        "directory {url}: bind as {bind_dn} failed: result code {rc}: {text}; check bind_dn and the bind password reference"
+        "directory {url}: bind as {bind_dn} failed: {}; check bind_dn and the bind password reference",
+        result_code::failure(*rc, "", text, "")
     )]
     Bind {
         url: String,

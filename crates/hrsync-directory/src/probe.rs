@@ -21,7 +21,7 @@ impl Directory {
             rc => Err(DirError::Search {
                 url: self.cfg.url.clone(),
                 base: dn.to_string(),
-                message: format!("result code {rc}: {}", res.1.text),
+                message: crate::result_code::failure(rc, dn, &res.1.text, &res.1.matched),
             }),
         }
     }

@@ -84,7 +84,12 @@ impl Directory {
             .await
             .map_err(|e| err(e.to_string()))?;
         if res.rc != 0 {
-            return Err(err(format!("result code {}: {}", res.rc, res.text)));
+            return Err(err(crate::result_code::failure(
+                res.rc,
+                "",
+                &res.text,
+                &res.matched,
+            )));
         }
         let members: Vec<String> = rs
             .into_iter()
@@ -142,7 +147,12 @@ impl Directory {
         match res.1.rc {
             // 4 = sizeLimitExceeded: more than one, so taken.
             0 | 4 => Ok(res.0.iter().any(|r| !r.is_ref() && !r.is_intermediate())),
-            rc => Err(err(format!("result code {rc}: {}", res.1.text))),
+            rc => Err(err(crate::result_code::failure(
+                rc,
+                "",
+                &res.1.text,
+                &res.1.matched,
+            ))),
         }
     }
 
@@ -237,7 +247,12 @@ impl Directory {
         }
         let res = stream.finish().await;
         if res.rc != 0 {
-            return Err(err(format!("result code {}: {}", res.rc, res.text)));
+            return Err(err(crate::result_code::failure(
+                res.rc,
+                "",
+                &res.text,
+                &res.matched,
+            )));
         }
         Ok(n)
     }
