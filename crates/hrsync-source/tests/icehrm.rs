@@ -31,6 +31,7 @@ async fn setup(employees: usize) -> (IceHrmState, IceHrm) {
             max_retries: 2,
             min_delay: Duration::from_millis(10),
             max_delay: Duration::from_millis(50),
+            ..RetryPolicy::default()
         },
         only: None,
     };

@@ -14,7 +14,8 @@
 //! The integration carries the authorization (bearer token, static or from the OAuth refresh
 //! flow, plus API-key headers such as Paycor's `Ocp-Apim-Subscription-Key`), a proactive rate
 //! limit (requests per minute) and a concurrency bound for fan-out calls. A 429 is waited out
-//! for `Retry-After` seconds (or the flavour's default) and the same page is asked again.
+//! for `Retry-After` seconds (or the flavour's default) and the same page is asked again, within
+//! the integration's `max_retries` and retry deadline ([`crate::http::RetryPolicy`]).
 //!
 //! Several endpoints are joined into one person record by [`join`].
 

@@ -144,6 +144,7 @@ fn integration(base: &str, style: Style) -> RestIntegration {
             max_retries: 3,
             min_delay: Duration::from_millis(10),
             max_delay: Duration::from_millis(50),
+            ..RetryPolicy::default()
         },
         flavor: Flavor::Generic,
         limiter: None,
@@ -624,4 +625,43 @@ async fn an_absurd_retry_after_fails_the_page_instead_of_sleeping() {
     assert!(t.elapsed() < Duration::from_secs(10));
     assert!(!r.complete && r.error.unwrap().contains("86400"));
     assert_eq!(n.load(Ordering::SeqCst), 2, "not retried");
+}
+
+#[tokio::test]
+async fn a_429_storm_with_retry_after_ends_after_max_retries() {
+    // Issue 11 §8: `max_retries` was ignored whenever the server sent `Retry-After`.
+    let (base, n) = scripted(vec![(429, vec![("retry-after", "0".into())], "{}".into())]).await;
+    let mut it = plain(&base, page_paging(), Some("$.items[*]"));
+    it.retry.max_retries = 2;
+    let t = Instant::now();
+    let err = tokio::time::timeout(Duration::from_secs(20), fetch(&it, "employees"))
+        .await
+        .expect("the fetch must end")
+        .unwrap_err()
+        .to_string();
+    assert!(t.elapsed() < Duration::from_secs(5));
+    assert_eq!(n.load(Ordering::SeqCst), 3, "1 request + max_retries");
+    assert!(
+        err.contains("HTTP 429") && err.contains("max_retries = 2"),
+        "{err}"
+    );
+
+    // With a deadline shorter than the server's delay, the deadline ends it.
+    let (base, n) = scripted(vec![(429, vec![("retry-after", "1".into())], "{}".into())]).await;
+    let mut it = plain(&base, page_paging(), Some("$.items[*]"));
+    it.retry.max_retries = 100;
+    it.retry.deadline = Duration::from_millis(2500);
+    let t = Instant::now();
+    let err = fetch(&it, "employees").await.unwrap_err().to_string();
+    assert!(
+        t.elapsed() < Duration::from_millis(2500),
+        "{:?}",
+        t.elapsed()
+    );
+    assert_eq!(
+        n.load(Ordering::SeqCst),
+        3,
+        "waited 1 s twice, then the deadline"
+    );
+    assert!(err.contains("retry deadline of 2.5 s"), "{err}");
 }
