@@ -117,3 +117,73 @@ async fn auth_failures_name_the_integration_and_not_the_token() {
     let err = src.fetch_employees(None).await.unwrap_err().to_string();
     assert!(err.contains("page 1") && err.contains("HTTP 500"), "{err}");
 }
+
+#[tokio::test]
+async fn people_deleted_during_the_fetch_make_it_incomplete() {
+    // Issue 11 §1: two people deleted while hrsync pages; two others (still active) are never
+    // served. Fewer records than the reported total is not a complete fetch.
+    let (state, src) = setup(100).await;
+    state.set_fault(Fault::DeleteAfterPage {
+        page: 1,
+        ids: vec![5, 6],
+    });
+    let f = src.fetch_employees(None).await.unwrap();
+    assert_eq!(f.report.records, 98);
+    let got: BTreeSet<String> = f
+        .records
+        .iter()
+        .filter_map(|r| r.source_id.clone())
+        .collect();
+    assert!(
+        !got.contains("41") && !got.contains("42"),
+        "41 and 42 shifted onto page 1"
+    );
+    assert!(state.employee(41).is_some(), "and still exist");
+    assert!(!f.report.complete, "{:?}", f.report);
+    let err = f.report.error.unwrap();
+    assert!(
+        err.contains("server reported total 100 but 98 records arrived")
+            && err.contains("not complete"),
+        "{err}"
+    );
+}
+
+/// Serves IceHrm list pages from a script: `(total, ids)` per page number (1-based).
+async fn scripted_icehrm(pages: Vec<(u64, Vec<u64>)>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}/app/api", listener.local_addr().unwrap());
+    let app = axum::Router::new().fallback(
+        move |q: axum::extract::Query<std::collections::HashMap<String, String>>| {
+            let page: usize = q.get("page").and_then(|p| p.parse().ok()).unwrap_or(1);
+            let (total, ids) = pages.get(page - 1).cloned().unwrap_or((0, Vec::new()));
+            let data: Vec<serde_json::Value> = ids
+                .iter()
+                .map(|i| serde_json::json!({"id": i, "employee_id": format!("E{i}")}))
+                .collect();
+            async move {
+                axum::Json(serde_json::json!({"data": data, "total": total, "nextPage": page + 1}))
+            }
+        },
+    );
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    base
+}
+
+#[tokio::test]
+async fn a_total_that_changes_between_pages_is_not_a_complete_fetch() {
+    // Someone hired during the fetch: every record arrived, but the list moved under us.
+    let base = scripted_icehrm(vec![(4, vec![1, 2]), (5, vec![3, 4])]).await;
+    let (_, mut src) = setup(1).await;
+    src.base_url = base;
+    src.page_size = 2;
+    let f = src.fetch_employees(None).await.unwrap();
+    assert_eq!(f.report.records, 4);
+    assert!(!f.report.complete, "{:?}", f.report);
+    let err = f.report.error.unwrap();
+    assert!(
+        err.contains("total changed from 4 to 5") && err.contains("not complete"),
+        "{err}"
+    );
+}

@@ -10,6 +10,9 @@
 //!   no ORDER BY, so we always send `sortField=id&sortOrder=ascend`.
 //! - The caller's own employee is hoisted to the top of its page: records are de-duplicated by
 //!   `id` and never assumed sorted.
+//! - Paging is by SQL offset: a person deleted during the fetch shifts later rows back and
+//!   someone who still exists is never served. Fewer records than `total`, or a `total` that
+//!   changes between pages, makes the fetch incomplete (no leavers from it).
 //! - Related objects come as `{type, id, display}`; they are kept as nested JSON for the mapping.
 
 mod projected;
@@ -143,6 +146,8 @@ impl IceHrm {
 
         let mut error: Option<String> = None;
         let mut shrank = false;
+        // The first page whose total differs from page 1's: (page, its total).
+        let mut moved: Option<(u64, u64)> = None;
         if !first_empty {
             match total {
                 Some(total) => {
@@ -158,6 +163,12 @@ impl IceHrm {
                         match res {
                             Ok(page) => {
                                 report.pages += 1;
+                                if let Some(t) = page.total
+                                    && t != total
+                                    && moved.is_none()
+                                {
+                                    moved = Some((p, t));
+                                }
                                 if page.records.is_empty() && !shrank {
                                     // Fewer people than `total` said: the list shrank meanwhile.
                                     shrank = true;
@@ -208,14 +219,24 @@ impl IceHrm {
             ));
         }
         report.records = delivered;
-        report.complete = error.is_none();
-        if let (true, Some(t), false) = (report.complete, total, shrank)
-            && (delivered as u64) < t
+        // Offset paging: a person deleted during the fetch shifts every later row back by one,
+        // so someone who still exists is never served. Fewer records than the total, or a total
+        // that moved, means the list changed under us: not complete, so nobody is a leaver
+        // for being missing from it.
+        if error.is_none()
+            && let Some(t) = total
         {
-            report.notes.push(format!(
-                "server reported total {t} but {delivered} records arrived"
-            ));
+            if (delivered as u64) < t {
+                error = Some(format!(
+                    "server reported total {t} but {delivered} records arrived: people changed in HR during the fetch; not complete"
+                ));
+            } else if let Some((p, t2)) = moved {
+                error = Some(format!(
+                    "the server's total changed from {t} to {t2} (page {p}): people changed in HR during the fetch; not complete"
+                ));
+            }
         }
+        report.complete = error.is_none();
         report.error = error;
         report.duration_ms = started.elapsed().as_millis() as u64;
         tracing::info!(

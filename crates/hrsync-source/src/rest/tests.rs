@@ -531,7 +531,10 @@ async fn misbehaving_servers_never_look_like_a_complete_fetch() {
         .unwrap();
     assert_eq!(recs.len(), 3);
     assert!(
-        !r.complete && r.error.unwrap().contains("reported 4"),
+        !r.complete
+            && r.error
+                .unwrap()
+                .contains("reported total 4 but 3 different records"),
         "3 different of 4"
     );
 
@@ -664,4 +667,41 @@ async fn a_429_storm_with_retry_after_ends_after_max_retries() {
         "waited 1 s twice, then the deadline"
     );
     assert!(err.contains("retry deadline of 2.5 s"), "{err}");
+}
+
+#[tokio::test]
+async fn a_total_that_changes_between_pages_is_not_a_complete_fetch() {
+    // Issue 11 §1: id 1 deleted after page 1; offset paging shifts id 3 onto page 1 and it is
+    // never seen. The final total (3) matches the records (3): only the change shows it.
+    let mut page = page_paging();
+    if let Paging::Page { total, .. } = &mut page {
+        *total = Some(jp("$.total"));
+    }
+    let offset = Paging::Offset {
+        offset_param: Some("offset".into()),
+        limit_param: Some("limit".into()),
+        limit: 2,
+        total: Some(jp("$.total")),
+    };
+    for paging in [page, offset] {
+        let (base, _) = scripted(vec![
+            ok(r#"{"items":[{"id":1},{"id":2}],"total":4}"#),
+            ok(r#"{"items":[{"id":4}],"total":3}"#),
+            ok(r#"{"items":[],"total":3}"#),
+        ])
+        .await;
+        let (recs, r) = fetch(
+            &plain(&base, paging.clone(), Some("$.items[*]")),
+            "employees",
+        )
+        .await
+        .unwrap();
+        assert_eq!(recs.len(), 3);
+        assert!(!r.complete, "{paging:?}: {r:?}");
+        let err = r.error.unwrap();
+        assert!(
+            err.contains("total changed from 4 to 3") && err.contains("not complete"),
+            "{err}"
+        );
+    }
 }
