@@ -15,6 +15,7 @@
 //!   changes between pages, makes the fetch incomplete (no leavers from it).
 //! - Related objects come as `{type, id, display}`; they are kept as nested JSON for the mapping.
 
+mod lookup;
 mod projected;
 mod token;
 
@@ -26,6 +27,7 @@ use serde_json::{Map, Value};
 use std::collections::{BTreeSet, HashSet};
 use std::time::{Duration, Instant};
 
+pub use lookup::{COLUMNS, LOOKUP_CHUNK, is_column, normalize};
 pub use token::token_expiry;
 
 /// The endpoint name mappings refer to.
@@ -43,7 +45,9 @@ pub struct IceHrm {
     pub timeout: Duration,
     pub retry: RetryPolicy,
     /// Only these people: `filters={"<field>": [values]}` (IceHrm's list filter), for a
-    /// targeted run (an HR event names one employee).
+    /// targeted run (an HR event names one employee). `field` must be one of [`COLUMNS`]. No
+    /// values (or only blank ones) = nobody, without a request: IceHrm would drop an empty
+    /// filter and return everyone.
     pub only: Option<(String, Vec<String>)>,
 }
 
@@ -99,6 +103,16 @@ impl IceHrm {
             report.notes.push(note);
         }
         let limit = u64::from(self.page_size.max(1));
+        if let Some((field, values)) = &self.only
+            && values.iter().all(|v| v.trim().is_empty())
+        {
+            // Never send an empty filter: IceHrm drops it and returns everyone.
+            report.complete = true;
+            report.notes.push(format!(
+                "no {field} values asked for: nobody fetched (no request sent)"
+            ));
+            return Ok(report);
+        }
 
         let first = match self.page(&client, 1, limit, keep).await {
             Ok(p) => p,
@@ -267,6 +281,7 @@ impl IceHrm {
                 ("sortOrder", "ascend".to_string()),
             ];
             if let Some((field, values)) = &self.only {
+                let values: Vec<&String> = values.iter().filter(|v| !v.trim().is_empty()).collect();
                 query.push((
                     "filters",
                     serde_json::json!({ field.as_str(): values }).to_string(),

@@ -20,6 +20,7 @@
 //! Several endpoints are joined into one person record by [`join`].
 
 pub mod join;
+pub mod lookup;
 mod paging;
 pub mod template;
 
@@ -27,6 +28,7 @@ use crate::http::{self, Attempt, RetryPolicy};
 use crate::oauth::TokenProvider;
 use crate::{Result, SourceError};
 use hrsync_model::{FetchReport, HrRecord, Secret};
+pub use lookup::{Lookup, LookupBy, LookupConfig};
 pub use paging::Paging;
 use serde_json::{Map, Value};
 use serde_json_path::JsonPath;
@@ -106,6 +108,9 @@ pub struct Endpoint {
     pub key: String,
     pub paging: Paging,
     pub for_each: Option<FanOut>,
+    /// How to ask for given people by key (per-person URL or a filter of this list), to
+    /// confirm leavers; `None`: this endpoint cannot look people up.
+    pub lookup: Option<Lookup>,
 }
 
 /// Sends no more than N requests per minute, proactively (GCRA), so a budget such as Paycor's

@@ -96,6 +96,7 @@ fn employees(style: Style) -> Endpoint {
         key: "id".into(),
         paging,
         for_each: None,
+        lookup: None,
     }
 }
 
@@ -117,6 +118,7 @@ fn details() -> Endpoint {
             field: "id".into(),
             macro_name: "employeeId".into(),
         }),
+        lookup: None,
     }
 }
 
@@ -704,4 +706,191 @@ async fn a_total_that_changes_between_pages_is_not_a_complete_fetch() {
             "{err}"
         );
     }
+}
+
+fn with_lookup(base: &str, cfg: LookupConfig) -> RestIntegration {
+    let mut it = integration(base, Style::Page);
+    let known = it.known_macros();
+    let lookup = cfg.resolve("id", &known).unwrap();
+    it.endpoints[0].lookup = Some(lookup);
+    it
+}
+
+fn keys(v: &[&str]) -> BTreeSet<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+#[tokio::test]
+async fn look_up_by_a_per_person_url_finds_who_is_still_there() {
+    let (state, base) = server(Style::Page, 30).await;
+    let ids = emulator_ids(&state);
+    assert!(state.remove(&ids[4]));
+    let it = with_lookup(
+        &base,
+        LookupConfig {
+            path: Some("/companies/{companyName}/employees/{key}".into()),
+            ..LookupConfig::default()
+        },
+    );
+    let source = Source::Rest(it, "employees".into());
+    assert!(source.can_look_up("id") && !source.can_look_up("employee_id"));
+    state.clear_requests();
+    let keep: BTreeSet<String> = keys(&["status"]);
+    let mut got = Vec::new();
+    let r = source
+        .look_up(
+            "id",
+            &keys(&[&ids[2], &ids[4], "E99999"]),
+            Some(&keep),
+            |rec| got.push(rec),
+        )
+        .await
+        .unwrap();
+    assert!(r.complete, "{r:?}");
+    assert_eq!(
+        got.len(),
+        1,
+        "removed and unknown ids answer 404 = not found"
+    );
+    assert_eq!(got[0].source_id.as_deref(), Some(ids[2].as_str()));
+    let fields: Vec<&String> = got[0].fields.keys().collect();
+    assert_eq!(fields, vec!["id", "status"], "kept fields and the key");
+    let log = state.requests();
+    assert_eq!(log.len(), 3, "one call per key: {log:?}");
+    assert!(
+        log.iter()
+            .all(|l| l.path.starts_with("/api/v2/companies/acme/employees/"))
+    );
+
+    // Not a lookup field, and a key exactly as REST compares it.
+    assert!(
+        source
+            .look_up("email", &keys(&["x"]), None, |_| {})
+            .await
+            .is_err()
+    );
+    assert!(source.key_matches("E0001", "E0001") && !source.key_matches("e0001", "E0001"));
+}
+
+#[tokio::test]
+async fn look_up_by_a_list_filter_is_chunked_and_drops_records_not_asked_for() {
+    let (state, base) = server(Style::Page, 30).await;
+    let ids = emulator_ids(&state);
+    let it = with_lookup(
+        &base,
+        LookupConfig {
+            param: Some("ids".into()),
+            max_keys: Some(2),
+            ..LookupConfig::default()
+        },
+    );
+    state.clear_requests();
+    let mut got = BTreeSet::new();
+    let r = it
+        .look_up(
+            "employees",
+            "id",
+            &keys(&[&ids[1], &ids[3], &ids[5], "E99999"]),
+            None,
+            |rec| {
+                got.insert(rec.source_id.unwrap());
+            },
+        )
+        .await
+        .unwrap();
+    assert!(r.complete, "{r:?}");
+    assert_eq!(got, keys(&[&ids[1], &ids[3], &ids[5]]));
+    assert_eq!(state.requests().len(), 2, "4 keys, 2 per request");
+
+    // A server that ignores the filter returns everyone: only the keys asked for come back.
+    let it = with_lookup(
+        &base,
+        LookupConfig {
+            param: Some("nonsense".into()),
+            ..LookupConfig::default()
+        },
+    );
+    let mut n = 0;
+    it.look_up("employees", "id", &keys(&[&ids[1]]), None, |_| n += 1)
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+}
+
+#[tokio::test]
+async fn a_failing_per_person_lookup_is_incomplete_not_not_found() {
+    let (base, _) = scripted(vec![
+        (404, vec![], r#"{"error":"not_found"}"#.into()),
+        (500, vec![], "boom".into()),
+    ])
+    .await;
+    let mut it = with_lookup(
+        &base,
+        LookupConfig {
+            path: Some("/people/{key}".into()),
+            ..LookupConfig::default()
+        },
+    );
+    it.concurrency = 1;
+    it.retry.max_retries = 0;
+    let r = it
+        .look_up("employees", "id", &keys(&["a", "b"]), None, |_| {})
+        .await
+        .unwrap();
+    assert!(!r.complete);
+    assert!(
+        r.error.as_deref().unwrap().contains("1 of 2 lookups"),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn lookup_configs_are_checked() {
+    let known = ["companyName"];
+    let bad = |c: LookupConfig| c.resolve("id", &known).unwrap_err().0;
+    assert_eq!(bad(LookupConfig::default()), "path");
+    assert_eq!(
+        bad(LookupConfig {
+            path: Some("/employees/all".into()),
+            ..LookupConfig::default()
+        }),
+        "path",
+        "no {{key}}"
+    );
+    assert_eq!(
+        bad(LookupConfig {
+            path: Some("/employees/{key}/{nope}".into()),
+            ..LookupConfig::default()
+        }),
+        "path"
+    );
+    assert_eq!(
+        bad(LookupConfig {
+            path: Some("/e/{key}".into()),
+            param: Some("ids".into()),
+            ..LookupConfig::default()
+        }),
+        "param"
+    );
+    assert_eq!(
+        bad(LookupConfig {
+            param: Some("ids".into()),
+            max_keys: Some(1000),
+            ..LookupConfig::default()
+        }),
+        "max_keys"
+    );
+    let ok = LookupConfig {
+        path: Some("/employees".into()),
+        query: BTreeMap::from([("id".to_string(), "{key}".to_string())]),
+        field: Some("employee_id".into()),
+        ..LookupConfig::default()
+    }
+    .resolve("id", &known)
+    .unwrap();
+    assert_eq!(ok.field, "employee_id");
+    // As a config file writes it (`url` is an alias of `path`).
+    let c: LookupConfig = serde_json::from_str(r#"{"url": "/e/{key}"}"#).unwrap();
+    assert!(c.resolve("id", &known).is_ok());
+    assert!(serde_json::from_str::<LookupConfig>(r#"{"pth": "/e/{key}"}"#).is_err());
 }
