@@ -1162,6 +1162,56 @@ async fn faults_fail_pages_and_invalidate_the_token() {
 }
 
 #[tokio::test]
+async fn rows_deleted_during_a_paged_fetch_make_it_miss_people_who_still_exist() {
+    // Issue 11 §1: IceHrm pages by SQL offset; two people deleted while a client pages make
+    // two other (still active) people never appear.
+    let (state, app) = setup(100, 4);
+    state.set_fault(Fault::DeleteAfterPage {
+        page: 1,
+        ids: vec![5, 6],
+    });
+    let mut seen: BTreeSet<i64> = BTreeSet::new();
+    let mut totals = Vec::new();
+    let first = get(
+        &app,
+        "/app/api/employees?limit=10&page=1&sortField=id&sortOrder=ascend",
+    )
+    .await
+    .json();
+    let total = first["total"].as_u64().unwrap();
+    assert_eq!(total, 100);
+    seen.extend(ids(&first));
+    for page in 2..=total.div_ceil(10) {
+        let p = get(
+            &app,
+            &format!("/app/api/employees?limit=10&page={page}&sortField=id&sortOrder=ascend"),
+        )
+        .await
+        .json();
+        totals.push(p["total"].as_u64().unwrap());
+        seen.extend(ids(&p));
+    }
+    assert!(totals.iter().all(|t| *t == 98), "total dropped: {totals:?}");
+    assert_eq!(state.len(), 98);
+    assert!(state.employee(5).is_none() && state.employee(6).is_none());
+    let existing: BTreeSet<i64> = state
+        .employees()
+        .iter()
+        .map(|e| e["id"].as_i64().unwrap())
+        .collect();
+    let missed: Vec<i64> = existing.difference(&seen).copied().collect();
+    assert_eq!(
+        missed,
+        vec![11, 12],
+        "the two rows that shifted onto page 1 were never served"
+    );
+    assert_eq!(seen.len(), 98, "5 and 6 were seen before they went");
+    // The fault fired once: a second walk sees everyone left.
+    let again = get(&app, "/app/api/employees?limit=1000").await.json();
+    assert_eq!(again["data"].as_array().unwrap().len(), 98);
+}
+
+#[tokio::test]
 async fn request_count_counts_list_requests() {
     let (state, app) = setup(5, 1);
     assert_eq!(state.request_count(), 0);

@@ -1,9 +1,13 @@
 //! Shared HTTP plumbing for connectors: one client per integration, bounded retries with
 //! exponential backoff for transient failures (connect errors, timeouts, 5xx, 429 honouring
 //! `Retry-After`), and no retry for anything that will not get better (4xx, auth).
+//!
+//! Every retry loop of the connectors (IceHrm pages, REST pages and fan-out calls, Paycor, the
+//! OAuth token refresh) is [`with_retries`]: one policy, bounded by attempts
+//! ([`RetryPolicy::max_retries`]) **and** by a total deadline ([`RetryPolicy::deadline`]),
+//! whatever delay the server asks for.
 
-use backon::{ExponentialBuilder, Retryable};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How one request attempt failed.
 #[derive(Debug, Clone)]
@@ -28,12 +32,22 @@ impl Attempt {
     }
 }
 
+/// The default [`RetryPolicy::deadline`]: 5 minutes for one request and all its retries.
+pub const DEFAULT_RETRY_DEADLINE: Duration = Duration::from_secs(300);
+
 /// Retry settings of an integration.
 #[derive(Debug, Clone, Copy)]
 pub struct RetryPolicy {
+    /// Retries after the first attempt (so at most `max_retries + 1` requests), also when the
+    /// server sends `Retry-After`.
     pub max_retries: usize,
     pub min_delay: Duration,
     pub max_delay: Duration,
+    /// The longest one request may take with all its retries and waits, from the first attempt
+    /// to giving up. A wait (backoff or `Retry-After`) that would pass it is not started: the
+    /// request fails at once, naming this limit. An attempt still running at the deadline is
+    /// cut off.
+    pub deadline: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -42,6 +56,7 @@ impl Default for RetryPolicy {
             max_retries: 3,
             min_delay: Duration::from_millis(200),
             max_delay: Duration::from_secs(10),
+            deadline: DEFAULT_RETRY_DEADLINE,
         }
     }
 }
@@ -71,50 +86,85 @@ pub fn client(timeout: Duration) -> reqwest::Result<reqwest::Client> {
         .build()
 }
 
-/// Runs `op` with retries on transient failures. Returns the last failure when retries run out,
-/// with the number of attempts in the message.
-pub async fn with_retries<T, F, Fut>(policy: RetryPolicy, what: &str, op: F) -> Result<T, Attempt>
+/// A duration for messages: `300 s`, `1.5 s`, `250 ms`.
+pub fn human(d: Duration) -> String {
+    if d >= Duration::from_secs(10) || d.subsec_millis() == 0 && d >= Duration::from_secs(1) {
+        format!("{} s", d.as_secs())
+    } else if d >= Duration::from_secs(1) {
+        format!("{:.1} s", d.as_secs_f64())
+    } else {
+        format!("{} ms", d.as_millis())
+    }
+}
+
+/// Runs `op` with retries on transient failures, bounded by `policy.max_retries` and by
+/// `policy.deadline` (also when the server asks for a delay with `Retry-After`). When it gives
+/// up, the last failure comes back with the number of retries and the limit that ended them in
+/// its message (`… (gave up after 2 retries: max_retries = 2)`).
+pub async fn with_retries<T, F, Fut>(
+    policy: RetryPolicy,
+    what: &str,
+    mut op: F,
+) -> Result<T, Attempt>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, Attempt>>,
 {
-    let backoff = ExponentialBuilder::default()
-        .with_min_delay(policy.min_delay)
-        .with_max_delay(policy.max_delay)
-        .with_max_times(policy.max_retries)
-        .with_jitter();
-    let mut attempts = 0usize;
-    let res = op
-        .retry(backoff)
-        .when(|e: &Attempt| matches!(e, Attempt::Transient { .. }))
-        .adjust(|e: &Attempt, d| match e {
-            Attempt::Transient {
-                retry_after: Some(r),
-                ..
-            } => Some(*r),
-            _ => d,
-        })
-        .notify(|e: &Attempt, d: Duration| {
-            attempts += 1;
-            tracing::warn!(
-                what,
-                attempt = attempts,
-                delay_ms = d.as_millis() as u64,
-                error = e.message(),
-                "retrying"
-            );
-        })
-        .await;
-    res.map_err(|e| match e {
-        Attempt::Transient {
-            message,
+    let started = Instant::now();
+    let mut retries = 0usize;
+    let mut backoff = policy.min_delay;
+    loop {
+        let remaining = policy.deadline.saturating_sub(started.elapsed());
+        let res = match tokio::time::timeout(remaining, op()).await {
+            Ok(r) => r,
+            Err(_) => {
+                return Err(Attempt::Transient {
+                    message: format!(
+                        "no answer within the retry deadline of {} (after {retries} retries)",
+                        human(policy.deadline)
+                    ),
+                    retry_after: None,
+                });
+            }
+        };
+        let (message, retry_after) = match res {
+            Ok(v) => return Ok(v),
+            Err(e @ Attempt::Permanent { .. }) => return Err(e),
+            Err(Attempt::Transient {
+                message,
+                retry_after,
+            }) => (message, retry_after),
+        };
+        let give_up = |limit: String| Attempt::Transient {
+            message: format!("{message} (gave up after {retries} retries: {limit})"),
             retry_after,
-        } if attempts > 0 => Attempt::Transient {
-            message: format!("{message} (after {} retries)", attempts),
-            retry_after,
-        },
-        other => other,
-    })
+        };
+        if retries >= policy.max_retries {
+            return Err(give_up(format!("max_retries = {}", policy.max_retries)));
+        }
+        // The server's delay is honoured (never shortened), the backoff's is jittered.
+        let delay = match retry_after {
+            Some(d) => d,
+            None => backoff.mul_f64(0.5 + fastrand::f64() / 2.0),
+        };
+        if started.elapsed() + delay >= policy.deadline {
+            return Err(give_up(format!(
+                "the next wait of {} would pass the retry deadline of {}",
+                human(delay),
+                human(policy.deadline)
+            )));
+        }
+        retries += 1;
+        tracing::warn!(
+            what,
+            attempt = retries,
+            delay_ms = delay.as_millis() as u64,
+            error = message.as_str(),
+            "retrying"
+        );
+        tokio::time::sleep(delay).await;
+        backoff = backoff.saturating_mul(2).min(policy.max_delay);
+    }
 }
 
 /// Classifies a reqwest send error.
@@ -143,4 +193,136 @@ pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
         .parse::<u64>()
         .ok()
         .map(Duration::from_secs)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn rate_limited(after: Duration) -> Attempt {
+        Attempt::Transient {
+            message: "HTTP 429 (rate limit exceeded)".into(),
+            retry_after: Some(after),
+        }
+    }
+
+    #[tokio::test]
+    async fn retry_after_does_not_lift_max_retries() {
+        let calls = AtomicUsize::new(0);
+        let policy = RetryPolicy {
+            max_retries: 2,
+            min_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(5),
+            ..RetryPolicy::default()
+        };
+        // A server answering 429 + `Retry-After: 0` forever.
+        let res = tokio::time::timeout(
+            Duration::from_secs(10),
+            with_retries(policy, "storm", || async {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Err::<(), _>(rate_limited(Duration::ZERO))
+            }),
+        )
+        .await
+        .expect("a 429 storm must end after max_retries, not run forever");
+        let err = res.unwrap_err();
+        assert_eq!(calls.load(Ordering::SeqCst), 3, "1 attempt + 2 retries");
+        assert!(
+            err.message().contains("after 2 retries") && err.message().contains("max_retries = 2"),
+            "{}",
+            err.message()
+        );
+    }
+
+    #[tokio::test]
+    async fn the_deadline_ends_retries_before_max_retries() {
+        let calls = AtomicUsize::new(0);
+        let policy = RetryPolicy {
+            max_retries: 1000,
+            min_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(5),
+            deadline: Duration::from_millis(400),
+        };
+        let t = Instant::now();
+        let err = with_retries(policy, "storm", || async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Err::<(), _>(rate_limited(Duration::from_millis(100)))
+        })
+        .await
+        .unwrap_err();
+        assert!(
+            t.elapsed() < Duration::from_millis(400),
+            "{:?}",
+            t.elapsed()
+        );
+        let n = calls.load(Ordering::SeqCst);
+        assert!((3..=5).contains(&n), "{n} attempts");
+        assert!(
+            err.message().contains("retry deadline of 400 ms"),
+            "{}",
+            err.message()
+        );
+
+        // A server delay longer than what is left is not waited out at all.
+        let t = Instant::now();
+        let err = with_retries(policy, "slow", || async {
+            Err::<(), _>(rate_limited(Duration::from_secs(3600)))
+        })
+        .await
+        .unwrap_err();
+        assert!(t.elapsed() < Duration::from_millis(100));
+        assert!(
+            err.message().contains("next wait of 3600 s")
+                && err.message().contains("after 0 retries"),
+            "{}",
+            err.message()
+        );
+
+        // An attempt that hangs is cut off at the deadline.
+        let t = Instant::now();
+        let err = with_retries(policy, "hang", || async {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            Ok::<(), Attempt>(())
+        })
+        .await
+        .unwrap_err();
+        assert!(t.elapsed() < Duration::from_secs(2));
+        assert!(
+            err.message().contains("retry deadline"),
+            "{}",
+            err.message()
+        );
+    }
+
+    #[tokio::test]
+    async fn permanent_failures_are_not_retried_and_success_ends_the_loop() {
+        let calls = AtomicUsize::new(0);
+        let err = with_retries(RetryPolicy::default(), "x", || async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Err::<(), _>(Attempt::Permanent {
+                status: Some(404),
+                message: "HTTP 404".into(),
+            })
+        })
+        .await
+        .unwrap_err();
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert_eq!(err.message(), "HTTP 404");
+        let calls = AtomicUsize::new(0);
+        let policy = RetryPolicy {
+            min_delay: Duration::from_millis(1),
+            ..RetryPolicy::default()
+        };
+        let v = with_retries(policy, "x", || async {
+            match calls.fetch_add(1, Ordering::SeqCst) {
+                0 | 1 => Err(rate_limited(Duration::ZERO)),
+                n => Ok(n),
+            }
+        })
+        .await
+        .unwrap();
+        assert_eq!(v, 2);
+    }
 }

@@ -64,11 +64,12 @@ impl Source {
 
     /// Asks the source for only the records whose `field` is one of `values` (a targeted run).
     /// Returns whether the source filters server-side; otherwise it fetches everything and the
-    /// caller filters (correct, only slower).
+    /// caller filters (correct, only slower) — with [`Source::key_matches`], as the source
+    /// would. No values = nobody (IceHrm is never sent an empty filter).
     pub fn restrict(&mut self, field: &str, values: &BTreeSet<String>) -> bool {
         match self {
-            // IceHrm filters on a top-level column.
-            Source::IceHrm(s) if !field.contains('.') => {
+            // IceHrm filters on a column (a computed field would be a 500).
+            Source::IceHrm(s) if icehrm::is_column(field) => {
                 s.only = Some((field.to_string(), values.iter().cloned().collect()));
                 true
             }
@@ -79,6 +80,89 @@ impl Source {
             }
             _ => false,
         }
+    }
+
+    /// Whether [`Source::look_up`] can ask the HR system for people by `field`: IceHrm for
+    /// any column of `Employees` (the primary key `employee_id`, the internal `id` of a
+    /// supervisor, …); a REST endpoint with a `lookup` for that field (Paycor's preset: `id`);
+    /// a joined source when its primary can. CSV never.
+    pub fn can_look_up(&self, field: &str) -> bool {
+        match self {
+            Source::IceHrm(_) => icehrm::is_column(field),
+            Source::Csv(_) => false,
+            Source::Rest(r, ep) => r.can_look_up(ep, field),
+            Source::Joined(p, _) => p.can_look_up(field),
+        }
+    }
+
+    /// Asks the HR system for exactly the people whose `field` (the mapping's primary key, or
+    /// IceHrm's internal `id`) is one of `values`, and hands each record found to `sink`:
+    /// anyone returned still exists in HR. Values are matched as the source matches them
+    /// ([`Source::key_matches`]: `emp112` asked, `EMP112` returned); records matching none of
+    /// `values` are dropped. No values: no request, nobody.
+    ///
+    /// IceHrm: `filters={"<field>":[…]}`, 100 values per request. REST: the endpoint's
+    /// `lookup` (one call per key on a per-person URL, 404 = not found; or the list with a
+    /// filter parameter). Paycor: `GET /v1/employees/{id}`. Joined sources: the primary only
+    /// (records carry the primary endpoint's fields, no joined data).
+    ///
+    /// `report.complete` is true only when every value got an answer (found or not found).
+    /// When it is false, a value not returned may still exist: do not treat anyone as gone on
+    /// the strength of it. Errors when the source cannot look up by `field`
+    /// ([`Source::can_look_up`]) or when nothing usable arrived (auth refused, first request
+    /// failed); records already handed to `sink` before a later failure are real.
+    pub async fn look_up(
+        &self,
+        field: &str,
+        values: &BTreeSet<String>,
+        keep: Option<&BTreeSet<String>>,
+        mut sink: impl FnMut(HrRecord),
+    ) -> Result<FetchReport> {
+        match self {
+            Source::IceHrm(s) => s.look_up(field, values, keep, sink).await,
+            Source::Csv(s) => Err(SourceError::Config {
+                integration: s.name.clone(),
+                message: "a CSV export cannot look people up; missing people are confirmed by a second complete fetch".into(),
+            }),
+            Source::Rest(r, ep) => r.look_up(ep, field, values, keep, sink).await,
+            Source::Joined(p, _) => {
+                let mut found = Vec::new();
+                let report = p
+                    .look_up_boxed(field, values, keep, &mut |r| found.push(r))
+                    .await?;
+                found.into_iter().for_each(&mut sink);
+                Ok(report)
+            }
+        }
+    }
+
+    /// [`Source::look_up`] with a type-erased sink (what a joined source calls its primary
+    /// with, so the recursion ends).
+    pub fn look_up_boxed<'a>(
+        &'a self,
+        field: &'a str,
+        values: &'a BTreeSet<String>,
+        keep: Option<&'a BTreeSet<String>>,
+        sink: &'a mut (dyn FnMut(HrRecord) + Send),
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<FetchReport>> + Send + 'a>> {
+        Box::pin(self.look_up(field, values, keep, sink))
+    }
+
+    /// A key as the source compares keys: IceHrm's database is case- and accent-insensitive
+    /// (`EMP112` = `emp112`, `José` = `jose`), so its keys are lower-cased and folded; the
+    /// other kinds compare exactly (the key unchanged). Equal normal forms = the same person.
+    pub fn normalize_key(&self, key: &str) -> String {
+        match self {
+            Source::IceHrm(_) => icehrm::normalize(key),
+            Source::Joined(p, _) => p.normalize_key(key),
+            Source::Csv(_) | Source::Rest(..) => key.to_string(),
+        }
+    }
+
+    /// Whether the key `got` (in a returned record) is the key `wanted` (from an event, a
+    /// link, a lookup) as the source compares them; see [`Source::normalize_key`].
+    pub fn key_matches(&self, wanted: &str, got: &str) -> bool {
+        self.normalize_key(wanted) == self.normalize_key(got)
     }
 
     /// Sets `{lastRunTime}` (RFC 3339) for the next fetch; `None` = the epoch (everything).

@@ -3,9 +3,9 @@
 
 use hrsync_emulator::icehrm::{self, Fault, IceHrmConfig, IceHrmState, make_token};
 use hrsync_model::Secret;
-use hrsync_source::SourceError;
 use hrsync_source::http::RetryPolicy;
 use hrsync_source::icehrm::IceHrm;
+use hrsync_source::{Source, SourceError};
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -31,6 +31,7 @@ async fn setup(employees: usize) -> (IceHrmState, IceHrm) {
             max_retries: 2,
             min_delay: Duration::from_millis(10),
             max_delay: Duration::from_millis(50),
+            ..RetryPolicy::default()
         },
         only: None,
     };
@@ -115,4 +116,196 @@ async fn auth_failures_name_the_integration_and_not_the_token() {
     src.token = Secret::new("not-a-jwt");
     let err = src.fetch_employees(None).await.unwrap_err().to_string();
     assert!(err.contains("page 1") && err.contains("HTTP 500"), "{err}");
+}
+
+#[tokio::test]
+async fn people_deleted_during_the_fetch_make_it_incomplete() {
+    // Issue 11 §1: two people deleted while hrsync pages; two others (still active) are never
+    // served. Fewer records than the reported total is not a complete fetch.
+    let (state, src) = setup(100).await;
+    state.set_fault(Fault::DeleteAfterPage {
+        page: 1,
+        ids: vec![5, 6],
+    });
+    let f = src.fetch_employees(None).await.unwrap();
+    assert_eq!(f.report.records, 98);
+    let got: BTreeSet<String> = f
+        .records
+        .iter()
+        .filter_map(|r| r.source_id.clone())
+        .collect();
+    assert!(
+        !got.contains("41") && !got.contains("42"),
+        "41 and 42 shifted onto page 1"
+    );
+    assert!(state.employee(41).is_some(), "and still exist");
+    assert!(!f.report.complete, "{:?}", f.report);
+    let err = f.report.error.unwrap();
+    assert!(
+        err.contains("server reported total 100 but 98 records arrived")
+            && err.contains("not complete"),
+        "{err}"
+    );
+}
+
+/// Serves IceHrm list pages from a script: `(total, ids)` per page number (1-based).
+async fn scripted_icehrm(pages: Vec<(u64, Vec<u64>)>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}/app/api", listener.local_addr().unwrap());
+    let app = axum::Router::new().fallback(
+        move |q: axum::extract::Query<std::collections::HashMap<String, String>>| {
+            let page: usize = q.get("page").and_then(|p| p.parse().ok()).unwrap_or(1);
+            let (total, ids) = pages.get(page - 1).cloned().unwrap_or((0, Vec::new()));
+            let data: Vec<serde_json::Value> = ids
+                .iter()
+                .map(|i| serde_json::json!({"id": i, "employee_id": format!("E{i}")}))
+                .collect();
+            async move {
+                axum::Json(serde_json::json!({"data": data, "total": total, "nextPage": page + 1}))
+            }
+        },
+    );
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    base
+}
+
+#[tokio::test]
+async fn a_total_that_changes_between_pages_is_not_a_complete_fetch() {
+    // Someone hired during the fetch: every record arrived, but the list moved under us.
+    let base = scripted_icehrm(vec![(4, vec![1, 2]), (5, vec![3, 4])]).await;
+    let (_, mut src) = setup(1).await;
+    src.base_url = base;
+    src.page_size = 2;
+    let f = src.fetch_employees(None).await.unwrap();
+    assert_eq!(f.report.records, 4);
+    assert!(!f.report.complete, "{:?}", f.report);
+    let err = f.report.error.unwrap();
+    assert!(
+        err.contains("total changed from 4 to 5") && err.contains("not complete"),
+        "{err}"
+    );
+}
+
+fn set(values: &[&str]) -> BTreeSet<String> {
+    values.iter().map(|v| v.to_string()).collect()
+}
+
+#[tokio::test]
+async fn look_up_asks_for_exactly_the_keys_and_matches_them_as_icehrm_does() {
+    let (state, src) = setup(250).await;
+    assert!(state.delete(7));
+    let source = Source::IceHrm(src);
+    assert!(source.can_look_up("employee_id") && source.can_look_up("id"));
+    assert!(
+        !source.can_look_up("email") && !source.can_look_up("department.display"),
+        "computed fields and paths are not columns (IceHrm answers 500)"
+    );
+
+    let before = state.request_count();
+    let mut got = Vec::new();
+    let r = source
+        .look_up(
+            "employee_id",
+            &set(&["emp00005", "EMP00007", "Emp00009", "NOPE"]),
+            None,
+            |rec| got.push(rec),
+        )
+        .await
+        .unwrap();
+    assert!(r.complete, "{r:?}");
+    let keys: BTreeSet<String> = got
+        .iter()
+        .map(|r| r.fields["employee_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(keys, set(&["EMP00005", "EMP00009"]), "7 was deleted");
+    assert_eq!(r.records, 2);
+    assert_eq!(state.request_count() - before, 1, "one filtered request");
+    assert!(source.key_matches("emp00005", "EMP00005"));
+    assert!(source.key_matches("Jose", "José") && !source.key_matches("Jose", "Josef"));
+
+    // No values: no request, nobody (an empty filter would return everyone).
+    let before = state.request_count();
+    let r = source
+        .look_up("employee_id", &BTreeSet::new(), None, |_| panic!("nobody"))
+        .await
+        .unwrap();
+    assert!(r.complete && r.records == 0);
+    assert_eq!(state.request_count(), before);
+
+    // Long key lists are chunked: 250 keys, 100 per request.
+    let many: BTreeSet<String> = (1..=250).map(|i| format!("EMP{i:05}")).collect();
+    let before = state.request_count();
+    let mut n = 0;
+    let r = source
+        .look_up("employee_id", &many, None, |_| n += 1)
+        .await
+        .unwrap();
+    assert!(r.complete);
+    assert_eq!(n, 249);
+    assert_eq!(state.request_count() - before, 3);
+
+    // By internal id (a new hire's supervisor), keeping only some fields.
+    let keep = set(&["first_name"]);
+    let mut got = Vec::new();
+    source
+        .look_up("id", &set(&["3", "4"]), Some(&keep), |rec| got.push(rec))
+        .await
+        .unwrap();
+    let ids: Vec<&str> = got
+        .iter()
+        .map(|r| r.source_id.as_deref().unwrap())
+        .collect();
+    assert_eq!(ids, vec!["3", "4"]);
+    assert!(got[0].fields.contains_key("first_name") && !got[0].fields.contains_key("last_name"));
+
+    let err = source
+        .look_up("email", &set(&["x@y"]), None, |_| {})
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("columns"), "{err}");
+}
+
+#[tokio::test]
+async fn people_missed_by_a_shifting_fetch_are_found_by_a_lookup_and_leavers_are_not() {
+    // Issue 11 §1, end to end at the source: the fetch misses 41 and 42 (incomplete); asking for
+    // everyone it did not return finds 41 and 42, not the deleted 5 and 6.
+    let (state, src) = setup(100).await;
+    state.set_fault(Fault::DeleteAfterPage {
+        page: 1,
+        ids: vec![5, 6],
+    });
+    let source = Source::IceHrm(src);
+    let mut fetched = BTreeSet::new();
+    let report = source
+        .fetch_with(None, |r| {
+            fetched.insert(r.fields["employee_id"].as_str().unwrap().to_string());
+        })
+        .await
+        .unwrap();
+    assert!(!report.complete);
+    // Everyone known before (from the directory's links) that the fetch did not return.
+    let known: BTreeSet<String> = (1..=100).map(|i| format!("EMP{i:05}")).collect();
+    let missing: BTreeSet<String> = known.difference(&fetched).cloned().collect();
+    assert_eq!(
+        missing,
+        set(&["EMP00041", "EMP00042"]),
+        "5 and 6 arrived before they went"
+    );
+    let gone = set(&["EMP00005", "EMP00006", "EMP00041", "EMP00042"]);
+    let mut found = BTreeSet::new();
+    let r = source
+        .look_up("employee_id", &gone, None, |rec| {
+            found.insert(rec.fields["employee_id"].as_str().unwrap().to_string());
+        })
+        .await
+        .unwrap();
+    assert!(r.complete);
+    assert_eq!(
+        found,
+        set(&["EMP00041", "EMP00042"]),
+        "still in HR: not leavers"
+    );
 }

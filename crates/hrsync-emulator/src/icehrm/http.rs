@@ -254,6 +254,7 @@ fn list(app: &App, headers: &HeaderMap, params: &HashMap<String, String>) -> Res
         None => {}
     }
     let body = render_list(&app.state.db(), &q);
+    app.state.after_list_page(page);
     respond(StatusCode::OK, body)
 }
 

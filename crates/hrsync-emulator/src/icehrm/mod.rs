@@ -57,8 +57,10 @@
 //!   `utf8_general_ci`: case- and accent-insensitive (`Jose` matches `José`).
 //!
 //! ## Faults ([`Fault`])
-//! A failing or malformed list page and the "token invalidated by a password
-//! change" answer (HTTP 200 with `{"error":[[{"code":null,"message":false}]]}`).
+//! A failing or malformed list page, the "token invalidated by a password
+//! change" answer (HTTP 200 with `{"error":[[{"code":null,"message":false}]]}`),
+//! and employees deleted right after a given page was served (rows shift back
+//! by SQL offset, so a paging client misses rows that still exist).
 //!
 //! ## Known gaps
 //! Only the Admin view (no Manager/Employee tokens), no sub-resources
@@ -128,6 +130,12 @@ pub enum Fault {
     ErrorBodyWith200,
     /// Like `FailListPage`, but only for the next `times` requests of that page.
     FailListPageTimes { page: u64, status: u16, times: u32 },
+    /// Right after `GET /employees` has served this page (once, then the fault is gone),
+    /// these employees are hard-deleted, as if HR deleted them while a client was paging.
+    /// Offset paging then shifts every later row back by one per deleted row that came
+    /// before it: a client that goes on with the next page never sees those rows, and
+    /// `total` drops between pages — exactly as on the real server.
+    DeleteAfterPage { page: u64, ids: Vec<i64> },
 }
 
 pub(crate) struct Shared {
@@ -210,7 +218,7 @@ impl IceHrmState {
             Fault::FailListPage { page: p, .. }
             | Fault::MalformedListPage { page: p }
             | Fault::FailListPageTimes { page: p, .. } => *p == page,
-            Fault::ErrorBodyWith200 => false,
+            Fault::ErrorBodyWith200 | Fault::DeleteAfterPage { .. } => false,
         })?;
         match &mut faults[pos] {
             Fault::FailListPage { status, .. } => Some(ListFault::Status(*status)),
@@ -223,8 +231,30 @@ impl IceHrmState {
                 }
                 Some(ListFault::Status(status))
             }
-            Fault::ErrorBodyWith200 => None,
+            Fault::ErrorBodyWith200 | Fault::DeleteAfterPage { .. } => None,
         }
+    }
+
+    /// Runs the [`Fault::DeleteAfterPage`] faults of `page` (once each). Returns how many
+    /// employees were deleted.
+    pub(crate) fn after_list_page(&self, page: u64) -> usize {
+        let ids: Vec<i64> = {
+            let mut faults = lock(&self.shared.faults);
+            let mut ids = Vec::new();
+            faults.retain(|f| match f {
+                Fault::DeleteAfterPage { page: p, ids: del } if *p == page => {
+                    ids.extend_from_slice(del);
+                    false
+                }
+                _ => true,
+            });
+            ids
+        };
+        if ids.is_empty() {
+            return 0;
+        }
+        let mut db = self.db_mut();
+        ids.iter().filter(|id| db.delete(**id)).count()
     }
 
     /// Create an employee like `POST /employees` with `fields` as the body

@@ -301,6 +301,7 @@ fn handle(
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
     let route = match segs.as_slice() {
         ["companies", company, "employees"] => Route::Employees(company),
+        ["companies", company, "employees", id] => Route::Employee(company, id),
         ["companies", company, "compensation"] => Route::Compensation(company),
         ["employees", id, "details"] => Route::Details(id),
         _ => return not_found(),
@@ -326,9 +327,15 @@ fn handle(
         url_base: format!("http://{host}{}", uri.path()),
     };
     match route {
-        Route::Employees(company) | Route::Compensation(company) if company != cfg.company => {
+        Route::Employees(company) | Route::Compensation(company) | Route::Employee(company, _)
+            if company != cfg.company =>
+        {
             not_found()
         }
+        Route::Employee(_, id) => match state.employee(id) {
+            Some(v) => json_response(StatusCode::OK, &v),
+            None => not_found(),
+        },
         Route::Employees(_) => list(&ctx, true),
         Route::Compensation(_) => list(&ctx, false),
         Route::Details(id) => details(state, id),
@@ -337,6 +344,8 @@ fn handle(
 
 enum Route<'a> {
     Employees(&'a str),
+    /// (company, employee id)
+    Employee(&'a str, &'a str),
     Compensation(&'a str),
     Details(&'a str),
 }
@@ -436,8 +445,18 @@ fn list_page(ctx: &ListContext<'_>, employees: bool) -> Result<Response, String>
     if let Some(PageFault::Status(status)) = fault {
         return Ok(injected(status, &format!("page {page_no}")));
     }
+    // `ids=E0001,E0002`: only these employees (exact ids); empty = no filter.
+    let ids: Option<Vec<&str>> = match (employees, ctx.query.get("ids")) {
+        (true, Some(v)) if !v.trim().is_empty() => Some(
+            v.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .collect(),
+        ),
+        _ => None,
+    };
     let (total, items) = if employees {
-        state.employee_page(since, to_usize(offset), limit)
+        state.employee_page(since, ids.as_deref(), to_usize(offset), limit)
     } else {
         state.compensation_page(to_usize(offset), limit)
     };

@@ -23,6 +23,9 @@
 //!   id (`E0001` < `E0002` < … < `E10000`). Paged by [`Style`]; page sizes
 //!   default to [`RestConfig::page_size`], at most 100 (larger → 100), 0 or
 //!   a non-number → 400.
+//!   `ids=E0001,E0002` keeps only those employees (exact ids; empty = all).
+//! * `GET /api/v2/companies/{company}/employees/{id}` — one employee, the same
+//!   record as in the list; unknown id → 404 `{"error":"not_found"}`.
 //! * `GET /api/v2/companies/{company}/compensation` — records
 //!   `{"employee_id","grade","currency"}` of every employee (minus
 //!   [`RestState::hide_compensation`], plus
@@ -586,11 +589,13 @@ impl RestState {
     pub(crate) fn employee_page(
         &self,
         since: Option<DateTime<Utc>>,
+        ids: Option<&[&str]>,
         offset: usize,
         limit: usize,
     ) -> (usize, Vec<Value>) {
         let inner = self.lock();
         let keep = |r: &&Record| match since {
+            _ if ids.is_some_and(|ids| !ids.contains(&r.id())) => false,
             None => true,
             Some(since) => r
                 .employee

@@ -996,3 +996,33 @@ async fn serves_over_tcp_with_host_based_urls() {
     assert_eq!(state.requests().len(), 1);
     handle.abort();
 }
+
+#[tokio::test]
+async fn one_employee_by_id_and_an_ids_filter() {
+    let (state, app) = setup(cfg(Style::Page));
+    let all = state.employees();
+    let id = all[3]["id"].as_str().unwrap().to_owned();
+    let one = get(&app, &format!("{EMPLOYEES}/{id}")).await;
+    assert_eq!(one.status, StatusCode::OK);
+    assert_eq!(one.json(), all[3], "the same record as in the list");
+    let missing = get(&app, &format!("{EMPLOYEES}/E99999")).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert_eq!(missing.json(), json!({"error": "not_found"}));
+    let other = get(&app, &format!("/api/v2/companies/other/employees/{id}")).await;
+    assert_eq!(other.status, StatusCode::NOT_FOUND);
+
+    let id2 = all[7]["id"].as_str().unwrap().to_owned();
+    let page = get(&app, &format!("{EMPLOYEES}?ids={id},{id2},E99999"))
+        .await
+        .json();
+    let got: Vec<&str> = page["data"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(got, vec![id.as_str(), id2.as_str()]);
+    assert_eq!(page["meta"]["total"], 2);
+    let unfiltered = get(&app, &format!("{EMPLOYEES}?ids=")).await.json();
+    assert_eq!(unfiltered["meta"]["total"], all.len());
+}

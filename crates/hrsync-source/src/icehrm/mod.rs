@@ -10,8 +10,12 @@
 //!   no ORDER BY, so we always send `sortField=id&sortOrder=ascend`.
 //! - The caller's own employee is hoisted to the top of its page: records are de-duplicated by
 //!   `id` and never assumed sorted.
+//! - Paging is by SQL offset: a person deleted during the fetch shifts later rows back and
+//!   someone who still exists is never served. Fewer records than `total`, or a `total` that
+//!   changes between pages, makes the fetch incomplete (no leavers from it).
 //! - Related objects come as `{type, id, display}`; they are kept as nested JSON for the mapping.
 
+mod lookup;
 mod projected;
 mod token;
 
@@ -23,6 +27,7 @@ use serde_json::{Map, Value};
 use std::collections::{BTreeSet, HashSet};
 use std::time::{Duration, Instant};
 
+pub use lookup::{COLUMNS, LOOKUP_CHUNK, is_column, normalize};
 pub use token::token_expiry;
 
 /// The endpoint name mappings refer to.
@@ -40,7 +45,9 @@ pub struct IceHrm {
     pub timeout: Duration,
     pub retry: RetryPolicy,
     /// Only these people: `filters={"<field>": [values]}` (IceHrm's list filter), for a
-    /// targeted run (an HR event names one employee).
+    /// targeted run (an HR event names one employee). `field` must be one of [`COLUMNS`]. No
+    /// values (or only blank ones) = nobody, without a request: IceHrm would drop an empty
+    /// filter and return everyone.
     pub only: Option<(String, Vec<String>)>,
 }
 
@@ -96,6 +103,16 @@ impl IceHrm {
             report.notes.push(note);
         }
         let limit = u64::from(self.page_size.max(1));
+        if let Some((field, values)) = &self.only
+            && values.iter().all(|v| v.trim().is_empty())
+        {
+            // Never send an empty filter: IceHrm drops it and returns everyone.
+            report.complete = true;
+            report.notes.push(format!(
+                "no {field} values asked for: nobody fetched (no request sent)"
+            ));
+            return Ok(report);
+        }
 
         let first = match self.page(&client, 1, limit, keep).await {
             Ok(p) => p,
@@ -143,6 +160,8 @@ impl IceHrm {
 
         let mut error: Option<String> = None;
         let mut shrank = false;
+        // The first page whose total differs from page 1's: (page, its total).
+        let mut moved: Option<(u64, u64)> = None;
         if !first_empty {
             match total {
                 Some(total) => {
@@ -158,6 +177,12 @@ impl IceHrm {
                         match res {
                             Ok(page) => {
                                 report.pages += 1;
+                                if let Some(t) = page.total
+                                    && t != total
+                                    && moved.is_none()
+                                {
+                                    moved = Some((p, t));
+                                }
                                 if page.records.is_empty() && !shrank {
                                     // Fewer people than `total` said: the list shrank meanwhile.
                                     shrank = true;
@@ -208,14 +233,24 @@ impl IceHrm {
             ));
         }
         report.records = delivered;
-        report.complete = error.is_none();
-        if let (true, Some(t), false) = (report.complete, total, shrank)
-            && (delivered as u64) < t
+        // Offset paging: a person deleted during the fetch shifts every later row back by one,
+        // so someone who still exists is never served. Fewer records than the total, or a total
+        // that moved, means the list changed under us: not complete, so nobody is a leaver
+        // for being missing from it.
+        if error.is_none()
+            && let Some(t) = total
         {
-            report.notes.push(format!(
-                "server reported total {t} but {delivered} records arrived"
-            ));
+            if (delivered as u64) < t {
+                error = Some(format!(
+                    "server reported total {t} but {delivered} records arrived: people changed in HR during the fetch; not complete"
+                ));
+            } else if let Some((p, t2)) = moved {
+                error = Some(format!(
+                    "the server's total changed from {t} to {t2} (page {p}): people changed in HR during the fetch; not complete"
+                ));
+            }
         }
+        report.complete = error.is_none();
         report.error = error;
         report.duration_ms = started.elapsed().as_millis() as u64;
         tracing::info!(
@@ -246,6 +281,7 @@ impl IceHrm {
                 ("sortOrder", "ascend".to_string()),
             ];
             if let Some((field, values)) = &self.only {
+                let values: Vec<&String> = values.iter().filter(|v| !v.trim().is_empty()).collect();
                 query.push((
                     "filters",
                     serde_json::json!({ field.as_str(): values }).to_string(),

@@ -64,6 +64,7 @@ const REFRESH_RETRY: RetryPolicy = RetryPolicy {
     max_retries: 2,
     min_delay: Duration::from_millis(500),
     max_delay: Duration::from_secs(5),
+    deadline: Duration::from_secs(60),
 };
 
 /// Longest excerpt of a server's error text put into an error message.

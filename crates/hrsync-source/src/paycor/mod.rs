@@ -19,10 +19,12 @@
 //! (`GET /v1/employees/{employeeId}/person`, joined on the employee id), a proactive budget of
 //! [`RATE_BUDGET_PER_MINUTE`] calls, and the bearer token either pasted (static) or obtained by
 //! the OAuth refresh-token flow ([`crate::oauth`]). Department is the GUID in `department.id`.
+//! People are looked up by employee id with `GET /v1/employees/{id}` ([`EMPLOYEE_BY_ID`]).
 
 use crate::http::RetryPolicy;
 use crate::rest::{
-    Auth, Bearer, Endpoint, FanOut, Flavor, Limiter, Paging, RestIntegration, Template,
+    Auth, Bearer, Endpoint, FanOut, Flavor, Limiter, Lookup, LookupBy, Paging, RestIntegration,
+    Template,
 };
 use hrsync_model::Secret;
 use serde_json_path::JsonPath;
@@ -34,6 +36,10 @@ pub const LEGAL_ENTITY_EMPLOYEES: &str = "legal_entity_employees";
 /// The per-employee person endpoint (home email, phones, addresses), a fan-out. Not named
 /// `person`: employee records already have a `person` field (a reference to the person).
 pub const PERSON: &str = "person_data";
+
+/// One employee by id (`{key}` = the employee GUID): the preset's lookup, used to confirm
+/// that someone missing from the list has really gone.
+pub const EMPLOYEE_BY_ID: &str = "/v1/employees/{key}";
 
 /// Paycor's default budget: 1000 calls per minute per subscription key, across all APIs.
 pub const RATE_BUDGET_PER_MINUTE: u32 = 1000;
@@ -101,6 +107,17 @@ pub fn preset_endpoints() -> Vec<Endpoint> {
                 size: None,
             },
             for_each: None,
+            // Confirming leavers: `GET /v1/employees/{employeeId}?include=All` answers the
+            // same record as the list (404 = no such employee).
+            lookup: Some(Lookup {
+                field: "id".into(),
+                by: LookupBy::PerKey {
+                    url: t(EMPLOYEE_BY_ID),
+                    query: include_all.clone(),
+                    records: None,
+                    records_src: None,
+                },
+            }),
         });
     }
     out.push(Endpoint {
@@ -120,6 +137,7 @@ pub fn preset_endpoints() -> Vec<Endpoint> {
             field: "id".into(),
             macro_name: "employeeId".into(),
         }),
+        lookup: None,
     });
     out
 }

@@ -14,11 +14,13 @@
 //! The integration carries the authorization (bearer token, static or from the OAuth refresh
 //! flow, plus API-key headers such as Paycor's `Ocp-Apim-Subscription-Key`), a proactive rate
 //! limit (requests per minute) and a concurrency bound for fan-out calls. A 429 is waited out
-//! for `Retry-After` seconds (or the flavour's default) and the same page is asked again.
+//! for `Retry-After` seconds (or the flavour's default) and the same page is asked again, within
+//! the integration's `max_retries` and retry deadline ([`crate::http::RetryPolicy`]).
 //!
 //! Several endpoints are joined into one person record by [`join`].
 
 pub mod join;
+pub mod lookup;
 mod paging;
 pub mod template;
 
@@ -26,6 +28,7 @@ use crate::http::{self, Attempt, RetryPolicy};
 use crate::oauth::TokenProvider;
 use crate::{Result, SourceError};
 use hrsync_model::{FetchReport, HrRecord, Secret};
+pub use lookup::{Lookup, LookupBy, LookupConfig};
 pub use paging::Paging;
 use serde_json::{Map, Value};
 use serde_json_path::JsonPath;
@@ -105,6 +108,9 @@ pub struct Endpoint {
     pub key: String,
     pub paging: Paging,
     pub for_each: Option<FanOut>,
+    /// How to ask for given people by key (per-person URL or a filter of this list), to
+    /// confirm leavers; `None`: this endpoint cannot look people up.
+    pub lookup: Option<Lookup>,
 }
 
 /// Sends no more than N requests per minute, proactively (GCRA), so a budget such as Paycor's
@@ -564,9 +570,12 @@ impl RestIntegration {
             && (seen_keys.len().max(report.records - differing) as u64) < t
         {
             report.error = Some(format!(
-                "the server reported {t} records but only {} different ones arrived",
+                "server reported total {t} but {} different records arrived: people changed in HR during the fetch (or the server pages inconsistently); not complete",
                 seen_keys.len().max(report.records - differing)
             ));
+        }
+        if report.error.is_none() {
+            report.error = state.total_changed();
         }
         report.complete = report.error.is_none();
         report.duration_ms = started.elapsed().as_millis() as u64;

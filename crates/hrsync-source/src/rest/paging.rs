@@ -63,6 +63,10 @@ pub(crate) struct State {
     cursor: Option<String>,
     next_url: Option<String>,
     seen: HashSet<String>,
+    /// The first total (records, or pages) the server reported.
+    first_total: Option<u64>,
+    /// The first page that reported another total: (page, first total, its total).
+    total_moved: Option<(u64, u64, u64)>,
 }
 
 impl Paging {
@@ -137,7 +141,32 @@ impl State {
             cursor: None,
             next_url: None,
             seen: HashSet::new(),
+            first_total: None,
+            total_moved: None,
         }
+    }
+
+    /// Remembers a page's reported total; a change means the list moved under the fetch.
+    fn note_total(&mut self, total: Option<u64>) {
+        let Some(t) = total else { return };
+        match self.first_total {
+            None => self.first_total = Some(t),
+            Some(first) if first != t && self.total_moved.is_none() => {
+                self.total_moved = Some((self.page, first, t));
+            }
+            Some(_) => {}
+        }
+    }
+
+    /// Why the fetch cannot count as complete although every page arrived: the server's
+    /// total changed between pages (people added or deleted in HR meanwhile; with offset
+    /// paging a delete makes someone who still exists never be served).
+    pub(crate) fn total_changed(&self) -> Option<String> {
+        self.total_moved.map(|(page, first, t)| {
+            format!(
+                "the server's total changed from {first} to {t} (page {page}): people changed in HR during the fetch; not complete"
+            )
+        })
     }
 
     pub(crate) fn vars(&self, p: &Paging, vars: &mut BTreeMap<String, String>) {
@@ -173,6 +202,7 @@ impl State {
             } => {
                 let total = total.as_ref().and_then(|t| number(t, body));
                 let pages = total_pages.as_ref().and_then(|t| number(t, body));
+                self.note_total(total);
                 // A short page is not trusted as the last one: servers clamp page sizes.
                 let done = count == 0
                     || pages.is_some_and(|tp| self.page >= tp)
@@ -186,6 +216,7 @@ impl State {
             }
             Paging::Offset { total, .. } => {
                 let total = total.as_ref().and_then(|t| number(t, body));
+                self.note_total(total);
                 let done = count == 0 || total.is_some_and(|t| self.offset + count as u64 >= t);
                 if done {
                     Next::Done { total }

@@ -96,6 +96,7 @@ fn employees(style: Style) -> Endpoint {
         key: "id".into(),
         paging,
         for_each: None,
+        lookup: None,
     }
 }
 
@@ -117,6 +118,7 @@ fn details() -> Endpoint {
             field: "id".into(),
             macro_name: "employeeId".into(),
         }),
+        lookup: None,
     }
 }
 
@@ -144,6 +146,7 @@ fn integration(base: &str, style: Style) -> RestIntegration {
             max_retries: 3,
             min_delay: Duration::from_millis(10),
             max_delay: Duration::from_millis(50),
+            ..RetryPolicy::default()
         },
         flavor: Flavor::Generic,
         limiter: None,
@@ -530,7 +533,10 @@ async fn misbehaving_servers_never_look_like_a_complete_fetch() {
         .unwrap();
     assert_eq!(recs.len(), 3);
     assert!(
-        !r.complete && r.error.unwrap().contains("reported 4"),
+        !r.complete
+            && r.error
+                .unwrap()
+                .contains("reported total 4 but 3 different records"),
         "3 different of 4"
     );
 
@@ -624,4 +630,267 @@ async fn an_absurd_retry_after_fails_the_page_instead_of_sleeping() {
     assert!(t.elapsed() < Duration::from_secs(10));
     assert!(!r.complete && r.error.unwrap().contains("86400"));
     assert_eq!(n.load(Ordering::SeqCst), 2, "not retried");
+}
+
+#[tokio::test]
+async fn a_429_storm_with_retry_after_ends_after_max_retries() {
+    // Issue 11 §8: `max_retries` was ignored whenever the server sent `Retry-After`.
+    let (base, n) = scripted(vec![(429, vec![("retry-after", "0".into())], "{}".into())]).await;
+    let mut it = plain(&base, page_paging(), Some("$.items[*]"));
+    it.retry.max_retries = 2;
+    let t = Instant::now();
+    let err = tokio::time::timeout(Duration::from_secs(20), fetch(&it, "employees"))
+        .await
+        .expect("the fetch must end")
+        .unwrap_err()
+        .to_string();
+    assert!(t.elapsed() < Duration::from_secs(5));
+    assert_eq!(n.load(Ordering::SeqCst), 3, "1 request + max_retries");
+    assert!(
+        err.contains("HTTP 429") && err.contains("max_retries = 2"),
+        "{err}"
+    );
+
+    // With a deadline shorter than the server's delay, the deadline ends it.
+    let (base, n) = scripted(vec![(429, vec![("retry-after", "1".into())], "{}".into())]).await;
+    let mut it = plain(&base, page_paging(), Some("$.items[*]"));
+    it.retry.max_retries = 100;
+    it.retry.deadline = Duration::from_millis(2500);
+    let t = Instant::now();
+    let err = fetch(&it, "employees").await.unwrap_err().to_string();
+    assert!(
+        t.elapsed() < Duration::from_millis(2500),
+        "{:?}",
+        t.elapsed()
+    );
+    assert_eq!(
+        n.load(Ordering::SeqCst),
+        3,
+        "waited 1 s twice, then the deadline"
+    );
+    assert!(err.contains("retry deadline of 2.5 s"), "{err}");
+}
+
+#[tokio::test]
+async fn a_total_that_changes_between_pages_is_not_a_complete_fetch() {
+    // Issue 11 §1: id 1 deleted after page 1; offset paging shifts id 3 onto page 1 and it is
+    // never seen. The final total (3) matches the records (3): only the change shows it.
+    let mut page = page_paging();
+    if let Paging::Page { total, .. } = &mut page {
+        *total = Some(jp("$.total"));
+    }
+    let offset = Paging::Offset {
+        offset_param: Some("offset".into()),
+        limit_param: Some("limit".into()),
+        limit: 2,
+        total: Some(jp("$.total")),
+    };
+    for paging in [page, offset] {
+        let (base, _) = scripted(vec![
+            ok(r#"{"items":[{"id":1},{"id":2}],"total":4}"#),
+            ok(r#"{"items":[{"id":4}],"total":3}"#),
+            ok(r#"{"items":[],"total":3}"#),
+        ])
+        .await;
+        let (recs, r) = fetch(
+            &plain(&base, paging.clone(), Some("$.items[*]")),
+            "employees",
+        )
+        .await
+        .unwrap();
+        assert_eq!(recs.len(), 3);
+        assert!(!r.complete, "{paging:?}: {r:?}");
+        let err = r.error.unwrap();
+        assert!(
+            err.contains("total changed from 4 to 3") && err.contains("not complete"),
+            "{err}"
+        );
+    }
+}
+
+fn with_lookup(base: &str, cfg: LookupConfig) -> RestIntegration {
+    let mut it = integration(base, Style::Page);
+    let known = it.known_macros();
+    let lookup = cfg.resolve("id", &known).unwrap();
+    it.endpoints[0].lookup = Some(lookup);
+    it
+}
+
+fn keys(v: &[&str]) -> BTreeSet<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+#[tokio::test]
+async fn look_up_by_a_per_person_url_finds_who_is_still_there() {
+    let (state, base) = server(Style::Page, 30).await;
+    let ids = emulator_ids(&state);
+    assert!(state.remove(&ids[4]));
+    let it = with_lookup(
+        &base,
+        LookupConfig {
+            path: Some("/companies/{companyName}/employees/{key}".into()),
+            ..LookupConfig::default()
+        },
+    );
+    let source = Source::Rest(it, "employees".into());
+    assert!(source.can_look_up("id") && !source.can_look_up("employee_id"));
+    state.clear_requests();
+    let keep: BTreeSet<String> = keys(&["status"]);
+    let mut got = Vec::new();
+    let r = source
+        .look_up(
+            "id",
+            &keys(&[&ids[2], &ids[4], "E99999"]),
+            Some(&keep),
+            |rec| got.push(rec),
+        )
+        .await
+        .unwrap();
+    assert!(r.complete, "{r:?}");
+    assert_eq!(
+        got.len(),
+        1,
+        "removed and unknown ids answer 404 = not found"
+    );
+    assert_eq!(got[0].source_id.as_deref(), Some(ids[2].as_str()));
+    let fields: Vec<&String> = got[0].fields.keys().collect();
+    assert_eq!(fields, vec!["id", "status"], "kept fields and the key");
+    let log = state.requests();
+    assert_eq!(log.len(), 3, "one call per key: {log:?}");
+    assert!(
+        log.iter()
+            .all(|l| l.path.starts_with("/api/v2/companies/acme/employees/"))
+    );
+
+    // Not a lookup field, and a key exactly as REST compares it.
+    assert!(
+        source
+            .look_up("email", &keys(&["x"]), None, |_| {})
+            .await
+            .is_err()
+    );
+    assert!(source.key_matches("E0001", "E0001") && !source.key_matches("e0001", "E0001"));
+}
+
+#[tokio::test]
+async fn look_up_by_a_list_filter_is_chunked_and_drops_records_not_asked_for() {
+    let (state, base) = server(Style::Page, 30).await;
+    let ids = emulator_ids(&state);
+    let it = with_lookup(
+        &base,
+        LookupConfig {
+            param: Some("ids".into()),
+            max_keys: Some(2),
+            ..LookupConfig::default()
+        },
+    );
+    state.clear_requests();
+    let mut got = BTreeSet::new();
+    let r = it
+        .look_up(
+            "employees",
+            "id",
+            &keys(&[&ids[1], &ids[3], &ids[5], "E99999"]),
+            None,
+            |rec| {
+                got.insert(rec.source_id.unwrap());
+            },
+        )
+        .await
+        .unwrap();
+    assert!(r.complete, "{r:?}");
+    assert_eq!(got, keys(&[&ids[1], &ids[3], &ids[5]]));
+    assert_eq!(state.requests().len(), 2, "4 keys, 2 per request");
+
+    // A server that ignores the filter returns everyone: only the keys asked for come back.
+    let it = with_lookup(
+        &base,
+        LookupConfig {
+            param: Some("nonsense".into()),
+            ..LookupConfig::default()
+        },
+    );
+    let mut n = 0;
+    it.look_up("employees", "id", &keys(&[&ids[1]]), None, |_| n += 1)
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+}
+
+#[tokio::test]
+async fn a_failing_per_person_lookup_is_incomplete_not_not_found() {
+    let (base, _) = scripted(vec![
+        (404, vec![], r#"{"error":"not_found"}"#.into()),
+        (500, vec![], "boom".into()),
+    ])
+    .await;
+    let mut it = with_lookup(
+        &base,
+        LookupConfig {
+            path: Some("/people/{key}".into()),
+            ..LookupConfig::default()
+        },
+    );
+    it.concurrency = 1;
+    it.retry.max_retries = 0;
+    let r = it
+        .look_up("employees", "id", &keys(&["a", "b"]), None, |_| {})
+        .await
+        .unwrap();
+    assert!(!r.complete);
+    assert!(
+        r.error.as_deref().unwrap().contains("1 of 2 lookups"),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn lookup_configs_are_checked() {
+    let known = ["companyName"];
+    let bad = |c: LookupConfig| c.resolve("id", &known).unwrap_err().0;
+    assert_eq!(bad(LookupConfig::default()), "path");
+    assert_eq!(
+        bad(LookupConfig {
+            path: Some("/employees/all".into()),
+            ..LookupConfig::default()
+        }),
+        "path",
+        "no {{key}}"
+    );
+    assert_eq!(
+        bad(LookupConfig {
+            path: Some("/employees/{key}/{nope}".into()),
+            ..LookupConfig::default()
+        }),
+        "path"
+    );
+    assert_eq!(
+        bad(LookupConfig {
+            path: Some("/e/{key}".into()),
+            param: Some("ids".into()),
+            ..LookupConfig::default()
+        }),
+        "param"
+    );
+    assert_eq!(
+        bad(LookupConfig {
+            param: Some("ids".into()),
+            max_keys: Some(1000),
+            ..LookupConfig::default()
+        }),
+        "max_keys"
+    );
+    let ok = LookupConfig {
+        path: Some("/employees".into()),
+        query: BTreeMap::from([("id".to_string(), "{key}".to_string())]),
+        field: Some("employee_id".into()),
+        ..LookupConfig::default()
+    }
+    .resolve("id", &known)
+    .unwrap();
+    assert_eq!(ok.field, "employee_id");
+    // As a config file writes it (`url` is an alias of `path`).
+    let c: LookupConfig = serde_json::from_str(r#"{"url": "/e/{key}"}"#).unwrap();
+    assert!(c.resolve("id", &known).is_ok());
+    assert!(serde_json::from_str::<LookupConfig>(r#"{"pth": "/e/{key}"}"#).is_err());
 }
