@@ -185,6 +185,10 @@ pub struct RawEndpoint {
     pub pagination: RawPaging,
     /// Fan-out: call once per record of another endpoint.
     pub for_each: Option<RawForEach>,
+    /// How to ask for given people by key (a per-person URL `path = "/employees/{key}"`, or a
+    /// filter `param = "ids"` of this list endpoint): confirms that someone missing from a
+    /// complete fetch has really gone before they become a leaver.
+    pub lookup: Option<hrsync_source::rest::LookupConfig>,
 }
 fn default_method() -> String {
     "GET".into()
@@ -1564,6 +1568,19 @@ impl Config {
                     "a fan-out endpoint is called once per record; it cannot page".into(),
                 ));
             }
+            if e.lookup.is_some() && for_each.is_some() {
+                return Err(bad(
+                    "lookup",
+                    "a fan-out endpoint is not a list of people; put lookup on the list endpoint"
+                        .into(),
+                ));
+            }
+            let lookup = e
+                .lookup
+                .as_ref()
+                .map(|l| l.resolve(&e.key, &known))
+                .transpose()
+                .map_err(|(k, m)| bad(&format!("lookup.{k}"), m))?;
             out.push(Endpoint {
                 name: e.name.clone(),
                 method,
@@ -1577,6 +1594,7 @@ impl Config {
                 key: e.key.clone(),
                 paging,
                 for_each,
+                lookup,
             });
         }
         Ok(out)

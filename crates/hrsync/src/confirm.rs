@@ -32,7 +32,7 @@ pub(crate) async fn confirm_missing(
         }
         return Ok(());
     }
-    if job.source.can_look_up() {
+    if job.source.can_look_up(&job.mapping.spec().primary_key) {
         look_up(job, plan).await;
         if full {
             // Nobody waits for a second fetch where a lookup decides.
@@ -144,39 +144,10 @@ async fn look_up(job: &Job, plan: &mut Plan) {
         .sort_by(|a, b| (a.kind, &a.key).cmp(&(b.kind, &b.key)));
 }
 
-// TEMPORARY shims until the source and state branches land (removed at merge).
-#[allow(dead_code)]
+// TEMPORARY shim until the state branch lands (removed at merge).
 pub(crate) struct MissingRow {
     pub count: u32,
     pub since: DateTime<Utc>,
-}
-trait SourceShim {
-    fn can_look_up(&self) -> bool;
-    fn key_matches(&self, a: &str, b: &str) -> bool;
-    async fn look_up(
-        &self,
-        field: &str,
-        keys: &BTreeSet<String>,
-        keep: Option<&BTreeSet<String>>,
-        sink: impl FnMut(hrsync_model::HrRecord),
-    ) -> Result<hrsync_model::FetchReport, hrsync_source::SourceError>;
-}
-impl SourceShim for hrsync_source::Source {
-    fn can_look_up(&self) -> bool {
-        false
-    }
-    fn key_matches(&self, a: &str, b: &str) -> bool {
-        a == b
-    }
-    async fn look_up(
-        &self,
-        _field: &str,
-        _keys: &BTreeSet<String>,
-        _keep: Option<&BTreeSet<String>>,
-        _sink: impl FnMut(hrsync_model::HrRecord),
-    ) -> Result<hrsync_model::FetchReport, hrsync_source::SourceError> {
-        Ok(Default::default())
-    }
 }
 trait StoreShim {
     fn missing_since(

@@ -130,7 +130,8 @@ async fn csv_export_syncs_end_to_end() {
     assert!(r.plan.changes.is_empty(), "{:?}", r.plan.changes);
     assert_eq!(r.plan.leavers_withheld, 1);
 
-    // Fixed export: the missing row is now a leaver (disabled).
+    // Fixed export: the missing row is evidence, not proof. A file cannot be asked for one
+    // person, so the first complete export that misses E1002 records it as missing ...
     fx.edit_csv(|s| {
         s.lines()
             .filter(|l| !l.starts_with("E1009"))
@@ -139,6 +140,15 @@ async fn csv_export_syncs_end_to_end() {
     });
     let r = fx.run(Mode::Apply).await;
     assert!(r.plan.fetch.complete);
+    assert!(r.plan.changes.is_empty(), "{:?}", r.plan.changes);
+    assert_eq!(r.plan.unconfirmed.len(), 1);
+    assert!(
+        r.plan.unconfirmed[0].reason.contains("1 of 2"),
+        "{}",
+        r.plan.unconfirmed[0].reason
+    );
+    // ... and the next complete export that still misses it makes it a leaver (disabled).
+    let r = fx.run(Mode::Apply).await;
     let k: Vec<(ChangeKind, &str)> = r
         .plan
         .changes
@@ -146,4 +156,35 @@ async fn csv_export_syncs_end_to_end() {
         .map(|c| (c.kind, c.key.as_str()))
         .collect();
     assert_eq!(k, vec![(ChangeKind::Disable, "E1002")]);
+    assert!(
+        r.plan.changes[0]
+            .reason
+            .contains("2 consecutive complete fetches"),
+        "{}",
+        r.plan.changes[0].reason
+    );
+    // A row that comes back before the second export is no leaver: its count starts over.
+    fx.edit_csv(|s| {
+        s.replace(
+            "E1003,Łukasz,Żółć,lukasz.zolc@example.test,Finance,Controller,Active\n",
+            "",
+        )
+    });
+    assert_eq!(fx.run(Mode::Plan).await.plan.unconfirmed.len(), 1);
+    fx.edit_csv(|s| s + "E1003,Łukasz,Żółć,lukasz.zolc@example.test,Finance,Controller,Active\n");
+    let r = fx.run(Mode::Plan).await;
+    assert!(
+        r.plan.unconfirmed.is_empty() && r.plan.changes.is_empty(),
+        "{:?}",
+        kinds(&r)
+    );
+    fx.edit_csv(|s| {
+        s.replace(
+            "E1003,Łukasz,Żółć,lukasz.zolc@example.test,Finance,Controller,Active\n",
+            "",
+        )
+    });
+    let r = fx.run(Mode::Plan).await;
+    assert_eq!(r.plan.unconfirmed.len(), 1, "missing again: 1 of 2 again");
+    assert!(r.plan.changes.is_empty());
 }

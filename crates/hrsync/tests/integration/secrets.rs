@@ -74,7 +74,7 @@ async fn secrets_never_leak() {
     std::fs::write(fx.dir.path().join("ldap.pw"), wrong_pw).unwrap();
     let (code, out) = run(vec!["plan"]).await.unwrap();
     assert_ne!(code, 0);
-    assert!(out.contains("result code 49"), "{out}");
+    assert!(out.contains("invalidCredentials (49)"), "{out}");
     assert!(!out.contains(wrong_pw), "{out}");
     check("bind failure", &out);
 
