@@ -74,6 +74,8 @@ pub struct Directory {
     pub(crate) cfg: DirectoryConfig,
     /// Replaced only when the server closed one (see [`Directory::revive`]).
     conns: std::sync::Mutex<Vec<Ldap>>,
+    /// Read on first use ([`Directory::schema`]).
+    pub(crate) schema: tokio::sync::OnceCell<Arc<crate::schema::Schema>>,
 }
 
 impl Directory {
@@ -87,6 +89,7 @@ impl Directory {
         Ok(Directory {
             cfg,
             conns: std::sync::Mutex::new(conns),
+            schema: tokio::sync::OnceCell::new(),
         })
     }
 

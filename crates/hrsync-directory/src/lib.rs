@@ -7,6 +7,7 @@
 //! - [`snapshot`]: paged subtree search for entries carrying the key attribute.
 //! - [`apply`]: executes changes with bounded concurrency over several connections.
 //! - [`result_code`]: LDAP result codes by name, for every failure message.
+//! - [`schema`]: the server's schema, and the values it would refuse, as per-record findings.
 
 pub mod apply;
 pub mod connect;
@@ -14,11 +15,13 @@ pub mod dialect;
 pub mod password;
 pub mod probe;
 pub mod result_code;
+pub mod schema;
 pub mod snapshot;
 
 pub use apply::{NOT_ATTEMPTED, Outcome, apply, reset_password};
 pub use connect::{Directory, DirectoryConfig, Passwords};
 pub use dialect::Dialect;
+pub use schema::{Schema, SchemaProblem};
 
 /// Directory failures. Never contains the bind password.
 #[derive(Debug, thiserror::Error)]
