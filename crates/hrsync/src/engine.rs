@@ -29,27 +29,56 @@ pub enum EngineError {
 
 /// One HR record after mapping, as the fetch task hands it to the planner.
 enum HrRecordResult {
-    Mapped(hrsync_model::DesiredEntry),
+    /// Mapped, with warnings about values the directory may not keep as they are.
+    Mapped(hrsync_model::DesiredEntry, Vec<hrsync_model::Finding>),
     Failed(Option<String>, Vec<hrsync_model::Finding>),
 }
 
-/// Maps one HR record; what the directory would refuse is a finding now, not a failed apply.
+/// Maps one HR record; what the directory would refuse (its dialect's rules and, when it could
+/// be read, its schema: syntaxes, single values, required attributes, lengths) is a finding
+/// now, not a failed apply on every run.
 fn map_record(
     mapper: &hrsync_mapping::Mapper,
     dialect: hrsync_directory::Dialect,
+    schema: Option<&hrsync_directory::Schema>,
     rec: &hrsync_model::HrRecord,
     today: chrono::NaiveDate,
 ) -> HrRecordResult {
     match mapper.map_at(rec, today) {
         Ok(d) => {
-            let refused = dialect.check(&d);
+            let mut refused = dialect.check(&d);
+            let mut warnings = Vec::new();
+            if refused.is_empty()
+                && let Some(schema) = schema
+            {
+                let (errors, warn): (Vec<_>, Vec<_>) = schema
+                    .check_entry(&d)
+                    .into_iter()
+                    .partition(|f| f.severity == "error");
+                refused = errors;
+                warnings = warn;
+            }
             if refused.is_empty() {
-                HrRecordResult::Mapped(d)
+                HrRecordResult::Mapped(d, warnings)
             } else {
                 HrRecordResult::Failed(Some(d.key.clone()), refused)
             }
         }
         Err(f) => HrRecordResult::Failed(mapper.key_of(rec), f),
+    }
+}
+
+/// The directory's schema for plan-time checks; a server that does not let hrsync read it
+/// only loses the checks (the run goes on, and says so in the log).
+async fn read_schema(dir: &Directory) -> Option<std::sync::Arc<hrsync_directory::Schema>> {
+    match dir.schema().await {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::warn!(
+                "cannot read the directory schema ({e}); values the server refuses are found only when applied"
+            );
+            None
+        }
     }
 }
 
@@ -144,6 +173,8 @@ pub struct RunReport {
     /// Applied changes that succeeded / failed (0 for a plan-only run or a declined apply).
     pub applied_ok: usize,
     pub applied_failed: usize,
+    /// Of the failed ones, those never sent (the connection to the directory was lost).
+    pub applied_not_attempted: usize,
     pub applied: bool,
     pub timings: Timings,
 }
@@ -328,13 +359,19 @@ async fn run_inner(
     let mapper = job.mapping.clone();
     let today = now.date_naive();
     let dialect = job.directory.dialect;
+    // The directory first (a bind and one read of its schema, a few ms): no fetch without it,
+    // and the schema checks every mapped record.
+    let t_dir = Instant::now();
+    let dir = Directory::connect(job.directory.clone()).await?;
+    let schema = read_schema(&dir).await;
+    let connect_time = t_dir.elapsed();
     let fetch_task = tokio::spawn(async move {
         let t = Instant::now();
         let keep = mapper.referenced_fields();
         let report = source
             .fetch_with(Some(&keep), |rec| {
                 let t = Instant::now();
-                let mapped = map_record(&mapper, dialect, &rec, today);
+                let mapped = map_record(&mapper, dialect, schema.as_deref(), &rec, today);
                 // The receiver only goes away when the run is failing anyway.
                 let _ = tx.send((mapped, t.elapsed()));
             })
@@ -350,7 +387,10 @@ async fn run_inner(
             let t = Instant::now();
             let mut p = planner.borrow_mut();
             match r {
-                HrRecordResult::Mapped(d) => p.add_desired(d),
+                HrRecordResult::Mapped(d, warnings) => {
+                    p.add_findings(warnings);
+                    p.add_desired(d);
+                }
                 HrRecordResult::Failed(key, f) => {
                     p.add_failed(key);
                     p.add_findings(f);
@@ -363,7 +403,6 @@ async fn run_inner(
     let read_directory = async {
         let t = Instant::now();
         let read = async {
-            let dir = Directory::connect(job.directory.clone()).await?;
             dir.snapshot_with(|e| {
                 let t = Instant::now();
                 planner.borrow_mut().add_entry(e);
@@ -377,7 +416,7 @@ async fn run_inner(
             // No plan without the directory: do not wait for the rest of the HR fetch.
             stop_fetch.abort();
         }
-        res.map(|dir| (dir, t.elapsed()))
+        res.map(|dir| (dir, t.elapsed() + connect_time))
     };
     let ((), directory) = tokio::join!(plan_records, read_directory);
     // The directory's error first: on one, the fetch task was cancelled on purpose.
@@ -594,6 +633,7 @@ async fn conclude(
         plan,
         applied_ok: 0,
         applied_failed: 0,
+        applied_not_attempted: 0,
         applied: false,
         timings: Timings::default(),
     };
@@ -609,6 +649,7 @@ async fn conclude(
     let mut pending: Vec<Outcome> = Vec::new();
     let mut ok = 0usize;
     let mut failed = 0usize;
+    let mut not_attempted = 0usize;
     let mut audit_error: Option<hrsync_state::StateError> = None;
     let mut queue_error: Option<hrsync_state::StateError> = None;
     {
@@ -681,6 +722,7 @@ async fn conclude(
                 ok += 1;
             } else {
                 failed += 1;
+                not_attempted += usize::from(!o.attempted);
             }
             ui.applied(o);
             // Lifecycle events of what succeeded: the orchestrations they trigger go to the
@@ -716,6 +758,7 @@ async fn conclude(
     report.applied = true;
     report.applied_ok = ok;
     report.applied_failed = failed;
+    report.applied_not_attempted = not_attempted;
     Ok(report)
 }
 
@@ -750,6 +793,10 @@ async fn run_targeted(
     };
     let today = now.date_naive();
     let dialect = job.directory.dialect;
+    let t_dir = Instant::now();
+    let dir = Directory::connect(job.directory.clone()).await?;
+    let schema = read_schema(&dir).await;
+    let connect_time = t_dir.elapsed();
     let mut results = Vec::new();
     let mut map_time = Duration::ZERO;
     let mut report = source
@@ -759,7 +806,13 @@ async fn run_targeted(
                 return;
             }
             let t = Instant::now();
-            results.push(map_record(&job.mapping, dialect, &rec, today));
+            results.push(map_record(
+                &job.mapping,
+                dialect,
+                schema.as_deref(),
+                &rec,
+                today,
+            ));
             map_time += t.elapsed();
         })
         .await?;
@@ -783,7 +836,7 @@ async fn run_targeted(
     let mut pairs: Vec<(String, String)> = Vec::new();
     for r in &results {
         let (key, attrs) = match r {
-            HrRecordResult::Mapped(d) => (Some(d.key.clone()), Some(&d.attrs)),
+            HrRecordResult::Mapped(d, _) => (Some(d.key.clone()), Some(&d.attrs)),
             HrRecordResult::Failed(k, _) => (k.clone(), None),
         };
         if let Some(k) = key {
@@ -800,13 +853,15 @@ async fn run_targeted(
         }
     }
     let t = Instant::now();
-    let dir = Directory::connect(job.directory.clone()).await?;
     dir.snapshot_any(&pairs, |e| planner.add_entry(e)).await?;
-    timings.snapshot_ms = t.elapsed().as_millis() as u64;
+    timings.snapshot_ms = (t.elapsed() + connect_time).as_millis() as u64;
     let t = Instant::now();
     for r in results {
         match r {
-            HrRecordResult::Mapped(d) => planner.add_desired(d),
+            HrRecordResult::Mapped(d, warnings) => {
+                planner.add_findings(warnings);
+                planner.add_desired(d);
+            }
             HrRecordResult::Failed(key, f) => {
                 planner.add_failed(key);
                 planner.add_findings(f);

@@ -461,7 +461,7 @@ async fn real_main(cli: Cli) -> Result<i32> {
                 let res = if r.ok {
                     "ok".to_string()
                 } else {
-                    format!("FAILED rc={:?}: {}", r.rc, r.message)
+                    format!("FAILED: {}", r.message)
                 };
                 println!(
                     "run {} #{} {} {} [{}] {} -- {}",
@@ -613,10 +613,18 @@ async fn sync(common: Common, show: Show, mode: Mode, yes: bool) -> Result<i32> 
         if mode == Mode::Apply && !show.json {
             if report.applied {
                 println!(
-                    "Applied run {}: {} ok, {} failed ({:.2} s){}",
+                    "Applied run {}: {} ok, {} failed{} ({:.2} s){}",
                     report.run_id,
                     report.applied_ok,
                     report.applied_failed,
+                    if report.applied_not_attempted > 0 {
+                        format!(
+                            " ({} of them not attempted: the connection to the directory was lost)",
+                            report.applied_not_attempted
+                        )
+                    } else {
+                        String::new()
+                    },
                     report.timings.apply_ms as f64 / 1000.0,
                     if report.applied_failed > 0 {
                         format!(

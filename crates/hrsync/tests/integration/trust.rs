@@ -203,3 +203,67 @@ async fn check_refuses_what_would_break_offline_and_online() {
     );
     assert!(!out.contains("wrong-password"), "{out}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn values_the_directory_refuses_are_findings_at_plan_time() {
+    // uid from the key keeps the RDN short; cn is not the RDN here, so an 11 KB cn goes into
+    // a value and the 11 KB RDN case is checked with a second mapping below.
+    let fx = Fx::new("schema", 6, "uid", STAFF_ATTRS).await;
+    assert_eq!(fx.run(Mode::Apply).await.applied_failed, 0);
+    // mail is IA5String: a non-ASCII address is refused by slapd (invalidAttributeSyntax).
+    let zoe = fx.emu.hire(serde_json::json!({
+        "first_name": "Zoë", "last_name": "Umlaut", "work_email": "zoë.1@exämple.test",
+        "department": 2, "job_title": 5
+    }));
+    let zoe_key = zoe["employee_id"].as_str().unwrap().to_string();
+    let (code, out) = cli(&fx.cfg_path, &["apply", "--yes"], &[]);
+    // Before issue 11 this failed at apply with `result code 21` on every run (exit 3).
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(&zoe_key), "{out}");
+    assert!(out.contains("mail"), "{out}");
+    let r = fx.run(Mode::Plan).await;
+    assert!(r.plan.changes.is_empty(), "a no-op: {:?}", kinds(&r));
+    let f = r
+        .plan
+        .findings
+        .iter()
+        .find(|f| f.subject == zoe_key)
+        .unwrap();
+    assert_eq!(f.severity, "error");
+    assert_eq!(f.field.as_deref(), Some("mail"), "{f:?}");
+
+    // An RDN value longer than slapd takes (other (80) / invalidDNSyntax (34) at apply before;
+    // a finding now). IceHrm keeps 100 characters a name, so four fields make it long.
+    let text = std::fs::read_to_string(&fx.cfg_path).unwrap();
+    std::fs::write(
+        &fx.cfg_path,
+        text.replace(
+            "rdn_attribute = \"uid\"",
+            "rdn_attribute = \"cn\"",
+        )
+        .replace(
+            "cn = { format = \"{first_name} {last_name}\", required = true }",
+            "cn = { format = \"{first_name} {last_name} {address1} {address2} ({employee_id})\", required = true }",
+        ),
+    )
+    .unwrap();
+    let long = fx.emu.hire(serde_json::json!({
+        "first_name": "L".repeat(100), "last_name": "O".repeat(100), "work_email": "long@example.test",
+        "address1": "N".repeat(100), "address2": "G".repeat(100), "department": 2, "job_title": 5
+    }));
+    let long_key = long["employee_id"].as_str().unwrap().to_string();
+    let r = fx.run(Mode::Plan).await;
+    assert!(
+        r.plan.changes.iter().all(|c| c.kind != ChangeKind::Create),
+        "{:?}",
+        kinds(&r)
+    );
+    assert!(
+        r.plan.findings.iter().any(|f| f.subject == long_key
+            && f.severity == "error"
+            && f.message.to_lowercase().contains("rdn")),
+        "{:?}",
+        r.plan.findings
+    );
+    assert!(!r.plan.changes.iter().any(|c| c.key == long_key));
+}
