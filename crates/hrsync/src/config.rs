@@ -603,6 +603,10 @@ pub struct Job {
     pub match_on: Vec<String>,
     /// Attributes whose value names a person, written as that person's DN.
     pub person_refs: Vec<hrsync_plan::PersonRef>,
+    /// Per person reference: the HR field the referenced value is a value of (`id` for IceHrm's
+    /// supervisor with `by = "{id}"`; the primary key without `by`), when `by` is a plain
+    /// field. A targeted run fetches the people named this way (a new hire's manager).
+    pub ref_fields: Vec<(hrsync_model::AttrName, String)>,
     /// Orchestration templates: an applied change puts the ones it triggers in the outbox.
     pub orchestrations: Vec<crate::service::config::RawOrchestration>,
 }
@@ -1275,6 +1279,20 @@ impl Config {
             thresholds: r.lifecycle.thresholds,
             match_on: m.match_on.clone(),
             orchestrations: r.orchestrations.clone(),
+            ref_fields: m
+                .attributes
+                .iter()
+                .filter_map(|(n, a)| match a {
+                    RawAttr::Table(t) if t.refers_to.is_some() => {
+                        let field = match &t.by {
+                            None => Some(m.primary_key.clone()),
+                            Some(by) => plain_field(by),
+                        };
+                        field.map(|f| (hrsync_model::AttrName::new(n.clone()), f))
+                    }
+                    _ => None,
+                })
+                .collect(),
             person_refs: m
                 .attributes
                 .iter()
@@ -1915,6 +1933,16 @@ fn valid_attr(a: &str) -> bool {
     let mut chars = a.chars();
     chars.next().is_some_and(|c| c.is_ascii_alphabetic())
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '-')
+}
+
+/// `"{id}"` → `id`: the field a format is, when it is nothing but one field.
+fn plain_field(format: &str) -> Option<String> {
+    let inner = format.trim().strip_prefix('{')?.strip_suffix('}')?.trim();
+    (!inner.is_empty()
+        && inner
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.'))
+    .then(|| inner.to_string())
 }
 
 /// The pseudo attribute carrying each person's own value for the reference `attr` (`by`).

@@ -41,6 +41,7 @@ fn map_record(
     mapper: &hrsync_mapping::Mapper,
     dialect: hrsync_directory::Dialect,
     schema: Option<&hrsync_directory::Schema>,
+    refs: &[hrsync_plan::PersonRef],
     rec: &hrsync_model::HrRecord,
     today: chrono::NaiveDate,
 ) -> HrRecordResult {
@@ -51,8 +52,17 @@ fn map_record(
             if refused.is_empty()
                 && let Some(schema) = schema
             {
+                // Person references hold the other person's HR value until the planner turns
+                // them into DNs: checked then, not here.
+                let checked = if refs.iter().any(|r| d.attrs.contains_key(&r.attr)) {
+                    let mut c = d.clone();
+                    c.attrs.retain(|a, _| !refs.iter().any(|r| &r.attr == a));
+                    std::borrow::Cow::Owned(c)
+                } else {
+                    std::borrow::Cow::Borrowed(&d)
+                };
                 let (errors, warn): (Vec<_>, Vec<_>) = schema
-                    .check_entry(&d)
+                    .check_entry(&checked)
                     .into_iter()
                     .partition(|f| f.severity == "error");
                 refused = errors;
@@ -357,6 +367,7 @@ async fn run_inner(
     // while this task reads the directory and plans; results come over a channel.
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(HrRecordResult, Duration)>();
     let mapper = job.mapping.clone();
+    let refs = job.person_refs.clone();
     let today = now.date_naive();
     let dialect = job.directory.dialect;
     // The directory first (a bind and one read of its schema, a few ms): no fetch without it,
@@ -371,7 +382,7 @@ async fn run_inner(
         let report = source
             .fetch_with(Some(&keep), |rec| {
                 let t = Instant::now();
-                let mapped = map_record(&mapper, dialect, schema.as_deref(), &rec, today);
+                let mapped = map_record(&mapper, dialect, schema.as_deref(), &refs, &rec, today);
                 // The receiver only goes away when the run is failing anyway.
                 let _ = tx.send((mapped, t.elapsed()));
             })
@@ -799,23 +810,58 @@ async fn run_targeted(
     let connect_time = t_dir.elapsed();
     let mut results = Vec::new();
     let mut map_time = Duration::ZERO;
+    // Keys are compared as the source compares them: IceHrm answers a filter for `emp112`
+    // with EMP112 (case- and accent-insensitive).
+    let mut found: std::collections::BTreeSet<String> = Default::default();
     let mut report = source
         .fetch_with(Some(&keep), |rec| {
             let value = hrsync_model::record::lookup_scalar(&rec.fields, &field);
-            if !value.is_some_and(|v| only.values.contains(&v)) {
+            let Some(wanted) = value.and_then(|v| {
+                only.values
+                    .iter()
+                    .find(|w| job.source.key_matches(w, &v))
+                    .cloned()
+            }) else {
                 return;
-            }
+            };
+            found.insert(wanted);
             let t = Instant::now();
             results.push(map_record(
                 &job.mapping,
                 dialect,
                 schema.as_deref(),
+                &job.person_refs,
                 &rec,
                 today,
             ));
             map_time += t.elapsed();
         })
         .await?;
+    let mut event_findings: Vec<hrsync_model::Finding> = only
+        .values
+        .iter()
+        .filter(|w| !found.contains(*w))
+        .map(|w| {
+            hrsync_model::Finding::warning(
+                w.clone(),
+                Some(field.clone()),
+                format!(
+                    "named by the event, but HR has nobody with {field} = {w:?}; nothing was changed for them"
+                ),
+            )
+        })
+        .collect();
+    // The people they reference (a new hire's manager) are fetched too, so the reference
+    // resolves in this run instead of at the next full sync.
+    let extra = referenced_people(job, &results, &keep, dialect, schema.as_deref(), today).await;
+    match extra {
+        Ok(more) => results.extend(more),
+        Err(e) => event_findings.push(hrsync_model::Finding::warning(
+            "(references)",
+            None,
+            format!("the people this event's records refer to (managers) could not be fetched: {e}; their references wait for the next full sync"),
+        )),
+    }
     timings.fetch_ms = t.elapsed().saturating_sub(map_time).as_millis() as u64;
     timings.map_ms = map_time.as_millis() as u64;
     report.records = results.len();
@@ -833,6 +879,7 @@ async fn run_targeted(
     // 3. Only their accounts: by key, and by the values secondary matching compares.
     let (mut planner, stored) =
         new_planner(job, store, now, hrsync_plan::MissingAction::Ignore, true)?;
+    planner.add_findings(event_findings);
     let mut pairs: Vec<(String, String)> = Vec::new();
     for r in &results {
         let (key, attrs) = match r {
@@ -909,6 +956,61 @@ async fn run_targeted(
         },
     )
     .await
+}
+
+/// The HR records of the people `results` refer to (`manager` ← `supervisor.id`) that are not
+/// among them, fetched by the field the reference names, mapped like the others.
+async fn referenced_people(
+    job: &Job,
+    results: &[HrRecordResult],
+    keep: &std::collections::BTreeSet<String>,
+    dialect: hrsync_directory::Dialect,
+    schema: Option<&hrsync_directory::Schema>,
+    today: chrono::NaiveDate,
+) -> Result<Vec<HrRecordResult>, EngineError> {
+    let have: std::collections::BTreeSet<String> = results
+        .iter()
+        .filter_map(|r| match r {
+            HrRecordResult::Mapped(d, _) => Some(d.key.clone()),
+            HrRecordResult::Failed(k, _) => k.clone(),
+        })
+        .collect();
+    let mut out = Vec::new();
+    for (attr, field) in &job.ref_fields {
+        let values: std::collections::BTreeSet<String> = results
+            .iter()
+            .filter_map(|r| match r {
+                HrRecordResult::Mapped(d, _) => d.attrs.get(attr).and_then(|v| v.first()),
+                HrRecordResult::Failed(..) => None,
+            })
+            .filter(|v| !v.trim().is_empty())
+            .cloned()
+            .collect();
+        // Never an empty filter: IceHrm drops it and returns everyone.
+        if values.is_empty() || !job.source.can_look_up(field) {
+            continue;
+        }
+        let mut keep = keep.clone();
+        keep.insert(field.split('.').next().unwrap_or_default().to_string());
+        let mut recs = Vec::new();
+        job.source
+            .look_up(field, &values, Some(&keep), |rec| recs.push(rec))
+            .await?;
+        for rec in recs {
+            if job.mapping.key_of(&rec).is_some_and(|k| have.contains(&k)) {
+                continue;
+            }
+            out.push(map_record(
+                &job.mapping,
+                dialect,
+                schema,
+                &job.person_refs,
+                &rec,
+                today,
+            ));
+        }
+    }
+    Ok(out)
 }
 
 /// Picks unique names (e.g. `sAMAccountName`) for the plan's creates: checked against the

@@ -267,3 +267,83 @@ async fn values_the_directory_refuses_are_findings_at_plan_time() {
     );
     assert!(!r.plan.changes.iter().any(|c| c.key == long_key));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_runs_match_keys_as_icehrm_does_and_fetch_the_new_hires_manager() {
+    let attrs = format!(
+        "{STAFF_ATTRS}manager = {{ format = \"{{supervisor.id}}\", refers_to = \"person\", by = \"{{id}}\" }}\n"
+    );
+    let fx = Fx::new("event-keys", 10, "uid", &attrs).await;
+    assert_eq!(fx.run(Mode::Apply).await.applied_failed, 0);
+    let ids = fx.active_ids();
+    let target = |values: &[&str]| hrsync::engine::RunOptions {
+        only: Some(hrsync::engine::Only {
+            field: None,
+            values: values.iter().map(|v| v.to_string()).collect(),
+        }),
+        ..Default::default()
+    };
+
+    // IceHrm matches `emp…` to EMP… (case- and accent-insensitively); before issue 11 hrsync's
+    // own exact filter dropped the record and nothing changed, with no warning.
+    let a = ids[0];
+    let ka = fx.emp_no(a);
+    fx.emu
+        .update(a, serde_json::json!({"last_name": "Lowercased"}))
+        .unwrap();
+    let r = fx
+        .run_with(Mode::Apply, target(&[ka.to_lowercase().as_str()]))
+        .await;
+    assert_eq!(kinds(&r), vec![("update".to_string(), ka.clone())]);
+    let e = &fx.search(&format!("(employeeNumber={ka})")).await[0];
+    assert_eq!(e.attrs["sn"], vec!["Lowercased"]);
+
+    // A person HR does not have: a warning, not silence.
+    let r = fx.run_with(Mode::Plan, target(&["EMP99999"])).await;
+    assert!(r.plan.changes.is_empty());
+    assert!(
+        r.plan
+            .findings
+            .iter()
+            .any(|f| f.subject == "EMP99999" && f.message.contains("nobody")),
+        "{:?}",
+        r.plan.findings
+    );
+
+    // A new hire announced by an event gets their manager in the same run: the supervisor is
+    // fetched (filters={"id":[…]}) with them.
+    let boss = *ids
+        .iter()
+        .skip(1)
+        .find(|id| {
+            fx.emu.employee(**id).unwrap()["employee_id"]
+                .as_str()
+                .is_some()
+        })
+        .unwrap();
+    let found = fx
+        .search(&format!("(employeeNumber={})", fx.emp_no(boss)))
+        .await;
+    assert_eq!(
+        found.len(),
+        1,
+        "boss {} {:?}",
+        fx.emp_no(boss),
+        fx.emu.employee(boss)
+    );
+    let boss_dn = found[0].dn.clone();
+    let hire = fx.emu.hire(serde_json::json!({
+        "first_name": "Mia", "last_name": "Managed", "work_email": "mia@example.test",
+        "department": 2, "job_title": 5, "supervisor": boss
+    }));
+    let kn = hire["employee_id"].as_str().unwrap().to_string();
+    let r = fx.run_with(Mode::Apply, target(&[kn.as_str()])).await;
+    assert_eq!(r.applied_failed, 0, "{:?}", r.plan.findings);
+    let e = &fx.search(&format!("(employeeNumber={kn})")).await[0];
+    assert_eq!(
+        e.attrs.get("manager"),
+        Some(&vec![boss_dn]),
+        "{:?}",
+        r.plan.findings
+    );
+}
