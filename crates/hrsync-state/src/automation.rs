@@ -152,7 +152,7 @@ impl Store {
         now: DateTime<Utc>,
         stale: chrono::Duration,
     ) -> Result<bool> {
-        let tx = self.conn.transaction()?;
+        let tx = self.write()?;
         tx.execute(sql::AUTOMATION_ENSURE, params![name])?;
         let n = tx.execute(
             sql::AUTOMATION_LOCK,
@@ -334,7 +334,7 @@ impl Store {
     /// A step finished: logged and the orchestration advanced, in one transaction (a crash
     /// before the commit runs the step again; after it, never).
     pub fn step_done(&mut self, id: i64, d: &StepDone, now: DateTime<Utc>) -> Result<()> {
-        let tx = self.conn.transaction()?;
+        let tx = self.write()?;
         log_step(&tx, id, d.step, d.ok, &d.detail, now)?;
         tx.execute(
             sql::OUTBOX_STEP_DONE,
@@ -363,7 +363,7 @@ impl Store {
         retry_at: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        let tx = self.conn.transaction()?;
+        let tx = self.write()?;
         log_step(&tx, id, step, false, detail, now)?;
         tx.execute(
             sql::OUTBOX_STEP_FAILED,

@@ -12,13 +12,50 @@ use chrono::{DateTime, Utc};
 use hrsync_model::{Change, PlanSummary};
 use rusqlite::Connection;
 use serde::Serialize;
-use std::path::Path;
 
+/// What can go wrong with the state database. The variants about the file itself name the
+/// path and what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
     #[error("state database {path}: {source}")]
     Open {
         path: String,
+        source: rusqlite::Error,
+    },
+    #[error(
+        "state database {path} is a directory, not a file: set `[state] path` to a file, for example {suggestion}"
+    )]
+    IsDirectory { path: String, suggestion: String },
+    #[error(
+        "state database {path} cannot be created: {ancestor} is not a directory; set `[state] path` to a file in a directory"
+    )]
+    NotInADirectory { path: String, ancestor: String },
+    #[error(
+        "state database {path} is not a SQLite database ({found}): set `[state] path` to a new file, or move this file away"
+    )]
+    NotADatabase { path: String, found: String },
+    #[error(
+        "state database {path} is a SQLite database of another program (tables: {tables}), not an hrsync state database: set `[state] path` to a new file"
+    )]
+    Foreign { path: String, tables: String },
+    #[error(
+        "state database {path} has schema version {found}, newer than this hrsync knows ({known}): run the newer hrsync, or restore the state from before the upgrade"
+    )]
+    TooNew {
+        path: String,
+        found: i64,
+        known: usize,
+    },
+    #[error("state database {path}: {what}: {source}")]
+    Io {
+        path: String,
+        what: &'static str,
+        source: std::io::Error,
+    },
+    #[error("state database {path}: migration to schema version {version} failed: {source}")]
+    Migrate {
+        path: String,
+        version: usize,
         source: rusqlite::Error,
     },
     #[error("state database: {0}")]
@@ -112,47 +149,13 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) and migrates the database.
-    pub fn open(path: &Path) -> Result<Store> {
-        if let Some(dir) = path.parent()
-            && !dir.as_os_str().is_empty()
-        {
-            let _ = std::fs::create_dir_all(dir);
-        }
-        let conn = Connection::open(path).map_err(|source| StateError::Open {
-            path: path.display().to_string(),
-            source,
-        })?;
-        Self::init(conn)
-    }
-
-    /// An in-memory database (tests).
-    pub fn in_memory() -> Result<Store> {
-        Self::init(Connection::open_in_memory()?)
-    }
-
-    fn init(conn: Connection) -> Result<Store> {
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        conn.execute_batch(
-            "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL;",
-        )?;
-        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        for (i, m) in schema::MIGRATIONS
-            .iter()
-            .enumerate()
-            .skip(version.max(0) as usize)
-        {
-            conn.execute_batch(&format!(
-                "BEGIN; {m} PRAGMA user_version = {}; COMMIT;",
-                i + 1
-            ))?;
-        }
-        Ok(Store { conn })
-    }
-
-    /// A write transaction.
+    /// A write transaction. `BEGIN IMMEDIATE`: it takes the write lock at once (waiting for
+    /// another writer up to the busy timeout) instead of failing with `database is locked`
+    /// when a read turns into a write while another process writes.
     pub(crate) fn write(&mut self) -> Result<rusqlite::Transaction<'_>> {
-        Ok(self.conn.transaction()?)
+        Ok(self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?)
     }
 }
 

@@ -34,10 +34,13 @@ const GROWING: &[(&str, &[&str])] = &[
 ];
 
 /// Small tables whose size follows the configuration, not the people: a full read is fine.
-const SMALL: &[(&str, &str)] = &[(
-    "automations",
-    "one row per configured automation and per mapping lock",
-)];
+const SMALL: &[(&str, &str)] = &[
+    (
+        "automations",
+        "one row per configured automation and per mapping lock",
+    ),
+    ("sqlite_master", "the schema: one row per table and index"),
+];
 
 /// The table a plan line reads (`SCAN t …`, `SEARCH t …`), if any.
 fn table_of(detail: &str) -> Option<&str> {
@@ -195,8 +198,11 @@ fn no_sql_outside_sql_rs() {
         ("audit.rs", include_str!("audit.rs")),
         ("people.rs", include_str!("people.rs")),
         ("automation.rs", include_str!("automation.rs")),
+        ("schema.rs", include_str!("schema.rs")),
     ] {
+        // Migrations are DDL run once, not statements of the store.
         let code = src.split("#[cfg(test)]").next().unwrap_or_default();
+        let code = code.split("const MIGRATIONS").next().unwrap_or_default();
         for kw in [
             "SELECT ", "INSERT ", "UPDATE ", "DELETE ", "REPLACE ", "WITH ",
         ] {

@@ -35,6 +35,10 @@ macro_rules! statements {
 }
 
 statements! {
+    // ---- the schema -----------------------------------------------------------------------
+    SCHEMA_TABLES(Access::Bulk) =
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name";
+
     // ---- runs and plans -------------------------------------------------------------------
     RUN_INSERT(Access::Point) =
         "INSERT INTO runs (command, mapping, started_at, status) VALUES (?1, ?2, ?3, 'running')";
