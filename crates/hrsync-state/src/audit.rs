@@ -23,29 +23,11 @@ fn audit_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditRow> {
 }
 
 impl Store {
-    /// Appends applied changes to the audit in one transaction.
+    /// Appends applied changes to the audit in one transaction (each resolves its change's
+    /// intent, see `record_intents`; a result recorded twice is audited once).
     pub fn record_changes(&mut self, run_id: i64, items: &[AppliedChange<'_>]) -> Result<()> {
         let tx = self.write()?;
-        {
-            let mut st = tx.prepare_cached(sql::CHANGE_INSERT)?;
-            for it in items {
-                let c = it.change;
-                st.execute(params![
-                    run_id,
-                    it.seq as i64,
-                    c.key,
-                    c.kind.as_str(),
-                    c.dn,
-                    c.new_dn,
-                    c.reason,
-                    serde_json::to_string(&c.attrs)?,
-                    it.ok,
-                    it.rc.map(i64::from),
-                    it.message,
-                    it.at.to_rfc3339()
-                ])?;
-            }
-        }
+        crate::intents::insert_results(&tx, run_id, items)?;
         tx.commit()?;
         Ok(())
     }
@@ -100,6 +82,7 @@ impl Store {
             sql::DUMP_CHANGES,
             sql::DUMP_LINKS,
             sql::DUMP_PLAN_CHANGES,
+            sql::DUMP_INTENTS,
         ] {
             let mut st = self.conn.prepare(q)?;
             let rows = st.query_map([], |r| r.get::<_, String>(0))?;

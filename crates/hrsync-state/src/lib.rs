@@ -4,6 +4,10 @@
 //! - `changes`: the audit, append-only: every attempted change with attributes before → after,
 //!   the result code and the server's text. Values come from HR and the directory; secrets are
 //!   never part of a plan, so never part of the audit.
+//!   One row per change of a run (run id, seq); a change of a run whose process died before
+//!   the directory answered has a provisional row `unknown (interrupted)` until reconciled.
+//! - `intents`: write-ahead: changes about to be sent, replaced by their audit row when the
+//!   answer is recorded (see `record_intents`, `recover_interrupted`).
 //! - `links`: HR key ↔ directory entry (stable id + last DN), so renames and moves keep the link.
 //!
 //! Schema changes are numbered migrations tracked in `PRAGMA user_version`.
@@ -68,13 +72,19 @@ pub type Result<T> = std::result::Result<T, StateError>;
 
 mod audit;
 mod automation;
+mod intents;
 mod people;
+pub mod process;
 #[cfg(test)]
 mod query_plans;
 mod runs;
 mod schema;
 mod sql;
 pub use automation::{AutomationRow, DeliveryRow, OutboxRow, StepDone, StepLog};
+pub use intents::{
+    APPLIED_AFTER_INTERRUPTION, IntentOutcome, InterruptedRun, Results, UNKNOWN_INTERRUPTED,
+    UnresolvedIntent,
+};
 
 /// A person on the review list (secondary matching found no single account) and, once an
 /// operator decided, the decision: `open`, `adopt` (the account `chosen_dn` is theirs) or `new`

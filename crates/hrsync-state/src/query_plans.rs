@@ -198,6 +198,8 @@ fn no_sql_outside_sql_rs() {
         ("audit.rs", include_str!("audit.rs")),
         ("people.rs", include_str!("people.rs")),
         ("automation.rs", include_str!("automation.rs")),
+        ("intents.rs", include_str!("intents.rs")),
+        ("process.rs", include_str!("process.rs")),
         ("schema.rs", include_str!("schema.rs")),
     ] {
         // Migrations are DDL run once, not statements of the store.

@@ -7,11 +7,13 @@ use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
 impl Store {
+    /// Starts a run (status `running`, owned by this process: see `recover_interrupted`).
     pub fn start_run(&self, command: &str, mapping: &str, at: DateTime<Utc>) -> Result<i64> {
         self.conn.prepare_cached(sql::RUN_INSERT)?.execute(params![
             command,
             mapping,
-            at.to_rfc3339()
+            at.to_rfc3339(),
+            crate::process::owner_id()
         ])?;
         Ok(self.conn.last_insert_rowid())
     }

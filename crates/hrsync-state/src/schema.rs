@@ -434,6 +434,25 @@ CREATE INDEX IF NOT EXISTS outbox_status ON outbox(status);
 CREATE INDEX IF NOT EXISTS step_log_outbox ON step_log(outbox_id);
 CREATE INDEX IF NOT EXISTS deliveries_webhook ON deliveries(webhook);
 "#,
+    // 9: write-ahead intents (issue 11 §8: kill -9 during apply lost audit rows) and the
+    // owner of a run (to tell a dead run from a live one).
+    r#"
+ALTER TABLE runs ADD COLUMN owner TEXT;
+CREATE INDEX IF NOT EXISTS runs_running ON runs(status) WHERE status = 'running';
+CREATE TABLE IF NOT EXISTS intents (
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    seq INTEGER NOT NULL,
+    mapping TEXT NOT NULL,
+    hr_key TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    dn TEXT NOT NULL,
+    change_json TEXT NOT NULL,
+    at TEXT NOT NULL,
+    status TEXT NOT NULL,
+    PRIMARY KEY (run_id, seq)
+);
+CREATE INDEX IF NOT EXISTS intents_unresolved ON intents(mapping, status);
+"#,
 ];
 
 #[cfg(test)]

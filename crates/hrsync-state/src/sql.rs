@@ -41,7 +41,12 @@ statements! {
 
     // ---- runs and plans -------------------------------------------------------------------
     RUN_INSERT(Access::Point) =
-        "INSERT INTO runs (command, mapping, started_at, status) VALUES (?1, ?2, ?3, 'running')";
+        "INSERT INTO runs (command, mapping, started_at, status, owner) VALUES (?1, ?2, ?3, 'running', ?4)";
+    RUN_MAPPING(Access::Point) = "SELECT mapping FROM runs WHERE id = ?1";
+    RUNS_RUNNING(Access::Bulk) =
+        "SELECT id, command, mapping, owner, started_at FROM runs WHERE status = 'running' ORDER BY id";
+    RUN_INTERRUPT(Access::Point) =
+        "UPDATE runs SET status = 'interrupted', finished_at = ?2, error = ?3 WHERE id = ?1 AND status = 'running'";
     RUN_SAVE_PLAN(Access::Point) =
         "UPDATE runs SET plan_json = ?2, fetch_complete = ?3, records = ?4, summary_json = ?5 WHERE id = ?1";
     PLAN_CHANGE_INSERT(Access::Point) =
@@ -63,9 +68,35 @@ statements! {
         "SELECT change_json FROM plan_changes WHERE run_id = ?1 ORDER BY seq";
 
     // ---- the audit ------------------------------------------------------------------------
+    /// One audit row per (run, seq): a second one for the same change is not added.
     CHANGE_INSERT(Access::Point) =
         "INSERT INTO changes (run_id, seq, hr_key, kind, dn, new_dn, reason, attrs_json, ok, rc, message, at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12
+         WHERE NOT EXISTS (SELECT 1 FROM changes WHERE run_id = ?1 AND seq = ?2)";
+    CHANGE_SETTLE_UNKNOWN(Access::Point) =
+        "UPDATE changes SET ok = ?3, rc = ?4, message = ?5, at = ?6 WHERE run_id = ?1 AND seq = ?2 AND message = ?7";
+    CHANGE_SETTLE_APPLIED(Access::Point) =
+        "UPDATE changes SET ok = 1, message = ?3 WHERE run_id = ?1 AND seq = ?2 AND message = ?4";
+    CHANGE_DROP_UNKNOWN(Access::Point) =
+        "DELETE FROM changes WHERE run_id = ?1 AND seq = ?2 AND message = ?3";
+
+    // ---- write-ahead intents ----------------------------------------------------------------
+    INTENT_INSERT(Access::Point) =
+        "INSERT OR IGNORE INTO intents (run_id, seq, mapping, hr_key, kind, dn, change_json, at, status)
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending'
+         WHERE NOT EXISTS (SELECT 1 FROM changes WHERE run_id = ?1 AND seq = ?2)";
+    INTENT_TAKE(Access::Point) =
+        "DELETE FROM intents WHERE run_id = ?1 AND seq = ?2 RETURNING status";
+    INTENTS_PENDING_OF_RUN(Access::Bulk) =
+        "SELECT seq, change_json, at FROM intents WHERE run_id = ?1 AND status = 'pending' ORDER BY seq";
+    INTENTS_PENDING_BRIEF(Access::Bulk) =
+        "SELECT seq, hr_key, kind, dn FROM intents WHERE run_id = ?1 AND status = ?2 ORDER BY seq";
+    INTENTS_MARK_UNKNOWN(Access::Bulk) =
+        "UPDATE intents SET status = 'unknown' WHERE run_id = ?1 AND status = 'pending'";
+    INTENTS_UNRESOLVED(Access::Bulk) =
+        "SELECT run_id, seq, change_json, at FROM intents WHERE mapping = ?1 AND status = 'unknown' ORDER BY run_id, seq";
+    INTENT_RESOLVE(Access::Point) =
+        "DELETE FROM intents WHERE run_id = ?1 AND seq = ?2 AND status = ?3";
     AUDIT_ALL(Access::Newest) =
         "SELECT run_id, seq, hr_key, kind, dn, new_dn, reason, attrs_json, ok, rc, message, at FROM changes
          ORDER BY run_id DESC, seq ASC LIMIT ?1";
@@ -211,4 +242,6 @@ statements! {
         "SELECT hr_key || dn || COALESCE(uuid,'') FROM links";
     DUMP_PLAN_CHANGES(Access::All("dump_text: every text of the database, for secret-leak tests")) =
         "SELECT change_json FROM plan_changes";
+    DUMP_INTENTS(Access::All("dump_text: every text of the database, for secret-leak tests")) =
+        "SELECT change_json FROM intents";
 }
