@@ -73,6 +73,7 @@ pub type Result<T> = std::result::Result<T, StateError>;
 mod audit;
 mod automation;
 mod intents;
+mod missing;
 mod people;
 pub mod process;
 #[cfg(test)]
@@ -85,6 +86,7 @@ pub use intents::{
     APPLIED_AFTER_INTERRUPTION, IntentOutcome, InterruptedRun, Results, UNKNOWN_INTERRUPTED,
     UnresolvedIntent,
 };
+pub use missing::MissingSince;
 
 /// A person on the review list (secondary matching found no single account) and, once an
 /// operator decided, the decision: `open`, `adopt` (the account `chosen_dn` is theirs) or `new`

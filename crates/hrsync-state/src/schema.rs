@@ -453,6 +453,19 @@ CREATE TABLE IF NOT EXISTS intents (
 );
 CREATE INDEX IF NOT EXISTS intents_unresolved ON intents(mapping, status);
 "#,
+    // 10: people missing from complete fetches of a source without a lookup (issue 11 §1: a
+    // person missing only once is not yet a leaver).
+    r#"
+CREATE TABLE IF NOT EXISTS missing (
+    mapping TEXT NOT NULL,
+    hr_key TEXT NOT NULL,
+    first_run INTEGER NOT NULL,
+    since TEXT NOT NULL,
+    fetches INTEGER NOT NULL,
+    last_run INTEGER NOT NULL,
+    PRIMARY KEY (mapping, hr_key)
+);
+"#,
 ];
 
 #[cfg(test)]

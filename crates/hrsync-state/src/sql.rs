@@ -159,6 +159,17 @@ statements! {
     REVIEW_DECISIONS(Access::Bulk) =
         "SELECT hr_key, status, chosen_dn FROM review WHERE mapping = ?1 AND status != 'open'";
 
+    MISSING_OF_MAPPING(Access::Bulk) =
+        "SELECT hr_key, first_run, since, fetches FROM missing WHERE mapping = ?1";
+    /// A complete fetch without the person: counted once per run.
+    MISSING_SEEN(Access::Point) =
+        "INSERT INTO missing (mapping, hr_key, first_run, since, fetches, last_run)
+         VALUES (?1, ?2, ?3, ?4, 1, ?3)
+         ON CONFLICT (mapping, hr_key) DO UPDATE SET
+           fetches = missing.fetches + (missing.last_run != excluded.last_run),
+           last_run = excluded.last_run";
+    MISSING_DELETE(Access::Point) = "DELETE FROM missing WHERE mapping = ?1 AND hr_key = ?2";
+
     // ---- automations, events, the outbox, deliveries ---------------------------------------
     AUTOMATIONS_LIST(Access::Bulk) =
         "SELECT name, last_start, last_finish, last_status, last_run_id, next_run, running_since, running_owner
