@@ -2,9 +2,9 @@
 //! events (for de-duplication), the orchestration outbox (durable steps) and the webhook
 //! delivery log.
 
-use super::{Result, Store};
+use super::{Result, Store, sql};
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{OptionalExtension, params, params_from_iter};
 use serde::Serialize;
 
 fn ts(t: DateTime<Utc>) -> String {
@@ -94,18 +94,12 @@ fn log_step(
     detail: &str,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    let n = tx.execute(
-        "INSERT INTO step_log (outbox_id, step, attempt, at, ok, detail)
-         SELECT ?1, ?2, attempts + 1, ?3, ?4, ?5 FROM outbox WHERE id = ?1",
-        params![id, step, ts(now), ok, detail],
-    )?;
+    let n = tx.execute(sql::STEP_LOG_INSERT, params![id, step, ts(now), ok, detail])?;
     if n == 0 {
         return Err(rusqlite::Error::QueryReturnedNoRows.into());
     }
     Ok(())
 }
-
-const OUTBOX_COLS: &str = "id, orchestration, mapping, hr_key, dn, event, step, status, attempts, next_at, last_ok, last_error, created_at, updated_at";
 
 fn outbox_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxRow> {
     Ok(OutboxRow {
@@ -129,10 +123,7 @@ fn outbox_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxRow> {
 impl Store {
     /// Every automation with state, by name.
     pub fn automations(&self) -> Result<Vec<AutomationRow>> {
-        let mut st = self.conn.prepare(
-            "SELECT name, last_start, last_finish, last_status, last_run_id, next_run, running_since, running_owner
-             FROM automations ORDER BY name",
-        )?;
+        let mut st = self.conn.prepare(sql::AUTOMATIONS_LIST)?;
         let rows = st.query_map([], |r| {
             Ok(AutomationRow {
                 name: r.get(0)?,
@@ -161,14 +152,10 @@ impl Store {
         now: DateTime<Utc>,
         stale: chrono::Duration,
     ) -> Result<bool> {
-        let tx = self.conn.transaction()?;
-        tx.execute(
-            "INSERT OR IGNORE INTO automations (name) VALUES (?1)",
-            params![name],
-        )?;
+        let tx = self.write()?;
+        tx.execute(sql::AUTOMATION_ENSURE, params![name])?;
         let n = tx.execute(
-            "UPDATE automations SET running_since = ?2, running_owner = ?3
-             WHERE name = ?1 AND (running_since IS NULL OR running_since < ?4)",
+            sql::AUTOMATION_LOCK,
             params![name, ts(now), owner, ts(now - stale)],
         )?;
         tx.commit()?;
@@ -186,14 +173,9 @@ impl Store {
         finished: DateTime<Utc>,
         next_run: Option<DateTime<Utc>>,
     ) -> Result<()> {
+        self.conn.execute(sql::AUTOMATION_ENSURE, params![name])?;
         self.conn.execute(
-            "INSERT INTO automations (name) VALUES (?1) ON CONFLICT (name) DO NOTHING",
-            params![name],
-        )?;
-        self.conn.execute(
-            "UPDATE automations SET last_start = ?2, last_finish = ?3, last_status = ?4,
-             last_run_id = ?5, next_run = ?6, running_since = NULL, running_owner = NULL
-             WHERE name = ?1",
+            sql::AUTOMATION_FINISH,
             params![
                 name,
                 ts(started),
@@ -208,31 +190,14 @@ impl Store {
 
     /// Releases a run lock (its holder died, or the run is over).
     pub fn release_lock(&mut self, name: &str) -> Result<()> {
-        self.conn.execute(
-            "UPDATE automations SET running_since = NULL, running_owner = NULL WHERE name = ?1",
-            params![name],
-        )?;
+        self.conn.execute(sql::AUTOMATION_RELEASE, params![name])?;
         Ok(())
-    }
-
-    /// Successful changes of one kind (`disable`, `delete`) a mapping applied since `since`.
-    pub fn applied_since(&self, mapping: &str, kind: &str, since: DateTime<Utc>) -> Result<usize> {
-        let n: i64 = self.conn.query_row(
-            "SELECT COUNT(*) FROM changes c JOIN runs r ON r.id = c.run_id
-             WHERE r.mapping = ?1 AND c.kind = ?2 AND c.ok = 1 AND c.at >= ?3",
-            params![mapping, kind, since.to_rfc3339()],
-            |r| r.get(0),
-        )?;
-        Ok(usize::try_from(n).unwrap_or(0))
     }
 
     /// Stores when an automation runs next.
     pub fn set_next_run(&mut self, name: &str, next: Option<DateTime<Utc>>) -> Result<()> {
-        self.conn.execute(
-            "INSERT INTO automations (name, next_run) VALUES (?1, ?2)
-             ON CONFLICT (name) DO UPDATE SET next_run = ?2",
-            params![name, next.map(ts)],
-        )?;
+        self.conn
+            .execute(sql::AUTOMATION_SET_NEXT, params![name, next.map(ts)])?;
         Ok(())
     }
 
@@ -247,10 +212,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<bool> {
         let n = self.conn.execute(
-            "INSERT INTO hr_events (integration, event_id, received_at, hr_key, status)
-             VALUES (?1, ?2, ?3, ?4, 'received')
-             ON CONFLICT (integration, event_id) DO UPDATE SET status = 'received', received_at = ?3
-             WHERE hr_events.status LIKE 'failed%'",
+            sql::EVENT_RECORD,
             params![integration, event_id, ts(now), hr_key],
         )?;
         Ok(n == 1)
@@ -258,18 +220,14 @@ impl Store {
 
     /// Forgets an event that could not be queued (so a re-delivery is accepted).
     pub fn forget_event(&mut self, integration: &str, event_id: &str) -> Result<()> {
-        self.conn.execute(
-            "DELETE FROM hr_events WHERE integration = ?1 AND event_id = ?2 AND status = 'received'",
-            params![integration, event_id],
-        )?;
+        self.conn
+            .execute(sql::EVENT_FORGET, params![integration, event_id])?;
         Ok(())
     }
 
     /// Events accepted but not yet processed (the daemon stopped first): (id, employee).
     pub fn unfinished_events(&self, integration: &str) -> Result<Vec<(String, Option<String>)>> {
-        let mut st = self.conn.prepare(
-            "SELECT event_id, hr_key FROM hr_events WHERE integration = ?1 AND status = 'received' ORDER BY received_at",
-        )?;
+        let mut st = self.conn.prepare(sql::EVENTS_UNFINISHED)?;
         let rows = st.query_map(params![integration], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<std::result::Result<_, _>>()?)
     }
@@ -282,7 +240,7 @@ impl Store {
         run_id: Option<i64>,
     ) -> Result<()> {
         self.conn.execute(
-            "UPDATE hr_events SET status = ?3, run_id = ?4 WHERE integration = ?1 AND event_id = ?2",
+            sql::EVENT_FINISH,
             params![integration, event_id, status, run_id],
         )?;
         Ok(())
@@ -299,8 +257,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<i64> {
         self.conn.execute(
-            "INSERT INTO outbox (orchestration, mapping, hr_key, dn, event, status, next_at, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?6, ?6)",
+            sql::OUTBOX_INSERT,
             params![orchestration, mapping, hr_key, dn, event, ts(now)],
         )?;
         Ok(self.conn.last_insert_rowid())
@@ -309,9 +266,7 @@ impl Store {
     /// Orchestrations whose next step is due, oldest first: pending ones, and running ones
     /// whose worker's lease ran out (it died mid-step).
     pub fn due_outbox(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<OutboxRow>> {
-        let mut st = self.conn.prepare(&format!(
-            "SELECT {OUTBOX_COLS} FROM outbox WHERE status IN ('pending', 'running') AND next_at <= ?1 ORDER BY next_at, id LIMIT ?2"
-        ))?;
+        let mut st = self.conn.prepare_cached(sql::OUTBOX_DUE)?;
         let rows = st.query_map(params![ts(now), limit as i64], outbox_row)?;
         Ok(rows.collect::<std::result::Result<_, _>>()?)
     }
@@ -326,8 +281,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<bool> {
         let n = self.conn.execute(
-            "UPDATE outbox SET status = 'running', next_at = ?3, updated_at = ?4
-             WHERE id = ?1 AND step = ?2 AND status IN ('pending', 'running') AND next_at <= ?4",
+            sql::OUTBOX_CLAIM,
             params![id, step, ts(lease_until), ts(now)],
         )?;
         Ok(n == 1)
@@ -335,11 +289,9 @@ impl Store {
 
     /// How many orchestrations have this status.
     pub fn count_outbox(&self, status: &str) -> Result<usize> {
-        let n: i64 = self.conn.query_row(
-            "SELECT COUNT(*) FROM outbox WHERE status = ?1",
-            params![status],
-            |r| r.get(0),
-        )?;
+        let n: i64 = self
+            .conn
+            .query_row(sql::OUTBOX_COUNT, params![status], |r| r.get(0))?;
         Ok(usize::try_from(n).unwrap_or(0))
     }
 
@@ -347,11 +299,7 @@ impl Store {
     pub fn next_due(&self) -> Result<Option<DateTime<Utc>>> {
         let v: Option<String> = self
             .conn
-            .query_row(
-                "SELECT MIN(next_at) FROM outbox WHERE status IN ('pending', 'running')",
-                [],
-                |r| r.get(0),
-            )
+            .query_row(sql::OUTBOX_NEXT_DUE, [], |r| r.get(0))
             .optional()?
             .flatten();
         Ok(parse(v))
@@ -360,32 +308,36 @@ impl Store {
     pub fn outbox_item(&self, id: i64) -> Result<Option<OutboxRow>> {
         Ok(self
             .conn
-            .query_row(
-                &format!("SELECT {OUTBOX_COLS} FROM outbox WHERE id = ?1"),
-                params![id],
-                outbox_row,
-            )
+            .prepare_cached(sql::OUTBOX_ITEM)?
+            .query_row(params![id], outbox_row)
             .optional()?)
     }
 
     /// Outbox rows, newest first; only `status` when given (`dead` = the dead-letter list).
     pub fn outbox(&self, status: Option<&str>, limit: usize) -> Result<Vec<OutboxRow>> {
-        let mut st = self.conn.prepare(&format!(
-            "SELECT {OUTBOX_COLS} FROM outbox WHERE (?1 IS NULL OR status = ?1) ORDER BY id DESC LIMIT ?2"
-        ))?;
-        let rows = st.query_map(params![status, limit as i64], outbox_row)?;
-        Ok(rows.collect::<std::result::Result<_, _>>()?)
+        let limit = limit as i64;
+        let rows = match status {
+            Some(s) => self
+                .conn
+                .prepare_cached(sql::OUTBOX_LIST_STATUS)?
+                .query_map(params![s, limit], outbox_row)?
+                .collect::<std::result::Result<_, _>>()?,
+            None => self
+                .conn
+                .prepare_cached(sql::OUTBOX_LIST)?
+                .query_map(params![limit], outbox_row)?
+                .collect::<std::result::Result<_, _>>()?,
+        };
+        Ok(rows)
     }
 
     /// A step finished: logged and the orchestration advanced, in one transaction (a crash
     /// before the commit runs the step again; after it, never).
     pub fn step_done(&mut self, id: i64, d: &StepDone, now: DateTime<Utc>) -> Result<()> {
-        let tx = self.conn.transaction()?;
+        let tx = self.write()?;
         log_step(&tx, id, d.step, d.ok, &d.detail, now)?;
         tx.execute(
-            "UPDATE outbox SET step = ?2, status = ?3, attempts = 0, next_at = ?4, last_ok = ?5,
-             last_error = CASE WHEN ?5 THEN NULL ELSE ?6 END, updated_at = ?7
-             WHERE id = ?1 AND step = ?8",
+            sql::OUTBOX_STEP_DONE,
             params![
                 id,
                 d.step + 1,
@@ -411,14 +363,17 @@ impl Store {
         retry_at: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        let tx = self.conn.transaction()?;
+        let tx = self.write()?;
         log_step(&tx, id, step, false, detail, now)?;
         tx.execute(
-            "UPDATE outbox SET attempts = attempts + 1, status = ?2, next_at = ?3, last_error = ?4, updated_at = ?5
-             WHERE id = ?1 AND step = ?6 AND status IN ('pending', 'running')",
+            sql::OUTBOX_STEP_FAILED,
             params![
                 id,
-                if retry_at.is_some() { "pending" } else { "dead" },
+                if retry_at.is_some() {
+                    "pending"
+                } else {
+                    "dead"
+                },
                 ts(retry_at.unwrap_or(now)),
                 detail,
                 ts(now),
@@ -431,19 +386,15 @@ impl Store {
 
     /// Puts a dead orchestration back in the queue at the step that failed.
     pub fn replay(&mut self, id: i64, now: DateTime<Utc>) -> Result<bool> {
-        let n = self.conn.execute(
-            "UPDATE outbox SET status = 'pending', attempts = 0, next_at = ?2, updated_at = ?2
-             WHERE id = ?1 AND status = 'dead'",
-            params![id, ts(now)],
-        )?;
+        let n = self
+            .conn
+            .execute(sql::OUTBOX_REPLAY, params![id, ts(now)])?;
         Ok(n == 1)
     }
 
     /// The step log of one orchestration: (step, attempt, at, ok, detail).
     pub fn step_log(&self, id: i64) -> Result<Vec<StepLog>> {
-        let mut st = self.conn.prepare(
-            "SELECT step, attempt, at, ok, detail FROM step_log WHERE outbox_id = ?1 ORDER BY id",
-        )?;
+        let mut st = self.conn.prepare(sql::STEP_LOG_OF)?;
         let rows = st.query_map(params![id], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
         })?;
@@ -465,8 +416,7 @@ impl Store {
         at: DateTime<Utc>,
     ) -> Result<()> {
         self.conn.execute(
-            "INSERT INTO deliveries (webhook, hr_key, outbox_id, step, at, ok, status, attempts, duration_ms, delivery_json)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            sql::DELIVERY_INSERT,
             params![
                 webhook,
                 hr_key,
@@ -485,11 +435,19 @@ impl Store {
 
     /// The delivery log, newest first.
     pub fn deliveries(&self, webhook: Option<&str>, limit: usize) -> Result<Vec<DeliveryRow>> {
-        let mut st = self.conn.prepare(
-            "SELECT id, webhook, hr_key, outbox_id, step, at, ok, status, attempts, duration_ms, delivery_json
-             FROM deliveries WHERE (?1 IS NULL OR webhook = ?1) ORDER BY id DESC LIMIT ?2",
-        )?;
-        let rows = st.query_map(params![webhook, limit as i64], |r| {
+        let mut st = self.conn.prepare_cached(match webhook {
+            Some(_) => sql::DELIVERIES_OF_WEBHOOK,
+            None => sql::DELIVERIES_LIST,
+        })?;
+        let limit = limit as i64;
+        let p = match webhook {
+            Some(w) => params_from_iter(vec![
+                rusqlite::types::Value::Text(w.to_string()),
+                rusqlite::types::Value::Integer(limit),
+            ]),
+            None => params_from_iter(vec![rusqlite::types::Value::Integer(limit)]),
+        };
+        let rows = st.query_map(p, |r| {
             Ok((
                 DeliveryRow {
                     id: r.get(0)?,

@@ -1,0 +1,96 @@
+//! The audit: every attempted change, append-only.
+
+use crate::{AppliedChange, AuditRow, Result, Store, sql};
+use chrono::{DateTime, Utc};
+use rusqlite::params;
+
+fn audit_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditRow> {
+    let attrs: String = r.get(7)?;
+    Ok(AuditRow {
+        run_id: r.get(0)?,
+        seq: r.get(1)?,
+        hr_key: r.get(2)?,
+        kind: r.get(3)?,
+        dn: r.get(4)?,
+        new_dn: r.get(5)?,
+        reason: r.get(6)?,
+        attrs: serde_json::from_str(&attrs).unwrap_or(serde_json::Value::Null),
+        ok: r.get(8)?,
+        rc: r.get(9)?,
+        message: r.get(10)?,
+        at: r.get(11)?,
+    })
+}
+
+impl Store {
+    /// Appends applied changes to the audit in one transaction (each resolves its change's
+    /// intent, see `record_intents`; a result recorded twice is audited once).
+    pub fn record_changes(&mut self, run_id: i64, items: &[AppliedChange<'_>]) -> Result<()> {
+        let tx = self.write()?;
+        crate::intents::insert_results(&tx, run_id, items)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Audited changes, newest run first, filtered by run and/or HR key.
+    pub fn audit(
+        &self,
+        run: Option<i64>,
+        key: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<AuditRow>> {
+        let limit = limit as i64;
+        let rows = match (run, key) {
+            (None, None) => self
+                .conn
+                .prepare_cached(sql::AUDIT_ALL)?
+                .query_map(params![limit], audit_row)?
+                .collect::<std::result::Result<_, _>>()?,
+            (Some(run), None) => self
+                .conn
+                .prepare_cached(sql::AUDIT_OF_RUN)?
+                .query_map(params![run, limit], audit_row)?
+                .collect::<std::result::Result<_, _>>()?,
+            (None, Some(key)) => self
+                .conn
+                .prepare_cached(sql::AUDIT_OF_KEY)?
+                .query_map(params![key, limit], audit_row)?
+                .collect::<std::result::Result<_, _>>()?,
+            (Some(run), Some(key)) => self
+                .conn
+                .prepare_cached(sql::AUDIT_OF_RUN_AND_KEY)?
+                .query_map(params![run, key, limit], audit_row)?
+                .collect::<std::result::Result<_, _>>()?,
+        };
+        Ok(rows)
+    }
+
+    /// Successful changes of one kind (`disable`, `delete`) a mapping applied since `since`.
+    pub fn applied_since(&self, mapping: &str, kind: &str, since: DateTime<Utc>) -> Result<usize> {
+        let n: i64 = self
+            .conn
+            .prepare_cached(sql::APPLIED_SINCE)?
+            .query_row(params![mapping, kind, since.to_rfc3339()], |r| r.get(0))?;
+        Ok(usize::try_from(n).unwrap_or(0))
+    }
+
+    /// Every text column of every table, for secret-leak tests.
+    pub fn dump_text(&self) -> Result<String> {
+        let mut out = String::new();
+        for q in [
+            sql::DUMP_RUNS,
+            sql::DUMP_CHANGES,
+            sql::DUMP_LINKS,
+            sql::DUMP_PLAN_CHANGES,
+            sql::DUMP_INTENTS,
+        ] {
+            let mut st = self.conn.prepare(q)?;
+            let rows = st.query_map([], |r| r.get::<_, String>(0))?;
+            for r in rows {
+                out.push_str(&r?);
+                out.push('\n');
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,520 @@
+//! Opening the database and its schema: numbered migrations, tracked in `PRAGMA
+//! user_version`, applied in one `BEGIN IMMEDIATE` transaction that re-reads the version
+//! inside it, so that processes opening a fresh (or older) database at once all succeed: one
+//! migrates, the others wait for it and find the schema current.
+
+use crate::{Result, StateError, Store};
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use std::path::Path;
+use std::time::Duration;
+
+/// How long a statement waits for another process's write lock. Long enough for a migration
+/// of a large audit (an index build) or a batch of audit rows; every write transaction of
+/// hrsync is short.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How often opening tries to switch a new database to WAL while others do the same.
+const WAL_ATTEMPTS: u32 = 400;
+
+/// What a SQLite database file starts with.
+const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
+
+impl Store {
+    /// Opens (creating if needed) and migrates the database. Safe when several processes do
+    /// it at once on a new or older database.
+    pub fn open(path: &Path) -> Result<Store> {
+        Self::check_path(path)?;
+        let shown = path.display().to_string();
+        if let Some(dir) = path.parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir).map_err(|source| StateError::Io {
+                path: shown.clone(),
+                what: "cannot create its directory",
+                source,
+            })?;
+        }
+        let conn = Connection::open(path).map_err(|source| StateError::Open {
+            path: shown.clone(),
+            source,
+        })?;
+        Self::init(conn, &shown)
+    }
+
+    /// An in-memory database (tests).
+    pub fn in_memory() -> Result<Store> {
+        Self::init(Connection::open_in_memory()?, ":memory:")
+    }
+
+    /// Checks, without creating or changing anything, that `path` can be the state database:
+    /// not a directory, not a file of something else (another format, another program's
+    /// SQLite database, a newer hrsync's schema), and, when it does not exist yet, under a
+    /// directory. For `hrsync check`. Each error names the path and what to do.
+    pub fn check_path(path: &Path) -> Result<()> {
+        let shown = path.display().to_string();
+        let meta = match std::fs::metadata(path) {
+            Ok(m) => m,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                ) =>
+            {
+                // A new database: the nearest existing ancestor must be a directory.
+                let ancestor = path
+                    .ancestors()
+                    .skip(1)
+                    .filter(|a| !a.as_os_str().is_empty())
+                    .find(|a| a.exists());
+                if let Some(a) = ancestor
+                    && !a.is_dir()
+                {
+                    return Err(StateError::NotInADirectory {
+                        path: shown,
+                        ancestor: a.display().to_string(),
+                    });
+                }
+                return Ok(());
+            }
+            Err(source) => {
+                return Err(StateError::Io {
+                    path: shown,
+                    what: "cannot read it",
+                    source,
+                });
+            }
+        };
+        if meta.is_dir() {
+            return Err(StateError::IsDirectory {
+                suggestion: path.join("state.db").display().to_string(),
+                path: shown,
+            });
+        }
+        if meta.len() == 0 {
+            // SQLite makes an empty file a new database.
+            return Ok(());
+        }
+        let mut head = [0u8; 16];
+        let n = {
+            use std::io::Read;
+            let mut f = std::fs::File::open(path).map_err(|source| StateError::Io {
+                path: shown.clone(),
+                what: "cannot read it",
+                source,
+            })?;
+            let mut n = 0;
+            while n < head.len() {
+                match f.read(&mut head[n..]) {
+                    Ok(0) => break,
+                    Ok(k) => n += k,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(source) => {
+                        return Err(StateError::Io {
+                            path: shown,
+                            what: "cannot read it",
+                            source,
+                        });
+                    }
+                }
+            }
+            n
+        };
+        if n < head.len() || &head != SQLITE_HEADER {
+            return Err(StateError::NotADatabase {
+                found: describe(&head[..n], meta.len()),
+                path: shown,
+            });
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|source| StateError::Open {
+            path: shown.clone(),
+            source,
+        })?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        let version = user_version(&conn).map_err(|e| typed(e, &shown))?;
+        check_version(&conn, version, &shown)
+    }
+
+    fn init(mut conn: Connection, path: &str) -> Result<Store> {
+        // Before anything else: any statement below may meet another process's lock.
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        // In-memory databases answer `memory`; a file that is not a database fails here.
+        // Switching a new database to WAL needs an exclusive lock that SQLite does not wait
+        // for (no busy handler): several processes creating the file at once get
+        // `database is locked` at once. Retried, bounded by attempts and the busy timeout.
+        let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            // Asking first avoids the exclusive lock once another process made it WAL.
+            let mode = conn
+                .query_row("PRAGMA journal_mode", [], |r| r.get::<_, String>(0))
+                .and_then(|m| {
+                    if m.eq_ignore_ascii_case("wal") {
+                        Ok(m)
+                    } else {
+                        conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get::<_, String>(0))
+                    }
+                });
+            match mode {
+                Ok(_) => break,
+                Err(e)
+                    if is_busy(&e)
+                        && attempt < WAL_ATTEMPTS
+                        && std::time::Instant::now() < deadline =>
+                {
+                    // A little jitter, so that processes that collided do not collide again.
+                    let jitter = u64::from(
+                        std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .map(|d| d.subsec_nanos())
+                            .unwrap_or(0)
+                            % 5,
+                    );
+                    std::thread::sleep(Duration::from_millis(
+                        u64::from(attempt.min(10)) * 2 + jitter,
+                    ));
+                }
+                Err(e) => return Err(typed(e, path)),
+            }
+        }
+        conn.execute_batch("PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL;")?;
+        migrate(&mut conn, path)?;
+        Ok(Store { conn })
+    }
+}
+
+/// What a file that is not a SQLite database looks like, in a few words.
+fn describe(head: &[u8], len: u64) -> String {
+    if head
+        .iter()
+        .all(|b| b.is_ascii_graphic() || b.is_ascii_whitespace())
+    {
+        format!("a text file of {len} bytes")
+    } else {
+        format!("{len} bytes without the SQLite header")
+    }
+}
+
+/// A SQLite error about the file itself as the typed error that names the path.
+fn typed(e: rusqlite::Error, path: &str) -> StateError {
+    match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::NotADatabase) => StateError::NotADatabase {
+            path: path.to_string(),
+            found: "SQLite says: file is not a database".into(),
+        },
+        _ => StateError::Open {
+            path: path.to_string(),
+            source: e,
+        },
+    }
+}
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
+
+fn user_version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+}
+
+/// The schema version is one this hrsync can use, and a version-0 database is empty (not
+/// another program's).
+fn check_version(conn: &Connection, version: i64, path: &str) -> Result<()> {
+    if version > MIGRATIONS.len() as i64 {
+        return Err(StateError::TooNew {
+            path: path.to_string(),
+            found: version,
+            known: MIGRATIONS.len(),
+        });
+    }
+    if version <= 0 {
+        let mut st = conn.prepare(crate::sql::SCHEMA_TABLES)?;
+        let tables: Vec<String> = st
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        if !tables.is_empty() {
+            return Err(StateError::Foreign {
+                path: path.to_string(),
+                tables: tables.join(", "),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Brings the schema to the current version. The version is read again inside the write
+/// transaction: another process may have migrated while this one waited for the lock.
+fn migrate(conn: &mut Connection, path: &str) -> Result<()> {
+    let known = MIGRATIONS.len();
+    if user_version(conn)? == known as i64 {
+        return Ok(());
+    }
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let version = user_version(&tx)?;
+    check_version(&tx, version, path)?;
+    let from = usize::try_from(version).unwrap_or(0);
+    for (i, m) in MIGRATIONS.iter().enumerate().skip(from) {
+        tx.execute_batch(m).map_err(|source| StateError::Migrate {
+            path: path.to_string(),
+            version: i + 1,
+            source,
+        })?;
+    }
+    if from < known {
+        tx.pragma_update(None, "user_version", known as i64)?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// Migration `i` brings the schema from version `i` to `i + 1`.
+pub(crate) const MIGRATIONS: &[&str] = &[
+    r#"
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY,
+    command TEXT NOT NULL,
+    mapping TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    status TEXT NOT NULL,
+    fetch_complete INTEGER,
+    records INTEGER,
+    summary_json TEXT,
+    plan_json TEXT,
+    error TEXT
+);
+CREATE TABLE IF NOT EXISTS changes (
+    id INTEGER PRIMARY KEY,
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    seq INTEGER NOT NULL,
+    hr_key TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    dn TEXT NOT NULL,
+    new_dn TEXT,
+    reason TEXT NOT NULL,
+    attrs_json TEXT NOT NULL,
+    ok INTEGER NOT NULL,
+    rc INTEGER,
+    message TEXT NOT NULL,
+    at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS changes_run ON changes(run_id);
+CREATE INDEX IF NOT EXISTS changes_key ON changes(hr_key);
+CREATE TABLE IF NOT EXISTS links (
+    mapping TEXT NOT NULL,
+    hr_key TEXT NOT NULL,
+    uuid TEXT,
+    dn TEXT NOT NULL,
+    state TEXT NOT NULL,
+    first_seen TEXT NOT NULL,
+    last_seen TEXT NOT NULL,
+    PRIMARY KEY (mapping, hr_key)
+);
+"#,
+    r#"
+CREATE TABLE IF NOT EXISTS plan_changes (
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    seq INTEGER NOT NULL,
+    change_json TEXT NOT NULL,
+    PRIMARY KEY (run_id, seq)
+);
+"#,
+    r#"
+ALTER TABLE runs ADD COLUMN baseline_records INTEGER;
+"#,
+    r#"
+ALTER TABLE links ADD COLUMN disabled_at TEXT;
+"#,
+    r#"
+CREATE TABLE IF NOT EXISTS names (
+    mapping TEXT NOT NULL,
+    attr TEXT NOT NULL,
+    value TEXT NOT NULL,
+    hr_key TEXT NOT NULL,
+    first_used TEXT NOT NULL,
+    PRIMARY KEY (mapping, attr, value)
+);
+"#,
+    r#"
+CREATE TABLE IF NOT EXISTS review (
+    mapping TEXT NOT NULL,
+    hr_key TEXT NOT NULL,
+    status TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    candidates_json TEXT NOT NULL,
+    chosen_dn TEXT,
+    first_seen TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    decided_by TEXT,
+    PRIMARY KEY (mapping, hr_key)
+);
+"#,
+    r#"
+CREATE TABLE IF NOT EXISTS automations (
+    name TEXT PRIMARY KEY,
+    last_start TEXT,
+    last_finish TEXT,
+    last_status TEXT,
+    last_run_id INTEGER,
+    next_run TEXT,
+    running_since TEXT,
+    running_owner TEXT
+);
+CREATE TABLE IF NOT EXISTS hr_events (
+    integration TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    hr_key TEXT,
+    status TEXT NOT NULL,
+    run_id INTEGER,
+    PRIMARY KEY (integration, event_id)
+);
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY,
+    orchestration TEXT NOT NULL,
+    mapping TEXT NOT NULL,
+    hr_key TEXT NOT NULL,
+    dn TEXT NOT NULL,
+    event TEXT NOT NULL,
+    step INTEGER NOT NULL DEFAULT 0,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_at TEXT NOT NULL,
+    last_ok INTEGER NOT NULL DEFAULT 1,
+    last_error TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox(status, next_at);
+CREATE TABLE IF NOT EXISTS step_log (
+    id INTEGER PRIMARY KEY,
+    outbox_id INTEGER NOT NULL,
+    step INTEGER NOT NULL,
+    attempt INTEGER NOT NULL,
+    at TEXT NOT NULL,
+    ok INTEGER NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS deliveries (
+    id INTEGER PRIMARY KEY,
+    webhook TEXT NOT NULL,
+    hr_key TEXT,
+    outbox_id INTEGER,
+    step INTEGER,
+    at TEXT NOT NULL,
+    ok INTEGER NOT NULL,
+    status INTEGER,
+    attempts INTEGER NOT NULL,
+    duration_ms INTEGER NOT NULL,
+    delivery_json TEXT NOT NULL
+);
+"#,
+    // 8: indexes for every per-person statement and every growing table (issue 11 §6: the
+    // link upsert's "other owner of this account" delete read every link of the mapping, once
+    // per link: the first plan after a 20k apply took 75 s).
+    r#"
+CREATE INDEX IF NOT EXISTS links_uuid ON links(mapping, uuid);
+DROP INDEX IF EXISTS changes_run;
+CREATE INDEX IF NOT EXISTS changes_run_seq ON changes(run_id DESC, seq);
+CREATE INDEX IF NOT EXISTS changes_kind_at ON changes(kind, at);
+DROP INDEX IF EXISTS changes_key;
+CREATE INDEX IF NOT EXISTS changes_key_run ON changes(hr_key, run_id DESC, seq);
+CREATE INDEX IF NOT EXISTS runs_mapping ON runs(mapping, command, status);
+CREATE INDEX IF NOT EXISTS runs_baseline ON runs(mapping) WHERE baseline_records IS NOT NULL;
+CREATE INDEX IF NOT EXISTS review_status ON review(status, mapping, hr_key);
+CREATE INDEX IF NOT EXISTS hr_events_status ON hr_events(integration, status);
+CREATE INDEX IF NOT EXISTS outbox_status ON outbox(status);
+CREATE INDEX IF NOT EXISTS step_log_outbox ON step_log(outbox_id);
+CREATE INDEX IF NOT EXISTS deliveries_webhook ON deliveries(webhook);
+"#,
+    // 9: write-ahead intents (issue 11 §8: kill -9 during apply lost audit rows) and the
+    // owner of a run (to tell a dead run from a live one).
+    r#"
+ALTER TABLE runs ADD COLUMN owner TEXT;
+CREATE INDEX IF NOT EXISTS runs_running ON runs(status) WHERE status = 'running';
+CREATE TABLE IF NOT EXISTS intents (
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    seq INTEGER NOT NULL,
+    mapping TEXT NOT NULL,
+    hr_key TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    dn TEXT NOT NULL,
+    change_json TEXT NOT NULL,
+    at TEXT NOT NULL,
+    status TEXT NOT NULL,
+    PRIMARY KEY (run_id, seq)
+);
+CREATE INDEX IF NOT EXISTS intents_unresolved ON intents(mapping, status);
+"#,
+    // 10: people missing from complete fetches of a source without a lookup (issue 11 §1: a
+    // person missing only once is not yet a leaver).
+    r#"
+CREATE TABLE IF NOT EXISTS missing (
+    mapping TEXT NOT NULL,
+    hr_key TEXT NOT NULL,
+    first_run INTEGER NOT NULL,
+    since TEXT NOT NULL,
+    fetches INTEGER NOT NULL,
+    last_run INTEGER NOT NULL,
+    PRIMARY KEY (mapping, hr_key)
+);
+"#,
+];
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use std::sync::{Arc, Barrier};
+
+    /// A database as the version before migration 8 left it, with a run and a link.
+    fn old_database(path: &Path) {
+        let c = Connection::open(path).unwrap();
+        for m in &MIGRATIONS[..7] {
+            c.execute_batch(m).unwrap();
+        }
+        c.pragma_update(None, "user_version", 7).unwrap();
+        c.execute_batch(
+            "INSERT INTO runs (command, mapping, started_at, status) VALUES ('apply', 'm', '2025-01-01T00:00:00+00:00', 'ok');
+             INSERT INTO links (mapping, hr_key, uuid, dn, state, first_seen, last_seen) VALUES ('m', 'E1', 'u1', 'uid=a', 'active', 'x', 'x');",
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn processes_upgrading_an_older_database_at_once_all_succeed() {
+        for _ in 0..5 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("state.db");
+            old_database(&path);
+            let barrier = Arc::new(Barrier::new(6));
+            let handles: Vec<_> = (0..6)
+                .map(|_| {
+                    let (path, barrier) = (path.clone(), barrier.clone());
+                    std::thread::spawn(move || {
+                        barrier.wait();
+                        Store::open(&path).map(|_| ()).map_err(|e| e.to_string())
+                    })
+                })
+                .collect();
+            for h in handles {
+                h.join().unwrap().unwrap();
+            }
+            let s = Store::open(&path).unwrap();
+            assert_eq!(
+                user_version(&s.conn).unwrap(),
+                MIGRATIONS.len() as i64,
+                "migrated once to the current version"
+            );
+            assert_eq!(s.runs(10).unwrap().len(), 1);
+            assert_eq!(s.links("m").unwrap()["E1"].uuid.as_deref(), Some("u1"));
+        }
+    }
+}

@@ -1,0 +1,258 @@
+//! Every SQL statement the store prepares, in one place, each with the way it may read its
+//! tables. The query-plan test (`query_plans.rs`) runs `EXPLAIN QUERY PLAN` on every one of
+//! them against the migrated schema and fails on a full scan of a table that grows with the
+//! number of people or changes; another test fails on SQL written anywhere else.
+//!
+//! Write statements without table aliases: the query plan names a table by its alias, and the
+//! test must know which table a plan line reads.
+
+/// How a statement may read the tables it touches (see `query_plans.rs` for the exact rules).
+#[cfg(test)]
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Access {
+    /// A bounded number of rows: run once per person or change (in loops), or a lookup by
+    /// key. Every read of a growing table is a search by at least one selective column (not
+    /// only `mapping`, `status` and the like).
+    Point,
+    /// Reads a whole partition (a mapping's links, a run's plan, the pending outbox) and
+    /// returns or aggregates it: its cost follows its result. A search by a coarse column
+    /// is fine; a full scan of a growing table is not.
+    Bulk,
+    /// Newest rows first, stopped by `LIMIT`: the rows are read in index order (no sort of
+    /// the whole table); a full scan only in a statement without `WHERE`.
+    Newest,
+    /// Reads everything on purpose (the reason is given).
+    All(&'static str),
+}
+
+macro_rules! statements {
+    ($( $(#[doc = $doc:literal])* $name:ident ($access:expr) = $sql:expr ; )*) => {
+        $( $(#[doc = $doc])* pub(crate) const $name: &str = $sql; )*
+        /// Every statement above: (name, access, SQL).
+        #[cfg(test)]
+        pub(crate) const ALL: &[(&str, Access, &str)] = &[ $( (stringify!($name), $access, $name) ),* ];
+    };
+}
+
+statements! {
+    // ---- the schema -----------------------------------------------------------------------
+    SCHEMA_TABLES(Access::Bulk) =
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name";
+
+    // ---- runs and plans -------------------------------------------------------------------
+    RUN_INSERT(Access::Point) =
+        "INSERT INTO runs (command, mapping, started_at, status, owner) VALUES (?1, ?2, ?3, 'running', ?4)";
+    RUN_MAPPING(Access::Point) = "SELECT mapping FROM runs WHERE id = ?1";
+    RUNS_RUNNING(Access::Bulk) =
+        "SELECT id, command, mapping, owner, started_at FROM runs WHERE status = 'running' ORDER BY id";
+    RUN_INTERRUPT(Access::Point) =
+        "UPDATE runs SET status = 'interrupted', finished_at = ?2, error = ?3 WHERE id = ?1 AND status = 'running'";
+    RUN_SAVE_PLAN(Access::Point) =
+        "UPDATE runs SET plan_json = ?2, fetch_complete = ?3, records = ?4, summary_json = ?5 WHERE id = ?1";
+    PLAN_CHANGE_INSERT(Access::Point) =
+        "INSERT INTO plan_changes (run_id, seq, change_json) VALUES (?1, ?2, ?3)";
+    RUN_SET_BASELINE(Access::Point) =
+        "UPDATE runs SET baseline_records = ?2 WHERE id = ?1";
+    RUN_BASELINE(Access::Newest) =
+        "SELECT baseline_records FROM runs WHERE mapping = ?1 AND baseline_records IS NOT NULL ORDER BY id DESC LIMIT 1";
+    RUN_LAST_SYNC_START(Access::Newest) =
+        "SELECT started_at FROM runs WHERE mapping = ?1 AND command = 'apply' AND status = 'ok' AND fetch_complete = 1
+         AND COALESCE(json_extract(summary_json, '$.findings'), 1) = 0 ORDER BY id DESC LIMIT 1";
+    RUN_FINISH(Access::Point) =
+        "UPDATE runs SET status = ?2, error = ?3, finished_at = ?4 WHERE id = ?1";
+    RUNS_LIST(Access::Newest) =
+        "SELECT id, command, mapping, started_at, finished_at, status, fetch_complete, records, summary_json, error
+         FROM runs ORDER BY id DESC LIMIT ?1";
+    RUN_PLAN_JSON(Access::Point) = "SELECT plan_json FROM runs WHERE id = ?1";
+    PLAN_CHANGES_OF_RUN(Access::Bulk) =
+        "SELECT change_json FROM plan_changes WHERE run_id = ?1 ORDER BY seq";
+
+    // ---- the audit ------------------------------------------------------------------------
+    /// One audit row per (run, seq): a second one for the same change is not added.
+    CHANGE_INSERT(Access::Point) =
+        "INSERT INTO changes (run_id, seq, hr_key, kind, dn, new_dn, reason, attrs_json, ok, rc, message, at)
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12
+         WHERE NOT EXISTS (SELECT 1 FROM changes WHERE run_id = ?1 AND seq = ?2)";
+    CHANGE_SETTLE_UNKNOWN(Access::Point) =
+        "UPDATE changes SET ok = ?3, rc = ?4, message = ?5, at = ?6 WHERE run_id = ?1 AND seq = ?2 AND message = ?7";
+    CHANGE_SETTLE_APPLIED(Access::Point) =
+        "UPDATE changes SET ok = 1, message = ?3 WHERE run_id = ?1 AND seq = ?2 AND message = ?4";
+    CHANGE_DROP_UNKNOWN(Access::Point) =
+        "DELETE FROM changes WHERE run_id = ?1 AND seq = ?2 AND message = ?3";
+
+    // ---- write-ahead intents ----------------------------------------------------------------
+    INTENT_INSERT(Access::Point) =
+        "INSERT OR IGNORE INTO intents (run_id, seq, mapping, hr_key, kind, dn, change_json, at, status)
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending'
+         WHERE NOT EXISTS (SELECT 1 FROM changes WHERE run_id = ?1 AND seq = ?2)";
+    INTENT_TAKE(Access::Point) =
+        "DELETE FROM intents WHERE run_id = ?1 AND seq = ?2 RETURNING status";
+    INTENTS_PENDING_OF_RUN(Access::Bulk) =
+        "SELECT seq, change_json, at FROM intents WHERE run_id = ?1 AND status = 'pending' ORDER BY seq";
+    INTENTS_PENDING_BRIEF(Access::Bulk) =
+        "SELECT seq, hr_key, kind, dn FROM intents WHERE run_id = ?1 AND status = ?2 ORDER BY seq";
+    INTENTS_MARK_UNKNOWN(Access::Bulk) =
+        "UPDATE intents SET status = 'unknown' WHERE run_id = ?1 AND status = 'pending'";
+    INTENTS_UNRESOLVED(Access::Bulk) =
+        "SELECT run_id, seq, change_json, at FROM intents WHERE mapping = ?1 AND status = 'unknown' ORDER BY run_id, seq";
+    INTENT_RESOLVE(Access::Point) =
+        "DELETE FROM intents WHERE run_id = ?1 AND seq = ?2 AND status = ?3";
+    AUDIT_ALL(Access::Newest) =
+        "SELECT run_id, seq, hr_key, kind, dn, new_dn, reason, attrs_json, ok, rc, message, at FROM changes
+         ORDER BY run_id DESC, seq ASC LIMIT ?1";
+    AUDIT_OF_RUN(Access::Newest) =
+        "SELECT run_id, seq, hr_key, kind, dn, new_dn, reason, attrs_json, ok, rc, message, at FROM changes
+         WHERE run_id = ?1 ORDER BY run_id DESC, seq ASC LIMIT ?2";
+    AUDIT_OF_KEY(Access::Newest) =
+        "SELECT run_id, seq, hr_key, kind, dn, new_dn, reason, attrs_json, ok, rc, message, at FROM changes
+         WHERE hr_key = ?1 ORDER BY run_id DESC, seq ASC LIMIT ?2";
+    AUDIT_OF_RUN_AND_KEY(Access::Point) =
+        "SELECT run_id, seq, hr_key, kind, dn, new_dn, reason, attrs_json, ok, rc, message, at FROM changes
+         WHERE run_id = ?1 AND hr_key = ?2 ORDER BY run_id DESC, seq ASC LIMIT ?3";
+    APPLIED_SINCE(Access::Point) =
+        "SELECT COUNT(*) FROM changes JOIN runs ON runs.id = changes.run_id
+         WHERE runs.mapping = ?1 AND changes.kind = ?2 AND changes.ok = 1 AND changes.at >= ?3";
+
+    // ---- links, the name ledger, the review list ------------------------------------------
+    LINKS_OF_MAPPING(Access::Bulk) =
+        "SELECT hr_key, uuid, dn, state FROM links WHERE mapping = ?1";
+    LINKS_DISABLED_SINCE(Access::Bulk) =
+        "SELECT hr_key, disabled_at FROM links WHERE mapping = ?1 AND state = 'disabled' AND disabled_at IS NOT NULL";
+    LINK_UPSERT(Access::Point) =
+        "INSERT INTO links (mapping, hr_key, uuid, dn, state, first_seen, last_seen, disabled_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, CASE WHEN ?5 = 'disabled' THEN ?6 END)
+         ON CONFLICT(mapping, hr_key) DO UPDATE SET
+           uuid = COALESCE(excluded.uuid, links.uuid), dn = excluded.dn,
+           state = excluded.state, last_seen = excluded.last_seen,
+           disabled_at = CASE WHEN excluded.state = 'disabled'
+             THEN COALESCE(links.disabled_at, excluded.last_seen) END";
+    /// One account, one person: the account's link to another key goes (run once per link).
+    LINK_DELETE_OTHER_OWNER(Access::Point) =
+        "DELETE FROM links WHERE mapping = ?1 AND uuid = ?2 AND hr_key != ?3";
+    LINK_DELETE(Access::Point) = "DELETE FROM links WHERE mapping = ?1 AND hr_key = ?2";
+    NAMES_USED(Access::Bulk) = "SELECT value FROM names WHERE mapping = ?1 AND attr = ?2";
+    NAME_INSERT(Access::Point) =
+        "INSERT OR IGNORE INTO names (mapping, attr, value, hr_key, first_used) VALUES (?1, ?2, ?3, ?4, ?5)";
+    REVIEW_UPSERT(Access::Point) =
+        "INSERT INTO review (mapping, hr_key, status, reason, candidates_json, first_seen, updated_at)
+         VALUES (?1, ?2, 'open', ?3, ?4, ?5, ?5)
+         ON CONFLICT (mapping, hr_key) DO UPDATE SET status = 'open', reason = ?3,
+         candidates_json = ?4, chosen_dn = NULL, updated_at = ?5";
+    REVIEW_OPEN_KEYS(Access::Bulk) =
+        "SELECT hr_key FROM review WHERE mapping = ?1 AND status = 'open'";
+    REVIEW_DELETE(Access::Point) = "DELETE FROM review WHERE mapping = ?1 AND hr_key = ?2";
+    REVIEW_OPEN(Access::Bulk) =
+        "SELECT mapping, hr_key, status, reason, candidates_json, chosen_dn, first_seen, updated_at, decided_by
+         FROM review WHERE status = 'open' ORDER BY mapping, hr_key";
+    REVIEW_EVERY(Access::All("the whole review list is the result: `review list --all`")) =
+        "SELECT mapping, hr_key, status, reason, candidates_json, chosen_dn, first_seen, updated_at, decided_by
+         FROM review ORDER BY mapping, hr_key";
+    REVIEW_OPEN_OF_MAPPING(Access::Bulk) =
+        "SELECT mapping, hr_key, status, reason, candidates_json, chosen_dn, first_seen, updated_at, decided_by
+         FROM review WHERE mapping = ?1 AND status = 'open' ORDER BY mapping, hr_key";
+    REVIEW_EVERY_OF_MAPPING(Access::Bulk) =
+        "SELECT mapping, hr_key, status, reason, candidates_json, chosen_dn, first_seen, updated_at, decided_by
+         FROM review WHERE mapping = ?1 ORDER BY mapping, hr_key";
+    REVIEW_DECIDE(Access::Point) =
+        "UPDATE review SET status = ?3, chosen_dn = ?4, decided_by = ?5, updated_at = ?6
+         WHERE mapping = ?1 AND hr_key = ?2";
+    REVIEW_DECISIONS(Access::Bulk) =
+        "SELECT hr_key, status, chosen_dn FROM review WHERE mapping = ?1 AND status != 'open'";
+
+    MISSING_OF_MAPPING(Access::Bulk) =
+        "SELECT hr_key, first_run, since, fetches FROM missing WHERE mapping = ?1";
+    /// A complete fetch without the person: counted once per run.
+    MISSING_SEEN(Access::Point) =
+        "INSERT INTO missing (mapping, hr_key, first_run, since, fetches, last_run)
+         VALUES (?1, ?2, ?3, ?4, 1, ?3)
+         ON CONFLICT (mapping, hr_key) DO UPDATE SET
+           fetches = missing.fetches + (missing.last_run != excluded.last_run),
+           last_run = excluded.last_run";
+    MISSING_DELETE(Access::Point) = "DELETE FROM missing WHERE mapping = ?1 AND hr_key = ?2";
+
+    // ---- automations, events, the outbox, deliveries ---------------------------------------
+    AUTOMATIONS_LIST(Access::Bulk) =
+        "SELECT name, last_start, last_finish, last_status, last_run_id, next_run, running_since, running_owner
+         FROM automations ORDER BY name";
+    AUTOMATION_ENSURE(Access::Point) = "INSERT OR IGNORE INTO automations (name) VALUES (?1)";
+    AUTOMATION_LOCK(Access::Point) =
+        "UPDATE automations SET running_since = ?2, running_owner = ?3
+         WHERE name = ?1 AND (running_since IS NULL OR running_since < ?4)";
+    AUTOMATION_FINISH(Access::Point) =
+        "UPDATE automations SET last_start = ?2, last_finish = ?3, last_status = ?4,
+         last_run_id = ?5, next_run = ?6, running_since = NULL, running_owner = NULL
+         WHERE name = ?1";
+    AUTOMATION_RELEASE(Access::Point) =
+        "UPDATE automations SET running_since = NULL, running_owner = NULL WHERE name = ?1";
+    AUTOMATION_SET_NEXT(Access::Point) =
+        "INSERT INTO automations (name, next_run) VALUES (?1, ?2)
+         ON CONFLICT (name) DO UPDATE SET next_run = ?2";
+    EVENT_RECORD(Access::Point) =
+        "INSERT INTO hr_events (integration, event_id, received_at, hr_key, status)
+         VALUES (?1, ?2, ?3, ?4, 'received')
+         ON CONFLICT (integration, event_id) DO UPDATE SET status = 'received', received_at = ?3
+         WHERE hr_events.status LIKE 'failed%'";
+    EVENT_FORGET(Access::Point) =
+        "DELETE FROM hr_events WHERE integration = ?1 AND event_id = ?2 AND status = 'received'";
+    EVENTS_UNFINISHED(Access::Bulk) =
+        "SELECT event_id, hr_key FROM hr_events WHERE integration = ?1 AND status = 'received' ORDER BY received_at";
+    EVENT_FINISH(Access::Point) =
+        "UPDATE hr_events SET status = ?3, run_id = ?4 WHERE integration = ?1 AND event_id = ?2";
+    STEP_LOG_INSERT(Access::Point) =
+        "INSERT INTO step_log (outbox_id, step, attempt, at, ok, detail)
+         SELECT ?1, ?2, attempts + 1, ?3, ?4, ?5 FROM outbox WHERE id = ?1";
+    OUTBOX_INSERT(Access::Point) =
+        "INSERT INTO outbox (orchestration, mapping, hr_key, dn, event, status, next_at, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?6, ?6)";
+    OUTBOX_DUE(Access::Bulk) =
+        "SELECT id, orchestration, mapping, hr_key, dn, event, step, status, attempts, next_at, last_ok, last_error, created_at, updated_at
+         FROM outbox WHERE status IN ('pending', 'running') AND next_at <= ?1 ORDER BY next_at, id LIMIT ?2";
+    OUTBOX_CLAIM(Access::Point) =
+        "UPDATE outbox SET status = 'running', next_at = ?3, updated_at = ?4
+         WHERE id = ?1 AND step = ?2 AND status IN ('pending', 'running') AND next_at <= ?4";
+    OUTBOX_COUNT(Access::Bulk) = "SELECT COUNT(*) FROM outbox WHERE status = ?1";
+    OUTBOX_NEXT_DUE(Access::Bulk) =
+        "SELECT MIN(next_at) FROM outbox WHERE status IN ('pending', 'running')";
+    OUTBOX_ITEM(Access::Point) =
+        "SELECT id, orchestration, mapping, hr_key, dn, event, step, status, attempts, next_at, last_ok, last_error, created_at, updated_at
+         FROM outbox WHERE id = ?1";
+    OUTBOX_LIST(Access::Newest) =
+        "SELECT id, orchestration, mapping, hr_key, dn, event, step, status, attempts, next_at, last_ok, last_error, created_at, updated_at
+         FROM outbox ORDER BY id DESC LIMIT ?1";
+    OUTBOX_LIST_STATUS(Access::Newest) =
+        "SELECT id, orchestration, mapping, hr_key, dn, event, step, status, attempts, next_at, last_ok, last_error, created_at, updated_at
+         FROM outbox WHERE status = ?1 ORDER BY id DESC LIMIT ?2";
+    OUTBOX_STEP_DONE(Access::Point) =
+        "UPDATE outbox SET step = ?2, status = ?3, attempts = 0, next_at = ?4, last_ok = ?5,
+         last_error = CASE WHEN ?5 THEN NULL ELSE ?6 END, updated_at = ?7
+         WHERE id = ?1 AND step = ?8";
+    OUTBOX_STEP_FAILED(Access::Point) =
+        "UPDATE outbox SET attempts = attempts + 1, status = ?2, next_at = ?3, last_error = ?4, updated_at = ?5
+         WHERE id = ?1 AND step = ?6 AND status IN ('pending', 'running')";
+    OUTBOX_REPLAY(Access::Point) =
+        "UPDATE outbox SET status = 'pending', attempts = 0, next_at = ?2, updated_at = ?2
+         WHERE id = ?1 AND status = 'dead'";
+    STEP_LOG_OF(Access::Bulk) =
+        "SELECT step, attempt, at, ok, detail FROM step_log WHERE outbox_id = ?1 ORDER BY id";
+    DELIVERY_INSERT(Access::Point) =
+        "INSERT INTO deliveries (webhook, hr_key, outbox_id, step, at, ok, status, attempts, duration_ms, delivery_json)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+    DELIVERIES_LIST(Access::Newest) =
+        "SELECT id, webhook, hr_key, outbox_id, step, at, ok, status, attempts, duration_ms, delivery_json
+         FROM deliveries ORDER BY id DESC LIMIT ?1";
+    DELIVERIES_OF_WEBHOOK(Access::Newest) =
+        "SELECT id, webhook, hr_key, outbox_id, step, at, ok, status, attempts, duration_ms, delivery_json
+         FROM deliveries WHERE webhook = ?1 ORDER BY id DESC LIMIT ?2";
+
+    // ---- secret-leak tests ------------------------------------------------------------------
+    DUMP_RUNS(Access::All("dump_text: every text of the database, for secret-leak tests")) =
+        "SELECT COALESCE(plan_json,'') || COALESCE(summary_json,'') || COALESCE(error,'') || mapping FROM runs";
+    DUMP_CHANGES(Access::All("dump_text: every text of the database, for secret-leak tests")) =
+        "SELECT attrs_json || message || reason || dn FROM changes";
+    DUMP_LINKS(Access::All("dump_text: every text of the database, for secret-leak tests")) =
+        "SELECT hr_key || dn || COALESCE(uuid,'') FROM links";
+    DUMP_PLAN_CHANGES(Access::All("dump_text: every text of the database, for secret-leak tests")) =
+        "SELECT change_json FROM plan_changes";
+    DUMP_INTENTS(Access::All("dump_text: every text of the database, for secret-leak tests")) =
+        "SELECT change_json FROM intents";
+}
