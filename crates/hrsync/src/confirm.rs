@@ -46,7 +46,7 @@ pub(crate) async fn confirm_missing(
     let mut waiting = Vec::new();
     for mut c in std::mem::take(&mut plan.unconfirmed) {
         let (count, since) = match before.get(&c.key) {
-            Some(m) => (m.count + 1, m.since),
+            Some(&(_first_run, since, count)) => (count + 1, since),
             None => (1, now),
         };
         if count >= needed {
@@ -142,40 +142,4 @@ async fn look_up(job: &Job, plan: &mut Plan) {
     plan.changes.extend(confirmed);
     plan.changes
         .sort_by(|a, b| (a.kind, &a.key).cmp(&(b.kind, &b.key)));
-}
-
-// TEMPORARY shim until the state branch lands (removed at merge).
-pub(crate) struct MissingRow {
-    pub count: u32,
-    pub since: DateTime<Utc>,
-}
-trait StoreShim {
-    fn missing_since(
-        &self,
-        m: &str,
-    ) -> Result<std::collections::BTreeMap<String, MissingRow>, hrsync_state::StateError>;
-    fn update_missing(
-        &mut self,
-        m: &str,
-        run: i64,
-        k: &BTreeSet<String>,
-        now: DateTime<Utc>,
-    ) -> Result<(), hrsync_state::StateError>;
-}
-impl StoreShim for Store {
-    fn missing_since(
-        &self,
-        _m: &str,
-    ) -> Result<std::collections::BTreeMap<String, MissingRow>, hrsync_state::StateError> {
-        Ok(Default::default())
-    }
-    fn update_missing(
-        &mut self,
-        _m: &str,
-        _run: i64,
-        _k: &BTreeSet<String>,
-        _now: DateTime<Utc>,
-    ) -> Result<(), hrsync_state::StateError> {
-        Ok(())
-    }
 }

@@ -274,6 +274,8 @@ pub async fn run_with(
             });
         }
     }
+    // Runs of dead processes are `interrupted`, never `running` for ever.
+    crate::recover::mark_interrupted(store, Utc::now())?;
     let result = match store.start_run(command, &mapping_name, now) {
         Ok(run_id) => {
             let r = match opts.only.clone() {
@@ -374,6 +376,7 @@ async fn run_inner(
     // and the schema checks every mapped record.
     let t_dir = Instant::now();
     let dir = Directory::connect(job.directory.clone()).await?;
+    crate::recover::reconcile(store, &dir, &spec.name).await?;
     let schema = read_schema(&dir).await;
     let connect_time = t_dir.elapsed();
     let fetch_task = tokio::spawn(async move {
@@ -653,9 +656,14 @@ async fn conclude(
         return Ok(report);
     }
 
-    // 5. apply + audit, written in chunks as results arrive.
+    // 5. apply + audit. Write-ahead: every change is recorded as an intent (committed) before
+    // anything is sent, and each result settles its intent in the batch that audits it; a
+    // process killed in between leaves intents that the next run reconciles with the
+    // directory, so every change that reached it has exactly one audit row.
     let t = Instant::now();
     let changes = &report.plan.changes;
+    let intents: Vec<(usize, &hrsync_model::Change)> = changes.iter().enumerate().collect();
+    store.record_intents(run_id, &intents, Utc::now())?;
     ui.apply_started(changes.len());
     let mut pending: Vec<Outcome> = Vec::new();
     let mut ok = 0usize;
@@ -717,11 +725,18 @@ async fn conclude(
                     })
                 })
                 .collect();
-            let res = store
-                .record_changes(run_id, &items)
-                .and_then(|_| store.record_names(&spec.name, &names, at))
-                .and_then(|_| store.upsert_links(&spec.name, &links, at))
-                .and_then(|_| store.remove_links(&spec.name, &deleted));
+            // One transaction: audit rows (each settles its intent), names, links.
+            let res = store.record_results(
+                run_id,
+                &spec.name,
+                &hrsync_state::Results {
+                    changes: &items,
+                    names: &names,
+                    links: &links,
+                    removed_links: &deleted,
+                },
+                at,
+            );
             if let Err(e) = res {
                 tracing::error!(run = run_id, "cannot write the audit: {e}");
                 audit_error.get_or_insert(e);
@@ -753,7 +768,9 @@ async fn conclude(
                 queue_error.get_or_insert(e);
             }
             pending.push(o.clone());
-            if pending.len() >= 1000 {
+            // Small batches: a result not yet written is reconciled after a crash, but
+            // the fewer, the less there is to reconcile.
+            if pending.len() >= 200 {
                 flush(store, &mut pending);
             }
         })
@@ -806,6 +823,7 @@ async fn run_targeted(
     let dialect = job.directory.dialect;
     let t_dir = Instant::now();
     let dir = Directory::connect(job.directory.clone()).await?;
+    crate::recover::reconcile(store, &dir, &spec.name).await?;
     let schema = read_schema(&dir).await;
     let connect_time = t_dir.elapsed();
     let mut results = Vec::new();

@@ -6,5 +6,6 @@ pub mod config;
 mod confirm;
 pub mod engine;
 pub mod guards;
+mod recover;
 pub mod service;
 pub mod unique;
