@@ -411,9 +411,10 @@ async fn sorting_by_a_text_column_and_unknown_sort_field() {
     let mut sorted = names.clone();
     sorted.sort();
     assert_eq!(names, sorted);
-    let bad = get(&app, "/app/api/employees?sortField=nope").await.json();
-    assert_eq!(bad["data"], json!([]));
-    assert_eq!(bad["total"], 60);
+    // A bogus sortField makes the SQL fail: PHP fatal, 500 with an empty body (real v35).
+    let bad = get(&app, "/app/api/employees?sortField=nope").await;
+    assert_eq!(bad.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(bad.body.is_empty());
 }
 
 fn deunicode_lower(s: &str) -> String {
@@ -495,19 +496,95 @@ async fn filters_are_equality_with_or_arrays_and_skipped_empties() {
     .json();
     assert_eq!(skipped["total"], 400);
 
-    // Not JSON → no filter; unknown column → SQL error → empty.
+    // Not JSON → no filter; an unknown or computed column → SQL error → 500, empty body.
     let junk = get(&app, "/app/api/employees?filters=nope").await.json();
     assert_eq!(junk["total"], 400);
-    let bad = get(
+    for column in ["no_such_column", "email", "image"] {
+        let bad = get(
+            &app,
+            &format!(
+                "/app/api/employees?filters={}",
+                encode_filters(&json!({column: 1}))
+            ),
+        )
+        .await;
+        assert_eq!(bad.status, StatusCode::INTERNAL_SERVER_ERROR, "{column}");
+        assert!(bad.body.is_empty(), "{column}");
+    }
+}
+
+#[tokio::test]
+async fn filters_behave_as_on_real_v35() {
+    let (state, app) = setup(400, 11);
+    let filtered = |f: Value| {
+        let app = app.clone();
+        async move {
+            get(
+                &app,
+                &format!(
+                    "/app/api/employees?limit=1000&filters={}",
+                    encode_filters(&f)
+                ),
+            )
+            .await
+            .json()
+        }
+    };
+    // An empty array drops the filter: everyone.
+    assert_eq!(filtered(json!({"employee_id": []})).await["total"], 400);
+    // Values compare case- and accent-insensitively (utf8_general_ci).
+    let one = filtered(json!({"employee_id": ["emp00112"]})).await;
+    assert_eq!(one["total"], 1);
+    assert_eq!(one["data"][0]["employee_id"], "EMP00112");
+    let hired = state.hire(json!({"first_name": "José", "last_name": "Qwertz", "department": 2}));
+    let jose = filtered(json!({"last_name": "qwertz", "first_name": ["jose"]})).await;
+    assert_eq!(jose["total"], 1);
+    assert_eq!(jose["data"][0]["id"], hired["id"]);
+    // Internal ids (a supervisor).
+    let by_id = filtered(json!({"id": [3, "4"]})).await;
+    assert_eq!(ids(&by_id), vec![3, 4]);
+}
+
+#[tokio::test]
+async fn four_byte_characters_are_refused_on_write() {
+    // The tables are utf8mb3: MariaDB refuses an emoji with the raw error, on POST and PUT.
+    let (state, app) = setup(5, 1);
+    let expected = "Incorrect string value: '\\xF0\\x9F\\x98\\x80' for column `icehrm`.`Employees`.`last_name` at row 1";
+    let post = send(
         &app,
-        &format!(
-            "/app/api/employees?filters={}",
-            encode_filters(&json!({"no_such_column": 1}))
-        ),
+        "POST",
+        "/app/api/employees",
+        Some(&bearer()),
+        Some(json!({"first_name": "Zoë", "last_name": "😀"})),
     )
-    .await
-    .json();
-    assert_eq!(bad, json!({"data": [], "total": 0, "nextPage": 2}));
+    .await;
+    assert_eq!(post.status, StatusCode::BAD_REQUEST);
+    assert_eq!(post.json()["error"][0][0]["message"], expected);
+    assert_eq!(state.len(), 5);
+    let put = send(
+        &app,
+        "PUT",
+        "/app/api/employees/3",
+        Some(&bearer()),
+        Some(json!({"last_name": "Smith 😀 Jones"})),
+    )
+    .await;
+    assert_eq!(put.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        put.json()["error"][0][0]["message"],
+        "Incorrect string value: '\\xF0\\x9F\\x98\\x80 J...' for column `icehrm`.`Employees`.`last_name` at row 1"
+    );
+    assert_ne!(state.employee(3).unwrap()["last_name"], "Smith 😀 Jones");
+    // Three-byte characters are fine.
+    let ok = state.update(3, json!({"last_name": "Nguyễn ☃"})).unwrap();
+    assert_eq!(ok["last_name"], "Nguyễn ☃");
+    let hired = state.hire(json!({"first_name": "A", "last_name": "B 🎉"}));
+    assert!(
+        hired["error"][0][0]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Incorrect string value")
+    );
 }
 
 #[tokio::test]

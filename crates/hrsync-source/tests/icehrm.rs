@@ -309,3 +309,58 @@ async fn people_missed_by_a_shifting_fetch_are_found_by_a_lookup_and_leavers_are
         "still in HR: not leavers"
     );
 }
+
+#[tokio::test]
+async fn a_targeted_run_matches_keys_as_icehrm_does_and_never_sends_an_empty_filter() {
+    use hrsync_source::rest::join::JoinSpec;
+    use hrsync_source::rest::{Auth, Bearer, Flavor, RestIntegration};
+    let (state, src) = setup(30).await;
+    let rest = RestIntegration {
+        name: "hr".into(),
+        base_url: src.base_url.clone(),
+        auth: Auth {
+            bearer: Bearer::None,
+            headers: Vec::new(),
+        },
+        macros: Default::default(),
+        endpoints: Vec::new(),
+        concurrency: 1,
+        timeout: Duration::from_secs(5),
+        retry: RetryPolicy::default(),
+        flavor: Flavor::Generic,
+        limiter: None,
+        last_run_time: None,
+        max_pages: 10,
+    };
+    // An event names `emp00012`; IceHrm returns EMP00012, and hrsync must keep it.
+    let mut joined = Source::Joined(
+        Box::new(Source::IceHrm(src.clone())),
+        JoinSpec {
+            rest,
+            primary_key: "employee_id".into(),
+            parts: Vec::new(),
+            fan_out_limit: None,
+            only: None,
+        },
+    );
+    assert!(joined.restrict("employee_id", &set(&["emp00012"])));
+    let mut got = Vec::new();
+    let r = joined.fetch_with(None, |rec| got.push(rec)).await.unwrap();
+    assert!(r.complete);
+    assert_eq!(
+        got.len(),
+        1,
+        "hrsync's own filter must match as IceHrm does"
+    );
+    assert_eq!(got[0].fields["employee_id"], "EMP00012");
+
+    // No values: nobody, and no request (IceHrm would drop `[]` and return everyone).
+    let mut plain = Source::IceHrm(src);
+    assert!(plain.restrict("employee_id", &BTreeSet::new()));
+    let before = state.request_count();
+    let r = plain.fetch_with(None, |_| panic!("nobody")).await.unwrap();
+    assert!(r.complete && r.records == 0);
+    assert_eq!(state.request_count(), before);
+    // A computed field is filtered by the caller, never sent (IceHrm: 500).
+    assert!(!plain.restrict("email", &set(&["x@example.com"])));
+}
