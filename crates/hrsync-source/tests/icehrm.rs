@@ -100,10 +100,17 @@ async fn auth_failures_name_the_integration_and_not_the_token() {
     let (state, mut src) = setup(10).await;
     state.set_fault(Fault::ErrorBodyWith200);
     match src.fetch_employees(None).await {
-        Err(e @ SourceError::Auth { .. }) => assert!(
-            e.to_string().contains("integration hr") && e.to_string().contains("invalidated"),
-            "{e}"
-        ),
+        // What happened is an HTTP 200 with an error body, not a 403.
+        Err(e @ SourceError::Auth { status: 200, .. }) => {
+            let e = e.to_string();
+            assert!(
+                e.contains("integration hr")
+                    && e.contains("invalidated")
+                    && e.contains("HTTP 200")
+                    && !e.contains("403"),
+                "{e}"
+            )
+        }
         other => panic!("expected an auth error, got {other:?}"),
     }
     state.clear_faults();
@@ -112,10 +119,41 @@ async fn auth_failures_name_the_integration_and_not_the_token() {
     let err = src.fetch_employees(None).await.unwrap_err().to_string();
     assert!(err.contains("HTTP 403") && err.contains("invalid"), "{err}");
     assert!(!err.contains(&wrong));
-    // a non-JWT token is a 500 with an empty body on IceHrm: reported, not retried forever
-    src.token = Secret::new("not-a-jwt");
+    // A non-JWT token (or the raw 32-hex hash) is a 500 with an empty body on IceHrm: it is
+    // refused up front, with what IceHrm wants instead, before any request.
+    for bad in ["not-a-jwt", "0123456789abcdef0123456789abcdef"] {
+        src.token = Secret::new(bad);
+        let before = state.request_count();
+        let err = src.fetch_employees(None).await.unwrap_err();
+        assert!(matches!(err, SourceError::Config { .. }), "{err:?}");
+        let err = err.to_string();
+        assert!(
+            err.contains("not a JWT") && err.contains("Api Access") && !err.contains(bad),
+            "{err}"
+        );
+        assert_eq!(state.request_count(), before, "no request with {bad}");
+    }
+}
+
+#[tokio::test]
+async fn a_500_on_a_large_page_suggests_a_smaller_page_size() {
+    let (state, mut src) = setup(10).await;
+    state.set_fault(Fault::FailListPage {
+        page: 1,
+        status: 500,
+    });
+    src.page_size = 5000;
     let err = src.fetch_employees(None).await.unwrap_err().to_string();
-    assert!(err.contains("page 1") && err.contains("HTTP 500"), "{err}");
+    assert!(
+        err.contains("HTTP 500") && err.contains("page_size") && err.contains("5000"),
+        "{err}"
+    );
+    src.page_size = 100;
+    let err = src.fetch_employees(None).await.unwrap_err().to_string();
+    assert!(
+        err.contains("HTTP 500") && !err.contains("page_size"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
