@@ -402,3 +402,33 @@ async fn a_targeted_run_matches_keys_as_icehrm_does_and_never_sends_an_empty_fil
     // A computed field is filtered by the caller, never sent (IceHrm: 500).
     assert!(!plain.restrict("email", &set(&["x@example.com"])));
 }
+
+#[tokio::test]
+async fn a_base_url_with_credentials_is_refused_before_any_request() {
+    // Issue 11 §8: `http://admin:pw@host/…` would send Basic auth and drop the bearer token.
+    let (state, mut src) = setup(5).await;
+    let url = src.base_url.clone();
+    src.base_url = url.replace("http://", "http://admin:Pw-9qX@");
+    let source = Source::IceHrm(src.clone());
+    let err = source.check().unwrap_err();
+    assert!(matches!(err, SourceError::Config { .. }));
+    let err = source
+        .fetch_with(None, |_| {})
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("base_url") && err.contains("remove them"),
+        "{err}"
+    );
+    assert!(!err.contains("Pw-9qX") && !err.contains("admin"), "{err}");
+    assert!(
+        source
+            .look_up("id", &set(&["1"]), None, |_| {})
+            .await
+            .is_err()
+    );
+    assert_eq!(state.request_count(), 0, "nothing was sent");
+    src.base_url = url;
+    assert!(Source::IceHrm(src).check().is_ok());
+}

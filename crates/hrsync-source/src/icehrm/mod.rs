@@ -61,6 +61,19 @@ impl IceHrm {
         format!("{}/employees", self.base_url.trim_end_matches('/'))
     }
 
+    /// What can be known to be wrong without a request: a `base_url` that is not an http(s)
+    /// URL or carries credentials, a token that is not an IceHrm Api Access token (a JWT;
+    /// IceHrm answers anything else with an unexplained 500). Every fetch and lookup runs it
+    /// first.
+    pub fn check(&self) -> Result<()> {
+        let config = |message| SourceError::Config {
+            integration: self.name.clone(),
+            message,
+        };
+        http::check_base_url(&self.base_url).map_err(config)?;
+        token::check_token(&self.token).map_err(config)
+    }
+
     fn failed(&self, message: impl Into<String>) -> SourceError {
         SourceError::Failed {
             integration: self.name.clone(),
@@ -89,11 +102,7 @@ impl IceHrm {
         mut sink: impl FnMut(HrRecord),
     ) -> Result<FetchReport> {
         let started = Instant::now();
-        // A token of the wrong shape gets an unexplained 500 from IceHrm: refuse it first.
-        token::check_token(&self.token).map_err(|message| SourceError::Config {
-            integration: self.name.clone(),
-            message,
-        })?;
+        self.check()?;
         let client = http::client(self.timeout).map_err(|e| SourceError::Config {
             integration: self.name.clone(),
             message: e.to_string(),

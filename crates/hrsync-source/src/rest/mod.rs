@@ -208,7 +208,17 @@ impl RestIntegration {
         v
     }
 
+    /// What can be known to be wrong without a request: a `base_url` that is not an http(s)
+    /// URL or carries credentials. Every fetch and lookup runs it first.
+    pub fn check(&self) -> Result<()> {
+        http::check_base_url(&self.base_url).map_err(|message| SourceError::Config {
+            integration: self.name.clone(),
+            message,
+        })
+    }
+
     pub(crate) fn client(&self) -> Result<reqwest::Client> {
+        self.check()?;
         http::client(self.timeout).map_err(|e| SourceError::Config {
             integration: self.name.clone(),
             message: e.to_string(),
