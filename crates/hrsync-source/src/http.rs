@@ -86,6 +86,32 @@ pub fn client(timeout: Duration) -> reqwest::Result<reqwest::Client> {
         .build()
 }
 
+/// Checks an integration's `base_url` before anything is sent: an `http://` or `https://` URL
+/// without credentials in it. A URL such as `http://admin:pw@host/app/api` would make the
+/// HTTP client send `Authorization: Basic …` and silently drop the configured bearer token.
+/// The message names `base_url` and the fix, and never repeats the user name or password.
+pub fn check_base_url(url: &str) -> Result<(), String> {
+    let parsed = reqwest::Url::parse(url.trim()).map_err(|e| {
+        format!("base_url is not a URL ({e}); it must start with http:// or https://")
+    })?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(format!(
+            "base_url must start with http:// or https://, not {}://",
+            parsed.scheme()
+        ));
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(
+            "base_url contains a user name or password (user:password@host): remove them from the URL;              the server would receive them as HTTP Basic authorization instead of the configured token.              Credentials go in token = { env = \"VAR\" } or { file = \"path\" } (and api_key / oauth)"
+                .into(),
+        );
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err("base_url has no host".into());
+    }
+    Ok(())
+}
+
 /// A duration for messages: `300 s`, `1.5 s`, `250 ms`.
 pub fn human(d: Duration) -> String {
     if d >= Duration::from_secs(10) || d.subsec_millis() == 0 && d >= Duration::from_secs(1) {
@@ -324,5 +350,35 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(v, 2);
+    }
+
+    #[test]
+    fn base_urls_with_credentials_are_refused_without_repeating_them() {
+        for ok in [
+            "http://127.0.0.1:8080/app/api",
+            "https://hr.example.com/app/api/",
+            "https://apis.paycor.com",
+        ] {
+            assert!(check_base_url(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://admin:S3cretPw@hr.example.com/app/api",
+            "https://admin@hr.example.com/",
+            "https://:S3cretPw@hr.example.com/",
+        ] {
+            let e = check_base_url(bad).unwrap_err();
+            assert!(e.contains("base_url") && e.contains("remove them"), "{e}");
+            assert!(!e.contains("S3cretPw") && !e.contains("admin"), "{e}");
+        }
+        assert!(
+            check_base_url("ftp://hr.example.com")
+                .unwrap_err()
+                .contains("http://")
+        );
+        assert!(
+            check_base_url("hr.example.com/app/api")
+                .unwrap_err()
+                .contains("not a URL")
+        );
     }
 }

@@ -43,6 +43,23 @@ impl Source {
         }
     }
 
+    /// Checks what can be known to be wrong without a network (for `hrsync check`): a
+    /// `base_url` that is not an http(s) URL or carries credentials (`http://admin:pw@host`),
+    /// an IceHrm token that is not a JWT. The error is [`SourceError::Config`] naming the key
+    /// (`base_url`, the token) and the fix; it never contains a secret. Fetches and lookups
+    /// run it too, before any request.
+    pub fn check(&self) -> Result<()> {
+        match self {
+            Source::IceHrm(s) => s.check(),
+            Source::Csv(_) => Ok(()),
+            Source::Rest(r, _) => r.check(),
+            Source::Joined(p, j) => {
+                p.check()?;
+                j.rest.check()
+            }
+        }
+    }
+
     /// Whether a fetch depends on `{lastRunTime}` (an incremental fetch: people missing from
     /// it have not left).
     pub fn uses_last_run_time(&self) -> bool {

@@ -100,10 +100,17 @@ async fn auth_failures_name_the_integration_and_not_the_token() {
     let (state, mut src) = setup(10).await;
     state.set_fault(Fault::ErrorBodyWith200);
     match src.fetch_employees(None).await {
-        Err(e @ SourceError::Auth { .. }) => assert!(
-            e.to_string().contains("integration hr") && e.to_string().contains("invalidated"),
-            "{e}"
-        ),
+        // What happened is an HTTP 200 with an error body, not a 403.
+        Err(e @ SourceError::Auth { status: 200, .. }) => {
+            let e = e.to_string();
+            assert!(
+                e.contains("integration hr")
+                    && e.contains("invalidated")
+                    && e.contains("HTTP 200")
+                    && !e.contains("403"),
+                "{e}"
+            )
+        }
         other => panic!("expected an auth error, got {other:?}"),
     }
     state.clear_faults();
@@ -112,10 +119,41 @@ async fn auth_failures_name_the_integration_and_not_the_token() {
     let err = src.fetch_employees(None).await.unwrap_err().to_string();
     assert!(err.contains("HTTP 403") && err.contains("invalid"), "{err}");
     assert!(!err.contains(&wrong));
-    // a non-JWT token is a 500 with an empty body on IceHrm: reported, not retried forever
-    src.token = Secret::new("not-a-jwt");
+    // A non-JWT token (or the raw 32-hex hash) is a 500 with an empty body on IceHrm: it is
+    // refused up front, with what IceHrm wants instead, before any request.
+    for bad in ["not-a-jwt", "0123456789abcdef0123456789abcdef"] {
+        src.token = Secret::new(bad);
+        let before = state.request_count();
+        let err = src.fetch_employees(None).await.unwrap_err();
+        assert!(matches!(err, SourceError::Config { .. }), "{err:?}");
+        let err = err.to_string();
+        assert!(
+            err.contains("not a JWT") && err.contains("Api Access") && !err.contains(bad),
+            "{err}"
+        );
+        assert_eq!(state.request_count(), before, "no request with {bad}");
+    }
+}
+
+#[tokio::test]
+async fn a_500_on_a_large_page_suggests_a_smaller_page_size() {
+    let (state, mut src) = setup(10).await;
+    state.set_fault(Fault::FailListPage {
+        page: 1,
+        status: 500,
+    });
+    src.page_size = 5000;
     let err = src.fetch_employees(None).await.unwrap_err().to_string();
-    assert!(err.contains("page 1") && err.contains("HTTP 500"), "{err}");
+    assert!(
+        err.contains("HTTP 500") && err.contains("page_size") && err.contains("5000"),
+        "{err}"
+    );
+    src.page_size = 100;
+    let err = src.fetch_employees(None).await.unwrap_err().to_string();
+    assert!(
+        err.contains("HTTP 500") && !err.contains("page_size"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -308,4 +346,89 @@ async fn people_missed_by_a_shifting_fetch_are_found_by_a_lookup_and_leavers_are
         set(&["EMP00041", "EMP00042"]),
         "still in HR: not leavers"
     );
+}
+
+#[tokio::test]
+async fn a_targeted_run_matches_keys_as_icehrm_does_and_never_sends_an_empty_filter() {
+    use hrsync_source::rest::join::JoinSpec;
+    use hrsync_source::rest::{Auth, Bearer, Flavor, RestIntegration};
+    let (state, src) = setup(30).await;
+    let rest = RestIntegration {
+        name: "hr".into(),
+        base_url: src.base_url.clone(),
+        auth: Auth {
+            bearer: Bearer::None,
+            headers: Vec::new(),
+        },
+        macros: Default::default(),
+        endpoints: Vec::new(),
+        concurrency: 1,
+        timeout: Duration::from_secs(5),
+        retry: RetryPolicy::default(),
+        flavor: Flavor::Generic,
+        limiter: None,
+        last_run_time: None,
+        max_pages: 10,
+    };
+    // An event names `emp00012`; IceHrm returns EMP00012, and hrsync must keep it.
+    let mut joined = Source::Joined(
+        Box::new(Source::IceHrm(src.clone())),
+        JoinSpec {
+            rest,
+            primary_key: "employee_id".into(),
+            parts: Vec::new(),
+            fan_out_limit: None,
+            only: None,
+        },
+    );
+    assert!(joined.restrict("employee_id", &set(&["emp00012"])));
+    let mut got = Vec::new();
+    let r = joined.fetch_with(None, |rec| got.push(rec)).await.unwrap();
+    assert!(r.complete);
+    assert_eq!(
+        got.len(),
+        1,
+        "hrsync's own filter must match as IceHrm does"
+    );
+    assert_eq!(got[0].fields["employee_id"], "EMP00012");
+
+    // No values: nobody, and no request (IceHrm would drop `[]` and return everyone).
+    let mut plain = Source::IceHrm(src);
+    assert!(plain.restrict("employee_id", &BTreeSet::new()));
+    let before = state.request_count();
+    let r = plain.fetch_with(None, |_| panic!("nobody")).await.unwrap();
+    assert!(r.complete && r.records == 0);
+    assert_eq!(state.request_count(), before);
+    // A computed field is filtered by the caller, never sent (IceHrm: 500).
+    assert!(!plain.restrict("email", &set(&["x@example.com"])));
+}
+
+#[tokio::test]
+async fn a_base_url_with_credentials_is_refused_before_any_request() {
+    // Issue 11 §8: `http://admin:pw@host/…` would send Basic auth and drop the bearer token.
+    let (state, mut src) = setup(5).await;
+    let url = src.base_url.clone();
+    src.base_url = url.replace("http://", "http://admin:Pw-9qX@");
+    let source = Source::IceHrm(src.clone());
+    let err = source.check().unwrap_err();
+    assert!(matches!(err, SourceError::Config { .. }));
+    let err = source
+        .fetch_with(None, |_| {})
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("base_url") && err.contains("remove them"),
+        "{err}"
+    );
+    assert!(!err.contains("Pw-9qX") && !err.contains("admin"), "{err}");
+    assert!(
+        source
+            .look_up("id", &set(&["1"]), None, |_| {})
+            .await
+            .is_err()
+    );
+    assert_eq!(state.request_count(), 0, "nothing was sent");
+    src.base_url = url;
+    assert!(Source::IceHrm(src).check().is_ok());
 }

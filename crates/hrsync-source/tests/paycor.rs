@@ -5,25 +5,52 @@ use hrsync_emulator::paycor::{self, Fault, PaycorConfig, PaycorState};
 use hrsync_model::Secret;
 use hrsync_source::Source;
 use hrsync_source::http::RetryPolicy;
+use hrsync_source::oauth::OAuthRefresh;
 use hrsync_source::paycor::{LEGAL_ENTITY_EMPLOYEES, PaycorSettings};
 use hrsync_source::rest::Bearer;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 async fn setup(employees: usize) -> (PaycorState, Source) {
+    setup_with(employees, None).await
+}
+
+/// With `store`: the bearer comes from the OAuth refresh flow against the emulator's STS.
+async fn setup_with(employees: usize, store: Option<&std::path::Path>) -> (PaycorState, Source) {
     let cfg = PaycorConfig {
         employees,
+        client_secret: Some("client-secret-3c1f".into()),
+        refresh_token: Some("initial-refresh-9a7e".into()),
         ..PaycorConfig::default()
     };
     let state = PaycorState::generate(&cfg);
     let (addr, _task) = paycor::serve(state.clone(), "", "127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
+    let bearer = match store {
+        None => Bearer::Static(Secret::new(cfg.access_token.clone())),
+        Some(store) => Bearer::OAuth(
+            OAuthRefresh {
+                integration: "paycor".into(),
+                token_url: format!("http://{addr}/sts/v1/common/token"),
+                client_id: cfg.client_id.clone(),
+                client_secret: Secret::new("client-secret-3c1f"),
+                initial_refresh_token: Secret::new("initial-refresh-9a7e"),
+                store: store.to_path_buf(),
+                query_secrets: vec![(
+                    "subscription-key".into(),
+                    Secret::new(cfg.subscription_key.clone()),
+                )],
+                timeout: Duration::from_secs(5),
+            }
+            .into_provider(),
+        ),
+    };
     let rest = hrsync_source::paycor::integration(
         PaycorSettings {
             name: "paycor".into(),
             base_url: format!("http://{addr}"),
-            bearer: Bearer::Static(Secret::new(cfg.access_token.clone())),
+            bearer,
             subscription_key: Secret::new(cfg.subscription_key.clone()),
             legal_entity_id: cfg.legal_entity_id.to_string(),
             rate_limit_per_minute: None,
@@ -99,4 +126,30 @@ async fn a_429_storm_ends_after_max_retries() {
         err.contains("429") && err.contains("max_retries = 2"),
         "{err}"
     );
+}
+
+#[tokio::test]
+async fn a_refused_access_token_is_refreshed_once_without_using_up_max_retries() {
+    let dir = tempfile::tempdir().unwrap();
+    let (state, mut source) = setup_with(7, Some(&dir.path().join("paycor.refresh"))).await;
+    if let Source::Rest(r, _) = &mut source {
+        r.retry.max_retries = 0;
+    }
+    let mut n = 0;
+    source.fetch_with(None, |_| n += 1).await.unwrap();
+    assert_eq!(n, 7);
+    // The token expires: the next call gets a 401, refreshes and asks again.
+    state.set_fault(Fault::ExpiredToken { calls: 1 });
+    let mut n = 0;
+    let r = source.fetch_with(None, |_| n += 1).await.unwrap();
+    assert!(r.complete, "{r:?}");
+    assert_eq!(n, 7);
+    // Refused again after the refresh: an auth error, not a loop.
+    state.set_fault(Fault::ExpiredToken { calls: 10 });
+    let err = source
+        .fetch_with(None, |_| {})
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("401"), "{err}");
 }

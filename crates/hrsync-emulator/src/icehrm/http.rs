@@ -253,6 +253,11 @@ fn list(app: &App, headers: &HeaderMap, params: &HashMap<String, String>) -> Res
         }
         None => {}
     }
+    if q.fails_in_sql() {
+        // A filter on something that is not a column (unknown, or computed like `email`), or
+        // an unknown sortField: the SQL fails and PHP dies (real v35: 500, empty body).
+        return php_fatal();
+    }
     let body = render_list(&app.state.db(), &q);
     app.state.after_list_page(page);
     respond(StatusCode::OK, body)
@@ -370,7 +375,9 @@ fn update(
             }
             None => php_fatal(),
         },
-        // EmployeeRestEndPoint::put always answers the generic message.
+        // A string the utf8mb3 table cannot hold fails the statement itself: the raw text.
+        Err(WriteError::Db(m)) if m.starts_with("Incorrect string value") => error(400, &m),
+        // Otherwise EmployeeRestEndPoint::put answers the generic message.
         Err(_) => error(400, "Error modifying employee"),
     }
 }
@@ -518,7 +525,7 @@ mod tests {
         let plain = some_subordinate_free_employee(&db);
         db.update(
             plain,
-            &fields(json!({"first_name": "Zoë \"Q\" a/b\\c\t", "last_name": "Nguyễn 😀", "timezone": ""})),
+            &fields(json!({"first_name": "Zoë \"Q\" a/b\\c\t", "last_name": "Nguyễn ☃", "timezone": ""})),
         )
         .expect("update");
         assert_same_bodies(&db, "employee updated");

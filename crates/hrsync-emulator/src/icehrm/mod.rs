@@ -13,6 +13,9 @@
 //!   as `department` compare by raw id), `search` (SQL `LIKE %term%` over
 //!   `first_name`, `last_name`, `employee_id`, `other_id`, `driving_license`,
 //!   `country`), `sortField` + `sortOrder`. Answer `{"data","total","nextPage"}`.
+//!   As on the real v35: an empty filter array drops the filter (everyone); a
+//!   filter on anything but a column of `Employees` (unknown, or computed such
+//!   as `email`) and an unknown `sortField` are a 500 with an empty body.
 //! * `GET /employees/{id}`, `GET /employees/me`, `POST /employees` (201),
 //!   `PUT /employees/{id}` (partial, 200), `DELETE /employees/{id}` (hard delete),
 //!   `GET /company/structures/{id}/details` (no token needed), `GET /echo`,
@@ -50,7 +53,9 @@
 //!   employee` for any rejected PUT (unknown id, bad enum, bad date, FK),
 //!   400 with the raw MariaDB text for a rejected POST (`Duplicate entry 'X'
 //!   for key 'employee_id'`, `Data truncated for column 'status' at row 1`,
-//!   FK failures), 400 `Item not found` for DELETE of an unknown id, 404 with
+//!   FK failures), and on POST or PUT for a 4-byte character such as an emoji
+//!   (`Incorrect string value: '\xF0\x9F\x98\x80' for column …`: the tables
+//!   are utf8mb3), 400 `Item not found` for DELETE of an unknown id, 404 with
 //!   the bare text `404` for unknown routes and wrong methods.
 //!   `DELETE` answers `{"id":"5"}` — the id as a **string**.
 //! * Comparisons in `filters`, `search` and sorting follow MariaDB's

@@ -451,6 +451,29 @@ fn php_string(v: &Value) -> String {
     }
 }
 
+/// The tables are `utf8mb3`: a character outside the BMP (4 UTF-8 bytes, an emoji) is refused
+/// with MariaDB's raw error, which shows up to 6 bytes from the first bad one (`\xHH` for
+/// non-printable bytes, `...` when cut).
+fn incorrect_string_value(s: &str, column: &str) -> Option<String> {
+    use std::fmt::Write as _;
+    let (pos, _) = s.char_indices().find(|(_, ch)| ch.len_utf8() == 4)?;
+    let bytes = &s.as_bytes()[pos..];
+    let mut shown = String::new();
+    for b in bytes.iter().take(6) {
+        if (0x20..0x7f).contains(b) {
+            shown.push(char::from(*b));
+        } else {
+            let _ = write!(shown, "\\x{b:02X}");
+        }
+    }
+    if bytes.len() > 6 {
+        shown.push_str("...");
+    }
+    Some(format!(
+        "Incorrect string value: '{shown}' for column `{DB_NAME}`.`Employees`.`{column}` at row 1"
+    ))
+}
+
 /// Convert one incoming value for column `ci` (MariaDB strict mode rules).
 /// `Err` carries the raw MariaDB error text.
 pub(crate) fn convert(ci: usize, v: &Value) -> Result<Cell, String> {
@@ -501,6 +524,9 @@ pub(crate) fn convert(ci: usize, v: &Value) -> Result<Cell, String> {
         },
         Kind::Str(max) => {
             let s = php_string(v);
+            if let Some(message) = incorrect_string_value(&s, name) {
+                return Err(message);
+            }
             if s.chars().count() > max {
                 return Err(format!("Data too long for column '{name}' at row 1"));
             }

@@ -88,6 +88,16 @@ fn parse_filters(raw: Option<&String>) -> Filters {
 }
 
 impl ListQuery {
+    /// Whether the data query fails in SQL: a filter on something that is not a column of
+    /// `Employees`, or a `sortField` that is not one.
+    pub(crate) fn fails_in_sql(&self) -> bool {
+        matches!(self.filters, Filters::BadColumn)
+            || self
+                .sort
+                .as_ref()
+                .is_some_and(|(field, _)| col_index(field).is_none())
+    }
+
     pub(crate) fn from_params(params: &HashMap<String, String>) -> ListQuery {
         let positive = |k: &str| params.get(k).map(|v| php_intval_str(v)).filter(|n| *n > 0);
         let page = positive("page").unwrap_or(1);

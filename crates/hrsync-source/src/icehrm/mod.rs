@@ -28,7 +28,7 @@ use std::collections::{BTreeSet, HashSet};
 use std::time::{Duration, Instant};
 
 pub use lookup::{COLUMNS, LOOKUP_CHUNK, is_column, normalize};
-pub use token::token_expiry;
+pub use token::{WHERE_TO_GET_IT, check_token, token_expiry};
 
 /// The endpoint name mappings refer to.
 pub const GET_EMPLOYEES: &str = "get_employees";
@@ -61,6 +61,19 @@ impl IceHrm {
         format!("{}/employees", self.base_url.trim_end_matches('/'))
     }
 
+    /// What can be known to be wrong without a request: a `base_url` that is not an http(s)
+    /// URL or carries credentials, a token that is not an IceHrm Api Access token (a JWT;
+    /// IceHrm answers anything else with an unexplained 500). Every fetch and lookup runs it
+    /// first.
+    pub fn check(&self) -> Result<()> {
+        let config = |message| SourceError::Config {
+            integration: self.name.clone(),
+            message,
+        };
+        http::check_base_url(&self.base_url).map_err(config)?;
+        token::check_token(&self.token).map_err(config)
+    }
+
     fn failed(&self, message: impl Into<String>) -> SourceError {
         SourceError::Failed {
             integration: self.name.clone(),
@@ -89,6 +102,7 @@ impl IceHrm {
         mut sink: impl FnMut(HrRecord),
     ) -> Result<FetchReport> {
         let started = Instant::now();
+        self.check()?;
         let client = http::client(self.timeout).map_err(|e| SourceError::Config {
             integration: self.name.clone(),
             message: e.to_string(),
@@ -116,8 +130,9 @@ impl IceHrm {
 
         let first = match self.page(&client, 1, limit, keep).await {
             Ok(p) => p,
+            // 200: an error body instead of employees (an invalidated token).
             Err(Attempt::Permanent {
-                status: Some(s @ (401 | 403)),
+                status: Some(s @ (200 | 401 | 403)),
                 message,
             }) => {
                 return Err(SourceError::Auth {
@@ -300,6 +315,7 @@ impl IceHrm {
             parse_page(status, &body, retry_after, keep)
         })
         .await
+        .map_err(|e| large_page_hint(e, limit))
     }
 }
 
@@ -353,19 +369,19 @@ fn parse_page(
             });
         }
     };
-    // IceHrm reports some failures (an invalidated token) as HTTP 200 with an error body.
+    // IceHrm reports some failures (an invalidated token) as HTTP 200 with an error body:
+    // reported as what it is (HTTP 200), not as a 403 that never happened.
     if let Some(err) = json.get("error") {
         let msg = error_message(err);
-        let code = if status == 200 { 403 } else { status };
         let message = if status == 200 {
             format!(
-                "{msg} (HTTP 200 with an error body: the token was invalidated, e.g. its user changed password; create a new Api Access token)"
+                "IceHrm answered HTTP 200 with an error body instead of employees ({msg}): the token was invalidated, e.g. its user's password changed after the token was made; create a new Api Access token"
             )
         } else {
             msg
         };
         return Err(Attempt::Permanent {
-            status: Some(code),
+            status: Some(status),
             message,
         });
     }
@@ -377,8 +393,11 @@ fn parse_page(
     }
     let Value::Object(mut obj) = json else {
         return Err(Attempt::Permanent {
-            status: Some(status),
-            message: format!("expected an object with data/total, got {}", snippet(body)),
+            status: None,
+            message: format!(
+                "HTTP {status}: expected an object with data/total, got {}",
+                snippet(body)
+            ),
         });
     };
     let total = obj.get("total").and_then(|t| match t {
@@ -390,8 +409,8 @@ fn parse_page(
         Some(Value::Array(a)) => a,
         _ => {
             return Err(Attempt::Permanent {
-                status: Some(status),
-                message: "response has no `data` array".into(),
+                status: None,
+                message: format!("HTTP {status}: the response has no `data` array"),
             });
         }
     };
@@ -403,6 +422,26 @@ fn parse_page(
         })
         .collect();
     Ok(Page { records, total })
+}
+
+/// Page sizes from which a 500 suggests a smaller `page_size`.
+pub const LARGE_PAGE: u64 = 1000;
+
+/// A 500 on a large page is most likely PHP running out of memory (real IceHrm at the default
+/// 64 MB `memory_limit` fails between 2,500 and 5,000 records a page): say so.
+fn large_page_hint(e: Attempt, limit: u64) -> Attempt {
+    match e {
+        Attempt::Transient {
+            message,
+            retry_after,
+        } if limit >= LARGE_PAGE && message.starts_with("HTTP 500") => Attempt::Transient {
+            message: format!(
+                "{message}; with page_size = {limit} this is most likely PHP running out of memory (IceHrm at a 64 MB memory_limit fails between 2,500 and 5,000 records a page): set a smaller page_size, e.g. 500, or raise PHP's memory_limit"
+            ),
+            retry_after,
+        },
+        other => other,
+    }
 }
 
 /// `{"error":[[{"code":403,"message":"…"}]]}` → the message.

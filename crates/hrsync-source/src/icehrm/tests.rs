@@ -31,9 +31,9 @@ fn error_bodies_are_failures_even_with_200() {
     let invalidated = br#"{"error":[[{"code":null,"message":false}]]}"#;
     match parse_page(200, invalidated, None, None) {
         Err(Attempt::Permanent {
-            status: Some(403),
+            status: Some(200),
             message,
-        }) => assert!(message.contains("invalidated")),
+        }) => assert!(message.contains("invalidated") && message.contains("HTTP 200")),
         _ => panic!("expected permanent auth failure"),
     }
 }
@@ -87,4 +87,48 @@ fn projection_keeps_only_wanted_fields_and_falls_back_on_errors() {
     // an error body with 200 still takes the slow path and is reported
     let invalidated = br#"{"error":[[{"code":null,"message":false}]]}"#;
     assert!(parse_page(200, invalidated, None, Some(&keep)).is_err());
+}
+
+#[test]
+fn token_shape_is_checked_without_printing_the_token() {
+    use base64::Engine;
+    let enc = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+    let jwt = format!(
+        "{}.{}.{}",
+        enc(r#"{"typ":"JWT","alg":"HS256"}"#),
+        enc(r#"{"token":"ab","expire":1000}"#),
+        enc("sig")
+    );
+    assert!(check_token(&Secret::new(jwt.clone())).is_ok());
+    assert!(check_token(&Secret::new(format!(" {jwt}\n"))).is_ok());
+    assert!(
+        check_token(&Secret::new(format!("{jwt} x")))
+            .unwrap_err()
+            .contains("spaces")
+    );
+    let hash = "0123456789abcdef0123456789ABCDEF";
+    let e = check_token(&Secret::new(hash)).unwrap_err();
+    assert!(
+        e.contains("32 hex digits") && e.contains("Api Access") && !e.contains(hash),
+        "{e}"
+    );
+    for (bad, why) in [
+        ("", "empty"),
+        ("not-a-jwt", "1 dot-separated part"),
+        ("a.b", "2 dot-separated parts"),
+        (&format!("Bearer {jwt}") as &str, "Bearer"),
+        (&format!("{}.{}.x", enc("{}"), enc("{}")) as &str, "HS256"),
+        (
+            &format!("{}.{}.x", enc(r#"{"alg":"RS256"}"#), enc("{}")) as &str,
+            "RS256",
+        ),
+        (
+            &format!("{}.!!.x", enc(r#"{"alg":"HS256"}"#)) as &str,
+            "part 2",
+        ),
+    ] {
+        let e = check_token(&Secret::new(bad)).unwrap_err();
+        assert!(e.contains(why) && e.contains("not a JWT"), "{bad:?}: {e}");
+        assert!(bad.len() < 4 || !e.contains(bad), "{e}");
+    }
 }

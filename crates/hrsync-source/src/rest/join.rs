@@ -93,11 +93,16 @@ impl JoinSpec {
             n
         });
         let mut records = Vec::new();
-        let only = self.only.as_ref();
+        // Keys compared as the primary source compares them (IceHrm: `emp112` = `EMP112`).
+        let only: Option<(&String, BTreeSet<String>)> = self
+            .only
+            .as_ref()
+            .map(|(f, values)| (f, values.iter().map(|v| primary.normalize_key(v)).collect()));
         let mut report = primary
             .fetch_boxed(need.as_ref(), &mut |r| {
-                let wanted = only.is_none_or(|(f, values)| {
-                    crate::lookup_scalar(&r.fields, f).is_some_and(|v| values.contains(&v))
+                let wanted = only.as_ref().is_none_or(|(f, values)| {
+                    crate::lookup_scalar(&r.fields, f)
+                        .is_some_and(|v| values.contains(&primary.normalize_key(&v)))
                 });
                 if wanted {
                     records.push(r);

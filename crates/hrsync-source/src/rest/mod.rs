@@ -208,7 +208,17 @@ impl RestIntegration {
         v
     }
 
+    /// What can be known to be wrong without a request: a `base_url` that is not an http(s)
+    /// URL or carries credentials. Every fetch and lookup runs it first.
+    pub fn check(&self) -> Result<()> {
+        http::check_base_url(&self.base_url).map_err(|message| SourceError::Config {
+            integration: self.name.clone(),
+            message,
+        })
+    }
+
     pub(crate) fn client(&self) -> Result<reqwest::Client> {
+        self.check()?;
         http::client(self.timeout).map_err(|e| SourceError::Config {
             integration: self.name.clone(),
             message: e.to_string(),
@@ -325,6 +335,38 @@ impl RestIntegration {
         let headers = &parts.headers;
         let body = parts.body.as_deref();
         let refreshed = AtomicBool::new(false);
+        // A refused OAuth access token is refreshed once and the call made again; that second
+        // round is not a retry of a failure, so it does not use up `max_retries`.
+        for round in 0..2 {
+            let res = self
+                .call_once(client, ep, url, query, headers, body, &refreshed, what)
+                .await;
+            match res {
+                Err(Attempt::Permanent {
+                    status: Some(401), ..
+                }) if round == 0 && refreshed.load(Ordering::SeqCst) => continue,
+                other => return other,
+            }
+        }
+        Err(Attempt::Permanent {
+            status: Some(401),
+            message: "HTTP 401: the access token was refused, also after a refresh".into(),
+        })
+    }
+
+    /// [`RestIntegration::call`] with one bounded retry loop.
+    #[allow(clippy::too_many_arguments)]
+    async fn call_once(
+        &self,
+        client: &reqwest::Client,
+        ep: &Endpoint,
+        url: &str,
+        query: &[(String, String)],
+        headers: &[(String, String)],
+        body: Option<&str>,
+        refreshed: &AtomicBool,
+        what: &str,
+    ) -> std::result::Result<Response, Attempt> {
         http::with_retries(self.retry, what, || async {
             if let Some(l) = &self.limiter {
                 l.wait().await;
@@ -365,9 +407,9 @@ impl RestIntegration {
                 && !refreshed.swap(true, Ordering::SeqCst)
             {
                 p.invalidate().await;
-                return Err(Attempt::Transient {
+                return Err(Attempt::Permanent {
+                    status: Some(401),
                     message: "HTTP 401: the access token was refused; refreshing it".into(),
-                    retry_after: Some(Duration::ZERO),
                 });
             }
             let body = classify(self.flavor, status, &bytes, retry_after)?;

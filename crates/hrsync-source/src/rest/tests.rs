@@ -894,3 +894,16 @@ fn lookup_configs_are_checked() {
     assert!(c.resolve("id", &known).is_ok());
     assert!(serde_json::from_str::<LookupConfig>(r#"{"pth": "/e/{key}"}"#).is_err());
 }
+
+#[tokio::test]
+async fn a_rest_base_url_with_credentials_is_refused_before_any_request() {
+    let (state, base) = server(Style::Page, 5).await;
+    let it = integration(
+        &base.replace("http://", "http://admin:Pw-9qX@"),
+        Style::Page,
+    );
+    let err = fetch(&it, "employees").await.unwrap_err().to_string();
+    assert!(err.contains("base_url") && !err.contains("Pw-9qX"), "{err}");
+    assert!(state.requests().is_empty(), "nothing was sent");
+    assert!(Source::Rest(it, "employees".into()).check().is_err());
+}
