@@ -1,6 +1,6 @@
 //! `hrsync check [--online]`.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use hrsync::config::Config;
 use std::path::Path;
 
@@ -10,6 +10,11 @@ pub async fn run(path: &Path, online: bool, json: bool) -> Result<i32> {
     let mut lines = Vec::new();
     for name in cfg.mapping_names() {
         let job = cfg.job(&name)?;
+        // What the HR side can tell without a request: credentials in base_url (they would
+        // replace the configured token), an IceHrm token that is not the "Api Access" JWT.
+        job.source
+            .check()
+            .with_context(|| format!("{}: mapping {name:?}", path.display()))?;
         lines.push(format!(
             "mapping {name:?} ({}): {} -> {} ok; reads HR fields {:?}",
             job.category,
