@@ -83,6 +83,7 @@ pub(crate) fn insert_results(
     run_id: i64,
     items: &[AppliedChange<'_>],
 ) -> Result<()> {
+    let (mapping, trigger, operator) = run_meta(tx, run_id)?;
     let mut take = tx.prepare_cached(sql::INTENT_TAKE)?;
     let mut settle = tx.prepare_cached(sql::CHANGE_SETTLE_UNKNOWN)?;
     let mut insert = tx.prepare_cached(sql::CHANGE_INSERT)?;
@@ -119,10 +120,20 @@ pub(crate) fn insert_results(
             it.ok,
             rc,
             it.message,
-            at
+            at,
+            mapping,
+            trigger,
+            operator
         ])?;
     }
     Ok(())
+}
+
+/// A run's mapping, trigger and operator (for its audit rows).
+fn run_meta(tx: &Transaction<'_>, run_id: i64) -> Result<(String, Option<String>, Option<String>)> {
+    Ok(tx
+        .prepare_cached(sql::RUN_META)?
+        .query_row(params![run_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?)
 }
 
 impl Store {
@@ -227,6 +238,7 @@ impl Store {
                 let intents: Vec<(i64, String, String)> = pending
                     .query_map(params![run.id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
                     .collect::<std::result::Result<_, _>>()?;
+                let (mapping, trigger, operator) = run_meta(&tx, run.id)?;
                 for (seq, json, at) in &intents {
                     let c: Change = serde_json::from_str(json)?;
                     run.unknown += insert.execute(params![
@@ -241,7 +253,10 @@ impl Store {
                         false,
                         Option::<i64>::None,
                         UNKNOWN_INTERRUPTED,
-                        at
+                        at,
+                        mapping,
+                        trigger,
+                        operator
                     ])?;
                 }
                 mark.execute(params![run.id])?;
