@@ -442,7 +442,8 @@ CREATE TABLE IF NOT EXISTS intents (
     hr_key TEXT NOT NULL,
     kind TEXT NOT NULL,
     dn TEXT NOT NULL,
-    change_json TEXT NOT NULL,
+    -- NULL when the run's stored plan has the change (plan_changes): intents stay small.
+    change_json TEXT,
     at TEXT NOT NULL,
     status TEXT NOT NULL,
     PRIMARY KEY (run_id, seq)

@@ -96,14 +96,24 @@ statements! {
          WHERE NOT EXISTS (SELECT 1 FROM changes WHERE run_id = ?1 AND seq = ?2)";
     INTENT_TAKE(Access::Point) =
         "DELETE FROM intents WHERE run_id = ?1 AND seq = ?2 RETURNING status";
+    PLAN_CHANGE_EXISTS(Access::Point) =
+        "SELECT 1 FROM plan_changes WHERE run_id = ?1 AND seq = ?2";
     INTENTS_PENDING_OF_RUN(Access::Bulk) =
-        "SELECT seq, change_json, at FROM intents WHERE run_id = ?1 AND status = 'pending' ORDER BY seq";
+        "SELECT intents.seq, COALESCE(intents.change_json, plan_changes.change_json), intents.at,
+           intents.hr_key, intents.kind, intents.dn
+         FROM intents LEFT JOIN plan_changes
+           ON plan_changes.run_id = intents.run_id AND plan_changes.seq = intents.seq
+         WHERE intents.run_id = ?1 AND intents.status = 'pending' ORDER BY intents.seq";
     INTENTS_PENDING_BRIEF(Access::Bulk) =
         "SELECT seq, hr_key, kind, dn FROM intents WHERE run_id = ?1 AND status = ?2 ORDER BY seq";
     INTENTS_MARK_UNKNOWN(Access::Bulk) =
         "UPDATE intents SET status = 'unknown' WHERE run_id = ?1 AND status = 'pending'";
     INTENTS_UNRESOLVED(Access::Bulk) =
-        "SELECT run_id, seq, change_json, at FROM intents WHERE mapping = ?1 AND status = 'unknown' ORDER BY run_id, seq";
+        "SELECT intents.run_id, intents.seq, COALESCE(intents.change_json, plan_changes.change_json), intents.at,
+           intents.hr_key, intents.kind, intents.dn
+         FROM intents LEFT JOIN plan_changes
+           ON plan_changes.run_id = intents.run_id AND plan_changes.seq = intents.seq
+         WHERE intents.mapping = ?1 AND intents.status = 'unknown' ORDER BY intents.run_id, intents.seq";
     INTENT_RESOLVE(Access::Point) =
         "DELETE FROM intents WHERE run_id = ?1 AND seq = ?2 AND status = ?3";
     AUDIT_ALL(Access::Newest) =
@@ -266,5 +276,5 @@ statements! {
     DUMP_PLAN_CHANGES(Access::All("dump_text: every text of the database, for secret-leak tests")) =
         "SELECT change_json FROM plan_changes";
     DUMP_INTENTS(Access::All("dump_text: every text of the database, for secret-leak tests")) =
-        "SELECT change_json FROM intents";
+        "SELECT COALESCE(change_json, '') FROM intents";
 }
