@@ -1,13 +1,13 @@
 //! The audit: every attempted change, append-only.
 
-use crate::{AppliedChange, AuditRow, Result, Store, sql};
+use crate::{AppliedChange, AuditRow, DirectoryWrite, Result, Store, sql};
 use chrono::{DateTime, Utc};
 use rusqlite::params;
 
 fn audit_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditRow> {
     let attrs: String = r.get(7)?;
     Ok(AuditRow {
-        run_id: r.get(0)?,
+        run_id: r.get::<_, Option<i64>>(0)?.unwrap_or(0),
         seq: r.get(1)?,
         hr_key: r.get(2)?,
         kind: r.get(3)?,
@@ -19,6 +19,10 @@ fn audit_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditRow> {
         rc: r.get(9)?,
         message: r.get(10)?,
         at: r.get(11)?,
+        mapping: r.get(12)?,
+        trigger: r.get(13)?,
+        operator: r.get(14)?,
+        outbox_id: r.get(15)?,
     })
 }
 
@@ -32,7 +36,34 @@ impl Store {
         Ok(())
     }
 
-    /// Audited changes, newest run first, filtered by run and/or HR key.
+    /// Records a directory write made outside a run (an orchestration step), in the same
+    /// audit as the changes of runs. Returns the audit row's id.
+    pub fn record_write(&mut self, w: &DirectoryWrite<'_>) -> Result<i64> {
+        let c = w.change;
+        self.conn
+            .prepare_cached(sql::CHANGE_INSERT_OUTSIDE_RUN)?
+            .execute(params![
+                w.outbox.map_or(0, |o| o.1),
+                c.key,
+                c.kind.as_str(),
+                c.dn,
+                c.new_dn,
+                c.reason,
+                serde_json::to_string(&c.attrs)?,
+                w.ok,
+                w.rc.map(i64::from),
+                w.message,
+                w.at.to_rfc3339(),
+                w.mapping,
+                w.trigger.as_str(),
+                w.operator,
+                w.outbox.map(|o| o.0)
+            ])?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Audited changes: newest first (a run's changes in plan order), filtered by run and/or
+    /// HR key. Writes outside a run (orchestration steps) have run id 0.
     pub fn audit(
         &self,
         run: Option<i64>,

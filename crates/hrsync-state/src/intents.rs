@@ -9,7 +9,7 @@
 
 use crate::{AppliedChange, LinkRow, Result, Store, process, sql};
 use chrono::{DateTime, Utc};
-use hrsync_model::Change;
+use hrsync_model::{Change, ChangeKind};
 use rusqlite::{OptionalExtension, Transaction, params};
 use serde::Serialize;
 
@@ -83,6 +83,7 @@ pub(crate) fn insert_results(
     run_id: i64,
     items: &[AppliedChange<'_>],
 ) -> Result<()> {
+    let (mapping, trigger, operator) = run_meta(tx, run_id)?;
     let mut take = tx.prepare_cached(sql::INTENT_TAKE)?;
     let mut settle = tx.prepare_cached(sql::CHANGE_SETTLE_UNKNOWN)?;
     let mut insert = tx.prepare_cached(sql::CHANGE_INSERT)?;
@@ -119,17 +120,49 @@ pub(crate) fn insert_results(
             it.ok,
             rc,
             it.message,
-            at
+            at,
+            mapping,
+            trigger,
+            operator
         ])?;
     }
     Ok(())
 }
 
+/// The planned change of an intent: from its JSON (the intent's or the run's stored plan);
+/// without one (never the case when the plan was saved), what the intent row itself says.
+fn intent_change(json: Option<String>, key: String, kind: &str, dn: String) -> Change {
+    if let Some(c) = json.and_then(|j| serde_json::from_str::<Change>(&j).ok()) {
+        return c;
+    }
+    use ChangeKind::*;
+    let kind = [Create, CreateDisabled, Update, Enable, Disable, Delete]
+        .into_iter()
+        .find(|k| k.as_str() == kind)
+        .unwrap_or(Update);
+    Change {
+        kind,
+        key,
+        dn,
+        new_dn: None,
+        uuid: None,
+        attrs: Vec::new(),
+        reason: "(the planned change was not stored)".into(),
+    }
+}
+
+/// A run's mapping, trigger and operator (for its audit rows).
+fn run_meta(tx: &Transaction<'_>, run_id: i64) -> Result<(String, Option<String>, Option<String>)> {
+    Ok(tx
+        .prepare_cached(sql::RUN_META)?
+        .query_row(params![run_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?)
+}
+
 impl Store {
-    /// Write-ahead: these changes of the run are about to be sent to the directory. Commit
-    /// this before sending them; record their results with `record_results` (or
-    /// `record_changes`). Recording an intent again, or for a change that already has its
-    /// result, changes nothing.
+    /// Write-ahead: these changes of the run (seq = index in the run's saved plan) are about
+    /// to be sent to the directory. Commit this before sending them; record their results
+    /// with `record_results` (or `record_changes`). Recording an intent again, or for a
+    /// change that already has its result, changes nothing.
     pub fn record_intents(
         &mut self,
         run_id: i64,
@@ -142,16 +175,25 @@ impl Store {
             let mapping: String = tx
                 .prepare_cached(sql::RUN_MAPPING)?
                 .query_row(params![run_id], |r| r.get(0))?;
+            let mut planned = tx.prepare_cached(sql::PLAN_CHANGE_EXISTS)?;
             let mut st = tx.prepare_cached(sql::INTENT_INSERT)?;
             for (seq, c) in items {
+                let seq = *seq as i64;
+                // The change is kept with the intent only when the run's stored plan does not
+                // have it (the plan is saved before the apply: intents stay small).
+                let json = if planned.exists(params![run_id, seq])? {
+                    None
+                } else {
+                    Some(serde_json::to_string(c)?)
+                };
                 st.execute(params![
                     run_id,
-                    *seq as i64,
+                    seq,
                     mapping,
                     c.key,
                     c.kind.as_str(),
                     c.dn,
-                    serde_json::to_string(c)?,
+                    json,
                     at
                 ])?;
             }
@@ -224,11 +266,17 @@ impl Store {
                 if !dead {
                     continue;
                 }
-                let intents: Vec<(i64, String, String)> = pending
-                    .query_map(params![run.id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                let intents: Vec<(i64, Change, String)> = pending
+                    .query_map(params![run.id], |r| {
+                        Ok((
+                            r.get(0)?,
+                            intent_change(r.get(1)?, r.get(3)?, &r.get::<_, String>(4)?, r.get(5)?),
+                            r.get(2)?,
+                        ))
+                    })?
                     .collect::<std::result::Result<_, _>>()?;
-                for (seq, json, at) in &intents {
-                    let c: Change = serde_json::from_str(json)?;
+                let (mapping, trigger, operator) = run_meta(&tx, run.id)?;
+                for (seq, c, at) in &intents {
                     run.unknown += insert.execute(params![
                         run.id,
                         seq,
@@ -241,7 +289,10 @@ impl Store {
                         false,
                         Option::<i64>::None,
                         UNKNOWN_INTERRUPTED,
-                        at
+                        at,
+                        mapping,
+                        trigger,
+                        operator
                     ])?;
                 }
                 mark.execute(params![run.id])?;
@@ -267,24 +318,14 @@ impl Store {
     pub fn unresolved_intents(&self, mapping: &str) -> Result<Vec<UnresolvedIntent>> {
         let mut st = self.conn.prepare_cached(sql::INTENTS_UNRESOLVED)?;
         let rows = st.query_map(params![mapping], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-            ))
+            Ok(UnresolvedIntent {
+                run_id: r.get(0)?,
+                seq: r.get(1)?,
+                change: intent_change(r.get(2)?, r.get(4)?, &r.get::<_, String>(5)?, r.get(6)?),
+                at: r.get(3)?,
+            })
         })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (run_id, seq, json, at) = row?;
-            out.push(UnresolvedIntent {
-                run_id,
-                seq,
-                change: serde_json::from_str(&json)?,
-                at,
-            });
-        }
-        Ok(out)
+        Ok(rows.collect::<std::result::Result<_, _>>()?)
     }
 
     /// Settles unknown changes of interrupted runs: (run id, seq, outcome). `Applied` turns

@@ -87,6 +87,7 @@ pub use intents::{
     UnresolvedIntent,
 };
 pub use missing::MissingSince;
+pub use process::{operator_name, owner_id};
 
 /// A person on the review list (secondary matching found no single account) and, once an
 /// operator decided, the decision: `open`, `adopt` (the account `chosen_dn` is theirs) or `new`
@@ -126,12 +127,20 @@ pub struct RunRow {
     pub records: Option<i64>,
     pub summary: Option<PlanSummary>,
     pub error: Option<String>,
+    /// The process that ran it (`<host> pid <pid>`).
+    pub owner: Option<String>,
+    /// What started it (`cli`, `schedule`, `event`, `orchestration`), when recorded.
+    pub trigger: Option<String>,
+    /// Who started it (see `process::operator_name`).
+    pub operator: Option<String>,
 }
 
 /// One audited change, as listed by `hrsync audit`.
 #[derive(Debug, Clone, Serialize)]
 pub struct AuditRow {
+    /// The run; 0 for a write outside a run (an orchestration step: see `outbox_id`).
     pub run_id: i64,
+    /// The change's index in the run's plan; for an orchestration step, the step.
     pub seq: i64,
     pub hr_key: String,
     pub kind: String,
@@ -143,6 +152,62 @@ pub struct AuditRow {
     pub rc: Option<i64>,
     pub message: String,
     pub at: String,
+    pub mapping: Option<String>,
+    /// What started the write: `cli`, `schedule`, `event`, `orchestration`.
+    pub trigger: Option<String>,
+    /// Who: the operator of the run or step.
+    pub operator: Option<String>,
+    /// The orchestration instance that made the write (outside a run).
+    pub outbox_id: Option<i64>,
+}
+
+/// What started a run or a directory write, as the audit records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trigger {
+    /// A command typed by an operator (or a script).
+    Cli,
+    /// A scheduled automation of the daemon.
+    Schedule,
+    /// An HR event (webhook) received by the daemon.
+    Event,
+    /// An orchestration step.
+    Orchestration,
+}
+
+impl Trigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Cli => "cli",
+            Trigger::Schedule => "schedule",
+            Trigger::Event => "event",
+            Trigger::Orchestration => "orchestration",
+        }
+    }
+}
+
+impl std::fmt::Display for Trigger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A directory write made outside a run (an orchestration step such as `set_attribute`),
+/// for the audit.
+#[derive(Debug, Clone)]
+pub struct DirectoryWrite<'a> {
+    pub mapping: &'a str,
+    /// What was written: the entry (`dn`), the person (`key`), the kind (`update` for
+    /// `set_attribute`, `enable`, `disable` …), attributes before → after, and why.
+    pub change: &'a Change,
+    pub ok: bool,
+    pub rc: Option<u32>,
+    pub message: &'a str,
+    pub trigger: Trigger,
+    pub operator: &'a str,
+    /// The orchestration instance and step that made it.
+    pub outbox: Option<(i64, i64)>,
+    pub at: DateTime<Utc>,
 }
 
 /// The result of applying one change, as the audit records it.

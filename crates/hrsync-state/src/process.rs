@@ -1,5 +1,5 @@
-//! Who runs: this host and process (the owner of a run or a lock), and whether the process
-//! that owns a run is gone.
+//! Who runs: this host and process (the owner of a run or a lock), whether the process that
+//! owns a run is gone, and the operator the audit names.
 
 use std::path::Path;
 
@@ -41,6 +41,54 @@ pub fn owner_is_dead(owner: &str) -> bool {
     }
 }
 
+/// The operator, for the audit: `SUDO_USER` (the person behind `sudo`), else `USER`, else
+/// `LOGNAME`, else the name of this process's user in `/etc/passwd`, else `uid <n>`; `unknown`
+/// only when none of these can be found.
+pub fn operator_name() -> String {
+    operator_from(
+        |k| std::env::var(k).ok(),
+        uid(),
+        std::fs::read_to_string("/etc/passwd").ok().as_deref(),
+    )
+}
+
+/// The real user id of this process (`/proc/self/status`).
+fn uid() -> Option<u32> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+}
+
+fn operator_from(
+    env: impl Fn(&str) -> Option<String>,
+    uid: Option<u32>,
+    passwd: Option<&str>,
+) -> String {
+    for var in ["SUDO_USER", "USER", "LOGNAME"] {
+        if let Some(v) = env(var).map(|v| v.trim().to_string())
+            && !v.is_empty()
+        {
+            return v;
+        }
+    }
+    let Some(uid) = uid else {
+        return "unknown".into();
+    };
+    passwd
+        .and_then(|p| {
+            p.lines().find_map(|l| {
+                let mut f = l.split(':');
+                let name = f.next()?;
+                let id = f.nth(1)?;
+                (id.parse::<u32>().ok() == Some(uid) && !name.is_empty()).then(|| name.to_string())
+            })
+        })
+        .unwrap_or_else(|| format!("uid {uid}"))
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -56,6 +104,48 @@ mod tests {
         // Another host, or not an owner at all: cannot tell, so not dead.
         assert!(!owner_is_dead(&format!("elsewhere.example pid {pid}")));
         assert!(!owner_is_dead("garbage"));
+    }
+
+    #[test]
+    fn the_operator_is_whoever_can_be_found_first() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        let passwd = "root:x:0:0:root:/root:/bin/bash\nhrsync:x:998:998::/var/lib/hrsync:/usr/sbin/nologin\n";
+        assert_eq!(
+            operator_from(
+                env(&[("SUDO_USER", "alice"), ("USER", "root")]),
+                Some(0),
+                Some(passwd)
+            ),
+            "alice"
+        );
+        assert_eq!(
+            operator_from(
+                env(&[("SUDO_USER", ""), ("USER", "bob")]),
+                Some(0),
+                Some(passwd)
+            ),
+            "bob"
+        );
+        assert_eq!(
+            operator_from(env(&[("LOGNAME", "carol")]), None, None),
+            "carol"
+        );
+        // A daemon under systemd: no USER, the service account from the user id.
+        assert_eq!(operator_from(env(&[]), Some(998), Some(passwd)), "hrsync");
+        assert_eq!(
+            operator_from(env(&[]), Some(1234), Some(passwd)),
+            "uid 1234"
+        );
+        assert_eq!(operator_from(env(&[]), None, Some(passwd)), "unknown");
+        // This process: never unknown on Linux.
+        assert_ne!(operator_name(), "unknown");
     }
 
     #[test]

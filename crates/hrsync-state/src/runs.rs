@@ -1,19 +1,45 @@
 //! Runs and their plans.
 
-use crate::{Result, RunRow, Store, sql};
+use crate::{Result, RunRow, Store, Trigger, process, sql};
 use chrono::{DateTime, Utc};
 use hrsync_model::Plan;
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
 impl Store {
-    /// Starts a run (status `running`, owned by this process: see `recover_interrupted`).
+    /// Starts a run (status `running`, owned by this process: see `recover_interrupted`),
+    /// with the operator of this process and no trigger: prefer [`Store::start_run_as`].
     pub fn start_run(&self, command: &str, mapping: &str, at: DateTime<Utc>) -> Result<i64> {
+        self.insert_run(command, mapping, None, &process::operator_name(), at)
+    }
+
+    /// Starts a run, recording what started it and who (its audit rows carry both).
+    pub fn start_run_as(
+        &self,
+        command: &str,
+        mapping: &str,
+        trigger: Trigger,
+        operator: &str,
+        at: DateTime<Utc>,
+    ) -> Result<i64> {
+        self.insert_run(command, mapping, Some(trigger), operator, at)
+    }
+
+    fn insert_run(
+        &self,
+        command: &str,
+        mapping: &str,
+        trigger: Option<Trigger>,
+        operator: &str,
+        at: DateTime<Utc>,
+    ) -> Result<i64> {
         self.conn.prepare_cached(sql::RUN_INSERT)?.execute(params![
             command,
             mapping,
             at.to_rfc3339(),
-            crate::process::owner_id()
+            process::owner_id(),
+            trigger.map(Trigger::as_str),
+            operator
         ])?;
         Ok(self.conn.last_insert_rowid())
     }
@@ -140,6 +166,9 @@ impl Store {
                 records: r.get(7)?,
                 summary: summary.and_then(|s| serde_json::from_str(&s).ok()),
                 error: r.get(9)?,
+                owner: r.get(10)?,
+                trigger: r.get(11)?,
+                operator: r.get(12)?,
             })
         })?;
         Ok(rows.collect::<std::result::Result<_, _>>()?)

@@ -418,14 +418,10 @@ CREATE TABLE IF NOT EXISTS deliveries (
 "#,
     // 8: indexes for every per-person statement and every growing table (issue 11 §6: the
     // link upsert's "other owner of this account" delete read every link of the mapping, once
-    // per link: the first plan after a 20k apply took 75 s).
+    // per link: the first plan after a 20k apply took 75 s). The indexes of `changes` come
+    // with 11, which rebuilds the table.
     r#"
 CREATE INDEX IF NOT EXISTS links_uuid ON links(mapping, uuid);
-DROP INDEX IF EXISTS changes_run;
-CREATE INDEX IF NOT EXISTS changes_run_seq ON changes(run_id DESC, seq);
-CREATE INDEX IF NOT EXISTS changes_kind_at ON changes(kind, at);
-DROP INDEX IF EXISTS changes_key;
-CREATE INDEX IF NOT EXISTS changes_key_run ON changes(hr_key, run_id DESC, seq);
 CREATE INDEX IF NOT EXISTS runs_mapping ON runs(mapping, command, status);
 CREATE INDEX IF NOT EXISTS runs_baseline ON runs(mapping) WHERE baseline_records IS NOT NULL;
 CREATE INDEX IF NOT EXISTS review_status ON review(status, mapping, hr_key);
@@ -446,7 +442,8 @@ CREATE TABLE IF NOT EXISTS intents (
     hr_key TEXT NOT NULL,
     kind TEXT NOT NULL,
     dn TEXT NOT NULL,
-    change_json TEXT NOT NULL,
+    -- NULL when the run's stored plan has the change (plan_changes): intents stay small.
+    change_json TEXT,
     at TEXT NOT NULL,
     status TEXT NOT NULL,
     PRIMARY KEY (run_id, seq)
@@ -466,6 +463,42 @@ CREATE TABLE IF NOT EXISTS missing (
     PRIMARY KEY (mapping, hr_key)
 );
 "#,
+    // 11: who and what started each run and audited change (issue 11 §7), and directory
+    // writes outside a run (orchestration steps) in the same audit: `changes` is rebuilt with
+    // an optional run id, the mapping (filled in from the runs), the trigger, the operator and
+    // the orchestration instance.
+    r#"
+ALTER TABLE runs ADD COLUMN trigger TEXT;
+ALTER TABLE runs ADD COLUMN operator TEXT;
+CREATE TABLE changes_v11 (
+    id INTEGER PRIMARY KEY,
+    run_id INTEGER REFERENCES runs(id),
+    seq INTEGER NOT NULL,
+    hr_key TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    dn TEXT NOT NULL,
+    new_dn TEXT,
+    reason TEXT NOT NULL,
+    attrs_json TEXT NOT NULL,
+    ok INTEGER NOT NULL,
+    rc INTEGER,
+    message TEXT NOT NULL,
+    at TEXT NOT NULL,
+    mapping TEXT,
+    trigger TEXT,
+    operator TEXT,
+    outbox_id INTEGER
+);
+INSERT INTO changes_v11 (id, run_id, seq, hr_key, kind, dn, new_dn, reason, attrs_json, ok, rc, message, at, mapping)
+    SELECT id, run_id, seq, hr_key, kind, dn, new_dn, reason, attrs_json, ok, rc, message, at,
+           (SELECT runs.mapping FROM runs WHERE runs.id = changes.run_id)
+    FROM changes;
+DROP TABLE changes;
+ALTER TABLE changes_v11 RENAME TO changes;
+CREATE INDEX IF NOT EXISTS changes_run_seq ON changes(run_id, seq);
+CREATE INDEX IF NOT EXISTS changes_key_run ON changes(hr_key, run_id, seq);
+CREATE INDEX IF NOT EXISTS changes_mapping_kind_at ON changes(mapping, kind, at);
+"#,
 ];
 
 #[cfg(test)]
@@ -483,7 +516,9 @@ mod tests {
         c.pragma_update(None, "user_version", 7).unwrap();
         c.execute_batch(
             "INSERT INTO runs (command, mapping, started_at, status) VALUES ('apply', 'm', '2025-01-01T00:00:00+00:00', 'ok');
-             INSERT INTO links (mapping, hr_key, uuid, dn, state, first_seen, last_seen) VALUES ('m', 'E1', 'u1', 'uid=a', 'active', 'x', 'x');",
+             INSERT INTO links (mapping, hr_key, uuid, dn, state, first_seen, last_seen) VALUES ('m', 'E1', 'u1', 'uid=a', 'active', 'x', 'x');
+             INSERT INTO changes (run_id, seq, hr_key, kind, dn, reason, attrs_json, ok, rc, message, at)
+             VALUES (1, 0, 'E1', 'disable', 'uid=a', 'left', '[]', 1, 0, '', '2025-01-01T00:00:01+00:00');",
         )
         .unwrap();
     }
@@ -515,6 +550,14 @@ mod tests {
             );
             assert_eq!(s.runs(10).unwrap().len(), 1);
             assert_eq!(s.links("m").unwrap()["E1"].uuid.as_deref(), Some("u1"));
+            // The audit was rebuilt (migration 11) with its rows, each given its run's mapping.
+            let a = s.audit(None, None, 10).unwrap();
+            assert_eq!(a.len(), 1);
+            assert_eq!((a[0].run_id, a[0].mapping.as_deref()), (1, Some("m")));
+            let since = chrono::DateTime::parse_from_rfc3339("2025-01-01T00:00:00+00:00")
+                .unwrap()
+                .with_timezone(&chrono::Utc);
+            assert_eq!(s.applied_since("m", "disable", since).unwrap(), 1);
         }
     }
 }

@@ -41,7 +41,9 @@ statements! {
 
     // ---- runs and plans -------------------------------------------------------------------
     RUN_INSERT(Access::Point) =
-        "INSERT INTO runs (command, mapping, started_at, status, owner) VALUES (?1, ?2, ?3, 'running', ?4)";
+        "INSERT INTO runs (command, mapping, started_at, status, owner, trigger, operator)
+         VALUES (?1, ?2, ?3, 'running', ?4, ?5, ?6)";
+    RUN_META(Access::Point) = "SELECT mapping, trigger, operator FROM runs WHERE id = ?1";
     RUN_MAPPING(Access::Point) = "SELECT mapping FROM runs WHERE id = ?1";
     RUNS_RUNNING(Access::Bulk) =
         "SELECT id, command, mapping, owner, started_at FROM runs WHERE status = 'running' ORDER BY id";
@@ -61,7 +63,8 @@ statements! {
     RUN_FINISH(Access::Point) =
         "UPDATE runs SET status = ?2, error = ?3, finished_at = ?4 WHERE id = ?1";
     RUNS_LIST(Access::Newest) =
-        "SELECT id, command, mapping, started_at, finished_at, status, fetch_complete, records, summary_json, error
+        "SELECT id, command, mapping, started_at, finished_at, status, fetch_complete, records, summary_json, error,
+         owner, trigger, operator
          FROM runs ORDER BY id DESC LIMIT ?1";
     RUN_PLAN_JSON(Access::Point) = "SELECT plan_json FROM runs WHERE id = ?1";
     PLAN_CHANGES_OF_RUN(Access::Bulk) =
@@ -70,9 +73,15 @@ statements! {
     // ---- the audit ------------------------------------------------------------------------
     /// One audit row per (run, seq): a second one for the same change is not added.
     CHANGE_INSERT(Access::Point) =
-        "INSERT INTO changes (run_id, seq, hr_key, kind, dn, new_dn, reason, attrs_json, ok, rc, message, at)
-         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12
+        "INSERT INTO changes (run_id, seq, hr_key, kind, dn, new_dn, reason, attrs_json, ok, rc, message, at,
+         mapping, trigger, operator)
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15
          WHERE NOT EXISTS (SELECT 1 FROM changes WHERE run_id = ?1 AND seq = ?2)";
+    /// A directory write outside a run (an orchestration step).
+    CHANGE_INSERT_OUTSIDE_RUN(Access::Point) =
+        "INSERT INTO changes (run_id, seq, hr_key, kind, dn, new_dn, reason, attrs_json, ok, rc, message, at,
+         mapping, trigger, operator, outbox_id)
+         VALUES (NULL, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
     CHANGE_SETTLE_UNKNOWN(Access::Point) =
         "UPDATE changes SET ok = ?3, rc = ?4, message = ?5, at = ?6 WHERE run_id = ?1 AND seq = ?2 AND message = ?7";
     CHANGE_SETTLE_APPLIED(Access::Point) =
@@ -87,31 +96,44 @@ statements! {
          WHERE NOT EXISTS (SELECT 1 FROM changes WHERE run_id = ?1 AND seq = ?2)";
     INTENT_TAKE(Access::Point) =
         "DELETE FROM intents WHERE run_id = ?1 AND seq = ?2 RETURNING status";
+    PLAN_CHANGE_EXISTS(Access::Point) =
+        "SELECT 1 FROM plan_changes WHERE run_id = ?1 AND seq = ?2";
     INTENTS_PENDING_OF_RUN(Access::Bulk) =
-        "SELECT seq, change_json, at FROM intents WHERE run_id = ?1 AND status = 'pending' ORDER BY seq";
+        "SELECT intents.seq, COALESCE(intents.change_json, plan_changes.change_json), intents.at,
+           intents.hr_key, intents.kind, intents.dn
+         FROM intents LEFT JOIN plan_changes
+           ON plan_changes.run_id = intents.run_id AND plan_changes.seq = intents.seq
+         WHERE intents.run_id = ?1 AND intents.status = 'pending' ORDER BY intents.seq";
     INTENTS_PENDING_BRIEF(Access::Bulk) =
         "SELECT seq, hr_key, kind, dn FROM intents WHERE run_id = ?1 AND status = ?2 ORDER BY seq";
     INTENTS_MARK_UNKNOWN(Access::Bulk) =
         "UPDATE intents SET status = 'unknown' WHERE run_id = ?1 AND status = 'pending'";
     INTENTS_UNRESOLVED(Access::Bulk) =
-        "SELECT run_id, seq, change_json, at FROM intents WHERE mapping = ?1 AND status = 'unknown' ORDER BY run_id, seq";
+        "SELECT intents.run_id, intents.seq, COALESCE(intents.change_json, plan_changes.change_json), intents.at,
+           intents.hr_key, intents.kind, intents.dn
+         FROM intents LEFT JOIN plan_changes
+           ON plan_changes.run_id = intents.run_id AND plan_changes.seq = intents.seq
+         WHERE intents.mapping = ?1 AND intents.status = 'unknown' ORDER BY intents.run_id, intents.seq";
     INTENT_RESOLVE(Access::Point) =
         "DELETE FROM intents WHERE run_id = ?1 AND seq = ?2 AND status = ?3";
     AUDIT_ALL(Access::Newest) =
-        "SELECT run_id, seq, hr_key, kind, dn, new_dn, reason, attrs_json, ok, rc, message, at FROM changes
-         ORDER BY run_id DESC, seq ASC LIMIT ?1";
+        "SELECT run_id, seq, hr_key, kind, dn, new_dn, reason, attrs_json, ok, rc, message, at,
+         mapping, trigger, operator, outbox_id FROM changes
+         ORDER BY id DESC LIMIT ?1";
     AUDIT_OF_RUN(Access::Newest) =
-        "SELECT run_id, seq, hr_key, kind, dn, new_dn, reason, attrs_json, ok, rc, message, at FROM changes
-         WHERE run_id = ?1 ORDER BY run_id DESC, seq ASC LIMIT ?2";
-    AUDIT_OF_KEY(Access::Newest) =
-        "SELECT run_id, seq, hr_key, kind, dn, new_dn, reason, attrs_json, ok, rc, message, at FROM changes
-         WHERE hr_key = ?1 ORDER BY run_id DESC, seq ASC LIMIT ?2";
+        "SELECT run_id, seq, hr_key, kind, dn, new_dn, reason, attrs_json, ok, rc, message, at,
+         mapping, trigger, operator, outbox_id FROM changes
+         WHERE run_id = ?1 ORDER BY seq LIMIT ?2";
+    AUDIT_OF_KEY(Access::Bulk) =
+        "SELECT run_id, seq, hr_key, kind, dn, new_dn, reason, attrs_json, ok, rc, message, at,
+         mapping, trigger, operator, outbox_id FROM changes
+         WHERE hr_key = ?1 ORDER BY id DESC LIMIT ?2";
     AUDIT_OF_RUN_AND_KEY(Access::Point) =
-        "SELECT run_id, seq, hr_key, kind, dn, new_dn, reason, attrs_json, ok, rc, message, at FROM changes
-         WHERE run_id = ?1 AND hr_key = ?2 ORDER BY run_id DESC, seq ASC LIMIT ?3";
+        "SELECT run_id, seq, hr_key, kind, dn, new_dn, reason, attrs_json, ok, rc, message, at,
+         mapping, trigger, operator, outbox_id FROM changes
+         WHERE run_id = ?1 AND hr_key = ?2 ORDER BY seq LIMIT ?3";
     APPLIED_SINCE(Access::Point) =
-        "SELECT COUNT(*) FROM changes JOIN runs ON runs.id = changes.run_id
-         WHERE runs.mapping = ?1 AND changes.kind = ?2 AND changes.ok = 1 AND changes.at >= ?3";
+        "SELECT COUNT(*) FROM changes WHERE mapping = ?1 AND kind = ?2 AND ok = 1 AND at >= ?3";
 
     // ---- links, the name ledger, the review list ------------------------------------------
     LINKS_OF_MAPPING(Access::Bulk) =
@@ -248,11 +270,11 @@ statements! {
     DUMP_RUNS(Access::All("dump_text: every text of the database, for secret-leak tests")) =
         "SELECT COALESCE(plan_json,'') || COALESCE(summary_json,'') || COALESCE(error,'') || mapping FROM runs";
     DUMP_CHANGES(Access::All("dump_text: every text of the database, for secret-leak tests")) =
-        "SELECT attrs_json || message || reason || dn FROM changes";
+        "SELECT attrs_json || message || reason || dn || COALESCE(operator, '') FROM changes";
     DUMP_LINKS(Access::All("dump_text: every text of the database, for secret-leak tests")) =
         "SELECT hr_key || dn || COALESCE(uuid,'') FROM links";
     DUMP_PLAN_CHANGES(Access::All("dump_text: every text of the database, for secret-leak tests")) =
         "SELECT change_json FROM plan_changes";
     DUMP_INTENTS(Access::All("dump_text: every text of the database, for secret-leak tests")) =
-        "SELECT change_json FROM intents";
+        "SELECT COALESCE(change_json, '') FROM intents";
 }

@@ -59,6 +59,27 @@ fn child_applies_until_killed() {
     let run = store.start_run("apply", "m", Utc::now()).unwrap();
     std::fs::write(dir.join("run"), run.to_string()).unwrap();
     let changes: Vec<Change> = (0..CHANGES).map(create).collect();
+    // The plan is saved before the apply (as the engine does): intents refer to it.
+    store
+        .save_plan(
+            run,
+            &hrsync_model::Plan {
+                mapping: "m".into(),
+                target: "t".into(),
+                generated_at: Utc::now(),
+                fetch: Default::default(),
+                leavers_allowed: true,
+                leavers_withheld_reason: None,
+                leavers_withheld: 0,
+                changes: changes.clone(),
+                held: vec![],
+                held_reasons: vec![],
+                unchanged: 0,
+                findings: vec![],
+                review: vec![],
+            },
+        )
+        .unwrap();
     let mut ldap = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -306,7 +327,10 @@ fn live_runs_are_left_alone_and_late_results_settle_the_unknown_row() {
     let rows = s.audit(Some(run), None, 10).unwrap();
     assert_eq!(rows.len(), 3);
     assert!(rows[1].ok && rows[1].message.is_empty(), "{:?}", rows[1]);
-    assert_eq!(s.unresolved_intents("m").unwrap().len(), 1);
+    // Without a saved plan, the intent kept the change itself.
+    let u = s.unresolved_intents("m").unwrap();
+    assert_eq!((u.len(), u[0].seq), (1, 2));
+    assert_eq!(u[0].change, changes[2]);
     assert_eq!(s.unresolved_intents("other").unwrap().len(), 0);
     let err = s.runs(1).unwrap()[0].error.clone().unwrap();
     assert!(
