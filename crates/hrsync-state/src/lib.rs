@@ -162,10 +162,11 @@ pub struct AuditRow {
 }
 
 /// What started a run or a directory write, as the audit records it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum Trigger {
     /// A command typed by an operator (or a script).
+    #[default]
     Cli,
     /// A scheduled automation of the daemon.
     Schedule,

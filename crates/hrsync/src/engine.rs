@@ -220,6 +220,8 @@ pub struct RunOptions {
     /// Fetch everyone even when the endpoint asks only for changes since the last sync
     /// (`{lastRunTime}`): a full sync, which can also find leavers.
     pub full_fetch: bool,
+    /// What started the run (recorded with the run and each audit row, with the operator).
+    pub trigger: hrsync_state::Trigger,
 }
 
 /// The people of a targeted run.
@@ -276,7 +278,8 @@ pub async fn run_with(
     }
     // Runs of dead processes are `interrupted`, never `running` for ever.
     crate::recover::mark_interrupted(store, Utc::now())?;
-    let result = match store.start_run(command, &mapping_name, now) {
+    let operator = hrsync_state::operator_name();
+    let result = match store.start_run_as(command, &mapping_name, opts.trigger, &operator, now) {
         Ok(run_id) => {
             let r = match opts.only.clone() {
                 Some(only) => {

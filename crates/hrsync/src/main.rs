@@ -601,8 +601,7 @@ async fn sync(common: Common, show: Show, mode: Mode, yes: bool) -> Result<i32> 
         let opts = engine::RunOptions {
             accept_record_drop: show.accept_drop,
             confirmed_held,
-            only: None,
-            full_fetch: false,
+            ..Default::default()
         };
         let report = engine::run_with(&job, &mut store, mode, opts, Utc::now(), &mut ui)
             .await

@@ -141,6 +141,11 @@ pub enum Fault {
     /// before it: a client that goes on with the next page never sees those rows, and
     /// `total` drops between pages — exactly as on the real server.
     DeleteAfterPage { page: u64, ids: Vec<i64> },
+    /// Right after list page `page` was served, these people are hired (`POST /employees`
+    /// bodies). With [`Fault::DeleteAfterPage`] on the same page and as many hires as
+    /// deletes, the total stays the same while offset paging still skips people: a fetch
+    /// that looks complete and is not (what a lookup by key has to catch).
+    HireAfterPage { page: u64, people: Vec<Value> },
 }
 
 pub(crate) struct Shared {
@@ -223,7 +228,9 @@ impl IceHrmState {
             Fault::FailListPage { page: p, .. }
             | Fault::MalformedListPage { page: p }
             | Fault::FailListPageTimes { page: p, .. } => *p == page,
-            Fault::ErrorBodyWith200 | Fault::DeleteAfterPage { .. } => false,
+            Fault::ErrorBodyWith200
+            | Fault::DeleteAfterPage { .. }
+            | Fault::HireAfterPage { .. } => false,
         })?;
         match &mut faults[pos] {
             Fault::FailListPage { status, .. } => Some(ListFault::Status(*status)),
@@ -236,30 +243,42 @@ impl IceHrmState {
                 }
                 Some(ListFault::Status(status))
             }
-            Fault::ErrorBodyWith200 | Fault::DeleteAfterPage { .. } => None,
+            Fault::ErrorBodyWith200
+            | Fault::DeleteAfterPage { .. }
+            | Fault::HireAfterPage { .. } => None,
         }
     }
 
-    /// Runs the [`Fault::DeleteAfterPage`] faults of `page` (once each). Returns how many
-    /// employees were deleted.
+    /// Runs the [`Fault::DeleteAfterPage`] and [`Fault::HireAfterPage`] faults of `page`
+    /// (once each). Returns how many employees were deleted.
     pub(crate) fn after_list_page(&self, page: u64) -> usize {
-        let ids: Vec<i64> = {
+        let (ids, hires): (Vec<i64>, Vec<Value>) = {
             let mut faults = lock(&self.shared.faults);
             let mut ids = Vec::new();
+            let mut hires = Vec::new();
             faults.retain(|f| match f {
                 Fault::DeleteAfterPage { page: p, ids: del } if *p == page => {
                     ids.extend_from_slice(del);
                     false
                 }
+                Fault::HireAfterPage { page: p, people } if *p == page => {
+                    hires.extend(people.iter().cloned());
+                    false
+                }
                 _ => true,
             });
-            ids
+            (ids, hires)
         };
-        if ids.is_empty() {
-            return 0;
+        let deleted = if ids.is_empty() {
+            0
+        } else {
+            let mut db = self.db_mut();
+            ids.iter().filter(|id| db.delete(**id)).count()
+        };
+        for h in hires {
+            self.hire(h);
         }
-        let mut db = self.db_mut();
-        ids.iter().filter(|id| db.delete(**id)).count()
+        deleted
     }
 
     /// Create an employee like `POST /employees` with `fields` as the body

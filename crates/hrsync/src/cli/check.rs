@@ -23,6 +23,9 @@ pub async fn run(path: &Path, online: bool, json: bool) -> Result<i32> {
             job.mapping.referenced_fields()
         ));
     }
+    // The state database: a directory, or a file that is not hrsync's database, is refused.
+    hrsync_state::Store::check_path(&cfg.state_path())
+        .with_context(|| format!("{}: [state].path", path.display()))?;
     // The daemon's parts: event secrets resolve, webhooks compile with their credentials.
     let events = cfg.event_endpoints()?;
     let hooks = hrsync::service::orchestrate::compile_hooks(&cfg)?;

@@ -162,6 +162,12 @@ impl Service {
         let lock = self.mapping_lock(mapping);
         let _guard = lock.lock().await;
         let job = self.cfg.job(mapping)?;
+        let mut opts = opts;
+        opts.trigger = match trigger.split(':').next() {
+            Some("event") => hrsync_state::Trigger::Event,
+            Some("schedule") => hrsync_state::Trigger::Schedule,
+            _ => hrsync_state::Trigger::Cli,
+        };
         let mut store = self.store()?;
         let t = Instant::now();
         let res = engine::run_with(&job, &mut store, mode, opts, now, &mut Unattended).await;

@@ -352,12 +352,18 @@ async fn event_runs_match_keys_as_icehrm_does_and_fetch_the_new_hires_manager() 
 async fn check_refuses_credentials_in_base_url_and_a_token_that_is_not_a_jwt() {
     let fx = Fx::new("check-source", 3, "uid", STAFF_ATTRS).await;
     let good = std::fs::read_to_string(&fx.cfg_path).unwrap();
-    let with_creds = good.replace("base_url = \"http://", "base_url = \"http://admin:pw-in-url@");
+    let with_creds = good.replace(
+        "base_url = \"http://",
+        "base_url = \"http://admin:pw-in-url@",
+    );
     std::fs::write(&fx.cfg_path, with_creds).unwrap();
     let (code, out) = cli(&fx.cfg_path, &["check"], &[]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("base_url"), "{out}");
-    assert!(!out.contains("pw-in-url"), "the password is not echoed: {out}");
+    assert!(
+        !out.contains("pw-in-url"),
+        "the password is not echoed: {out}"
+    );
     std::fs::write(&fx.cfg_path, &good).unwrap();
     // The raw 32-hex hash instead of the JWT: real IceHrm answers HTTP 500 with an empty body.
     std::fs::write(
