@@ -376,3 +376,118 @@ async fn check_refuses_credentials_in_base_url_and_a_token_that_is_not_a_jwt() {
     assert!(out.to_lowercase().contains("jwt"), "{out}");
     assert!(!out.contains("0123456789abcdef"), "{out}");
 }
+
+/// Issue 11 §1, as observed on a real IceHrm: people deleted while hrsync pages by SQL offset
+/// make the next rows shift back, so people who are still there are never seen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn people_deleted_during_a_paged_fetch_never_make_others_leavers() {
+    let fx = Fx::new("shifting", 40, "uid", STAFF_ATTRS).await;
+    let first = fx.run(Mode::Apply).await;
+    assert_eq!(first.applied_failed, 0);
+    let with_account: HashSet<String> = fx
+        .search("(employeeNumber=*)")
+        .await
+        .iter()
+        .map(|e| e.attrs["employeeNumber"][0].clone())
+        .collect();
+    // A real leaver: deleted from HR before the run.
+    let ids = fx.active_ids();
+    let real = *ids.last().unwrap();
+    let real_key = fx.emp_no(real);
+    assert!(fx.emu.delete(real));
+    // IceHrm lists by id, 10 a page. Two people on page 1 are deleted right after page 1 was
+    // served, and two are hired: the total stays the same, but page 2 (offset 10) now
+    // starts two rows later, so the two after page 1 are never seen although they exist.
+    let mut all: Vec<i64> = fx
+        .emu
+        .employees()
+        .iter()
+        .map(|e| e["id"].as_i64().unwrap())
+        .collect();
+    all.sort();
+    // Two people of page 1 with accounts.
+    let deleted_now: Vec<i64> = all[..10]
+        .iter()
+        .copied()
+        .filter(|id| with_account.contains(&fx.emp_no(*id)))
+        .take(2)
+        .collect();
+    assert_eq!(deleted_now.len(), 2);
+    let deleted_keys: HashSet<String> = deleted_now.iter().map(|id| fx.emp_no(*id)).collect();
+    let skipped: HashSet<String> = [all[10], all[11]]
+        .iter()
+        .map(|id| fx.emp_no(*id))
+        .filter(|k| with_account.contains(k))
+        .collect();
+    assert!(!skipped.is_empty(), "the shifted rows have accounts");
+    fx.emu.set_fault(Fault::DeleteAfterPage {
+        page: 1,
+        ids: deleted_now.clone(),
+    });
+    fx.emu.set_fault(Fault::HireAfterPage {
+        page: 1,
+        people: vec![
+            serde_json::json!({"first_name": "Ann", "last_name": "Shift", "work_email": "ann.shift@example.test", "department": 2, "job_title": 5}),
+            serde_json::json!({"first_name": "Bob", "last_name": "Shift", "work_email": "bob.shift@example.test", "department": 2, "job_title": 5}),
+        ],
+    });
+    let r = fx.run(Mode::Apply).await;
+    // The list looked complete (same total, every page arrived) ...
+    assert!(r.plan.fetch.complete, "{:?}", r.plan.fetch);
+    // ... and missed the shifted people: without the lookup they were planned as disables
+    // ("not in HR any more (complete fetch)"). The lookup by key found them in HR.
+    let found: HashSet<String> = r
+        .plan
+        .findings
+        .iter()
+        .filter(|f| f.message.contains("a lookup by key found"))
+        .map(|f| f.subject.clone())
+        .collect();
+    assert_eq!(found, skipped, "{:?}", r.plan.findings);
+    // Only the real leaver is disabled.
+    assert_eq!(
+        keys(&r, ChangeKind::Disable),
+        HashSet::from([real_key.clone()]),
+        "{:?}",
+        kinds(&r)
+    );
+    assert!(r.plan.changes[..]
+        .iter()
+        .any(|c| c.key == real_key && c.reason.contains("a lookup by key found nobody")));
+    let locked: HashSet<String> = fx
+        .search("(pwdAccountLockedTime=*)")
+        .await
+        .iter()
+        .map(|e| e.attrs["employeeNumber"][0].clone())
+        .collect();
+    assert_eq!(locked, HashSet::from([real_key]), "0 false leavers");
+
+    // The two deleted during the fetch were seen on page 1; the next run finds them gone
+    // (confirmed by the lookup) and disables exactly them.
+    let r = fx.run(Mode::Apply).await;
+    assert_eq!(keys(&r, ChangeKind::Disable), deleted_keys, "{:?}", kinds(&r));
+}
+
+/// With plain deletes during the fetch the total drops between pages: the fetch is incomplete
+/// and nobody is a leaver (exit 4), and the next complete fetch acts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deletes_during_a_fetch_make_it_incomplete_and_withhold_leavers() {
+    let fx = Fx::new("deleting", 40, "uid", STAFF_ATTRS).await;
+    assert_eq!(fx.run(Mode::Apply).await.applied_failed, 0);
+    let mut all: Vec<i64> = fx
+        .emu
+        .employees()
+        .iter()
+        .map(|e| e["id"].as_i64().unwrap())
+        .collect();
+    all.sort();
+    fx.emu.set_fault(Fault::DeleteAfterPage {
+        page: 1,
+        ids: vec![all[20], all[21]],
+    });
+    let r = fx.run(Mode::Apply).await;
+    assert!(!r.plan.fetch.complete, "{:?}", r.plan.fetch);
+    assert_eq!(r.status, RunStatus::Incomplete);
+    assert!(r.plan.changes.iter().all(|c| c.kind != ChangeKind::Disable));
+    assert!(fx.search("(pwdAccountLockedTime=*)").await.is_empty());
+}
