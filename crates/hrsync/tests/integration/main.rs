@@ -7,6 +7,7 @@ mod ad;
 mod common;
 mod csv;
 mod daemon;
+mod examples;
 mod lifecycle;
 mod paycor;
 mod rest;
