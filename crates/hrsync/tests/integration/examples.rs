@@ -126,7 +126,10 @@ async fn the_examples_run_one_after_another_without_touching_each_others_account
     std::fs::write(dir.path().join("acme.key"), "ex-key").unwrap();
     let rest = example("rest-openldap.toml", &ou, dir.path(), |t| {
         t.replace("http://127.0.0.1:8091", &format!("http://{acme_addr}"))
-            .replace("rate_limit_per_minute = 600", "rate_limit_per_minute = 60000")
+            .replace(
+                "rate_limit_per_minute = 600",
+                "rate_limit_per_minute = 60000",
+            )
             .replace("{ env = \"ACME_TOKEN\" }", "{ file = \"acme.token\" }")
             .replace("{ env = \"ACME_API_KEY\" }", "{ file = \"acme.key\" }")
     });
@@ -173,10 +176,7 @@ async fn the_examples_run_one_after_another_without_touching_each_others_account
     let (code, out) = cli(&csv, &["orphans"], &[]);
     assert_eq!(code, 0, "{out}");
     assert!(
-        out.contains(&format!(
-            "{} orphan(s)",
-            ice_keys.len() + rest_keys.len()
-        )),
+        out.contains(&format!("{} orphan(s)", ice_keys.len() + rest_keys.len())),
         "{out}"
     );
     // Nobody anywhere was disabled.

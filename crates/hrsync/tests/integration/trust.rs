@@ -451,9 +451,11 @@ async fn people_deleted_during_a_paged_fetch_never_make_others_leavers() {
         "{:?}",
         kinds(&r)
     );
-    assert!(r.plan.changes[..]
-        .iter()
-        .any(|c| c.key == real_key && c.reason.contains("a lookup by key found nobody")));
+    assert!(
+        r.plan.changes[..]
+            .iter()
+            .any(|c| c.key == real_key && c.reason.contains("a lookup by key found nobody"))
+    );
     let locked: HashSet<String> = fx
         .search("(pwdAccountLockedTime=*)")
         .await
@@ -465,7 +467,12 @@ async fn people_deleted_during_a_paged_fetch_never_make_others_leavers() {
     // The two deleted during the fetch were seen on page 1; the next run finds them gone
     // (confirmed by the lookup) and disables exactly them.
     let r = fx.run(Mode::Apply).await;
-    assert_eq!(keys(&r, ChangeKind::Disable), deleted_keys, "{:?}", kinds(&r));
+    assert_eq!(
+        keys(&r, ChangeKind::Disable),
+        deleted_keys,
+        "{:?}",
+        kinds(&r)
+    );
 }
 
 /// With plain deletes during the fetch the total drops between pages: the fetch is incomplete
