@@ -1057,3 +1057,49 @@ async fn assign_unique(
     crate::unique::assign(plan, &spec.unique, dir, &used, &scope).await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(ok: usize, failed: usize, complete: bool, held: usize) -> RunReport {
+        let mut plan = Plan::default();
+        plan.fetch.complete = complete;
+        plan.held = (0..held)
+            .map(|i| hrsync_model::Change {
+                kind: ChangeKind::Disable,
+                key: i.to_string(),
+                dn: String::new(),
+                new_dn: None,
+                uuid: None,
+                attrs: vec![],
+                reason: String::new(),
+            })
+            .collect();
+        RunReport {
+            run_id: 1,
+            status: RunStatus::Ok,
+            plan,
+            applied_ok: ok,
+            applied_failed: failed,
+            applied_not_attempted: 0,
+            applied: ok + failed > 0,
+            timings: Timings::default(),
+        }
+    }
+
+    #[test]
+    fn statuses_and_exit_codes_tell_the_truth() {
+        let s = |r: &RunReport| RunStatus::of(r, Mode::Apply);
+        assert_eq!(s(&report(3, 0, true, 0)), RunStatus::Ok);
+        assert_eq!(s(&report(2, 1, true, 0)), RunStatus::Partial);
+        // Everything failed: failed, not partial.
+        assert_eq!(s(&report(0, 4, true, 0)), RunStatus::Failed);
+        assert_eq!(s(&report(3, 0, false, 0)), RunStatus::Incomplete);
+        assert_eq!(s(&report(3, 0, true, 2)), RunStatus::Held);
+        assert_eq!(RunStatus::Failed.exit_code(), 3);
+        assert_eq!(RunStatus::Incomplete.exit_code(), 4);
+        assert_eq!(RunStatus::Held.exit_code(), 5);
+        assert_eq!(RunStatus::Ok.exit_code(), 0);
+    }
+}

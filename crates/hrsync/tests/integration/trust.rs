@@ -498,3 +498,58 @@ async fn deletes_during_a_fetch_make_it_incomplete_and_withhold_leavers() {
     assert!(r.plan.changes.iter().all(|c| c.kind != ChangeKind::Disable));
     assert!(fx.search("(pwdAccountLockedTime=*)").await.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_warns_about_a_write_back_loop_and_refuses_a_state_path_that_is_a_directory() {
+    let fx = Fx::new("check-loop", 3, "uid", STAFF_ATTRS).await;
+    let good = std::fs::read_to_string(&fx.cfg_path).unwrap();
+    // The old icehrm-service example: the webhook writes work_email, the mapping reads it.
+    std::fs::write(
+        &fx.cfg_path,
+        good.clone()
+            + "\n[[webhook]]\nname = \"writeback\"\nmethod = \"PUT\"\nurl = \"http://127.0.0.1:9/employees/{hr.id}\"\nmessage_type = \"json\"\nbody = '{\"work_email\": \"{user.uid}@example.com\"}'\nauth = \"icehrm\"\n",
+    )
+    .unwrap();
+    let (code, out) = cli(&fx.cfg_path, &["check"], &[]);
+    assert_eq!(code, 0, "a warning, not an error: {out}");
+    assert!(
+        out.contains("warning: webhook \"writeback\" writes HR field `work_email`"),
+        "{out}"
+    );
+    assert!(out.contains("(for mail)"), "{out}");
+    // A state path that is a directory.
+    std::fs::create_dir(fx.dir.path().join("state-dir")).unwrap();
+    std::fs::write(
+        &fx.cfg_path,
+        good.replace("path = \"state.db\"", "path = \"state-dir\""),
+    )
+    .unwrap();
+    let (code, out) = cli(&fx.cfg_path, &["check"], &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("state-dir"), "{out}");
+    assert!(out.contains("[state].path"), "{out}");
+}
+
+/// Two applies on a fresh state database: one runs, the other is told that another apply of
+/// the mapping is running — never `database is locked` or `table runs already exists`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_applies_on_a_fresh_state_database() {
+    let fx = Fx::new("fresh-db", 60, "uid", STAFF_ATTRS).await;
+    for round in 0..3 {
+        let _ = std::fs::remove_file(fx.dir.path().join("state.db"));
+        let cfg = fx.cfg_path.clone();
+        let spawn = || {
+            let cfg = cfg.clone();
+            std::thread::spawn(move || cli(&cfg, &["apply", "--yes"], &[]))
+        };
+        let (a, b) = (spawn(), spawn());
+        for (code, out) in [a.join().unwrap(), b.join().unwrap()] {
+            assert!(
+                code == 0 || out.contains("another apply of mapping \"staff\" is running"),
+                "round {round}: {code} {out}"
+            );
+            assert!(!out.contains("database is locked"), "{out}");
+            assert!(!out.contains("already exists"), "{out}");
+        }
+    }
+}
