@@ -27,7 +27,7 @@ command -v python3 >/dev/null 2>&1 || { echo "bench-ad: python3 is needed (LDIF 
 ensure_cargo
 echo "== building (release)" >&2
 cargo build --quiet --release --bins
-BIN=$PWD/target/release
+BIN=${CARGO_TARGET_DIR:-$PWD/target}/release
 
 WORK=$(mktemp -d /tmp/hrsync-bench-ad.XXXXXX)   # 0700: the passwords file lives here
 STARTED_DC=0

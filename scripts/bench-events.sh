@@ -13,7 +13,7 @@ scripts/install-deps.sh
 ensure_cargo
 echo "== building (release)" >&2
 cargo build --quiet --release --bins --examples -p hrsync -p hrsync-emulator
-BIN=$PWD/target/release
+BIN=${CARGO_TARGET_DIR:-$PWD/target}/release
 
 WORK=$(mktemp -d /tmp/hrsync-bench-events.XXXXXX)
 SERVE_PID=

@@ -13,7 +13,7 @@ command -v /usr/bin/time >/dev/null 2>&1 || { apt-get install -y -qq time >/dev/
 ensure_cargo
 echo "== building (release)" >&2
 cargo build --quiet --release --bins
-BIN=$PWD/target/release
+BIN=${CARGO_TARGET_DIR:-$PWD/target}/release
 
 WORK=$(mktemp -d /tmp/hrsync-bench.XXXXXX)
 trap 'stop_stack "$WORK"' EXIT INT TERM
@@ -69,5 +69,9 @@ print(f"ldapadd reference    {ref_rate:.0f} entries/s ({ref} entries, one client
 print(f"ratio vs ldapadd     {ours/ref_rate:.2f}x")
 print(f"first run wall       {fwall:.2f} s, peak RSS {frss/1024:.0f} MB")
 nt = noop["timings"]
-print(f"no-op re-run wall    {nwall:.2f} s (fetch {nt['fetch_ms']/1000:.2f}, snapshot {nt['snapshot_ms']/1000:.2f}, plan {nt['plan_ms']/1000:.2f}), changes {len(noop['plan']['changes'])}, peak RSS {nrss/1024:.0f} MB")
+print(f"no-op re-run wall    {nwall:.2f} s (fetch {nt['fetch_ms']/1000:.2f}, snapshot {nt['snapshot_ms']/1000:.2f}, plan {nt['plan_ms']/1000:.2f}), changes {len(noop['plan']['changes'])}, status {noop.get('status')}, peak RSS {nrss/1024:.0f} MB")
+print("BENCHMARKS.md row:")
+print(f"| {n} | {ours:.0f} ({ref_rate:.0f}, {ours/ref_rate:.2f}x) | {fwall:.1f} s, {frss/1024:.0f} MB | "
+      f"{t['fetch_ms']/1000:.2f} / {t['map_ms']/1000:.2f} / {t['snapshot_ms']/1000:.2f} / {t['plan_ms']/1000:.2f} / {apply_s:.2f} | "
+      f"{nwall:.2f} s, {nrss/1024:.0f} MB | {nt['fetch_ms']/1000:.2f} / {nt['snapshot_ms']/1000:.2f} / {nt['plan_ms']/1000:.2f} |")
 PY

@@ -14,7 +14,7 @@ ensure_cargo
 
 echo "== building hrsync" >&2
 cargo build --quiet --bins
-BIN=$PWD/target/debug
+BIN=${CARGO_TARGET_DIR:-$PWD/target}/debug
 
 WORK=$(mktemp -d /tmp/hrsync-demo.XXXXXX)
 cleanup() {

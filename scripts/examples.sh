@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 ensure_cargo
 cargo build --quiet --bins
-BIN=$PWD/target/debug
+BIN=${CARGO_TARGET_DIR:-$PWD/target}/debug
 for p in 3389 8089 8091 8092; do
   if (echo >/dev/tcp/127.0.0.1/$p) 2>/dev/null; then echo "port $p is in use" >&2; exit 1; fi
 done
