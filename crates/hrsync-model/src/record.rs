@@ -73,3 +73,15 @@ pub struct FetchReport {
     pub notes: Vec<String>,
     pub duration_ms: u64,
 }
+
+impl FetchReport {
+    /// Adds what one part of a fetch (a chunk of a lookup) saw: its pages, its notes and,
+    /// when there was one, its error (the first error is kept).
+    pub fn absorb(&mut self, part: FetchReport) {
+        self.pages += part.pages;
+        self.notes.extend(part.notes);
+        if let Some(e) = part.error {
+            self.error.get_or_insert(e);
+        }
+    }
+}

@@ -168,13 +168,7 @@ impl IceHrm {
                 })
                 .await;
             match res {
-                Ok(r) => {
-                    report.pages += r.pages;
-                    report.notes.extend(r.notes);
-                    if let Some(e) = r.error {
-                        report.error.get_or_insert(e);
-                    }
-                }
+                Ok(r) => report.absorb(r),
                 Err(e) if i == 0 => return Err(e),
                 Err(e) => {
                     report.error.get_or_insert(e.to_string());

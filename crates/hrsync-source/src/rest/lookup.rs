@@ -297,13 +297,7 @@ impl RestIntegration {
                         })
                         .await;
                     match res {
-                        Ok(r) => {
-                            report.pages += r.pages;
-                            report.notes.extend(r.notes);
-                            if let Some(err) = r.error {
-                                report.error.get_or_insert(err);
-                            }
-                        }
+                        Ok(r) => report.absorb(r),
                         Err(err) if i == 0 => return Err(err),
                         Err(err) => {
                             report.error.get_or_insert(err.to_string());
