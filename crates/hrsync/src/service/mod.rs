@@ -40,31 +40,21 @@ const STALE_LOCK_HOURS: i64 = 6;
 
 static METRICS: OnceLock<PrometheusHandle> = OnceLock::new();
 
-fn host() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_else(|_| "localhost".into())
-}
-
-/// Who holds a run lock: this host and process.
+/// Who holds a run lock: this host and process (the format the state records runs with).
 pub fn owner_id() -> String {
-    format!("{} pid {}", host(), std::process::id())
+    hrsync_state::owner_id()
 }
 
 /// Releases run locks held by processes of this host that are gone (a crash, a restart that
-/// outlived the shutdown grace), so their automations and mappings are not blocked for hours.
+/// outlived the shutdown grace, a zombie), so their automations and mappings are not blocked
+/// for hours. One test of "gone" for locks and for interrupted runs.
 pub fn release_dead_locks(store: &mut Store) -> hrsync_state::Result<()> {
-    let mine = format!("{} pid ", host());
     for row in store.automations()? {
-        let Some(pid) = row
-            .running_owner
-            .as_deref()
-            .and_then(|o| o.strip_prefix(&mine))
-        else {
+        let Some(owner) = row.running_owner.as_deref() else {
             continue;
         };
-        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
-            tracing::warn!(lock = %row.name, pid, "releasing the run lock of a process that is gone");
+        if hrsync_state::process::owner_is_dead(owner) {
+            tracing::warn!(lock = %row.name, owner, "releasing the run lock of a process that is gone");
             store.release_lock(&row.name)?;
         }
     }
