@@ -89,8 +89,7 @@ fn missing_from(synopses: &[Vec<String>]) -> Vec<String> {
         }
         for a in cmd.get_arguments().filter(|a| !builtin(a)) {
             let want = spellings(a);
-            // A long option must be spelt out; its short form alone is enough only for `-c`
-            // and `-m`, which every table row uses.
+            // `--long` or its short form (`-c FILE`), in this command's own synopsis.
             let ok = mine.iter().any(|s| {
                 s[path.len() + 1..]
                     .iter()
