@@ -25,7 +25,10 @@ fn synopses() -> Vec<Vec<String>> {
             if i % 2 == 1 && span.starts_with("hrsync ") {
                 out.push(
                     span.split_whitespace()
-                        .map(|w| w.trim_matches(|c| matches!(c, '[' | ']' | '…' | ',')).to_string())
+                        .map(|w| {
+                            w.trim_matches(|c| matches!(c, '[' | ']' | '…' | ','))
+                                .to_string()
+                        })
                         .filter(|w| !w.is_empty())
                         .collect(),
                 );
@@ -37,7 +40,10 @@ fn synopses() -> Vec<Vec<String>> {
 
 /// Every leaf command: its path (`["orchestrate", "list"]`) and the command.
 fn leaves(cmd: &clap::Command, path: Vec<String>, out: &mut Vec<(Vec<String>, clap::Command)>) {
-    let subs: Vec<&clap::Command> = cmd.get_subcommands().filter(|c| c.get_name() != "help").collect();
+    let subs: Vec<&clap::Command> = cmd
+        .get_subcommands()
+        .filter(|c| c.get_name() != "help")
+        .collect();
     if subs.is_empty() {
         out.push((path, cmd.clone()));
         return;
@@ -129,7 +135,10 @@ fn the_check_finds_a_missing_option_and_a_missing_command() {
         })
         .collect();
     let missing = missing_from(&edited);
-    assert!(missing.contains(&"hrsync plan: --ldif".to_string()), "{missing:?}");
+    assert!(
+        missing.contains(&"hrsync plan: --ldif".to_string()),
+        "{missing:?}"
+    );
     assert!(
         missing.contains(&"hrsync deliveries: the command".to_string()),
         "{missing:?}"

@@ -8,6 +8,7 @@ mod common;
 mod csv;
 mod daemon;
 mod lifecycle;
+mod ops;
 mod paycor;
 mod rest;
 mod secrets;
