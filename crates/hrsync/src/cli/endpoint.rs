@@ -89,43 +89,6 @@ fn mask_sensitive(profile: &mut Profile) {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::is_sensitive;
-
-    #[test]
-    fn sensitive_fields_are_recognised() {
-        for p in [
-            "ssn",
-            "birthday",
-            "birth_date",
-            "dateOfBirth",
-            "salary",
-            "compensation.grade",
-            "payRate",
-            "bank.iban",
-            "bankAccount",
-            "tax_id",
-            "taxId",
-            "nationalId",
-            "personal.ssn",
-        ] {
-            assert!(is_sensitive(p), "{p}");
-        }
-        for p in [
-            "first_name",
-            "department.display",
-            "work_email",
-            "settings",
-            "employee_id",
-            "job_title.display",
-            "supervisor.id",
-        ] {
-            assert!(!is_sensitive(p), "{p}");
-        }
-    }
-}
-
 /// How many people `endpoint test` calls a fan-out endpoint for.
 const FAN_OUT_SAMPLE: usize = 5;
 
@@ -215,4 +178,41 @@ pub async fn run(
         );
     }
     Ok(if report.complete { 0 } else { 4 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_sensitive;
+
+    #[test]
+    fn sensitive_fields_are_recognised() {
+        for p in [
+            "ssn",
+            "birthday",
+            "birth_date",
+            "dateOfBirth",
+            "salary",
+            "compensation.grade",
+            "payRate",
+            "bank.iban",
+            "bankAccount",
+            "tax_id",
+            "taxId",
+            "nationalId",
+            "personal.ssn",
+        ] {
+            assert!(is_sensitive(p), "{p}");
+        }
+        for p in [
+            "first_name",
+            "department.display",
+            "work_email",
+            "settings",
+            "employee_id",
+            "job_title.display",
+            "supervisor.id",
+        ] {
+            assert!(!is_sensitive(p), "{p}");
+        }
+    }
 }
