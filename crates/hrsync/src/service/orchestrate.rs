@@ -5,7 +5,8 @@
 //! and finished ones never run again. A step interrupted mid-way runs again: directory actions
 //! are idempotent, and webhooks carry the same `Idempotency-Key` (`hrsync-<id>-<step>`) on every
 //! attempt, so a receiver can drop the repeat. A step that keeps failing sends the instance to
-//! the dead-letter list (`hrsync orchestrate dead`, `replay`).
+//! the dead-letter list (`hrsync orchestrate list --dead`, `replay`, `cancel`). Every directory
+//! write of a step is audited (trigger `orchestration`, with the instance and step).
 
 use super::config::{OnError, RawOrchestration, RawStep, When};
 use crate::config::Config;
@@ -117,6 +118,8 @@ pub struct Worker {
     dirs: tokio::sync::Mutex<HashMap<String, Arc<Directory>>>,
     /// Base of the retry backoff of failed steps.
     pub retry_base: chrono::Duration,
+    /// Who the audit names for the steps' directory writes (the user this process runs as).
+    operator: String,
 }
 
 /// What one step did.
@@ -226,6 +229,7 @@ impl Worker {
             client,
             dirs: tokio::sync::Mutex::new(HashMap::new()),
             retry_base: chrono::Duration::seconds(30),
+            operator: hrsync_state::operator_name(),
         })
     }
 
@@ -456,7 +460,7 @@ impl Worker {
                     rc,
                     message,
                     trigger: Trigger::Orchestration,
-                    operator: &hrsync_state::operator_name(),
+                    operator: &self.operator,
                     outbox: Some((row.id, row.step)),
                     at: Utc::now(),
                 });
