@@ -412,4 +412,16 @@ steps = [ {{ action = "webhook", webhook = "flaky", max_attempts = 1 }} ]
     let (rc, out) = run(&fx, &["orchestrate", "work", "--json"]).await;
     assert_eq!(rc, 0, "nothing due: {out}");
     assert_eq!(json_of(&out)["ran"], 0);
+
+    // A limit of 0 attempts is refused by `check`, naming the key.
+    append(
+        &fx,
+        "\n[[orchestration]]\nname = \"never\"\nsteps = [ { action = \"enable\", max_attempts = 0 } ]\n",
+    );
+    let (rc, out) = run(&fx, &["check"]).await;
+    assert_eq!(rc, 1, "{out}");
+    assert!(
+        out.contains("orchestration[2].steps[0].max_attempts"),
+        "{out}"
+    );
 }
