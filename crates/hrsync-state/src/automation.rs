@@ -41,7 +41,8 @@ pub struct OutboxRow {
     pub event: String,
     /// The next step to run (0-based).
     pub step: i64,
-    /// `pending`, `done` or `dead` (failed for good: the dead-letter list).
+    /// `pending`, `running` (a worker holds its step until `next_at`), `done`, `dead` (failed
+    /// for good: the dead-letter list) or `cancelled` (by `hrsync orchestrate cancel`).
     pub status: String,
     /// Failed attempts of the current step.
     pub attempts: i64,
@@ -66,6 +67,19 @@ pub struct StepDone {
     pub next_at: DateTime<Utc>,
     /// That was the last step.
     pub finished: bool,
+}
+
+/// What `Store::cancel` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cancelled {
+    /// Cancelled: none of its steps runs any more (it stopped before `step`).
+    Done { step: i64 },
+    /// No instance with that id.
+    NotFound,
+    /// It had finished (`done`) or was cancelled before (`cancelled`): nothing to cancel.
+    Finished { status: String },
+    /// A worker is running its step now (until `until` at the latest): try again after it.
+    Running { until: Option<DateTime<Utc>> },
 }
 
 /// One webhook call, as logged.
@@ -392,6 +406,40 @@ impl Store {
         Ok(n == 1)
     }
 
+    /// Cancels a pending or dead instance (or one whose worker died mid-step): none of its
+    /// steps runs any more, and its step log says who cancelled it. A finished instance, or one
+    /// a live worker is running a step of, is left as it is (see [`Cancelled`]).
+    pub fn cancel(&mut self, id: i64, by: &str, now: DateTime<Utc>) -> Result<Cancelled> {
+        let tx = self.write()?;
+        let row = tx
+            .prepare_cached(sql::OUTBOX_ITEM)?
+            .query_row(params![id], outbox_row)
+            .optional()?;
+        let Some(row) = row else {
+            return Ok(Cancelled::NotFound);
+        };
+        match row.status.as_str() {
+            "done" | "cancelled" => return Ok(Cancelled::Finished { status: row.status }),
+            "running" if row.next_at.is_none_or(|t| t > now) => {
+                return Ok(Cancelled::Running { until: row.next_at });
+            }
+            _ => {}
+        }
+        let detail = format!(
+            "cancelled by {by} (was {}): no further step runs",
+            row.status
+        );
+        log_step(&tx, id, row.step, false, &detail, now)?;
+        let n = tx.execute(sql::OUTBOX_CANCEL, params![id, ts(now), detail])?;
+        if n != 1 {
+            // Changed between the read and the update: cannot happen inside the transaction,
+            // but never record a cancel that did not take.
+            return Ok(Cancelled::Finished { status: row.status });
+        }
+        tx.commit()?;
+        Ok(Cancelled::Done { step: row.step })
+    }
+
     /// The step log of one orchestration: (step, attempt, at, ok, detail).
     pub fn step_log(&self, id: i64) -> Result<Vec<StepLog>> {
         let mut st = self.conn.prepare(sql::STEP_LOG_OF)?;
@@ -565,5 +613,103 @@ mod tests {
         let row = s.outbox_item(id).unwrap().unwrap();
         assert_eq!((row.status.as_str(), row.step), ("done", 2));
         assert_eq!(s.step_log(id).unwrap().len(), 5);
+    }
+
+    #[test]
+    fn cancel_stops_pending_and_dead_instances_and_refuses_finished_or_running_ones() {
+        let mut s = Store::in_memory().unwrap();
+        let pending = s
+            .enqueue("welcome", "staff", "7", "uid=a", "created", at(0))
+            .unwrap();
+        assert_eq!(
+            s.cancel(pending, "alice", at(1)).unwrap(),
+            Cancelled::Done { step: 0 }
+        );
+        let row = s.outbox_item(pending).unwrap().unwrap();
+        assert_eq!(row.status, "cancelled");
+        assert!(s.due_outbox(at(10), 10).unwrap().is_empty(), "never runs");
+        let log = s.step_log(pending).unwrap();
+        assert_eq!(log.len(), 1);
+        assert!(
+            log[0].4.contains("cancelled by alice (was pending)"),
+            "{log:?}"
+        );
+        // Twice: nothing to do, said so.
+        assert_eq!(
+            s.cancel(pending, "alice", at(2)).unwrap(),
+            Cancelled::Finished {
+                status: "cancelled".into()
+            }
+        );
+        assert_eq!(s.cancel(999, "alice", at(2)).unwrap(), Cancelled::NotFound);
+
+        // A dead instance can be cancelled (instead of replayed).
+        let dead = s
+            .enqueue("welcome", "staff", "8", "uid=b", "created", at(0))
+            .unwrap();
+        s.step_failed(dead, 0, "HTTP 500", None, at(1)).unwrap();
+        assert_eq!(
+            s.cancel(dead, "bob", at(2)).unwrap(),
+            Cancelled::Done { step: 0 }
+        );
+        assert!(
+            !s.replay(dead, at(3)).unwrap(),
+            "a cancelled instance is not replayed"
+        );
+
+        // Running: refused while the worker's lease lasts, taken after (the worker died).
+        let run = s
+            .enqueue("welcome", "staff", "9", "uid=c", "created", at(0))
+            .unwrap();
+        assert!(s.claim(run, 0, at(600), at(0)).unwrap());
+        assert_eq!(
+            s.cancel(run, "carol", at(10)).unwrap(),
+            Cancelled::Running {
+                until: Some(at(600))
+            }
+        );
+        assert_eq!(
+            s.cancel(run, "carol", at(601)).unwrap(),
+            Cancelled::Done { step: 0 }
+        );
+        // A worker that still finishes the step does not revive it.
+        s.step_done(
+            run,
+            &StepDone {
+                step: 0,
+                ok: true,
+                detail: "ok".into(),
+                next_at: at(602),
+                finished: false,
+            },
+            at(602),
+        )
+        .unwrap();
+        assert_eq!(s.outbox_item(run).unwrap().unwrap().status, "cancelled");
+
+        // A finished one is refused.
+        let done = s
+            .enqueue("welcome", "staff", "10", "uid=d", "created", at(0))
+            .unwrap();
+        assert!(s.claim(done, 0, at(600), at(0)).unwrap());
+        s.step_done(
+            done,
+            &StepDone {
+                step: 0,
+                ok: true,
+                detail: "ok".into(),
+                next_at: at(1),
+                finished: true,
+            },
+            at(1),
+        )
+        .unwrap();
+        assert_eq!(
+            s.cancel(done, "dave", at(2)).unwrap(),
+            Cancelled::Finished {
+                status: "done".into()
+            }
+        );
+        assert_eq!(s.step_log(done).unwrap().len(), 1, "nothing logged");
     }
 }

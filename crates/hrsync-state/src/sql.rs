@@ -247,13 +247,16 @@ statements! {
     OUTBOX_STEP_DONE(Access::Point) =
         "UPDATE outbox SET step = ?2, status = ?3, attempts = 0, next_at = ?4, last_ok = ?5,
          last_error = CASE WHEN ?5 THEN NULL ELSE ?6 END, updated_at = ?7
-         WHERE id = ?1 AND step = ?8";
+         WHERE id = ?1 AND step = ?8 AND status IN ('pending', 'running')";
     OUTBOX_STEP_FAILED(Access::Point) =
         "UPDATE outbox SET attempts = attempts + 1, status = ?2, next_at = ?3, last_error = ?4, updated_at = ?5
          WHERE id = ?1 AND step = ?6 AND status IN ('pending', 'running')";
     OUTBOX_REPLAY(Access::Point) =
         "UPDATE outbox SET status = 'pending', attempts = 0, next_at = ?2, updated_at = ?2
          WHERE id = ?1 AND status = 'dead'";
+    OUTBOX_CANCEL(Access::Point) =
+        "UPDATE outbox SET status = 'cancelled', last_error = ?3, updated_at = ?2
+         WHERE id = ?1 AND (status IN ('pending', 'dead') OR (status = 'running' AND next_at <= ?2))";
     STEP_LOG_OF(Access::Bulk) =
         "SELECT step, attempt, at, ok, detail FROM step_log WHERE outbox_id = ?1 ORDER BY id";
     DELIVERY_INSERT(Access::Point) =

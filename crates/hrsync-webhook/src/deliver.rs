@@ -412,10 +412,10 @@ pub async fn deliver(
             Decision::Retry { wait, why } => {
                 if attempt >= max_attempts {
                     d.notes.push(format!(
-                        "attempt {attempt}: {what}; giving up: max_attempts = {max_attempts} reached"
+                        "attempt {attempt}: {what}; giving up: max_attempts = {max_attempts} of webhook {name} reached"
                     ));
                     d.error = Some(format!(
-                        "webhook {name}: {what} after {attempts_text} (gave up: max_attempts = {max_attempts})"
+                        "webhook {name}: {what} after {attempts_text} (gave up: max_attempts = {max_attempts} of webhook {name})"
                     ));
                     break;
                 }

@@ -186,6 +186,9 @@ pub struct RunReport {
     /// Of the failed ones, those never sent (the connection to the directory was lost).
     pub applied_not_attempted: usize,
     pub applied: bool,
+    /// Orchestration instances the applied changes queued (run by `hrsync serve` or
+    /// `hrsync orchestrate work`).
+    pub queued_orchestrations: usize,
     pub timings: Timings,
 }
 
@@ -652,6 +655,7 @@ async fn conclude(
         applied_failed: 0,
         applied_not_attempted: 0,
         applied: false,
+        queued_orchestrations: 0,
         timings: Timings::default(),
     };
     if mode == Mode::Plan || report.plan.is_empty() || !ui.confirm(&report.plan) {
@@ -672,6 +676,7 @@ async fn conclude(
     let mut ok = 0usize;
     let mut failed = 0usize;
     let mut not_attempted = 0usize;
+    let mut queued = 0usize;
     let mut audit_error: Option<hrsync_state::StateError> = None;
     let mut queue_error: Option<hrsync_state::StateError> = None;
     {
@@ -757,18 +762,20 @@ async fn conclude(
             // Lifecycle events of what succeeded: the orchestrations they trigger go to the
             // outbox at once (not with the batched audit), so a crash later in the apply cannot
             // lose them. The daemon's worker (or `hrsync orchestrate work`) runs them.
-            if o.ok
-                && !job.orchestrations.is_empty()
-                && let Err(e) = crate::service::orchestrate::enqueue(
+            if o.ok && !job.orchestrations.is_empty() {
+                match crate::service::orchestrate::enqueue(
                     store,
                     &job.orchestrations,
                     &spec.name,
                     &[(&changes[o.index], o.dn.as_str())],
                     Utc::now(),
-                )
-            {
-                tracing::error!(run = run_id, "cannot queue orchestrations: {e}");
-                queue_error.get_or_insert(e);
+                ) {
+                    Ok(n) => queued += n,
+                    Err(e) => {
+                        tracing::error!(run = run_id, "cannot queue orchestrations: {e}");
+                        queue_error.get_or_insert(e);
+                    }
+                }
             }
             pending.push(o.clone());
             // Small batches: a result not yet written is reconciled after a crash, but
@@ -790,6 +797,7 @@ async fn conclude(
     report.applied_ok = ok;
     report.applied_failed = failed;
     report.applied_not_attempted = not_attempted;
+    report.queued_orchestrations = queued;
     Ok(report)
 }
 

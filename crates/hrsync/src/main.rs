@@ -31,10 +31,10 @@ struct Cli {
 }
 
 #[derive(clap::Args)]
-struct Common {
+pub(crate) struct Common {
     /// Configuration file (TOML).
     #[arg(short, long, env = "HRSYNC_CONFIG")]
-    config: PathBuf,
+    pub(crate) config: PathBuf,
 }
 
 #[derive(clap::Args)]
@@ -138,12 +138,27 @@ enum Cmd {
     /// Outbound webhooks.
     Webhook {
         #[command(subcommand)]
-        cmd: WebhookCmd,
+        cmd: cli::orchestrate::WebhookCmd,
+    },
+    /// The webhook delivery log, newest first: request (secrets redacted), status, attempts,
+    /// error; from `webhook test` and orchestration steps.
+    Deliveries {
+        #[command(flatten)]
+        common: Common,
+        /// Only deliveries of this [[webhook]].
+        #[arg(long, value_name = "NAME")]
+        webhook: Option<String>,
+        /// Show at most this many deliveries, newest first.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// Print the deliveries as JSON (as stored, secrets redacted).
+        #[arg(long)]
+        json: bool,
     },
     /// Orchestration templates and their outbox.
     Orchestrate {
         #[command(subcommand)]
-        cmd: OrchestrateCmd,
+        cmd: cli::orchestrate::OrchestrateCmd,
     },
     /// List past runs.
     Runs {
@@ -222,20 +237,6 @@ enum ReviewCmd {
     },
 }
 
-/// Whom a webhook test or an on-demand orchestration is for.
-#[derive(clap::Args)]
-struct People {
-    /// HR primary key of a person (repeat for several).
-    #[arg(long = "user", required_unless_present = "groups")]
-    users: Vec<String>,
-    /// DN of a group: every member with a key (repeat for several).
-    #[arg(long = "group")]
-    groups: Vec<String>,
-    /// The mapping whose accounts and HR records are used (needed with several).
-    #[arg(short, long)]
-    mapping: Option<String>,
-}
-
 #[derive(Subcommand)]
 enum AutomationCmd {
     /// Every automation: schedule, last run and status, next run, whether it is running.
@@ -245,62 +246,6 @@ enum AutomationCmd {
         /// Print the automations as JSON.
         #[arg(long)]
         json: bool,
-    },
-}
-
-#[derive(Subcommand)]
-enum WebhookCmd {
-    /// Calls the webhook for real for the chosen people and shows request (secrets redacted)
-    /// and response: the "Test & Save" of a webhook.
-    Test {
-        #[command(flatten)]
-        common: Common,
-        /// Name of the [[webhook]].
-        name: String,
-        #[command(flatten)]
-        who: People,
-        /// Print requests and responses as JSON.
-        #[arg(long)]
-        json: bool,
-    },
-}
-
-#[derive(Subcommand)]
-enum OrchestrateCmd {
-    /// Applies a template to chosen people now (and runs its steps until done or delayed).
-    Run {
-        #[command(flatten)]
-        common: Common,
-        /// Name of the [[orchestration]] template.
-        template: String,
-        #[command(flatten)]
-        who: People,
-    },
-    /// Runs every due step once (what the daemon does continuously).
-    Work {
-        #[command(flatten)]
-        common: Common,
-    },
-    /// The outbox: every instance with its step and status; --dead for the dead-letter list.
-    List {
-        #[command(flatten)]
-        common: Common,
-        /// Only dead-lettered instances (steps that failed for good).
-        #[arg(long)]
-        dead: bool,
-        /// Show at most this many instances, newest first.
-        #[arg(long, default_value_t = 50)]
-        limit: usize,
-        /// Print the instances as JSON.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Puts a dead instance back in the queue at the step that failed.
-    Replay {
-        #[command(flatten)]
-        common: Common,
-        /// Instance id (from `orchestrate list --dead`).
-        id: i64,
     },
 }
 
@@ -400,95 +345,26 @@ async fn real_main(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Cmd::Automation { cmd } => automation(cmd),
-        Cmd::Webhook { cmd } => webhook(cmd).await,
-        Cmd::Orchestrate { cmd } => orchestrate(cmd).await,
+        Cmd::Webhook { cmd } => cli::orchestrate::webhook(cmd).await,
+        Cmd::Orchestrate { cmd } => cli::orchestrate::orchestrate(cmd).await,
         Cmd::Runs {
             common,
             limit,
             json,
-        } => {
-            let cfg = Config::load(&common.config)?;
-            let store = Store::open(&cfg.state_path())?;
-            let runs = store.runs(limit)?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&runs)?);
-                return Ok(0);
-            }
-            println!(
-                "{:>5}  {:<7} {:<20} {:<25} {:<9} {:>7}  changes (c/u/e/d)  findings",
-                "run", "command", "mapping", "started", "status", "records"
-            );
-            for r in runs {
-                let s = r.summary.unwrap_or_default();
-                println!(
-                    "{:>5}  {:<7} {:<20} {:<25} {:<9} {:>7}  {}/{}/{}/{}{}  {}{}",
-                    r.id,
-                    r.command,
-                    r.mapping,
-                    r.started_at.get(..19).unwrap_or(&r.started_at),
-                    r.status,
-                    r.records.map(|n| n.to_string()).unwrap_or_default(),
-                    s.create,
-                    s.update,
-                    s.enable,
-                    s.disable,
-                    if r.fetch_complete == Some(false) {
-                        " (fetch incomplete)"
-                    } else {
-                        ""
-                    },
-                    s.findings,
-                    r.error.map(|e| format!("  error: {e}")).unwrap_or_default()
-                );
-            }
-            Ok(0)
-        }
+        } => cli::history::runs(&common.config, limit, json),
         Cmd::Audit {
             common,
             run,
             key,
             limit,
             json,
-        } => {
-            let cfg = Config::load(&common.config)?;
-            let store = Store::open(&cfg.state_path())?;
-            let rows = store.audit(run, key.as_deref(), limit)?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&rows)?);
-                return Ok(0);
-            }
-            for r in rows {
-                let res = if r.ok {
-                    "ok".to_string()
-                } else {
-                    format!("FAILED: {}", r.message)
-                };
-                println!(
-                    "run {} #{} {} {} [{}] {} -- {}",
-                    r.run_id,
-                    r.seq,
-                    r.at.get(..19).unwrap_or(&r.at),
-                    r.kind,
-                    r.hr_key,
-                    r.dn,
-                    res
-                );
-                if let Some(n) = r.new_dn {
-                    println!("    renamed -> {n}");
-                }
-                if let Some(list) = r.attrs.as_array() {
-                    for a in list {
-                        println!(
-                            "    {}: {} -> {}",
-                            a["attr"].as_str().unwrap_or("?"),
-                            a["before"],
-                            a["after"]
-                        );
-                    }
-                }
-            }
-            Ok(0)
-        }
+        } => cli::history::audit(&common.config, run, key.as_deref(), limit, json),
+        Cmd::Deliveries {
+            common,
+            webhook,
+            limit,
+            json,
+        } => cli::history::deliveries(&common.config, webhook.as_deref(), limit, json),
     }
 }
 
@@ -635,6 +511,13 @@ async fn sync(common: Common, show: Show, mode: Mode, yes: bool) -> Result<i32> 
                         String::new()
                     }
                 );
+                if report.queued_orchestrations > 0 {
+                    println!(
+                        "Queued {} orchestration instance(s); `hrsync serve` runs them, or `hrsync orchestrate work -c {}` (see `hrsync orchestrate list`)",
+                        report.queued_orchestrations,
+                        common.config.display()
+                    );
+                }
             } else if !report.plan.is_empty() {
                 println!("Not applied.");
             }
@@ -654,6 +537,8 @@ async fn sync(common: Common, show: Show, mode: Mode, yes: bool) -> Result<i32> 
             applied: bool,
             applied_ok: usize,
             applied_failed: usize,
+            /// Orchestration instances queued (run by `serve` or `orchestrate work`).
+            queued_orchestrations: usize,
             timings: &'a engine::Timings,
             plan: &'a Plan,
         }
@@ -665,6 +550,7 @@ async fn sync(common: Common, show: Show, mode: Mode, yes: bool) -> Result<i32> 
                 applied: r.applied,
                 applied_ok: r.applied_ok,
                 applied_failed: r.applied_failed,
+                queued_orchestrations: r.queued_orchestrations,
                 timings: &r.timings,
                 plan: &r.plan,
             })
@@ -780,9 +666,7 @@ fn review(cmd: ReviewCmd) -> Result<i32> {
                 item.candidates.iter().map(|c| &c.dn).collect::<Vec<_>>()
             );
         }
-        let by = std::env::var("SUDO_USER")
-            .or_else(|_| std::env::var("USER"))
-            .unwrap_or_else(|_| "unknown".into());
+        let by = hrsync_state::operator_name();
         store.decide(
             &mapping,
             &target.key,
@@ -916,219 +800,4 @@ fn automation(cmd: AutomationCmd) -> Result<i32> {
         );
     }
     Ok(0)
-}
-
-/// The people a command is for: the given keys, then every keyed member of the given groups,
-/// each once, in that order.
-async fn people(
-    dir: &hrsync_directory::Directory,
-    mut users: Vec<String>,
-    groups: &[String],
-) -> Result<Vec<String>> {
-    for g in groups {
-        users.extend(dir.group_member_keys(g).await?);
-    }
-    Ok(once_each(users))
-}
-
-/// Drops repeated keys, keeping the first of each.
-fn once_each(mut users: Vec<String>) -> Vec<String> {
-    let mut seen = std::collections::HashSet::new();
-    users.retain(|u| seen.insert(u.clone()));
-    users
-}
-
-async fn webhook(cmd: WebhookCmd) -> Result<i32> {
-    let WebhookCmd::Test {
-        common,
-        name,
-        who: People {
-            users,
-            groups,
-            mapping,
-        },
-        json,
-    } = cmd;
-    let cfg = Config::load(&common.config)?;
-    let mapping = one_mapping(&cfg, mapping)?;
-    let hooks = hrsync::service::orchestrate::compile_hooks(&cfg)?;
-    let Some(hook) = hooks.get(&name) else {
-        bail!(
-            "no [[webhook]] named {name:?}; there are {:?}",
-            hooks.keys().collect::<Vec<_>>()
-        );
-    };
-    let job = cfg.job(&mapping)?;
-    let dir = hrsync_directory::Directory::connect(job.directory.clone()).await?;
-    let users = people(&dir, users, &groups).await?;
-    let client = hrsync_webhook::client()?;
-    let mut store = Store::open(&cfg.state_path())?;
-    let mut code = 0;
-    let mut all = Vec::new();
-    for key in &users {
-        let entry = dir
-            .find_by(&job.directory.key_attribute, key)
-            .await?
-            .into_iter()
-            .next();
-        let hr = match hrsync::service::orchestrate::hr_record(&job, key).await {
-            Ok(Some(rec)) => Some(rec),
-            Ok(None) => {
-                eprintln!("note: {key} is not in HR; hr.* macros are empty");
-                None
-            }
-            Err(e) => {
-                eprintln!("note: {e}");
-                None
-            }
-        };
-        let values = hrsync::service::orchestrate::macro_values(key, "test", entry.as_ref(), hr);
-        if entry.is_none() {
-            eprintln!(
-                "note: no account with {} = {key}; user.* macros are empty",
-                job.directory.key_attribute
-            );
-        }
-        let d = hrsync::service::orchestrate::call(&client, hook, &values, None).await;
-        store.record_delivery(
-            &name,
-            Some(key),
-            None,
-            d.ok,
-            d.status,
-            d.attempts,
-            d.duration_ms,
-            &serde_json::to_value(&d)?,
-            Utc::now(),
-        )?;
-        if !d.ok {
-            code = 3;
-        }
-        if json {
-            all.push(serde_json::json!({"user": key, "delivery": d}));
-        } else {
-            println!("=== webhook {name} for {key}");
-            println!("{}", d.render_text());
-        }
-    }
-    if json {
-        println!("{}", serde_json::to_string_pretty(&all)?);
-    }
-    dir.close().await;
-    Ok(code)
-}
-
-async fn orchestrate(cmd: OrchestrateCmd) -> Result<i32> {
-    match cmd {
-        OrchestrateCmd::Run {
-            common,
-            template,
-            who:
-                People {
-                    users,
-                    groups,
-                    mapping,
-                },
-        } => {
-            let cfg = std::sync::Arc::new(Config::load(&common.config)?);
-            let Some(t) = cfg.raw.orchestrations.iter().find(|o| o.name == template) else {
-                bail!("no [[orchestration]] named {template:?}");
-            };
-            let mapping = match (&t.mapping, mapping) {
-                (Some(m), _) => m.clone(),
-                (None, m) => one_mapping(&cfg, m)?,
-            };
-            // The directory is read only to expand groups (the steps connect on their own).
-            let users = if groups.is_empty() {
-                once_each(users)
-            } else {
-                let job = cfg.job(&mapping)?;
-                let dir = hrsync_directory::Directory::connect(job.directory.clone()).await?;
-                let p = people(&dir, users, &groups).await?;
-                dir.close().await;
-                p
-            };
-            let mut store = Store::open(&cfg.state_path())?;
-            let links = store.links(&mapping)?;
-            let mut ids = Vec::new();
-            for u in &users {
-                let dn = links.get(u).map(|l| l.dn.clone()).unwrap_or_default();
-                ids.push(store.enqueue(&template, &mapping, u, &dn, "manual", Utc::now())?);
-            }
-            let worker = hrsync::service::orchestrate::Worker::new(cfg.clone())?;
-            worker.run_due(&mut store).await?;
-            let mut code = 0;
-            for id in ids {
-                if let Some(r) = store.outbox_item(id)? {
-                    println!(
-                        "#{id} {} for {}: {} at step {}/{}{}",
-                        r.orchestration,
-                        r.hr_key,
-                        r.status,
-                        r.step,
-                        t.steps.len(),
-                        r.last_error.map(|e| format!(" ({e})")).unwrap_or_default()
-                    );
-                    for (step, attempt, at, ok, detail) in store.step_log(id)? {
-                        println!(
-                            "    step {step} attempt {attempt} {at} {}: {detail}",
-                            if ok { "ok" } else { "FAILED" }
-                        );
-                    }
-                    if r.status == "dead" {
-                        code = 3;
-                    }
-                }
-            }
-            Ok(code)
-        }
-        OrchestrateCmd::Work { common } => {
-            let cfg = std::sync::Arc::new(Config::load(&common.config)?);
-            let mut store = Store::open(&cfg.state_path())?;
-            let worker = hrsync::service::orchestrate::Worker::new(cfg.clone())?;
-            let n = worker.run_due(&mut store).await?;
-            println!("{n} step(s) run");
-            Ok(0)
-        }
-        OrchestrateCmd::List {
-            common,
-            dead,
-            limit,
-            json,
-        } => {
-            let cfg = Config::load(&common.config)?;
-            let store = Store::open(&cfg.state_path())?;
-            let rows = store.outbox(dead.then_some("dead"), limit)?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&rows)?);
-                return Ok(0);
-            }
-            for r in rows {
-                println!(
-                    "#{} {} [{}] {} {}: {} step {} attempts {}{}",
-                    r.id,
-                    r.orchestration,
-                    r.mapping,
-                    r.hr_key,
-                    r.event,
-                    r.status,
-                    r.step,
-                    r.attempts,
-                    r.last_error.map(|e| format!(" — {e}")).unwrap_or_default()
-                );
-            }
-            Ok(0)
-        }
-        OrchestrateCmd::Replay { common, id } => {
-            let cfg = Config::load(&common.config)?;
-            let mut store = Store::open(&cfg.state_path())?;
-            if !store.replay(id, Utc::now())? {
-                bail!(
-                    "#{id} is not on the dead-letter list (see `hrsync orchestrate list --dead`)"
-                );
-            }
-            println!("#{id} is queued again at the step that failed");
-            Ok(0)
-        }
-    }
 }

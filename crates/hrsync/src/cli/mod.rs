@@ -3,4 +3,10 @@
 
 pub mod check;
 pub mod endpoint;
+pub mod history;
+pub mod orchestrate;
 pub mod orphans;
+
+#[cfg(test)]
+#[allow(clippy::expect_used, clippy::unwrap_used)]
+mod help_tests;

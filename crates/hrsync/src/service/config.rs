@@ -158,7 +158,13 @@ pub struct RawStep {
     pub when: When,
     #[serde(default)]
     pub on_error: OnError,
+    /// Attempts of this step before the instance goes to the dead-letter list (default: the
+    /// orchestration's `max_attempts`).
+    pub max_attempts: Option<u32>,
 }
+
+/// The largest `max_attempts` of an orchestration or a step.
+pub const MAX_STEP_ATTEMPTS: u32 = 100;
 
 /// `[[orchestration]]`: ordered steps run for a person on lifecycle events, or on demand.
 #[derive(Debug, Deserialize, Clone)]
@@ -326,6 +332,26 @@ impl Config {
             }
             if o.steps.is_empty() {
                 return Err(self.invalid(format!("{key}.steps"), "an orchestration needs steps"));
+            }
+            let attempts_in_range = |n: u32| (1..=MAX_STEP_ATTEMPTS).contains(&n);
+            if !attempts_in_range(o.max_attempts) {
+                return Err(self.invalid(
+                    format!("{key}.max_attempts"),
+                    format!(
+                        "{} is out of range (1 to {MAX_STEP_ATTEMPTS})",
+                        o.max_attempts
+                    ),
+                ));
+            }
+            if let Some((j, n)) = o.steps.iter().enumerate().find_map(|(j, s)| {
+                s.max_attempts
+                    .filter(|n| !attempts_in_range(*n))
+                    .map(|n| (j, n))
+            }) {
+                return Err(self.invalid(
+                    format!("{key}.steps[{j}].max_attempts"),
+                    format!("{n} is out of range (1 to {MAX_STEP_ATTEMPTS})"),
+                ));
             }
             for (j, s) in o.steps.iter().enumerate() {
                 let skey = format!("{key}.steps[{j}]");

@@ -5,14 +5,15 @@
 //! and finished ones never run again. A step interrupted mid-way runs again: directory actions
 //! are idempotent, and webhooks carry the same `Idempotency-Key` (`hrsync-<id>-<step>`) on every
 //! attempt, so a receiver can drop the repeat. A step that keeps failing sends the instance to
-//! the dead-letter list (`hrsync orchestrate dead`, `replay`).
+//! the dead-letter list (`hrsync orchestrate list --dead`, `replay`, `cancel`). Every directory
+//! write of a step is audited (trigger `orchestration`, with the instance and step).
 
 use super::config::{OnError, RawOrchestration, RawStep, When};
 use crate::config::Config;
 use chrono::{DateTime, Utc};
 use hrsync_directory::Directory;
 use hrsync_model::{AttrChange, AttrName, Change, ChangeKind, Secret, dn};
-use hrsync_state::{OutboxRow, StepDone, Store};
+use hrsync_state::{DirectoryWrite, OutboxRow, StepDone, Store, Trigger};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
@@ -117,6 +118,8 @@ pub struct Worker {
     dirs: tokio::sync::Mutex<HashMap<String, Arc<Directory>>>,
     /// Base of the retry backoff of failed steps.
     pub retry_base: chrono::Duration,
+    /// Who the audit names for the steps' directory writes (the user this process runs as).
+    operator: String,
 }
 
 /// What one step did.
@@ -125,6 +128,95 @@ struct Outcome {
     detail: String,
     /// For a delay: when the next step may run.
     wait: Option<chrono::Duration>,
+}
+
+/// What became of one due step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepResult {
+    /// Another worker had claimed it: not run here.
+    Claimed,
+    /// Not run: its `when` condition did not hold, or there was no step left.
+    Skipped,
+    Ok,
+    /// Failed with `on_error = "continue"`: recorded, the instance goes on.
+    FailedContinued,
+    /// Failed; it is retried later (attempts left).
+    FailedRetrying,
+    /// Failed for good: the instance is on the dead-letter list.
+    Dead,
+}
+
+/// What one round of the worker did (`hrsync orchestrate work`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct WorkReport {
+    /// Due steps taken up (all of the below).
+    pub ran: usize,
+    pub ok: usize,
+    /// Failed steps: `failed_continued + failed_retrying + dead`.
+    pub failed: usize,
+    /// Failed with `on_error = "continue"` (the instance went on).
+    pub failed_continued: usize,
+    /// Failed and retried later.
+    pub failed_retrying: usize,
+    /// Failed for good: the instance went to the dead-letter list.
+    pub dead: usize,
+    /// Not run: the `when` condition did not hold.
+    pub skipped: usize,
+    /// Claimed by another worker meanwhile.
+    pub claimed_elsewhere: usize,
+}
+
+impl WorkReport {
+    fn count(&mut self, r: StepResult) {
+        self.ran += 1;
+        match r {
+            StepResult::Claimed => self.claimed_elsewhere += 1,
+            StepResult::Skipped => self.skipped += 1,
+            StepResult::Ok => self.ok += 1,
+            StepResult::FailedContinued => self.failed_continued += 1,
+            StepResult::FailedRetrying => self.failed_retrying += 1,
+            StepResult::Dead => self.dead += 1,
+        }
+        self.failed = self.failed_continued + self.failed_retrying + self.dead;
+    }
+}
+
+/// The attempt limit of a step and where it comes from (for messages).
+pub struct StepLimit {
+    pub max_attempts: u32,
+    /// `of step 2 of orchestration "welcome"`, `of orchestration "welcome"`.
+    pub source: String,
+}
+
+impl StepLimit {
+    /// The limit of step `idx` of `t`: the step's own `max_attempts`, else the template's.
+    pub fn of(t: &RawOrchestration, idx: usize) -> StepLimit {
+        match t.steps.get(idx).and_then(|s| s.max_attempts) {
+            Some(n) => StepLimit {
+                max_attempts: n.max(1),
+                source: format!("of step {} of orchestration {:?}", idx + 1, t.name),
+            },
+            None => StepLimit {
+                max_attempts: t.max_attempts.max(1),
+                source: format!("of orchestration {:?}", t.name),
+            },
+        }
+    }
+}
+
+/// `webhook notify`, `set_attribute description`, `enable`: a step for messages.
+fn step_name(s: &RawStep) -> String {
+    let arg = match s.action.as_str() {
+        "webhook" => s.webhook.as_deref(),
+        "set_attribute" => s.attribute.as_deref(),
+        "add_group" | "remove_group" => s.group.as_deref(),
+        "move" => s.to.as_deref(),
+        _ => None,
+    };
+    match arg {
+        Some(a) => format!("{} {a}", s.action),
+        None => s.action.clone(),
+    }
 }
 
 impl Worker {
@@ -137,6 +229,7 @@ impl Worker {
             client,
             dirs: tokio::sync::Mutex::new(HashMap::new()),
             retry_base: chrono::Duration::seconds(30),
+            operator: hrsync_state::operator_name(),
         })
     }
 
@@ -158,24 +251,29 @@ impl Worker {
     /// Runs every due step, following an instance from step to step while its next step is
     /// due at once; returns how many steps ran.
     pub async fn run_due(&self, store: &mut Store) -> anyhow::Result<usize> {
-        let mut ran = 0;
+        Ok(self.run_due_report(store).await?.ran)
+    }
+
+    /// [`Worker::run_due`], with what became of the steps.
+    pub async fn run_due_report(&self, store: &mut Store) -> anyhow::Result<WorkReport> {
+        let mut report = WorkReport::default();
         loop {
             let due = store.due_outbox(Utc::now(), 100)?;
             if due.is_empty() {
-                return Ok(ran);
+                return Ok(report);
             }
             for row in due {
-                self.run_step(store, &row).await?;
-                ran += 1;
+                let r = self.run_step(store, &row).await?;
+                report.count(r);
             }
         }
     }
 
     /// Runs the next step of one instance and records it (unless another worker claimed it).
-    pub async fn run_step(&self, store: &mut Store, row: &OutboxRow) -> anyhow::Result<()> {
+    pub async fn run_step(&self, store: &mut Store, row: &OutboxRow) -> anyhow::Result<StepResult> {
         let now = Utc::now();
         if !store.claim(row.id, row.step, now + STEP_LEASE, now)? {
-            return Ok(());
+            return Ok(StepResult::Claimed);
         }
         let Some(t) = self.template(&row.orchestration) else {
             store.step_failed(
@@ -188,7 +286,7 @@ impl Worker {
                 None,
                 now,
             )?;
-            return Ok(());
+            return Ok(StepResult::Dead);
         };
         let idx = usize::try_from(row.step).unwrap_or(usize::MAX);
         let Some(step) = t.steps.get(idx) else {
@@ -203,7 +301,7 @@ impl Worker {
                 },
                 now,
             )?;
-            return Ok(());
+            return Ok(StepResult::Skipped);
         };
         let last = idx + 1 >= t.steps.len();
         let runs = match step.when {
@@ -226,9 +324,9 @@ impl Worker {
                 },
                 now,
             )?;
-            return Ok(());
+            return Ok(StepResult::Skipped);
         }
-        let out = self.execute(store, row, step).await;
+        let out = self.execute(store, row, idx, step).await;
         if !out.ok && step.action != "delay" {
             // The connection may have gone stale (AD drops idle ones): the next try reconnects.
             self.dirs.lock().await.remove(&row.mapping);
@@ -257,18 +355,51 @@ impl Worker {
                 },
                 now,
             )?;
-        } else {
-            let attempts = row.attempts + 1;
-            let retry_at = (attempts < i64::from(t.max_attempts.max(1))).then(|| {
-                let factor = 1i32 << attempts.clamp(0, 10);
-                now + self.retry_base * factor
+            return Ok(if out.ok {
+                StepResult::Ok
+            } else {
+                StepResult::FailedContinued
             });
-            store.step_failed(row.id, row.step, &out.detail, retry_at, now)?;
         }
-        Ok(())
+        let attempts = row.attempts + 1;
+        let limit = StepLimit::of(t, idx);
+        let retry_at = (attempts < i64::from(limit.max_attempts)).then(|| {
+            let factor = 1i32 << attempts.clamp(0, 10);
+            now + self.retry_base * factor
+        });
+        let step_text = format!("step {}/{} ({})", idx + 1, t.steps.len(), step_name(step));
+        let detail = match retry_at {
+            Some(at) => format!(
+                "{step_text} failed, attempt {attempts} of {} (max_attempts = {} {}), retried at {}: {}",
+                limit.max_attempts,
+                limit.max_attempts,
+                limit.source,
+                at.format("%Y-%m-%d %H:%M:%S UTC"),
+                out.detail
+            ),
+            None => format!(
+                "gave up after {attempts} attempt(s) of {step_text}: max_attempts = {} {}; on the dead-letter list (hrsync orchestrate replay {id}, or cancel {id}). Last failure: {}",
+                limit.max_attempts,
+                limit.source,
+                out.detail,
+                id = row.id
+            ),
+        };
+        store.step_failed(row.id, row.step, &detail, retry_at, now)?;
+        Ok(if retry_at.is_some() {
+            StepResult::FailedRetrying
+        } else {
+            StepResult::Dead
+        })
     }
 
-    async fn execute(&self, store: &mut Store, row: &OutboxRow, step: &RawStep) -> Outcome {
+    async fn execute(
+        &self,
+        store: &mut Store,
+        row: &OutboxRow,
+        idx: usize,
+        step: &RawStep,
+    ) -> Outcome {
         let fail = |detail: String| Outcome {
             ok: false,
             detail,
@@ -310,8 +441,41 @@ impl Worker {
             new_dn,
             uuid: entry.uuid.clone(),
             attrs,
-            reason: format!("orchestration {} ({})", row.orchestration, row.event),
+            reason: format!(
+                "orchestration {} #{} step {} {} (event {})",
+                row.orchestration,
+                row.id,
+                idx + 1,
+                step.action,
+                row.event
+            ),
         };
+        // Every directory write of a step is audited like the changes of a run.
+        let audit =
+            |store: &mut Store, change: &Change, ok: bool, rc: Option<u32>, message: &str| {
+                let res = store.record_write(&DirectoryWrite {
+                    mapping: &row.mapping,
+                    change,
+                    ok,
+                    rc,
+                    message,
+                    trigger: Trigger::Orchestration,
+                    operator: &self.operator,
+                    outbox: Some((row.id, row.step)),
+                    at: Utc::now(),
+                });
+                match res {
+                    Ok(_) => String::new(),
+                    Err(e) => {
+                        tracing::error!(
+                            id = row.id,
+                            step = row.step,
+                            "cannot audit the step's directory write: {e}"
+                        );
+                        format!(" (NOT AUDITED: {e})")
+                    }
+                }
+            };
         let change = match step.action.as_str() {
             "enable" => one(ChangeKind::Enable, None, vec![]),
             "disable" => one(ChangeKind::Disable, None, vec![]),
@@ -379,20 +543,31 @@ impl Worker {
                     .get(&AttrName::new("sAMAccountName"))
                     .and_then(|v| v.first().cloned())
                     .unwrap_or_else(|| row.hr_key.clone());
-                return match hrsync_directory::reset_password(
-                    &dir,
-                    &row.hr_key,
-                    &entry.dn,
-                    &account,
-                )
-                .await
-                {
-                    Ok(d) => Outcome {
-                        ok: true,
-                        detail: d,
-                        wait: None,
-                    },
-                    Err(e) => fail(e),
+                // The audit records that the password was replaced, never the password.
+                let change = one(
+                    ChangeKind::Update,
+                    None,
+                    vec![AttrChange {
+                        attr: AttrName::new("unicodePwd"),
+                        before: vec![],
+                        after: vec!["[redacted]".into()],
+                    }],
+                );
+                let res =
+                    hrsync_directory::reset_password(&dir, &row.hr_key, &entry.dn, &account).await;
+                return match res {
+                    Ok(d) => {
+                        let note = audit(store, &change, true, None, &d);
+                        Outcome {
+                            ok: true,
+                            detail: format!("{d}{note}"),
+                            wait: None,
+                        }
+                    }
+                    Err(e) => {
+                        let note = audit(store, &change, false, None, &e);
+                        fail(format!("{e}{note}"))
+                    }
                 };
             }
             "webhook" => {
@@ -403,13 +578,22 @@ impl Worker {
         };
         let outcomes = hrsync_directory::apply(&dir, std::slice::from_ref(&change), |_| {}).await;
         match outcomes.into_iter().next() {
-            Some(o) if o.ok => Outcome {
-                ok: true,
-                detail: format!("{} {}", step.action, o.dn),
-                wait: None,
-            },
-            Some(o) => fail(format!("{} failed: {}", step.action, o.message)),
-            None => fail("nothing applied".into()),
+            Some(o) if o.ok => {
+                let note = audit(store, &change, true, o.rc, &o.message);
+                Outcome {
+                    ok: true,
+                    detail: format!("{} {}{note}", step.action, o.dn),
+                    wait: None,
+                }
+            }
+            Some(o) => {
+                let note = audit(store, &change, false, o.rc, &o.message);
+                fail(format!("{} failed: {}{note}", step.action, o.message))
+            }
+            None => {
+                let note = audit(store, &change, false, None, "nothing applied");
+                fail(format!("nothing applied{note}"))
+            }
         }
     }
 

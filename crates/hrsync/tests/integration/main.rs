@@ -9,6 +9,7 @@ mod csv;
 mod daemon;
 mod examples;
 mod lifecycle;
+mod ops;
 mod paycor;
 mod rest;
 mod secrets;
