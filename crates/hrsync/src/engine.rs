@@ -1091,6 +1091,7 @@ mod tests {
             applied_ok: ok,
             applied_failed: failed,
             applied_not_attempted: 0,
+            queued_orchestrations: 0,
             applied: ok + failed > 0,
             timings: Timings::default(),
         }
