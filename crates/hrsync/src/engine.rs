@@ -41,7 +41,7 @@ fn map_record(
     mapper: &hrsync_mapping::Mapper,
     dialect: hrsync_directory::Dialect,
     schema: Option<&hrsync_directory::Schema>,
-    refs: &[hrsync_plan::PersonRef],
+    refs: &[AttrName],
     rec: &hrsync_model::HrRecord,
     today: chrono::NaiveDate,
 ) -> HrRecordResult {
@@ -54,15 +54,8 @@ fn map_record(
             {
                 // Person references hold the other person's HR value until the planner turns
                 // them into DNs: checked then, not here.
-                let checked = if refs.iter().any(|r| d.attrs.contains_key(&r.attr)) {
-                    let mut c = d.clone();
-                    c.attrs.retain(|a, _| !refs.iter().any(|r| &r.attr == a));
-                    std::borrow::Cow::Owned(c)
-                } else {
-                    std::borrow::Cow::Borrowed(&d)
-                };
                 let (errors, warn): (Vec<_>, Vec<_>) = schema
-                    .check_entry(&checked)
+                    .check_entry_except(&d, refs)
                     .into_iter()
                     .partition(|f| f.severity == "error");
                 refused = errors;
@@ -76,6 +69,11 @@ fn map_record(
         }
         Err(f) => HrRecordResult::Failed(mapper.key_of(rec), f),
     }
+}
+
+/// The attributes that name other people (checked against the schema once they are DNs).
+fn ref_attrs(job: &Job) -> Vec<AttrName> {
+    job.person_refs.iter().map(|r| r.attr.clone()).collect()
 }
 
 /// The directory's schema for plan-time checks; a server that does not let hrsync read it
@@ -375,7 +373,7 @@ async fn run_inner(
     // while this task reads the directory and plans; results come over a channel.
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(HrRecordResult, Duration)>();
     let mapper = job.mapping.clone();
-    let refs = job.person_refs.clone();
+    let refs = ref_attrs(job);
     let today = now.date_naive();
     let dialect = job.directory.dialect;
     // The directory first (a bind and one read of its schema, a few ms): no fetch without it,
@@ -859,7 +857,7 @@ async fn run_targeted(
                 &job.mapping,
                 dialect,
                 schema.as_deref(),
-                &job.person_refs,
+                &ref_attrs(job),
                 &rec,
                 today,
             ));
@@ -1033,7 +1031,7 @@ async fn referenced_people(
                 &job.mapping,
                 dialect,
                 schema,
-                &job.person_refs,
+                &ref_attrs(job),
                 &rec,
                 today,
             ));

@@ -135,6 +135,19 @@ pub struct Schema {
     object_classes: Vec<String>,
     /// Definitions that could not be parsed (skipped).
     unparsed: usize,
+    /// The class closure and allowed attributes of `object_classes`, computed on first use:
+    /// every record of a run is checked against the same classes.
+    configured: std::sync::OnceLock<ClassInfo>,
+}
+
+/// The classes an entry's object classes stand for (with their superclasses), the names
+/// that are not in the schema, and the attributes they allow (None: unknown classes).
+#[derive(Debug, Clone)]
+struct ClassInfo {
+    names: Vec<String>,
+    classes: Vec<usize>,
+    unknown: Vec<String>,
+    allowed: Option<HashSet<usize>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -226,6 +239,7 @@ impl Schema {
             ranges: HashMap::new(),
             object_classes: Vec::new(),
             unparsed: 0,
+            configured: std::sync::OnceLock::new(),
         };
         for d in attribute_types {
             let Some(d) = parse::description(d.as_ref()) else {
@@ -325,7 +339,23 @@ impl Schema {
     /// The object classes new entries get, which [`Self::check_entry`] checks against.
     pub fn with_object_classes(mut self, classes: Vec<String>) -> Schema {
         self.object_classes = classes;
+        self.configured = std::sync::OnceLock::new();
         self
+    }
+
+    fn class_info(&self, object_classes: &[String]) -> ClassInfo {
+        let (classes, unknown) = self.closure(object_classes);
+        let allowed = if unknown.is_empty() {
+            self.allowed(&classes, object_classes)
+        } else {
+            None
+        };
+        ClassInfo {
+            names: object_classes.to_vec(),
+            classes,
+            unknown,
+            allowed,
+        }
     }
 
     pub fn dialect(&self) -> Dialect {
@@ -480,6 +510,18 @@ impl Schema {
         object_classes: &[String],
         attrs: &AttrMap,
     ) -> Vec<SchemaProblem> {
+        let info = self.class_info(object_classes);
+        self.check_with(dn, &info, attrs, &[])
+    }
+
+    /// [`Self::check`] with the classes worked out, leaving out the attributes in `skip`.
+    fn check_with(
+        &self,
+        dn: &str,
+        info: &ClassInfo,
+        attrs: &AttrMap,
+        skip: &[hrsync_model::AttrName],
+    ) -> Vec<SchemaProblem> {
         let mut out = Vec::new();
         let problem = |attr: Option<&str>, kind, refused, message: String| SchemaProblem {
             attr: attr.map(str::to_string),
@@ -487,8 +529,9 @@ impl Schema {
             refused,
             message,
         };
-        let (classes, unknown) = self.closure(object_classes);
-        for c in &unknown {
+        let (classes, unknown) = (&info.classes, &info.unknown);
+        let object_classes = &info.names;
+        for c in unknown {
             out.push(problem(
                 None,
                 ProblemKind::UnknownObjectClass,
@@ -496,14 +539,10 @@ impl Schema {
                 format!("object class {c} is not in the directory's schema"),
             ));
         }
-        let allowed = if unknown.is_empty() {
-            self.allowed(&classes, object_classes)
-        } else {
-            None
-        };
+        let allowed = &info.allowed;
         let ad = self.dialect == Dialect::ActiveDirectory;
         let mut present: HashSet<usize> = HashSet::new();
-        for (name, values) in attrs {
+        for (name, values) in attrs.iter().filter(|(a, _)| !skip.contains(a)) {
             let name = name.as_str();
             if not_an_attribute(name) {
                 continue;
@@ -722,10 +761,23 @@ impl Schema {
     /// findings: errors for what the directory refuses, warnings for the rest. Nothing for a
     /// leaver, who is only disabled.
     pub fn check_entry(&self, d: &DesiredEntry) -> Vec<Finding> {
+        self.check_entry_except(d, &[])
+    }
+
+    /// [`Self::check_entry`] leaving out the attributes in `skip` (values that are not final
+    /// yet, such as person references the planner turns into DNs).
+    pub fn check_entry_except(
+        &self,
+        d: &DesiredEntry,
+        skip: &[hrsync_model::AttrName],
+    ) -> Vec<Finding> {
         if d.leaver {
             return Vec::new();
         }
-        self.check(&d.dn, &self.object_classes, &d.attrs)
+        let info = self
+            .configured
+            .get_or_init(|| self.class_info(&self.object_classes));
+        self.check_with(&d.dn, info, &d.attrs, skip)
             .into_iter()
             .map(|p| {
                 if p.refused {
