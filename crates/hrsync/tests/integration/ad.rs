@@ -41,7 +41,7 @@ pub fn ad_env() -> AdEnv {
 
 /// An LDAPS connection for checks (the product verifies the DC's CA; these test-side
 /// connections to the loopback DC skip it).
-async fn connect() -> Ldap {
+pub(crate) async fn connect() -> Ldap {
     let env = ad_env();
     let settings = LdapConnSettings::new().set_no_tls_verify(true);
     let (conn, ldap) = LdapConnAsync::with_settings(settings, &env.url)
@@ -51,7 +51,7 @@ async fn connect() -> Ldap {
     ldap
 }
 
-async fn admin() -> Ldap {
+pub(crate) async fn admin() -> Ldap {
     let env = ad_env();
     let mut ldap = connect().await;
     ldap.simple_bind(&env.bind_dn, &env.password)
@@ -85,19 +85,19 @@ department = "{department.display}"
 title = "{job_title.display}"
 "#;
 
-struct AdFx {
-    dir: tempfile::TempDir,
-    emu: IceHrmState,
-    ou: String,
+pub(crate) struct AdFx {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) emu: IceHrmState,
+    pub(crate) ou: String,
     people: String,
-    cfg_path: PathBuf,
+    pub(crate) cfg_path: PathBuf,
     /// sAMAccountName prefix: the domain is shared by every test and every earlier run.
-    pfx: String,
+    pub(crate) pfx: String,
     _server: tokio::task::JoinHandle<()>,
 }
 
 impl AdFx {
-    async fn new(name: &str, employees: usize, must_change: bool) -> AdFx {
+    pub(crate) async fn new(name: &str, employees: usize, must_change: bool) -> AdFx {
         AdFx::with(name, employees, must_change, "", "", &[]).await
     }
 
@@ -216,7 +216,7 @@ rdn_attribute = "cn"
         }
     }
 
-    async fn run(&self, mode: Mode) -> RunReport {
+    pub(crate) async fn run(&self, mode: Mode) -> RunReport {
         self.run_at(mode, chrono::Utc::now()).await
     }
 
@@ -230,7 +230,7 @@ rdn_attribute = "cn"
     }
 
     /// Delivered passwords by sAMAccountName.
-    fn passwords(&self) -> HashMap<String, String> {
+    pub(crate) fn passwords(&self) -> HashMap<String, String> {
         let text = std::fs::read_to_string(self.dir.path().join("secrets/initial-passwords.jsonl"))
             .unwrap_or_default();
         text.lines()
@@ -272,7 +272,7 @@ rdn_attribute = "cn"
     }
 
     /// Failed changes of a run, with the server's text (for assertion messages).
-    fn failures(&self, run: i64) -> Vec<String> {
+    pub(crate) fn failures(&self, run: i64) -> Vec<String> {
         let cfg = Config::load(&self.cfg_path).unwrap();
         let store = Store::open(&cfg.state_path()).unwrap();
         store

@@ -1,0 +1,460 @@
+//! Crash safety (issue 11 §8): the real `hrsync` binary is killed with SIGKILL at random points
+//! of an apply and run again; every change that reached the directory must have exactly one
+//! audit row, no run may stay `running`, and the directory must end up as HR says.
+
+use crate::common::{Fx, STAFF_ATTRS, admin, keys};
+use hrsync_state::Store;
+use ldap3::{Scope, SearchEntry};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Starts `hrsync apply --yes --summary -c cfg`, its output appended to `log`.
+pub(crate) fn spawn_apply(cfg: &Path, log: &Path) -> Child {
+    let out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
+    let err = out.try_clone().unwrap();
+    Command::new(env!("CARGO_BIN_EXE_hrsync"))
+        .args(["apply", "--yes", "--summary", "-c"])
+        .arg(cfg)
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .unwrap()
+}
+
+/// Waits (bounded by `limit`) for the child to exit; its exit code.
+pub(crate) async fn wait_exit(child: &mut Child, limit: Duration) -> i32 {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s.code().unwrap_or(-1);
+        }
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            let _ = child.wait();
+            panic!("hrsync did not finish within {limit:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits until the newest run of the state database has started applying (its write-ahead
+/// intents are committed, or results are already there) or the child exited; bounded by
+/// `limit`. Returns whether the apply started.
+pub(crate) async fn wait_apply_start(
+    state: &Path,
+    child: &mut Child,
+    after_run: i64,
+    limit: Duration,
+) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if child.try_wait().unwrap().is_some() {
+            return false;
+        }
+        if state.exists()
+            && let Ok(store) = Store::open(state)
+            && let Some(run) = store.runs(1).unwrap().into_iter().next()
+            && run.id > after_run
+            && run.command == "apply"
+            && (!store.pending_intents(run.id).unwrap().is_empty()
+                || !store.audit(Some(run.id), None, 1).unwrap().is_empty())
+        {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    false
+}
+
+/// The newest run's id (0 without any).
+pub(crate) fn last_run(state: &Path) -> i64 {
+    if !state.exists() {
+        return 0;
+    }
+    Store::open(state)
+        .unwrap()
+        .runs(1)
+        .unwrap()
+        .first()
+        .map_or(0, |r| r.id)
+}
+
+/// Entries under `base` carrying the key attribute `key_attr`: key → entry.
+async fn entries_by_key(base: &str, key_attr: &str) -> BTreeMap<String, SearchEntry> {
+    let mut ldap = admin().await;
+    let (rs, _) = ldap
+        .search(
+            base,
+            Scope::Subtree,
+            &format!("({key_attr}=*)"),
+            vec![key_attr],
+        )
+        .await
+        .unwrap()
+        .success()
+        .unwrap();
+    rs.into_iter()
+        .map(SearchEntry::construct)
+        .map(|e| (e.attrs[key_attr][0].clone(), e))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_at_random_points_of_a_10k_apply_loses_no_audit_row() {
+    const EMPLOYEES: usize = 10_000;
+    const KILLS: usize = 20;
+    const SEED: u64 = 0x11_08_2025;
+    let t0 = Instant::now();
+    let fx = Fx::new("crash10k", EMPLOYEES, "uid", STAFF_ATTRS).await;
+    // Bigger HR pages keep the 21 fetches of 10,000 people short.
+    let cfg = std::fs::read_to_string(&fx.cfg_path).unwrap();
+    std::fs::write(
+        &fx.cfg_path,
+        cfg.replacen("page_size = 10\n", "page_size = 1000\n", 1),
+    )
+    .unwrap();
+    let state = fx.dir.path().join("state.db");
+    let log = fx.dir.path().join("hrsync.log");
+    // Whom HR wants in the directory: the creates of a first plan.
+    let expected = keys(
+        &fx.run(hrsync::engine::Mode::Plan).await,
+        hrsync_model::ChangeKind::Create,
+    );
+    assert!(expected.len() > 9_000, "{}", expected.len());
+
+    let mut rng = fastrand::Rng::with_seed(SEED);
+    // Creates per second of an apply, measured as it goes (a first guess until then).
+    let mut rate = 800.0f64;
+    let mut killed_during_apply = 0usize;
+    println!("seed {SEED:#x}, {} people to create", expected.len());
+    for trial in 1..=KILLS {
+        let before = entries_by_key(&fx.ou, "employeeNumber").await.len();
+        let after_run = last_run(&state);
+        let mut child = spawn_apply(&fx.cfg_path, &log);
+        let spawned = Instant::now();
+        // Most kills land inside the apply at a random point of what is left of it; a few
+        // right after the start (while the interrupted run is recovered and reconciled).
+        let early = rng.f64() < 0.15;
+        let mut applying_for = None;
+        let (delay, in_apply) = if early {
+            let d = Duration::from_secs_f64(0.3 + rng.f64() * 0.4);
+            tokio::time::sleep(d).await;
+            (d, false)
+        } else {
+            let started =
+                wait_apply_start(&state, &mut child, after_run, Duration::from_secs(120)).await;
+            assert!(
+                started,
+                "trial {trial}: the apply never started; see {log:?}"
+            );
+            let left = expected.len().saturating_sub(before) as f64;
+            // A random point of the first half of what is left, so that every trial finds work.
+            let d = Duration::from_secs_f64(rng.f64() * 0.5 * left / rate);
+            let t = Instant::now();
+            tokio::time::sleep(d).await;
+            applying_for = Some(t.elapsed());
+            (spawned.elapsed(), true)
+        };
+        let exited = child.try_wait().unwrap();
+        child.kill().unwrap(); // SIGKILL
+        let _ = child.wait();
+        let now = entries_by_key(&fx.ou, "employeeNumber").await.len();
+        if in_apply && exited.is_none() {
+            killed_during_apply += 1;
+            if let Some(t) = applying_for.filter(|t| t.as_secs_f64() > 0.5)
+                && now > before
+            {
+                rate = (now - before) as f64 / t.as_secs_f64();
+            }
+        }
+        println!(
+            "kill {trial:>2}: {:>6.3} s after start{}{}, entries {before} -> {now}",
+            delay.as_secs_f64(),
+            if early { " (early)" } else { "" },
+            match exited {
+                Some(s) => format!(" (had already exited: {s})"),
+                None => String::new(),
+            }
+        );
+    }
+    // The final re-run completes the apply.
+    let mut child = spawn_apply(&fx.cfg_path, &log);
+    let code = wait_exit(&mut child, Duration::from_secs(300)).await;
+    let log_text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert_eq!(
+        code,
+        0,
+        "the final run: {}",
+        &log_text[log_text.len().saturating_sub(3000)..]
+    );
+    println!(
+        "{killed_during_apply} of {KILLS} kills during an apply; total {:.1} s",
+        t0.elapsed().as_secs_f64()
+    );
+    assert!(killed_during_apply >= KILLS / 2, "{killed_during_apply}");
+
+    // The directory equals HR: everyone active has an entry, nobody else does, and a new plan
+    // has nothing to do.
+    let entries = entries_by_key(&fx.ou, "employeeNumber").await;
+    let keys: HashSet<String> = entries.keys().cloned().collect();
+    assert_eq!(keys.len(), expected.len());
+    assert!(keys == expected, "the directory's people differ from HR's");
+    let r = fx.run(hrsync::engine::Mode::Plan).await;
+    assert!(
+        r.plan.changes.is_empty(),
+        "a plan after the final run changes {:?}",
+        &r.plan.changes[..r.plan.changes.len().min(5)]
+    );
+
+    // Every created entry has exactly one audit row for its create, and it says ok.
+    let store = Store::open(&state).unwrap();
+    let audit = store.audit(None, None, 1_000_000).unwrap();
+    let mut creates: BTreeMap<&str, Vec<&hrsync_state::AuditRow>> = BTreeMap::new();
+    for a in &audit {
+        assert_ne!(
+            a.message,
+            hrsync_state::UNKNOWN_INTERRUPTED,
+            "an unreconciled row: {a:?}"
+        );
+        if a.kind == "create" {
+            creates.entry(a.hr_key.as_str()).or_default().push(a);
+        }
+    }
+    let mut problems = Vec::new();
+    for k in &expected {
+        match creates.get(k.as_str()).map(Vec::as_slice) {
+            Some([one]) if one.ok => {}
+            other => problems.push(format!(
+                "{k}: {:?}",
+                other
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|a| (a.run_id, a.ok, a.message.as_str()))
+                    .collect::<Vec<_>>()
+            )),
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "{} created entries without exactly one ok create row, e.g. {:?}",
+        problems.len(),
+        &problems[..problems.len().min(10)]
+    );
+    assert_eq!(creates.len(), expected.len(), "create rows of other keys");
+
+    // No run stays `running`; the killed ones are `interrupted`.
+    let runs = store.runs(1000).unwrap();
+    assert!(
+        runs.iter().all(|r| r.status != "running"),
+        "{:?}",
+        runs.iter()
+            .map(|r| (r.id, r.status.as_str()))
+            .collect::<Vec<_>>()
+    );
+    let interrupted = runs.iter().filter(|r| r.status == "interrupted").count();
+    assert!(interrupted >= killed_during_apply, "{interrupted}");
+    println!(
+        "runs: {} ({interrupted} interrupted); audit rows: {}; {:.1} s",
+        runs.len(),
+        audit.len(),
+        t0.elapsed().as_secs_f64()
+    );
+}
+
+// ---- Active Directory ------------------------------------------------------------------------
+
+/// An AD account as the password checks need it.
+#[derive(Debug)]
+struct AdAccount {
+    sam: String,
+    uac: u32,
+    pwd_last_set: String,
+}
+
+impl AdAccount {
+    fn enabled(&self) -> bool {
+        self.uac & 0x2 == 0
+    }
+}
+
+/// Every user account under the test's OU.
+async fn ad_accounts(ou: &str) -> Vec<AdAccount> {
+    let mut ldap = crate::ad::admin().await;
+    let (rs, _) = ldap
+        .search(
+            ou,
+            Scope::Subtree,
+            "(&(objectClass=user)(employeeID=*))",
+            vec!["sAMAccountName", "userAccountControl", "pwdLastSet"],
+        )
+        .await
+        .unwrap()
+        .success()
+        .unwrap();
+    rs.into_iter()
+        .map(SearchEntry::construct)
+        .map(|e| AdAccount {
+            sam: e.attrs["sAMAccountName"][0].clone(),
+            uac: e.attrs["userAccountControl"][0].parse().unwrap(),
+            pwd_last_set: e.attrs["pwdLastSet"][0].clone(),
+        })
+        .collect()
+}
+
+/// What is wrong with the enabled accounts (must_change = true): an enabled account whose
+/// password was never delivered, or whose initial password does not have to be changed.
+fn ad_problems(accounts: &[AdAccount], passwords: &HashMap<String, String>) -> Vec<String> {
+    let mut out = Vec::new();
+    for a in accounts.iter().filter(|a| a.enabled()) {
+        if !passwords.contains_key(&a.sam) {
+            out.push(format!(
+                "{}: enabled, but no password was delivered for it",
+                a.sam
+            ));
+        }
+        if a.pwd_last_set != "0" {
+            out.push(format!(
+                "{}: enabled with pwdLastSet = {} although must_change = true",
+                a.sam, a.pwd_last_set
+            ));
+        }
+    }
+    out
+}
+
+/// Binds as every enabled account with its last delivered password (one connection, one bind
+/// after the other): the bind succeeds or answers `data 773` (must change the password).
+async fn ad_bind_problems(
+    accounts: &[AdAccount],
+    passwords: &HashMap<String, String>,
+    realm: &str,
+) -> Vec<String> {
+    let mut ldap = crate::ad::connect().await;
+    let mut out = Vec::new();
+    for a in accounts.iter().filter(|a| a.enabled()) {
+        let Some(pw) = passwords.get(&a.sam) else {
+            continue;
+        };
+        let r = ldap
+            .simple_bind(&format!("{}@{realm}", a.sam), pw)
+            .await
+            .unwrap();
+        if r.rc != 0 && !r.text.contains("data 773") {
+            out.push(format!(
+                "{}: its delivered password does not bind: rc {} {}",
+                a.sam, r.rc, r.text
+            ));
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ad_sigkill_during_creates_never_enables_an_account_without_its_delivered_password() {
+    const KILLS: usize = 5;
+    const SEED: u64 = 0xAD_0811;
+    let t0 = Instant::now();
+    let fx = crate::ad::AdFx::new("ad-crash", 400, true).await;
+    let realm = crate::ad::ad_env().realm;
+    let state = fx.dir.path().join("state.db");
+    let log = fx.dir.path().join("hrsync.log");
+    let expected = keys(
+        &fx.run(hrsync::engine::Mode::Plan).await,
+        hrsync_model::ChangeKind::Create,
+    );
+    assert!(expected.len() > 300, "{}", expected.len());
+    println!("seed {SEED:#x}, {} accounts to create", expected.len());
+    let mut rng = fastrand::Rng::with_seed(SEED);
+    let mut rate = 20.0f64; // creates per second, measured as it goes
+    let mut problems = Vec::new();
+    let mut killed_during_apply = 0;
+    for trial in 1..=KILLS {
+        let before = ad_accounts(&fx.ou).await.len();
+        let after_run = last_run(&state);
+        let mut child = spawn_apply(&fx.cfg_path, &log);
+        let started =
+            wait_apply_start(&state, &mut child, after_run, Duration::from_secs(120)).await;
+        assert!(
+            started,
+            "trial {trial}: the apply never started; see {log:?}"
+        );
+        let left = expected.len().saturating_sub(before) as f64;
+        let d = Duration::from_secs_f64(0.2 + rng.f64() * 0.5 * left / rate);
+        let t = Instant::now();
+        tokio::time::sleep(d).await;
+        let exited = child.try_wait().unwrap();
+        child.kill().unwrap(); // SIGKILL
+        let _ = child.wait();
+        let applying = t.elapsed();
+        let accounts = ad_accounts(&fx.ou).await;
+        let enabled = accounts.iter().filter(|a| a.enabled()).count();
+        if exited.is_none() {
+            killed_during_apply += 1;
+            if accounts.len() > before && applying.as_secs_f64() > 0.5 {
+                rate = (accounts.len() - before) as f64 / applying.as_secs_f64();
+            }
+        }
+        let found = ad_problems(&accounts, &fx.passwords());
+        println!(
+            "kill {trial}: {:.3} s into the apply{}: accounts {before} -> {} ({enabled} enabled), {} problem(s)",
+            d.as_secs_f64(),
+            match exited {
+                Some(s) => format!(" (had already exited: {s})"),
+                None => String::new(),
+            },
+            accounts.len(),
+            found.len()
+        );
+        problems.extend(
+            found
+                .into_iter()
+                .map(|p| format!("after kill {trial}: {p}")),
+        );
+    }
+    let mut child = spawn_apply(&fx.cfg_path, &log);
+    let code = wait_exit(&mut child, Duration::from_secs(600)).await;
+    let log_text = std::fs::read_to_string(&log).unwrap_or_default();
+    let accounts = ad_accounts(&fx.ou).await;
+    let passwords = fx.passwords();
+    problems.extend(ad_problems(&accounts, &passwords));
+    problems.extend(ad_bind_problems(&accounts, &passwords, &realm).await);
+    let disabled = accounts.iter().filter(|a| !a.enabled()).count();
+    let count = |what: &str| problems.iter().filter(|p| p.contains(what)).count();
+    println!(
+        "enabled without a delivered password: {}; enabled with pwdLastSet != 0: {}; delivered password does not bind: {}",
+        count("no password was delivered"),
+        count("pwdLastSet ="),
+        count("does not bind")
+    );
+    println!(
+        "final run: exit {code}; {} accounts, {disabled} disabled; {} problem(s); {:.1} s",
+        accounts.len(),
+        problems.len(),
+        t0.elapsed().as_secs_f64()
+    );
+    assert!(
+        problems.is_empty(),
+        "{} problem(s), e.g. {:#?}",
+        problems.len(),
+        &problems[..problems.len().min(12)]
+    );
+    assert!(killed_during_apply >= KILLS - 1, "{killed_during_apply}");
+    assert_eq!(
+        code,
+        0,
+        "the final run: {}",
+        &log_text[log_text.len().saturating_sub(3000)..]
+    );
+    // Everyone HR has is there and enabled, and nothing is left to do.
+    assert_eq!(accounts.len(), expected.len());
+    assert_eq!(disabled, 0);
+    let r = fx.run(hrsync::engine::Mode::Plan).await;
+    assert!(r.plan.changes.is_empty(), "{:?}", r.plan.changes);
+}
