@@ -77,6 +77,7 @@ fn child_applies_until_killed() {
                 unchanged: 0,
                 findings: vec![],
                 review: vec![],
+                ..Default::default()
             },
         )
         .unwrap();
