@@ -20,6 +20,7 @@ pub mod snapshot;
 
 pub use apply::{NOT_ATTEMPTED, Outcome, apply, reset_password};
 pub use connect::{Directory, DirectoryConfig, Passwords};
+pub use probe::Probed;
 pub use dialect::Dialect;
 pub use schema::{Schema, SchemaProblem};
 

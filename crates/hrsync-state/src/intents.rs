@@ -66,6 +66,9 @@ pub struct UnresolvedIntent {
     pub absent: bool,
     /// When its run was found interrupted (its process had died by then).
     pub interrupted_at: Option<DateTime<Utc>>,
+    /// A later run audited the same kind of change for the person (a create again, say): that
+    /// row stands for it, whatever this one became.
+    pub superseded: bool,
 }
 
 /// What reconciliation found for an unknown change.
@@ -400,6 +403,7 @@ impl Store {
                     .get::<_, Option<String>>(8)?
                     .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
                     .map(|t| t.with_timezone(&Utc)),
+                superseded: r.get(9)?,
             })
         })?;
         Ok(rows.collect::<std::result::Result<_, _>>()?)

@@ -109,10 +109,17 @@ statements! {
     INTENTS_MARK_UNKNOWN(Access::Bulk) =
         "UPDATE intents SET status = 'unknown' WHERE run_id = ?1 AND status = 'pending'";
     /// Unknown changes of interrupted runs, and those not found in the directory yet
-    /// (`absent`), with when their run was found interrupted.
+    /// (`absent`), with when their run was found interrupted and whether a later run audited
+    /// the same kind of change for the person (a create and a pre-hire's create are one kind).
     INTENTS_UNRESOLVED(Access::Bulk) =
         "SELECT intents.run_id, intents.seq, COALESCE(intents.change_json, plan_changes.change_json), intents.at,
-           intents.hr_key, intents.kind, intents.dn, intents.status, runs.finished_at
+           intents.hr_key, intents.kind, intents.dn, intents.status, runs.finished_at,
+           EXISTS (SELECT 1 FROM changes
+             WHERE changes.hr_key = intents.hr_key AND changes.run_id > intents.run_id
+               AND changes.mapping = intents.mapping
+               AND (changes.kind = intents.kind
+                 OR (changes.kind IN ('create', 'create-disabled')
+                     AND intents.kind IN ('create', 'create-disabled'))))
          FROM intents LEFT JOIN plan_changes
            ON plan_changes.run_id = intents.run_id AND plan_changes.seq = intents.seq
          LEFT JOIN runs ON runs.id = intents.run_id

@@ -197,6 +197,13 @@ fn a_change_found_after_the_next_run_looked_gets_its_audit_row_back_once() {
         "m",
         &[(change(ChangeKind::Create, "recreated"), true, "")],
     );
+    let u = s.unresolved_intents("m").unwrap();
+    assert_eq!(
+        u.iter()
+            .map(|u| (u.change.key.as_str(), u.superseded))
+            .collect::<Vec<_>>(),
+        vec![("late", false), ("recreated", true), ("never", false)]
+    );
     // Later both show up; "never" never does.
     let settled = s
         .resolve_intents(&[

@@ -19,7 +19,11 @@ use std::sync::Arc;
 /// The lifecycle events one applied change raises.
 pub fn events_of(c: &Change) -> Vec<String> {
     match c.kind {
-        ChangeKind::Create | ChangeKind::CreateDisabled => vec!["created".into()],
+        // A finished create is the account's creation: the create that began it raised no
+        // event (it did not succeed), so `created` comes now, once.
+        ChangeKind::Create | ChangeKind::CreateDisabled | ChangeKind::FinishCreate => {
+            vec!["created".into()]
+        }
         ChangeKind::Enable => vec!["enabled".into(), "rehired".into()],
         ChangeKind::Disable => vec!["disabled".into()],
         ChangeKind::Delete => vec!["deleted".into()],

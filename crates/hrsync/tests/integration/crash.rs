@@ -10,16 +10,42 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The `hrsync` binary of this build, linked (or copied) under the test's own name: cargo may
+/// relink the original while a long test runs (a build in another shell), and every run of a
+/// test must be the same program.
+pub(crate) struct Binary(std::path::PathBuf);
+
+impl Binary {
+    pub(crate) fn new(test: &str) -> Binary {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        std::fs::create_dir_all(dir).unwrap();
+        let path = dir.join(format!("hrsync-{test}-{}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let original = Path::new(env!("CARGO_BIN_EXE_hrsync"));
+        if std::fs::hard_link(original, &path).is_err() {
+            std::fs::copy(original, &path).unwrap();
+        }
+        Binary(path)
+    }
+}
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 /// Starts `hrsync apply --yes --summary -c cfg`, its output appended to `log`.
-pub(crate) fn spawn_apply(cfg: &Path, log: &Path) -> Child {
+pub(crate) fn spawn_apply(bin: &Binary, cfg: &Path, log: &Path) -> Child {
     let out = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(log)
         .unwrap();
     let err = out.try_clone().unwrap();
-    Command::new(env!("CARGO_BIN_EXE_hrsync"))
+    Command::new(&bin.0)
         .args(["apply", "--yes", "--summary", "-c"])
+        .env("HRSYNC_LOG", "info")
         .arg(cfg)
         .stdin(Stdio::null())
         .stdout(out)
@@ -44,33 +70,35 @@ pub(crate) async fn wait_exit(child: &mut Child, limit: Duration) -> i32 {
     }
 }
 
-/// Waits until the newest run of the state database has started applying (its write-ahead
-/// intents are committed, or results are already there) or the child exited; bounded by
-/// `limit`. Returns whether the apply started.
+/// Waits until the newest run of the state database has saved its plan (its apply starts
+/// right after: intents, then the directory) or the child exited; bounded by `limit`. Returns
+/// the run once its apply started. Polls cheaply (the child needs the CPU).
 pub(crate) async fn wait_apply_start(
     state: &Path,
     child: &mut Child,
     after_run: i64,
     limit: Duration,
-) -> bool {
+) -> Option<hrsync_state::RunRow> {
     let deadline = Instant::now() + limit;
+    let mut store = None;
     while Instant::now() < deadline {
         if child.try_wait().unwrap().is_some() {
-            return false;
+            return None;
         }
-        if state.exists()
-            && let Ok(store) = Store::open(state)
+        if store.is_none() && state.exists() {
+            store = Store::open(state).ok();
+        }
+        if let Some(store) = &store
             && let Some(run) = store.runs(1).unwrap().into_iter().next()
             && run.id > after_run
             && run.command == "apply"
-            && (!store.pending_intents(run.id).unwrap().is_empty()
-                || !store.audit(Some(run.id), None, 1).unwrap().is_empty())
+            && run.summary.is_some()
         {
-            return true;
+            return Some(run);
         }
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    false
+    None
 }
 
 /// The newest run's id (0 without any).
@@ -112,6 +140,7 @@ async fn sigkill_at_random_points_of_a_10k_apply_loses_no_audit_row() {
     const KILLS: usize = 20;
     const SEED: u64 = 0x11_08_2025;
     let t0 = Instant::now();
+    let bin = Binary::new("crash10k");
     let fx = Fx::new("crash10k", EMPLOYEES, "uid", STAFF_ATTRS).await;
     // Bigger HR pages keep the 21 fetches of 10,000 people short.
     let cfg = std::fs::read_to_string(&fx.cfg_path).unwrap();
@@ -122,22 +151,18 @@ async fn sigkill_at_random_points_of_a_10k_apply_loses_no_audit_row() {
     .unwrap();
     let state = fx.dir.path().join("state.db");
     let log = fx.dir.path().join("hrsync.log");
-    // Whom HR wants in the directory: the creates of a first plan.
-    let expected = keys(
-        &fx.run(hrsync::engine::Mode::Plan).await,
-        hrsync_model::ChangeKind::Create,
-    );
-    assert!(expected.len() > 9_000, "{}", expected.len());
-
     let mut rng = fastrand::Rng::with_seed(SEED);
     // Creates per second of an apply, measured as it goes (a first guess until then).
     let mut rate = 800.0f64;
     let mut killed_during_apply = 0usize;
-    println!("seed {SEED:#x}, {} people to create", expected.len());
+    // How many people the first plan creates (a guess until it is known).
+    let mut total = EMPLOYEES;
+    let mut count = 0usize;
+    println!("seed {SEED:#x}");
     for trial in 1..=KILLS {
-        let before = entries_by_key(&fx.ou, "employeeNumber").await.len();
+        let before = count;
         let after_run = last_run(&state);
-        let mut child = spawn_apply(&fx.cfg_path, &log);
+        let mut child = spawn_apply(&bin, &fx.cfg_path, &log);
         let spawned = Instant::now();
         // Most kills land inside the apply at a random point of what is left of it; a few
         // right after the start (while the interrupted run is recovered and reconciled).
@@ -148,13 +173,13 @@ async fn sigkill_at_random_points_of_a_10k_apply_loses_no_audit_row() {
             tokio::time::sleep(d).await;
             (d, false)
         } else {
-            let started =
-                wait_apply_start(&state, &mut child, after_run, Duration::from_secs(120)).await;
-            assert!(
-                started,
-                "trial {trial}: the apply never started; see {log:?}"
-            );
-            let left = expected.len().saturating_sub(before) as f64;
+            let run = wait_apply_start(&state, &mut child, after_run, Duration::from_secs(120))
+                .await
+                .unwrap_or_else(|| panic!("trial {trial}: the apply never started; see {log:?}"));
+            if before == 0 {
+                total = run.summary.map_or(total, |s| s.create);
+            }
+            let left = total.saturating_sub(before) as f64;
             // A random point of the first half of what is left, so that every trial finds work.
             let d = Duration::from_secs_f64(rng.f64() * 0.5 * left / rate);
             let t = Instant::now();
@@ -166,6 +191,7 @@ async fn sigkill_at_random_points_of_a_10k_apply_loses_no_audit_row() {
         child.kill().unwrap(); // SIGKILL
         let _ = child.wait();
         let now = entries_by_key(&fx.ou, "employeeNumber").await.len();
+        count = now;
         if in_apply && exited.is_none() {
             killed_during_apply += 1;
             if let Some(t) = applying_for.filter(|t| t.as_secs_f64() > 0.5)
@@ -185,7 +211,7 @@ async fn sigkill_at_random_points_of_a_10k_apply_loses_no_audit_row() {
         );
     }
     // The final re-run completes the apply.
-    let mut child = spawn_apply(&fx.cfg_path, &log);
+    let mut child = spawn_apply(&bin, &fx.cfg_path, &log);
     let code = wait_exit(&mut child, Duration::from_secs(300)).await;
     let log_text = std::fs::read_to_string(&log).unwrap_or_default();
     assert_eq!(
@@ -200,6 +226,24 @@ async fn sigkill_at_random_points_of_a_10k_apply_loses_no_audit_row() {
     );
     assert!(killed_during_apply >= KILLS / 2, "{killed_during_apply}");
 
+    // Whom HR wants in the directory: the creates of the first plan.
+    let first = Store::open(&state)
+        .unwrap()
+        .runs(1000)
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.command == "apply" && r.summary.is_some())
+        .map(|r| r.id)
+        .min()
+        .unwrap();
+    let plan = Store::open(&state).unwrap().plan_of(first).unwrap().unwrap();
+    let expected: HashSet<String> = plan
+        .changes
+        .iter()
+        .filter(|c| c.kind == hrsync_model::ChangeKind::Create)
+        .map(|c| c.key.clone())
+        .collect();
+    assert!(expected.len() > 9_000, "{}", expected.len());
     // The directory equals HR: everyone active has an entry, nobody else does, and a new plan
     // has nothing to do.
     let entries = entries_by_key(&fx.ou, "employeeNumber").await;
@@ -361,6 +405,7 @@ async fn ad_sigkill_during_creates_never_enables_an_account_without_its_delivere
     const KILLS: usize = 5;
     const SEED: u64 = 0xAD_0811;
     let t0 = Instant::now();
+    let bin = Binary::new("ad-crash");
     let fx = crate::ad::AdFx::new("ad-crash", 400, true).await;
     let realm = crate::ad::ad_env().realm;
     let state = fx.dir.path().join("state.db");
@@ -378,11 +423,11 @@ async fn ad_sigkill_during_creates_never_enables_an_account_without_its_delivere
     for trial in 1..=KILLS {
         let before = ad_accounts(&fx.ou).await.len();
         let after_run = last_run(&state);
-        let mut child = spawn_apply(&fx.cfg_path, &log);
+        let mut child = spawn_apply(&bin, &fx.cfg_path, &log);
         let started =
             wait_apply_start(&state, &mut child, after_run, Duration::from_secs(120)).await;
         assert!(
-            started,
+            started.is_some(),
             "trial {trial}: the apply never started; see {log:?}"
         );
         let left = expected.len().saturating_sub(before) as f64;
@@ -418,7 +463,7 @@ async fn ad_sigkill_during_creates_never_enables_an_account_without_its_delivere
                 .map(|p| format!("after kill {trial}: {p}")),
         );
     }
-    let mut child = spawn_apply(&fx.cfg_path, &log);
+    let mut child = spawn_apply(&bin, &fx.cfg_path, &log);
     let code = wait_exit(&mut child, Duration::from_secs(600)).await;
     let log_text = std::fs::read_to_string(&log).unwrap_or_default();
     let accounts = ad_accounts(&fx.ou).await;
@@ -451,6 +496,23 @@ async fn ad_sigkill_during_creates_never_enables_an_account_without_its_delivere
         0,
         "the final run: {}",
         &log_text[log_text.len().saturating_sub(3000)..]
+    );
+    // The accounts the kills left unfinished were finished (a new password each), none was
+    // enabled as a rehire (nobody in this test is one).
+    let store = Store::open(&state).unwrap();
+    let audit = store.audit(None, None, 100_000).unwrap();
+    let count = |kind: &str| audit.iter().filter(|a| a.kind == kind && a.ok).count();
+    println!(
+        "audit: {} create, {} finish-create, {} enable",
+        count("create"),
+        count("finish-create"),
+        count("enable")
+    );
+    assert_eq!(count("enable"), 0, "rehires planned for unfinished creates");
+    assert!(count("finish-create") > 0, "no kill left an unfinished account");
+    assert!(
+        store.runs(100).unwrap().iter().all(|r| r.status != "running"),
+        "a run stayed running"
     );
     // Everyone HR has is there and enabled, and nothing is left to do.
     assert_eq!(accounts.len(), expected.len());
