@@ -144,10 +144,8 @@ async fn shows_all(
     dir: &Directory,
     intents: &[&UnresolvedIntent],
 ) -> Result<Vec<Option<bool>>, EngineError> {
-    let requests: Vec<(&str, Vec<&str>)> = intents
-        .iter()
-        .filter_map(|u| probe_of(&u.change))
-        .collect();
+    let requests: Vec<(&str, Vec<&str>)> =
+        intents.iter().filter_map(|u| probe_of(&u.change)).collect();
     let mut answers = dir.probe_all(&requests).await?.into_iter();
     let mut out = Vec::with_capacity(intents.len());
     for u in intents {
@@ -181,7 +179,10 @@ fn probe_of(c: &Change) -> Option<(&str, Vec<&str>)> {
     match c.kind {
         k if k.creates() => Some((c.dn.as_str(), Vec::new())),
         ChangeKind::Delete => Some((c.dn.as_str(), Vec::new())),
-        ChangeKind::Update | ChangeKind::Enable | ChangeKind::FinishCreate | ChangeKind::Disable => {
+        ChangeKind::Update
+        | ChangeKind::Enable
+        | ChangeKind::FinishCreate
+        | ChangeKind::Disable => {
             let attrs = c
                 .attrs
                 .iter()
@@ -196,17 +197,14 @@ fn probe_of(c: &Change) -> Option<(&str, Vec<&str>)> {
 
 /// The entry holds every planned value (a DN value may be spelled otherwise).
 fn holds_values(e: &Probed, c: &Change) -> bool {
-    c.attrs
-        .iter()
-        .filter(|a| !a.attr.is(MEMBER_OF))
-        .all(|a| {
-            let have = e.values(a.attr.as_str());
-            have.len() == a.after.len()
-                && a.after.iter().all(|want| {
-                    have.iter()
-                        .any(|h| h == want || (want.contains('=') && dn::same(h, want)))
-                })
-        })
+    c.attrs.iter().filter(|a| !a.attr.is(MEMBER_OF)).all(|a| {
+        let have = e.values(a.attr.as_str());
+        have.len() == a.after.len()
+            && a.after.iter().all(|want| {
+                have.iter()
+                    .any(|h| h == want || (want.contains('=') && dn::same(h, want)))
+            })
+    })
 }
 
 /// The planned group memberships are in place: the user is a `member` of each group added

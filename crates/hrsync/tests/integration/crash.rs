@@ -236,7 +236,11 @@ async fn sigkill_at_random_points_of_a_10k_apply_loses_no_audit_row() {
         .map(|r| r.id)
         .min()
         .unwrap();
-    let plan = Store::open(&state).unwrap().plan_of(first).unwrap().unwrap();
+    let plan = Store::open(&state)
+        .unwrap()
+        .plan_of(first)
+        .unwrap()
+        .unwrap();
     let expected: HashSet<String> = plan
         .changes
         .iter()
@@ -310,6 +314,149 @@ async fn sigkill_at_random_points_of_a_10k_apply_loses_no_audit_row() {
         audit.len(),
         t0.elapsed().as_secs_f64()
     );
+}
+
+/// Updates and disables killed mid-flight are reconciled too (the entry holds the planned
+/// values, the account is locked): each changed person has exactly one audit row for the change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_during_updates_and_disables_loses_no_audit_row() {
+    const KILLS: usize = 5;
+    const SEED: u64 = 0x11_08_0002;
+    let t0 = Instant::now();
+    let bin = Binary::new("crashupd");
+    let fx = Fx::new("crashupd", 3_000, "uid", STAFF_ATTRS).await;
+    let cfg = std::fs::read_to_string(&fx.cfg_path).unwrap();
+    std::fs::write(
+        &fx.cfg_path,
+        cfg.replacen("page_size = 10\n", "page_size = 1000\n", 1),
+    )
+    .unwrap();
+    let state = fx.dir.path().join("state.db");
+    let log = fx.dir.path().join("hrsync.log");
+    let r = fx.run(hrsync::engine::Mode::Apply).await;
+    assert_eq!(r.applied_failed, 0);
+    let created = r.run_id;
+    // HR changes a third of the people's names and terminates a sixth.
+    let yesterday = (chrono::Utc::now() - chrono::Duration::days(1))
+        .format("%Y-%m-%d")
+        .to_string();
+    let (mut renamed, mut left) = (HashSet::new(), HashSet::new());
+    for (i, id) in fx.active_ids().into_iter().enumerate() {
+        if i % 6 == 0 {
+            assert!(fx.emu.terminate(id, &yesterday));
+            left.insert(fx.emp_no(id));
+        } else if i % 3 != 0 {
+            fx.emu
+                .update(id, serde_json::json!({"last_name": format!("Renamed{i}")}))
+                .unwrap();
+            renamed.insert(fx.emp_no(id));
+        }
+    }
+    let total = renamed.len() + left.len();
+    println!(
+        "seed {SEED:#x}: {} renamed, {} leavers",
+        renamed.len(),
+        left.len()
+    );
+    let done = || async {
+        let mut ldap = admin().await;
+        let (rs, _) = ldap
+            .search(
+                &fx.ou,
+                Scope::Subtree,
+                "(|(sn=Renamed*)(pwdAccountLockedTime=*))",
+                vec!["1.1"],
+            )
+            .await
+            .unwrap()
+            .success()
+            .unwrap();
+        rs.len()
+    };
+    let mut rng = fastrand::Rng::with_seed(SEED);
+    let mut rate = 1000.0f64;
+    let mut killed_during_apply = 0;
+    for trial in 1..=KILLS {
+        let before = done().await;
+        let after_run = last_run(&state);
+        let mut child = spawn_apply(&bin, &fx.cfg_path, &log);
+        let started =
+            wait_apply_start(&state, &mut child, after_run, Duration::from_secs(120)).await;
+        assert!(started.is_some(), "trial {trial}: see {log:?}");
+        let d =
+            Duration::from_secs_f64(rng.f64() * 0.5 * total.saturating_sub(before) as f64 / rate);
+        let t = Instant::now();
+        tokio::time::sleep(d).await;
+        let exited = child.try_wait().unwrap();
+        child.kill().unwrap(); // SIGKILL
+        let _ = child.wait();
+        let now = done().await;
+        if exited.is_none() {
+            killed_during_apply += 1;
+            if now > before && t.elapsed().as_secs_f64() > 0.3 {
+                rate = (now - before) as f64 / t.elapsed().as_secs_f64();
+            }
+        }
+        println!(
+            "kill {trial}: {:.3} s into the apply, changed {before} -> {now} of {total}",
+            d.as_secs_f64()
+        );
+    }
+    let mut child = spawn_apply(&bin, &fx.cfg_path, &log);
+    assert_eq!(wait_exit(&mut child, Duration::from_secs(300)).await, 0);
+    assert!(killed_during_apply >= KILLS - 1);
+    let r = fx.run(hrsync::engine::Mode::Plan).await;
+    assert!(r.plan.changes.is_empty(), "{:?}", r.plan.changes.first());
+
+    // One ok audit row per change that reached the directory, none left unknown.
+    let store = Store::open(&state).unwrap();
+    let audit = store.audit(None, None, 100_000).unwrap();
+    let mut rows: HashMap<(&str, &str), Vec<&hrsync_state::AuditRow>> = HashMap::new();
+    let unknown = audit
+        .iter()
+        .filter(|a| a.message == hrsync_state::UNKNOWN_INTERRUPTED)
+        .count();
+    for a in audit.iter().filter(|a| a.run_id > created) {
+        rows.entry((a.kind.as_str(), a.hr_key.as_str()))
+            .or_default()
+            .push(a);
+    }
+    let mut problems = Vec::new();
+    for (kind, keys) in [("update", &renamed), ("disable", &left)] {
+        for k in keys {
+            match rows.get(&(kind, k.as_str())).map(Vec::as_slice) {
+                Some([one]) if one.ok => {}
+                other => problems.push(format!(
+                    "{kind} {k}: {:?}",
+                    other
+                        .unwrap_or_default()
+                        .iter()
+                        .map(|a| (a.run_id, a.ok, a.message.as_str()))
+                        .collect::<Vec<_>>()
+                )),
+            }
+        }
+    }
+    println!(
+        "{} changed people without exactly one ok row; {unknown} rows left unknown",
+        problems.len()
+    );
+    assert!(
+        problems.is_empty() && unknown == 0,
+        "{} changed people without exactly one ok row ({unknown} rows left unknown), e.g. {:?}",
+        problems.len(),
+        &problems[..problems.len().min(10)]
+    );
+    assert_eq!(rows.len(), total, "rows of other changes");
+    assert!(
+        store
+            .runs(100)
+            .unwrap()
+            .iter()
+            .all(|r| r.status != "running"),
+        "a run stayed running"
+    );
+    println!("{:.1} s", t0.elapsed().as_secs_f64());
 }
 
 // ---- Active Directory ------------------------------------------------------------------------
@@ -509,9 +656,16 @@ async fn ad_sigkill_during_creates_never_enables_an_account_without_its_delivere
         count("enable")
     );
     assert_eq!(count("enable"), 0, "rehires planned for unfinished creates");
-    assert!(count("finish-create") > 0, "no kill left an unfinished account");
     assert!(
-        store.runs(100).unwrap().iter().all(|r| r.status != "running"),
+        count("finish-create") > 0,
+        "no kill left an unfinished account"
+    );
+    assert!(
+        store
+            .runs(100)
+            .unwrap()
+            .iter()
+            .all(|r| r.status != "running"),
         "a run stayed running"
     );
     // Everyone HR has is there and enabled, and nothing is left to do.
