@@ -63,7 +63,7 @@ pub(crate) async fn admin() -> Ldap {
 }
 
 /// Binds as a user; Err is the server's diagnostic text (e.g. `… data 533 …`).
-async fn bind_as(upn: &str, password: &str) -> Result<(), String> {
+pub(crate) async fn bind_as(upn: &str, password: &str) -> Result<(), String> {
     let mut ldap = connect().await;
     let r = ldap.simple_bind(upn, password).await.unwrap();
     if r.rc == 0 {
@@ -103,7 +103,7 @@ impl AdFx {
 
     /// `mapping_keys` go into `[[mapping]]`, `tail` after the attributes (`{OU}` = the test's
     /// OU); `groups` are created first (under the test's OU).
-    async fn with(
+    pub(crate) async fn with(
         name: &str,
         employees: usize,
         must_change: bool,
@@ -220,7 +220,7 @@ rdn_attribute = "cn"
         self.run_at(mode, chrono::Utc::now()).await
     }
 
-    async fn run_at(&self, mode: Mode, now: chrono::DateTime<chrono::Utc>) -> RunReport {
+    pub(crate) async fn run_at(&self, mode: Mode, now: chrono::DateTime<chrono::Utc>) -> RunReport {
         let cfg = Config::load(&self.cfg_path).unwrap();
         let job = cfg.job("staff").unwrap();
         let mut store = Store::open(&cfg.state_path()).unwrap();
@@ -244,7 +244,7 @@ rdn_attribute = "cn"
             .collect()
     }
 
-    async fn user(&self, sam: &str) -> Option<SearchEntry> {
+    pub(crate) async fn user(&self, sam: &str) -> Option<SearchEntry> {
         let mut ldap = admin().await;
         let (rs, _) = ldap
             .search(
@@ -284,7 +284,7 @@ rdn_attribute = "cn"
             .collect()
     }
 
-    fn active(&self) -> Vec<Value> {
+    pub(crate) fn active(&self) -> Vec<Value> {
         self.emu
             .employees()
             .into_iter()

@@ -2,7 +2,7 @@
 //! of an apply and run again; every change that reached the directory must have exactly one
 //! audit row, no run may stay `running`, and the directory must end up as HR says.
 
-use crate::common::{Fx, STAFF_ATTRS, admin, keys};
+use crate::common::{Fx, STAFF_ATTRS, admin, keys, kinds as common_kinds};
 use hrsync_state::Store;
 use ldap3::{Scope, SearchEntry};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -673,4 +673,171 @@ async fn ad_sigkill_during_creates_never_enables_an_account_without_its_delivere
     assert_eq!(disabled, 0);
     let r = fx.run(hrsync::engine::Mode::Plan).await;
     assert!(r.plan.changes.is_empty(), "{:?}", r.plan.changes);
+}
+
+/// Adds the account a create that did not finish leaves (disabled, with a password nobody
+/// was given) and audits the create as failed, as a delivery that failed does.
+async fn leave_unfinished(fx: &crate::ad::AdFx, c: &hrsync_model::Change) {
+    use std::collections::HashSet as Set;
+    let mut attrs: Vec<(Vec<u8>, Set<Vec<u8>>)> = vec![
+        (b"objectClass".to_vec(), Set::from([b"user".to_vec()])),
+        (b"userAccountControl".to_vec(), Set::from([b"514".to_vec()])),
+        (
+            b"unicodePwd".to_vec(),
+            Set::from([hrsync_directory::password::unicode_pwd(
+                &hrsync_model::Secret::new(format!("Lost-{:x}!Aa9", fastrand::u64(..))),
+            )]),
+        ),
+    ];
+    for a in c.attrs.iter().filter(|a| !a.after.is_empty()) {
+        attrs.push((
+            a.attr.as_str().as_bytes().to_vec(),
+            a.after.iter().map(|v| v.as_bytes().to_vec()).collect(),
+        ));
+    }
+    let r = crate::ad::admin().await.add(&c.dn, attrs).await.unwrap();
+    assert_eq!(r.rc, 0, "{r:?}");
+    let cfg = hrsync::config::Config::load(&fx.cfg_path).unwrap();
+    let mut store = Store::open(&cfg.state_path()).unwrap();
+    let now = chrono::Utc::now();
+    let run = store.start_run("apply", "staff", now).unwrap();
+    store
+        .record_changes(
+            run,
+            &[hrsync_state::AppliedChange {
+                seq: 0,
+                change: c,
+                ok: false,
+                rc: None,
+                message: "created but left disabled: the initial password could not be delivered: (simulated)",
+                at: now,
+            }],
+        )
+        .unwrap();
+    store.finish_run(run, "failed", None, now).unwrap();
+}
+
+/// The account is enabled, its last delivered password is its password (the bind answers
+/// `data 773`: it must be changed) and `pwdLastSet` is 0.
+async fn assert_must_change(fx: &crate::ad::AdFx, sam: &str, realm: &str) {
+    let pw = fx.passwords()[sam].clone();
+    let err = crate::ad::bind_as(&format!("{sam}@{realm}"), &pw)
+        .await
+        .unwrap_err();
+    assert!(err.contains("data 773"), "{sam}: {err}");
+    let u = fx.user(sam).await.unwrap();
+    assert_eq!(u.attrs["pwdLastSet"][0], "0", "{sam}");
+    let uac: u32 = u.attrs["userAccountControl"][0].parse().unwrap();
+    assert_eq!(uac & 2, 0, "{sam} enabled");
+}
+
+/// Deliveries in the password file per account.
+fn deliveries(fx: &crate::ad::AdFx) -> HashMap<String, usize> {
+    let text =
+        std::fs::read_to_string(fx.dir.path().join("secrets/initial-passwords.jsonl")).unwrap();
+    let mut out = HashMap::new();
+    for l in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        *out.entry(v["account"].as_str().unwrap().to_string())
+            .or_default() += 1;
+    }
+    out
+}
+
+/// Issue 11 §8 without a kill: an account whose create did not finish (its password was never
+/// delivered) is finished with a new password, delivered first, and `pwdLastSet = 0`; a
+/// pre-hire's is finished on the start date, not before; a real rehire stays a rehire (no new
+/// password, the delivered one still works).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ad_unfinished_creates_are_finished_with_a_new_password_and_rehires_stay_rehires() {
+    use hrsync::engine::Mode;
+    use hrsync_model::ChangeKind;
+    let fx = crate::ad::AdFx::with(
+        "ad-finish",
+        3,
+        true,
+        "start_date = \"{joined_date}\"\nprehire_days = 14",
+        "",
+        &[],
+    )
+    .await;
+    let realm = crate::ad::ad_env().realm;
+    let now = chrono::Utc::now();
+    let day = |n: i64| {
+        (now + chrono::Duration::days(n))
+            .format("%Y-%m-%d")
+            .to_string()
+    };
+    let r = fx.run_at(Mode::Apply, now).await;
+    assert_eq!(r.applied_failed, 0, "{:?}", fx.failures(r.run_id));
+    let sam = |key: &str| format!("{}{}", fx.pfx, key.to_lowercase());
+    // A real rehire: disabled as a leaver, enabled again with the password it had.
+    let rehired = fx.active()[0].clone();
+    let (id, key) = (
+        rehired["id"].as_i64().unwrap(),
+        rehired["employee_id"].as_str().unwrap().to_string(),
+    );
+    assert!(fx.emu.terminate(id, &day(-1)));
+    let r = fx.run_at(Mode::Apply, now).await;
+    assert_eq!(keys(&r, ChangeKind::Disable), HashSet::from([key.clone()]));
+    fx.emu
+        .update(
+            id,
+            serde_json::json!({"status": "Active", "termination_date": null}),
+        )
+        .unwrap();
+    let r = fx.run_at(Mode::Apply, now).await;
+    assert_eq!(keys(&r, ChangeKind::Enable), HashSet::from([key.clone()]));
+    assert_eq!(r.applied_failed, 0, "{:?}", fx.failures(r.run_id));
+    assert_eq!(
+        deliveries(&fx)[&sam(&key)],
+        1,
+        "a rehire gets no new password"
+    );
+    assert_must_change(&fx, &sam(&key), &realm).await;
+
+    // A joiner whose create did not finish, and a pre-hire's.
+    for (k, joined) in [("EMP07001", day(-2)), ("EMP07002", day(5))] {
+        fx.emu.hire(
+            serde_json::json!({"employee_id": k, "first_name": "Una", "last_name": k,
+            "work_email": format!("{k}@example.test"), "department": 2, "job_title": 5,
+            "joined_date": joined}),
+        );
+    }
+    let plan = fx.run_at(Mode::Plan, now).await.plan;
+    for (k, kind) in [
+        ("EMP07001", ChangeKind::Create),
+        ("EMP07002", ChangeKind::CreateDisabled),
+    ] {
+        let c = plan.changes.iter().find(|c| c.key == k).unwrap();
+        assert_eq!(c.kind, kind);
+        leave_unfinished(&fx, c).await;
+    }
+    let r = fx.run_at(Mode::Apply, now).await;
+    assert_eq!(
+        common_kinds(&r),
+        vec![("finish-create".to_string(), "EMP07001".to_string())],
+        "the joiner is finished, the pre-hire waits for the start date"
+    );
+    assert_eq!(r.applied_failed, 0, "{:?}", fx.failures(r.run_id));
+    assert!(r.plan.changes[0].reason.contains("did not finish"));
+    assert_must_change(&fx, &sam("EMP07001"), &realm).await;
+    let d = deliveries(&fx);
+    assert_eq!(d[&sam("EMP07001")], 1);
+    assert!(!d.contains_key(&sam("EMP07002")));
+    assert!(fx.run_at(Mode::Plan, now).await.plan.changes.is_empty());
+
+    // On the start date: the pre-hire's account is finished too.
+    let later = now + chrono::Duration::days(5);
+    let r = fx.run_at(Mode::Apply, later).await;
+    assert_eq!(
+        common_kinds(&r),
+        vec![("finish-create".to_string(), "EMP07002".to_string())]
+    );
+    assert_eq!(r.applied_failed, 0, "{:?}", fx.failures(r.run_id));
+    assert_must_change(&fx, &sam("EMP07002"), &realm).await;
+    assert_eq!(deliveries(&fx)[&sam("EMP07002")], 1);
+    assert!(fx.run_at(Mode::Plan, later).await.plan.changes.is_empty());
+    // The rehire again: still one password, still a rehire's.
+    assert_eq!(deliveries(&fx)[&sam(&key)], 1);
 }
