@@ -408,8 +408,7 @@ impl Planner {
         // A pre-hire's account stays disabled until the start date. An account whose create
         // did not finish is finished then (a new password first), not enabled as a rehire.
         let kind = if e.disabled && d.starts.is_none() {
-            if self.o.unfinished_creates.contains(&d.key) && !self.adopted.contains_key(&d.key)
-            {
+            if self.o.unfinished_creates.contains(&d.key) && !self.adopted.contains_key(&d.key) {
                 ChangeKind::FinishCreate
             } else {
                 ChangeKind::Enable

@@ -678,7 +678,8 @@ fn a_targeted_run_never_creates_an_account_for_a_linked_key() {
 /// a pre-hire's unfinished account is finished on the start date, not before.
 #[test]
 fn unfinished_creates_are_finished_not_rehired() {
-    let unfinished: std::collections::HashSet<String> = ["1", "3", "4"].iter().map(|k| k.to_string()).collect();
+    let unfinished: std::collections::HashSet<String> =
+        ["1", "3", "4"].iter().map(|k| k.to_string()).collect();
     let mut p = planner_with(|o| o.unfinished_creates = unfinished);
     // 1: unfinished, disabled → finish (with its attribute changes).
     p.add_entry(have("1", "a", "Eng", true));

@@ -124,7 +124,11 @@ pub(super) async fn found(
     new_password(dir, ldap, c, &c.dn, &existing, enable).await?;
     Ok(Some(format!(
         "{ALREADY_ADDED}: a new initial password was delivered{}",
-        if enable { " and the account enabled" } else { "" }
+        if enable {
+            " and the account enabled"
+        } else {
+            ""
+        }
     )))
 }
 
@@ -183,5 +187,6 @@ async fn new_password(
             ));
         }
     }
-    check(ldap.op().modify(dn, mods).await, dn).map_err(|f| f.context("new password delivered but not set"))
+    check(ldap.op().modify(dn, mods).await, dn)
+        .map_err(|f| f.context("new password delivered but not set"))
 }

@@ -138,7 +138,7 @@ async fn entries_by_key(base: &str, key_attr: &str) -> BTreeMap<String, SearchEn
 async fn sigkill_at_random_points_of_a_10k_apply_loses_no_audit_row() {
     const EMPLOYEES: usize = 10_000;
     const KILLS: usize = 20;
-    const SEED: u64 = 0x11_08_2025;
+    const SEED: u64 = 0x1108_2025;
     let t0 = Instant::now();
     let bin = Binary::new("crash10k");
     let fx = Fx::new("crash10k", EMPLOYEES, "uid", STAFF_ATTRS).await;
@@ -321,7 +321,7 @@ async fn sigkill_at_random_points_of_a_10k_apply_loses_no_audit_row() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_during_updates_and_disables_loses_no_audit_row() {
     const KILLS: usize = 5;
-    const SEED: u64 = 0x11_08_0002;
+    const SEED: u64 = 0x1108_0002;
     let t0 = Instant::now();
     let bin = Binary::new("crashupd");
     let fx = Fx::new("crashupd", 3_000, "uid", STAFF_ATTRS).await;
@@ -550,7 +550,7 @@ async fn ad_bind_problems(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ad_sigkill_during_creates_never_enables_an_account_without_its_delivered_password() {
     const KILLS: usize = 5;
-    const SEED: u64 = 0xAD_0811;
+    const SEED: u64 = 0x00AD_0811;
     let t0 = Instant::now();
     let bin = Binary::new("ad-crash");
     let fx = crate::ad::AdFx::new("ad-crash", 400, true).await;
