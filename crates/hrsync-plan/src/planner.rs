@@ -408,7 +408,11 @@ impl Planner {
         // A pre-hire's account stays disabled until the start date. An account whose create
         // did not finish is finished then (a new password first), not enabled as a rehire.
         let kind = if e.disabled && d.starts.is_none() {
-            if self.o.unfinished_creates.contains(&d.key) && !self.adopted.contains_key(&d.key) {
+            // The account's own key says whose create made it (an account adopted under a
+            // new key was created for the old one).
+            let unfinished = |k: &str| self.o.unfinished_creates.contains(k);
+            let adopted = self.adopted.contains_key(&d.key);
+            if (!adopted && unfinished(&d.key)) || e.key.as_deref().is_some_and(unfinished) {
                 ChangeKind::FinishCreate
             } else {
                 ChangeKind::Enable

@@ -717,4 +717,15 @@ fn unfinished_creates_are_finished_not_rehired() {
     let (plan, _) = p.finish(complete(1));
     assert_eq!(kinds(&plan), vec![(ChangeKind::FinishCreate, "4".into())]);
     assert!(render_text(&plan, false, None).contains("^ finish"));
+
+    // An account adopted under a new key: its create, for the old key, did not finish.
+    let mut p = planner_with(|o| {
+        o.owned.push("mail".into());
+        o.match_on = vec!["mail".into()];
+        o.unfinished_creates = ["7".to_string()].into();
+    });
+    p.add_entry(entry_with_mail(have("7", "ann", "Eng", true), "ann@x.test"));
+    p.add_desired(with_mail(want("12", "ann", "Lead", false), "ann@x.test"));
+    let (plan, _) = p.finish(complete(1));
+    assert_eq!(kinds(&plan), vec![(ChangeKind::FinishCreate, "12".into())]);
 }
