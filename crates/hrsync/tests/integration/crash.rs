@@ -306,6 +306,17 @@ async fn sigkill_at_random_points_of_a_10k_apply_loses_no_audit_row() {
             .map(|r| (r.id, r.status.as_str()))
             .collect::<Vec<_>>()
     );
+    let found_late = audit
+        .iter()
+        .filter(|a| a.message == hrsync_state::APPLIED_AFTER_INTERRUPTION)
+        .count();
+    let already = audit
+        .iter()
+        .filter(|a| a.message.starts_with("already in the directory"))
+        .count();
+    println!(
+        "create rows: {found_late} found in the directory after an interruption, {already} already added by an interrupted run"
+    );
     let interrupted = runs.iter().filter(|r| r.status == "interrupted").count();
     assert!(interrupted >= killed_during_apply, "{interrupted}");
     println!(
@@ -650,8 +661,16 @@ async fn ad_sigkill_during_creates_never_enables_an_account_without_its_delivere
     let audit = store.audit(None, None, 100_000).unwrap();
     let count = |kind: &str| audit.iter().filter(|a| a.kind == kind && a.ok).count();
     println!(
-        "audit: {} create, {} finish-create, {} enable",
+        "audit: {} create ({} found after an interruption, {} already added), {} finish-create, {} enable",
         count("create"),
+        audit
+            .iter()
+            .filter(|a| a.message == hrsync_state::APPLIED_AFTER_INTERRUPTION)
+            .count(),
+        audit
+            .iter()
+            .filter(|a| a.message.starts_with("already in the directory"))
+            .count(),
         count("finish-create"),
         count("enable")
     );
