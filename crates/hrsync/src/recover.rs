@@ -59,10 +59,16 @@ pub(crate) async fn reconcile(
         return Ok(());
     }
     let now = Utc::now();
-    let mut settled = Vec::new();
+    // A later run audited the same change for the person: that row stands for it.
+    let mut settled: Vec<(i64, i64, IntentOutcome)> = unknown
+        .iter()
+        .filter(|u| u.superseded)
+        .map(|u| (u.run_id, u.seq, IntentOutcome::NotApplied))
+        .collect();
     let (mut applied, mut absent) = (0usize, 0usize);
-    let seen = shows_all(dir, &unknown.iter().collect::<Vec<_>>()).await?;
-    for (u, seen) in unknown.iter().zip(seen) {
+    let look: Vec<&UnresolvedIntent> = unknown.iter().filter(|u| !u.superseded).collect();
+    let seen = shows_all(dir, &look).await?;
+    for (u, seen) in look.into_iter().zip(seen) {
         let outcome = match seen {
             Some(true) => {
                 applied += 1;
@@ -233,4 +239,93 @@ async fn holds_groups(dir: &Directory, user: &str, c: &Change) -> Result<bool, E
         }
     }
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use hrsync_model::AttrChange;
+
+    fn update(attrs: &[(&str, &[&str])]) -> Change {
+        Change {
+            kind: ChangeKind::Update,
+            key: "7".into(),
+            dn: "uid=a,ou=p,dc=x".into(),
+            new_dn: None,
+            uuid: None,
+            attrs: attrs
+                .iter()
+                .map(|(a, v)| AttrChange {
+                    attr: (*a).into(),
+                    before: vec![],
+                    after: v.iter().map(|s| s.to_string()).collect(),
+                })
+                .collect(),
+            reason: String::new(),
+        }
+    }
+
+    fn entry(attrs: &[(&str, &[&str])]) -> Probed {
+        Probed {
+            attrs: attrs
+                .iter()
+                .map(|(a, v)| {
+                    (
+                        a.to_ascii_lowercase(),
+                        v.iter().map(|s| s.to_string()).collect(),
+                    )
+                })
+                .collect(),
+            disabled: false,
+        }
+    }
+
+    #[test]
+    fn an_update_shows_when_the_entry_holds_every_planned_value() {
+        let c = update(&[
+            ("sn", &["Smith"]),
+            ("manager", &["uid=boss,ou=p,dc=x"]),
+            ("description", &[]),
+        ]);
+        // A DN value may come back spelled otherwise; a removed attribute is absent.
+        let e = entry(&[("SN", &["Smith"]), ("manager", &["UID=Boss, OU=p,DC=x"])]);
+        assert!(holds_values(&e, &c));
+        assert!(!holds_values(
+            &entry(&[("sn", &["Smyth"]), ("manager", &["uid=boss,ou=p,dc=x"])]),
+            &c
+        ));
+        assert!(!holds_values(
+            &entry(&[
+                ("sn", &["Smith"]),
+                ("manager", &["uid=boss,ou=p,dc=x"]),
+                ("description", &["left over"])
+            ]),
+            &c
+        ));
+        // Group memberships are read from the groups, not from the entry.
+        let mut g = update(&[("sn", &["Smith"])]);
+        g.attrs.push(AttrChange {
+            attr: MEMBER_OF.into(),
+            before: vec![],
+            after: vec!["cn=g,dc=x".into()],
+        });
+        assert_eq!(probe_of(&g).unwrap().1, vec!["sn"]);
+    }
+
+    #[test]
+    fn a_change_not_found_waits_only_while_it_could_still_land() {
+        let now = Utc::now();
+        let u = |mins: i64| UnresolvedIntent {
+            run_id: 1,
+            seq: 0,
+            change: update(&[]),
+            at: String::new(),
+            absent: false,
+            interrupted_at: Some(now - chrono::Duration::minutes(mins)),
+            superseded: false,
+        };
+        assert_eq!(not_found(&u(1), now), IntentOutcome::NotYet);
+        assert_eq!(not_found(&u(11), now), IntentOutcome::NotApplied);
+    }
 }
