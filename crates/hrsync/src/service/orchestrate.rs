@@ -656,6 +656,10 @@ mod tests {
             .map(|x| x.0)
             .collect();
         assert_eq!(got, vec!["created"]);
+        // A create finished by a later run (issue 11 §8) is the account's creation: the
+        // create that began it did not succeed and raised nothing.
+        c.kind = ChangeKind::FinishCreate;
+        assert_eq!(events_of(&c), vec!["created"]);
     }
 
     #[test]
