@@ -18,6 +18,8 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+mod finish;
+
 /// The result of one change.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {
@@ -524,23 +526,23 @@ async fn apply_one(dir: &Directory, ldap: Ldap, index: usize, c: &Change) -> (Ou
         timeout: dir.cfg.timeout,
     };
     let res = match c.kind {
-        ChangeKind::Create | ChangeKind::CreateDisabled => {
-            create(dir, &mut ldap, c).await.map(|_| c.dn.clone())
-        }
-        _ => other(dir, &mut ldap, c).await,
+        ChangeKind::Create | ChangeKind::CreateDisabled => create(dir, &mut ldap, c)
+            .await
+            .map(|note| (c.dn.clone(), note)),
+        _ => other(dir, &mut ldap, c).await.map(|dn| (dn, None)),
     };
     // Group memberships follow the entry's final DN.
     let res = match res {
-        Ok(dn) => groups(&mut ldap, &dn, c).await.map(|_| dn),
+        Ok((dn, note)) => groups(&mut ldap, &dn, c).await.map(|_| (dn, note)),
         Err(f) => Err(f),
     };
     match res {
-        Ok(dn) => (
+        Ok((dn, note)) => (
             Outcome {
                 index,
                 ok: true,
                 rc: Some(0),
-                message: String::new(),
+                message: note.unwrap_or_default(),
                 dn,
                 attempted: true,
             },
@@ -567,6 +569,14 @@ async fn other(dir: &Directory, ldap: &mut Conn, c: &Change) -> Result<String, F
     match c.kind {
         ChangeKind::Create | ChangeKind::CreateDisabled => Ok(c.dn.clone()),
         ChangeKind::Update => update(ldap, c, vec![]).await,
+        // A new password delivered first, then set and the account enabled (AD); elsewhere
+        // accounts get no initial password: a plain enable.
+        ChangeKind::FinishCreate if dir.cfg.dialect.flags_based() => {
+            let dn = update(ldap, c, vec![]).await?;
+            finish::finish(dir, ldap, c, &dn).await?;
+            Ok(dn)
+        }
+        ChangeKind::FinishCreate => update(ldap, c, dir.cfg.dialect.enable_mods()).await,
         ChangeKind::Enable => match update(ldap, c, dir.cfg.dialect.enable_mods()).await {
             Ok(dn) if dir.cfg.dialect.flags_based() => {
                 set_disabled(ldap, &dn, false, false, vec![])
@@ -593,7 +603,10 @@ fn check(r: ldap3::result::Result<ldap3::LdapResult>, dn: &str) -> Result<(), Fa
     }
 }
 
-async fn create(dir: &Directory, ldap: &mut Conn, c: &Change) -> Result<(), Failed> {
+/// Adds the entry (on AD: disabled with its password, the password delivered, then enabled).
+/// Ok with a note for the audit when the entry was already there with the person's key (added
+/// by an interrupted run, see `finish::found`).
+async fn create(dir: &Directory, ldap: &mut Conn, c: &Change) -> Result<Option<String>, Failed> {
     let mut attrs: Vec<(Vec<u8>, HashSet<Vec<u8>>)> = vec![(
         b"objectClass".to_vec(),
         dir.cfg
@@ -621,7 +634,10 @@ async fn create(dir: &Directory, ldap: &mut Conn, c: &Change) -> Result<(), Fail
                 ));
             }
         }
-        return check(ldap.op().add(&c.dn, attrs).await, &c.dn);
+        return match add(ldap, c, attrs).await {
+            Err(refused) if refused.rc == Some(68) => finish::found(dir, ldap, c, refused).await,
+            other => other.map(|_| None),
+        };
     }
     // AD: created disabled together with its password (one add, over TLS), the password
     // delivered, and only then enabled (read-modify-write) with pwdLastSet in the same modify.
@@ -654,7 +670,12 @@ async fn create(dir: &Directory, ldap: &mut Conn, c: &Change) -> Result<(), Fail
         b"unicodePwd".to_vec(),
         HashSet::from([password::unicode_pwd(&secret)]),
     ));
-    check(ldap.op().add(&c.dn, attrs).await, &c.dn)?;
+    match add(ldap, c, attrs).await {
+        Err(refused) if refused.rc == Some(68) => {
+            return finish::found(dir, ldap, c, refused).await;
+        }
+        other => other?,
+    }
     pw.file
         .deliver(&password::Delivery {
             mapping: &pw.mapping,
@@ -676,12 +697,22 @@ async fn create(dir: &Directory, ldap: &mut Conn, c: &Change) -> Result<(), Fail
     if stay_disabled {
         // A pre-hire: password ready, account enabled on the start date by a later run.
         return if extra.is_empty() {
-            Ok(())
+            Ok(None)
         } else {
-            modify(ldap, &c.dn, extra).await
+            modify(ldap, &c.dn, extra).await.map(|_| None)
         };
     }
-    set_disabled(ldap, &c.dn, false, true, extra).await
+    set_disabled(ldap, &c.dn, false, true, extra)
+        .await
+        .map(|_| None)
+}
+
+async fn add(
+    ldap: &mut Conn,
+    c: &Change,
+    attrs: Vec<(Vec<u8>, HashSet<Vec<u8>>)>,
+) -> Result<(), Failed> {
+    check(ldap.op().add(&c.dn, attrs).await, &c.dn)
 }
 
 /// Reads `userAccountControl`, flips only the disable bit (and, for a new account, the

@@ -21,6 +21,7 @@ pub mod snapshot;
 pub use apply::{NOT_ATTEMPTED, Outcome, apply, reset_password};
 pub use connect::{Directory, DirectoryConfig, Passwords};
 pub use dialect::Dialect;
+pub use probe::Probed;
 pub use schema::{Schema, SchemaProblem};
 
 /// Directory failures. Never contains the bind password.

@@ -18,6 +18,13 @@ pub enum ChangeKind {
     Update,
     /// A rehire: the account is unlocked (and updated).
     Enable,
+    /// The end of a create that did not finish (a run killed, or a password that could not be
+    /// delivered, between adding the account disabled and enabling it): on a directory with
+    /// initial passwords (Active Directory), a new password is generated and delivered first,
+    /// then set, and the account enabled with `pwdLastSet = 0` when the user must change it,
+    /// as a create would; elsewhere, a plain enable. Never a rehire: an account is not enabled
+    /// unless its current password was delivered.
+    FinishCreate,
     /// A leaver: the account is locked.
     Disable,
     /// A leaver past the retention period: the entry is deleted (AD keeps a tombstone).
@@ -30,12 +37,29 @@ impl ChangeKind {
         matches!(self, ChangeKind::Create | ChangeKind::CreateDisabled)
     }
 
+    /// The kind whose [`ChangeKind::as_str`] is `s`.
+    pub fn parse(s: &str) -> Option<ChangeKind> {
+        use ChangeKind::*;
+        [
+            Create,
+            CreateDisabled,
+            Update,
+            Enable,
+            FinishCreate,
+            Disable,
+            Delete,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             ChangeKind::Create => "create",
             ChangeKind::CreateDisabled => "create-disabled",
             ChangeKind::Update => "update",
             ChangeKind::Enable => "enable",
+            ChangeKind::FinishCreate => "finish-create",
             ChangeKind::Disable => "disable",
             ChangeKind::Delete => "delete",
         }
@@ -240,7 +264,7 @@ impl Plan {
             match c.kind {
                 ChangeKind::Create | ChangeKind::CreateDisabled => s.create += 1,
                 ChangeKind::Update => s.update += 1,
-                ChangeKind::Enable => s.enable += 1,
+                ChangeKind::Enable | ChangeKind::FinishCreate => s.enable += 1,
                 ChangeKind::Disable => s.disable += 1,
                 ChangeKind::Delete => s.delete += 1,
             }

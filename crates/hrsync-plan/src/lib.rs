@@ -108,6 +108,7 @@ pub fn plan(input: PlanInput) -> Plan {
             person_refs: Vec::new(),
             targeted: false,
             unlinked_disable: false,
+            unfinished_creates: Default::default(),
         },
         links,
     );

@@ -65,6 +65,12 @@ pub struct PlanOptions {
     /// from HR (the first adoption of an existing directory). Default: such accounts are
     /// orphans, listed and never changed.
     pub unlinked_disable: bool,
+    /// HR keys whose account hrsync began to create without finishing it (see
+    /// `Store::unfinished_creates`): added disabled, perhaps without a delivered password. A
+    /// disabled one is finished ([`ChangeKind::FinishCreate`]: a new password delivered, then
+    /// enabled as a create would be), never enabled as a rehire. Empty where accounts get no
+    /// initial password (OpenLDAP).
+    pub unfinished_creates: HashSet<String>,
 }
 
 /// A directory entry seen for a person HR knows, for refreshing the link table.
@@ -399,9 +405,18 @@ impl Planner {
             self.refs
                 .push(refs::RefCheck::new(&self.o.person_refs, &d, &e));
         }
-        // A pre-hire's account stays disabled until the start date.
+        // A pre-hire's account stays disabled until the start date. An account whose create
+        // did not finish is finished then (a new password first), not enabled as a rehire.
         let kind = if e.disabled && d.starts.is_none() {
-            ChangeKind::Enable
+            // The account's own key says whose create made it (an account adopted under a
+            // new key was created for the old one).
+            let unfinished = |k: &str| self.o.unfinished_creates.contains(k);
+            let adopted = self.adopted.contains_key(&d.key);
+            if (!adopted && unfinished(&d.key)) || e.key.as_deref().is_some_and(unfinished) {
+                ChangeKind::FinishCreate
+            } else {
+                ChangeKind::Enable
+            }
         } else if diffs.is_empty() && new_dn.is_none() {
             self.unchanged += 1;
             return;
@@ -431,6 +446,9 @@ impl Planner {
                 "active in HR but the account is disabled (rehire)".to_string()
             }
             (ChangeKind::Enable, Some(why)) => format!("rehire: {why}; re-enabled"),
+            (ChangeKind::FinishCreate, _) => {
+                "hrsync created this account but the create did not finish (interrupted, or failed before the account was enabled): a new initial password is delivered, then it is enabled".to_string()
+            }
             _ => {
                 // `department (Sales → Finance)` for single values; the name alone otherwise.
                 let mut parts: Vec<String> = c

@@ -57,6 +57,7 @@ pub fn render_text(plan: &Plan, detail: bool, limit: Option<usize>) -> String {
             ChangeKind::CreateDisabled => "+ create (disabled until start)",
             ChangeKind::Update => "~ update ",
             ChangeKind::Enable => "^ enable ",
+            ChangeKind::FinishCreate => "^ finish ",
             ChangeKind::Disable => "- disable",
             ChangeKind::Delete => "x delete",
         };
@@ -246,8 +247,16 @@ pub fn render_ldif(plan: &Plan, object_classes: &[String]) -> String {
             ChangeKind::Delete => {
                 let _ = writeln!(s, "{}\nchangetype: delete\n", ldif_line("dn", &c.dn));
             }
-            ChangeKind::Update | ChangeKind::Enable | ChangeKind::Disable => {
-                if matches!(c.kind, ChangeKind::Enable | ChangeKind::Disable) {
+            ChangeKind::Update
+            | ChangeKind::Enable
+            | ChangeKind::FinishCreate
+            | ChangeKind::Disable => {
+                if c.kind == ChangeKind::FinishCreate {
+                    let _ = writeln!(
+                        s,
+                        "# (a new initial password is delivered and set, then the account is enabled: not written)"
+                    );
+                } else if matches!(c.kind, ChangeKind::Enable | ChangeKind::Disable) {
                     let _ = writeln!(
                         s,
                         "# ({} the account: dialect-specific, not written)",

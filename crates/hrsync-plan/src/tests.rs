@@ -385,6 +385,7 @@ fn planner_with_links(links: BTreeMap<String, Link>, f: impl FnOnce(&mut PlanOpt
         person_refs: Vec::new(),
         targeted: false,
         unlinked_disable: false,
+        unfinished_creates: Default::default(),
     };
     f(&mut o);
     Planner::new(o, links)
@@ -670,4 +671,61 @@ fn a_targeted_run_never_creates_an_account_for_a_linked_key() {
         kinds(&p.finish(complete(1)).0),
         vec![(ChangeKind::Create, "5".into())]
     );
+}
+
+/// Issue 11 §8: an account whose create did not finish (a run killed between adding it
+/// disabled and enabling it) is finished, never enabled as a rehire; a real rehire stays one;
+/// a pre-hire's unfinished account is finished on the start date, not before.
+#[test]
+fn unfinished_creates_are_finished_not_rehired() {
+    let unfinished: std::collections::HashSet<String> =
+        ["1", "3", "4"].iter().map(|k| k.to_string()).collect();
+    let mut p = planner_with(|o| o.unfinished_creates = unfinished);
+    // 1: unfinished, disabled → finish (with its attribute changes).
+    p.add_entry(have("1", "a", "Eng", true));
+    p.add_desired(want("1", "a", "Ops", false));
+    // 2: a real rehire.
+    p.add_entry(have("2", "b", "Eng", true));
+    p.add_desired(want("2", "b", "Eng", false));
+    // 3: unfinished but enabled (its enable step ran): nothing to do.
+    p.add_entry(have("3", "c", "Eng", false));
+    p.add_desired(want("3", "c", "Eng", false));
+    // 4: an unfinished pre-hire before the start date stays disabled, untouched.
+    p.add_entry(have("4", "d", "Eng", true));
+    let mut pre = want("4", "d", "Eng", false);
+    pre.starts = Some(chrono::NaiveDate::from_ymd_opt(2030, 1, 1).unwrap());
+    p.add_desired(pre.clone());
+    let (plan, _) = p.finish(complete(4));
+    assert_eq!(
+        kinds(&plan),
+        vec![
+            (ChangeKind::Enable, "2".into()),
+            (ChangeKind::FinishCreate, "1".into())
+        ]
+    );
+    let fin = &plan.changes[1];
+    assert_eq!(fin.attrs.len(), 1, "{fin:?}");
+    assert!(fin.reason.contains("did not finish"), "{}", fin.reason);
+    assert!(plan.changes[0].reason.contains("rehire"));
+    assert_eq!(plan.summary().enable, 2);
+
+    // On the start date the pre-hire's account is finished too.
+    let mut p = planner_with(|o| o.unfinished_creates = ["4".to_string()].into());
+    p.add_entry(have("4", "d", "Eng", true));
+    pre.starts = None;
+    p.add_desired(pre);
+    let (plan, _) = p.finish(complete(1));
+    assert_eq!(kinds(&plan), vec![(ChangeKind::FinishCreate, "4".into())]);
+    assert!(render_text(&plan, false, None).contains("^ finish"));
+
+    // An account adopted under a new key: its create, for the old key, did not finish.
+    let mut p = planner_with(|o| {
+        o.owned.push("mail".into());
+        o.match_on = vec!["mail".into()];
+        o.unfinished_creates = ["7".to_string()].into();
+    });
+    p.add_entry(entry_with_mail(have("7", "ann", "Eng", true), "ann@x.test"));
+    p.add_desired(with_mail(want("12", "ann", "Lead", false), "ann@x.test"));
+    let (plan, _) = p.finish(complete(1));
+    assert_eq!(kinds(&plan), vec![(ChangeKind::FinishCreate, "12".into())]);
 }

@@ -61,19 +61,38 @@ pub struct UnresolvedIntent {
     pub change: Change,
     /// When it was about to be sent.
     pub at: String,
+    /// The directory did not show it when last asked ([`IntentOutcome::NotYet`]): it has no
+    /// audit row now; one comes back if it shows up after all.
+    pub absent: bool,
+    /// When its run was found interrupted (its process had died by then).
+    pub interrupted_at: Option<DateTime<Utc>>,
+    /// A later run audited the same kind of change for the person (a create again, say): that
+    /// row stands for it, whatever this one became.
+    pub superseded: bool,
 }
 
 /// What reconciliation found for an unknown change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IntentOutcome {
-    /// The directory shows the change: its audit row becomes a success.
+    /// The directory shows the change: its audit row becomes a success (for a change that was
+    /// `absent`, its row comes back as a success, unless a later run audited the same kind of
+    /// change for the person, which then stands for it).
     Applied,
-    /// The directory does not show it: it never took effect, its provisional row goes.
+    /// The directory does not show it, and will not any more: it never took effect, its
+    /// provisional row goes and the intent is forgotten.
     NotApplied,
+    /// The directory does not show it yet. A server may still carry out an operation it
+    /// received just before the process died: the provisional row goes (nothing is known to
+    /// have happened), but the intent stays `absent`, to be checked again by later runs until
+    /// it shows up ([`IntentOutcome::Applied`]) or it is too late for it
+    /// ([`IntentOutcome::NotApplied`]). Creates still `absent` count as unfinished (see
+    /// [`Store::unfinished_creates`]).
+    NotYet,
 }
 
 const PENDING: &str = "pending";
 const UNKNOWN: &str = "unknown";
+const ABSENT: &str = "absent";
 
 /// Writes audit rows, one per (run, seq): each takes its change's intent; a change whose run
 /// was already taken for dead settles its provisional row instead of adding a second one,
@@ -135,11 +154,7 @@ fn intent_change(json: Option<String>, key: String, kind: &str, dn: String) -> C
     if let Some(c) = json.and_then(|j| serde_json::from_str::<Change>(&j).ok()) {
         return c;
     }
-    use ChangeKind::*;
-    let kind = [Create, CreateDisabled, Update, Enable, Disable, Delete]
-        .into_iter()
-        .find(|k| k.as_str() == kind)
-        .unwrap_or(Update);
+    let kind = ChangeKind::parse(kind).unwrap_or(ChangeKind::Update);
     Change {
         kind,
         key,
@@ -149,6 +164,66 @@ fn intent_change(json: Option<String>, key: String, kind: &str, dn: String) -> C
         attrs: Vec::new(),
         reason: "(the planned change was not stored)".into(),
     }
+}
+
+/// The audit row of an `absent` change that showed up in the directory after all: a
+/// success, unless a later run audited the same kind of change for the person (that row
+/// stands for it: one row per change that reached the directory).
+fn restore_applied(tx: &Transaction<'_>, run_id: i64, seq: i64) -> Result<()> {
+    let Some((json, key, kind, dn, at, mapping)) = tx
+        .prepare_cached(sql::INTENT_CHANGE)?
+        .query_row(params![run_id, seq], |r| {
+            Ok((
+                r.get::<_, Option<String>>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, String>(5)?,
+            ))
+        })
+        .optional()?
+    else {
+        return Ok(());
+    };
+    let c = intent_change(json, key, &kind, dn);
+    // A create planned again as a pre-hire's (or the other way round) is the same account.
+    let sibling = match c.kind {
+        ChangeKind::Create => ChangeKind::CreateDisabled,
+        ChangeKind::CreateDisabled => ChangeKind::Create,
+        k => k,
+    };
+    let later = tx
+        .prepare_cached(sql::CHANGE_OF_KEY_AFTER)?
+        .exists(params![
+            c.key,
+            run_id,
+            mapping,
+            c.kind.as_str(),
+            sibling.as_str()
+        ])?;
+    if later {
+        return Ok(());
+    }
+    let (mapping, trigger, operator) = run_meta(tx, run_id)?;
+    tx.prepare_cached(sql::CHANGE_INSERT)?.execute(params![
+        run_id,
+        seq,
+        c.key,
+        c.kind.as_str(),
+        c.dn,
+        c.new_dn,
+        c.reason,
+        serde_json::to_string(&c.attrs)?,
+        true,
+        Option::<i64>::None,
+        APPLIED_AFTER_INTERRUPTION,
+        at,
+        mapping,
+        trigger,
+        operator
+    ])?;
+    Ok(())
 }
 
 /// A run's mapping, trigger and operator (for its audit rows).
@@ -323,37 +398,67 @@ impl Store {
                 seq: r.get(1)?,
                 change: intent_change(r.get(2)?, r.get(4)?, &r.get::<_, String>(5)?, r.get(6)?),
                 at: r.get(3)?,
+                absent: r.get::<_, String>(7)? == ABSENT,
+                interrupted_at: r
+                    .get::<_, Option<String>>(8)?
+                    .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+                    .map(|t| t.with_timezone(&Utc)),
+                superseded: r.get(9)?,
             })
         })?;
         Ok(rows.collect::<std::result::Result<_, _>>()?)
     }
 
-    /// Settles unknown changes of interrupted runs: (run id, seq, outcome). `Applied` turns
-    /// the provisional audit row into a success; `NotApplied` removes it (the change never
-    /// took effect). Returns how many were settled (an already settled one is skipped).
+    /// Settles unknown (and `absent`) changes of interrupted runs: (run id, seq, outcome),
+    /// see [`IntentOutcome`]. Returns how many were settled for good (`Applied`,
+    /// `NotApplied`); an already settled one is skipped.
     pub fn resolve_intents(&mut self, items: &[(i64, i64, IntentOutcome)]) -> Result<usize> {
         let tx = self.write()?;
         let mut n = 0;
         {
+            let mut status = tx.prepare_cached(sql::INTENT_STATUS)?;
             let mut forget = tx.prepare_cached(sql::INTENT_RESOLVE)?;
+            let mut absent = tx.prepare_cached(sql::INTENT_MARK_ABSENT)?;
             let mut applied = tx.prepare_cached(sql::CHANGE_SETTLE_APPLIED)?;
             let mut drop = tx.prepare_cached(sql::CHANGE_DROP_UNKNOWN)?;
             for (run_id, seq, outcome) in items {
-                if forget.execute(params![run_id, seq, UNKNOWN])? == 0 {
+                let Some(now) = status
+                    .query_row(params![run_id, seq], |r| r.get::<_, String>(0))
+                    .optional()?
+                else {
                     continue;
-                }
-                n += 1;
-                match outcome {
-                    IntentOutcome::Applied => applied.execute(params![
-                        run_id,
-                        seq,
-                        APPLIED_AFTER_INTERRUPTION,
-                        UNKNOWN_INTERRUPTED
-                    ])?,
-                    IntentOutcome::NotApplied => {
-                        drop.execute(params![run_id, seq, UNKNOWN_INTERRUPTED])?
-                    }
                 };
+                match (now.as_str(), outcome) {
+                    (UNKNOWN, IntentOutcome::Applied) => {
+                        forget.execute(params![run_id, seq, UNKNOWN])?;
+                        applied.execute(params![
+                            run_id,
+                            seq,
+                            APPLIED_AFTER_INTERRUPTION,
+                            UNKNOWN_INTERRUPTED
+                        ])?;
+                        n += 1;
+                    }
+                    (UNKNOWN, IntentOutcome::NotApplied) => {
+                        forget.execute(params![run_id, seq, UNKNOWN])?;
+                        drop.execute(params![run_id, seq, UNKNOWN_INTERRUPTED])?;
+                        n += 1;
+                    }
+                    (UNKNOWN, IntentOutcome::NotYet) => {
+                        absent.execute(params![run_id, seq])?;
+                        drop.execute(params![run_id, seq, UNKNOWN_INTERRUPTED])?;
+                    }
+                    (ABSENT, IntentOutcome::Applied) => {
+                        restore_applied(&tx, *run_id, *seq)?;
+                        forget.execute(params![run_id, seq, ABSENT])?;
+                        n += 1;
+                    }
+                    (ABSENT, IntentOutcome::NotApplied) => {
+                        forget.execute(params![run_id, seq, ABSENT])?;
+                        n += 1;
+                    }
+                    _ => {}
+                }
             }
         }
         tx.commit()?;

@@ -81,6 +81,7 @@ mod query_plans;
 mod runs;
 mod schema;
 mod sql;
+mod unfinished;
 pub use automation::{AutomationRow, Cancelled, DeliveryRow, OutboxRow, StepDone, StepLog};
 pub use intents::{
     APPLIED_AFTER_INTERRUPTION, IntentOutcome, InterruptedRun, Results, UNKNOWN_INTERRUPTED,

@@ -200,6 +200,7 @@ fn no_sql_outside_sql_rs() {
         ("automation.rs", include_str!("automation.rs")),
         ("intents.rs", include_str!("intents.rs")),
         ("missing.rs", include_str!("missing.rs")),
+        ("unfinished.rs", include_str!("unfinished.rs")),
         ("process.rs", include_str!("process.rs")),
         ("schema.rs", include_str!("schema.rs")),
     ] {

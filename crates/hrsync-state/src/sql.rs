@@ -108,14 +108,71 @@ statements! {
         "SELECT seq, hr_key, kind, dn FROM intents WHERE run_id = ?1 AND status = ?2 ORDER BY seq";
     INTENTS_MARK_UNKNOWN(Access::Bulk) =
         "UPDATE intents SET status = 'unknown' WHERE run_id = ?1 AND status = 'pending'";
+    /// Unknown changes of interrupted runs, and those not found in the directory yet
+    /// (`absent`), with when their run was found interrupted and whether a later run audited
+    /// the same kind of change for the person (a create and a pre-hire's create are one kind).
     INTENTS_UNRESOLVED(Access::Bulk) =
         "SELECT intents.run_id, intents.seq, COALESCE(intents.change_json, plan_changes.change_json), intents.at,
-           intents.hr_key, intents.kind, intents.dn
+           intents.hr_key, intents.kind, intents.dn, intents.status, runs.finished_at,
+           EXISTS (SELECT 1 FROM changes
+             WHERE changes.hr_key = intents.hr_key AND changes.run_id > intents.run_id
+               AND changes.mapping = intents.mapping
+               AND (changes.kind = intents.kind
+                 OR (changes.kind IN ('create', 'create-disabled')
+                     AND intents.kind IN ('create', 'create-disabled'))))
          FROM intents LEFT JOIN plan_changes
            ON plan_changes.run_id = intents.run_id AND plan_changes.seq = intents.seq
-         WHERE intents.mapping = ?1 AND intents.status = 'unknown' ORDER BY intents.run_id, intents.seq";
+         LEFT JOIN runs ON runs.id = intents.run_id
+         WHERE intents.mapping = ?1 AND intents.status IN ('unknown', 'absent')
+         ORDER BY intents.run_id, intents.seq";
     INTENT_RESOLVE(Access::Point) =
         "DELETE FROM intents WHERE run_id = ?1 AND seq = ?2 AND status = ?3";
+    INTENT_STATUS(Access::Point) =
+        "SELECT status FROM intents WHERE run_id = ?1 AND seq = ?2";
+    INTENT_MARK_ABSENT(Access::Point) =
+        "UPDATE intents SET status = 'absent' WHERE run_id = ?1 AND seq = ?2 AND status = 'unknown'";
+    /// One change of an intent, with its run's mapping (an `absent` change found applied
+    /// later gets its audit row back).
+    INTENT_CHANGE(Access::Point) =
+        "SELECT COALESCE(intents.change_json, plan_changes.change_json), intents.hr_key, intents.kind,
+           intents.dn, intents.at, intents.mapping
+         FROM intents LEFT JOIN plan_changes
+           ON plan_changes.run_id = intents.run_id AND plan_changes.seq = intents.seq
+         WHERE intents.run_id = ?1 AND intents.seq = ?2";
+    /// A later run audited a change of this kind (?4, or ?5) for the person: it stands for
+    /// them, a late-found change of an interrupted run adds no second row.
+    CHANGE_OF_KEY_AFTER(Access::Point) =
+        "SELECT 1 FROM changes WHERE hr_key = ?1 AND run_id > ?2 AND mapping = ?3 AND kind IN (?4, ?5) LIMIT 1";
+
+    // ---- creates that did not finish (issue 11 §8: AD accounts left disabled by a kill) ------
+    /// The people whose account's create did not finish in some run: it failed (perhaps after
+    /// the account was added, before its password was delivered), its result is unknown, or
+    /// it was found in the directory after the run was interrupted. The newest such run per
+    /// person. The partial index `changes_unfinished_creates` holds exactly these rows: keep
+    /// the condition as it is written there.
+    UNFINISHED_CREATE_ROWS(Access::Bulk) =
+        "SELECT hr_key, MAX(run_id) FROM changes
+         WHERE mapping = ?1
+           AND ((kind IN ('create', 'create-disabled', 'finish-create') AND ok = 0)
+             OR (kind IN ('create', 'create-disabled')
+                 AND message = 'applied (found in the directory after the run was interrupted)'))
+         GROUP BY hr_key";
+    /// Creates of interrupted runs still unresolved (`unknown`) or not found in the directory
+    /// yet (`absent`: the directory may still have received them).
+    UNFINISHED_CREATE_INTENTS(Access::Bulk) =
+        "SELECT hr_key, MAX(run_id) FROM intents
+         WHERE mapping = ?1 AND status IN ('unknown', 'absent')
+           AND kind IN ('create', 'create-disabled', 'finish-create')
+         GROUP BY hr_key";
+    /// A later change finished the person's account: a create or a finish that succeeded as
+    /// planned, or an enable or disable (the account was enabled by then).
+    CREATE_FINISHED_AFTER(Access::Point) =
+        "SELECT 1 FROM changes
+         WHERE hr_key = ?1 AND run_id > ?2 AND mapping = ?3 AND ok = 1
+           AND kind IN ('create', 'create-disabled', 'finish-create', 'enable', 'disable')
+           AND NOT (kind IN ('create', 'create-disabled')
+                    AND message = 'applied (found in the directory after the run was interrupted)')
+         LIMIT 1";
     AUDIT_ALL(Access::Newest) =
         "SELECT run_id, seq, hr_key, kind, dn, new_dn, reason, attrs_json, ok, rc, message, at,
          mapping, trigger, operator, outbox_id FROM changes

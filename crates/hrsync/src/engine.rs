@@ -586,6 +586,16 @@ fn new_planner(
             person_refs: job.person_refs.clone(),
             targeted,
             unlinked_disable: job.unlinked == crate::config::Unlinked::Disable,
+            // Only where accounts get an initial password (AD) does an unfinished create
+            // differ from a rehire: it needs a new password, delivered before it is enabled.
+            unfinished_creates: if job.directory.dialect
+                == hrsync_directory::Dialect::ActiveDirectory
+                && job.directory.passwords.is_some()
+            {
+                store.unfinished_creates(&spec.name)?.into_iter().collect()
+            } else {
+                Default::default()
+            },
         },
         links,
     );
@@ -657,6 +667,9 @@ async fn conclude(
         timings: Timings::default(),
     };
     if mode == Mode::Plan || report.plan.is_empty() || !ui.confirm(&report.plan) {
+        if mode == Mode::Apply {
+            crate::recover::settle_absent(store, &dir, &spec.name).await?;
+        }
         dir.close().await;
         return Ok(report);
     }
@@ -786,11 +799,18 @@ async fn conclude(
         flush(store, &mut pending);
     }
     ui.apply_finished();
+    // Changes of interrupted runs not found before: this apply may have done them again.
+    let settled = if audit_error.is_none() {
+        crate::recover::settle_absent(store, &dir, &spec.name).await
+    } else {
+        Ok(())
+    };
     dir.close().await;
     timings.apply_ms = t.elapsed().as_millis() as u64;
     if let Some(e) = audit_error.or(queue_error) {
         return Err(e.into());
     }
+    settled?;
     report.applied = true;
     report.applied_ok = ok;
     report.applied_failed = failed;

@@ -231,7 +231,12 @@ impl Planner {
             .changes
             .iter()
             .enumerate()
-            .filter(|(_, c)| matches!(c.kind, ChangeKind::Update | ChangeKind::Enable))
+            .filter(|(_, c)| {
+                matches!(
+                    c.kind,
+                    ChangeKind::Update | ChangeKind::Enable | ChangeKind::FinishCreate
+                )
+            })
             .map(|(i, c)| (c.key.clone(), i))
             .collect();
         let planned: HashSet<String> = self.changes.iter().map(|c| c.key.clone()).collect();

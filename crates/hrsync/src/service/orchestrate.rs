@@ -20,7 +20,11 @@ use std::sync::Arc;
 /// The lifecycle events one applied change raises.
 pub fn events_of(c: &Change) -> Vec<String> {
     match c.kind {
-        ChangeKind::Create | ChangeKind::CreateDisabled => vec!["created".into()],
+        // A finished create is the account's creation: the create that began it raised no
+        // event (it did not succeed), so `created` comes now, once.
+        ChangeKind::Create | ChangeKind::CreateDisabled | ChangeKind::FinishCreate => {
+            vec!["created".into()]
+        }
         ChangeKind::Enable => vec!["enabled".into(), "rehired".into()],
         ChangeKind::Disable => vec!["disabled".into()],
         ChangeKind::Delete => vec!["deleted".into()],
@@ -836,6 +840,10 @@ mod tests {
             .map(|x| x.0)
             .collect();
         assert_eq!(got, vec!["created"]);
+        // A create finished by a later run (issue 11 §8) is the account's creation: the
+        // create that began it did not succeed and raised nothing.
+        c.kind = ChangeKind::FinishCreate;
+        assert_eq!(events_of(&c), vec!["created"]);
     }
 
     #[test]

@@ -41,7 +41,7 @@ pub fn ad_env() -> AdEnv {
 
 /// An LDAPS connection for checks (the product verifies the DC's CA; these test-side
 /// connections to the loopback DC skip it).
-async fn connect() -> Ldap {
+pub(crate) async fn connect() -> Ldap {
     let env = ad_env();
     let settings = LdapConnSettings::new().set_no_tls_verify(true);
     let (conn, ldap) = LdapConnAsync::with_settings(settings, &env.url)
@@ -51,7 +51,7 @@ async fn connect() -> Ldap {
     ldap
 }
 
-async fn admin() -> Ldap {
+pub(crate) async fn admin() -> Ldap {
     let env = ad_env();
     let mut ldap = connect().await;
     ldap.simple_bind(&env.bind_dn, &env.password)
@@ -63,7 +63,7 @@ async fn admin() -> Ldap {
 }
 
 /// Binds as a user; Err is the server's diagnostic text (e.g. `… data 533 …`).
-async fn bind_as(upn: &str, password: &str) -> Result<(), String> {
+pub(crate) async fn bind_as(upn: &str, password: &str) -> Result<(), String> {
     let mut ldap = connect().await;
     let r = ldap.simple_bind(upn, password).await.unwrap();
     if r.rc == 0 {
@@ -85,25 +85,25 @@ department = "{department.display}"
 title = "{job_title.display}"
 "#;
 
-struct AdFx {
-    dir: tempfile::TempDir,
-    emu: IceHrmState,
-    ou: String,
+pub(crate) struct AdFx {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) emu: IceHrmState,
+    pub(crate) ou: String,
     people: String,
-    cfg_path: PathBuf,
+    pub(crate) cfg_path: PathBuf,
     /// sAMAccountName prefix: the domain is shared by every test and every earlier run.
-    pfx: String,
+    pub(crate) pfx: String,
     _server: tokio::task::JoinHandle<()>,
 }
 
 impl AdFx {
-    async fn new(name: &str, employees: usize, must_change: bool) -> AdFx {
+    pub(crate) async fn new(name: &str, employees: usize, must_change: bool) -> AdFx {
         AdFx::with(name, employees, must_change, "", "", &[]).await
     }
 
     /// `mapping_keys` go into `[[mapping]]`, `tail` after the attributes (`{OU}` = the test's
     /// OU); `groups` are created first (under the test's OU).
-    async fn with(
+    pub(crate) async fn with(
         name: &str,
         employees: usize,
         must_change: bool,
@@ -216,11 +216,11 @@ rdn_attribute = "cn"
         }
     }
 
-    async fn run(&self, mode: Mode) -> RunReport {
+    pub(crate) async fn run(&self, mode: Mode) -> RunReport {
         self.run_at(mode, chrono::Utc::now()).await
     }
 
-    async fn run_at(&self, mode: Mode, now: chrono::DateTime<chrono::Utc>) -> RunReport {
+    pub(crate) async fn run_at(&self, mode: Mode, now: chrono::DateTime<chrono::Utc>) -> RunReport {
         let cfg = Config::load(&self.cfg_path).unwrap();
         let job = cfg.job("staff").unwrap();
         let mut store = Store::open(&cfg.state_path()).unwrap();
@@ -230,7 +230,7 @@ rdn_attribute = "cn"
     }
 
     /// Delivered passwords by sAMAccountName.
-    fn passwords(&self) -> HashMap<String, String> {
+    pub(crate) fn passwords(&self) -> HashMap<String, String> {
         let text = std::fs::read_to_string(self.dir.path().join("secrets/initial-passwords.jsonl"))
             .unwrap_or_default();
         text.lines()
@@ -244,7 +244,7 @@ rdn_attribute = "cn"
             .collect()
     }
 
-    async fn user(&self, sam: &str) -> Option<SearchEntry> {
+    pub(crate) async fn user(&self, sam: &str) -> Option<SearchEntry> {
         let mut ldap = admin().await;
         let (rs, _) = ldap
             .search(
@@ -272,7 +272,7 @@ rdn_attribute = "cn"
     }
 
     /// Failed changes of a run, with the server's text (for assertion messages).
-    fn failures(&self, run: i64) -> Vec<String> {
+    pub(crate) fn failures(&self, run: i64) -> Vec<String> {
         let cfg = Config::load(&self.cfg_path).unwrap();
         let store = Store::open(&cfg.state_path()).unwrap();
         store
@@ -284,7 +284,7 @@ rdn_attribute = "cn"
             .collect()
     }
 
-    fn active(&self) -> Vec<Value> {
+    pub(crate) fn active(&self) -> Vec<Value> {
         self.emu
             .employees()
             .into_iter()

@@ -5,6 +5,7 @@
 
 mod ad;
 mod common;
+mod crash;
 mod csv;
 mod daemon;
 mod examples;
