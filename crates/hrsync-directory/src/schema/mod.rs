@@ -698,7 +698,7 @@ impl Schema {
             .ok()
             .and_then(|d| d.leaf().cloned());
         let rdn_attr = rdn.as_ref().and_then(|l| self.attr_idx(&l.attr));
-        for m in self.required(&classes) {
+        for m in self.required(classes) {
             let Some(mi) = self.attr_idx(m) else { continue };
             if present.contains(&mi) || Some(mi) == rdn_attr || server_filled(self.dialect, m) {
                 continue;
