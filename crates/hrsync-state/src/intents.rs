@@ -97,12 +97,49 @@ const ABSENT: &str = "absent";
 /// Writes audit rows, one per (run, seq): each takes its change's intent; a change whose run
 /// was already taken for dead settles its provisional row instead of adding a second one,
 /// and a result recorded twice is not added twice.
+/// Who a run is: its mapping, trigger and operator (copied onto each of its audit rows).
+type RunMeta = (String, Option<String>, Option<String>);
+
+/// Inserts one audit row of a run's change (nothing when the run already has a row for
+/// `seq`); returns how many rows were added.
+#[allow(clippy::too_many_arguments)]
+fn insert_change(
+    insert: &mut rusqlite::CachedStatement<'_>,
+    run_id: i64,
+    seq: i64,
+    c: &Change,
+    ok: bool,
+    rc: Option<i64>,
+    message: &str,
+    at: &str,
+    meta: &RunMeta,
+) -> Result<usize> {
+    let (mapping, trigger, operator) = meta;
+    Ok(insert.execute(params![
+        run_id,
+        seq,
+        c.key,
+        c.kind.as_str(),
+        c.dn,
+        c.new_dn,
+        c.reason,
+        serde_json::to_string(&c.attrs)?,
+        ok,
+        rc,
+        message,
+        at,
+        mapping,
+        trigger,
+        operator
+    ])?)
+}
+
 pub(crate) fn insert_results(
     tx: &Transaction<'_>,
     run_id: i64,
     items: &[AppliedChange<'_>],
 ) -> Result<()> {
-    let (mapping, trigger, operator) = run_meta(tx, run_id)?;
+    let meta = run_meta(tx, run_id)?;
     let mut take = tx.prepare_cached(sql::INTENT_TAKE)?;
     let mut settle = tx.prepare_cached(sql::CHANGE_SETTLE_UNKNOWN)?;
     let mut insert = tx.prepare_cached(sql::CHANGE_INSERT)?;
@@ -126,24 +163,17 @@ pub(crate) fn insert_results(
         {
             continue;
         }
-        let c = it.change;
-        insert.execute(params![
+        insert_change(
+            &mut insert,
             run_id,
             seq,
-            c.key,
-            c.kind.as_str(),
-            c.dn,
-            c.new_dn,
-            c.reason,
-            serde_json::to_string(&c.attrs)?,
+            it.change,
             it.ok,
             rc,
             it.message,
-            at,
-            mapping,
-            trigger,
-            operator
-        ])?;
+            &at,
+            &meta,
+        )?;
     }
     Ok(())
 }
@@ -205,29 +235,23 @@ fn restore_applied(tx: &Transaction<'_>, run_id: i64, seq: i64) -> Result<()> {
     if later {
         return Ok(());
     }
-    let (mapping, trigger, operator) = run_meta(tx, run_id)?;
-    tx.prepare_cached(sql::CHANGE_INSERT)?.execute(params![
+    let meta = run_meta(tx, run_id)?;
+    insert_change(
+        &mut tx.prepare_cached(sql::CHANGE_INSERT)?,
         run_id,
         seq,
-        c.key,
-        c.kind.as_str(),
-        c.dn,
-        c.new_dn,
-        c.reason,
-        serde_json::to_string(&c.attrs)?,
+        &c,
         true,
-        Option::<i64>::None,
+        None,
         APPLIED_AFTER_INTERRUPTION,
-        at,
-        mapping,
-        trigger,
-        operator
-    ])?;
+        &at,
+        &meta,
+    )?;
     Ok(())
 }
 
 /// A run's mapping, trigger and operator (for its audit rows).
-fn run_meta(tx: &Transaction<'_>, run_id: i64) -> Result<(String, Option<String>, Option<String>)> {
+fn run_meta(tx: &Transaction<'_>, run_id: i64) -> Result<RunMeta> {
     Ok(tx
         .prepare_cached(sql::RUN_META)?
         .query_row(params![run_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?)
@@ -350,25 +374,19 @@ impl Store {
                         ))
                     })?
                     .collect::<std::result::Result<_, _>>()?;
-                let (mapping, trigger, operator) = run_meta(&tx, run.id)?;
+                let meta = run_meta(&tx, run.id)?;
                 for (seq, c, at) in &intents {
-                    run.unknown += insert.execute(params![
+                    run.unknown += insert_change(
+                        &mut insert,
                         run.id,
-                        seq,
-                        c.key,
-                        c.kind.as_str(),
-                        c.dn,
-                        c.new_dn,
-                        c.reason,
-                        serde_json::to_string(&c.attrs)?,
+                        *seq,
+                        c,
                         false,
-                        Option::<i64>::None,
+                        None,
                         UNKNOWN_INTERRUPTED,
                         at,
-                        mapping,
-                        trigger,
-                        operator
-                    ])?;
+                        &meta,
+                    )?;
                 }
                 mark.execute(params![run.id])?;
                 let who = run.owner.as_deref().unwrap_or("an unrecorded process");
