@@ -76,6 +76,26 @@ fn ref_attrs(job: &Job) -> Vec<AttrName> {
     job.person_refs.iter().map(|r| r.attr.clone()).collect()
 }
 
+/// A run's directory: connected and bound, the changes of interrupted runs reconciled with
+/// it, and its schema read (with how long that took, counted as snapshot time).
+async fn open_directory(
+    job: &Job,
+    store: &mut Store,
+) -> Result<
+    (
+        Directory,
+        Option<std::sync::Arc<hrsync_directory::Schema>>,
+        Duration,
+    ),
+    EngineError,
+> {
+    let t = Instant::now();
+    let dir = Directory::connect(job.directory.clone()).await?;
+    crate::recover::reconcile(store, &dir, &job.mapping.spec().name).await?;
+    let schema = read_schema(&dir).await;
+    Ok((dir, schema, t.elapsed()))
+}
+
 /// The directory's schema for plan-time checks; a server that does not let hrsync read it
 /// only loses the checks (the run goes on, and says so in the log).
 async fn read_schema(dir: &Directory) -> Option<std::sync::Arc<hrsync_directory::Schema>> {
@@ -378,11 +398,7 @@ async fn run_inner(
     let dialect = job.directory.dialect;
     // The directory first (a bind and one read of its schema, a few ms): no fetch without it,
     // and the schema checks every mapped record.
-    let t_dir = Instant::now();
-    let dir = Directory::connect(job.directory.clone()).await?;
-    crate::recover::reconcile(store, &dir, &spec.name).await?;
-    let schema = read_schema(&dir).await;
-    let connect_time = t_dir.elapsed();
+    let (dir, schema, connect_time) = open_directory(job, store).await?;
     let fetch_task = tokio::spawn(async move {
         let t = Instant::now();
         let keep = mapper.referenced_fields();
@@ -850,11 +866,7 @@ async fn run_targeted(
     };
     let today = now.date_naive();
     let dialect = job.directory.dialect;
-    let t_dir = Instant::now();
-    let dir = Directory::connect(job.directory.clone()).await?;
-    crate::recover::reconcile(store, &dir, &spec.name).await?;
-    let schema = read_schema(&dir).await;
-    let connect_time = t_dir.elapsed();
+    let (dir, schema, connect_time) = open_directory(job, store).await?;
     let mut results = Vec::new();
     let mut map_time = Duration::ZERO;
     // Keys are compared as the source compares them: IceHrm answers a filter for `emp112`
