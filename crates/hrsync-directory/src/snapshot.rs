@@ -183,49 +183,30 @@ impl Directory {
         let state_attrs = cfg.dialect.state_attributes();
         let mut n = 0usize;
         while let Some(raw) = stream.next().await.map_err(|e| err(e.to_string()))? {
-            let mut e = SearchEntry::construct(raw);
-            // The stable id may be binary (AD objectGUID): ldap3 puts a value that happens to
-            // be valid UTF-8 in `attrs` and the rest in `bin_attrs`, so read both, as bytes.
+            // Read straight from the protocol structure (not via `SearchEntry`, which copies
+            // every value into hash maps and panics on a malformed entry).
+            let Some((dn, parts)) = entry_parts(raw) else {
+                return Err(err(
+                    "the server sent a malformed search result entry".to_string()
+                ));
+            };
             let mut uuid = None;
-            for (_, v) in e
-                .bin_attrs
-                .iter()
-                .filter(|(k, _)| k.eq_ignore_ascii_case(uuid_attr))
-            {
-                uuid = v.first().and_then(|b| cfg.dialect.decode_uuid(b));
-            }
-            if let Some((_, v)) = e
-                .attrs
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(uuid_attr))
-            {
-                uuid = v
-                    .first()
-                    .and_then(|s| cfg.dialect.decode_uuid(s.as_bytes()));
-            }
-            e.attrs.retain(|k, _| !k.eq_ignore_ascii_case(uuid_attr));
-            e.bin_attrs
-                .retain(|k, _| !k.eq_ignore_ascii_case(uuid_attr));
-            // Attribute names come back in the server's spelling: match them case-insensitively,
-            // and read both maps (a value that is not UTF-8 lands in bin_attrs).
-            let bin = e.bin_attrs.into_iter().map(|(k, v)| {
-                let v = v
-                    .into_iter()
-                    .map(|b| String::from_utf8_lossy(&b).into_owned())
-                    .collect();
-                (k, v)
-            });
             let mut attrs = AttrMap::new();
             let mut key = None;
             let mut state: Vec<(String, Vec<String>)> = Vec::new();
-            for (k, mut v) in e.attrs.into_iter().chain(bin) {
-                if let Some(s) = state_attrs.iter().find(|s| s.eq_ignore_ascii_case(&k)) {
-                    state.push((s.to_lowercase(), v));
+            // Attribute names come back in the server's spelling: match them case-insensitively.
+            // The stable id may be binary (AD objectGUID), so it is decoded from the bytes.
+            for (k, vals) in parts {
+                if k.eq_ignore_ascii_case(uuid_attr) {
+                    uuid = vals.first().and_then(|b| cfg.dialect.decode_uuid(b));
+                } else if let Some(s) = state_attrs.iter().find(|s| s.eq_ignore_ascii_case(&k)) {
+                    state.push((s.to_lowercase(), text_values(vals)));
                 } else if let Some(a) = owned
                     .iter()
                     .chain(std::iter::once(&key_name))
                     .find(|a| a.is(&k))
                 {
+                    let mut v = text_values(vals);
                     if a == &key_name {
                         key = v.first().cloned();
                     }
@@ -238,7 +219,7 @@ impl Directory {
                 .is_disabled(|n| state.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone()));
             n += 1;
             sink(DirEntry {
-                dn: e.dn,
+                dn,
                 uuid,
                 key,
                 attrs,
@@ -256,4 +237,37 @@ impl Directory {
         }
         Ok(n)
     }
+}
+
+/// An attribute's name and raw values, as the server sent them.
+type RawAttr = (String, Vec<Vec<u8>>);
+
+/// A search result entry's DN and its attributes; None when the structure is not an entry (a
+/// broken server).
+fn entry_parts(re: ldap3::ResultEntry) -> Option<(String, Vec<RawAttr>)> {
+    let mut tags = re.0.match_id(4)?.expect_constructed()?.into_iter();
+    let dn = String::from_utf8(tags.next()?.expect_primitive()?).ok()?;
+    let mut out = Vec::new();
+    for a_v in tags.next()?.expect_constructed()? {
+        let mut part = a_v.expect_constructed()?.into_iter();
+        let name = String::from_utf8(part.next()?.expect_primitive()?).ok()?;
+        let vals = part
+            .next()?
+            .expect_constructed()?
+            .into_iter()
+            .map(|t| t.expect_primitive())
+            .collect::<Option<Vec<_>>>()?;
+        out.push((name, vals));
+    }
+    Some((dn, out))
+}
+
+/// Values as text; bytes that are not UTF-8 are replaced (only the stable id is binary).
+fn text_values(vals: Vec<Vec<u8>>) -> Vec<String> {
+    vals.into_iter()
+        .map(|b| match String::from_utf8(b) {
+            Ok(s) => s,
+            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+        })
+        .collect()
 }

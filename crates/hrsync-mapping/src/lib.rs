@@ -470,12 +470,14 @@ impl Mapper {
         let mut findings = Vec::new();
         let mut attrs = AttrMap::new();
         for a in &self.attrs {
-            let empty_fields: Vec<&str> = a
-                .fields
-                .iter()
-                .filter(|f| lookup(&rec.fields, f).is_none_or(is_empty))
-                .map(String::as_str)
-                .collect();
+            // The fields that are absent or empty: only asked for when something went wrong.
+            let empty_fields = || -> Vec<&str> {
+                a.fields
+                    .iter()
+                    .filter(|f| lookup(&rec.fields, f).is_none_or(is_empty))
+                    .map(String::as_str)
+                    .collect()
+            };
             let rendered = match a
                 .fast
                 .as_ref()
@@ -489,7 +491,7 @@ impl Mapper {
             };
             let value = match rendered {
                 Ok(v) => clean(&v),
-                Err(e) if !empty_fields.is_empty() => {
+                Err(e) if !empty_fields().is_empty() => {
                     let _ = e; // the cause is the absent/null field, named below
                     String::new()
                 }
@@ -506,10 +508,11 @@ impl Mapper {
                 a.spec.required || a.spec.name.eq_ignore_ascii_case(&self.spec.rdn_attribute);
             if value.is_empty() {
                 if required {
-                    let why = if empty_fields.is_empty() {
+                    let empty = empty_fields();
+                    let why = if empty.is_empty() {
                         "the format produced an empty value".to_string()
                     } else {
-                        format!("field {} is missing or empty", empty_fields.join(", "))
+                        format!("field {} is missing or empty", empty.join(", "))
                     };
                     findings.push(Finding::error(
                         subject.clone(),

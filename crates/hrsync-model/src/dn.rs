@@ -200,6 +200,9 @@ fn trim_unescaped_trailing_space(value: &mut Vec<u8>, bytes: &[u8], end: usize) 
 /// True when both strings name the same entry (case-insensitive, any escaping). Unparsable DNs
 /// compare by their lower-cased text.
 pub fn same(a: &str, b: &str) -> bool {
+    if a == b {
+        return true; // the common case, without parsing either
+    }
     match (Dn::parse(a), Dn::parse(b)) {
         (Ok(x), Ok(y)) => x.normalized() == y.normalized(),
         _ => a.eq_ignore_ascii_case(b),

@@ -93,9 +93,10 @@ pub struct Planner {
     pending_entries: HashMap<String, DirEntry>,
     seen_desired: HashSet<String>,
     seen_entries: HashMap<String, String>,
-    /// DN and key of every directory entry; normalised into an index only when a create or a
+    /// DN and key of the directory entries beyond the first with their key (the first ones
+    /// are in `seen_entries`); normalised into an index with those only when a create or a
     /// rename needs a collision check (a no-op run never pays for it).
-    entry_dns: Vec<(String, String)>,
+    dup_dns: Vec<(String, String)>,
     failed: HashSet<String>,
     keyless: usize,
     changes: Vec<Change>,
@@ -184,7 +185,7 @@ impl Planner {
             pending_entries: HashMap::new(),
             seen_desired: HashSet::new(),
             seen_entries: HashMap::new(),
-            entry_dns: Vec::new(),
+            dup_dns: Vec::new(),
             failed: HashSet::new(),
             keyless: 0,
             changes: Vec::new(),
@@ -274,8 +275,8 @@ impl Planner {
             }
             return;
         };
-        self.entry_dns.push((e.dn.clone(), key.clone()));
         if let Some(first) = self.seen_entries.get(&key) {
+            self.dup_dns.push((e.dn.clone(), key.clone()));
             self.findings.push(Finding::warning(
                 key.clone(),
                 Some(self.o.key_attribute.clone()),
@@ -526,8 +527,11 @@ impl Planner {
         let needs_index =
             !self.renames.is_empty() || self.pending_desired.values().any(|d| !d.leaver);
         let dns: HashMap<String, String> = if needs_index {
-            let mut m = HashMap::with_capacity(self.entry_dns.len());
-            for (d, k) in std::mem::take(&mut self.entry_dns) {
+            let mut m = HashMap::with_capacity(self.seen_entries.len() + self.dup_dns.len());
+            for (k, d) in &self.seen_entries {
+                m.entry(norm(d)).or_insert_with(|| k.clone());
+            }
+            for (d, k) in std::mem::take(&mut self.dup_dns) {
                 m.entry(norm(&d)).or_insert(k);
             }
             m

@@ -375,18 +375,6 @@ async fn run_inner(
     // 1-4. Fetch + map, and read the directory, at the same time, both feeding the planner,
     // which pairs people with entries as they meet. Neither the HR records nor the directory
     // snapshot is ever held whole in memory.
-    let (planner, stored) = new_planner(
-        job,
-        store,
-        now,
-        if incremental {
-            hrsync_plan::MissingAction::Ignore
-        } else {
-            job.missing_from_hr
-        },
-        false,
-    )?;
-    let planner = RefCell::new(planner);
     let map_time = Cell::new(Duration::ZERO);
     let plan_time = Cell::new(Duration::ZERO);
     // Fetching (HTTP + JSON) and mapping run on their own task, so they use the other core
@@ -412,6 +400,26 @@ async fn run_inner(
             .await;
         (report, t.elapsed())
     });
+    // The stored links are read while the first pages arrive (they queue on the channel).
+    let planner = new_planner(
+        job,
+        store,
+        now,
+        if incremental {
+            hrsync_plan::MissingAction::Ignore
+        } else {
+            job.missing_from_hr
+        },
+        false,
+    );
+    let (planner, stored) = match planner {
+        Ok(p) => p,
+        Err(e) => {
+            fetch_task.abort();
+            return Err(e);
+        }
+    };
+    let planner = RefCell::new(planner);
     // The two futures below run on this task (join!), never at the same instant, and each
     // borrow of the planner ends inside its own synchronous step, so the RefCell never sees
     // two borrows.

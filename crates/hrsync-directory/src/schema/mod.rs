@@ -271,6 +271,9 @@ impl Schema {
             let i = s.attrs.len();
             for key in a.names.iter().chain(std::iter::once(&a.oid)) {
                 s.attr_index.insert(key.to_lowercase(), i);
+                // Also as the schema spells it: mappings mostly do, so the check of every
+                // record finds it without lowercasing (an allocation) per attribute.
+                s.attr_index.entry(key.clone()).or_insert(i);
             }
             if range != Range::default() {
                 for n in &a.names {
@@ -382,7 +385,10 @@ impl Schema {
     }
 
     fn attr_idx(&self, name: &str) -> Option<usize> {
-        self.attr_index.get(&name.to_lowercase()).copied()
+        match self.attr_index.get(name) {
+            Some(&i) => Some(i),
+            None => self.attr_index.get(&name.to_lowercase()).copied(),
+        }
     }
 
     /// The attribute type by any of its names or its OID (case-insensitive).

@@ -103,15 +103,42 @@ impl<'de> Visitor<'de> for RecordSeed<'_> {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
         let mut out = Map::new();
-        while let Some(k) = m.next_key::<String>()? {
-            let wanted = k == "id" || self.keep.is_none_or(|keep| keep.contains(&k));
+        // Keys are borrowed from the page where they have no escapes: most of a record's keys
+        // are skipped, so allocating each one would cost more than the skipping.
+        while let Some(Key(k)) = m.next_key::<Key<'de>>()? {
+            let wanted = k == "id" || self.keep.is_none_or(|keep| keep.contains(k.as_ref()));
             if wanted {
                 let v: Value = m.next_value()?;
-                out.insert(k, v);
+                out.insert(k.into_owned(), v);
             } else {
                 m.next_value::<IgnoredAny>()?;
             }
         }
         Ok(out)
+    }
+}
+
+/// A record's key, borrowed from the page when it can be.
+struct Key<'de>(std::borrow::Cow<'de, str>);
+
+impl<'de> de::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a field name")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Owned(v.to_string())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(V)
     }
 }
