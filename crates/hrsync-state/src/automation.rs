@@ -246,6 +246,21 @@ impl Store {
         Ok(rows.collect::<std::result::Result<_, _>>()?)
     }
 
+    /// An event's status (`received`, `applied`, a run status, `failed: …`) and its run.
+    pub fn event_status(
+        &self,
+        integration: &str,
+        event_id: &str,
+    ) -> Result<Option<(String, Option<i64>)>> {
+        Ok(self
+            .conn
+            .prepare_cached(sql::EVENT_STATUS)?
+            .query_row(params![integration, event_id], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?)
+    }
+
     pub fn finish_event(
         &mut self,
         integration: &str,

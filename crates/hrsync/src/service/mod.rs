@@ -14,6 +14,7 @@
 
 pub mod config;
 pub mod events;
+pub mod listen;
 pub mod orchestrate;
 pub mod schedule;
 
@@ -654,14 +655,9 @@ pub async fn start_service(
         .layer(axum::extract::DefaultBodyLimit::max(1024 * 1024))
         .with_state(service.clone());
     let addr = listener.local_addr()?;
-    let mut srx = stop_rx.clone();
-    let server = tokio::spawn(
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = srx.wait_for(|s| *s).await;
-            })
-            .into_future(),
-    );
+    let limits =
+        listen::Limits::from_config(&service.cfg.raw.serve).fit_to(listen::open_files_limit());
+    let server = tokio::spawn(listen::serve(listener, app, limits, stop_rx.clone()));
     tracing::info!(%addr, "hrsync serve listening");
     Ok(Running {
         addr,
