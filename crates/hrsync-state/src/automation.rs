@@ -268,9 +268,11 @@ impl Store {
         status: &str,
         run_id: Option<i64>,
     ) -> Result<()> {
+        // A failure's message can carry what a hostile event sent: stored cut to a sane length.
+        let status = hrsync_model::text::clip_message(status);
         self.conn.execute(
             sql::EVENT_FINISH,
-            params![integration, event_id, status, run_id],
+            params![integration, event_id, status.as_ref(), run_id],
         )?;
         Ok(())
     }
