@@ -358,6 +358,8 @@ pub async fn serve(
                 match freed {
                     Some(p) => p,
                     None => {
+                        metrics::counter!("hrsync_http_connections_closed_total", "reason" => "busy")
+                            .increment(1);
                         drop(stream);
                         continue;
                     }
@@ -380,6 +382,7 @@ pub async fn serve(
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(next_id, conn.clone());
+        metrics::gauge!("hrsync_http_connections_open").increment(1.0);
         let registered = Registered {
             id: next_id,
             shared: shared.clone(),
@@ -388,6 +391,7 @@ pub async fn serve(
         tokio::spawn(async move {
             connection(stream, conn, shared, router, stop).await;
             drop(registered);
+            metrics::gauge!("hrsync_http_connections_open").decrement(1.0);
             drop(permit);
         });
     }
@@ -440,7 +444,14 @@ async fn connection(
         let deadline = shared.deadline(&conn);
         if deadline.is_some_and(|d| now >= d) {
             // A limit ran out: the socket is closed (dropped).
-            tracing::debug!("closing a connection: header or idle timeout");
+            let reason = if conn.head_since.load(Ordering::SeqCst) == NONE {
+                "idle_timeout"
+            } else {
+                "header_timeout"
+            };
+            tracing::debug!(reason, "closing a connection");
+            metrics::counter!("hrsync_http_connections_closed_total", "reason" => reason)
+                .increment(1);
             return;
         }
         // Re-checked at least twice a second: bytes that arrive move the deadlines.
@@ -459,6 +470,8 @@ async fn connection(
             _ = conn.close.notified() => {
                 if conn.in_flight.load(Ordering::SeqCst) == 0 {
                     tracing::debug!("closing an idle connection for a new client");
+                    metrics::counter!("hrsync_http_connections_closed_total", "reason" => "evicted")
+                        .increment(1);
                     return;
                 }
                 // A request arrived meanwhile: it stays, and may be chosen again later.

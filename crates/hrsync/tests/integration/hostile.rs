@@ -242,7 +242,7 @@ async fn slowloris_and_idle_keep_alive_connections_are_closed() {
     let fx = Fx::new("slowloris", 3, "uid", STAFF_ATTRS).await;
     let d = Daemon::start(
         &fx,
-        "header_timeout_secs = 2\nidle_timeout_secs = 6\n",
+        "header_timeout_secs = 2\nidle_timeout_secs = 10\n",
         None,
     )
     .await;
@@ -262,7 +262,7 @@ async fn slowloris_and_idle_keep_alive_connections_are_closed() {
     // A client that connects and sends nothing is closed by the header timeout too.
     let mut silent = tokio::net::TcpStream::connect(&d.addr).await.unwrap();
     // A keep-alive client after a complete request: kept past the header timeout (it is not
-    // sending a request), closed by the idle timeout (6 s; bound 14 s).
+    // sending a request), closed by the idle timeout (10 s; bound 20 s).
     let mut idle = tokio::net::TcpStream::connect(&d.addr).await.unwrap();
     idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: hrsync\r\n\r\n")
         .await
@@ -285,16 +285,33 @@ async fn slowloris_and_idle_keep_alive_connections_are_closed() {
         "an idle keep-alive connection outlives the header timeout"
     );
     assert!(
-        closed_within(&mut idle, Duration::from_secs(12), false).await,
+        closed_within(&mut idle, Duration::from_secs(17), false).await,
         "an idle keep-alive connection is closed by the idle timeout"
     );
-    // And the daemon still answers.
-    let r = fresh_client(Duration::from_secs(1))
-        .get(format!("{}/healthz", d.url))
+    // And the daemon still answers, and counts what it closed.
+    let http = fresh_client(Duration::from_secs(1));
+    let r = http.get(format!("{}/healthz", d.url)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let m = http
+        .get(format!("{}/metrics", d.url))
         .send()
         .await
+        .unwrap()
+        .text()
+        .await
         .unwrap();
-    assert_eq!(r.status(), 200);
+    let closed = |reason: &str| -> f64 {
+        m.lines()
+            .find(|l| {
+                l.starts_with("hrsync_http_connections_closed_total")
+                    && l.contains(&format!("reason=\"{reason}\""))
+            })
+            .and_then(|l| l.split_whitespace().last())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0)
+    };
+    assert!(closed("header_timeout") >= 51.0, "{m}");
+    assert!(closed("idle_timeout") >= 1.0, "{m}");
     d.stop();
 }
 
