@@ -7,6 +7,7 @@
 //! - [`record`]: what an HR source hands over, with the fetch report that says if it was complete.
 //! - [`entry`]: desired entries (from mapping) and directory entries (from a snapshot).
 //! - [`plan`]: the changes a run proposes, with the reasons; what `apply` executes.
+//! - [`text`]: messages for logs and storage, cut to a sane length.
 
 pub mod attr;
 pub mod dn;
@@ -15,6 +16,7 @@ pub mod filter;
 pub mod plan;
 pub mod record;
 pub mod secret;
+pub mod text;
 
 pub use attr::{AttrMap, AttrName};
 pub use entry::{DesiredEntry, DirEntry};

@@ -203,8 +203,9 @@ pub fn send_error(e: &reqwest::Error) -> Attempt {
     } else {
         e.to_string()
     };
+    // The URL can be huge (a filter naming many or long keys): logged and stored cut.
     Attempt::Transient {
-        message,
+        message: hrsync_model::text::clip_message(&message).into_owned(),
         retry_after: None,
     }
 }

@@ -246,6 +246,21 @@ impl Store {
         Ok(rows.collect::<std::result::Result<_, _>>()?)
     }
 
+    /// An event's status (`received`, `applied`, a run status, `failed: …`) and its run.
+    pub fn event_status(
+        &self,
+        integration: &str,
+        event_id: &str,
+    ) -> Result<Option<(String, Option<i64>)>> {
+        Ok(self
+            .conn
+            .prepare_cached(sql::EVENT_STATUS)?
+            .query_row(params![integration, event_id], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?)
+    }
+
     pub fn finish_event(
         &mut self,
         integration: &str,
@@ -253,9 +268,11 @@ impl Store {
         status: &str,
         run_id: Option<i64>,
     ) -> Result<()> {
+        // A failure's message can carry what a hostile event sent: stored cut to a sane length.
+        let status = hrsync_model::text::clip_message(status);
         self.conn.execute(
             sql::EVENT_FINISH,
-            params![integration, event_id, status, run_id],
+            params![integration, event_id, status.as_ref(), run_id],
         )?;
         Ok(())
     }

@@ -142,10 +142,11 @@ impl Store {
         error: Option<&str>,
         at: DateTime<Utc>,
     ) -> Result<()> {
+        let error = error.map(hrsync_model::text::clip_message);
         self.conn.prepare_cached(sql::RUN_FINISH)?.execute(params![
             run_id,
             status,
-            error,
+            error.as_deref(),
             at.to_rfc3339()
         ])?;
         Ok(())

@@ -275,6 +275,8 @@ statements! {
         "DELETE FROM hr_events WHERE integration = ?1 AND event_id = ?2 AND status = 'received'";
     EVENTS_UNFINISHED(Access::Bulk) =
         "SELECT event_id, hr_key FROM hr_events WHERE integration = ?1 AND status = 'received' ORDER BY received_at";
+    EVENT_STATUS(Access::Point) =
+        "SELECT status, run_id FROM hr_events WHERE integration = ?1 AND event_id = ?2";
     EVENT_FINISH(Access::Point) =
         "UPDATE hr_events SET status = ?3, run_id = ?4 WHERE integration = ?1 AND event_id = ?2";
     STEP_LOG_INSERT(Access::Point) =

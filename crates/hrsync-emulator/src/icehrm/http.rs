@@ -239,6 +239,12 @@ fn list(app: &App, headers: &HeaderMap, params: &HashMap<String, String>) -> Res
     }
     let q = ListQuery::from_params(params);
     let page = u64::try_from(q.page).unwrap_or(0);
+    if let Some(status) = app.state.filter_fault(params.get("filters")) {
+        return respond(
+            StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            Vec::new(),
+        );
+    }
     match app.state.take_list_fault(page) {
         Some(ListFault::Status(status)) => {
             return respond(

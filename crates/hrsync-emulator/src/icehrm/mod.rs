@@ -146,6 +146,10 @@ pub enum Fault {
     /// deletes, the total stays the same while offset paging still skips people: a fetch
     /// that looks complete and is not (what a lookup by key has to catch).
     HireAfterPage { page: u64, people: Vec<Value> },
+    /// `GET /employees` whose `filters` name this value (e.g. one employee_id among those a
+    /// targeted run asks for) answers this status with an empty body, every time: one
+    /// person whose lookup always fails.
+    FailFilterOn { value: String, status: u16 },
 }
 
 pub(crate) struct Shared {
@@ -230,7 +234,8 @@ impl IceHrmState {
             | Fault::FailListPageTimes { page: p, .. } => *p == page,
             Fault::ErrorBodyWith200
             | Fault::DeleteAfterPage { .. }
-            | Fault::HireAfterPage { .. } => false,
+            | Fault::HireAfterPage { .. }
+            | Fault::FailFilterOn { .. } => false,
         })?;
         match &mut faults[pos] {
             Fault::FailListPage { status, .. } => Some(ListFault::Status(*status)),
@@ -245,8 +250,20 @@ impl IceHrmState {
             }
             Fault::ErrorBodyWith200
             | Fault::DeleteAfterPage { .. }
-            | Fault::HireAfterPage { .. } => None,
+            | Fault::HireAfterPage { .. }
+            | Fault::FailFilterOn { .. } => None,
         }
+    }
+
+    /// The status a [`Fault::FailFilterOn`] answers for these `filters`, if one matches.
+    pub(crate) fn filter_fault(&self, filters: Option<&String>) -> Option<u16> {
+        let filters = filters?;
+        lock(&self.shared.faults).iter().find_map(|f| match f {
+            Fault::FailFilterOn { value, status } if filters.contains(value.as_str()) => {
+                Some(*status)
+            }
+            _ => None,
+        })
     }
 
     /// Runs the [`Fault::DeleteAfterPage`] and [`Fault::HireAfterPage`] faults of `page`

@@ -17,6 +17,17 @@ pub struct RawServe {
     /// Seconds a shutdown waits for running syncs and steps before giving up.
     #[serde(default = "default_grace")]
     pub shutdown_grace_secs: u64,
+    /// Seconds a client has to send a request head (from the accept, or from the first byte
+    /// of a later request on a keep-alive connection), and then its body.
+    #[serde(default = "default_header_timeout")]
+    pub header_timeout_secs: u64,
+    /// Seconds a keep-alive connection may stay without a request before it is closed.
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout_secs: u64,
+    /// Client connections open at once; at the cap the longest-idle one is closed for a new
+    /// client. Keep it well below the open-files limit (`LimitNOFILE`).
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
 }
 
 impl Default for RawServe {
@@ -24,8 +35,21 @@ impl Default for RawServe {
         RawServe {
             listen: default_listen(),
             shutdown_grace_secs: default_grace(),
+            header_timeout_secs: default_header_timeout(),
+            idle_timeout_secs: default_idle_timeout(),
+            max_connections: default_max_connections(),
         }
     }
+}
+
+fn default_header_timeout() -> u64 {
+    10
+}
+fn default_idle_timeout() -> u64 {
+    60
+}
+fn default_max_connections() -> usize {
+    512
 }
 
 fn default_listen() -> String {
@@ -239,6 +263,23 @@ impl Config {
     /// Checks `[[automation]]`, `[[event]]`, `[[webhook]]` and `[[orchestration]]`.
     pub(crate) fn validate_service(&self) -> Result<(), ConfigError> {
         let r = &self.raw;
+        for (key, v, max) in [
+            (
+                "serve.header_timeout_secs",
+                r.serve.header_timeout_secs,
+                3600,
+            ),
+            ("serve.idle_timeout_secs", r.serve.idle_timeout_secs, 86_400),
+            (
+                "serve.max_connections",
+                r.serve.max_connections as u64,
+                1_000_000,
+            ),
+        ] {
+            if !(1..=max).contains(&v) {
+                return Err(self.invalid(key, format!("{v} is out of range (1 to {max})")));
+            }
+        }
         let mappings: Vec<&str> = r.mappings.iter().map(|m| m.name.as_str()).collect();
         let mut names = std::collections::BTreeSet::new();
         for (i, a) in r.automations.iter().enumerate() {

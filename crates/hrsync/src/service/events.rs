@@ -11,6 +11,29 @@ use subtle::ConstantTimeEq;
 /// How far a signed event's timestamp may be from now.
 pub const MAX_SKEW_SECS: i64 = 300;
 
+/// The longest employee id (or event id, event type) an event may carry, in bytes. HR keys
+/// are short; a longer one is refused at the door (a 900 KB id made a 2.7 MB HR request URL
+/// that failed, was retried and logged whole, and failed the events batched with it).
+pub const MAX_KEY_BYTES: usize = 256;
+
+/// `value` of `field` if it can be a key: at most [`MAX_KEY_BYTES`], no control character
+/// (a key with one never reaches HR or the directory). The message never echoes the value.
+fn checked(field: &str, value: String) -> Result<String, Refused> {
+    if value.len() > MAX_KEY_BYTES {
+        return Err(Refused::Bad(format!(
+            "{field} is {} bytes long; at most {MAX_KEY_BYTES} bytes are accepted",
+            value.len()
+        )));
+    }
+    if let Some((at, c)) = value.char_indices().find(|(_, c)| c.is_control()) {
+        return Err(Refused::Bad(format!(
+            "{field} contains a control character (U+{:04X} at byte {at}); keys never do",
+            u32::from(c)
+        )));
+    }
+    Ok(value)
+}
+
 /// Why an event was refused. The HTTP answer never says which check failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refused {
@@ -105,16 +128,18 @@ pub fn parse(
                 .get("eventId")
                 .and_then(text)
                 .ok_or_else(|| Refused::Bad("no eventId".into()))?;
+            let id = checked("eventId", id)?;
             let kind = v
                 .get("eventType")
                 .and_then(text)
                 .ok_or_else(|| Refused::Bad("no eventType".into()))?;
+            let kind = checked("eventType", kind)?;
             let employee = if kind.eq_ignore_ascii_case("Employee.Modified") {
-                Some(
-                    v.get("itemId")
-                        .and_then(text)
-                        .ok_or_else(|| Refused::Bad("Employee.Modified without itemId".into()))?,
-                )
+                let item = v
+                    .get("itemId")
+                    .and_then(text)
+                    .ok_or_else(|| Refused::Bad("Employee.Modified without itemId".into()))?;
+                Some(checked("itemId", item)?)
             } else {
                 None
             };
@@ -125,12 +150,13 @@ pub fn parse(
                 .get("employee_id")
                 .and_then(text)
                 .ok_or_else(|| Refused::Bad("no employee_id".into()))?;
+            let employee = checked("employee_id", employee)?;
             // The id comes from the (signed) body. Without one, a signed delivery is identified
             // by what its signature covers (timestamp and body): replaying that request within
             // the 5 minutes is a duplicate, whatever its headers look like. An unsigned event
             // without an id gets a fresh id: a repeat only re-reads HR, which is harmless.
             let id = match v.get("event_id").and_then(text) {
-                Some(id) => id,
+                Some(id) => checked("event_id", id)?,
                 None => match (ep.raw.auth, header("x-hrsync-timestamp")) {
                     (EventAuth::HmacSha256, Some(ts)) => {
                         use sha2::Digest;
@@ -225,5 +251,45 @@ mod tests {
         let le = br#"{"eventType":"LegalEntity.Modified","eventId":"e-2","legalEntityId":2}"#;
         assert_eq!(parse(&p, |_| None, le).unwrap().employee, None);
         assert!(parse(&p, |_| None, b"not json").is_err());
+    }
+
+    #[test]
+    fn keys_and_event_ids_are_checked_at_the_door() {
+        let g = ep(EventAuth::HmacSha256, EventFormat::Generic);
+        let p = ep(EventAuth::SharedSecret, EventFormat::Paycor);
+        let bad = |e: &EventEndpoint, body: serde_json::Value| match parse(
+            e,
+            |_| None,
+            body.to_string().as_bytes(),
+        ) {
+            Err(Refused::Bad(m)) => m,
+            other => panic!("{other:?}"),
+        };
+        let m = bad(&g, serde_json::json!({"employee_id": "E".repeat(900_000)}));
+        assert_eq!(
+            m,
+            "employee_id is 900000 bytes long; at most 256 bytes are accepted"
+        );
+        let m = bad(&g, serde_json::json!({"employee_id": "K94\u{0}01"}));
+        assert_eq!(
+            m,
+            "employee_id contains a control character (U+0000 at byte 3); keys never do"
+        );
+        let m = bad(
+            &g,
+            serde_json::json!({"employee_id": "E1", "event_id": "x\ny"}),
+        );
+        assert!(
+            m.starts_with("event_id contains a control character"),
+            "{m}"
+        );
+        let m = bad(
+            &p,
+            serde_json::json!({"eventType": "Employee.Modified", "eventId": "e", "itemId": "i".repeat(257)}),
+        );
+        assert!(m.starts_with("itemId is 257 bytes long"), "{m}");
+        // At the limit, and non-ASCII keys, are fine.
+        let ok = serde_json::json!({"employee_id": "É".repeat(128)}).to_string();
+        assert!(parse(&g, |_| None, ok.as_bytes()).is_ok());
     }
 }

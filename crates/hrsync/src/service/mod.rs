@@ -13,27 +13,26 @@
 //! and steps finish (up to `serve.shutdown_grace_secs`), and exit.
 
 pub mod config;
+mod event_queue;
 pub mod events;
+pub mod listen;
 pub mod orchestrate;
 pub mod schedule;
 
 use crate::config::Config;
-use crate::engine::{self, Mode, Only, RunOptions, RunReport, Unattended};
+use crate::engine::{self, Mode, RunOptions, RunReport, Unattended};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use chrono::{DateTime, Utc};
-use config::{EventEndpoint, EventFormat};
+use config::EventEndpoint;
 use hrsync_state::Store;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 use tokio::sync::{Mutex, Notify, mpsc, watch};
-
-/// Waits between the attempts of a failed event run (None: the last attempt).
-const EVENT_RETRY_SECS: [Option<u64>; 4] = [Some(1), Some(5), Some(20), None];
 
 /// How long an automation's run lock is honoured before it counts as abandoned (a crash).
 const STALE_LOCK_HOURS: i64 = 6;
@@ -202,7 +201,12 @@ impl Service {
             }
             Err(e) => {
                 metrics::counter!("hrsync_runs_total", &labels("failed")).increment(1);
-                tracing::error!(mapping, trigger, "sync failed: {e}");
+                tracing::error!(
+                    mapping,
+                    trigger,
+                    "sync failed: {}",
+                    hrsync_model::text::clip_message(&e.to_string())
+                );
             }
         }
         self.wake_worker.notify_one();
@@ -281,7 +285,13 @@ impl Service {
                 .await;
             let (status, run_id) = match &res {
                 Ok(r) => (r.status.as_str().to_string(), Some(r.run_id)),
-                Err(e) => (format!("failed: {e}"), None),
+                Err(e) => (
+                    format!(
+                        "failed: {}",
+                        hrsync_model::text::clip_message(&e.to_string())
+                    ),
+                    None,
+                ),
             };
             let mut store = self.store()?;
             store.finish_automation(&a.name, &status, run_id, now, Utc::now(), due.next)?;
@@ -389,65 +399,6 @@ impl Service {
             StatusCode::ACCEPTED,
             serde_json::json!({"status": "accepted", "event_id": hint.id}),
         )
-    }
-
-    /// Reconciles the people queued events name, coalescing what arrived meanwhile.
-    async fn event_worker(
-        self: Arc<Self>,
-        ep: EventEndpoint,
-        mut rx: mpsc::UnboundedReceiver<Queued>,
-    ) {
-        while let Some(first) = rx.recv().await {
-            let mut batch = vec![first];
-            while let Ok(q) = rx.try_recv() {
-                batch.push(q);
-            }
-            let everyone = batch.iter().any(|q| q.employee.is_none());
-            let values: BTreeSet<String> =
-                batch.iter().filter_map(|q| q.employee.clone()).collect();
-            let field = ep.raw.match_field.clone().or_else(|| match ep.raw.format {
-                EventFormat::Paycor => Some("id".to_string()),
-                EventFormat::Generic => None,
-            });
-            let opts = RunOptions {
-                only: (!everyone).then_some(Only { field, values }),
-                ..RunOptions::default()
-            };
-            // HR briefly down, another apply of the mapping running: try again a few times
-            // before the event counts as failed (the next full sync covers it anyway).
-            let mut res = Err(anyhow::anyhow!("not run"));
-            for (attempt, wait) in EVENT_RETRY_SECS.iter().enumerate() {
-                res = self
-                    .sync(
-                        &ep.raw.mapping,
-                        Mode::Apply,
-                        &format!("event:{}", ep.raw.name),
-                        opts.clone(),
-                        Utc::now(),
-                    )
-                    .await;
-                match (&res, wait) {
-                    (Ok(_), _) | (Err(_), None) => break,
-                    (Err(e), Some(w)) => {
-                        tracing::warn!(endpoint = %ep.raw.name, attempt = attempt + 1, "event run failed, retrying in {w} s: {e:#}");
-                        tokio::time::sleep(std::time::Duration::from_secs(*w)).await;
-                    }
-                }
-            }
-            let (status, run) = match &res {
-                Ok(r) if r.status == crate::engine::RunStatus::Ok => {
-                    ("applied".to_string(), Some(r.run_id))
-                }
-                Ok(r) => (r.status.as_str().to_string(), Some(r.run_id)),
-                Err(e) => (format!("failed: {e}"), None),
-            };
-            if let Ok(mut store) = self.store() {
-                for q in &batch {
-                    let _ = store.finish_event(&ep.raw.name, &q.id, &status, run);
-                    metrics::histogram!("hrsync_event_latency_seconds", "endpoint" => ep.raw.name.clone()).record(q.at.elapsed().as_secs_f64());
-                }
-            }
-        }
     }
 
     /// Runs due orchestration steps until told to stop.
@@ -654,14 +605,9 @@ pub async fn start_service(
         .layer(axum::extract::DefaultBodyLimit::max(1024 * 1024))
         .with_state(service.clone());
     let addr = listener.local_addr()?;
-    let mut srx = stop_rx.clone();
-    let server = tokio::spawn(
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = srx.wait_for(|s| *s).await;
-            })
-            .into_future(),
-    );
+    let limits =
+        listen::Limits::from_config(&service.cfg.raw.serve).fit_to(listen::open_files_limit());
+    let server = tokio::spawn(listen::serve(listener, app, limits, stop_rx.clone()));
     tracing::info!(%addr, "hrsync serve listening");
     Ok(Running {
         addr,

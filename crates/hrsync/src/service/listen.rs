@@ -1,0 +1,528 @@
+//! The daemon's HTTP listener: hyper's HTTP/1 server over an accept loop that bounds what
+//! clients can hold (issue 12 §1: 2,000 idle clients took every descriptor and `/healthz`
+//! timed out).
+//!
+//! - **Header timeout** (`serve.header_timeout_secs`): a request head must arrive completely
+//!   within it, counted from the connection's accept (first request) or from its first byte
+//!   (later requests on a keep-alive connection); the body and the handling of a request are
+//!   bounded by it too (`408`). A slowloris client is closed.
+//! - **Idle timeout** (`serve.idle_timeout_secs`): a keep-alive connection with no request for
+//!   this long is closed.
+//! - **Connection cap** (`serve.max_connections`): at the cap, a new client makes room by
+//!   closing the longest-idle connection (one with no request being handled), so idle clients
+//!   never lock out `/healthz` or an HR event; when every connection is busy, the new one is
+//!   closed. A warning says so, at most every 30 s. The cap is lowered to fit the process's
+//!   open-files limit (minus [`RESERVED_FDS`]). Accept errors from running out of descriptors
+//!   (EMFILE/ENFILE) close the longest-idle connection and back off for 100 ms, never spin.
+
+use super::config::RawServe;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper_util::rt::TokioIo;
+use hyper_util::service::TowerToHyperService;
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::sync::{Notify, Semaphore, watch};
+
+/// Descriptors kept for everything but client connections (state database, directory and HR
+/// connections, logs, the listener itself).
+pub const RESERVED_FDS: u64 = 64;
+
+/// How often a warning about the cap or the descriptor limit may repeat.
+const WARN_EVERY: Duration = Duration::from_secs(30);
+
+/// The listener's limits (from `[serve]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub header_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub max_connections: usize,
+}
+
+impl Limits {
+    pub fn from_config(s: &RawServe) -> Limits {
+        Limits {
+            header_timeout: Duration::from_secs(s.header_timeout_secs),
+            idle_timeout: Duration::from_secs(s.idle_timeout_secs),
+            max_connections: s.max_connections,
+        }
+    }
+
+    /// The cap lowered to what the open-files limit `soft` leaves for clients.
+    pub fn fit_to(self, soft: Option<u64>) -> Limits {
+        let Some(soft) = soft else { return self };
+        let room = usize::try_from(soft.saturating_sub(RESERVED_FDS).max(16)).unwrap_or(usize::MAX);
+        if self.max_connections <= room {
+            return self;
+        }
+        tracing::warn!(
+            max_connections = self.max_connections,
+            open_files_limit = soft,
+            "serve.max_connections does not fit the open-files limit: at most {room} connections (raise LimitNOFILE or lower serve.max_connections)"
+        );
+        Limits {
+            max_connections: room,
+            ..self
+        }
+    }
+}
+
+/// The soft open-files limit of this process (Linux; None elsewhere or when unlimited).
+pub fn open_files_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().find_map(|w| w.parse().ok())
+}
+
+/// "No value": the current request head has not started.
+const NONE: u64 = u64::MAX;
+
+/// What the accept loop and a connection's task share about one connection.
+struct Conn {
+    /// Requests being handled (not evicted, not timed out as idle).
+    in_flight: AtomicUsize,
+    /// When a byte was last read or written (ms on the listener's clock).
+    last_activity: AtomicU64,
+    /// When the current request head began (ms), or [`NONE`] between requests.
+    head_since: AtomicU64,
+    evicted: AtomicBool,
+    close: Notify,
+}
+
+struct Shared {
+    started: Instant,
+    limits: Limits,
+    conns: Mutex<HashMap<u64, Arc<Conn>>>,
+}
+
+impl Shared {
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(NONE - 1)
+    }
+
+    /// Closes the longest-idle connection that has no request in flight; false if none.
+    fn evict_one(&self) -> bool {
+        let conns = self.conns.lock().unwrap_or_else(|p| p.into_inner());
+        let victim = conns
+            .values()
+            .filter(|c| {
+                c.in_flight.load(Ordering::SeqCst) == 0 && !c.evicted.load(Ordering::SeqCst)
+            })
+            .min_by_key(|c| c.last_activity.load(Ordering::SeqCst));
+        match victim {
+            Some(c) => {
+                c.evicted.store(true, Ordering::SeqCst);
+                c.close.notify_one();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// When this connection's current limit runs out (ms), if nothing changes; None while a
+    /// request is handled (the request's own timeout bounds it).
+    fn deadline(&self, c: &Conn) -> Option<u64> {
+        if c.in_flight.load(Ordering::SeqCst) > 0 {
+            return None;
+        }
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(NONE / 2);
+        Some(match c.head_since.load(Ordering::SeqCst) {
+            NONE => c
+                .last_activity
+                .load(Ordering::SeqCst)
+                .saturating_add(ms(self.limits.idle_timeout)),
+            since => since.saturating_add(ms(self.limits.header_timeout)),
+        })
+    }
+}
+
+/// A warning that repeats at most every [`WARN_EVERY`], with how often it happened meanwhile.
+#[derive(Default)]
+struct RateLimited {
+    last: Mutex<Option<Instant>>,
+    count: AtomicU64,
+}
+
+impl RateLimited {
+    /// Counts one occurrence; Some(occurrences since the last message) when one is due.
+    fn hit(&self) -> Option<u64> {
+        let n = self.count.fetch_add(1, Ordering::SeqCst) + 1;
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        if last.is_some_and(|t| t.elapsed() < WARN_EVERY) {
+            return None;
+        }
+        *last = Some(Instant::now());
+        self.count.store(0, Ordering::SeqCst);
+        Some(n)
+    }
+}
+
+/// The socket, noting when bytes move (what the timeouts are measured from).
+struct Tracked {
+    inner: TcpStream,
+    conn: Arc<Conn>,
+    shared: Arc<Shared>,
+}
+
+impl Tracked {
+    fn touched(&self, read: bool) {
+        let now = self.shared.now_ms();
+        self.conn.last_activity.store(now, Ordering::SeqCst);
+        if read && self.conn.in_flight.load(Ordering::SeqCst) == 0 {
+            // The first byte of a request head starts the header timeout.
+            let _ = self.conn.head_since.compare_exchange(
+                NONE,
+                now,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            );
+        }
+    }
+}
+
+impl AsyncRead for Tracked {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let me = self.get_mut();
+        let before = buf.filled().len();
+        let r = Pin::new(&mut me.inner).poll_read(cx, buf);
+        if matches!(r, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            me.touched(true);
+        }
+        r
+    }
+}
+
+impl AsyncWrite for Tracked {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let me = self.get_mut();
+        let r = Pin::new(&mut me.inner).poll_write(cx, buf);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+            me.touched(false);
+        }
+        r
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let me = self.get_mut();
+        let r = Pin::new(&mut me.inner).poll_write_vectored(cx, bufs);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+            me.touched(false);
+        }
+        r
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
+/// A request being handled: the connection is busy (not idle, not evictable) until dropped.
+struct Busy {
+    conn: Arc<Conn>,
+    shared: Arc<Shared>,
+}
+
+impl Busy {
+    fn new(conn: Arc<Conn>, shared: Arc<Shared>) -> Busy {
+        conn.in_flight.fetch_add(1, Ordering::SeqCst);
+        conn.head_since.store(NONE, Ordering::SeqCst);
+        Busy { conn, shared }
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.conn
+            .last_activity
+            .store(self.shared.now_ms(), Ordering::SeqCst);
+        self.conn.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Removes a connection from the registry when its task ends (however it ends).
+struct Registered {
+    id: u64,
+    shared: Arc<Shared>,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        self.shared
+            .conns
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.id);
+    }
+}
+
+/// Whether an accept error means the process or the system ran out of descriptors (or
+/// kernel memory): EMFILE, ENFILE, ENOBUFS, ENOMEM on Linux.
+fn out_of_descriptors(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(24 | 23 | 105 | 12))
+}
+
+/// Serves `router` on `listener` until `stop` turns true, then lets open requests finish
+/// (idle connections are closed at once) and returns.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    limits: Limits,
+    mut stop: watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    let shared = Arc::new(Shared {
+        started: Instant::now(),
+        limits,
+        conns: Mutex::new(HashMap::new()),
+    });
+    let max = limits.max_connections.max(1);
+    let permits = Arc::new(Semaphore::new(max));
+    let at_cap = RateLimited::default();
+    let no_fds = RateLimited::default();
+    let mut next_id = 0u64;
+    loop {
+        let accepted = tokio::select! {
+            r = listener.accept() => r,
+            _ = stop.wait_for(|s| *s) => break,
+        };
+        let stream = match accepted {
+            Ok((s, _)) => s,
+            Err(e) if out_of_descriptors(&e) => {
+                let closed = shared.evict_one();
+                if let Some(n) = no_fds.hit() {
+                    tracing::warn!(
+                        times = n,
+                        closed_idle = closed,
+                        "cannot accept a connection: {e}; closing the longest-idle one and retrying in 100 ms (raise LimitNOFILE or lower serve.max_connections)"
+                    );
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+            Err(e) => {
+                // A client that gave up before its accept (ECONNABORTED) and the like.
+                tracing::debug!("accept: {e}");
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                continue;
+            }
+        };
+        let permit = match permits.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => {
+                let closed = shared.evict_one();
+                if let Some(n) = at_cap.hit() {
+                    tracing::warn!(
+                        max_connections = max,
+                        times = n,
+                        "connection limit reached: {max} connections open (serve.max_connections); {}",
+                        if closed {
+                            "closing the longest-idle connection for each new client"
+                        } else {
+                            "every connection is handling a request: new clients are closed"
+                        }
+                    );
+                }
+                let freed = if closed {
+                    tokio::time::timeout(Duration::from_secs(1), permits.clone().acquire_owned())
+                        .await
+                        .ok()
+                        .and_then(Result::ok)
+                } else {
+                    None
+                };
+                match freed {
+                    Some(p) => p,
+                    None => {
+                        metrics::counter!("hrsync_http_connections_closed_total", "reason" => "busy")
+                            .increment(1);
+                        drop(stream);
+                        continue;
+                    }
+                }
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let now = shared.now_ms();
+        let conn = Arc::new(Conn {
+            in_flight: AtomicUsize::new(0),
+            last_activity: AtomicU64::new(now),
+            // The first request's head is due within the header timeout of the accept.
+            head_since: AtomicU64::new(now),
+            evicted: AtomicBool::new(false),
+            close: Notify::new(),
+        });
+        next_id += 1;
+        shared
+            .conns
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(next_id, conn.clone());
+        metrics::gauge!("hrsync_http_connections_open").increment(1.0);
+        let registered = Registered {
+            id: next_id,
+            shared: shared.clone(),
+        };
+        let (router, shared, stop) = (router.clone(), shared.clone(), stop.clone());
+        tokio::spawn(async move {
+            connection(stream, conn, shared, router, stop).await;
+            drop(registered);
+            metrics::gauge!("hrsync_http_connections_open").decrement(1.0);
+            drop(permit);
+        });
+    }
+    drop(listener);
+    // Every connection has been told to finish: wait until all have.
+    let _ = permits
+        .acquire_many(u32::try_from(max).unwrap_or(u32::MAX))
+        .await;
+    Ok(())
+}
+
+/// One connection: HTTP/1 with keep-alive, closed when a limit runs out, when evicted while
+/// idle, or (gracefully) when the daemon stops.
+async fn connection(
+    stream: TcpStream,
+    conn: Arc<Conn>,
+    shared: Arc<Shared>,
+    router: axum::Router,
+    mut stop: watch::Receiver<bool>,
+) {
+    let io = TokioIo::new(Tracked {
+        inner: stream,
+        conn: conn.clone(),
+        shared: shared.clone(),
+    });
+    let tower = TowerToHyperService::new(router);
+    let request_timeout = shared.limits.header_timeout;
+    let (c, s) = (conn.clone(), shared.clone());
+    let svc = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+        let busy = Busy::new(c.clone(), s.clone());
+        let handled = hyper::service::Service::call(&tower, req);
+        async move {
+            let _busy = busy;
+            match tokio::time::timeout(request_timeout, handled).await {
+                Ok(r) => r,
+                Err(_) => Ok(request_timed_out()),
+            }
+        }
+    });
+    // The timeouts are this module's (hyper's header timeout also runs between keep-alive
+    // requests, which would make the idle timeout the header timeout).
+    let served = http1::Builder::new()
+        .keep_alive(true)
+        .header_read_timeout(None)
+        .serve_connection(io, svc);
+    tokio::pin!(served);
+    let mut draining = false;
+    loop {
+        let now = shared.now_ms();
+        let deadline = shared.deadline(&conn);
+        if deadline.is_some_and(|d| now >= d) {
+            // A limit ran out: the socket is closed (dropped).
+            let reason = if conn.head_since.load(Ordering::SeqCst) == NONE {
+                "idle_timeout"
+            } else {
+                "header_timeout"
+            };
+            tracing::debug!(reason, "closing a connection");
+            metrics::counter!("hrsync_http_connections_closed_total", "reason" => reason)
+                .increment(1);
+            return;
+        }
+        // Re-checked at least twice a second: bytes that arrive move the deadlines.
+        let wait = deadline
+            .map(|d| Duration::from_millis(d - now))
+            .unwrap_or(Duration::MAX)
+            .min(Duration::from_millis(500));
+        tokio::select! {
+            r = served.as_mut() => {
+                if let Err(e) = r {
+                    tracing::debug!("connection: {e}");
+                }
+                return;
+            }
+            _ = tokio::time::sleep(wait) => {}
+            _ = conn.close.notified() => {
+                if conn.in_flight.load(Ordering::SeqCst) == 0 {
+                    tracing::debug!("closing an idle connection for a new client");
+                    metrics::counter!("hrsync_http_connections_closed_total", "reason" => "evicted")
+                        .increment(1);
+                    return;
+                }
+                // A request arrived meanwhile: it stays, and may be chosen again later.
+                conn.evicted.store(false, Ordering::SeqCst);
+            }
+            _ = stop.wait_for(|s| *s), if !draining => {
+                draining = true;
+                served.as_mut().graceful_shutdown();
+            }
+        }
+    }
+}
+
+fn request_timed_out() -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (
+        axum::http::StatusCode::REQUEST_TIMEOUT,
+        [(axum::http::header::CONNECTION, "close")],
+        axum::Json(serde_json::json!({
+            "error": "the request was not received in time (serve.header_timeout_secs)"
+        })),
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cap_fits_the_open_files_limit() {
+        let l = Limits {
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 512,
+        };
+        assert_eq!(l.fit_to(Some(1024)), l);
+        assert_eq!(l.fit_to(None), l);
+        assert_eq!(l.fit_to(Some(256)).max_connections, 192);
+        assert_eq!(l.fit_to(Some(10)).max_connections, 16);
+    }
+
+    #[test]
+    fn warnings_are_rate_limited() {
+        let r = RateLimited::default();
+        assert_eq!(r.hit(), Some(1));
+        for _ in 0..100 {
+            assert_eq!(r.hit(), None);
+        }
+        *r.last.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some(Instant::now() - WARN_EVERY - Duration::from_secs(1));
+        assert_eq!(r.hit(), Some(101), "the message counts what it skipped");
+    }
+}
