@@ -9,6 +9,7 @@ mod crash;
 mod csv;
 mod daemon;
 mod examples;
+mod hostile_hr;
 mod lifecycle;
 mod ops;
 mod paycor;
