@@ -13,6 +13,7 @@
 
 mod fast;
 mod filters;
+mod jinja;
 mod names;
 pub mod shorthand;
 
@@ -452,7 +453,7 @@ impl Mapper {
         // Built only if some format needs the template engine.
         let ctx = std::cell::OnceCell::new();
         let ctx = || {
-            ctx.get_or_init(|| Value::from(minijinja::value::Serde(&rec.fields)))
+            ctx.get_or_init(|| Value::from(minijinja::value::Serde(jinja::Fields(&rec.fields))))
                 .clone()
         };
         if let Some(expr) = &self.spec.scope_when {

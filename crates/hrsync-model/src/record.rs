@@ -58,14 +58,11 @@ pub fn scalar(v: &Value) -> Option<String> {
 /// their literal text).
 pub fn key_problem(v: &Value) -> Option<String> {
     match v {
-        Value::Number(n) if n.as_i64().is_none() && n.as_u64().is_none() => {
+        Value::Number(n) if integer_text(n).is_none() => {
             let text = n.to_string();
-            let digits = text.strip_prefix('-').unwrap_or(&text);
-            (digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit())).then(|| {
-                format!(
-                    "the primary key is the number {text}, which is not an integer: a number with a fraction or an exponent has several spellings (1e3, 1000, 1000.0), so it cannot identify a person exactly; the record is skipped and leavers are withheld until it is fixed in the HR system (send the key as an integer or a string)"
-                )
-            })
+            Some(format!(
+                "the primary key is the number {text}, which is not an integer: a number with a fraction or an exponent has several spellings (1e3, 1000, 1000.0), so it cannot identify a person exactly; the record is skipped and leavers are withheld until it is fixed in the HR system (send the key as an integer or a string)"
+            ))
         }
         Value::String(s) => s.chars().find(|c| c.is_control()).map(|c| {
             format!(
@@ -76,6 +73,21 @@ pub fn key_problem(v: &Value) -> Option<String> {
         }),
         _ => None,
     }
+}
+
+/// An integer's text as the HR system sent it (`None` for a number with a fraction or an
+/// exponent). Exact at any length: serde_json keeps numbers' literal text
+/// (`arbitrary_precision`).
+pub fn integer_text(n: &serde_json::Number) -> Option<String> {
+    if let Some(i) = n.as_i64() {
+        return Some(i.to_string());
+    }
+    if let Some(u) = n.as_u64() {
+        return Some(u.to_string());
+    }
+    let text = n.to_string();
+    let digits = text.strip_prefix('-').unwrap_or(&text);
+    (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())).then_some(text)
 }
 
 /// Text for messages with control characters made visible (`K94\u{0}01`).
