@@ -342,6 +342,7 @@ async fn ensure_parents(dir: &Directory, changes: &[Change]) {
     let users = dir.cfg.users_ou.to_lowercase();
     let mut needed: Vec<String> = changes
         .iter()
+        .filter(|c| crate::dialect::change_control_character(c).is_none())
         .filter_map(|c| match (c.kind, &c.new_dn) {
             (ChangeKind::Create | ChangeKind::CreateDisabled, _) => Some(c.dn.as_str()),
             (_, Some(n)) => Some(n.as_str()),
@@ -525,11 +526,19 @@ async fn apply_one(dir: &Directory, ldap: Ldap, index: usize, c: &Change) -> (Ou
         ldap,
         timeout: dir.cfg.timeout,
     };
-    let res = match c.kind {
-        ChangeKind::Create | ChangeKind::CreateDisabled => create(dir, &mut ldap, c)
+    // The last guard: nothing with a control character is ever sent, whatever planned it.
+    let refused = crate::dialect::change_control_character(c).map(|why| {
+        Failed::local(format!(
+            "{}: {why}; not sent (nothing with a control character is written to the directory)",
+            hrsync_model::record::escaped(&c.dn)
+        ))
+    });
+    let res = match (refused, c.kind) {
+        (Some(f), _) => Err(f),
+        (None, ChangeKind::Create | ChangeKind::CreateDisabled) => create(dir, &mut ldap, c)
             .await
             .map(|note| (c.dn.clone(), note)),
-        _ => other(dir, &mut ldap, c).await.map(|dn| (dn, None)),
+        (None, _) => other(dir, &mut ldap, c).await.map(|dn| (dn, None)),
     };
     // Group memberships follow the entry's final DN.
     let res = match res {

@@ -11,6 +11,7 @@
 //!   form. New accounts are created disabled, get their password (`unicodePwd`, over TLS only)
 //!   and are then enabled with `pwdLastSet = 0` (change at first logon).
 
+use hrsync_model::record::escaped;
 use hrsync_model::{DesiredEntry, Finding};
 use serde::{Deserialize, Serialize};
 
@@ -124,6 +125,16 @@ impl Dialect {
             // the mapped attributes, which may be empty.
             return out;
         }
+        // The last guard before the directory (mapped values are cleaned, keys refused, but
+        // nothing with a control character is ever written, whatever built it).
+        if let Some(why) = control_character(d) {
+            out.push(Finding::error(
+                escaped(&d.key),
+                None,
+                format!("{why}; the record is skipped (nothing with a control character is written to the directory)"),
+            ));
+            return out;
+        }
         if self == Dialect::ActiveDirectory {
             let subject = || d.key.clone();
             match d.attrs.iter().find(|(a, _)| a.is("sAMAccountName")) {
@@ -162,6 +173,59 @@ impl Dialect {
     }
 }
 
+/// Where a desired entry has a control character (its DN, key or a value), or None.
+fn control_character(d: &DesiredEntry) -> Option<String> {
+    let has = |s: &str| s.chars().find(|c| c.is_control());
+    if let Some(c) = has(&d.key) {
+        return Some(format!("the key contains U+{:04X}", u32::from(c)));
+    }
+    if let Some(c) = has(&d.dn) {
+        return Some(format!(
+            "the DN {} contains U+{:04X}",
+            escaped(&d.dn),
+            u32::from(c)
+        ));
+    }
+    d.attrs.iter().find_map(|(a, vals)| {
+        vals.iter().find_map(|v| {
+            has(v).map(|c| {
+                format!(
+                    "attribute {a} ({}) contains U+{:04X}",
+                    escaped(v),
+                    u32::from(c)
+                )
+            })
+        })
+    })
+}
+
+/// Where a change would write a control character (its DN, new DN or a new value), or None:
+/// the check apply makes before sending anything for a change.
+pub fn change_control_character(c: &hrsync_model::Change) -> Option<String> {
+    let has = |s: &str| s.chars().find(|c| c.is_control());
+    for dn in std::iter::once(&c.dn).chain(c.new_dn.as_ref()) {
+        if let Some(ch) = has(dn) {
+            return Some(format!(
+                "the DN {} contains U+{:04X}",
+                escaped(dn),
+                u32::from(ch)
+            ));
+        }
+    }
+    c.attrs.iter().find_map(|a| {
+        a.after.iter().find_map(|v| {
+            has(v).map(|ch| {
+                format!(
+                    "attribute {} ({}) contains U+{:04X}",
+                    a.attr,
+                    escaped(v),
+                    u32::from(ch)
+                )
+            })
+        })
+    })
+}
+
 /// `objectGUID` bytes → `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`. The first three groups are
 /// little-endian (Microsoft's GUID layout), the last two are in byte order.
 pub fn guid_text(raw: &[u8]) -> Option<String> {
@@ -189,7 +253,53 @@ pub fn guid_text(raw: &[u8]) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn nothing_with_a_control_character_passes_the_plan_or_the_write_guard() {
+        use hrsync_model::{AttrChange, AttrMap, AttrName, Change, ChangeKind};
+        let entry = |key: &str, cn: &str| {
+            let mut attrs = AttrMap::new();
+            attrs.insert(AttrName::new("cn"), vec![cn.to_string()]);
+            attrs.insert(AttrName::new("sAMAccountName"), vec!["ann".to_string()]);
+            DesiredEntry {
+                dn: format!("uid={key},ou=people,dc=example,dc=com"),
+                key: key.into(),
+                attrs,
+                leaver: false,
+                leaver_reason: None,
+                starts: None,
+            }
+        };
+        for dialect in [Dialect::Openldap, Dialect::ActiveDirectory] {
+            assert!(dialect.check(&entry("K9401", "Ann")).is_empty());
+            for bad in [entry("K94\u{0}01", "Ann"), entry("K9401", "Ann\u{7}")] {
+                let f = dialect.check(&bad);
+                assert_eq!(f.len(), 1, "{f:?}");
+                assert!(f[0].message.contains("control character"), "{f:?}");
+                assert!(!f[0].subject.contains('\0'), "{f:?}");
+            }
+        }
+        let change = |dn: &str, after: &str| Change {
+            kind: ChangeKind::Update,
+            key: "K9401".into(),
+            dn: dn.into(),
+            new_dn: None,
+            uuid: None,
+            attrs: vec![AttrChange {
+                attr: AttrName::new("cn"),
+                before: vec!["Ann\u{0}".into()],
+                after: vec![after.into()],
+            }],
+            reason: String::new(),
+        };
+        // Only what would be written counts (a value with a NUL may be replaced).
+        assert!(change_control_character(&change("uid=a,dc=x", "Ann")).is_none());
+        let why = change_control_character(&change("uid=a,dc=x", "A\u{0}nn")).unwrap();
+        assert!(why.contains("U+0000") && why.contains("A\\u{0}nn"), "{why}");
+        assert!(change_control_character(&change("uid=a\u{1f},dc=x", "Ann")).is_some());
+    }
 
     #[test]
     fn guid_is_mixed_endian() {

@@ -103,7 +103,9 @@ pub(crate) fn render(segs: &[Seg], fields: &Map<String, Value>) -> Option<String
                     None | Some(Value::Null) if !filters.is_empty() => return None,
                     None | Some(Value::Null) => continue,
                     Some(Value::String(v)) => v.clone(),
-                    Some(Value::Number(n)) if n.is_i64() || n.is_u64() => n.to_string(),
+                    // Integers exactly as sent, at any length (as the template engine
+                    // renders them); other numbers are left to minijinja.
+                    Some(Value::Number(n)) => hrsync_model::record::integer_text(n)?,
                     Some(Value::Bool(b)) if filters.is_empty() => b.to_string(),
                     Some(_) => return None,
                 };

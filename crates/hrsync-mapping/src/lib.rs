@@ -13,6 +13,7 @@
 
 mod fast;
 mod filters;
+mod jinja;
 mod names;
 pub mod shorthand;
 
@@ -395,9 +396,15 @@ impl Mapper {
         out
     }
 
-    /// The primary key of a record, if it has a usable one.
+    /// The primary key of a record, if it has a usable one: exactly as HR sent it (numbers as
+    /// their literal text), and not one [`hrsync_model::record::key_problem`] refuses (a
+    /// control character, a number that is not an integer).
     pub fn key_of(&self, rec: &HrRecord) -> Option<String> {
-        scalar(lookup(&rec.fields, &self.spec.primary_key)?)
+        let v = lookup(&rec.fields, &self.spec.primary_key)?;
+        if hrsync_model::record::key_problem(v).is_some() {
+            return None;
+        }
+        scalar(v)
     }
 
     /// Maps one record. Errors are findings naming the record, attribute and field.
@@ -412,6 +419,19 @@ impl Mapper {
         today: chrono::NaiveDate,
     ) -> Result<DesiredEntry, Vec<Finding>> {
         let label = rec.label();
+        if let Some(problem) =
+            lookup(&rec.fields, &self.spec.primary_key).and_then(hrsync_model::record::key_problem)
+        {
+            let shown = lookup(&rec.fields, &self.spec.primary_key)
+                .and_then(scalar)
+                .map(|k| format!("{} ({label})", hrsync_model::record::escaped(&k)))
+                .unwrap_or(label);
+            return Err(vec![Finding::error(
+                shown,
+                Some(self.spec.primary_key.clone()),
+                problem,
+            )]);
+        }
         let Some(key) = self.key_of(rec) else {
             return Err(vec![Finding::error(
                 label,
@@ -433,7 +453,7 @@ impl Mapper {
         // Built only if some format needs the template engine.
         let ctx = std::cell::OnceCell::new();
         let ctx = || {
-            ctx.get_or_init(|| Value::from(minijinja::value::Serde(&rec.fields)))
+            ctx.get_or_init(|| Value::from(minijinja::value::Serde(jinja::Fields(&rec.fields))))
                 .clone()
         };
         if let Some(expr) = &self.spec.scope_when {

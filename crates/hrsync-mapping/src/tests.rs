@@ -198,3 +198,47 @@ fn referenced_fields_are_the_top_level_names() {
         ]
     );
 }
+
+/// Numbers reach templates exactly as HR sent them (serde_json `arbitrary_precision`):
+/// integers beyond 64 bits are neither rounded nor rendered as floats, on the fast path and
+/// through full Jinja, and numbers still compare as numbers.
+#[test]
+fn numbers_render_as_sent_and_compare_as_numbers() {
+    let mut s = spec();
+    s.primary_key = "id".into();
+    s.attributes.push(AttrSpec {
+        name: "employeeType".into(),
+        format: "{badge}".into(),
+        required: false,
+    });
+    s.attributes.push(AttrSpec {
+        name: "description".into(),
+        format: "{{ badge }} {{ id }} {{ small + 1 }} {{ 'big' if id > 10 else 'small' }}".into(),
+        required: false,
+    });
+    s.leaver_when = Some("small > 5".into());
+    let body = r#"{"id": 18446744073709551617, "badge": 98765432109876543210123456789012345678901,
+        "small": 7, "first_name": "Ann", "last_name": "Big", "status": "Active"}"#;
+    let v: serde_json::Value = serde_json::from_str(body).unwrap();
+    for m in [
+        Mapper::new(s.clone()).unwrap(),
+        Mapper::new(s.clone()).unwrap().without_fast_path(),
+    ] {
+        let e = m.map(&rec(v.clone())).unwrap();
+        assert_eq!(e.key, "18446744073709551617");
+        assert_eq!(
+            e.attrs[&AttrName::from("employeeNumber")],
+            vec!["18446744073709551617"]
+        );
+        assert_eq!(
+            e.attrs[&AttrName::from("employeeType")],
+            vec!["98765432109876543210123456789012345678901"]
+        );
+        assert_eq!(
+            e.attrs[&AttrName::from("description")],
+            vec!["98765432109876543210123456789012345678901 18446744073709551617 8 big"],
+            "a 41-digit integer stays its text (a string to Jinja); the others are numbers"
+        );
+        assert!(e.leaver);
+    }
+}

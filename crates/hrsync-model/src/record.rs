@@ -23,7 +23,7 @@ impl HrRecord {
     /// A short label for messages: `id 17` or `#17 in fetch`.
     pub fn label(&self) -> String {
         match &self.source_id {
-            Some(id) => format!("HR record {id}"),
+            Some(id) => format!("HR record {}", escaped(id)),
             None => format!("record #{} of the fetch", self.index + 1),
         }
     }
@@ -48,6 +48,59 @@ pub fn scalar(v: &Value) -> Option<String> {
         _ => return None,
     };
     (!s.is_empty()).then_some(s)
+}
+
+/// Why a primary key value cannot identify a person as it is, or None when it can. A key with
+/// a control character (`K94\u{0}01`) would be written to the directory, where nobody can type
+/// or match it, or reach it cleaned as another person's key; a number with a fraction or an
+/// exponent (`1e3`) is one number with several spellings (`1000`, `1000.0`), so it is not an
+/// exact identifier. Keys are otherwise kept exactly as the HR system sent them (numbers as
+/// their literal text).
+pub fn key_problem(v: &Value) -> Option<String> {
+    match v {
+        Value::Number(n) if integer_text(n).is_none() => {
+            let text = n.to_string();
+            Some(format!(
+                "the primary key is the number {text}, which is not an integer: a number with a fraction or an exponent has several spellings (1e3, 1000, 1000.0), so it cannot identify a person exactly; the record is skipped and leavers are withheld until it is fixed in the HR system (send the key as an integer or a string)"
+            ))
+        }
+        Value::String(s) => s.chars().find(|c| c.is_control()).map(|c| {
+            format!(
+                "the primary key {} contains the control character U+{:04X}; the record is skipped (never written to the directory) and leavers are withheld until it is fixed in the HR system",
+                escaped(s.trim()),
+                u32::from(c)
+            )
+        }),
+        _ => None,
+    }
+}
+
+/// An integer's text as the HR system sent it (`None` for a number with a fraction or an
+/// exponent). Exact at any length: serde_json keeps numbers' literal text
+/// (`arbitrary_precision`).
+pub fn integer_text(n: &serde_json::Number) -> Option<String> {
+    if let Some(i) = n.as_i64() {
+        return Some(i.to_string());
+    }
+    if let Some(u) = n.as_u64() {
+        return Some(u.to_string());
+    }
+    let text = n.to_string();
+    let digits = text.strip_prefix('-').unwrap_or(&text);
+    (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())).then_some(text)
+}
+
+/// Text for messages with control characters made visible (`K94\u{0}01`).
+pub fn escaped(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// The scalar at a dotted path, as keys are read (primary keys, join keys, fan-out values).

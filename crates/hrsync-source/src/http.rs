@@ -193,6 +193,145 @@ where
     }
 }
 
+/// The default per-page byte limit of an integration (`max_page_mb`).
+pub const DEFAULT_MAX_PAGE_MB: u64 = 256;
+
+/// The most a token endpoint's answer may be (a token answer is a few hundred bytes).
+pub const MAX_TOKEN_BODY: u64 = 1 << 20;
+
+/// Why a body could not be read.
+#[derive(Debug)]
+pub enum BodyError {
+    /// The connection failed while the body arrived.
+    Transport(reqwest::Error),
+    /// The body is larger than the limit (in bytes); reading stopped there.
+    TooLarge(u64),
+}
+
+/// Reads a response body, at most `max` bytes: chunk by chunk as it arrives, counting, and
+/// stopping at the limit, so a server that streams gigabytes costs at most `max` bytes of
+/// memory (a `Content-Length` over the limit is refused before anything is read).
+///
+/// No more copies than reading the whole body at once: with a `Content-Length` the chunks go
+/// straight into one buffer of that size; without one they are kept as they arrived and
+/// joined once at the end. (Never a buffer that doubles as it grows: each doubling copies the
+/// body so far, and the allocator keeps the old blocks for a while.)
+pub async fn read_limited(mut resp: reqwest::Response, max: u64) -> Result<Vec<u8>, BodyError> {
+    let too_large = |n: usize| n as u64 > max;
+    if let Some(announced) = resp.content_length() {
+        if announced > max {
+            return Err(BodyError::TooLarge(max));
+        }
+        // The server cannot send more than it announced (the HTTP client ends the body there).
+        let mut body = Vec::with_capacity(usize::try_from(announced).unwrap_or(0));
+        while let Some(chunk) = resp.chunk().await.map_err(BodyError::Transport)? {
+            if too_large(body.len() + chunk.len()) {
+                return Err(BodyError::TooLarge(max));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        return Ok(body);
+    }
+    // Copied into blocks of 1 MB: the chunks the client hands over are freed at once, and
+    // memory is the body plus less than one block.
+    const BLOCK: usize = 1 << 20;
+    let mut blocks: Vec<Vec<u8>> = Vec::new();
+    let mut total = 0usize;
+    while let Some(chunk) = resp.chunk().await.map_err(BodyError::Transport)? {
+        total += chunk.len();
+        if too_large(total) {
+            return Err(BodyError::TooLarge(max));
+        }
+        let mut rest = &chunk[..];
+        while !rest.is_empty() {
+            match blocks.last_mut() {
+                Some(b) if b.len() < b.capacity() => {
+                    let n = (b.capacity() - b.len()).min(rest.len());
+                    b.extend_from_slice(&rest[..n]);
+                    rest = &rest[n..];
+                }
+                _ => blocks.push(Vec::with_capacity(BLOCK)),
+            }
+        }
+    }
+    if blocks.len() <= 1 {
+        return Ok(blocks.pop().unwrap_or_default());
+    }
+    let mut body = Vec::with_capacity(total);
+    for b in blocks {
+        body.extend_from_slice(&b);
+    }
+    Ok(body)
+}
+
+/// A size for messages: `256 MB`, `1.5 MB`, `512 kB`, `300 bytes`.
+pub fn human_bytes(n: u64) -> String {
+    const MB: u64 = 1 << 20;
+    if n >= MB && n.is_multiple_of(MB) {
+        format!("{} MB", n / MB)
+    } else if n >= MB {
+        format!("{:.1} MB", n as f64 / MB as f64)
+    } else if n >= 1024 {
+        format!("{} kB", n / 1024)
+    } else {
+        format!("{n} bytes")
+    }
+}
+
+/// Reads one page of an integration's list (or any other call's answer), at most
+/// `max_page_bytes`. A page over the limit is a permanent failure of that page (retrying
+/// would read it again), naming the limit and the config key that raises it.
+pub async fn read_page(resp: reqwest::Response, max_page_bytes: u64) -> Result<Vec<u8>, Attempt> {
+    read_limited(resp, max_page_bytes).await.map_err(|e| match e {
+        BodyError::Transport(e) => send_error(&e),
+        BodyError::TooLarge(max) => Attempt::Permanent {
+            status: None,
+            message: format!(
+                "the answer is larger than the page limit of {} (max_page_mb = {}); hrsync stopped reading it. If the HR system's pages really are this large, raise max_page_mb for this integration, or ask for smaller pages (page_size / the endpoint's size)",
+                human_bytes(max),
+                max.div_ceil(1 << 20)
+            ),
+        },
+    })
+}
+
+/// A response that is a redirect hrsync did not follow (the client follows redirects only
+/// within the same origin): a permanent failure naming where the server wanted to go, so
+/// `HTTP 302` alone never leaves the operator guessing. The target is shown without its
+/// query string and user info (they may carry secrets).
+pub fn refused_redirect(resp: &reqwest::Response) -> Option<Attempt> {
+    let status = resp.status();
+    if !status.is_redirection() {
+        return None;
+    }
+    let from = resp.url();
+    let location = resp
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|l| l.to_str().ok());
+    let message = match location.map(|l| from.join(l)) {
+        Some(Ok(mut to)) => {
+            to.set_query(None);
+            to.set_fragment(None);
+            let _ = to.set_username("");
+            let _ = to.set_password(None);
+            format!(
+                "HTTP {}: the server redirects to {to}; hrsync does not follow redirects to other origins (only within {}), so nothing was read. If the HR system moved, set base_url to its new address",
+                status.as_u16(),
+                from.origin().ascii_serialization()
+            )
+        }
+        _ => format!(
+            "HTTP {}: a redirect without a usable Location header; hrsync does not follow it",
+            status.as_u16()
+        ),
+    };
+    Some(Attempt::Permanent {
+        status: Some(status.as_u16()),
+        message,
+    })
+}
+
 /// Classifies a reqwest send error.
 pub fn send_error(e: &reqwest::Error) -> Attempt {
     // reqwest's Display includes the URL; connectors never put secrets in URLs.

@@ -33,6 +33,7 @@ async fn setup(employees: usize) -> (IceHrmState, IceHrm) {
             max_delay: Duration::from_millis(50),
             ..RetryPolicy::default()
         },
+        max_page_bytes: hrsync_source::http::DEFAULT_MAX_PAGE_MB << 20,
         only: None,
     };
     (state, src)
@@ -369,6 +370,7 @@ async fn a_targeted_run_matches_keys_as_icehrm_does_and_never_sends_an_empty_fil
         limiter: None,
         last_run_time: None,
         max_pages: 10,
+        max_page_bytes: hrsync_source::http::DEFAULT_MAX_PAGE_MB << 20,
     };
     // An event names `emp00012`; IceHrm returns EMP00012, and hrsync must keep it.
     let mut joined = Source::Joined(

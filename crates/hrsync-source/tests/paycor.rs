@@ -62,6 +62,7 @@ async fn setup_with(employees: usize, store: Option<&std::path::Path>) -> (Payco
                 max_delay: Duration::from_millis(50),
                 ..RetryPolicy::default()
             },
+            max_page_bytes: hrsync_source::http::DEFAULT_MAX_PAGE_MB << 20,
         },
         Vec::new(),
     );

@@ -132,6 +132,10 @@ pub struct RawIntegration {
     /// Page cap per endpoint and fetch (loop protection).
     #[serde(default = "default_max_pages")]
     pub max_pages: u64,
+    /// The most one page (one HTTP answer) may be, in MB: reading stops there and the page
+    /// fails, so the fetch is incomplete (default 256).
+    #[serde(default = "default_max_page_mb")]
+    pub max_page_mb: u64,
     /// OAuth refresh-token flow instead of a static `token` (`paycor`, `rest`).
     pub oauth: Option<RawOAuth>,
     /// Custom endpoints (`rest`; extra endpoints to join for the other API kinds).
@@ -140,6 +144,16 @@ pub struct RawIntegration {
 }
 fn default_max_pages() -> u64 {
     100_000
+}
+fn default_max_page_mb() -> u64 {
+    hrsync_source::http::DEFAULT_MAX_PAGE_MB
+}
+
+impl RawIntegration {
+    /// `max_page_mb` in bytes (at least 1 MB).
+    pub fn max_page_bytes(&self) -> u64 {
+        self.max_page_mb.clamp(1, u64::MAX >> 20) << 20
+    }
 }
 
 /// `oauth = { … }`: the refresh-token grant, with rotation stored in a 0600 file.
@@ -781,6 +795,12 @@ impl Config {
             self.endpoints(&key, it)?;
             if it.page_size == 0 || it.page_size > 10_000 {
                 return Err(self.invalid(format!("{key}.page_size"), "must be between 1 and 10000"));
+            }
+            if it.max_page_mb == 0 || it.max_page_mb > 1_048_576 {
+                return Err(self.invalid(
+                    format!("{key}.max_page_mb"),
+                    "must be between 1 and 1048576 (MB of one page)",
+                ));
             }
         }
         let d = &r.directory;
@@ -1839,6 +1859,7 @@ impl Config {
                     concurrency: it.concurrency.max(1),
                     timeout,
                     retry,
+                    max_page_bytes: it.max_page_bytes(),
                 },
                 custom,
             );
@@ -1871,6 +1892,7 @@ impl Config {
             limiter: it.rate_limit_per_minute.and_then(Limiter::per_minute),
             last_run_time: None,
             max_pages: it.max_pages.max(1),
+            max_page_bytes: it.max_page_bytes(),
         })
     }
 
@@ -1918,6 +1940,7 @@ impl Config {
                         max_retries: it.max_retries,
                         ..RetryPolicy::default()
                     },
+                    max_page_bytes: it.max_page_bytes(),
                     only: None,
                 }))
             }

@@ -44,6 +44,9 @@ pub struct IceHrm {
     pub concurrency: usize,
     pub timeout: Duration,
     pub retry: RetryPolicy,
+    /// The most one page may be, in bytes (`max_page_mb`): reading stops there and the page
+    /// fails ([`http::read_page`]).
+    pub max_page_bytes: u64,
     /// Only these people: `filters={"<field>": [values]}` (IceHrm's list filter), for a
     /// targeted run (an HR event names one employee). `field` must be one of [`COLUMNS`]. No
     /// values (or only blank ones) = nobody, without a request: IceHrm would drop an empty
@@ -309,9 +312,12 @@ impl IceHrm {
                 .send()
                 .await
                 .map_err(|e| http::send_error(&e))?;
+            if let Some(refused) = http::refused_redirect(&resp) {
+                return Err(refused);
+            }
             let status = resp.status().as_u16();
             let retry_after = http::retry_after(resp.headers());
-            let body = resp.bytes().await.map_err(|e| http::send_error(&e))?;
+            let body = http::read_page(resp, self.max_page_bytes).await?;
             parse_page(status, &body, retry_after, keep)
         })
         .await

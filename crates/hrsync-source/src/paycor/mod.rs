@@ -67,6 +67,8 @@ pub struct PaycorSettings {
     pub concurrency: usize,
     pub timeout: Duration,
     pub retry: RetryPolicy,
+    /// The most one answer may be, in bytes (`max_page_mb`).
+    pub max_page_bytes: u64,
 }
 
 fn path(p: &str) -> Option<JsonPath> {
@@ -162,6 +164,7 @@ pub fn integration(s: PaycorSettings, custom: Vec<Endpoint>) -> RestIntegration 
         limiter: Limiter::per_minute(s.rate_limit_per_minute.unwrap_or(RATE_BUDGET_PER_MINUTE)),
         last_run_time: None,
         max_pages: 100_000,
+        max_page_bytes: s.max_page_bytes,
     }
 }
 

@@ -171,6 +171,9 @@ pub struct RestIntegration {
     pub last_run_time: Option<String>,
     /// Page cap per endpoint (loop protection).
     pub max_pages: u64,
+    /// The most one answer (a page, a fan-out or lookup call) may be, in bytes
+    /// (`max_page_mb`): reading stops there and the call fails ([`http::read_page`]).
+    pub max_page_bytes: u64,
 }
 
 /// One response, parsed.
@@ -398,10 +401,13 @@ impl RestIntegration {
                     .body(b.to_string());
             }
             let resp = req.send().await.map_err(|e| http::send_error(&e))?;
+            if let Some(refused) = http::refused_redirect(&resp) {
+                return Err(refused);
+            }
             let status = resp.status().as_u16();
             let resp_headers = resp.headers().clone();
             let retry_after = http::retry_after(&resp_headers);
-            let bytes = resp.bytes().await.map_err(|e| http::send_error(&e))?;
+            let bytes = http::read_page(resp, self.max_page_bytes).await?;
             if status == 401
                 && let Bearer::OAuth(p) = &self.auth.bearer
                 && !refreshed.swap(true, Ordering::SeqCst)

@@ -152,6 +152,7 @@ fn integration(base: &str, style: Style) -> RestIntegration {
         limiter: None,
         last_run_time: None,
         max_pages: 1000,
+        max_page_bytes: crate::http::DEFAULT_MAX_PAGE_MB << 20,
     }
 }
 

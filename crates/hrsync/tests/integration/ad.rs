@@ -1225,3 +1225,53 @@ async fn ad_scope_excludes_contractors_and_out_of_scope_disables() {
         .unwrap();
     assert_eq!(uac(&e) & 2, 2, "disabled in AD");
 }
+
+/// Issue 12, point 5 on AD: a control character in an HR key makes the record a finding (no
+/// account, leavers withheld), and no attribute of any entry in the test's OU has a control
+/// character. (Written without a DC at hand: not run by its author.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ad_a_control_character_in_a_key_never_reaches_the_directory() {
+    let fx = AdFx::new("ad-nulkey", 2, false).await;
+    let r = fx.run(Mode::Apply).await;
+    assert_eq!(r.applied_failed, 0, "{:?}", fx.failures(r.run_id));
+    fx.emu.hire(
+        json!({"employee_id": "EMP94\u{0}01", "first_name": "Nul", "last_name": "Key",
+        "work_email": "nul@example.test", "department": 2, "job_title": 5}),
+    );
+    fx.emu.hire(
+        json!({"employee_id": "EMP09402", "first_name": "Bell\u{7}", "last_name": "Tab\tX",
+        "work_email": "bell@example.test", "department": 2, "job_title": 5}),
+    );
+    let r = fx.run(Mode::Apply).await;
+    assert_eq!(r.applied_failed, 0, "{:?}", fx.failures(r.run_id));
+    assert!(!r.plan.leavers_allowed);
+    assert!(
+        r.plan
+            .findings
+            .iter()
+            .any(|f| f.message.contains("control character") && f.subject.contains("\\u{0}")),
+        "{:?}",
+        r.plan.findings
+    );
+    assert!(
+        keys(&r, ChangeKind::Create).contains("EMP09402"),
+        "{:?}",
+        r.plan.changes
+    );
+    assert!(fx.user(&format!("{}emp9401", fx.pfx)).await.is_none());
+    let mut ldap = admin().await;
+    let (rs, _) = ldap
+        .search(&fx.ou, Scope::Subtree, "(objectClass=*)", vec!["*"])
+        .await
+        .unwrap()
+        .success()
+        .unwrap();
+    for e in rs.into_iter().map(SearchEntry::construct) {
+        assert!(!e.dn.chars().any(char::is_control), "{:?}", e.dn);
+        for (a, vs) in &e.attrs {
+            for v in vs {
+                assert!(!v.chars().any(char::is_control), "{}: {a} = {v:?}", e.dn);
+            }
+        }
+    }
+}

@@ -10,6 +10,7 @@ mod csv;
 mod daemon;
 mod examples;
 mod hostile;
+mod hostile_hr;
 mod lifecycle;
 mod ops;
 mod paycor;
