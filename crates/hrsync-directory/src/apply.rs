@@ -39,6 +39,10 @@ pub struct Outcome {
     /// with [`NOT_ATTEMPTED`] and says how many), or because nothing was left of it once the
     /// change of an entry it names had failed. Nothing of it was sent to the directory.
     pub attempted: bool,
+    /// The stable id of an entry this change created, when the server said it in the add's
+    /// answer (RFC 4527 post-read, OpenLDAP): the link is complete at once, so the next plan
+    /// has nothing to record. None otherwise (the next plan reads it).
+    pub uuid: Option<String>,
 }
 
 /// What a change in flight when the connection was lost says (after its DN).
@@ -106,6 +110,7 @@ pub async fn apply(
                         message: String::new(),
                         dn: c.dn.clone(),
                         attempted: false,
+                        uuid: None,
                     }
                 } else {
                     // The connection is taken when the change's turn comes, not before: one
@@ -169,6 +174,7 @@ fn not_attempted(index: usize, c: &Change) -> Outcome {
         message: NOT_ATTEMPTED.to_string(),
         dn: c.dn.clone(),
         attempted: false,
+        uuid: None,
     }
 }
 
@@ -537,23 +543,26 @@ async fn apply_one(dir: &Directory, ldap: Ldap, index: usize, c: &Change) -> (Ou
         (Some(f), _) => Err(f),
         (None, ChangeKind::Create | ChangeKind::CreateDisabled) => create(dir, &mut ldap, c)
             .await
-            .map(|note| (c.dn.clone(), note)),
-        (None, _) => other(dir, &mut ldap, c).await.map(|dn| (dn, None)),
+            .map(|made| (c.dn.clone(), made)),
+        (None, _) => other(dir, &mut ldap, c)
+            .await
+            .map(|dn| (dn, Made::default())),
     };
     // Group memberships follow the entry's final DN.
     let res = match res {
-        Ok((dn, note)) => groups(&mut ldap, &dn, c).await.map(|_| (dn, note)),
+        Ok((dn, made)) => groups(&mut ldap, &dn, c).await.map(|_| (dn, made)),
         Err(f) => Err(f),
     };
     match res {
-        Ok((dn, note)) => (
+        Ok((dn, made)) => (
             Outcome {
                 index,
                 ok: true,
                 rc: Some(0),
-                message: note.unwrap_or_default(),
+                message: made.note.unwrap_or_default(),
                 dn,
                 attempted: true,
+                uuid: made.uuid,
             },
             false,
         ),
@@ -567,6 +576,7 @@ async fn apply_one(dir: &Directory, ldap: Ldap, index: usize, c: &Change) -> (Ou
                     message: f.message,
                     dn: c.dn.clone(),
                     attempted: true,
+                    uuid: None,
                 },
                 f.lost,
             )
@@ -612,10 +622,23 @@ fn check(r: ldap3::result::Result<ldap3::LdapResult>, dn: &str) -> Result<(), Fa
     }
 }
 
+/// What a create made: a note for the audit (the entry was already there with the person's
+/// key, added by an interrupted run, see `finish::found`) and the new entry's stable id when
+/// the server said it.
+#[derive(Default)]
+struct Made {
+    note: Option<String>,
+    uuid: Option<String>,
+}
+
+impl From<Option<String>> for Made {
+    fn from(note: Option<String>) -> Made {
+        Made { note, uuid: None }
+    }
+}
+
 /// Adds the entry (on AD: disabled with its password, the password delivered, then enabled).
-/// Ok with a note for the audit when the entry was already there with the person's key (added
-/// by an interrupted run, see `finish::found`).
-async fn create(dir: &Directory, ldap: &mut Conn, c: &Change) -> Result<Option<String>, Failed> {
+async fn create(dir: &Directory, ldap: &mut Conn, c: &Change) -> Result<Made, Failed> {
     let mut attrs: Vec<(Vec<u8>, HashSet<Vec<u8>>)> = vec![(
         b"objectClass".to_vec(),
         dir.cfg
@@ -643,9 +666,12 @@ async fn create(dir: &Directory, ldap: &mut Conn, c: &Change) -> Result<Option<S
                 ));
             }
         }
-        return match add(ldap, c, attrs).await {
-            Err(refused) if refused.rc == Some(68) => finish::found(dir, ldap, c, refused).await,
-            other => other.map(|_| None),
+        return match add_reading_uuid(dir, ldap, c, attrs).await {
+            Err(refused) if refused.rc == Some(68) => {
+                finish::found(dir, ldap, c, refused).await.map(Made::from)
+            }
+            Ok(uuid) => Ok(Made { note: None, uuid }),
+            Err(f) => Err(f),
         };
     }
     // AD: created disabled together with its password (one add, over TLS), the password
@@ -681,7 +707,7 @@ async fn create(dir: &Directory, ldap: &mut Conn, c: &Change) -> Result<Option<S
     ));
     match add(ldap, c, attrs).await {
         Err(refused) if refused.rc == Some(68) => {
-            return finish::found(dir, ldap, c, refused).await;
+            return finish::found(dir, ldap, c, refused).await.map(Made::from);
         }
         other => other?,
     }
@@ -706,14 +732,49 @@ async fn create(dir: &Directory, ldap: &mut Conn, c: &Change) -> Result<Option<S
     if stay_disabled {
         // A pre-hire: password ready, account enabled on the start date by a later run.
         return if extra.is_empty() {
-            Ok(None)
+            Ok(Made::default())
         } else {
-            modify(ldap, &c.dn, extra).await.map(|_| None)
+            modify(ldap, &c.dn, extra).await.map(|_| Made::default())
         };
     }
     set_disabled(ldap, &c.dn, false, true, extra)
         .await
-        .map(|_| None)
+        .map(|_| Made::default())
+}
+
+/// Adds the entry asking, in the same operation, for its stable id (RFC 4527 post-read; not
+/// critical: a server without the control just adds). The id is None when the server did not
+/// answer the control.
+async fn add_reading_uuid(
+    dir: &Directory,
+    ldap: &mut Conn,
+    c: &Change,
+    attrs: Vec<(Vec<u8>, HashSet<Vec<u8>>)>,
+) -> Result<Option<String>, Failed> {
+    let uuid_attr = dir.cfg.dialect.uuid_attribute();
+    let r = ldap
+        .op()
+        .with_controls(ldap3::controls::PostRead::new(vec![uuid_attr]))
+        .add(&c.dn, attrs)
+        .await;
+    let res = match r {
+        Ok(res) if res.rc == 0 => res,
+        other => return Err(failed(other, &c.dn)),
+    };
+    // Parsed here, not with ldap3's parser, which panics on a malformed value.
+    Ok(res.ctrls.into_iter().find_map(|ctrl| {
+        let ldap3::controls::Control(Some(ldap3::controls::ControlType::PostReadResp), raw) = ctrl
+        else {
+            return None;
+        };
+        let (_, tag) = ldap3::asn1::parse_tag(raw.val.as_deref()?).ok()?;
+        let (_, attrs) = crate::snapshot::entry_parts(tag)?;
+        attrs
+            .into_iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(uuid_attr))
+            .and_then(|(_, v)| v.into_iter().next())
+            .and_then(|v| dir.cfg.dialect.decode_uuid(&v))
+    }))
 }
 
 async fn add(

@@ -185,7 +185,7 @@ impl Directory {
         while let Some(raw) = stream.next().await.map_err(|e| err(e.to_string()))? {
             // Read straight from the protocol structure (not via `SearchEntry`, which copies
             // every value into hash maps and panics on a malformed entry).
-            let Some((dn, parts)) = entry_parts(raw) else {
+            let Some((dn, parts)) = entry_parts(raw.0) else {
                 return Err(err(
                     "the server sent a malformed search result entry".to_string()
                 ));
@@ -244,8 +244,8 @@ type RawAttr = (String, Vec<Vec<u8>>);
 
 /// A search result entry's DN and its attributes; None when the structure is not an entry (a
 /// broken server).
-fn entry_parts(re: ldap3::ResultEntry) -> Option<(String, Vec<RawAttr>)> {
-    let mut tags = re.0.match_id(4)?.expect_constructed()?.into_iter();
+pub(crate) fn entry_parts(tag: ldap3::asn1::StructureTag) -> Option<(String, Vec<RawAttr>)> {
+    let mut tags = tag.match_id(4)?.expect_constructed()?.into_iter();
     let dn = String::from_utf8(tags.next()?.expect_primitive()?).ok()?;
     let mut out = Vec::new();
     for a_v in tags.next()?.expect_constructed()? {

@@ -743,7 +743,9 @@ async fn conclude(
                     let c = &changes[o.index];
                     LinkRow {
                         hr_key: c.key.clone(),
-                        uuid: c.uuid.clone(),
+                        // A new entry's id from the add's answer (post-read), so the
+                        // next plan has no link to complete.
+                        uuid: o.uuid.clone().or_else(|| c.uuid.clone()),
                         dn: o.dn.clone(),
                         state: if matches!(c.kind, ChangeKind::Disable | ChangeKind::CreateDisabled)
                         {
