@@ -438,3 +438,129 @@ async fn paycor_events_reach_the_daemon_and_update_that_employee() {
     assert_eq!(forged.status(), 401);
     running.shutdown(std::time::Duration::from_secs(10)).await;
 }
+
+/// Paycor's callback casing is not documented (older specs show PascalCase) and its example
+/// notification secret begins with `Bearer `: either casing, with or without the prefix on
+/// either side, is accepted; a wrong secret is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paycor_events_in_either_casing_with_or_without_the_bearer_prefix() {
+    let cfg = PaycorConfig {
+        employees: 12,
+        seed: 21,
+        ..PaycorConfig::default()
+    };
+    let fx = PaycorFx::with("paycor-casing", cfg, |t| {
+        let t = t.split("# Write-back").next().unwrap_or_default().to_string();
+        t + "\n[[event]]\nname = \"paycor\"\nmapping = \"paycor-staff\"\nformat = \"paycor\"\nauth = \"shared_secret\"\nsecret = { file = \"event.secret\" }\n"
+    })
+    .await;
+    // Configured without the prefix; Paycor's portal shows (and sends) it with.
+    std::fs::write(
+        fx.dir.path().join("event.secret"),
+        "WREX-notification-secret\n",
+    )
+    .unwrap();
+    let r = fx.run(Mode::Apply).await.unwrap();
+    assert_eq!(r.applied_failed, 0);
+    let config = Config::load(&fx.dir.path().join("hrsync.toml")).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let running = hrsync::service::start(config, listener).await.unwrap();
+    let url = format!("http://{}/events/paycor", running.addr);
+    // Paycor delivers PascalCase keys with `Bearer ` before the secret.
+    fx.emu
+        .subscribe_events_pascal_case(&url, "Bearer WREX-notification-secret");
+    let created: Vec<String> = r
+        .plan
+        .changes
+        .iter()
+        .filter(|c| c.kind == ChangeKind::Create)
+        .map(|c| c.key.clone())
+        .collect();
+    let sn = |id: String| async move {
+        let mut ldap = admin().await;
+        let ou = format!(
+            "ou=paycor-casing-{},{}",
+            std::process::id(),
+            ldap_env().base
+        );
+        let (rs, _) = ldap
+            .search(
+                &ou,
+                ldap3::Scope::Subtree,
+                &format!("(employeeNumber={id})"),
+                vec!["sn"],
+            )
+            .await
+            .unwrap()
+            .success()
+            .unwrap();
+        rs.into_iter()
+            .next()
+            .map(ldap3::SearchEntry::construct)
+            .and_then(|e| e.attrs.get("sn").and_then(|v| v.first().cloned()))
+    };
+    let wait_for = |id: String, want: &'static str| async move {
+        let mut waited = 0;
+        while sn(id.clone()).await.as_deref() != Some(want) {
+            assert!(waited < 100, "{id}: the event was not applied within 10 s");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            waited += 1;
+        }
+    };
+    // 1. Delivered by the emulator: PascalCase, `Bearer ` prefix.
+    let a = created[0].clone();
+    fx.emu
+        .update(&a, serde_json::json!({"lastName": "Pascalcase"}))
+        .unwrap();
+    let pascal = fx.emu.events().last().cloned().unwrap();
+    assert_eq!(pascal["eventType"], "Employee.Modified");
+    wait_for(a, "Pascalcase").await;
+    // 2./3. Posted directly: camelCase without the prefix, PascalCase with a lower-case one.
+    let post = |auth: &'static str, body: String| {
+        let url = url.clone();
+        async move {
+            reqwest::Client::new()
+                .post(url)
+                .header("authorization", auth)
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    for (i, (auth, pascal_keys, last)) in [
+        ("WREX-notification-secret", false, "Camelcase"),
+        ("bearer WREX-notification-secret", true, "Lowerbearer"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let id = created[i + 1].clone();
+        // Change the data quietly (no event), then send the event by hand.
+        fx.emu.set_events_paused(true);
+        fx.emu
+            .update(&id, serde_json::json!({"lastName": last}))
+            .unwrap();
+        fx.emu.set_events_paused(false);
+        let body = if pascal_keys {
+            serde_json::json!({"EventType": "Employee.Modified", "EventId": format!("manual-{i}"), "ItemId": id})
+        } else {
+            serde_json::json!({"eventType": "Employee.Modified", "eventId": format!("manual-{i}"), "itemId": id})
+        };
+        assert_eq!(post(auth, body.to_string()).await, 202, "{auth}");
+        wait_for(id, last).await;
+    }
+    // A wrong secret is refused, with or without the prefix.
+    for auth in [
+        "Bearer WREX-notification-secreT",
+        "WREX-notification",
+        "Bearer ",
+        "",
+    ] {
+        let body = r#"{"EventType":"Employee.Modified","EventId":"x-1","ItemId":"nobody"}"#;
+        assert_eq!(post(auth, body.into()).await, 401, "{auth:?}");
+    }
+    running.shutdown(std::time::Duration::from_secs(10)).await;
+}
