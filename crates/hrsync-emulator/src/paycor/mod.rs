@@ -62,7 +62,8 @@
 //!   `positionData.manager` `{id, employeeNumber, employee: {id, url}}`;
 //!   the department only as the `department` reference (GUID; code and name
 //!   via the departments endpoint); the work e-mail (or the home one with
-//!   `emailType=Home`); statuses of all 13 `EmploymentStatus` values.
+//!   `emailType=Home`); statuses of all 13 `EmploymentStatus` values (and
+//!   `Unknown`, outside them, set only with [`PaycorState::update`]).
 //! * **Writes** (apply at once, answer 201 `{"resourceUrl":{"id","url"}}`):
 //!   `PUT /v1/employees/{id}` (EmployeeContact: `homeEmail`, `workEmail`,
 //!   `phones` (Home/Mobile/Work, one each, only the types sent change),

@@ -3,7 +3,7 @@
 use crate::common::*;
 use hrsync::config::Config;
 use hrsync::engine::{self, Mode, RunReport, Unattended};
-use hrsync_emulator::paycor::{self, Fault, PaycorConfig, PaycorState};
+use hrsync_emulator::paycor::{self, Fault, PaycorConfig, PaycorState, Permission};
 use hrsync_model::{AttrName, ChangeKind};
 use hrsync_state::Store;
 use std::collections::HashSet;
@@ -563,4 +563,118 @@ async fn paycor_events_in_either_casing_with_or_without_the_bearer_prefix() {
         assert_eq!(post(auth, body.into()).await, 401, "{auth:?}");
     }
     running.shutdown(std::time::Duration::from_secs(10)).await;
+}
+
+/// A status outside Paycor's 13 documented values (`Unknown`) is a warning; by default that
+/// person's changes are held (nothing disabled); `unknown_status = "leaver"` disables.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paycor_unknown_status_is_held_with_a_warning_unless_configured() {
+    let cfg = PaycorConfig {
+        employees: 15,
+        seed: 31,
+        ..PaycorConfig::default()
+    };
+    let fx = PaycorFx::with("paycor-unknown", cfg, |t| {
+        t.split("# Write-back")
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    })
+    .await;
+    let r = fx.run(Mode::Apply).await.unwrap();
+    assert_eq!(r.applied_failed, 0);
+    let created: Vec<String> = r
+        .plan
+        .changes
+        .iter()
+        .filter(|c| c.kind == ChangeKind::Create)
+        .map(|c| c.key.clone())
+        .collect();
+    let a = created[0].clone();
+    fx.emu
+        .update(
+            &a,
+            serde_json::json!({"status": "Unknown", "lastName": "Held"}),
+        )
+        .unwrap();
+    assert_eq!(
+        fx.emu.employee(&a).unwrap()["statusData"]["status"],
+        "Unknown"
+    );
+    let held = |r: &RunReport| {
+        r.plan
+            .findings
+            .iter()
+            .find(|f| f.subject == a)
+            .cloned()
+            .unwrap_or_else(|| panic!("no finding about {a}: {:?}", r.plan.findings))
+    };
+    let r = fx.run(Mode::Apply).await.unwrap();
+    let w = held(&r);
+    assert_eq!(w.severity, "warning");
+    assert!(
+        w.message.contains("\"Unknown\"") && w.message.contains("held"),
+        "{}",
+        w.message
+    );
+    assert!(
+        !r.plan.changes.iter().any(|c| c.key == a),
+        "held: no change for {a}: {:?}",
+        r.plan.changes
+    );
+    // Configured: a leaver.
+    let path = fx.dir.path().join("hrsync.toml");
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "rdn_attribute = \"uid\"",
+        "rdn_attribute = \"uid\"\nunknown_status = \"leaver\"",
+    );
+    std::fs::write(&path, text).unwrap();
+    let r = fx.run(Mode::Plan).await.unwrap();
+    assert!(held(&r).message.contains("leaver"));
+    assert!(
+        r.plan
+            .changes
+            .iter()
+            .any(|c| c.key == a && c.kind == ChangeKind::Disable),
+        "{:?}",
+        r.plan.changes
+    );
+}
+
+/// A 403 for an `include` block whose Data Access permission is not granted names that
+/// permission; with `include` overridden to the granted blocks, the run completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paycor_403_names_the_missing_permission_and_include_can_be_overridden() {
+    let cfg = PaycorConfig {
+        employees: 10,
+        seed: 41,
+        ..PaycorConfig::default()
+    };
+    let fx = PaycorFx::with("paycor-include", cfg, |t| {
+        t.split("# Write-back")
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    })
+    .await;
+    fx.emu
+        .revoke(Permission::ViewLegalEntityEmployeesWorkLocation);
+    let e = fx.run(Mode::Plan).await.unwrap_err();
+    assert!(
+        e.contains("\"View Legal Entity Employees Work Location\"") && e.contains("include"),
+        "{e}"
+    );
+    let path = fx.dir.path().join("hrsync.toml");
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "legal_entity_id = 501123",
+        "legal_entity_id = 501123\ninclude = [\"EmploymentDates\", \"Status\", \"Position\"]",
+    );
+    std::fs::write(&path, text).unwrap();
+    let r = fx.run(Mode::Apply).await.unwrap();
+    assert_eq!(r.applied_failed, 0);
+    assert!(
+        r.plan.changes.iter().any(|c| c.kind == ChangeKind::Create),
+        "{:?}",
+        r.plan.changes
+    );
 }
