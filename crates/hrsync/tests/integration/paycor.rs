@@ -665,7 +665,27 @@ async fn paycor_403_names_the_missing_permission_and_include_can_be_overridden()
         "{e}"
     );
     let path = fx.dir.path().join("hrsync.toml");
-    let text = std::fs::read_to_string(&path).unwrap().replace(
+    let original = std::fs::read_to_string(&path).unwrap();
+    // Without Status nobody could ever leave; an unknown block is a typo.
+    for (include, says) in [
+        ("[\"Position\"]", "include must contain \"Status\""),
+        (
+            "[\"Status\", \"Positions\"]",
+            "\"Positions\" is not an include block",
+        ),
+    ] {
+        let text = original.replace(
+            "legal_entity_id = 501123",
+            &format!("legal_entity_id = 501123\ninclude = {include}"),
+        );
+        std::fs::write(&path, text).unwrap();
+        let e = match Config::load(&path) {
+            Err(e) => e.to_string(),
+            Ok(c) => c.job("paycor-staff").err().unwrap().to_string(),
+        };
+        assert!(e.contains(says) && e.contains(".include"), "{e}");
+    }
+    let text = original.replace(
         "legal_entity_id = 501123",
         "legal_entity_id = 501123\ninclude = [\"EmploymentDates\", \"Status\", \"Position\"]",
     );
