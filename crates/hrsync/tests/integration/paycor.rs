@@ -622,13 +622,25 @@ async fn paycor_unknown_status_is_held_with_a_warning_unless_configured() {
         "held: no change for {a}: {:?}",
         r.plan.changes
     );
-    // Configured: a leaver.
+    // Configured: active (the other changes go ahead, never a leaver), or a leaver.
     let path = fx.dir.path().join("hrsync.toml");
-    let text = std::fs::read_to_string(&path).unwrap().replace(
-        "rdn_attribute = \"uid\"",
-        "rdn_attribute = \"uid\"\nunknown_status = \"leaver\"",
+    let original = std::fs::read_to_string(&path).unwrap();
+    let treat = |how: &str| {
+        let text = original.replace(
+            "rdn_attribute = \"uid\"",
+            &format!("rdn_attribute = \"uid\"\nunknown_status = \"{how}\""),
+        );
+        std::fs::write(&path, text).unwrap();
+    };
+    treat("active");
+    let r = fx.run(Mode::Plan).await.unwrap();
+    assert!(held(&r).message.contains("active"));
+    let mine: Vec<_> = r.plan.changes.iter().filter(|c| c.key == a).collect();
+    assert!(
+        mine.len() == 1 && mine[0].kind == ChangeKind::Update,
+        "{mine:?}"
     );
-    std::fs::write(&path, text).unwrap();
+    treat("leaver");
     let r = fx.run(Mode::Plan).await.unwrap();
     assert!(held(&r).message.contains("leaver"));
     assert!(
