@@ -63,6 +63,7 @@ async fn setup_with(employees: usize, store: Option<&std::path::Path>) -> (Payco
                 ..RetryPolicy::default()
             },
             max_page_bytes: hrsync_source::http::DEFAULT_MAX_PAGE_MB << 20,
+            include: Vec::new(),
         },
         Vec::new(),
     );

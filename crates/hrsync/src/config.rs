@@ -106,6 +106,11 @@ pub struct RawIntegration {
     pub subscription_key: Option<SecretRef>,
     /// The Paycor legal entity (client) whose employees are read (`paycor`).
     pub legal_entity_id: Option<u64>,
+    /// Paycor: the `include` blocks of the employee list and lookup, instead of the preset's
+    /// `["All"]` (each block needs its own Data Access permission), e.g.
+    /// `["Status", "Position", "EmploymentDates"]`. `Status` (or `All`) is required: leavers
+    /// are read from `statusData.status`.
+    pub include: Option<Vec<String>>,
     /// The export file, relative to the config file (`csv`).
     pub path: Option<PathBuf>,
     /// Field delimiter, one character (`csv`; default `,`).
@@ -462,6 +467,9 @@ pub struct RawMapping {
     pub join: Vec<RawJoin>,
     /// Expression that is true for a leaver. Default for IceHrm: `status == 'Terminated'`.
     pub leaver_when: Option<String>,
+    /// Paycor: what a person whose status is not one of the 13 documented values is taken
+    /// for (`hold`, the default; `active`; `leaver`). Always a warning in the plan.
+    pub unknown_status: Option<crate::statuses::UnknownStatus>,
     /// Mapped attributes that find an existing account for a joiner whose key links none (a
     /// rehire under a new key, a converted contractor, a hand-made account), e.g.
     /// `["employeeID", "mail"]`. One candidate: adopted; several: `hrsync review`.
@@ -623,6 +631,8 @@ pub struct Job {
     pub ref_fields: Vec<(hrsync_model::AttrName, String)>,
     /// Orchestration templates: an applied change puts the ones it triggers in the outbox.
     pub orchestrations: Vec<crate::service::config::RawOrchestration>,
+    /// Documented HR statuses and what an undocumented one means (Paycor).
+    pub statuses: Option<crate::statuses::StatusRule>,
 }
 
 impl Config {
@@ -720,6 +730,28 @@ impl Config {
                             format!("{key}.legal_entity_id"),
                             "set the Paycor legal entity (client) id, e.g. legal_entity_id = 501123",
                         ));
+                    }
+                    if let Some(include) = &it.include {
+                        let known: Vec<&str> = std::iter::once("All")
+                            .chain(hrsync_source::paycor::INCLUDE_BLOCKS.iter().map(|b| b.0))
+                            .collect();
+                        if let Some(b) = include
+                            .iter()
+                            .find(|b| !known.iter().any(|k| k.eq_ignore_ascii_case(b)))
+                        {
+                            return Err(self.invalid(
+                                format!("{key}.include"),
+                                format!("{b:?} is not an include block of Paycor's employee list; choose from {known:?}"),
+                            ));
+                        }
+                        if !include.iter().any(|b| {
+                            b.eq_ignore_ascii_case("All") || b.eq_ignore_ascii_case("Status")
+                        }) {
+                            return Err(self.invalid(
+                                format!("{key}.include"),
+                                "include must contain \"Status\" (or \"All\"): leavers are read from statusData.status; without it nobody would ever leave",
+                            ));
+                        }
                     }
                 }
                 "rest" => {
@@ -1135,6 +1167,26 @@ impl Config {
                 ),
             ));
         }
+        let statuses = match (it.kind.as_str(), m.unknown_status) {
+            ("paycor", u) => Some(crate::statuses::StatusRule {
+                field: hrsync_source::paycor::STATUS_FIELD.into(),
+                known: hrsync_source::paycor::STATUSES
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect(),
+                unknown: u.unwrap_or_default(),
+            }),
+            (_, None) => None,
+            (kind, Some(_)) => {
+                return Err(self.invalid(
+                    format!("{key}.unknown_status"),
+                    format!(
+                        "unknown_status applies to Paycor mappings (its documented statuses); integration {:?} is {kind:?}: remove it",
+                        it.name
+                    ),
+                ));
+            }
+        };
         let base = self.base_dir();
         let d = &r.directory;
         let password = d
@@ -1299,6 +1351,7 @@ impl Config {
             thresholds: r.lifecycle.thresholds,
             match_on: m.match_on.clone(),
             orchestrations: r.orchestrations.clone(),
+            statuses,
             ref_fields: m
                 .attributes
                 .iter()
@@ -1337,7 +1390,10 @@ impl Config {
     /// REST endpoints and are not listed.
     pub fn endpoints(&self, key: &str, it: &RawIntegration) -> Result<Vec<Endpoint>, ConfigError> {
         let mut out = if it.kind == "paycor" {
-            hrsync_source::paycor::preset_endpoints()
+            match &it.include {
+                Some(include) => hrsync_source::paycor::preset_endpoints_with(include),
+                None => hrsync_source::paycor::preset_endpoints(),
+            }
         } else {
             Vec::new()
         };
@@ -1860,6 +1916,7 @@ impl Config {
                     timeout,
                     retry,
                     max_page_bytes: it.max_page_bytes(),
+                    include: it.include.clone().unwrap_or_default(),
                 },
                 custom,
             );

@@ -42,11 +42,22 @@ fn map_record(
     dialect: hrsync_directory::Dialect,
     schema: Option<&hrsync_directory::Schema>,
     refs: &[AttrName],
+    statuses: Option<&crate::statuses::StatusRule>,
     rec: &hrsync_model::HrRecord,
     today: chrono::NaiveDate,
 ) -> HrRecordResult {
     match mapper.map_at(rec, today) {
         Ok(d) => {
+            // A status outside the documented ones: a warning, and held unless configured.
+            let (d, mut status_warnings) = match statuses {
+                None => (d, Vec::new()),
+                Some(s) => match s.apply(rec, d) {
+                    crate::statuses::Checked::Keep(d, w) => (d, w),
+                    crate::statuses::Checked::Hold(d, w) => {
+                        return HrRecordResult::Failed(Some(d.key), vec![w]);
+                    }
+                },
+            };
             let mut refused = dialect.check(&d);
             let mut warnings = Vec::new();
             if refused.is_empty()
@@ -62,6 +73,7 @@ fn map_record(
                 warnings = warn;
             }
             if refused.is_empty() {
+                warnings.append(&mut status_warnings);
                 HrRecordResult::Mapped(d, warnings)
             } else {
                 HrRecordResult::Failed(Some(d.key.clone()), refused)
@@ -382,6 +394,7 @@ async fn run_inner(
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(HrRecordResult, Duration)>();
     let mapper = job.mapping.clone();
     let refs = ref_attrs(job);
+    let statuses = job.statuses.clone();
     let today = now.date_naive();
     let dialect = job.directory.dialect;
     // The directory first (a bind and one read of its schema, a few ms): no fetch without it,
@@ -393,7 +406,15 @@ async fn run_inner(
         let report = source
             .fetch_with(Some(&keep), |rec| {
                 let t = Instant::now();
-                let mapped = map_record(&mapper, dialect, schema.as_deref(), &refs, &rec, today);
+                let mapped = map_record(
+                    &mapper,
+                    dialect,
+                    schema.as_deref(),
+                    &refs,
+                    statuses.as_ref(),
+                    &rec,
+                    today,
+                );
                 // The receiver only goes away when the run is failing anyway.
                 let _ = tx.send((mapped, t.elapsed()));
             })
@@ -900,6 +921,7 @@ async fn run_targeted(
                 dialect,
                 schema.as_deref(),
                 &ref_attrs(job),
+                job.statuses.as_ref(),
                 &rec,
                 today,
             ));
@@ -1074,6 +1096,7 @@ async fn referenced_people(
                 dialect,
                 schema,
                 &ref_attrs(job),
+                job.statuses.as_ref(),
                 &rec,
                 today,
             ));

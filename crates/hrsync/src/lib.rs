@@ -8,4 +8,5 @@ pub mod engine;
 pub mod guards;
 mod recover;
 pub mod service;
+pub mod statuses;
 pub mod unique;

@@ -16,12 +16,16 @@ const OUTBOX_LIMIT: usize = 10_000;
 pub(crate) struct Subscription {
     pub url: String,
     pub secret: String,
+    /// Send the keys PascalCase (`EventType`, `EventId`, …), as older Paycor specs show.
+    pub pascal: bool,
 }
 
 #[derive(Default)]
 pub(crate) struct Events {
     pub outbox: Vec<Value>,
     pub subscriptions: Vec<Subscription>,
+    /// Record events but deliver none (see [`super::PaycorState::set_events_paused`]).
+    pub paused: bool,
 }
 
 impl Events {
@@ -58,6 +62,25 @@ pub(crate) fn event(
         "changedFields": Value::Null,
         "resource": resource,
     })
+}
+
+/// `event` with its top-level keys PascalCase (`eventType` → `EventType`).
+pub(crate) fn pascal_case(event: &Value) -> Value {
+    match event {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| {
+                    let mut c = k.chars();
+                    let key = match c.next() {
+                        Some(f) => f.to_ascii_uppercase().to_string() + c.as_str(),
+                        None => String::new(),
+                    };
+                    (key, v.clone())
+                })
+                .collect(),
+        ),
+        other => other.clone(),
+    }
 }
 
 /// POST `event` to `url` in the background (needs a Tokio runtime; without

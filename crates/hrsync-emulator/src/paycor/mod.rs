@@ -62,7 +62,8 @@
 //!   `positionData.manager` `{id, employeeNumber, employee: {id, url}}`;
 //!   the department only as the `department` reference (GUID; code and name
 //!   via the departments endpoint); the work e-mail (or the home one with
-//!   `emailType=Home`); statuses of all 13 `EmploymentStatus` values.
+//!   `emailType=Home`); statuses of all 13 `EmploymentStatus` values (and
+//!   `Unknown`, outside them, set only with [`PaycorState::update`]).
 //! * **Writes** (apply at once, answer 201 `{"resourceUrl":{"id","url"}}`):
 //!   `PUT /v1/employees/{id}` (EmployeeContact: `homeEmail`, `workEmail`,
 //!   `phones` (Home/Mobile/Work, one each, only the types sent change),
@@ -76,7 +77,8 @@
 //!   [`PaycorState::subscribe_events`]; every change (API write or library
 //!   mutation) records an `Employee.Modified` event ([`PaycorState::events`])
 //!   and POSTs it to the subscribed `http://` URLs with the secret as the
-//!   `Authorization` header.
+//!   `Authorization` header (keys camelCase, or PascalCase for a subscription
+//!   made with [`PaycorState::subscribe_events_pascal_case`]).
 //! * Routing is case-insensitive (`legalEntities` = `legalentities`); unknown
 //!   routes and unknown ids → 404 `PaycorError`; a known route with another
 //!   method → 405.
@@ -576,17 +578,23 @@ impl PaycorState {
     pub(crate) fn emit(&self, event: Value, target: Option<(String, String)>) {
         let mut ev = lock(&self.shared.events);
         ev.record(event.clone());
-        let targets: Vec<(String, String)> = match target {
-            Some(t) => vec![t],
+        let targets: Vec<(String, String, bool)> = match target {
+            _ if ev.paused => Vec::new(),
+            Some((url, secret)) => vec![(url, secret, false)],
             None => ev
                 .subscriptions
                 .iter()
-                .map(|s| (s.url.clone(), s.secret.clone()))
+                .map(|s| (s.url.clone(), s.secret.clone(), s.pascal))
                 .collect(),
         };
         drop(ev);
-        for (url, secret) in targets {
-            events::deliver(url, secret, event.clone());
+        for (url, secret, pascal) in targets {
+            let body = if pascal {
+                events::pascal_case(&event)
+            } else {
+                event.clone()
+            };
+            events::deliver(url, secret, body);
         }
     }
 
@@ -772,11 +780,28 @@ impl PaycorState {
     /// Send every future `Employee.Modified` event to `url` (`http://` only)
     /// with `secret` as the `Authorization` header.
     pub fn subscribe_events(&self, url: &str, secret: &str) {
+        self.subscribe(url, secret, false);
+    }
+
+    /// Like [`Self::subscribe_events`], the event's keys PascalCase (`EventType`, `EventId`,
+    /// `ItemId`, …) as older Paycor specs show them (the casing is not documented).
+    pub fn subscribe_events_pascal_case(&self, url: &str, secret: &str) {
+        self.subscribe(url, secret, true);
+    }
+
+    /// While paused, events are recorded ([`Self::events`]) but not delivered (a test
+    /// changes data quietly, then sends its own event).
+    pub fn set_events_paused(&self, paused: bool) {
+        lock(&self.shared.events).paused = paused;
+    }
+
+    fn subscribe(&self, url: &str, secret: &str, pascal: bool) {
         lock(&self.shared.events)
             .subscriptions
             .push(events::Subscription {
                 url: url.to_owned(),
                 secret: secret.to_owned(),
+                pascal,
             });
     }
 

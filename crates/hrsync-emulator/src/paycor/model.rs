@@ -23,6 +23,10 @@ pub enum EmploymentStatus {
     Retired,
     Terminated,
     WorkersCompensation,
+    /// Not one of the 13 documented values, but allowed by a live-validated client schema.
+    /// Never generated nor accepted by a status write; set with [`crate::paycor::PaycorState::update`]
+    /// (`{"status": "Unknown"}`).
+    Unknown,
 }
 
 impl EmploymentStatus {
@@ -59,6 +63,7 @@ impl EmploymentStatus {
             EmploymentStatus::Retired => "Retired",
             EmploymentStatus::Terminated => "Terminated",
             EmploymentStatus::WorkersCompensation => "WorkersCompensation",
+            EmploymentStatus::Unknown => "Unknown",
         }
     }
 
@@ -67,6 +72,15 @@ impl EmploymentStatus {
         EmploymentStatus::ALL
             .into_iter()
             .find(|v| v.as_str().eq_ignore_ascii_case(s.trim()))
+    }
+
+    /// [`Self::parse`], also accepting `Unknown` (what HR may show; not a write value).
+    pub fn parse_any(s: &str) -> Option<EmploymentStatus> {
+        EmploymentStatus::parse(s).or_else(|| {
+            s.trim()
+                .eq_ignore_ascii_case("Unknown")
+                .then_some(EmploymentStatus::Unknown)
+        })
     }
 
     /// The five statuses for which a status write requires
@@ -833,9 +847,22 @@ impl<'a> Fields<'a> {
     }
 
     pub(crate) fn status(&self, key: &str) -> Result<Option<EmploymentStatus>, Invalid> {
+        self.status_with(key, EmploymentStatus::parse)
+    }
+
+    /// [`Self::status`] also accepting `Unknown` (the library's admin update).
+    pub(crate) fn any_status(&self, key: &str) -> Result<Option<EmploymentStatus>, Invalid> {
+        self.status_with(key, EmploymentStatus::parse_any)
+    }
+
+    fn status_with(
+        &self,
+        key: &str,
+        parse: fn(&str) -> Option<EmploymentStatus>,
+    ) -> Result<Option<EmploymentStatus>, Invalid> {
         match self.text(key)? {
             None => Ok(None),
-            Some(s) => EmploymentStatus::parse(s)
+            Some(s) => parse(s)
                 .map(Some)
                 .ok_or_else(|| Invalid::one(key, format!("The value '{s}' is not valid."))),
         }

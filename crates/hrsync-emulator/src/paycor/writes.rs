@@ -451,7 +451,7 @@ pub(crate) fn admin_update(
     if let Some(t) = f.enum_of("type", EMPLOYMENT_TYPES)? {
         e.employment_type = t;
     }
-    if let Some(status) = f.status("status")? {
+    if let Some(status) = f.any_status("status")? {
         let date = f.date("statusDate")?.unwrap_or(today);
         let reason = if status.is_separated() {
             f.text("terminationReason")?

@@ -44,6 +44,27 @@ pub const EMPLOYEE_BY_ID: &str = "/v1/employees/{key}";
 /// Paycor's default budget: 1000 calls per minute per subscription key, across all APIs.
 pub const RATE_BUDGET_PER_MINUTE: u32 = 1000;
 
+/// The 13 documented `EmploymentStatus` values. Anything else (a live-validated client schema
+/// also allows `Unknown`) is treated as the mapping's `unknown_status` says (default: held).
+pub const STATUSES: [&str; 13] = [
+    "Active",
+    "Deceased",
+    "LongTermDisability",
+    "ShortTermDisability",
+    "Fmla",
+    "LaidOff",
+    "LeaveWithPay",
+    "LeaveWithoutPay",
+    "ThirdPartyPayable",
+    "Resigned",
+    "Retired",
+    "Terminated",
+    "WorkersCompensation",
+];
+
+/// The field Paycor's status is in (with `include=All` or `Status`).
+pub const STATUS_FIELD: &str = "statusData.status";
+
 /// Paycor's separated statuses (the five that require `eligibleForRehire` on a status write).
 pub const SEPARATED: [&str; 5] = ["Terminated", "Resigned", "Retired", "LaidOff", "Deceased"];
 
@@ -69,16 +90,107 @@ pub struct PaycorSettings {
     pub retry: RetryPolicy,
     /// The most one answer may be, in bytes (`max_page_mb`).
     pub max_page_bytes: u64,
+    /// The `include` blocks of the employee list and lookup (default `["All"]`).
+    pub include: Vec<String>,
 }
 
 fn path(p: &str) -> Option<JsonPath> {
     JsonPath::parse(p).ok()
 }
 
-/// Paycor's preset endpoints. Custom endpoints of the integration are appended by the caller.
+/// The `include` blocks of the employee list and of one employee, with the Data Access
+/// permission each needs (list / one employee). `All` needs every one of them.
+pub const INCLUDE_BLOCKS: [(&str, &str, &str); 4] = [
+    (
+        "EmploymentDates",
+        "View Legal Entity Employees Employment Dates",
+        "View Employee Employment Dates",
+    ),
+    (
+        "Status",
+        "View Legal Entity Employees Status",
+        "View Employee Status",
+    ),
+    (
+        "Position",
+        "View Legal Entity Employees Position",
+        "View Employee Position",
+    ),
+    (
+        "WorkLocation",
+        "View Legal Entity Employees Work Location",
+        "View Employee Work Location",
+    ),
+];
+
+/// The preset's `include` of the employee list and lookup.
+pub const DEFAULT_INCLUDE: &str = "All";
+
+/// What a 403 on `path` with `query` probably lacks: the Data Access permission(s) named as on
+/// Paycor's Data Access screen, and what to do.
+pub fn forbidden_hint(path: &str, query: &[(String, String)]) -> String {
+    let p = path.trim_end_matches('/').to_ascii_lowercase();
+    let blocks: Vec<&str> = query
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case("include"))
+        .map(|(_, v)| v.as_str())
+        .collect();
+    // (base permission of the call, whether blocks are the per-employee ones)
+    let (base, per_employee) = if p.ends_with("/person") {
+        (Some("View Employee Person"), true)
+    } else if p.contains("/legalentities/") && p.ends_with("/employees") {
+        (Some("View Legal Entity Employees"), false)
+    } else if p.contains("/employees/") {
+        (Some("View Employee Information"), true)
+    } else {
+        (None, false)
+    };
+    // The blocks first: the base permission is granted whenever any call of the kind worked.
+    let mut perms: Vec<&str> = Vec::new();
+    if base.is_some() {
+        for b in &blocks {
+            for (block, list, one) in &INCLUDE_BLOCKS {
+                let name = if per_employee { *one } else { *list };
+                if (b.eq_ignore_ascii_case("All") || b.eq_ignore_ascii_case(block))
+                    && !perms.contains(&name)
+                {
+                    perms.push(name);
+                }
+            }
+        }
+    }
+    perms.extend(base);
+    let asked = if blocks.is_empty() {
+        String::new()
+    } else {
+        format!(" with include={}", blocks.join(","))
+    };
+    if perms.is_empty() {
+        return "the token lacks the Data Access this call needs (AppCreator → Data Access), or the legal entity is not activated for the app".into();
+    }
+    format!(
+        "the token lacks a Data Access permission for {path}{asked}; probably missing: {} (grant it in AppCreator → Data Access and re-authorize, or set the integration's include to the blocks that are granted, e.g. include = [\"Status\"])",
+        perms
+            .iter()
+            .map(|p| format!("\"{p}\""))
+            .collect::<Vec<_>>()
+            .join(" or ")
+    )
+}
+
+/// Paycor's preset endpoints with the default `include` ([`DEFAULT_INCLUDE`]).
 pub fn preset_endpoints() -> Vec<Endpoint> {
+    preset_endpoints_with(&[DEFAULT_INCLUDE.to_string()])
+}
+
+/// Paycor's preset endpoints, the employee list and lookup asking for the `include` blocks
+/// given (the integration's `include`). Custom endpoints are appended by the caller.
+pub fn preset_endpoints_with(include: &[String]) -> Vec<Endpoint> {
     let t = |s: &str| Template::parse(s).unwrap_or_else(|_| Template::literal(s));
-    let include_all = vec![("include".to_string(), t("All"))];
+    let include_all: Vec<(String, Template)> = include
+        .iter()
+        .map(|b| ("include".to_string(), Template::literal(b)))
+        .collect();
     // Least privilege: the person blocks a directory needs, never the SSN or demographics.
     let person_blocks = ["Email", "Phones", "Addresses"]
         .map(|b| ("include".to_string(), t(b)))
@@ -146,7 +258,11 @@ pub fn preset_endpoints() -> Vec<Endpoint> {
 
 /// A Paycor integration as a REST integration with the preset endpoints.
 pub fn integration(s: PaycorSettings, custom: Vec<Endpoint>) -> RestIntegration {
-    let mut endpoints = preset_endpoints();
+    let mut endpoints = if s.include.is_empty() {
+        preset_endpoints()
+    } else {
+        preset_endpoints_with(&s.include)
+    };
     endpoints.extend(custom);
     RestIntegration {
         name: s.name,
@@ -182,5 +298,29 @@ mod tests {
         );
         assert!(eps[0].url.uses("legalEntityId") && eps[1].url.uses("employeeId"));
         assert!(default_leaver_when().contains("'LaidOff'"));
+    }
+
+    #[test]
+    fn a_403_names_the_data_access_permission_probably_missing() {
+        let q = |v: &[&str]| {
+            v.iter()
+                .map(|b| ("include".to_string(), b.to_string()))
+                .collect::<Vec<_>>()
+        };
+        let m = forbidden_hint("/v1/legalentities/501123/employees", &q(&["All"]));
+        assert!(
+            m.contains("\"View Legal Entity Employees Work Location\""),
+            "{m}"
+        );
+        assert!(m.contains("include = ["), "{m}");
+        let m = forbidden_hint("/v1/legalentities/501123/employees", &q(&["Status"]));
+        assert!(m.contains("\"View Legal Entity Employees Status\""), "{m}");
+        assert!(!m.contains("Position"), "{m}");
+        let m = forbidden_hint("/v1/employees/abc/person", &q(&["Email"]));
+        assert!(m.contains("\"View Employee Person\""), "{m}");
+        let m = forbidden_hint("/v1/employees/abc", &q(&["Position"]));
+        assert!(m.contains("\"View Employee Position\""), "{m}");
+        let eps = preset_endpoints_with(&["Status".into(), "Position".into()]);
+        assert_eq!(eps[0].query.len(), 2);
     }
 }

@@ -418,7 +418,21 @@ impl RestIntegration {
                     message: "HTTP 401: the access token was refused; refreshing it".into(),
                 });
             }
-            let body = classify(self.flavor, status, &bytes, retry_after)?;
+            let body = match classify(self.flavor, status, &bytes, retry_after) {
+                // Name the Data Access permission the call probably lacks.
+                Err(Attempt::Permanent {
+                    status: Some(403), ..
+                }) if self.flavor == Flavor::Paycor => {
+                    let path = reqwest::Url::parse(url)
+                        .map(|u| u.path().to_string())
+                        .unwrap_or_default();
+                    return Err(Attempt::Permanent {
+                        status: Some(403),
+                        message: crate::paycor::forbidden_hint(&path, query),
+                    });
+                }
+                other => other?,
+            };
             Ok(Response {
                 body,
                 headers: resp_headers,

@@ -67,7 +67,10 @@ pub fn authenticate(
     match ep.raw.auth {
         EventAuth::SharedSecret => {
             let got = header("authorization").ok_or(Refused::Auth("no Authorization header"))?;
-            if bool::from(got.as_bytes().ct_eq(secret)) {
+            // Paycor's example notification secret begins with `Bearer `: configured with or
+            // without it, sent with or without it, the secret itself is what is compared.
+            let (got, want) = (without_bearer(got.as_bytes()), without_bearer(secret));
+            if !want.is_empty() && bool::from(got.ct_eq(want)) {
                 Ok(())
             } else {
                 Err(Refused::Auth("wrong secret"))
@@ -91,6 +94,29 @@ pub fn authenticate(
                 .map_err(|_| Refused::Auth("signature does not match"))
         }
     }
+}
+
+/// `s` without a leading `Bearer ` (any case) and surrounding blanks.
+fn without_bearer(s: &[u8]) -> &[u8] {
+    let s = s.trim_ascii();
+    match (s.get(..6), s.get(6)) {
+        (Some(p), None) if p.eq_ignore_ascii_case(b"bearer") => &[],
+        (Some(p), Some(b)) if p.eq_ignore_ascii_case(b"bearer") && b.is_ascii_whitespace() => {
+            s[6..].trim_ascii()
+        }
+        _ => s,
+    }
+}
+
+/// `key` of a JSON object, its casing ignored (Paycor's callback casing is not documented;
+/// older specs show `EventType`, `EventId`, `ItemId`). An exact match wins.
+fn field<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
+    let m = v.as_object()?;
+    m.get(key).or_else(|| {
+        m.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v)
+    })
 }
 
 /// The HMAC-SHA256 over what a signature covers: `timestamp + "." + body`.
@@ -124,19 +150,16 @@ pub fn parse(
     };
     match ep.raw.format {
         EventFormat::Paycor => {
-            let id = v
-                .get("eventId")
+            let id = field(&v, "eventId")
                 .and_then(text)
                 .ok_or_else(|| Refused::Bad("no eventId".into()))?;
             let id = checked("eventId", id)?;
-            let kind = v
-                .get("eventType")
+            let kind = field(&v, "eventType")
                 .and_then(text)
                 .ok_or_else(|| Refused::Bad("no eventType".into()))?;
             let kind = checked("eventType", kind)?;
             let employee = if kind.eq_ignore_ascii_case("Employee.Modified") {
-                let item = v
-                    .get("itemId")
+                let item = field(&v, "itemId")
                     .and_then(text)
                     .ok_or_else(|| Refused::Bad("Employee.Modified without itemId".into()))?;
                 Some(checked("itemId", item)?)
@@ -248,6 +271,29 @@ mod tests {
             (hint.id.as_str(), hint.employee.as_deref()),
             ("e-1", Some("abc"))
         );
+        let pascal = br#"{"EventType":"Employee.Modified","EventId":"e-3","ItemId":"def"}"#;
+        let hint = parse(&p, |_| None, pascal).unwrap();
+        assert_eq!(
+            (hint.id.as_str(), hint.employee.as_deref()),
+            ("e-3", Some("def"))
+        );
+        for (secret, sent, ok) in [
+            ("s3cret", "Bearer s3cret", true),
+            ("Bearer s3cret", "s3cret", true),
+            ("Bearer s3cret", "bearer  s3cret", true),
+            ("Bearer s3cret", "Bearer s3cre", false),
+            ("Bearer ", "Bearer ", false),
+            ("s3cret", "Bearers3cret", false),
+        ] {
+            let mut e = ep(EventAuth::SharedSecret, EventFormat::Paycor);
+            e.secret = Secret::new(secret);
+            let h = move |n: &str| (n == "authorization").then(|| sent.to_string());
+            assert_eq!(
+                authenticate(&e, h, b"{}", now).is_ok(),
+                ok,
+                "{secret:?} {sent:?}"
+            );
+        }
         let le = br#"{"eventType":"LegalEntity.Modified","eventId":"e-2","legalEntityId":2}"#;
         assert_eq!(parse(&p, |_| None, le).unwrap().employee, None);
         assert!(parse(&p, |_| None, b"not json").is_err());

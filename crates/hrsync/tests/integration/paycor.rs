@@ -3,7 +3,7 @@
 use crate::common::*;
 use hrsync::config::Config;
 use hrsync::engine::{self, Mode, RunReport, Unattended};
-use hrsync_emulator::paycor::{self, Fault, PaycorConfig, PaycorState};
+use hrsync_emulator::paycor::{self, Fault, PaycorConfig, PaycorState, Permission};
 use hrsync_model::{AttrName, ChangeKind};
 use hrsync_state::Store;
 use std::collections::HashSet;
@@ -437,4 +437,276 @@ async fn paycor_events_reach_the_daemon_and_update_that_employee() {
         .unwrap();
     assert_eq!(forged.status(), 401);
     running.shutdown(std::time::Duration::from_secs(10)).await;
+}
+
+/// Paycor's callback casing is not documented (older specs show PascalCase) and its example
+/// notification secret begins with `Bearer `: either casing, with or without the prefix on
+/// either side, is accepted; a wrong secret is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paycor_events_in_either_casing_with_or_without_the_bearer_prefix() {
+    let cfg = PaycorConfig {
+        employees: 12,
+        seed: 21,
+        ..PaycorConfig::default()
+    };
+    let fx = PaycorFx::with("paycor-casing", cfg, |t| {
+        let t = t.split("# Write-back").next().unwrap_or_default().to_string();
+        t + "\n[[event]]\nname = \"paycor\"\nmapping = \"paycor-staff\"\nformat = \"paycor\"\nauth = \"shared_secret\"\nsecret = { file = \"event.secret\" }\n"
+    })
+    .await;
+    // Configured without the prefix; Paycor's portal shows (and sends) it with.
+    std::fs::write(
+        fx.dir.path().join("event.secret"),
+        "WREX-notification-secret\n",
+    )
+    .unwrap();
+    let r = fx.run(Mode::Apply).await.unwrap();
+    assert_eq!(r.applied_failed, 0);
+    let config = Config::load(&fx.dir.path().join("hrsync.toml")).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let running = hrsync::service::start(config, listener).await.unwrap();
+    let url = format!("http://{}/events/paycor", running.addr);
+    // Paycor delivers PascalCase keys with `Bearer ` before the secret.
+    fx.emu
+        .subscribe_events_pascal_case(&url, "Bearer WREX-notification-secret");
+    let created: Vec<String> = r
+        .plan
+        .changes
+        .iter()
+        .filter(|c| c.kind == ChangeKind::Create)
+        .map(|c| c.key.clone())
+        .collect();
+    let sn = |id: String| async move {
+        let mut ldap = admin().await;
+        let ou = format!(
+            "ou=paycor-casing-{},{}",
+            std::process::id(),
+            ldap_env().base
+        );
+        let (rs, _) = ldap
+            .search(
+                &ou,
+                ldap3::Scope::Subtree,
+                &format!("(employeeNumber={id})"),
+                vec!["sn"],
+            )
+            .await
+            .unwrap()
+            .success()
+            .unwrap();
+        rs.into_iter()
+            .next()
+            .map(ldap3::SearchEntry::construct)
+            .and_then(|e| e.attrs.get("sn").and_then(|v| v.first().cloned()))
+    };
+    let wait_for = |id: String, want: &'static str| async move {
+        let mut waited = 0;
+        while sn(id.clone()).await.as_deref() != Some(want) {
+            assert!(waited < 100, "{id}: the event was not applied within 10 s");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            waited += 1;
+        }
+    };
+    // 1. Delivered by the emulator: PascalCase, `Bearer ` prefix.
+    let a = created[0].clone();
+    fx.emu
+        .update(&a, serde_json::json!({"lastName": "Pascalcase"}))
+        .unwrap();
+    let pascal = fx.emu.events().last().cloned().unwrap();
+    assert_eq!(pascal["eventType"], "Employee.Modified");
+    wait_for(a, "Pascalcase").await;
+    // 2./3. Posted directly: camelCase without the prefix, PascalCase with a lower-case one.
+    let post = |auth: &'static str, body: String| {
+        let url = url.clone();
+        async move {
+            reqwest::Client::new()
+                .post(url)
+                .header("authorization", auth)
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    for (i, (auth, pascal_keys, last)) in [
+        ("WREX-notification-secret", false, "Camelcase"),
+        ("bearer WREX-notification-secret", true, "Lowerbearer"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let id = created[i + 1].clone();
+        // Change the data quietly (no event), then send the event by hand.
+        fx.emu.set_events_paused(true);
+        fx.emu
+            .update(&id, serde_json::json!({"lastName": last}))
+            .unwrap();
+        fx.emu.set_events_paused(false);
+        let body = if pascal_keys {
+            serde_json::json!({"EventType": "Employee.Modified", "EventId": format!("manual-{i}"), "ItemId": id})
+        } else {
+            serde_json::json!({"eventType": "Employee.Modified", "eventId": format!("manual-{i}"), "itemId": id})
+        };
+        assert_eq!(post(auth, body.to_string()).await, 202, "{auth}");
+        wait_for(id, last).await;
+    }
+    // A wrong secret is refused, with or without the prefix.
+    for auth in [
+        "Bearer WREX-notification-secreT",
+        "WREX-notification",
+        "Bearer ",
+        "",
+    ] {
+        let body = r#"{"EventType":"Employee.Modified","EventId":"x-1","ItemId":"nobody"}"#;
+        assert_eq!(post(auth, body.into()).await, 401, "{auth:?}");
+    }
+    running.shutdown(std::time::Duration::from_secs(10)).await;
+}
+
+/// A status outside Paycor's 13 documented values (`Unknown`) is a warning; by default that
+/// person's changes are held (nothing disabled); `unknown_status = "leaver"` disables.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paycor_unknown_status_is_held_with_a_warning_unless_configured() {
+    let cfg = PaycorConfig {
+        employees: 15,
+        seed: 31,
+        ..PaycorConfig::default()
+    };
+    let fx = PaycorFx::with("paycor-unknown", cfg, |t| {
+        t.split("# Write-back")
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    })
+    .await;
+    let r = fx.run(Mode::Apply).await.unwrap();
+    assert_eq!(r.applied_failed, 0);
+    let created: Vec<String> = r
+        .plan
+        .changes
+        .iter()
+        .filter(|c| c.kind == ChangeKind::Create)
+        .map(|c| c.key.clone())
+        .collect();
+    let a = created[0].clone();
+    fx.emu
+        .update(
+            &a,
+            serde_json::json!({"status": "Unknown", "lastName": "Held"}),
+        )
+        .unwrap();
+    assert_eq!(
+        fx.emu.employee(&a).unwrap()["statusData"]["status"],
+        "Unknown"
+    );
+    let held = |r: &RunReport| {
+        r.plan
+            .findings
+            .iter()
+            .find(|f| f.subject == a)
+            .cloned()
+            .unwrap_or_else(|| panic!("no finding about {a}: {:?}", r.plan.findings))
+    };
+    let r = fx.run(Mode::Apply).await.unwrap();
+    let w = held(&r);
+    assert_eq!(w.severity, "warning");
+    assert!(
+        w.message.contains("\"Unknown\"") && w.message.contains("held"),
+        "{}",
+        w.message
+    );
+    assert!(
+        !r.plan.changes.iter().any(|c| c.key == a),
+        "held: no change for {a}: {:?}",
+        r.plan.changes
+    );
+    // Configured: active (the other changes go ahead, never a leaver), or a leaver.
+    let path = fx.dir.path().join("hrsync.toml");
+    let original = std::fs::read_to_string(&path).unwrap();
+    let treat = |how: &str| {
+        let text = original.replace(
+            "rdn_attribute = \"uid\"",
+            &format!("rdn_attribute = \"uid\"\nunknown_status = \"{how}\""),
+        );
+        std::fs::write(&path, text).unwrap();
+    };
+    treat("active");
+    let r = fx.run(Mode::Plan).await.unwrap();
+    assert!(held(&r).message.contains("active"));
+    let mine: Vec<_> = r.plan.changes.iter().filter(|c| c.key == a).collect();
+    assert!(
+        mine.len() == 1 && mine[0].kind == ChangeKind::Update,
+        "{mine:?}"
+    );
+    treat("leaver");
+    let r = fx.run(Mode::Plan).await.unwrap();
+    assert!(held(&r).message.contains("leaver"));
+    assert!(
+        r.plan
+            .changes
+            .iter()
+            .any(|c| c.key == a && c.kind == ChangeKind::Disable),
+        "{:?}",
+        r.plan.changes
+    );
+}
+
+/// A 403 for an `include` block whose Data Access permission is not granted names that
+/// permission; with `include` overridden to the granted blocks, the run completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paycor_403_names_the_missing_permission_and_include_can_be_overridden() {
+    let cfg = PaycorConfig {
+        employees: 10,
+        seed: 41,
+        ..PaycorConfig::default()
+    };
+    let fx = PaycorFx::with("paycor-include", cfg, |t| {
+        t.split("# Write-back")
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    })
+    .await;
+    fx.emu
+        .revoke(Permission::ViewLegalEntityEmployeesWorkLocation);
+    let e = fx.run(Mode::Plan).await.unwrap_err();
+    assert!(
+        e.contains("\"View Legal Entity Employees Work Location\"") && e.contains("include"),
+        "{e}"
+    );
+    let path = fx.dir.path().join("hrsync.toml");
+    let original = std::fs::read_to_string(&path).unwrap();
+    // Without Status nobody could ever leave; an unknown block is a typo.
+    for (include, says) in [
+        ("[\"Position\"]", "include must contain \"Status\""),
+        (
+            "[\"Status\", \"Positions\"]",
+            "\"Positions\" is not an include block",
+        ),
+    ] {
+        let text = original.replace(
+            "legal_entity_id = 501123",
+            &format!("legal_entity_id = 501123\ninclude = {include}"),
+        );
+        std::fs::write(&path, text).unwrap();
+        let e = match Config::load(&path) {
+            Err(e) => e.to_string(),
+            Ok(c) => c.job("paycor-staff").err().unwrap().to_string(),
+        };
+        assert!(e.contains(says) && e.contains(".include"), "{e}");
+    }
+    let text = original.replace(
+        "legal_entity_id = 501123",
+        "legal_entity_id = 501123\ninclude = [\"EmploymentDates\", \"Status\", \"Position\"]",
+    );
+    std::fs::write(&path, text).unwrap();
+    let r = fx.run(Mode::Apply).await.unwrap();
+    assert_eq!(r.applied_failed, 0);
+    assert!(
+        r.plan.changes.iter().any(|c| c.kind == ChangeKind::Create),
+        "{:?}",
+        r.plan.changes
+    );
 }
