@@ -175,53 +175,51 @@ impl Dialect {
 
 /// Where a desired entry has a control character (its DN, key or a value), or None.
 fn control_character(d: &DesiredEntry) -> Option<String> {
-    let has = |s: &str| s.chars().find(|c| c.is_control());
-    if let Some(c) = has(&d.key) {
+    if let Some(c) = d.key.chars().find(|c| c.is_control()) {
         return Some(format!("the key contains U+{:04X}", u32::from(c)));
     }
-    if let Some(c) = has(&d.dn) {
-        return Some(format!(
-            "the DN {} contains U+{:04X}",
-            escaped(&d.dn),
-            u32::from(c)
-        ));
-    }
-    d.attrs.iter().find_map(|(a, vals)| {
-        vals.iter().find_map(|v| {
-            has(v).map(|c| {
-                format!(
-                    "attribute {a} ({}) contains U+{:04X}",
-                    escaped(v),
-                    u32::from(c)
-                )
-            })
-        })
-    })
+    first_control(
+        std::iter::once(&d.dn),
+        d.attrs
+            .iter()
+            .flat_map(|(a, vals)| vals.iter().map(move |v| (a, v))),
+    )
 }
 
 /// Where a change would write a control character (its DN, new DN or a new value), or None:
 /// the check apply makes before sending anything for a change.
 pub fn change_control_character(c: &hrsync_model::Change) -> Option<String> {
+    first_control(
+        std::iter::once(&c.dn).chain(c.new_dn.as_ref()),
+        c.attrs
+            .iter()
+            .flat_map(|a| a.after.iter().map(move |v| (&a.attr, v))),
+    )
+}
+
+/// The first control character among these DNs, then these attribute values, said for people
+/// (the text made visible), or None.
+fn first_control<'a>(
+    dns: impl IntoIterator<Item = &'a String>,
+    values: impl IntoIterator<Item = (&'a hrsync_model::AttrName, &'a String)>,
+) -> Option<String> {
     let has = |s: &str| s.chars().find(|c| c.is_control());
-    for dn in std::iter::once(&c.dn).chain(c.new_dn.as_ref()) {
-        if let Some(ch) = has(dn) {
+    for dn in dns {
+        if let Some(c) = has(dn) {
             return Some(format!(
                 "the DN {} contains U+{:04X}",
                 escaped(dn),
-                u32::from(ch)
+                u32::from(c)
             ));
         }
     }
-    c.attrs.iter().find_map(|a| {
-        a.after.iter().find_map(|v| {
-            has(v).map(|ch| {
-                format!(
-                    "attribute {} ({}) contains U+{:04X}",
-                    a.attr,
-                    escaped(v),
-                    u32::from(ch)
-                )
-            })
+    values.into_iter().find_map(|(a, v)| {
+        has(v).map(|c| {
+            format!(
+                "attribute {a} ({}) contains U+{:04X}",
+                escaped(v),
+                u32::from(c)
+            )
         })
     })
 }

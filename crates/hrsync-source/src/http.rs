@@ -196,12 +196,9 @@ where
 /// The default per-page byte limit of an integration (`max_page_mb`).
 pub const DEFAULT_MAX_PAGE_MB: u64 = 256;
 
-/// The most a token endpoint's answer may be (a token answer is a few hundred bytes).
-pub const MAX_TOKEN_BODY: u64 = 1 << 20;
-
 /// Why a body could not be read.
 #[derive(Debug)]
-pub enum BodyError {
+enum BodyError {
     /// The connection failed while the body arrived.
     Transport(reqwest::Error),
     /// The body is larger than the limit (in bytes); reading stopped there.
@@ -216,7 +213,7 @@ pub enum BodyError {
 /// straight into one buffer of that size; without one they are kept as they arrived and
 /// joined once at the end. (Never a buffer that doubles as it grows: each doubling copies the
 /// body so far, and the allocator keeps the old blocks for a while.)
-pub async fn read_limited(mut resp: reqwest::Response, max: u64) -> Result<Vec<u8>, BodyError> {
+async fn read_limited(mut resp: reqwest::Response, max: u64) -> Result<Vec<u8>, BodyError> {
     let too_large = |n: usize| n as u64 > max;
     if let Some(announced) = resp.content_length() {
         if announced > max {

@@ -94,9 +94,6 @@ const PENDING: &str = "pending";
 const UNKNOWN: &str = "unknown";
 const ABSENT: &str = "absent";
 
-/// Writes audit rows, one per (run, seq): each takes its change's intent; a change whose run
-/// was already taken for dead settles its provisional row instead of adding a second one,
-/// and a result recorded twice is not added twice.
 /// Who a run is: its mapping, trigger and operator (copied onto each of its audit rows).
 type RunMeta = (String, Option<String>, Option<String>);
 
@@ -134,6 +131,9 @@ fn insert_change(
     ])?)
 }
 
+/// Writes audit rows, one per (run, seq): each takes its change's intent; a change whose run
+/// was already taken for dead settles its provisional row instead of adding a second one,
+/// and a result recorded twice is not added twice.
 pub(crate) fn insert_results(
     tx: &Transaction<'_>,
     run_id: i64,
