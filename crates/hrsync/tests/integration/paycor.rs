@@ -381,30 +381,7 @@ async fn paycor_events_reach_the_daemon_and_update_that_employee() {
         .map(|c| c.key.clone())
         .collect();
     let (a, b) = (active[0].clone(), active[1].clone());
-    let sn = |id: String| async move {
-        let mut ldap = admin().await;
-        // This test's OU only: the seeded GUIDs repeat across runs on a reused server.
-        let ou = format!(
-            "ou=paycor-events-{},{}",
-            std::process::id(),
-            ldap_env().base
-        );
-        let (rs, _) = ldap
-            .search(
-                &ou,
-                ldap3::Scope::Subtree,
-                &format!("(employeeNumber={id})"),
-                vec!["sn"],
-            )
-            .await
-            .unwrap()
-            .success()
-            .unwrap();
-        rs.into_iter()
-            .next()
-            .map(ldap3::SearchEntry::construct)
-            .and_then(|e| e.attrs.get("sn").and_then(|v| v.first().cloned()))
-    };
+    let sn = |id: String| sn_in("paycor-events", id);
     let b_before = sn(b.clone()).await;
     assert!(b_before.is_some());
     assert_ne!(sn(a.clone()).await.as_deref(), Some("Eventful"));
@@ -476,29 +453,7 @@ async fn paycor_events_in_either_casing_with_or_without_the_bearer_prefix() {
         .filter(|c| c.kind == ChangeKind::Create)
         .map(|c| c.key.clone())
         .collect();
-    let sn = |id: String| async move {
-        let mut ldap = admin().await;
-        let ou = format!(
-            "ou=paycor-casing-{},{}",
-            std::process::id(),
-            ldap_env().base
-        );
-        let (rs, _) = ldap
-            .search(
-                &ou,
-                ldap3::Scope::Subtree,
-                &format!("(employeeNumber={id})"),
-                vec!["sn"],
-            )
-            .await
-            .unwrap()
-            .success()
-            .unwrap();
-        rs.into_iter()
-            .next()
-            .map(ldap3::SearchEntry::construct)
-            .and_then(|e| e.attrs.get("sn").and_then(|v| v.first().cloned()))
-    };
+    let sn = |id: String| sn_in("paycor-casing", id);
     let wait_for = |id: String, want: &'static str| async move {
         let mut waited = 0;
         while sn(id.clone()).await.as_deref() != Some(want) {
@@ -709,4 +664,26 @@ async fn paycor_403_names_the_missing_permission_and_include_can_be_overridden()
         "{:?}",
         r.plan.changes
     );
+}
+
+/// The `sn` of the entry with this employee number in the test's own OU (`ou=NAME-PID`): the
+/// seeded GUIDs repeat across runs on a reused server, so the search never leaves that OU.
+async fn sn_in(name: &'static str, id: String) -> Option<String> {
+    let mut ldap = admin().await;
+    let ou = format!("ou={name}-{},{}", std::process::id(), ldap_env().base);
+    let (rs, _) = ldap
+        .search(
+            &ou,
+            ldap3::Scope::Subtree,
+            &format!("(employeeNumber={id})"),
+            vec!["sn"],
+        )
+        .await
+        .unwrap()
+        .success()
+        .unwrap();
+    rs.into_iter()
+        .next()
+        .map(ldap3::SearchEntry::construct)
+        .and_then(|e| e.attrs.get("sn").and_then(|v| v.first().cloned()))
 }
