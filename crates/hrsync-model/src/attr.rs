@@ -38,7 +38,7 @@ impl AttrName {
 
 impl PartialEq for AttrName {
     fn eq(&self, other: &Self) -> bool {
-        self.0.eq_ignore_ascii_case(&other.0)
+        Arc::ptr_eq(&self.0, &other.0) || self.0.eq_ignore_ascii_case(&other.0)
     }
 }
 impl Eq for AttrName {}
@@ -49,6 +49,10 @@ impl PartialOrd for AttrName {
 }
 impl Ord for AttrName {
     fn cmp(&self, other: &Self) -> Ordering {
+        // The same shared name (the mapping's and the snapshot's attribute names are shared).
+        if Arc::ptr_eq(&self.0, &other.0) {
+            return Ordering::Equal;
+        }
         let a = self.0.bytes().map(|b| b.to_ascii_lowercase());
         let b = other.0.bytes().map(|b| b.to_ascii_lowercase());
         a.cmp(b)

@@ -32,11 +32,21 @@ impl HrRecord {
 /// Follows a dotted path (`department.display`) through nested objects.
 pub fn lookup<'a>(fields: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
     let mut parts = path.split('.');
-    let mut cur = fields.get(parts.next()?)?;
+    let mut cur = get(fields, parts.next()?)?;
     for p in parts {
-        cur = cur.as_object()?.get(p)?;
+        cur = get(cur.as_object()?, p)?;
     }
     Some(cur)
+}
+
+/// A field of an object. Records read for a mapping keep only the fields it uses (about a
+/// dozen), and nested objects have a few: scanning them, comparing lengths first, is cheaper
+/// than hashing the name (measured: hashed lookups were ~4% of a 100k no-op plan).
+fn get<'a>(m: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
+    if m.len() > 16 {
+        return m.get(name);
+    }
+    m.iter().find(|(k, _)| k.as_str() == name).map(|(_, v)| v)
 }
 
 /// A scalar as text (numbers and booleans too); None for null, empty, objects and arrays.

@@ -18,6 +18,12 @@ use hrsync_model::{
 };
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+/// The planner's own maps and sets, keyed by HR keys and DNs (100,000s of them): foldhash
+/// hashes short strings several times faster than std's SipHash and is still seeded per
+/// process (HR data cannot precompute collisions).
+type FastMap<K, V> = foldhash::HashMap<K, V>;
+type FastSet<K> = foldhash::HashSet<K>;
+
 /// Options of one plan.
 #[derive(Debug, Clone)]
 pub struct PlanOptions {
@@ -87,17 +93,19 @@ pub struct Planner {
     o: PlanOptions,
     rdn_name: AttrName,
     key_name: AttrName,
-    links: HashMap<String, Link>,
-    uuid_to_key: HashMap<String, String>,
-    pending_desired: HashMap<String, DesiredEntry>,
-    pending_entries: HashMap<String, DirEntry>,
-    seen_desired: HashSet<String>,
-    seen_entries: HashMap<String, String>,
+    links: FastMap<String, Link>,
+    /// Links by `entryUUID`, built on first need (an entry that lost its key attribute): a
+    /// run where every entry carries its key never pays for it.
+    uuid_to_key: Option<FastMap<String, String>>,
+    pending_desired: FastMap<String, DesiredEntry>,
+    pending_entries: FastMap<String, DirEntry>,
+    seen_desired: FastSet<String>,
+    seen_entries: FastMap<String, String>,
     /// DN and key of the directory entries beyond the first with their key (the first ones
     /// are in `seen_entries`); normalised into an index with those only when a create or a
     /// rename needs a collision check (a no-op run never pays for it).
     dup_dns: Vec<(String, String)>,
-    failed: HashSet<String>,
+    failed: FastSet<String>,
     keyless: usize,
     changes: Vec<Change>,
     /// Updates that also rename; the new DN is checked for collisions at the end.
@@ -111,23 +119,23 @@ pub struct Planner {
     /// people than last time): leavers are withheld with this reason.
     suspect: Option<String>,
     /// When each disabled account was disabled (retention deletes).
-    disabled_since: HashMap<String, chrono::DateTime<chrono::Utc>>,
+    disabled_since: FastMap<String, chrono::DateTime<chrono::Utc>>,
     /// Entries without a key, kept only for secondary matching.
     unlinked: Vec<DirEntry>,
     /// Joiners linked to an existing account by a secondary match, with why.
-    adopted: HashMap<String, String>,
+    adopted: FastMap<String, String>,
     /// Person references of paired entries, resolved once every account's DN is known.
     refs: Vec<refs::RefCheck>,
     /// Per person reference with `by`: each person's own value → their key.
-    ref_index: HashMap<AttrName, HashMap<String, String>>,
+    ref_index: FastMap<AttrName, FastMap<String, String>>,
     /// Keys HR marks as leavers (or out of scope).
-    leaver_keys: HashSet<String>,
+    leaver_keys: FastSet<String>,
     /// Leavers' accounts, for secondary matching (a rehire under a new key while the old
     /// record stays terminated).
     leaver_entries: BTreeMap<String, DirEntry>,
     review: Vec<ReviewItem>,
     /// Keys of accounts that are candidates of a review item: not disabled meanwhile.
-    review_hold: HashSet<String>,
+    review_hold: FastSet<String>,
     /// Directory entries paired with a person HR has (managed accounts).
     paired: usize,
 }
@@ -170,23 +178,26 @@ impl Planner {
         let leaf = cur.leaf()?;
         Some(dn::child(&leaf.attr, &leaf.value, ou))
     }
-    pub fn new(o: PlanOptions, links: BTreeMap<String, Link>) -> Planner {
-        let uuid_to_key = links
-            .iter()
-            .filter_map(|(k, l)| l.uuid.clone().map(|u| (u, k.clone())))
-            .collect();
+    pub fn new<L>(o: PlanOptions, links: L) -> Planner
+    where
+        L: IntoIterator<Item = (String, Link)>,
+        L::IntoIter: ExactSizeIterator,
+    {
+        let links = links.into_iter();
+        // Sized for the people linked last time: a no-op run then never grows these maps.
+        let n = links.len();
         Planner {
             rdn_name: AttrName::new(o.rdn_attribute.clone()),
             key_name: AttrName::new(o.key_attribute.clone()),
             o,
-            links: links.into_iter().collect(),
-            uuid_to_key,
-            pending_desired: HashMap::new(),
-            pending_entries: HashMap::new(),
-            seen_desired: HashSet::new(),
-            seen_entries: HashMap::new(),
+            links: links.collect(),
+            uuid_to_key: None,
+            pending_desired: FastMap::with_capacity_and_hasher(n, Default::default()),
+            pending_entries: FastMap::with_capacity_and_hasher(n, Default::default()),
+            seen_desired: FastSet::with_capacity_and_hasher(n, Default::default()),
+            seen_entries: FastMap::with_capacity_and_hasher(n, Default::default()),
             dup_dns: Vec::new(),
-            failed: HashSet::new(),
+            failed: FastSet::default(),
             keyless: 0,
             changes: Vec::new(),
             renames: Vec::new(),
@@ -195,15 +206,15 @@ impl Planner {
             findings: Vec::new(),
             observed: Vec::new(),
             suspect: None,
-            disabled_since: HashMap::new(),
+            disabled_since: FastMap::default(),
             unlinked: Vec::new(),
-            adopted: HashMap::new(),
+            adopted: FastMap::default(),
             refs: Vec::new(),
-            ref_index: HashMap::new(),
-            leaver_keys: HashSet::new(),
+            ref_index: FastMap::default(),
+            leaver_keys: FastSet::default(),
             leaver_entries: BTreeMap::new(),
             review: Vec::new(),
-            review_hold: HashSet::new(),
+            review_hold: FastSet::default(),
             paired: 0,
         }
     }
@@ -265,11 +276,23 @@ impl Planner {
     /// An entry as the directory has it.
     pub fn add_entry(&mut self, e: DirEntry) {
         // Correlate by the key attribute, or by the remembered link when the entry lost it.
-        let Some(key) = e.key.clone().or_else(|| {
-            e.uuid
-                .as_ref()
-                .and_then(|u| self.uuid_to_key.get(u).cloned())
-        }) else {
+        let key = match (&e.key, &e.uuid) {
+            (Some(k), _) => Some(k.clone()),
+            (None, Some(u)) => {
+                let links = &self.links;
+                self.uuid_to_key
+                    .get_or_insert_with(|| {
+                        links
+                            .iter()
+                            .filter_map(|(k, l)| l.uuid.clone().map(|u| (u, k.clone())))
+                            .collect()
+                    })
+                    .get(u)
+                    .cloned()
+            }
+            (None, None) => None,
+        };
+        let Some(key) = key else {
             if !self.o.match_on.is_empty() {
                 self.unlinked.push(e);
             }
@@ -340,7 +363,10 @@ impl Planner {
         // (fast path: the DN is exactly the mapped one).
         let mut new_dn = None;
         let wanted = d.attrs.get(&self.rdn_name).and_then(|v| v.first());
-        if let (false, Some(wanted), Ok(cur)) = (e.dn == d.dn, wanted, dn::Dn::parse(&e.dn)) {
+        // (Parsed only when the DN differs: a no-op run pairs 100,000s of identical DNs.)
+        if let (false, Some(wanted)) = (e.dn == d.dn, wanted)
+            && let Ok(cur) = dn::Dn::parse(&e.dn)
+        {
             let same = cur.leaf().is_some_and(|a| {
                 a.attr.eq_ignore_ascii_case(&self.o.rdn_attribute)
                     && a.value.to_lowercase() == wanted.to_lowercase()

@@ -729,3 +729,32 @@ fn unfinished_creates_are_finished_not_rehired() {
     let (plan, _) = p.finish(complete(1));
     assert_eq!(kinds(&plan), vec![(ChangeKind::FinishCreate, "12".into())]);
 }
+
+/// An account whose key attribute was removed by hand is still found through its link's
+/// `entryUUID` (the index is built only when such an entry shows up): the plan restores the
+/// key instead of creating a second account for the person.
+#[test]
+fn an_entry_that_lost_its_key_is_paired_by_its_linked_uuid() {
+    let mut lost = have("1", "a", "Eng", false);
+    lost.key = None;
+    lost.attrs.remove(&AttrName::from("employeeNumber"));
+    let mut i = input(
+        vec![want("1", "a", "Eng", false), want("2", "b", "Eng", false)],
+        vec![have("2", "b", "Eng", false), lost],
+        true,
+    );
+    i.links.insert(
+        "1".into(),
+        Link {
+            uuid: Some("uuid-1".into()),
+            dn: dn::child("uid", "a", OU),
+        },
+    );
+    let p = plan(i);
+    assert_eq!(kinds(&p), vec![(ChangeKind::Update, "1".into())]);
+    let c = &p.changes[0];
+    assert_eq!(c.dn, dn::child("uid", "a", OU));
+    assert_eq!(c.attrs.len(), 1);
+    assert!(c.attrs[0].attr.is("employeeNumber"));
+    assert_eq!(c.attrs[0].after, vec!["1".to_string()]);
+}

@@ -576,16 +576,13 @@ fn new_planner(
 ) -> Result<(Planner, std::collections::BTreeMap<String, LinkRow>), EngineError> {
     let spec = job.mapping.spec();
     let stored = store.links(&spec.name)?;
-    let links = stored
-        .iter()
-        .map(|(k, l)| {
-            let link = Link {
-                uuid: l.uuid.clone(),
-                dn: l.dn.clone(),
-            };
-            (k.clone(), link)
-        })
-        .collect();
+    let links = stored.iter().map(|(k, l)| {
+        let link = Link {
+            uuid: l.uuid.clone(),
+            dn: l.dn.clone(),
+        };
+        (k.clone(), link)
+    });
     let mut planner = Planner::new(
         PlanOptions {
             mapping: spec.name.clone(),

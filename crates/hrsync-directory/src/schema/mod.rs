@@ -145,9 +145,11 @@ pub struct Schema {
 #[derive(Debug, Clone)]
 struct ClassInfo {
     names: Vec<String>,
-    classes: Vec<usize>,
     unknown: Vec<String>,
     allowed: Option<HashSet<usize>>,
+    /// The attributes the classes MUST have, with their index in the schema (worked out once:
+    /// the check runs for every record).
+    required: Vec<(String, Option<usize>)>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -353,11 +355,16 @@ impl Schema {
         } else {
             None
         };
+        let required = self
+            .required(&classes)
+            .into_iter()
+            .map(|m| (m.to_string(), self.attr_idx(m)))
+            .collect();
         ClassInfo {
             names: object_classes.to_vec(),
-            classes,
             unknown,
             allowed,
+            required,
         }
     }
 
@@ -535,7 +542,7 @@ impl Schema {
             refused,
             message,
         };
-        let (classes, unknown) = (&info.classes, &info.unknown);
+        let unknown = &info.unknown;
         let object_classes = &info.names;
         for c in unknown {
             out.push(problem(
@@ -547,7 +554,8 @@ impl Schema {
         }
         let allowed = &info.allowed;
         let ad = self.dialect == Dialect::ActiveDirectory;
-        let mut present: HashSet<usize> = HashSet::new();
+        // A handful per entry: a vector beats a hash set here.
+        let mut present: Vec<usize> = Vec::with_capacity(attrs.len());
         for (name, values) in attrs.iter().filter(|(a, _)| !skip.contains(a)) {
             let name = name.as_str();
             if not_an_attribute(name) {
@@ -564,7 +572,7 @@ impl Schema {
                 ));
                 continue;
             };
-            present.insert(ai);
+            present.push(ai);
             let a = &self.attrs[ai];
             if a.no_user_modification {
                 out.push(problem(
@@ -704,8 +712,10 @@ impl Schema {
             .ok()
             .and_then(|d| d.leaf().cloned());
         let rdn_attr = rdn.as_ref().and_then(|l| self.attr_idx(&l.attr));
-        for m in self.required(classes) {
-            let Some(mi) = self.attr_idx(m) else { continue };
+        for (m, mi) in &info.required {
+            let (m, Some(mi)) = (m.as_str(), *mi) else {
+                continue;
+            };
             if present.contains(&mi) || Some(mi) == rdn_attr || server_filled(self.dialect, m) {
                 continue;
             }

@@ -81,7 +81,7 @@ impl Planner {
 
         for pref in self.o.person_refs.clone() {
             let attr = pref.attr.clone();
-            let empty = HashMap::new();
+            let empty = super::FastMap::default();
             let index = pref
                 .by
                 .as_ref()
