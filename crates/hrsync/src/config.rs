@@ -169,11 +169,21 @@ pub struct RawOAuth {
     pub token_url: String,
     pub client_id: String,
     pub client_secret: SecretRef,
-    /// The first refresh token (from the app's authorization); later ones are rotated into
-    /// `store`.
-    pub refresh_token: SecretRef,
-    /// Where rotated refresh tokens are kept (default: `<state dir>/<integration>.refresh-token`).
+    /// A first refresh token obtained elsewhere; optional: `hrsync oauth authorize` writes the
+    /// store instead. Used only while the store does not exist.
+    pub refresh_token: Option<SecretRef>,
+    /// Where the rotated refresh token and the current access token are kept (default:
+    /// `<state dir>/<integration>.refresh-token`; mode 0600, locked through `<store>.lock`).
     pub store: Option<PathBuf>,
+    /// `hrsync oauth authorize`: the authorize page (Paycor default:
+    /// `https://hcm.paycor.com/AppActivation/Authorize`).
+    pub authorize_url: Option<String>,
+    /// `hrsync oauth authorize`: the app's scope (Paycor: the "Scope (Version) Identifier" of
+    /// the app's Data Access); `offline_access` is added.
+    pub scope: Option<String>,
+    /// `hrsync oauth authorize`: the redirect URI registered with the app. A loopback one
+    /// (`http://127.0.0.1:PORT/…`) is answered by hrsync itself.
+    pub redirect_uri: Option<String>,
 }
 
 /// `[[integration.endpoint]]`: one REST endpoint.
@@ -598,6 +608,22 @@ fn default_leaver_action() -> String {
 pub struct Config {
     pub path: PathBuf,
     pub raw: RawConfig,
+    /// What every job, webhook and orchestration step built from this config shares.
+    shared: Shared,
+}
+
+/// One OAuth token provider and one rate limiter per integration, shared by everything built
+/// from one [`Config`] (a daemon's fetches, webhooks and orchestration steps): one access-token
+/// cache, one refresh at a time, one call budget.
+#[derive(Default)]
+struct Shared {
+    providers: std::sync::Mutex<BTreeMap<String, hrsync_source::oauth::TokenProvider>>,
+    limiters: std::sync::Mutex<BTreeMap<String, Option<Limiter>>>,
+    clock: hrsync_source::oauth::Clock,
+}
+
+fn locked<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Everything one mapping run needs, resolved.
@@ -648,6 +674,7 @@ impl Config {
         let cfg = Config {
             path: path.to_path_buf(),
             raw,
+            shared: Shared::default(),
         };
         cfg.validate()?;
         Ok(cfg)
@@ -1827,48 +1854,106 @@ impl Config {
         .map_err(|e| self.invalid(format!("{key}.{field}"), e.to_string()))
     }
 
+    /// Judge OAuth token expiry by `clock` (tests simulate hours of a daemon's life with it).
+    /// Call before the first job is built.
+    pub fn set_oauth_clock(&mut self, clock: hrsync_source::oauth::Clock) {
+        self.shared.clock = clock;
+        locked(&self.shared.providers).clear();
+    }
+
+    /// The integration's rate limiter, shared by its fetches and the webhooks that borrow it;
+    /// `fresh` is used the first time.
+    pub(crate) fn shared_limiter(
+        &self,
+        integration: &str,
+        fresh: Option<Limiter>,
+    ) -> Option<Limiter> {
+        locked(&self.shared.limiters)
+            .entry(integration.to_string())
+            .or_insert(fresh)
+            .clone()
+    }
+
+    /// The OAuth settings of integration `it` (index `ii`), secrets resolved.
+    pub fn oauth_settings(
+        &self,
+        ii: usize,
+        it: &RawIntegration,
+    ) -> Result<Option<OAuthRefresh>, ConfigError> {
+        let Some(o) = &it.oauth else {
+            return Ok(None);
+        };
+        let base = self.base_dir();
+        let key = format!("integration[{ii}]");
+        let okey = format!("{key}.oauth");
+        let store = match &o.store {
+            Some(p) => base.join(p),
+            None => self
+                .state_path()
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| PathBuf::from("."))
+                .join(format!("{}.refresh-token", it.name)),
+        };
+        let query_secrets = if it.kind == "paycor" {
+            vec![(
+                "subscription-key".to_string(),
+                self.secret(
+                    &key,
+                    "subscription_key",
+                    it.subscription_key.as_ref(),
+                    &base,
+                )?,
+            )]
+        } else {
+            Vec::new()
+        };
+        Ok(Some(OAuthRefresh {
+            integration: it.name.clone(),
+            token_url: o.token_url.clone(),
+            client_id: o.client_id.clone(),
+            client_secret: self.secret(&okey, "client_secret", Some(&o.client_secret), &base)?,
+            initial_refresh_token: match &o.refresh_token {
+                Some(r) => Some(self.secret(&okey, "refresh_token", Some(r), &base)?),
+                None => None,
+            },
+            store,
+            query_secrets,
+            timeout: Duration::from_secs(it.timeout_secs.max(1)),
+            clock: self.shared.clock.clone(),
+        }))
+    }
+
+    /// The integration's one token provider (created on first use).
+    pub fn token_provider(
+        &self,
+        ii: usize,
+        it: &RawIntegration,
+    ) -> Result<Option<hrsync_source::oauth::TokenProvider>, ConfigError> {
+        if let Some(p) = locked(&self.shared.providers).get(&it.name) {
+            return Ok(Some(p.clone()));
+        }
+        let Some(settings) = self.oauth_settings(ii, it)? else {
+            return Ok(None);
+        };
+        Ok(Some(
+            locked(&self.shared.providers)
+                .entry(it.name.clone())
+                .or_insert_with(|| settings.into_provider())
+                .clone(),
+        ))
+    }
+
     /// The bearer of an API integration: OAuth when configured, else the static token.
     fn bearer(
         &self,
+        ii: usize,
         key: &str,
         it: &RawIntegration,
         base: &Path,
-        query_secrets: Vec<(String, hrsync_model::Secret)>,
     ) -> Result<Bearer, ConfigError> {
-        if let Some(o) = &it.oauth {
-            let okey = format!("{key}.oauth");
-            let store = match &o.store {
-                Some(p) => base.join(p),
-                None => self
-                    .state_path()
-                    .parent()
-                    .map(Path::to_path_buf)
-                    .unwrap_or_else(|| PathBuf::from("."))
-                    .join(format!("{}.refresh-token", it.name)),
-            };
-            return Ok(Bearer::OAuth(
-                OAuthRefresh {
-                    integration: it.name.clone(),
-                    token_url: o.token_url.clone(),
-                    client_id: o.client_id.clone(),
-                    client_secret: self.secret(
-                        &okey,
-                        "client_secret",
-                        Some(&o.client_secret),
-                        base,
-                    )?,
-                    initial_refresh_token: self.secret(
-                        &okey,
-                        "refresh_token",
-                        Some(&o.refresh_token),
-                        base,
-                    )?,
-                    store,
-                    query_secrets,
-                    timeout: Duration::from_secs(it.timeout_secs.max(1)),
-                }
-                .into_provider(),
-            ));
+        if let Some(p) = self.token_provider(ii, it)? {
+            return Ok(Bearer::OAuth(p));
         }
         match &it.token {
             Some(t) => Ok(Bearer::Static(self.secret(key, "token", Some(t), base)?)),
@@ -1894,12 +1979,7 @@ impl Config {
         if it.kind == "paycor" {
             let subscription_key =
                 self.secret(&key, "subscription_key", it.subscription_key.as_ref(), base)?;
-            let bearer = self.bearer(
-                &key,
-                it,
-                base,
-                vec![("subscription-key".into(), subscription_key.clone())],
-            )?;
+            let bearer = self.bearer(ii, &key, it, base)?;
             let custom = endpoints
                 .into_iter()
                 .filter(|e| it.endpoints.iter().any(|r| r.name == e.name))
@@ -1922,6 +2002,7 @@ impl Config {
             );
             rest.max_pages = it.max_pages.max(1);
             rest.macros.extend(it.macros.clone());
+            rest.limiter = self.shared_limiter(&it.name, rest.limiter.take());
             return Ok(rest);
         }
         let mut headers = Vec::new();
@@ -1937,7 +2018,7 @@ impl Config {
             name: it.name.clone(),
             base_url: it.base_url.clone().unwrap_or_default(),
             auth: Auth {
-                bearer: self.bearer(&key, it, base, Vec::new())?,
+                bearer: self.bearer(ii, &key, it, base)?,
                 headers,
             },
             macros: it.macros.clone(),
@@ -1946,7 +2027,10 @@ impl Config {
             timeout,
             retry,
             flavor: Flavor::Generic,
-            limiter: it.rate_limit_per_minute.and_then(Limiter::per_minute),
+            limiter: self.shared_limiter(
+                &it.name,
+                it.rate_limit_per_minute.and_then(Limiter::per_minute),
+            ),
             last_run_time: None,
             max_pages: it.max_pages.max(1),
             max_page_bytes: it.max_page_bytes(),

@@ -418,6 +418,17 @@ impl RestIntegration {
                     message: "HTTP 401: the access token was refused; refreshing it".into(),
                 });
             }
+            // A pasted Paycor token: a refusal is almost always its 30-minute lifetime.
+            if status == 401
+                && self.flavor == Flavor::Paycor
+                && bytes.iter().all(u8::is_ascii_whitespace)
+                && let Bearer::Static(t) = &self.auth.bearer
+            {
+                return Err(Attempt::Permanent {
+                    status: Some(401),
+                    message: crate::paycor::static_token_refused(t),
+                });
+            }
             let body = match classify(self.flavor, status, &bytes, retry_after) {
                 // Name the Data Access permission the call probably lacks.
                 Err(Attempt::Permanent {
