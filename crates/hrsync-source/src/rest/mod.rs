@@ -147,7 +147,8 @@ impl Limiter {
         })
     }
 
-    async fn wait(&self) {
+    /// Waits until the next call is within the budget.
+    pub async fn wait(&self) {
         self.inner.until_ready().await;
     }
 }
