@@ -1355,6 +1355,10 @@ fn token_endpoint(state: &PaycorState, headers: &HeaderMap, body: &Bytes) -> Res
                 Some(valid) if *valid => *valid = false,
                 _ => return oauth_error("invalid_grant"),
             }
+            state
+                .shared
+                .refresh_grants
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             true
         }
         "authorization_code" => {

@@ -375,6 +375,8 @@ pub(crate) struct Shared {
     pub(crate) static_expires: Instant,
     /// API calls that carried a token this emulator issued (or the static one) after it expired.
     expired_token_requests: AtomicU64,
+    /// Successful `grant_type=refresh_token` calls.
+    pub(crate) refresh_grants: AtomicU64,
 }
 
 /// The emulated Paycor API. Cheap to clone (shared state); clones see and
@@ -453,6 +455,7 @@ impl PaycorState {
                 clock_offset_ms: AtomicU64::new(0),
                 static_expires: Instant::now() + cfg.static_token_ttl,
                 expired_token_requests: AtomicU64::new(0),
+                refresh_grants: AtomicU64::new(0),
             }),
         }
     }
@@ -812,6 +815,11 @@ impl PaycorState {
     /// had expired. A client that renews in time never makes one.
     pub fn expired_token_requests(&self) -> u64 {
         self.shared.expired_token_requests.load(Ordering::SeqCst)
+    }
+
+    /// Successful refresh-token grants so far (each one rotated the refresh token).
+    pub fn refresh_grants(&self) -> u64 {
+        self.shared.refresh_grants.load(Ordering::SeqCst)
     }
 
     pub(crate) fn count_expired_token(&self) {

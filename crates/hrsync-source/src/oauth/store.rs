@@ -197,20 +197,20 @@ fn write_atomic(path: &Path, content: &[u8]) -> io::Result<()> {
 }
 
 /// The lock file of a store: `<store>.lock`.
-pub(crate) fn lock_path(store: &Path) -> PathBuf {
+pub fn lock_path(store: &Path) -> PathBuf {
     let mut s = store.as_os_str().to_owned();
     s.push(".lock");
     PathBuf::from(s)
 }
 
 /// An exclusive lock on a store; released when dropped (the file is closed).
-pub(crate) struct StoreLock {
+pub struct StoreLock {
     _file: fs::File,
 }
 
 /// Takes the store's lock, waiting at most `wait` for another process (blocking: call it off
 /// the async runtime). Bounded by attempts and the deadline.
-pub(crate) fn lock_store(store: &Path, wait: Duration) -> io::Result<StoreLock> {
+pub fn lock_store(store: &Path, wait: Duration) -> io::Result<StoreLock> {
     use rustix::fs::{FlockOperation, flock};
     use std::os::unix::fs::OpenOptionsExt;
     dir_and_name(store)?;
