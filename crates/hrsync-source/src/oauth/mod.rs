@@ -251,6 +251,11 @@ impl TokenProvider {
         }
     }
 
+    /// Whether `other` is this very provider (one cache, one refresh at a time).
+    pub fn is_shared_with(&self, other: &TokenProvider) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
     /// The integration this provider belongs to.
     pub fn integration(&self) -> &str {
         &self.inner.cfg.integration

@@ -147,6 +147,11 @@ impl Limiter {
         })
     }
 
+    /// Whether `other` is this very limiter (one budget), not just one with the same rate.
+    pub fn is_shared_with(&self, other: &Limiter) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
     /// Waits until the next call is within the budget.
     pub async fn wait(&self) {
         self.inner.until_ready().await;

@@ -503,3 +503,75 @@ async fn oauth_authorize_takes_a_pasted_redirect_address() {
     let r = fx.run(Mode::Plan).await.unwrap();
     assert!(r.plan.fetch.complete);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paycor_webhooks_share_the_fetch_s_provider_and_budget_and_do_not_repeat_a_500() {
+    let fx = PaycorFx::with("pc-manners", cfg(6, 36), |t| t).await;
+    let config = Config::load(&fx.dir.path().join("hrsync.toml")).unwrap();
+    let job = config.job("paycor-staff").unwrap();
+    let hooks = hrsync::service::orchestrate::compile_hooks(&config).unwrap();
+    let hook = &hooks["paycor-writeback"];
+    let hrsync_source::Source::Rest(rest, _) = &job.source else {
+        panic!("the Paycor source is a REST integration")
+    };
+    let hrsync_source::rest::Bearer::OAuth(fetch_provider) = &rest.auth.bearer else {
+        panic!("the example uses OAuth")
+    };
+    assert!(
+        hook.creds
+            .oauth
+            .as_ref()
+            .unwrap()
+            .is_shared_with(fetch_provider),
+        "one token provider per integration"
+    );
+    assert!(
+        hook.creds
+            .limiter
+            .as_ref()
+            .unwrap()
+            .is_shared_with(rest.limiter.as_ref().unwrap()),
+        "one rate budget per integration"
+    );
+    assert_eq!(hook.policy, hrsync_webhook::RetryPolicy::paycor());
+
+    // A 500 on the PUT: not sent again (Paycor asks so), the test says why.
+    let r = fx.run(Mode::Apply).await.unwrap();
+    let id = r
+        .plan
+        .changes
+        .iter()
+        .find(|c| c.kind == ChangeKind::Create)
+        .unwrap()
+        .key
+        .clone();
+    let before = fx.emu.request_count();
+    fx.emu
+        .set_fault(hrsync_emulator::paycor::Fault::FailRequests {
+            path_contains: format!("v1/employees/{id}"),
+            status: 500,
+            times: 0,
+        });
+    let (code, out) = hrsync(vec![
+        "webhook".into(),
+        "test".into(),
+        "-c".into(),
+        cfg_path(&fx),
+        "paycor-writeback".into(),
+        "--user".into(),
+        id.clone(),
+    ])
+    .await;
+    assert_eq!(code, 3, "{out}");
+    assert!(
+        out.contains("HTTP 500") && out.contains("1 attempt"),
+        "{out}"
+    );
+    assert!(out.contains("set idempotent = true"), "{out}");
+    // The list read for the macros and one PUT; no second PUT.
+    assert!(
+        fx.emu.request_count() - before <= 3,
+        "{}",
+        fx.emu.request_count() - before
+    );
+}
