@@ -261,6 +261,15 @@ async fn the_daemon_and_a_cli_run_refreshing_at_once_make_one_refresh_request() 
     .await;
     let store_path = fx.dir.path().join("paycor.refresh-token");
     assert!(!store_path.exists(), "both start without tokens");
+    // The daemon starts (its first tick creates the state database: two processes creating
+    // a fresh database at the same instant is not what this test is about).
+    let svc = Service::new(Config::load(&fx.dir.path().join("hrsync.toml")).unwrap()).unwrap();
+    assert!(
+        svc.tick(t("2026-12-01T08:30:00Z"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     // Both processes will need a token at the same moment: hold the store's lock while they
     // start, so neither can be first by accident.
     let held =
@@ -271,13 +280,6 @@ async fn the_daemon_and_a_cli_run_refreshing_at_once_make_one_refresh_request() 
         cfg_path(&fx),
         "--summary".into(),
     ]));
-    let svc = Service::new(Config::load(&fx.dir.path().join("hrsync.toml")).unwrap()).unwrap();
-    assert!(
-        svc.tick(t("2026-12-01T08:30:00Z"))
-            .await
-            .unwrap()
-            .is_empty()
-    );
     // The lock is let go half a second later (the daemon's tick runs here meanwhile).
     let emu = fx.emu.clone();
     let release = tokio::spawn(async move {
@@ -286,7 +288,10 @@ async fn the_daemon_and_a_cli_run_refreshing_at_once_make_one_refresh_request() 
         drop(held);
         before
     });
-    let r = svc.tick(t("2026-12-01T09:00:02Z")).await.unwrap();
+    let r = svc
+        .tick(t("2026-12-01T09:00:02Z"))
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}"));
     assert_eq!(release.await.unwrap(), 0, "both waited on the lock");
     let (code, out) = cli.await.unwrap();
     assert_eq!(code, 0, "{out}");
