@@ -418,7 +418,14 @@ async fn oauth_authorize_with_a_loopback_redirect_writes_the_store_0600() {
     let redirect = format!("http://127.0.0.1:{port}/callback");
     let fx = authorize_fx("pc-authz", redirect.clone()).await;
     let store = fx.dir.path().join("paycor.refresh-token");
-    // Before: no refresh token anywhere, and the run says how to get one.
+    // Before: no refresh token anywhere; check warns and the run says how to get one.
+    let (code, out) = hrsync(vec!["check".into(), "-c".into(), cfg_path(&fx)]).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("warning: integration \"paycor\" has no OAuth tokens yet")
+            && out.contains("hrsync oauth authorize -c <config> paycor"),
+        "{out}"
+    );
     let err = fx.run(Mode::Plan).await.unwrap_err();
     assert!(err.contains("hrsync oauth authorize"), "{err}");
 
