@@ -333,6 +333,8 @@ pub async fn deliver_with(
     let max_attempts = hook.max_attempts().max(1);
     // The one resend after the access token was refused (not an attempt of the budget).
     let mut refreshed = false;
+    // The access token the current attempt sends.
+    let mut sent: Option<Secret> = None;
 
     loop {
         d.attempts += 1;
@@ -375,6 +377,7 @@ pub async fn deliver_with(
             {
                 owned_secrets.push(token.expose().to_string());
             }
+            sent = Some(token);
         }
         let secrets: Vec<&str> = owned_secrets.iter().map(String::as_str).collect();
 
@@ -442,8 +445,8 @@ pub async fn deliver_with(
                 if status.as_u16() == 401 && !refreshed && creds.oauth.is_some() =>
             {
                 refreshed = true;
-                if let Some(provider) = &creds.oauth {
-                    provider.invalidate().await;
+                if let (Some(provider), Some(t)) = (&creds.oauth, &sent) {
+                    provider.invalidate(t).await;
                 }
                 d.notes.push(format!(
                     "attempt {attempt}: HTTP 401: the access token was refused; sending again with a refreshed one"

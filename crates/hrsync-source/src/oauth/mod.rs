@@ -211,17 +211,22 @@ impl TokenProvider {
         }
     }
 
-    /// Forgets the cached access token (call after the API answered 401), so the next
-    /// [`Self::access_token`] refreshes; that token is not taken from the store again either.
-    pub async fn invalidate(&self) {
+    /// The API answered 401 to `refused`: forget it (when it is still the cached one: another
+    /// caller may have refreshed meanwhile, and that fresh token is kept), so the next
+    /// [`Self::access_token`] refreshes; `refused` is not taken from the store again either.
+    pub async fn invalidate(&self, refused: &Secret) {
         let mut cache = self.inner.cache.lock().await;
-        if let Some(c) = cache.take() {
-            *self
-                .inner
-                .refused
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(c.token);
+        if cache
+            .as_ref()
+            .is_some_and(|c| c.token.expose() == refused.expose())
+        {
+            *cache = None;
         }
+        *self
+            .inner
+            .refused
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(refused.clone());
     }
 
     /// Exchanges an authorization code (`grant_type=authorization_code`, with the PKCE

@@ -254,7 +254,7 @@ async fn access_token_is_cached_until_invalidated() {
     emu.state.expire_access_tokens();
     assert_eq!(employees_status(&emu, &a).await, 401);
     let before = emu.state.request_count();
-    p.invalidate().await;
+    p.invalidate(&a).await;
     let c = p.access_token().await.unwrap();
     assert_eq!(emu.state.request_count() - before, 1);
     assert_ne!(c.expose(), a.expose());
@@ -809,10 +809,28 @@ async fn a_refused_access_token_is_not_taken_from_the_store_again() {
     let p = provider(&emu, &store, INITIAL);
     let a = p.access_token().await.unwrap();
     emu.state.expire_access_tokens();
-    p.invalidate().await;
+    p.invalidate(&a).await;
     let b = p.access_token().await.unwrap();
     assert_ne!(a.expose(), b.expose());
     assert_eq!(employees_status(&emu, &b).await, 200);
+}
+
+#[tokio::test]
+async fn a_late_401_for_an_old_token_keeps_the_fresh_one() {
+    // Two callers sent token a; both get 401. The first invalidates and refreshes (b); the
+    // second's invalidate of a must not throw b away (no second refresh).
+    let emu = emulator(Duration::from_secs(1800)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let p = provider(&emu, &dir.path().join("paycor.refresh"), INITIAL);
+    let a = p.access_token().await.unwrap();
+    emu.state.expire_access_tokens();
+    p.invalidate(&a).await;
+    let b = p.access_token().await.unwrap();
+    let before = emu.state.request_count();
+    p.invalidate(&a).await;
+    let c = p.access_token().await.unwrap();
+    assert_eq!(c.expose(), b.expose());
+    assert_eq!(emu.state.request_count(), before, "no second refresh");
 }
 
 #[tokio::test]

@@ -381,6 +381,8 @@ impl RestIntegration {
                 l.wait().await;
             }
             let mut req = client.request(ep.method.clone(), url);
+            // The OAuth access token this attempt sends (to invalidate exactly it on a 401).
+            let mut sent: Option<Secret> = None;
             if !query.is_empty() {
                 req = req.query(query);
             }
@@ -393,6 +395,7 @@ impl RestIntegration {
                         message: e.to_string(),
                     })?;
                     req = req.bearer_auth(t.expose());
+                    sent = Some(t);
                 }
             }
             for (h, s) in &self.auth.headers {
@@ -416,9 +419,10 @@ impl RestIntegration {
             let bytes = http::read_page(resp, self.max_page_bytes).await?;
             if status == 401
                 && let Bearer::OAuth(p) = &self.auth.bearer
+                && let Some(t) = &sent
                 && !refreshed.swap(true, Ordering::SeqCst)
             {
-                p.invalidate().await;
+                p.invalidate(t).await;
                 return Err(Attempt::Permanent {
                     status: Some(401),
                     message: "HTTP 401: the access token was refused; refreshing it".into(),
