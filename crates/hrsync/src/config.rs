@@ -729,16 +729,17 @@ impl Config {
                             "set the API base, e.g. \"https://apis.paycor.com\"",
                         ));
                     }
-                    for (field, missing) in [
-                        ("token", it.token.is_none() && it.oauth.is_none()),
-                        ("subscription_key", it.subscription_key.is_none()),
-                    ] {
-                        if missing {
-                            return Err(self.invalid(
-                                format!("{key}.{field}"),
-                                "Paycor needs both the bearer token and the subscription key: set it to { env = \"VAR\" } or { file = \"path\" }",
-                            ));
-                        }
+                    if it.token.is_none() && it.oauth.is_none() {
+                        return Err(self.invalid(
+                            format!("{key}.oauth"),
+                            "Paycor needs a bearer token: configure [integration.oauth] (token_url, client_id, client_secret, scope, redirect_uri; then `hrsync oauth authorize` once), see the README \"Sources: Paycor\" (a pasted token = { env = \"VAR\" } expires after 30 minutes)",
+                        ));
+                    }
+                    if it.subscription_key.is_none() {
+                        return Err(self.invalid(
+                            format!("{key}.subscription_key"),
+                            "Paycor needs both the bearer token and the subscription key: set it to { env = \"VAR\" } or { file = \"path\" }",
+                        ));
                     }
                     if it.legal_entity_id.is_none() {
                         return Err(self.invalid(
