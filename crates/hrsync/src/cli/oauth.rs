@@ -18,7 +18,8 @@ pub(crate) enum OAuthCmd {
     /// Authorizes hrsync with an OAuth integration once (Paycor: an admin approves the app):
     /// prints the authorize URL, takes the code back (a loopback redirect URI is answered by
     /// hrsync itself; otherwise paste the code or the address the browser was sent to),
-    /// exchanges it and writes the token store (mode 0600). Prints no secret.
+    /// exchanges it and writes the token store (mode 0600). Prints no client secret and no token
+    /// (the URL carries the subscription key, which Paycor's authorize page requires).
     Authorize {
         #[command(flatten)]
         common: Common,
