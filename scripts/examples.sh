@@ -17,7 +17,7 @@ PIDS=()
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
   scripts/stop-slapd.sh "$WORK/slapd" --purge >/dev/null 2>&1 || true
-  rm -f examples/hrsync.db* examples/hrsync-csv.db* examples/hrsync-rest.db* examples/hrsync-paycor.db*
+  rm -f examples/hrsync.db* examples/hrsync-csv.db* examples/hrsync-rest.db* examples/hrsync-paycor.db* examples/paycor.refresh-token*
   rm -rf "$WORK"
 }
 trap cleanup EXIT INT TERM
@@ -32,9 +32,11 @@ export ICEHRM_TOKEN=$("$BIN/hrsync-emulator" icehrm-token)
 export ACME_TOKEN=demo-token ACME_API_KEY=demo-key
 "$BIN/hrsync-emulator" rest --port 8091 --employees 200 --seed 7 --style page \
     --token-env ACME_TOKEN --api-key-env ACME_API_KEY >"$WORK/acme.log" 2>&1 & PIDS+=($!)
-export PAYCOR_TOKEN=demo-paycor-token PAYCOR_SUBSCRIPTION_KEY=demo-paycor-key
-"$BIN/hrsync-emulator" paycor --port 8092 --employees 50 --seed 5 \
-    --token-env PAYCOR_TOKEN --key-env PAYCOR_SUBSCRIPTION_KEY >"$WORK/paycor.log" 2>&1 & PIDS+=($!)
+export PAYCOR_SUBSCRIPTION_KEY=demo-paycor-key PAYCOR_CLIENT_SECRET=demo-paycor-secret
+export PAYCOR_REFRESH_TOKEN=demo-paycor-refresh
+"$BIN/hrsync-emulator" paycor --port 8092 --employees 50 --seed 5 --key-env PAYCOR_SUBSCRIPTION_KEY \
+    --client-secret-env PAYCOR_CLIENT_SECRET --refresh-token-env PAYCOR_REFRESH_TOKEN >"$WORK/paycor.log" 2>&1 & PIDS+=($!)
+rm -f examples/paycor.refresh-token*
 wait_http http://127.0.0.1:8089/app/api/echo; wait_http http://127.0.0.1:8091/; wait_http http://127.0.0.1:8092/
 
 for ex in icehrm-openldap csv-openldap rest-openldap paycor-openldap; do

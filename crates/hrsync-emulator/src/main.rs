@@ -4,9 +4,11 @@
 //! export ICEHRM_TOKEN=$(hrsync-emulator icehrm-token --secret demo --days 180)
 //! hrsync-emulator icehrm --port 8089 --employees 1000 --seed 7 --token-env ICEHRM_TOKEN
 //!
-//! export PAYCOR_TOKEN=demo-token PAYCOR_KEY=0123456789abcdef0123456789abcdef
+//! export PAYCOR_KEY=0123456789abcdef0123456789abcdef
+//! export PAYCOR_CLIENT_SECRET=demo-secret PAYCOR_REFRESH_TOKEN=demo-refresh
 //! hrsync-emulator paycor --port 8090 --employees 1000 --seed 7 --legal-entity-id 501123 \
-//!     --token-env PAYCOR_TOKEN --key-env PAYCOR_KEY
+//!     --key-env PAYCOR_KEY --client-secret-env PAYCOR_CLIENT_SECRET \
+//!     --refresh-token-env PAYCOR_REFRESH_TOKEN
 //!
 //! export ACME_TOKEN=demo-token
 //! hrsync-emulator rest --port 8091 --employees 500 --seed 7 --style cursor --token-env ACME_TOKEN
@@ -154,11 +156,7 @@ async fn run_rest(args: RestArgs) -> anyhow::Result<()> {
 }
 
 #[derive(Debug, Args)]
-#[command(group(
-    ArgGroup::new("token_source")
-        .required(true)
-        .args(["token_env", "token_file"])
-))]
+#[command(group(ArgGroup::new("token_source").args(["token_env", "token_file"])))]
 #[command(group(
     ArgGroup::new("key_source")
         .required(true)
@@ -185,12 +183,17 @@ struct PaycorArgs {
     /// The tenant (company) id served (an int32).
     #[arg(long, default_value_t = 678_556, value_parser = clap::value_parser!(i64).range(1..=i64::from(i32::MAX)))]
     tenant_id: i64,
-    /// Read the accepted static bearer token from this environment variable.
+    /// Read the accepted static bearer token (a pasted access token) from this environment
+    /// variable. Without a static token, only tokens from the token endpoint are accepted.
     #[arg(long, value_name = "VAR")]
     token_env: Option<String>,
     /// Read the accepted static bearer token from this file.
     #[arg(long, value_name = "FILE")]
     token_file: Option<PathBuf>,
+    /// Seconds the static token is accepted after the emulator starts (live Paycor access
+    /// tokens: 1800).
+    #[arg(long, default_value_t = 1800, value_name = "SECS")]
+    static_token_ttl_secs: u64,
     /// Read the accepted APIM subscription key from this environment variable.
     #[arg(long, value_name = "VAR")]
     key_env: Option<String>,
@@ -248,14 +251,13 @@ fn read_secret(
 async fn run_paycor(args: PaycorArgs) -> anyhow::Result<()> {
     let required =
         |v: Option<String>, what: &str| v.with_context(|| format!("the {what} is required"));
-    let token = required(
-        read_secret(
-            args.token_env.as_deref(),
-            args.token_file.as_deref(),
-            "access token",
-        )?,
+    // Without a static token, an unguessable one nobody is told: only the STS's tokens work.
+    let token = read_secret(
+        args.token_env.as_deref(),
+        args.token_file.as_deref(),
         "access token",
-    )?;
+    )?
+    .unwrap_or_else(|| format!("unset-{:032x}", fastrand::u128(..)));
     let key = required(
         read_secret(
             args.key_env.as_deref(),
@@ -281,6 +283,7 @@ async fn run_paycor(args: PaycorArgs) -> anyhow::Result<()> {
         legal_entity_id: args.legal_entity_id,
         tenant_id: args.tenant_id,
         access_token: token,
+        static_token_ttl: std::time::Duration::from_secs(args.static_token_ttl_secs),
         subscription_key: key,
         rate_limit_per_minute: args.rate_limit_per_minute,
         employees_page_size: args.employees_page_size as usize,

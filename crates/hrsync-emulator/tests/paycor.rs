@@ -1880,3 +1880,52 @@ async fn serve_binds_a_port() {
     assert!(out.contains("userLegalEntities"));
     handle.abort();
 }
+
+#[tokio::test]
+async fn static_token_expires_after_its_lifetime_on_the_emulator_clock() {
+    // Default lifetime: 1800 s, like a live Paycor access token pasted into a config.
+    assert_eq!(
+        PaycorConfig::default().static_token_ttl,
+        Duration::from_secs(1800)
+    );
+    let (state, app) = setup(3, 23);
+    assert_eq!(get(&app, &employees_uri("")).await.status, StatusCode::OK);
+    state.advance_clock(Duration::from_secs(1799));
+    assert_eq!(get(&app, &employees_uri("")).await.status, StatusCode::OK);
+    state.advance_clock(Duration::from_secs(1));
+    let resp = get(&app, &employees_uri("")).await;
+    assert_eq!(resp.status, StatusCode::UNAUTHORIZED);
+    assert!(resp.body.is_empty(), "an expired token: 401, empty body");
+}
+
+#[tokio::test]
+async fn minted_tokens_expire_on_the_emulator_clock() {
+    let (state, app) = setup(3, 24);
+    let token = state.issue_access_token();
+    let auth = format!("Bearer {token}");
+    let headers = [
+        ("Authorization", auth.as_str()),
+        ("Ocp-Apim-Subscription-Key", KEY),
+    ];
+    state.advance_clock(Duration::from_secs(1799));
+    let status = |h| {
+        let app = app.clone();
+        async move { send(&app, "GET", &employees_uri(""), h, None).await.status }
+    };
+    assert_eq!(status(&headers).await, StatusCode::OK);
+    assert_eq!(state.expired_token_requests(), 0);
+    state.advance_clock(Duration::from_secs(1));
+    assert_eq!(status(&headers).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        state.expired_token_requests(),
+        1,
+        "counted: it was minted here"
+    );
+    // An unknown token is not counted as expired.
+    let unknown = [
+        ("Authorization", "Bearer nope"),
+        ("Ocp-Apim-Subscription-Key", KEY),
+    ];
+    assert_eq!(status(&unknown).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(state.expired_token_requests(), 1);
+}

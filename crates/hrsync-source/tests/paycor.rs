@@ -35,13 +35,14 @@ async fn setup_with(employees: usize, store: Option<&std::path::Path>) -> (Payco
                 token_url: format!("http://{addr}/sts/v1/common/token"),
                 client_id: cfg.client_id.clone(),
                 client_secret: Secret::new("client-secret-3c1f"),
-                initial_refresh_token: Secret::new("initial-refresh-9a7e"),
+                initial_refresh_token: Some(Secret::new("initial-refresh-9a7e")),
                 store: store.to_path_buf(),
                 query_secrets: vec![(
                     "subscription-key".into(),
                     Secret::new(cfg.subscription_key.clone()),
                 )],
                 timeout: Duration::from_secs(5),
+                clock: hrsync_source::oauth::Clock::system(),
             }
             .into_provider(),
         ),

@@ -3,6 +3,8 @@
 
 use crate::{Prepared, Webhook};
 use hrsync_model::Secret;
+use hrsync_source::oauth::TokenProvider;
+use hrsync_source::rest::Limiter;
 use reqwest::header::{HeaderName, HeaderValue};
 use serde::Serialize;
 use std::fmt::Write;
@@ -22,13 +24,18 @@ pub const MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// ordinary text).
 const MIN_SCRUB_LEN: usize = 6;
 
-/// Delays between attempts.
+/// Delays between attempts, and what a server's answers allow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
     /// First backoff; doubled on each retry (with jitter), at most [`MAX_BACKOFF`].
     pub base_delay: Duration,
     /// The longest wait a server's `Retry-After` may ask for; a longer one is capped.
     pub max_wait: Duration,
+    /// The wait after a 429 without `Retry-After` (`None`: the backoff).
+    pub wait_on_429: Option<Duration>,
+    /// A server error (5xx) is retried only when the webhook sets `idempotent = true` itself,
+    /// whatever the method (Paycor asks clients not to repeat PUT/POST on a 500).
+    pub server_errors_need_opt_in: bool,
 }
 
 impl Default for RetryPolicy {
@@ -36,11 +43,25 @@ impl Default for RetryPolicy {
         RetryPolicy {
             base_delay: Duration::from_millis(250),
             max_wait: Duration::from_secs(30),
+            wait_on_429: None,
+            server_errors_need_opt_in: false,
         }
     }
 }
 
 impl RetryPolicy {
+    /// Webhooks that borrow a Paycor integration (`auth = "paycor"`): a 429 without
+    /// `Retry-After` waits 60 s, a `Retry-After` is honoured up to 60 s (Paycor's window), and a
+    /// 5xx is not retried unless the webhook says `idempotent = true`.
+    pub fn paycor() -> RetryPolicy {
+        RetryPolicy {
+            max_wait: Duration::from_secs(60),
+            wait_on_429: Some(Duration::from_secs(60)),
+            server_errors_need_opt_in: true,
+            ..RetryPolicy::default()
+        }
+    }
+
     /// Backoff before attempt `attempt + 1` (`attempt` ≥ 1): `base_delay · 2^(attempt-1)`,
     /// capped at [`MAX_BACKOFF`], with "equal jitter" (between half and all of it).
     pub fn backoff(&self, attempt: u32) -> Duration {
@@ -99,6 +120,29 @@ pub fn client() -> reqwest::Result<reqwest::Client> {
         .build()
 }
 
+/// The credentials a webhook borrows from an integration (`auth = "<integration>"`).
+#[derive(Debug, Clone, Default)]
+pub struct Credentials {
+    /// Fixed secret headers (a static bearer token, an API key, a subscription key).
+    pub headers: Vec<(String, Secret)>,
+    /// The integration's OAuth token provider (its cache and token store): each attempt sends
+    /// `Authorization: Bearer <a valid access token>`; a 401 refreshes once and sends again
+    /// (the server did not process a refused call, so any method may be resent).
+    pub oauth: Option<TokenProvider>,
+    /// The integration's rate limiter: every attempt waits its turn (one budget per key).
+    pub limiter: Option<Limiter>,
+}
+
+impl Credentials {
+    /// Fixed headers only.
+    pub fn headers(headers: Vec<(String, Secret)>) -> Credentials {
+        Credentials {
+            headers,
+            ..Credentials::default()
+        }
+    }
+}
+
 /// How one attempt ended.
 enum Outcome {
     /// A response arrived.
@@ -149,6 +193,22 @@ pub async fn deliver(
     idempotency_key: Option<&str>,
     policy: &RetryPolicy,
 ) -> Delivery {
+    let creds = Credentials::headers(secret_headers.to_vec());
+    deliver_with(client, hook, p, &creds, idempotency_key, policy).await
+}
+
+/// [`deliver`] with credentials borrowed from an integration: its fixed headers, its OAuth token
+/// provider (a fresh access token per attempt, one refresh on a 401, which does not use up an
+/// attempt) and its rate limiter (waited for before every attempt).
+pub async fn deliver_with(
+    client: &reqwest::Client,
+    hook: &Webhook,
+    p: &Prepared,
+    creds: &Credentials,
+    idempotency_key: Option<&str>,
+    policy: &RetryPolicy,
+) -> Delivery {
+    let secret_headers = &creds.headers[..];
     let started = Instant::now();
     let name = hook.name();
     let key_in_config = p
@@ -206,6 +266,10 @@ pub async fn deliver(
     for (k, s) in secret_headers {
         add(k, s.expose(), REDACTED, &mut map);
     }
+    if creds.oauth.is_some() {
+        // The value is set per attempt (a fresh access token); recorded once.
+        record_headers.push(("Authorization".to_string(), REDACTED.to_string()));
+    }
 
     let request = RequestRecord {
         method: p.method.as_str().to_string(),
@@ -262,15 +326,60 @@ pub async fn deliver(
             }
         }
     };
-    let secrets: Vec<&str> = scrub_candidates(secret_headers);
+    let mut owned_secrets: Vec<String> = scrub_candidates(secret_headers)
+        .into_iter()
+        .map(str::to_string)
+        .collect();
     let max_attempts = hook.max_attempts().max(1);
+    // The one resend after the access token was refused (not an attempt of the budget).
+    let mut refreshed = false;
+    // The access token the current attempt sends.
+    let mut sent: Option<Secret> = None;
 
     loop {
         d.attempts += 1;
-        let attempt = d.attempts;
+        let attempt = d.attempts - u32::from(refreshed);
         d.status = None;
         d.response_headers.clear();
         d.response_body.clear();
+
+        if let Some(l) = &creds.limiter {
+            l.wait().await;
+        }
+        if let Some(provider) = &creds.oauth {
+            let token = match provider.access_token().await {
+                Ok(t) => t,
+                Err(e) => {
+                    d.attempts -= 1;
+                    d.error = Some(format!(
+                        "webhook {name}: request not sent: no access token from integration {}: {e}",
+                        provider.integration()
+                    ));
+                    break;
+                }
+            };
+            match HeaderValue::from_str(&format!("Bearer {}", token.expose())) {
+                Ok(mut v) => {
+                    v.set_sensitive(true);
+                    map.insert(reqwest::header::AUTHORIZATION, v);
+                }
+                Err(_) => {
+                    d.attempts -= 1;
+                    d.error = Some(format!(
+                        "webhook {name}: request not sent: the access token of integration {} cannot be sent in a header",
+                        provider.integration()
+                    ));
+                    break;
+                }
+            }
+            if token.expose().len() >= MIN_SCRUB_LEN
+                && !owned_secrets.iter().any(|s| s == token.expose())
+            {
+                owned_secrets.push(token.expose().to_string());
+            }
+            sent = Some(token);
+        }
+        let secrets: Vec<&str> = owned_secrets.iter().map(String::as_str).collect();
 
         let mut rb = client
             .request(p.method.to_reqwest(), url.clone())
@@ -332,6 +441,18 @@ pub async fn deliver(
                 d.ok = true;
                 break;
             }
+            Outcome::Response { status, .. }
+                if status.as_u16() == 401 && !refreshed && creds.oauth.is_some() =>
+            {
+                refreshed = true;
+                if let (Some(provider), Some(t)) = (&creds.oauth, &sent) {
+                    provider.invalidate(t).await;
+                }
+                d.notes.push(format!(
+                    "attempt {attempt}: HTTP 401: the access token was refused; sending again with a refreshed one"
+                ));
+                continue;
+            }
             Outcome::Response {
                 status,
                 retry_after,
@@ -358,11 +479,26 @@ pub async fn deliver(
                             policy.backoff(attempt),
                             "Retry-After not in seconds, backoff used".to_string(),
                         ),
-                        None => (policy.backoff(attempt), "no Retry-After".to_string()),
+                        None => match policy.wait_on_429 {
+                            Some(w) if code == 429 => {
+                                (w, format!("no Retry-After, {} for this API", wait_text(w)))
+                            }
+                            _ => (policy.backoff(attempt), "no Retry-After".to_string()),
+                        },
                     };
                     Decision::Retry {
                         wait,
                         why: format!("the server asks to come back later ({asked})"),
+                    }
+                } else if status.is_server_error()
+                    && policy.server_errors_need_opt_in
+                    && !hook.idempotent_by_config()
+                {
+                    Decision::Stop {
+                        why: format!(
+                            "this API asks clients not to repeat a call that failed with a server error (it may have been processed); set idempotent = true on webhook {name} to retry {}",
+                            p.method
+                        ),
                     }
                 } else if status.is_server_error() {
                     if_safe(attempt)
@@ -462,6 +598,8 @@ fn short_reason(why: &str, p: &Prepared) -> String {
         format!("{} is not idempotent", p.method)
     } else if why.contains("client error") {
         "client error".to_string()
+    } else if why.contains("asks clients not to repeat") {
+        "this API asks not to repeat a call after a server error".to_string()
     } else {
         why.to_string()
     }
@@ -656,6 +794,7 @@ mod tests {
         let p = RetryPolicy {
             base_delay: Duration::from_millis(100),
             max_wait: Duration::from_secs(1),
+            ..RetryPolicy::default()
         };
         for _ in 0..50 {
             let d1 = p.backoff(1);

@@ -25,7 +25,9 @@
 
 mod deliver;
 
-pub use deliver::{Delivery, RequestRecord, RetryPolicy, client, deliver};
+pub use deliver::{
+    Credentials, Delivery, RequestRecord, RetryPolicy, client, deliver, deliver_with,
+};
 
 use hrsync_source::rest::{BodyTemplate, Context, Template, TemplateError};
 use reqwest::header::{HeaderName, HeaderValue};
@@ -280,6 +282,8 @@ pub struct Webhook {
     timeout: Duration,
     max_attempts: u32,
     idempotent: bool,
+    /// Whether the config set `idempotent` itself.
+    idempotent_configured: bool,
 }
 
 /// A request ready to send: every macro expanded and escaped.
@@ -476,6 +480,7 @@ impl Webhook {
             timeout: Duration::from_secs(cfg.timeout_secs),
             max_attempts: cfg.max_attempts,
             idempotent: cfg.idempotent.unwrap_or(method.is_idempotent()),
+            idempotent_configured: cfg.idempotent.is_some(),
             name,
         })
     }
@@ -514,6 +519,11 @@ impl Webhook {
     /// An `Idempotency-Key` sent with the call also makes retries safe (see [`deliver`]).
     pub fn idempotent(&self) -> bool {
         self.idempotent
+    }
+
+    /// Whether the config says `idempotent = true` itself (not the method's default).
+    pub fn idempotent_by_config(&self) -> bool {
+        self.idempotent_configured && self.idempotent
     }
 
     /// Whether the config sets an `Idempotency-Key` header itself.

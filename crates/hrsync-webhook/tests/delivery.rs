@@ -141,6 +141,17 @@ fn fast() -> RetryPolicy {
     RetryPolicy {
         base_delay: Duration::from_millis(1),
         max_wait: Duration::from_millis(50),
+        ..RetryPolicy::default()
+    }
+}
+
+/// Paycor's manners with short waits.
+fn paycor_fast() -> RetryPolicy {
+    RetryPolicy {
+        base_delay: Duration::from_millis(1),
+        max_wait: Duration::from_millis(50),
+        wait_on_429: Some(Duration::from_millis(40)),
+        ..RetryPolicy::paycor()
     }
 }
 
@@ -744,4 +755,80 @@ async fn an_idempotency_key_header_in_the_config_also_makes_post_retryable() {
     }
     assert!(!format!("{d:?}").contains("real-key-123456"));
     assert!(!format!("{d:?}").contains("placeholder"));
+}
+
+// ---- Paycor's manners (webhooks that borrow a Paycor integration). ----
+
+#[test]
+fn paycor_policy_waits_60_s_on_a_bare_429_and_needs_an_opt_in_for_5xx() {
+    let p = RetryPolicy::paycor();
+    assert_eq!(p.wait_on_429, Some(Duration::from_secs(60)));
+    assert!(p.max_wait >= Duration::from_secs(60));
+    assert!(p.server_errors_need_opt_in);
+    let d = RetryPolicy::default();
+    assert_eq!(d.wait_on_429, None);
+    assert!(!d.server_errors_need_opt_in);
+}
+
+#[tokio::test]
+async fn paycor_put_answered_500_is_not_retried_unless_configured() {
+    let r = receiver(vec![reply(500), reply(200)]).await;
+    let text = format!(
+        "[[webhook]]\nname = \"put\"\nmethod = \"PUT\"\nurl = \"{}/x\"\n",
+        r.base
+    );
+    let h = hook(&text);
+    let p = h.render(&BTreeMap::new()).unwrap();
+    let d = deliver(&client().unwrap(), &h, &p, &[], None, &paycor_fast()).await;
+    assert_eq!(
+        r.seen().len(),
+        1,
+        "a PUT is idempotent, but Paycor asks not to repeat it"
+    );
+    assert!(!d.ok);
+    let e = d.error.unwrap();
+    assert!(e.contains("HTTP 500") && e.contains("not retried"), "{e}");
+    assert!(
+        d.notes[0].contains("set idempotent = true"),
+        "{:?}",
+        d.notes
+    );
+
+    // With idempotent = true in the config it is retried.
+    let r = receiver(vec![reply(500), reply(200)]).await;
+    let h = hook(&format!(
+        "[[webhook]]\nname = \"put\"\nmethod = \"PUT\"\nurl = \"{}/x\"\nidempotent = true\n",
+        r.base
+    ));
+    let p = h.render(&BTreeMap::new()).unwrap();
+    let d = deliver(&client().unwrap(), &h, &p, &[], None, &paycor_fast()).await;
+    assert!(d.ok, "{}", d.render_text());
+    assert_eq!(r.seen().len(), 2);
+}
+
+#[tokio::test]
+async fn paycor_429_without_retry_after_waits_the_api_s_window() {
+    let r = receiver(vec![reply(429), reply(200)]).await;
+    let h = hook(&format!(
+        "[[webhook]]\nname = \"post\"\nmethod = \"POST\"\nurl = \"{}/x\"\n",
+        r.base
+    ));
+    let p = h.render(&BTreeMap::new()).unwrap();
+    let d = deliver(&client().unwrap(), &h, &p, &[], None, &paycor_fast()).await;
+    assert!(d.ok, "{}", d.render_text());
+    assert!(
+        d.notes[0].contains("retrying in 40 ms") && d.notes[0].contains("no Retry-After"),
+        "{:?}",
+        d.notes
+    );
+    // The default policy backs off instead (1 ms base here).
+    let r = receiver(vec![reply(429), reply(200)]).await;
+    let h = hook(&format!(
+        "[[webhook]]\nname = \"post\"\nmethod = \"POST\"\nurl = \"{}/x\"\n",
+        r.base
+    ));
+    let p = h.render(&BTreeMap::new()).unwrap();
+    let d = deliver(&client().unwrap(), &h, &p, &[], None, &fast()).await;
+    assert!(d.ok);
+    assert!(!d.notes[0].contains("retrying in 40 ms"), "{:?}", d.notes);
 }

@@ -220,6 +220,20 @@ pub fn offline_warnings(cfg: &Config) -> Vec<String> {
             }
         }
     }
+    // An OAuth integration without tokens yet: every run would fail until it is authorized.
+    for (i, it) in cfg.raw.integrations.iter().enumerate() {
+        let Ok(Some(o)) = cfg.oauth_settings(i, it) else {
+            continue;
+        };
+        if o.initial_refresh_token.is_none() && !o.store.exists() {
+            out.push(format!(
+                "integration {:?} has no OAuth tokens yet (no store {} and no refresh_token): run `hrsync oauth authorize -c <config> {}` once",
+                it.name,
+                o.store.display(),
+                it.name
+            ));
+        }
+    }
     out
 }
 

@@ -11,7 +11,6 @@ use hrsync_source::Source;
 use hrsync_source::csv::{self as csv_source, Csv, Encoding};
 use hrsync_source::http::RetryPolicy;
 use hrsync_source::icehrm::{self, IceHrm};
-use hrsync_source::oauth::OAuthRefresh;
 use hrsync_source::rest::join::{JoinPart, JoinSpec};
 use hrsync_source::rest::{
     Auth, Bearer, BodyTemplate, Endpoint, FanOut, Flavor, Limiter, Paging, RestIntegration,
@@ -22,6 +21,9 @@ use serde_json_path::JsonPath;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+mod shared;
+use shared::Shared;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -169,11 +171,21 @@ pub struct RawOAuth {
     pub token_url: String,
     pub client_id: String,
     pub client_secret: SecretRef,
-    /// The first refresh token (from the app's authorization); later ones are rotated into
-    /// `store`.
-    pub refresh_token: SecretRef,
-    /// Where rotated refresh tokens are kept (default: `<state dir>/<integration>.refresh-token`).
+    /// A first refresh token obtained elsewhere; optional: `hrsync oauth authorize` writes the
+    /// store instead. Used only while the store does not exist.
+    pub refresh_token: Option<SecretRef>,
+    /// Where the rotated refresh token and the current access token are kept (default:
+    /// `<state dir>/<integration>.refresh-token`; mode 0600, locked through `<store>.lock`).
     pub store: Option<PathBuf>,
+    /// `hrsync oauth authorize`: the authorize page (Paycor default:
+    /// `https://hcm.paycor.com/AppActivation/Authorize`).
+    pub authorize_url: Option<String>,
+    /// `hrsync oauth authorize`: the app's scope (Paycor: the "Scope (Version) Identifier" of
+    /// the app's Data Access); `offline_access` is added.
+    pub scope: Option<String>,
+    /// `hrsync oauth authorize`: the redirect URI registered with the app. A loopback one
+    /// (`http://127.0.0.1:PORT/…`) is answered by hrsync itself.
+    pub redirect_uri: Option<String>,
 }
 
 /// `[[integration.endpoint]]`: one REST endpoint.
@@ -598,6 +610,8 @@ fn default_leaver_action() -> String {
 pub struct Config {
     pub path: PathBuf,
     pub raw: RawConfig,
+    /// What every job, webhook and orchestration step built from this config shares.
+    shared: Shared,
 }
 
 /// Everything one mapping run needs, resolved.
@@ -648,6 +662,7 @@ impl Config {
         let cfg = Config {
             path: path.to_path_buf(),
             raw,
+            shared: Shared::default(),
         };
         cfg.validate()?;
         Ok(cfg)
@@ -714,16 +729,17 @@ impl Config {
                             "set the API base, e.g. \"https://apis.paycor.com\"",
                         ));
                     }
-                    for (field, missing) in [
-                        ("token", it.token.is_none() && it.oauth.is_none()),
-                        ("subscription_key", it.subscription_key.is_none()),
-                    ] {
-                        if missing {
-                            return Err(self.invalid(
-                                format!("{key}.{field}"),
-                                "Paycor needs both the bearer token and the subscription key: set it to { env = \"VAR\" } or { file = \"path\" }",
-                            ));
-                        }
+                    if it.token.is_none() && it.oauth.is_none() {
+                        return Err(self.invalid(
+                            format!("{key}.oauth"),
+                            "Paycor needs a bearer token: configure [integration.oauth] (token_url, client_id, client_secret, scope, redirect_uri; then `hrsync oauth authorize` once), see the README \"Sources: Paycor\" (a pasted token = { env = \"VAR\" } expires after 30 minutes)",
+                        ));
+                    }
+                    if it.subscription_key.is_none() {
+                        return Err(self.invalid(
+                            format!("{key}.subscription_key"),
+                            "Paycor needs both the bearer token and the subscription key: set it to { env = \"VAR\" } or { file = \"path\" }",
+                        ));
                     }
                     if it.legal_entity_id.is_none() {
                         return Err(self.invalid(
@@ -1830,45 +1846,13 @@ impl Config {
     /// The bearer of an API integration: OAuth when configured, else the static token.
     fn bearer(
         &self,
+        ii: usize,
         key: &str,
         it: &RawIntegration,
         base: &Path,
-        query_secrets: Vec<(String, hrsync_model::Secret)>,
     ) -> Result<Bearer, ConfigError> {
-        if let Some(o) = &it.oauth {
-            let okey = format!("{key}.oauth");
-            let store = match &o.store {
-                Some(p) => base.join(p),
-                None => self
-                    .state_path()
-                    .parent()
-                    .map(Path::to_path_buf)
-                    .unwrap_or_else(|| PathBuf::from("."))
-                    .join(format!("{}.refresh-token", it.name)),
-            };
-            return Ok(Bearer::OAuth(
-                OAuthRefresh {
-                    integration: it.name.clone(),
-                    token_url: o.token_url.clone(),
-                    client_id: o.client_id.clone(),
-                    client_secret: self.secret(
-                        &okey,
-                        "client_secret",
-                        Some(&o.client_secret),
-                        base,
-                    )?,
-                    initial_refresh_token: self.secret(
-                        &okey,
-                        "refresh_token",
-                        Some(&o.refresh_token),
-                        base,
-                    )?,
-                    store,
-                    query_secrets,
-                    timeout: Duration::from_secs(it.timeout_secs.max(1)),
-                }
-                .into_provider(),
-            ));
+        if let Some(p) = self.token_provider(ii, it)? {
+            return Ok(Bearer::OAuth(p));
         }
         match &it.token {
             Some(t) => Ok(Bearer::Static(self.secret(key, "token", Some(t), base)?)),
@@ -1894,12 +1878,7 @@ impl Config {
         if it.kind == "paycor" {
             let subscription_key =
                 self.secret(&key, "subscription_key", it.subscription_key.as_ref(), base)?;
-            let bearer = self.bearer(
-                &key,
-                it,
-                base,
-                vec![("subscription-key".into(), subscription_key.clone())],
-            )?;
+            let bearer = self.bearer(ii, &key, it, base)?;
             let custom = endpoints
                 .into_iter()
                 .filter(|e| it.endpoints.iter().any(|r| r.name == e.name))
@@ -1922,6 +1901,7 @@ impl Config {
             );
             rest.max_pages = it.max_pages.max(1);
             rest.macros.extend(it.macros.clone());
+            rest.limiter = self.shared_limiter(&it.name, rest.limiter.take());
             return Ok(rest);
         }
         let mut headers = Vec::new();
@@ -1937,7 +1917,7 @@ impl Config {
             name: it.name.clone(),
             base_url: it.base_url.clone().unwrap_or_default(),
             auth: Auth {
-                bearer: self.bearer(&key, it, base, Vec::new())?,
+                bearer: self.bearer(ii, &key, it, base)?,
                 headers,
             },
             macros: it.macros.clone(),
@@ -1946,7 +1926,10 @@ impl Config {
             timeout,
             retry,
             flavor: Flavor::Generic,
-            limiter: it.rate_limit_per_minute.and_then(Limiter::per_minute),
+            limiter: self.shared_limiter(
+                &it.name,
+                it.rate_limit_per_minute.and_then(Limiter::per_minute),
+            ),
             last_run_time: None,
             max_pages: it.max_pages.max(1),
             max_page_bytes: it.max_page_bytes(),

@@ -168,6 +168,11 @@ enum Cmd {
         #[command(subcommand)]
         cmd: AutomationCmd,
     },
+    /// OAuth integrations: the one-time authorization.
+    Oauth {
+        #[command(subcommand)]
+        cmd: cli::oauth::OAuthCmd,
+    },
     /// Outbound webhooks.
     Webhook {
         #[command(subcommand)]
@@ -379,6 +384,7 @@ async fn real_main(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Cmd::Automation { cmd } => automation(cmd),
+        Cmd::Oauth { cmd } => cli::oauth::oauth(cmd).await,
         Cmd::Webhook { cmd } => cli::orchestrate::webhook(cmd).await,
         Cmd::Orchestrate { cmd } => cli::orchestrate::orchestrate(cmd).await,
         Cmd::Runs {

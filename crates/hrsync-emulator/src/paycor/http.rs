@@ -3,7 +3,6 @@
 //! endpoint.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
@@ -253,15 +252,23 @@ fn subscription_key(headers: &HeaderMap, q: &Query) -> Option<String> {
         .or_else(|| q.get("subscription-key").map(|v| v.trim().to_owned()))
 }
 
+/// Whether `token` is live; a known but expired token is counted
+/// ([`PaycorState::expired_token_requests`]).
 fn token_ok(state: &PaycorState, token: &str) -> bool {
-    if token == state.shared.cfg.access_token {
-        return true;
+    let now = state.now();
+    let expires = if token == state.shared.cfg.access_token {
+        Some(state.shared.static_expires)
+    } else {
+        lock(&state.shared.sts).access.get(token).copied()
+    };
+    match expires {
+        Some(exp) if now < exp => true,
+        Some(_) => {
+            state.count_expired_token();
+            false
+        }
+        None => false,
     }
-    let tokens = lock(&state.shared.sts);
-    tokens
-        .access
-        .get(token)
-        .is_some_and(|exp| Instant::now() < *exp)
 }
 
 pub(crate) fn mint(state: &PaycorState) -> String {
@@ -272,8 +279,10 @@ pub(crate) fn mint(state: &PaycorState) -> String {
         legal_entity_id: cfg.legal_entity_id,
         tenant_id: cfg.tenant_id,
         ttl: cfg.access_token_ttl,
+        now: chrono::Utc::now()
+            + chrono::Duration::from_std(state.clock_offset()).unwrap_or_default(),
     });
-    let expires = Instant::now() + cfg.access_token_ttl;
+    let expires = state.now() + cfg.access_token_ttl;
     lock(&state.shared.sts)
         .access
         .insert(token.clone(), expires);
@@ -450,7 +459,7 @@ pub(crate) async fn dispatch(
         &key,
         cfg.rate_limit_per_minute,
         cfg.rate_limit_window,
-        Instant::now(),
+        state.now(),
     );
     if let Err(secs) = verdict {
         return rate_limited(secs);
@@ -1346,6 +1355,10 @@ fn token_endpoint(state: &PaycorState, headers: &HeaderMap, body: &Bytes) -> Res
                 Some(valid) if *valid => *valid = false,
                 _ => return oauth_error("invalid_grant"),
             }
+            state
+                .shared
+                .refresh_grants
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             true
         }
         "authorization_code" => {
@@ -1360,7 +1373,7 @@ fn token_endpoint(state: &PaycorState, headers: &HeaderMap, body: &Bytes) -> Res
                 .challenge
                 .as_ref()
                 .is_none_or(|c| sts::pkce_ok(c, param("code_verifier")));
-            if Instant::now() > stored.expires
+            if state.now() > stored.expires
                 || stored.client_id != cfg.client_id
                 || !redirect_ok
                 || !pkce_ok
@@ -1426,7 +1439,7 @@ fn authorize(state: &PaycorState, q: &Query) -> Response {
             client_id: cfg.client_id.clone(),
             redirect_uri: redirect.to_owned(),
             challenge,
-            expires: Instant::now() + sts::CODE_TTL,
+            expires: state.now() + sts::CODE_TTL,
         },
     );
     let sep = if redirect.contains('?') { '&' } else { '?' };

@@ -20,7 +20,11 @@
 //! * **Bearer token**: `Authorization: Bearer <token>` on every API call;
 //!   missing, unknown or expired → 401 with an **empty body** (and
 //!   `WWW-Authenticate: Bearer`). Accepted: the configured static token
-//!   (never expires) and tokens minted by the STS (expire after 1800 s).
+//!   (for `static_token_ttl`, 1800 s, after the emulator starts) and tokens
+//!   minted by the STS (expire after `access_token_ttl`, 1800 s). Lifetimes
+//!   run on the emulator's clock, which a test moves forward with
+//!   [`PaycorState::advance_clock`]; [`PaycorState::expired_token_requests`]
+//!   counts calls that came with an expired token.
 //! * **Data-access permissions**: all granted until
 //!   [`PaycorState::revoke`]; a missing one → 403 with an empty body, also
 //!   for an `include=` block whose permission is missing (configurable:
@@ -132,8 +136,12 @@ pub struct PaycorConfig {
     pub legal_entity_id: i64,
     /// The tenant (company) id, an int32.
     pub tenant_id: i64,
-    /// A static bearer token that is always accepted (a pasted token).
+    /// A static bearer token (a pasted token), accepted for [`Self::static_token_ttl`] after
+    /// the emulator starts, like a live access token pasted into a config.
     pub access_token: String,
+    /// Lifetime of the static token on the emulator's clock ([`PaycorState::advance_clock`]);
+    /// 1800 s, the `expires_in` of live Paycor access tokens.
+    pub static_token_ttl: Duration,
     /// The accepted APIM subscription key (more: [`PaycorState::add_subscription_key`]).
     pub subscription_key: String,
     /// Calls per subscription key per [`Self::rate_limit_window`]; 0 = unlimited.
@@ -168,6 +176,7 @@ impl Default for PaycorConfig {
             legal_entity_id: 501_123,
             tenant_id: 678_556,
             access_token: "hrsync-emulator-access-token".to_owned(),
+            static_token_ttl: Duration::from_secs(1800),
             subscription_key: "0123456789abcdef0123456789abcdef".to_owned(),
             rate_limit_per_minute: 1000,
             rate_limit_window: Duration::from_secs(60),
@@ -360,6 +369,14 @@ pub(crate) struct Shared {
     events: Mutex<events::Events>,
     requests: AtomicU64,
     list_requests: AtomicU64,
+    /// How far [`PaycorState::advance_clock`] moved the emulator's clock, in milliseconds.
+    clock_offset_ms: AtomicU64,
+    /// When the static token expires (emulator clock).
+    pub(crate) static_expires: Instant,
+    /// API calls that carried a token this emulator issued (or the static one) after it expired.
+    expired_token_requests: AtomicU64,
+    /// Successful `grant_type=refresh_token` calls.
+    pub(crate) refresh_grants: AtomicU64,
 }
 
 /// The emulated Paycor API. Cheap to clone (shared state); clones see and
@@ -435,6 +452,10 @@ impl PaycorState {
                 events: Mutex::new(events::Events::default()),
                 requests: AtomicU64::new(0),
                 list_requests: AtomicU64::new(0),
+                clock_offset_ms: AtomicU64::new(0),
+                static_expires: Instant::now() + cfg.static_token_ttl,
+                expired_token_requests: AtomicU64::new(0),
+                refresh_grants: AtomicU64::new(0),
             }),
         }
     }
@@ -770,6 +791,41 @@ impl PaycorState {
     /// `access_token_ttl`).
     pub fn issue_access_token(&self) -> String {
         http::mint(self)
+    }
+
+    /// The emulator's clock: the monotonic clock plus every [`Self::advance_clock`]. Token
+    /// lifetimes (static, minted, authorization codes) and the rate-limit window run on it.
+    pub fn now(&self) -> Instant {
+        Instant::now() + self.clock_offset()
+    }
+
+    /// How far the clock has been advanced in total.
+    pub fn clock_offset(&self) -> Duration {
+        Duration::from_millis(self.shared.clock_offset_ms.load(Ordering::SeqCst))
+    }
+
+    /// Moves the emulator's clock forward (a test simulates hours without waiting): tokens
+    /// older than their lifetime are refused from then on.
+    pub fn advance_clock(&self, by: Duration) {
+        let ms = u64::try_from(by.as_millis()).unwrap_or(u64::MAX);
+        self.shared.clock_offset_ms.fetch_add(ms, Ordering::SeqCst);
+    }
+
+    /// API calls refused because their bearer token (the static one, or one the STS minted)
+    /// had expired. A client that renews in time never makes one.
+    pub fn expired_token_requests(&self) -> u64 {
+        self.shared.expired_token_requests.load(Ordering::SeqCst)
+    }
+
+    /// Successful refresh-token grants so far (each one rotated the refresh token).
+    pub fn refresh_grants(&self) -> u64 {
+        self.shared.refresh_grants.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn count_expired_token(&self) {
+        self.shared
+            .expired_token_requests
+            .fetch_add(1, Ordering::SeqCst);
     }
 
     /// Make every STS-minted access token invalid (the static one stays).

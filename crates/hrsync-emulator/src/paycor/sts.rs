@@ -145,11 +145,13 @@ pub(crate) struct Claims<'a> {
     pub legal_entity_id: i64,
     pub tenant_id: i64,
     pub ttl: Duration,
+    /// The emulator's clock as wall time (`iat`, `nbf`, `exp`).
+    pub now: chrono::DateTime<chrono::Utc>,
 }
 
 /// An RS256-shaped JWT with the claims seen on real Paycor access tokens.
 pub(crate) fn mint_access_token(c: &Claims<'_>) -> String {
-    let now = chrono::Utc::now().timestamp();
+    let now = c.now.timestamp();
     let ttl = i64::try_from(c.ttl.as_secs()).unwrap_or(i64::MAX / 2);
     let header = json!({"alg": "RS256", "kid": "hrsync-emulator", "typ": "JWT"});
     let claims = json!({

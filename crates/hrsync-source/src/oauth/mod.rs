@@ -11,34 +11,64 @@
 //!   directory. The store's directory is created with mode 0700 when missing;
 //! - a store readable by group or others is refused (like ssh does with keys): `chmod 600` it;
 //! - the refresh token is read from the store when it exists, else from the configured secret
-//!   ([`OAuthRefresh::initial_refresh_token`]), which therefore only matters for the first run;
-//! - concurrent callers share one refresh (the cache mutex is held across it), and the refresh
-//!   runs in its own task, so a caller that gives up half-way (a dropped future) cannot lose a
-//!   rotated token between the server's answer and the store write;
-//! - the access token lives in memory only and is reused while it has more than
-//!   [`EXPIRY_MARGIN`] left;
+//!   ([`OAuthRefresh::initial_refresh_token`]), which therefore only matters for the first run
+//!   (`hrsync oauth authorize` writes the store directly: [`TokenProvider::authorize_with_code`]);
+//! - concurrent callers of one provider share one refresh (the cache mutex is held across it),
+//!   and the refresh runs in its own task, so a caller that gives up half-way (a dropped future)
+//!   cannot lose a rotated token between the server's answer and the store write;
+//! - **across processes** (the daemon and a CLI run on the same store) an advisory lock on
+//!   `<store>.lock` is held across read store → refresh → write store, and the store also holds
+//!   the current access token and its expiry, so the process that waited on the lock uses the
+//!   access token the other one just obtained instead of refreshing a second time (see
+//!   [`store`] for why);
+//! - an access token is reused while it has more than [`EXPIRY_MARGIN`] left on the provider's
+//!   [`Clock`]; one the API refused ([`TokenProvider::invalidate`]) is never taken from the store
+//!   again;
 //! - no error, log line or `Debug` output contains a secret (the token URL's query carries the
 //!   subscription key, so transport errors are stripped of their URL).
-//!
-//! One store file belongs to one integration of one hrsync installation: two processes refreshing
-//! from the same store at the same time would both present the same single-use token and one of
-//! them would be refused (hrsync runs one sync per state directory at a time).
 
 use crate::SourceError;
 use crate::http::{self, Attempt, RetryPolicy};
 use hrsync_model::Secret;
 use serde_json::Value;
 use std::fmt;
-use std::fs;
-use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 use tokio::sync::Mutex;
 
+pub mod authorize;
+pub mod store;
 #[cfg(test)]
 mod tests;
+
+use store::{LOCK_WAIT, Stored};
+
+/// The wall clock token expiry is judged by: the system clock, moved forward by
+/// [`Clock::advance`] (tests simulate hours of a daemon's life without waiting). Clones share
+/// the offset.
+#[derive(Clone, Debug, Default)]
+pub struct Clock {
+    offset_ms: Arc<AtomicU64>,
+}
+
+impl Clock {
+    /// The system clock.
+    pub fn system() -> Clock {
+        Clock::default()
+    }
+
+    pub fn now(&self) -> SystemTime {
+        SystemTime::now() + Duration::from_millis(self.offset_ms.load(Ordering::SeqCst))
+    }
+
+    /// Moves this clock (and its clones) forward.
+    pub fn advance(&self, by: Duration) {
+        let ms = u64::try_from(by.as_millis()).unwrap_or(u64::MAX);
+        self.offset_ms.fetch_add(ms, Ordering::SeqCst);
+    }
+}
 
 /// A cached access token with less than this left is refreshed before it is handed out.
 pub const EXPIRY_MARGIN: Duration = Duration::from_secs(60);
@@ -80,14 +110,17 @@ pub struct OAuthRefresh {
     pub client_id: String,
     pub client_secret: Secret,
     /// The refresh token from the config (env or file); used only while [`Self::store`] does not
-    /// exist yet.
-    pub initial_refresh_token: Secret,
-    /// The file holding the latest rotated refresh token (mode 0600; its directory 0700).
+    /// exist yet. `None`: the store must exist (written by `hrsync oauth authorize`).
+    pub initial_refresh_token: Option<Secret>,
+    /// The file holding the latest rotated refresh token and the current access token (mode
+    /// 0600; its directory 0700), locked through `<store>.lock`.
     pub store: PathBuf,
     /// Query parameters appended to the token URL, e.g. `("subscription-key", key)`.
     pub query_secrets: Vec<(String, Secret)>,
     /// Timeout of one token request.
     pub timeout: Duration,
+    /// The clock expiry is judged by.
+    pub clock: Clock,
 }
 
 impl OAuthRefresh {
@@ -97,6 +130,7 @@ impl OAuthRefresh {
             inner: Arc::new(Inner {
                 cfg: self,
                 cache: Arc::new(Mutex::new(None)),
+                refused: std::sync::Mutex::new(None),
             }),
         }
     }
@@ -112,16 +146,39 @@ pub struct TokenProvider {
 struct Inner {
     cfg: OAuthRefresh,
     cache: Arc<Mutex<Option<Cached>>>,
+    /// The last access token the API refused: never taken from the store again.
+    refused: std::sync::Mutex<Option<Secret>>,
 }
 
 struct Cached {
     token: Secret,
-    expires: Instant,
+    expires: SystemTime,
 }
 
-impl Cached {
-    fn usable(&self, now: Instant) -> bool {
-        self.expires.saturating_duration_since(now) > EXPIRY_MARGIN
+/// Whether a token expiring at `expires` has more than [`EXPIRY_MARGIN`] left at `now`.
+fn usable(expires: SystemTime, now: SystemTime) -> bool {
+    expires
+        .duration_since(now)
+        .is_ok_and(|left| left > EXPIRY_MARGIN)
+}
+
+/// What a token request presents.
+enum Grant<'a> {
+    Refresh(&'a Secret),
+    Code {
+        code: &'a Secret,
+        verifier: &'a Secret,
+        redirect_uri: &'a str,
+    },
+}
+
+impl Grant<'_> {
+    /// The single-use secret of this grant (redacted from messages).
+    fn secret(&self) -> &Secret {
+        match self {
+            Grant::Refresh(s) => s,
+            Grant::Code { code, .. } => code,
+        }
     }
 }
 
@@ -131,7 +188,7 @@ impl TokenProvider {
     pub async fn access_token(&self) -> Result<Secret, SourceError> {
         let mut guard = Arc::clone(&self.inner.cache).lock_owned().await;
         if let Some(c) = guard.as_ref()
-            && c.usable(Instant::now())
+            && usable(c.expires, self.inner.cfg.clock.now())
         {
             return Ok(c.token.clone());
         }
@@ -141,7 +198,7 @@ impl TokenProvider {
         // starts a refresh with the retired one meanwhile.
         let inner = Arc::clone(&self.inner);
         let task = tokio::spawn(async move {
-            let fresh = inner.refresh().await?;
+            let fresh = inner.obtain().await?;
             let token = fresh.token.clone();
             *guard = Some(fresh);
             Ok(token)
@@ -154,10 +211,54 @@ impl TokenProvider {
         }
     }
 
-    /// Forgets the cached access token (call after the API answered 401), so the next
-    /// [`Self::access_token`] refreshes.
-    pub async fn invalidate(&self) {
-        *self.inner.cache.lock().await = None;
+    /// The API answered 401 to `refused`: forget it (when it is still the cached one: another
+    /// caller may have refreshed meanwhile, and that fresh token is kept), so the next
+    /// [`Self::access_token`] refreshes; `refused` is not taken from the store again either.
+    pub async fn invalidate(&self, refused: &Secret) {
+        let mut cache = self.inner.cache.lock().await;
+        if cache
+            .as_ref()
+            .is_some_and(|c| c.token.expose() == refused.expose())
+        {
+            *cache = None;
+        }
+        *self
+            .inner
+            .refused
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(refused.clone());
+    }
+
+    /// Exchanges an authorization code (`grant_type=authorization_code`, with the PKCE
+    /// verifier) for the first tokens and writes the store (mode 0600), replacing what it
+    /// held. Fails when the answer carries no refresh token (`offline_access` not granted).
+    pub async fn authorize_with_code(
+        &self,
+        code: &Secret,
+        verifier: &Secret,
+        redirect_uri: &str,
+    ) -> Result<(), SourceError> {
+        let mut guard = Arc::clone(&self.inner.cache).lock_owned().await;
+        *guard = None;
+        let inner = Arc::clone(&self.inner);
+        let (code, verifier, redirect_uri) =
+            (code.clone(), verifier.clone(), redirect_uri.to_owned());
+        let task = tokio::spawn(async move {
+            let fresh = inner.exchange_code(&code, &verifier, &redirect_uri).await?;
+            *guard = Some(fresh);
+            Ok(())
+        });
+        match task.await {
+            Ok(res) => res,
+            Err(_) => Err(self
+                .inner
+                .failed("the code exchange task panicked or was cancelled")),
+        }
+    }
+
+    /// Whether `other` is this very provider (one cache, one refresh at a time).
+    pub fn is_shared_with(&self, other: &TokenProvider) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
     }
 
     /// The integration this provider belongs to.
@@ -178,8 +279,9 @@ impl fmt::Debug for TokenProvider {
                 Some(c) => format!(
                     "access token valid for {}s",
                     c.expires
-                        .saturating_duration_since(Instant::now())
-                        .as_secs()
+                        .duration_since(self.inner.cfg.clock.now())
+                        .map(|d| d.as_secs())
+                        .unwrap_or(0)
                 ),
                 None => "none".to_owned(),
             },
@@ -194,11 +296,12 @@ impl fmt::Debug for TokenProvider {
     }
 }
 
-/// Where the refresh token of this refresh came from.
+/// Where the refresh token of this refresh came from (or that it was a code).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Origin {
     Store,
     Configured,
+    Code,
 }
 
 /// A successful token answer.
@@ -267,8 +370,8 @@ impl Inner {
     fn redact(&self, text: &str, extra: &[&Secret]) -> String {
         let cfg = &self.cfg;
         let mut out = text.to_owned();
-        let known = [&cfg.client_secret, &cfg.initial_refresh_token]
-            .into_iter()
+        let known = std::iter::once(&cfg.client_secret)
+            .chain(cfg.initial_refresh_token.as_ref())
             .chain(cfg.query_secrets.iter().map(|(_, s)| s))
             .chain(extra.iter().copied());
         for s in known {
@@ -313,53 +416,157 @@ impl Inner {
         }
     }
 
-    /// The refresh token to present: the store's when it exists, else the configured one.
-    fn current_refresh_token(&self) -> Result<(Secret, Origin), SourceError> {
-        use std::os::unix::fs::PermissionsExt;
-        let path = &self.cfg.store;
-        let shown = self.store_display();
-        let meta = match fs::metadata(path) {
-            Ok(m) => m,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Ok((self.cfg.initial_refresh_token.clone(), Origin::Configured));
-            }
-            Err(e) => {
-                return Err(
-                    self.config(format!("cannot read the refresh-token store {shown}: {e}"))
-                );
-            }
-        };
-        if !meta.is_file() {
-            return Err(self.config(format!(
-                "the refresh-token store {shown} is not a regular file"
-            )));
-        }
-        let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            return Err(self.config(format!(
-                "the refresh-token store {shown} has permissions {mode:04o}: it holds a live \
-                 credential and must be readable by its owner only; run `chmod 600 {shown}` \
-                 (and consider re-authorizing the app if others could have read it)"
-            )));
-        }
-        let text = fs::read_to_string(path).map_err(|e| {
-            self.config(format!("cannot read the refresh-token store {shown}: {e}"))
-        })?;
-        let token = text.trim();
-        if token.is_empty() {
-            tracing::warn!(
-                integration = %self.cfg.integration,
-                store = %shown,
-                "the refresh-token store is empty; using the configured refresh token"
-            );
-            return Ok((self.cfg.initial_refresh_token.clone(), Origin::Configured));
-        }
-        Ok((Secret::new(token), Origin::Store))
+    /// Runs `f` (blocking file work) off the async runtime.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, SourceError> {
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|_| self.failed("a token store task panicked"))
     }
 
-    /// One refresh: read the refresh token, POST (with bounded retries), save the rotated
-    /// refresh token, return the access token.
-    async fn refresh(&self) -> Result<Cached, SourceError> {
+    /// Takes the store's cross-process lock (waiting at most [`LOCK_WAIT`]).
+    async fn lock(&self) -> Result<store::StoreLock, SourceError> {
+        let path = self.cfg.store.clone();
+        self.blocking(move || store::lock_store(&path, LOCK_WAIT))
+            .await?
+            .map_err(|e| {
+                self.failed(format!(
+                    "cannot lock the token store {}: {e}",
+                    self.store_display()
+                ))
+            })
+    }
+
+    /// The store's content; `None` when there is no store yet.
+    async fn read(&self) -> Result<Option<Stored>, SourceError> {
+        let path = self.cfg.store.clone();
+        self.blocking(move || store::read_store(&path))
+            .await?
+            .map_err(|m| self.config(m))
+    }
+
+    fn is_refused(&self, token: &Secret) -> bool {
+        self.refused
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+            .is_some_and(|r| r.expose() == token.expose())
+    }
+
+    /// A valid access token: the store's when another process (or an earlier run) obtained one
+    /// that is still usable and not refused, else a refresh. Holds the store's lock throughout.
+    async fn obtain(&self) -> Result<Cached, SourceError> {
+        let cfg = &self.cfg;
+        let _lock = self.lock().await?;
+        let stored = self.read().await?.unwrap_or_default();
+        if let Some((token, expires)) = &stored.access
+            && usable(*expires, cfg.clock.now())
+            && !self.is_refused(token)
+        {
+            tracing::debug!(integration = %cfg.integration, "access token taken from the token store");
+            return Ok(Cached {
+                token: token.clone(),
+                expires: *expires,
+            });
+        }
+        let (refresh_token, origin) = match (stored.refresh_token, &cfg.initial_refresh_token) {
+            (Some(t), _) => (t, Origin::Store),
+            (None, Some(t)) if !t.expose().trim().is_empty() => (t.clone(), Origin::Configured),
+            (None, _) => {
+                return Err(self.config(format!(
+                    "no refresh token yet: the token store {} does not exist and no \
+                     refresh_token is configured; run `hrsync oauth authorize -c <config> {}` \
+                     once to authorize the app",
+                    self.store_display(),
+                    cfg.integration
+                )));
+            }
+        };
+        let started = cfg.clock.now();
+        let answer = self
+            .request(&Grant::Refresh(&refresh_token), origin)
+            .await?;
+        let rotated = answer
+            .refresh_token
+            .as_ref()
+            .is_some_and(|new| new.expose() != refresh_token.expose());
+        let expires = started + answer.expires_in;
+        let saved = self
+            .save(Stored {
+                refresh_token: Some(answer.refresh_token.unwrap_or(refresh_token)),
+                access: Some((answer.access_token.clone(), expires)),
+            })
+            .await;
+        match saved {
+            Ok(()) => {}
+            Err(e) if rotated => return Err(self.lost_rotation(&e)),
+            // Nothing rotated: the refresh token in the store (or config) is still good; only
+            // the other processes miss this access token.
+            Err(e) => tracing::warn!(
+                integration = %cfg.integration,
+                store = %self.store_display(),
+                error = %e,
+                "cannot save the access token to the token store"
+            ),
+        }
+        tracing::info!(
+            integration = %cfg.integration,
+            expires_in_s = answer.expires_in.as_secs(),
+            rotated,
+            "access token refreshed"
+        );
+        Ok(Cached {
+            token: answer.access_token,
+            expires,
+        })
+    }
+
+    /// The authorization-code grant: the first tokens, written to the store.
+    async fn exchange_code(
+        &self,
+        code: &Secret,
+        verifier: &Secret,
+        redirect_uri: &str,
+    ) -> Result<Cached, SourceError> {
+        let cfg = &self.cfg;
+        let _lock = self.lock().await?;
+        let started = cfg.clock.now();
+        let grant = Grant::Code {
+            code,
+            verifier,
+            redirect_uri,
+        };
+        let answer = self.request(&grant, Origin::Code).await?;
+        let Some(refresh_token) = answer.refresh_token else {
+            return Err(self.failed(
+                "the token endpoint answered no refresh token: the authorization must include \
+                 the offline_access scope (hrsync adds it to the URL; check the app's settings)",
+            ));
+        };
+        let expires = started + answer.expires_in;
+        self.save(Stored {
+            refresh_token: Some(refresh_token),
+            access: Some((answer.access_token.clone(), expires)),
+        })
+        .await
+        .map_err(|e| {
+            self.failed(format!(
+                "the app was authorized but the tokens could not be saved to {}: {e}; fix the \
+                 cause and run `hrsync oauth authorize` again",
+                self.store_display()
+            ))
+        })?;
+        tracing::info!(integration = %cfg.integration, "authorized; token store written");
+        Ok(Cached {
+            token: answer.access_token,
+            expires,
+        })
+    }
+
+    /// One token request (with bounded retries), its failures turned into errors.
+    async fn request(&self, grant: &Grant<'_>, origin: Origin) -> Result<TokenAnswer, SourceError> {
         let cfg = &self.cfg;
         if let Err(e) = reqwest::Url::parse(&cfg.token_url) {
             return Err(self.config(format!(
@@ -370,7 +577,6 @@ impl Inner {
         if cfg.client_id.trim().is_empty() {
             return Err(self.config("client_id is empty"));
         }
-        let (refresh_token, origin) = self.current_refresh_token()?;
         // No redirects: a 307/308 would resend the form (refresh token, client secret) elsewhere.
         let client = reqwest::Client::builder()
             .timeout(cfg.timeout)
@@ -384,83 +590,67 @@ impl Inner {
                     self.redact(&e.without_url().to_string(), &[])
                 ))
             })?;
-        let started = Instant::now();
         let attempts = AtomicUsize::new(0);
         let reached = AtomicBool::new(false);
         let what = format!("{} token refresh", cfg.integration);
         let res = http::with_retries(REFRESH_RETRY, &what, || {
             attempts.fetch_add(1, Ordering::Relaxed);
-            self.post(&client, &refresh_token, &reached)
+            self.post(&client, grant, &reached)
         })
         .await;
         // Whether a failed attempt may have been processed (and the token rotated) server-side.
         let risky = reached.load(Ordering::Relaxed);
-        let answer = match res {
-            Ok(Answer::Token(t)) => t,
+        match res {
+            Ok(Answer::Token(t)) => Ok(t),
             Ok(Answer::Refused {
                 status,
                 kind,
                 detail,
             }) => {
                 let retried = attempts.load(Ordering::Relaxed) > 1 && risky;
-                return Err(self.refused(status, kind, &detail, origin, retried));
+                Err(self.refused(status, kind, &detail, origin, retried))
             }
-            Err(e) => {
-                return Err(self.failed(format!(
-                    "token refresh failed: {}{}",
-                    e.message(),
-                    if risky {
-                        "; a failed attempt may have rotated the refresh token on the server, \
-                         so if the next run is refused (invalid_grant) the app must be re-authorized"
-                    } else {
-                        ""
-                    }
-                )));
-            }
-        };
-
-        let rotated = answer
-            .refresh_token
-            .as_ref()
-            .is_some_and(|new| new.expose() != refresh_token.expose());
-        if let Some(new) = answer.refresh_token.filter(|_| rotated) {
-            self.save(new).await?;
+            Err(e) => Err(self.failed(format!(
+                "token {} failed: {}{}",
+                if origin == Origin::Code {
+                    "exchange"
+                } else {
+                    "refresh"
+                },
+                e.message(),
+                if risky && origin != Origin::Code {
+                    "; a failed attempt may have rotated the refresh token on the server, \
+                     so if the next run is refused (invalid_grant) the app must be re-authorized"
+                } else {
+                    ""
+                }
+            ))),
         }
-        tracing::info!(
-            integration = %cfg.integration,
-            expires_in_s = answer.expires_in.as_secs(),
-            rotated,
-            "access token refreshed"
-        );
-        let expires = started
-            .checked_add(answer.expires_in)
-            .unwrap_or_else(|| started + DEFAULT_EXPIRES_IN);
-        Ok(Cached {
-            token: answer.access_token,
-            expires,
-        })
     }
 
-    /// Saves the rotated refresh token (off the async runtime: it fsyncs).
-    async fn save(&self, token: Secret) -> Result<(), SourceError> {
+    /// Writes the store (off the async runtime: it fsyncs).
+    async fn save(&self, stored: Stored) -> Result<(), String> {
         let path = self.cfg.store.clone();
-        let saved = tokio::task::spawn_blocking(move || save_store(&path, &token)).await;
-        let err = match saved {
-            Ok(Ok(())) => return Ok(()),
-            Ok(Err(e)) => e.to_string(),
-            Err(_) => "the write task panicked".to_owned(),
-        };
+        match tokio::task::spawn_blocking(move || store::save_store(&path, &stored)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("the write task panicked".to_owned()),
+        }
+    }
+
+    /// The error when a rotated refresh token could not be saved.
+    fn lost_rotation(&self, err: &str) -> SourceError {
         let shown = self.store_display();
-        Err(SourceError::Failed {
+        SourceError::Failed {
             integration: self.cfg.integration.clone(),
             endpoint: shown.clone(),
             message: format!(
                 "the token endpoint rotated the refresh token but the new one could not be saved \
                  to {shown}: {err}. The previous refresh token is retired now: fix the cause, \
-                 re-authorize the app, put the fresh refresh token in the configured secret and \
-                 delete {shown} if it exists"
+                 run `hrsync oauth authorize` again (or put a fresh refresh token in the \
+                 configured secret and delete {shown} if it exists)"
             ),
-        })
+        }
     }
 
     /// The error for a refusal.
@@ -485,6 +675,17 @@ impl Inner {
                     Origin::Configured => {
                         format!("from the configured secret (no usable store {shown} yet)")
                     }
+                    Origin::Code => {
+                        return self.auth(
+                            status,
+                            format!(
+                                "the authorization code was refused{detail}: it was used \
+                                 already, is older than 10 minutes, or the redirect URI or \
+                                 PKCE verifier does not match the authorization; run \
+                                 `hrsync oauth authorize` again"
+                            ),
+                        );
+                    }
                 };
                 let retry_note = if retried {
                     "; an earlier attempt of this refresh failed without an answer or with a \
@@ -495,10 +696,11 @@ impl Inner {
                 };
                 format!(
                     "the refresh token {from} was refused{detail}: it has been retired by a \
-                     rotation (used already), revoked or has expired{retry_note}. The admin must \
-                     re-authorize the app, put the fresh refresh token in the configured secret \
-                     (env var or file) and delete the store file {shown} (it holds the retired \
-                     token; hrsync would otherwise keep using it)"
+                     rotation (used already), revoked or has expired{retry_note}. Re-authorize \
+                     the app: `hrsync oauth authorize -c <config> {}` writes a new store {shown} \
+                     (or put a fresh refresh token in the configured secret and delete {shown}: \
+                     it holds the retired token, which hrsync would otherwise keep using)",
+                    self.cfg.integration
                 )
             }
             Refusal::Client => format!(
@@ -517,9 +719,10 @@ impl Inner {
     async fn post(
         &self,
         client: &reqwest::Client,
-        refresh_token: &Secret,
+        grant: &Grant<'_>,
         reached: &AtomicBool,
     ) -> Result<Answer, Attempt> {
+        let refresh_token = grant.secret();
         let cfg = &self.cfg;
         let mut req = client
             .post(&cfg.token_url)
@@ -532,12 +735,26 @@ impl Inner {
                 .collect();
             req = req.query(&query);
         }
-        let req = req.form(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh_token.expose()),
-            ("client_id", cfg.client_id.as_str()),
-            ("client_secret", cfg.client_secret.expose()),
-        ]);
+        let req = match grant {
+            Grant::Refresh(t) => req.form(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", t.expose()),
+                ("client_id", cfg.client_id.as_str()),
+                ("client_secret", cfg.client_secret.expose()),
+            ]),
+            Grant::Code {
+                code,
+                verifier,
+                redirect_uri,
+            } => req.form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code.expose()),
+                ("redirect_uri", redirect_uri),
+                ("code_verifier", verifier.expose()),
+                ("client_id", cfg.client_id.as_str()),
+                ("client_secret", cfg.client_secret.expose()),
+            ]),
+        };
         let resp = req
             .send()
             .await
@@ -714,59 +931,4 @@ fn excerpt(text: &str) -> String {
         s.push('…');
         s
     }
-}
-
-/// Atomically replaces `path` with `token` (plus a newline): a 0600 temp file in the same
-/// directory, fsync, rename, fsync of the directory. Creates the directory (0700) when missing.
-fn save_store(path: &Path, token: &Secret) -> io::Result<()> {
-    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = path.file_name().ok_or_else(|| {
-        io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "the store path has no file name",
-        )
-    })?;
-    if !dir.is_dir() {
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&dir)?;
-    }
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let tmp = dir.join(format!(
-        ".{}.{}.{}.{nanos}.tmp",
-        name.to_string_lossy(),
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let written = (|| {
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(token.expose().as_bytes())?;
-        f.write_all(b"\n")?;
-        f.sync_all()?;
-        drop(f);
-        fs::rename(&tmp, path)
-    })();
-    if let Err(e) = written {
-        let _ = fs::remove_file(&tmp);
-        return Err(e);
-    }
-    // The new token is in place; a failed directory fsync only weakens durability across a
-    // power loss, which is not worth failing the run (and asking for a re-authorization) over.
-    if let Err(e) = fs::File::open(&dir).and_then(|d| d.sync_all()) {
-        tracing::warn!(dir = %dir.display(), error = %e, "cannot fsync the refresh-token store directory");
-    }
-    Ok(())
 }

@@ -2,6 +2,7 @@
 
 use super::*;
 use hrsync_emulator::paycor::{self, PaycorConfig, PaycorState};
+use std::fs;
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::sync::Mutex as StdMutex;
@@ -53,10 +54,11 @@ fn settings(token_url: String, key: &str, store: &Path, initial: &str) -> OAuthR
         token_url,
         client_id: CLIENT_ID.to_owned(),
         client_secret: Secret::new(CLIENT_SECRET),
-        initial_refresh_token: Secret::new(initial),
+        initial_refresh_token: Some(Secret::new(initial)),
         store: store.to_path_buf(),
         query_secrets: vec![("subscription-key".to_owned(), Secret::new(key))],
         timeout: Duration::from_secs(5),
+        clock: Clock::system(),
     }
 }
 
@@ -70,12 +72,32 @@ fn provider(emu: &Emu, store: &Path, initial: &str) -> TokenProvider {
     .into_provider()
 }
 
+/// A provider (another "process") on `clock`.
+fn clocked(emu: &Emu, store: &Path, clock: &Clock) -> TokenProvider {
+    let mut s = settings(
+        format!("http://{}/sts/v1/common/token", emu.addr),
+        &key(emu),
+        store,
+        INITIAL,
+    );
+    s.clock = clock.clone();
+    s.into_provider()
+}
+
 fn mode(path: &Path) -> u32 {
     fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
 
+/// The refresh token in the store.
 fn read(path: &Path) -> String {
-    fs::read_to_string(path).unwrap().trim().to_owned()
+    let stored = Stored::parse(&fs::read_to_string(path).unwrap()).unwrap();
+    stored.refresh_token.unwrap().expose().to_owned()
+}
+
+/// The access token in the store.
+fn stored_access(path: &Path) -> String {
+    let stored = Stored::parse(&fs::read_to_string(path).unwrap()).unwrap();
+    stored.access.unwrap().0.expose().to_owned()
 }
 
 /// Status of `GET /v1/legalentities/{id}/employees` with this access token.
@@ -132,18 +154,24 @@ async fn first_refresh_uses_configured_token_and_saves_the_rotated_one() {
     let rotated = read(&store);
     assert!(!rotated.is_empty());
     assert_ne!(rotated, INITIAL);
-    assert_ne!(
-        rotated,
-        access.expose(),
-        "the access token is never written"
-    );
+    assert_ne!(rotated, access.expose());
+    // The access token is kept next to it, for another process on the same store.
+    assert_eq!(stored_access(&store), access.expose());
     assert_eq!(mode(&store), 0o600);
-    // Only the store is left in the directory (no temp file, no access token).
-    let names: Vec<_> = fs::read_dir(dir.path())
+    // Only the store and its lock file are left in the directory (no temp file).
+    let mut names: Vec<_> = fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();
-    assert_eq!(names, vec![std::ffi::OsString::from("paycor.refresh")]);
+    names.sort();
+    assert_eq!(
+        names,
+        vec![
+            std::ffi::OsString::from("paycor.refresh"),
+            std::ffi::OsString::from("paycor.refresh.lock")
+        ]
+    );
+    assert_eq!(mode(&dir.path().join("paycor.refresh.lock")), 0o600);
 
     // The configured token is retired; the rotated one is live.
     assert_eq!(raw_refresh_status(&emu, INITIAL).await, 400);
@@ -181,7 +209,18 @@ async fn next_process_reads_the_store_and_rotates_again() {
     let first = read(&store);
 
     // A new process: fresh provider, same config (its configured token is retired by now).
-    let p2 = provider(&emu, &store, INITIAL);
+    // While the stored access token is valid it is used as is: no token request.
+    let clock = Clock::system();
+    let p2 = clocked(&emu, &store, &clock);
+    let before = emu.state.request_count();
+    let access = p2.access_token().await.unwrap();
+    assert_eq!(emu.state.request_count(), before, "no token request");
+    assert_eq!(access.expose(), stored_access(&store));
+    assert_eq!(read(&store), first);
+    // Once it is about to expire, the process refreshes with the stored refresh token.
+    clock.advance(Duration::from_secs(1800) - EXPIRY_MARGIN);
+    emu.state
+        .advance_clock(Duration::from_secs(1800) - EXPIRY_MARGIN);
     let access = p2.access_token().await.unwrap();
     assert_eq!(employees_status(&emu, &access).await, 200);
     let second = read(&store);
@@ -191,10 +230,9 @@ async fn next_process_reads_the_store_and_rotates_again() {
     assert_eq!(raw_refresh_status(&emu, &first).await, 400, "retired");
 
     // And once more: the chain goes on.
-    provider(&emu, &store, INITIAL)
-        .access_token()
-        .await
-        .unwrap();
+    clock.advance(Duration::from_secs(1800));
+    emu.state.advance_clock(Duration::from_secs(1800));
+    clocked(&emu, &store, &clock).access_token().await.unwrap();
     assert_ne!(read(&store), second);
 }
 
@@ -216,7 +254,7 @@ async fn access_token_is_cached_until_invalidated() {
     emu.state.expire_access_tokens();
     assert_eq!(employees_status(&emu, &a).await, 401);
     let before = emu.state.request_count();
-    p.invalidate().await;
+    p.invalidate(&a).await;
     let c = p.access_token().await.unwrap();
     assert_eq!(emu.state.request_count() - before, 1);
     assert_ne!(c.expose(), a.expose());
@@ -293,8 +331,9 @@ async fn retired_or_unknown_refresh_token_is_an_auth_error_without_secrets() {
     let text = err.to_string();
     assert!(text.contains("paycor-test"), "{text}");
     assert!(text.contains(&store.display().to_string()), "{text}");
-    assert!(text.contains("re-authorize"), "{text}");
-    assert!(text.contains("delete the store file"), "{text}");
+    assert!(text.contains("Re-authorize"), "{text}");
+    assert!(text.contains("hrsync oauth authorize"), "{text}");
+    assert!(text.contains("delete"), "{text}");
     assert!(text.contains("invalid_grant"), "{text}");
     assert!(!store.exists(), "nothing is written on a refusal");
     let secrets = [unknown, CLIENT_SECRET, key(&emu).leak() as &str];
@@ -521,7 +560,7 @@ async fn request_shape_and_default_expiry() {
 }
 
 #[tokio::test]
-async fn no_rotation_keeps_the_store_untouched() {
+async fn no_rotation_keeps_the_refresh_token() {
     let (addr, _) = scripted(vec![(
         200,
         r#"{"access_token":"at-1","expires_in":1800,"token_type":"Bearer"}"#,
@@ -533,7 +572,8 @@ async fn no_rotation_keeps_the_store_untouched() {
         .access_token()
         .await
         .unwrap();
-    assert!(!store.exists());
+    assert_eq!(read(&store), INITIAL);
+    assert_eq!(stored_access(&store), "at-1");
 }
 
 #[tokio::test]
@@ -685,9 +725,13 @@ fn error_bodies_give_code_and_short_detail() {
 fn save_store_replaces_atomically_with_0600() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("a/b/tok");
-    save_store(&store, &Secret::new("one")).unwrap();
-    save_store(&store, &Secret::new("two")).unwrap();
-    assert_eq!(fs::read_to_string(&store).unwrap(), "two\n");
+    let one = |t: &str| Stored {
+        refresh_token: Some(Secret::new(t)),
+        access: None,
+    };
+    store::save_store(&store, &one("one")).unwrap();
+    store::save_store(&store, &one("two")).unwrap();
+    assert_eq!(read(&store), "two");
     assert_eq!(mode(&store), 0o600);
     assert_eq!(mode(&dir.path().join("a/b")), 0o700);
     assert_eq!(fs::read_dir(dir.path().join("a/b")).unwrap().count(), 1);
@@ -724,4 +768,185 @@ async fn a_dropped_caller_does_not_lose_the_rotation() {
     let access = p.access_token().await.unwrap();
     assert_eq!(employees_status(&emu, &access).await, 200);
     assert_ne!(read(&store), INITIAL);
+}
+
+// ---- Across processes: the store's lock and the shared access token. ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_refreshing_at_once_make_one_refresh_request() {
+    let emu = emulator(Duration::from_secs(1800)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("paycor.refresh");
+    // Two providers on one store are two processes: separate caches and mutexes; only the
+    // store's lock is shared. The lock is held (by a third party) while both start, so they
+    // really do ask at the same moment.
+    let held = store::lock_store(&store, Duration::from_secs(1)).unwrap();
+    let a = provider(&emu, &store, INITIAL);
+    let b = provider(&emu, &store, INITIAL);
+    let before = emu.state.request_count();
+    let ta = tokio::spawn(async move { a.access_token().await });
+    let tb = tokio::spawn(async move { b.access_token().await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(emu.state.request_count(), before, "both wait for the lock");
+    drop(held);
+    let ta = ta.await.unwrap().unwrap();
+    let tb = tb.await.unwrap().unwrap();
+    assert_eq!(emu.state.request_count() - before, 1, "exactly one refresh");
+    assert_eq!(ta.expose(), tb.expose());
+    assert_eq!(employees_status(&emu, &ta).await, 200);
+    assert_eq!(
+        raw_refresh_status(&emu, &read(&store)).await,
+        200,
+        "the saved one is live"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_access_token_is_not_taken_from_the_store_again() {
+    let emu = emulator(Duration::from_secs(1800)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("paycor.refresh");
+    let p = provider(&emu, &store, INITIAL);
+    let a = p.access_token().await.unwrap();
+    emu.state.expire_access_tokens();
+    p.invalidate(&a).await;
+    let b = p.access_token().await.unwrap();
+    assert_ne!(a.expose(), b.expose());
+    assert_eq!(employees_status(&emu, &b).await, 200);
+}
+
+#[tokio::test]
+async fn a_late_401_for_an_old_token_keeps_the_fresh_one() {
+    // Two callers sent token a; both get 401. The first invalidates and refreshes (b); the
+    // second's invalidate of a must not throw b away (no second refresh).
+    let emu = emulator(Duration::from_secs(1800)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let p = provider(&emu, &dir.path().join("paycor.refresh"), INITIAL);
+    let a = p.access_token().await.unwrap();
+    emu.state.expire_access_tokens();
+    p.invalidate(&a).await;
+    let b = p.access_token().await.unwrap();
+    let before = emu.state.request_count();
+    p.invalidate(&a).await;
+    let c = p.access_token().await.unwrap();
+    assert_eq!(c.expose(), b.expose());
+    assert_eq!(emu.state.request_count(), before, "no second refresh");
+}
+
+#[tokio::test]
+async fn a_held_lock_is_waited_for_within_a_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("s");
+    let _held = store::lock_store(&store, Duration::from_secs(1)).unwrap();
+    let t = std::time::Instant::now();
+    let err = store::lock_store(&store, Duration::from_millis(200))
+        .err()
+        .unwrap();
+    assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+    assert!(err.to_string().contains("s.lock"), "{err}");
+    assert!(t.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn stores_of_earlier_versions_are_read() {
+    let s = Stored::parse("plain-refresh-token\n").unwrap();
+    assert_eq!(s.refresh_token.unwrap().expose(), "plain-refresh-token");
+    assert!(s.access.is_none());
+    let bad = Stored::parse("{\"refresh_token\": 5}").err().unwrap();
+    assert!(bad.contains("refresh_token"), "{bad}");
+}
+
+#[tokio::test]
+async fn without_a_store_or_configured_token_the_error_says_to_authorize() {
+    let emu = emulator(Duration::from_secs(1800)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(
+        format!("http://{}/sts/v1/common/token", emu.addr),
+        &key(&emu),
+        &dir.path().join("s"),
+        INITIAL,
+    );
+    s.initial_refresh_token = None;
+    let err = s.into_provider().access_token().await.unwrap_err();
+    assert!(matches!(err, SourceError::Config { .. }), "{err:?}");
+    assert!(
+        err.to_string()
+            .contains("hrsync oauth authorize -c <config> paycor-test"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn authorization_code_with_pkce_writes_the_store() {
+    let emu = emulator(Duration::from_secs(1800)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("oauth/paycor.tokens");
+    let mut s = settings(
+        format!("http://{}/sts/v1/common/token", emu.addr),
+        &key(&emu),
+        &store,
+        INITIAL,
+    );
+    s.initial_refresh_token = None;
+    let p = s.into_provider();
+    let pkce = authorize::Pkce::new().unwrap();
+    let redirect = "http://127.0.0.1:1/callback";
+    let url = authorize::authorize_url(&authorize::AuthorizeRequest {
+        authorize_url: &format!("http://{}/AppActivation/Authorize", emu.addr),
+        client_id: CLIENT_ID,
+        redirect_uri: redirect,
+        scope: "scope-id",
+        extra: &[],
+        pkce: &pkce,
+    })
+    .unwrap();
+    let resp = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(&url)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 302);
+    let location = resp.headers()["location"].to_str().unwrap().to_owned();
+    let code = authorize::code_from_pasted(&location, &pkce.state).unwrap();
+
+    // A wrong verifier is refused and writes nothing.
+    let wrong = authorize::Pkce::new().unwrap();
+    let err = p
+        .authorize_with_code(&code, &wrong.verifier, redirect)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("authorization code was refused"),
+        "{err}"
+    );
+    assert!(!store.exists());
+
+    // Codes are single-use; a fresh one with the right verifier works.
+    let resp = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(&url)
+        .send()
+        .await
+        .unwrap();
+    let location = resp.headers()["location"].to_str().unwrap().to_owned();
+    let code = authorize::code_from_pasted(&location, &pkce.state).unwrap();
+    p.authorize_with_code(&code, &pkce.verifier, redirect)
+        .await
+        .unwrap();
+    assert_eq!(mode(&store), 0o600);
+    assert_eq!(mode(store.parent().unwrap()) & 0o077, 0);
+    let before = emu.state.request_count();
+    let access = p.access_token().await.unwrap();
+    assert_eq!(
+        emu.state.request_count(),
+        before,
+        "the exchange's token is cached"
+    );
+    assert_eq!(employees_status(&emu, &access).await, 200);
+    assert_eq!(raw_refresh_status(&emu, &read(&store)).await, 200);
 }

@@ -126,6 +126,46 @@ pub const INCLUDE_BLOCKS: [(&str, &str, &str); 4] = [
 /// The preset's `include` of the employee list and lookup.
 pub const DEFAULT_INCLUDE: &str = "All";
 
+/// Why a static (pasted) Paycor access token was refused (401 with an empty body). Live access
+/// tokens last 30 minutes (`expires_in: 1800`), so a pasted one stops working half an hour
+/// after it was copied. When the token is a JWT whose `exp` has passed, the message says when it
+/// expired; otherwise it cannot be told from a revoked token, and the message says both.
+pub fn static_token_refused(token: &Secret) -> String {
+    let fix = "configure `oauth` so hrsync refreshes it (README \"Sources: Paycor\": \
+               `hrsync oauth authorize` once)";
+    match jwt_expiry(token.expose()) {
+        Some(exp) if exp <= chrono_now_secs() => {
+            let when = chrono::DateTime::from_timestamp(exp, 0)
+                .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+                .unwrap_or_else(|| exp.to_string());
+            format!("the Paycor access token expired (at {when}); {fix}")
+        }
+        _ => format!(
+            "the Paycor access token expired (a pasted access token lasts 30 minutes) or was \
+             revoked; {fix}"
+        ),
+    }
+}
+
+fn chrono_now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// The `exp` claim of a JWT (not verified: only to explain a refusal).
+fn jwt_expiry(token: &str) -> Option<i64> {
+    use base64::Engine as _;
+    let mut parts = token.split('.');
+    let (_, claims, _) = (parts.next()?, parts.next()?, parts.next()?);
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(claims.trim_end_matches('='))
+        .ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    v.get("exp")?.as_i64()
+}
+
 /// What a 403 on `path` with `query` probably lacks: the Data Access permission(s) named as on
 /// Paycor's Data Access screen, and what to do.
 pub fn forbidden_hint(path: &str, query: &[(String, String)]) -> String {
@@ -288,6 +328,25 @@ pub fn integration(s: PaycorSettings, custom: Vec<Endpoint>) -> RestIntegration 
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn a_refused_static_token_is_explained() {
+        use base64::Engine as _;
+        let enc = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        let jwt = |exp: i64| {
+            Secret::new(format!(
+                "{}.{}.sig",
+                enc(r#"{"alg":"RS256"}"#),
+                enc(&format!(r#"{{"exp":{exp}}}"#))
+            ))
+        };
+        let expired = static_token_refused(&jwt(1_700_000_000));
+        assert!(expired.starts_with("the Paycor access token expired (at 2023-11-14 22:13:20 UTC); configure `oauth` so hrsync refreshes it"), "{expired}");
+        let opaque = static_token_refused(&Secret::new("opaque"));
+        assert!(opaque.contains("expired (a pasted access token lasts 30 minutes) or was revoked; configure `oauth` so hrsync refreshes it"), "{opaque}");
+        let live = static_token_refused(&jwt(i64::MAX / 2));
+        assert_eq!(live, opaque);
+    }
 
     #[test]
     fn presets_parse_and_leavers_cover_separated_statuses() {

@@ -147,7 +147,13 @@ impl Limiter {
         })
     }
 
-    async fn wait(&self) {
+    /// Whether `other` is this very limiter (one budget), not just one with the same rate.
+    pub fn is_shared_with(&self, other: &Limiter) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
+    /// Waits until the next call is within the budget.
+    pub async fn wait(&self) {
         self.inner.until_ready().await;
     }
 }
@@ -375,6 +381,8 @@ impl RestIntegration {
                 l.wait().await;
             }
             let mut req = client.request(ep.method.clone(), url);
+            // The OAuth access token this attempt sends (to invalidate exactly it on a 401).
+            let mut sent: Option<Secret> = None;
             if !query.is_empty() {
                 req = req.query(query);
             }
@@ -387,6 +395,7 @@ impl RestIntegration {
                         message: e.to_string(),
                     })?;
                     req = req.bearer_auth(t.expose());
+                    sent = Some(t);
                 }
             }
             for (h, s) in &self.auth.headers {
@@ -410,12 +419,24 @@ impl RestIntegration {
             let bytes = http::read_page(resp, self.max_page_bytes).await?;
             if status == 401
                 && let Bearer::OAuth(p) = &self.auth.bearer
+                && let Some(t) = &sent
                 && !refreshed.swap(true, Ordering::SeqCst)
             {
-                p.invalidate().await;
+                p.invalidate(t).await;
                 return Err(Attempt::Permanent {
                     status: Some(401),
                     message: "HTTP 401: the access token was refused; refreshing it".into(),
+                });
+            }
+            // A pasted Paycor token: a refusal is almost always its 30-minute lifetime.
+            if status == 401
+                && self.flavor == Flavor::Paycor
+                && bytes.iter().all(u8::is_ascii_whitespace)
+                && let Bearer::Static(t) = &self.auth.bearer
+            {
+                return Err(Attempt::Permanent {
+                    status: Some(401),
+                    message: crate::paycor::static_token_refused(t),
                 });
             }
             let body = match classify(self.flavor, status, &bytes, retry_after) {

@@ -442,9 +442,15 @@ impl Config {
 }
 
 impl Config {
-    /// The credentials of an integration, as HTTP headers a webhook sends (`auth = "<name>"`):
-    /// its bearer token, Paycor's subscription key, a REST API key.
-    pub fn auth_headers(&self, integration: &str) -> Result<Vec<(String, Secret)>, ConfigError> {
+    /// The credentials a webhook borrows from an integration (`auth = "<name>"`), and the retry
+    /// manners of that API: its static bearer token or **its OAuth token provider** (the one the
+    /// fetches use: same cache, same token store, one refresh at a time), Paycor's subscription
+    /// key, a REST API key, and the integration's rate limiter (one budget per subscription
+    /// key). Paycor webhooks get [`hrsync_webhook::RetryPolicy::paycor`].
+    pub fn webhook_credentials(
+        &self,
+        integration: &str,
+    ) -> Result<(hrsync_webhook::Credentials, hrsync_webhook::RetryPolicy), ConfigError> {
         let base = self.base_dir();
         let Some((i, it)) = self
             .raw
@@ -459,34 +465,52 @@ impl Config {
             ));
         };
         let key = format!("integration[{i}]");
-        if it.oauth.is_some() && it.token.is_none() {
-            return Err(self.invalid(
-                format!("{key}.oauth"),
-                "a webhook cannot borrow an OAuth integration's rotating token yet; give the webhook its own headers",
-            ));
-        }
-        let mut out = Vec::new();
-        if let Some(t) = &it.token {
+        let mut creds = hrsync_webhook::Credentials {
+            oauth: self.token_provider(i, it)?,
+            ..Default::default()
+        };
+        if creds.oauth.is_none()
+            && let Some(t) = &it.token
+        {
             let t = self.secret(&key, "token", Some(t), &base)?;
-            out.push((
+            creds.headers.push((
                 "Authorization".to_string(),
                 Secret::new(format!("Bearer {}", t.expose())),
             ));
         }
         if let Some(k) = &it.subscription_key {
-            out.push((
+            creds.headers.push((
                 "Ocp-Apim-Subscription-Key".to_string(),
                 self.secret(&key, "subscription_key", Some(k), &base)?,
             ));
         }
         if let Some(k) = &it.api_key {
-            out.push((
+            creds.headers.push((
                 it.api_key_header
                     .clone()
                     .unwrap_or_else(|| crate::config::DEFAULT_API_KEY_HEADER.to_string()),
                 self.secret(&key, "api_key", Some(k), &base)?,
             ));
         }
-        Ok(out)
+        let policy = if it.kind == "paycor" {
+            creds.limiter = self.shared_limiter(
+                &it.name,
+                hrsync_source::rest::Limiter::per_minute(
+                    it.rate_limit_per_minute
+                        .unwrap_or(hrsync_source::paycor::RATE_BUDGET_PER_MINUTE),
+                ),
+            );
+            hrsync_webhook::RetryPolicy::paycor()
+        } else {
+            if it.kind == "rest" {
+                creds.limiter = self.shared_limiter(
+                    &it.name,
+                    it.rate_limit_per_minute
+                        .and_then(hrsync_source::rest::Limiter::per_minute),
+                );
+            }
+            hrsync_webhook::RetryPolicy::default()
+        };
+        Ok((creds, policy))
     }
 }

@@ -12,7 +12,7 @@ use super::config::{OnError, RawOrchestration, RawStep, When};
 use crate::config::Config;
 use chrono::{DateTime, Utc};
 use hrsync_directory::Directory;
-use hrsync_model::{AttrChange, AttrName, Change, ChangeKind, Secret, dn};
+use hrsync_model::{AttrChange, AttrName, Change, ChangeKind, dn};
 use hrsync_state::{DirectoryWrite, OutboxRow, StepDone, Store, Trigger};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -108,10 +108,11 @@ const STEP_LEASE: chrono::Duration = chrono::Duration::minutes(15);
 /// The longest delay step (a year).
 pub const MAX_DELAY_SECS: u64 = 366 * 24 * 3600;
 
-/// A compiled webhook and the credentials it sends.
+/// A compiled webhook, the credentials it borrows and its integration's retry manners.
 pub struct Hook {
     pub hook: hrsync_webhook::Webhook,
-    pub secrets: Vec<(String, Secret)>,
+    pub creds: hrsync_webhook::Credentials,
+    pub policy: hrsync_webhook::RetryPolicy,
 }
 
 /// Everything needed to run steps: templates, webhooks, directory connections per mapping.
@@ -705,15 +706,8 @@ pub async fn call(
 ) -> hrsync_webhook::Delivery {
     match h.hook.render(values) {
         Ok(p) => {
-            hrsync_webhook::deliver(
-                client,
-                &h.hook,
-                &p,
-                &h.secrets,
-                idempotency_key,
-                &hrsync_webhook::RetryPolicy::default(),
-            )
-            .await
+            hrsync_webhook::deliver_with(client, &h.hook, &p, &h.creds, idempotency_key, &h.policy)
+                .await
         }
         Err(e) => hrsync_webhook::Delivery {
             webhook: h.hook.name().to_string(),
@@ -765,11 +759,18 @@ pub fn compile_hooks(cfg: &Config) -> anyhow::Result<BTreeMap<String, Hook>> {
     for w in &cfg.raw.webhooks {
         let hook = hrsync_webhook::Webhook::compile(w)
             .map_err(|e| anyhow::anyhow!("webhook {:?}: {e}", w.name))?;
-        let secrets = match &w.auth {
-            Some(i) => cfg.auth_headers(i)?,
-            None => Vec::new(),
+        let (creds, policy) = match &w.auth {
+            Some(i) => cfg.webhook_credentials(i)?,
+            None => Default::default(),
         };
-        out.insert(w.name.clone(), Hook { hook, secrets });
+        out.insert(
+            w.name.clone(),
+            Hook {
+                hook,
+                creds,
+                policy,
+            },
+        );
     }
     Ok(out)
 }

@@ -521,7 +521,7 @@ fn the_service_example_loads_and_validates() {
     assert_eq!(cfg.event_endpoints().unwrap().len(), 1);
     let hooks = hrsync::service::orchestrate::compile_hooks(&cfg).unwrap();
     assert_eq!(
-        hooks["icehrm-writeback"].secrets.len(),
+        hooks["icehrm-writeback"].creds.headers.len(),
         1,
         "the integration's bearer"
     );

@@ -14,6 +14,7 @@ mod hostile_hr;
 mod lifecycle;
 mod ops;
 mod paycor;
+mod paycor_oauth;
 mod rest;
 mod secrets;
 mod sync;

@@ -10,10 +10,26 @@ use std::collections::HashSet;
 
 const SEPARATED: [&str; 5] = ["Terminated", "Resigned", "Retired", "LaidOff", "Deceased"];
 
-struct PaycorFx {
-    dir: tempfile::TempDir,
-    emu: PaycorState,
+pub(crate) struct PaycorFx {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) emu: PaycorState,
     _server: tokio::task::JoinHandle<()>,
+}
+
+/// The OAuth client secret and first refresh token the fixture's emulator accepts (unless the
+/// test's `PaycorConfig` sets its own).
+pub(crate) const FX_CLIENT_SECRET: &str = "fx-client-secret-41d7c0";
+pub(crate) const FX_REFRESH_TOKEN: &str = "fx-initial-refresh-8e2b55";
+
+/// The example with a pasted token instead of its `[integration.oauth]` table.
+pub(crate) fn with_static_token(text: String) -> String {
+    let start = text.find("[integration.oauth]").unwrap();
+    let end = text.find("[directory]").unwrap();
+    format!(
+        "{}token = {{ file = \"token\" }}\n\n{}",
+        &text[..start],
+        &text[end..]
+    )
 }
 
 impl PaycorFx {
@@ -27,7 +43,15 @@ impl PaycorFx {
     }
 
     /// A fixture in its own OU `tag`, the example config edited by `edit`.
-    async fn with(tag: &str, cfg: PaycorConfig, edit: impl Fn(String) -> String) -> PaycorFx {
+    pub(crate) async fn with(
+        tag: &str,
+        mut cfg: PaycorConfig,
+        edit: impl Fn(String) -> String,
+    ) -> PaycorFx {
+        cfg.client_secret
+            .get_or_insert_with(|| FX_CLIENT_SECRET.to_string());
+        cfg.refresh_token
+            .get_or_insert_with(|| FX_REFRESH_TOKEN.to_string());
         let env = ldap_env();
         let ou = format!("ou={tag}-{},{}", std::process::id(), env.base);
         let people = format!("ou=people,{ou}");
@@ -54,13 +78,16 @@ impl PaycorFx {
             .unwrap();
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("token"), &cfg.access_token).unwrap();
+        std::fs::write(dir.path().join("cs"), cfg.client_secret.as_deref().unwrap()).unwrap();
+        std::fs::write(dir.path().join("rt"), cfg.refresh_token.as_deref().unwrap()).unwrap();
         std::fs::write(dir.path().join("key"), &cfg.subscription_key).unwrap();
         std::fs::write(dir.path().join("ldap.pw"), &env.password).unwrap();
         let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples");
         let text = std::fs::read_to_string(format!("{root}/paycor-openldap.toml"))
             .unwrap()
             .replace("http://127.0.0.1:8092", &format!("http://{addr}"))
-            .replace("{ env = \"PAYCOR_TOKEN\" }", "{ file = \"token\" }")
+            .replace("{ env = \"PAYCOR_CLIENT_SECRET\" }", "{ file = \"cs\" }")
+            .replace("{ env = \"PAYCOR_REFRESH_TOKEN\" }", "{ file = \"rt\" }")
             .replace(
                 "{ env = \"PAYCOR_SUBSCRIPTION_KEY\" }",
                 "{ file = \"key\" }",
@@ -88,7 +115,7 @@ impl PaycorFx {
         }
     }
 
-    async fn run(&self, mode: Mode) -> Result<RunReport, String> {
+    pub(crate) async fn run(&self, mode: Mode) -> Result<RunReport, String> {
         let cfg = Config::load(&self.dir.path().join("hrsync.toml")).unwrap();
         let job = cfg.job("paycor-staff").unwrap();
         let mut store = Store::open(&cfg.state_path()).unwrap();
@@ -184,14 +211,13 @@ async fn paycor_oauth_rotation_person_join_and_endpoint_test() {
         ..PaycorConfig::default()
     };
     let client_id = cfg.client_id.clone();
+    assert_eq!(
+        client_id, "hrsync-emulator-client",
+        "the example's client id"
+    );
+    // The example itself uses OAuth.
     let fx = PaycorFx::with("paycor-oauth", cfg.clone(), move |t| {
-        t.replace(
-            "token = { file = \"token\" }",
-            &format!(
-                "oauth = {{ token_url = \"http://{{addr}}/sts/v1/common/token\", client_id = \"{client_id}\", client_secret = {{ file = \"cs\" }}, refresh_token = {{ file = \"rt\" }} }}"
-            ),
-        )
-        .replace("# join = [\"person_data\"]", "join = [\"person_data\"]")
+        t.replace("# join = [\"person_data\"]", "join = [\"person_data\"]")
         .replace(
             "l = \"{workLocation.city}\"",
             "l = \"{workLocation.city}\"\ndescription = \"home: {person_data.email.emailAddress}\"",
@@ -203,7 +229,9 @@ async fn paycor_oauth_rotation_person_join_and_endpoint_test() {
     std::fs::write(fx.dir.path().join("rt"), INITIAL).unwrap();
     let text = std::fs::read_to_string(&path).unwrap();
     assert!(
-        text.contains("oauth = {") && text.contains("\njoin = [\"person_data\"]"),
+        text.contains("[integration.oauth]")
+            && !text.contains("\ntoken = {")
+            && text.contains("\njoin = [\"person_data\"]"),
         "{text}"
     );
 
@@ -236,8 +264,13 @@ async fn paycor_oauth_rotation_person_join_and_endpoint_test() {
 
     // The refresh token rotated into the 0600 store; the next run (new provider) uses it.
     let store = fx.dir.path().join("paycor.refresh-token");
+    let refresh_of = |text: &str| {
+        let v: serde_json::Value = serde_json::from_str(text).unwrap();
+        v["refresh_token"].as_str().unwrap().to_string()
+    };
     let first = std::fs::read_to_string(&store).unwrap();
-    assert_ne!(first.trim(), INITIAL);
+    assert_ne!(refresh_of(&first), INITIAL);
+    assert_eq!(fx.emu.refresh_grants(), 1);
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(
         std::fs::metadata(&store).unwrap().permissions().mode() & 0o777,
@@ -246,14 +279,23 @@ async fn paycor_oauth_rotation_person_join_and_endpoint_test() {
     let r = fx.run(Mode::Plan).await.unwrap();
     assert!(r.plan.changes.is_empty(), "{:?}", r.plan.changes);
     let second = std::fs::read_to_string(&store).unwrap();
-    assert_ne!(first, second, "rotated again");
+    assert_eq!(
+        first, second,
+        "the next run used the stored access token: no refresh while it is valid"
+    );
+    assert_eq!(fx.emu.refresh_grants(), 1);
+    let access = serde_json::from_str::<serde_json::Value>(&second).unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
 
     // endpoint test on both endpoints, through the binary: fields shown, no secret anywhere.
     let secrets = [
         SECRET.to_string(),
         INITIAL.to_string(),
         cfg.subscription_key.clone(),
-        second.trim().to_string(),
+        refresh_of(&second),
+        access,
     ];
     let dir = fx.dir.path().to_path_buf();
     let run = |args: Vec<&'static str>| {
@@ -294,9 +336,9 @@ async fn paycor_oauth_rotation_person_join_and_endpoint_test() {
         out2.contains("email.emailAddress") && out2.contains("phones[].phoneNumber"),
         "{out2}"
     );
-    let third = std::fs::read_to_string(&store).unwrap();
+    let third = refresh_of(&std::fs::read_to_string(&store).unwrap());
     for text in [&out, &out2] {
-        for s in secrets.iter().chain([&third.trim().to_string()]) {
+        for s in secrets.iter().chain([&third]) {
             assert!(!text.contains(s.as_str()), "a secret leaked:\n{text}");
         }
     }
