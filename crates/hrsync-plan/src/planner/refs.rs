@@ -6,7 +6,7 @@
 //! (unknown, out of scope, a leaver, awaiting review) or that is part of a cycle leaves the
 //! attribute as it is, with a finding; it is never guessed.
 
-use super::Planner;
+use super::{FastMap, FastSet, Planner};
 use hrsync_model::{AttrChange, AttrName, Change, ChangeKind, DesiredEntry, DirEntry, Finding, dn};
 use std::collections::{HashMap, HashSet};
 
@@ -58,30 +58,46 @@ impl Planner {
         if self.o.person_refs.is_empty() {
             return;
         }
-        // Every account's DN once this plan is applied. A targeted run (an event) read only a
-        // few accounts: the others are known by their stored links.
-        let mut final_dn: HashMap<String, String> = if self.o.targeted {
-            self.links
-                .iter()
-                .map(|(k, l)| (k.clone(), l.dn.clone()))
-                .collect()
-        } else {
-            HashMap::new()
-        };
-        let seen: HashSet<String> = self.observed.iter().map(|o| o.key.clone()).collect();
-        final_dn.extend(self.observed.iter().map(|o| (o.key.clone(), o.dn.clone())));
-        for c in &self.changes {
-            if c.kind.creates() {
-                final_dn.insert(c.key.clone(), c.dn.clone());
-            } else if let Some(n) = &c.new_dn {
-                final_dn.insert(c.key.clone(), n.clone());
+        // Every account's DN once this plan is applied: the DN each paired entry has
+        // (borrowed: 100,000s of them), overridden by the creates and renames of this plan, and
+        // in a targeted run (an event, which read only a few accounts) the stored links for
+        // the others.
+        let changed_dn: FastMap<String, String> = self
+            .changes
+            .iter()
+            .filter_map(|c| {
+                if c.kind.creates() {
+                    Some((c.key.clone(), c.dn.clone()))
+                } else {
+                    c.new_dn.as_ref().map(|n| (c.key.clone(), n.clone()))
+                }
+            })
+            .collect();
+        let observed_dn: FastMap<&str, &str> = self
+            .observed
+            .iter()
+            .map(|o| (o.key.as_str(), o.dn.as_str()))
+            .collect();
+        let links = &self.links;
+        let targeted = self.o.targeted;
+        let final_dn = |k: &str| -> Option<String> {
+            if let Some(d) = changed_dn.get(k) {
+                return Some(d.clone());
             }
-        }
-        let reviewed: HashSet<String> = self.review.iter().map(|r| r.key.clone()).collect();
+            if let Some(d) = observed_dn.get(k) {
+                return Some((*d).to_string());
+            }
+            targeted
+                .then(|| links.get(k).map(|l| l.dn.clone()))
+                .flatten()
+        };
+        let reviewed: FastSet<&str> = self.review.iter().map(|r| r.key.as_str()).collect();
+        let mut all_findings = Vec::new();
+        let mut all_updates = Vec::new();
 
-        for pref in self.o.person_refs.clone() {
+        for pref in &self.o.person_refs {
             let attr = pref.attr.clone();
-            let empty = super::FastMap::default();
+            let empty = FastMap::default();
             let index = pref
                 .by
                 .as_ref()
@@ -100,13 +116,13 @@ impl Planner {
                 }
             };
             // Who HR says reports to whom (first value), for cycle detection.
-            let mut boss: HashMap<String, String> = HashMap::new();
+            let mut boss: FastMap<&str, String> = FastMap::default();
             for r in &self.refs {
                 if let Some((_, _, want)) = r.attrs.iter().find(|(a, _, _)| *a == attr)
                     && let Some(b) = want.iter().find(|v| !v.trim().is_empty())
                     && let Ok(k) = key_of(b.trim())
                 {
-                    boss.insert(r.key.clone(), k);
+                    boss.insert(r.key.as_str(), k);
                 }
             }
             for c in self.changes.iter().filter(|c| c.kind.creates()) {
@@ -114,7 +130,7 @@ impl Planner {
                     && let Some(b) = a.after.iter().find(|v| !v.trim().is_empty())
                     && let Ok(k) = key_of(b.trim())
                 {
-                    boss.insert(c.key.clone(), k);
+                    boss.insert(c.key.as_str(), k);
                 }
             }
             let cycles = find_cycles(&boss);
@@ -136,7 +152,7 @@ impl Planner {
                         Some("is out of scope or could not be mapped (see its findings)")
                     } else if reviewed.contains(k) {
                         Some("awaits review (hrsync review), so has no account yet")
-                    } else if missing_keys.contains(k) && !seen.contains(k) {
+                    } else if missing_keys.contains(k) && !observed_dn.contains_key(k) {
                         Some("is not in HR any more")
                     } else {
                         None
@@ -144,8 +160,8 @@ impl Planner {
                     if let Some(why) = why {
                         return Err(Unresolved::Other(format!("{attr} {k} {why}")));
                     }
-                    match final_dn.get(k) {
-                        Some(d) => out.push(d.clone()),
+                    match final_dn(k) {
+                        Some(d) => out.push(d),
                         None => {
                             return Err(Unresolved::Other(format!(
                                 "{attr} {k} is not in HR and has no account"
@@ -157,7 +173,7 @@ impl Planner {
             };
 
             let mut findings = Vec::new();
-            let mut reported_cycles = HashSet::new();
+            let mut reported_cycles = FastSet::default();
             let mut finding = |key: &str, u: Unresolved, what: &str| match u {
                 Unresolved::Cycle(c) => {
                     if reported_cycles.insert(c.clone()) {
@@ -220,7 +236,13 @@ impl Planner {
                     Err(u) => finding(&r.key, u, "left unchanged"),
                 }
             }
-            self.findings.extend(findings);
+            all_findings.extend(findings);
+            all_updates.push(updates);
+        }
+        // Merged once the maps above (which borrow the plan) are done with; each reference's
+        // updates in turn, as before (they never add or change a create).
+        self.findings.extend(all_findings);
+        for updates in all_updates {
             self.merge_updates(updates);
         }
     }
@@ -268,25 +290,31 @@ impl Planner {
     }
 }
 
-/// People in a reporting cycle (`a → b → a`), each with the cycle written out. A person who
-/// is their own supervisor is not a cycle (the top of the organisation).
-fn find_cycles(boss: &HashMap<String, String>) -> HashMap<String, String> {
-    let mut out = HashMap::new();
-    let mut done: HashSet<&str> = HashSet::new();
-    let mut starts: Vec<&String> = boss.keys().collect();
-    starts.sort();
-    for start in starts {
+/// People in a reporting cycle (`a → b → a`), each with the cycle written out from its
+/// smallest key (the same text whichever member the walk met first). A person who is their own
+/// supervisor is not a cycle (the top of the organisation).
+fn find_cycles<
+    K: AsRef<str> + std::hash::Hash + Eq + std::borrow::Borrow<str>,
+    S: std::hash::BuildHasher,
+>(
+    boss: &HashMap<K, String, S>,
+) -> FastMap<String, String> {
+    let mut out = FastMap::default();
+    let mut done: FastSet<&str> = FastSet::default();
+    for start in boss.keys() {
         let mut path: Vec<&str> = Vec::new();
-        let mut cur = start.as_str();
+        let mut cur: &str = start.as_ref();
         loop {
             if done.contains(cur) {
                 break;
             }
             if let Some(pos) = path.iter().position(|p| *p == cur) {
                 let members = &path[pos..];
-                let text = members
+                let first = (0..members.len()).min_by_key(|&i| members[i]).unwrap_or(0);
+                let text = members[first..]
                     .iter()
-                    .chain(std::iter::once(&cur))
+                    .chain(&members[..first])
+                    .chain(std::iter::once(&members[first]))
                     .copied()
                     .collect::<Vec<_>>()
                     .join(" → ");
@@ -333,5 +361,22 @@ mod tests {
             !c.contains_key("5"),
             "own supervisor is the top, not a cycle"
         );
+    }
+
+    /// The cycle is written from its smallest key whichever member a walk meets first (the
+    /// maps are hashed, so the walk's order is not fixed): the finding reads the same each run.
+    #[test]
+    fn a_cycle_reads_the_same_whichever_member_is_met_first() {
+        for entry in ["a", "b", "c"] {
+            let boss: HashMap<String, String> = [("b", "c"), ("c", "a"), ("a", "b"), ("0", entry)]
+                .into_iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect();
+            let c = find_cycles(&boss);
+            for m in ["a", "b", "c"] {
+                assert_eq!(c[m], "a → b → c → a", "entering at {entry}");
+            }
+            assert!(!c.contains_key("0"));
+        }
     }
 }
