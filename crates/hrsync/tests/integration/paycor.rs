@@ -297,28 +297,12 @@ async fn paycor_oauth_rotation_person_join_and_endpoint_test() {
         refresh_of(&second),
         access,
     ];
-    let dir = fx.dir.path().to_path_buf();
-    let run = |args: Vec<&'static str>| {
-        let dir = dir.clone();
-        tokio::task::spawn_blocking(move || {
-            let out = std::process::Command::new(env!("CARGO_BIN_EXE_hrsync"))
-                .args(args)
-                .arg("-c")
-                .arg(dir.join("hrsync.toml"))
-                .env("HRSYNC_LOG", "trace")
-                .output()
-                .unwrap();
-            (
-                out.status.code().unwrap_or(-1),
-                format!(
-                    "{}{}",
-                    String::from_utf8_lossy(&out.stdout),
-                    String::from_utf8_lossy(&out.stderr)
-                ),
-            )
-        })
+    let cfg = fx.dir.path().join("hrsync.toml");
+    let run = |args: &'static [&'static str]| {
+        let cfg = cfg.clone();
+        async move { crate::common::cli_async(&cfg, args, &[("HRSYNC_LOG", "trace")]).await }
     };
-    let (code, out) = run(vec!["endpoint", "test", "paycor"]).await.unwrap();
+    let (code, out) = run(&["endpoint", "test", "paycor"]).await;
     assert_eq!(code, 0, "{out}");
     assert!(
         out.contains("Ocp-Apim-Subscription-Key: [redacted]")
@@ -328,9 +312,7 @@ async fn paycor_oauth_rotation_person_join_and_endpoint_test() {
             && out.contains("positionData.manager.id"),
         "{out}"
     );
-    let (code, out2) = run(vec!["endpoint", "test", "paycor", "person_data"])
-        .await
-        .unwrap();
+    let (code, out2) = run(&["endpoint", "test", "paycor", "person_data"]).await;
     assert_eq!(code, 0, "{out2}");
     assert!(
         out2.contains("email.emailAddress") && out2.contains("phones[].phoneNumber"),

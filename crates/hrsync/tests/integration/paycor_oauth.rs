@@ -36,23 +36,9 @@ fn mode(path: &Path) -> u32 {
 }
 
 /// Runs the hrsync binary (blocking, on a thread); exit code and stdout+stderr.
-async fn hrsync(args: Vec<String>) -> (i32, String) {
-    tokio::task::spawn_blocking(move || {
-        let out = Command::new(env!("CARGO_BIN_EXE_hrsync"))
-            .args(&args)
-            .output()
-            .unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ),
-        )
-    })
-    .await
-    .unwrap()
+/// The real binary with `args` against the fixture's config.
+async fn hrsync(fx: &PaycorFx, args: &[&str]) -> (i32, String) {
+    crate::common::cli_async(&fx.dir.path().join("hrsync.toml"), args, &[]).await
 }
 
 fn cfg_path(fx: &PaycorFx) -> String {
@@ -200,16 +186,7 @@ async fn webhook_test_and_orchestration_write_back_through_an_oauth_integration(
             status: 401,
             times: 1,
         });
-    let (code, out) = hrsync(vec![
-        "webhook".into(),
-        "test".into(),
-        "-c".into(),
-        cfg_path(&fx),
-        "paycor-writeback".into(),
-        "--user".into(),
-        id.clone(),
-    ])
-    .await;
+    let (code, out) = hrsync(&fx, &["webhook", "test", "paycor-writeback", "--user", &id]).await;
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("Authorization: [redacted]"), "{out}");
     assert!(
@@ -274,12 +251,11 @@ async fn the_daemon_and_a_cli_run_refreshing_at_once_make_one_refresh_request() 
     // start, so neither can be first by accident.
     let held =
         hrsync_source::oauth::store::lock_store(&store_path, Duration::from_secs(1)).unwrap();
-    let cli = tokio::spawn(hrsync(vec![
-        "plan".into(),
-        "-c".into(),
-        cfg_path(&fx),
-        "--summary".into(),
-    ]));
+    let cfg = fx.dir.path().join("hrsync.toml");
+    let cli =
+        tokio::spawn(
+            async move { crate::common::cli_async(&cfg, &["plan", "--summary"], &[]).await },
+        );
     // The lock is let go half a second later (the daemon's tick runs here meanwhile).
     let emu = fx.emu.clone();
     let release = tokio::spawn(async move {
@@ -419,7 +395,7 @@ async fn oauth_authorize_with_a_loopback_redirect_writes_the_store_0600() {
     let fx = authorize_fx("pc-authz", redirect.clone()).await;
     let store = fx.dir.path().join("paycor.refresh-token");
     // Before: no refresh token anywhere; check warns and the run says how to get one.
-    let (code, out) = hrsync(vec!["check".into(), "-c".into(), cfg_path(&fx)]).await;
+    let (code, out) = hrsync(&fx, &["check"]).await;
     assert_eq!(code, 0, "{out}");
     assert!(
         out.contains("warning: integration \"paycor\" has no OAuth tokens yet")
@@ -564,16 +540,7 @@ async fn paycor_webhooks_share_the_fetch_s_provider_and_budget_and_do_not_repeat
             status: 500,
             times: 0,
         });
-    let (code, out) = hrsync(vec![
-        "webhook".into(),
-        "test".into(),
-        "-c".into(),
-        cfg_path(&fx),
-        "paycor-writeback".into(),
-        "--user".into(),
-        id.clone(),
-    ])
-    .await;
+    let (code, out) = hrsync(&fx, &["webhook", "test", "paycor-writeback", "--user", &id]).await;
     assert_eq!(code, 3, "{out}");
     assert!(
         out.contains("HTTP 500") && out.contains("1 attempt"),

@@ -255,6 +255,28 @@ pub fn keys(r: &RunReport, kind: hrsync_model::ChangeKind) -> HashSet<String> {
         .collect()
 }
 
+/// [`cli`] on a blocking thread, for tests that run the binary while they serve something
+/// (an emulator, a lock) on the runtime.
+pub async fn cli_async(
+    cfg: &std::path::Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (i32, String) {
+    let cfg = cfg.to_path_buf();
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        cli(&cfg, &args, &env)
+    })
+    .await
+    .unwrap()
+}
+
 /// Runs the real `hrsync` binary with `args -c cfg` (and `env`); exit code and stdout+stderr.
 pub fn cli(cfg: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_hrsync"))
