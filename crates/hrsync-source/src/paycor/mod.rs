@@ -297,6 +297,13 @@ pub fn preset_endpoints_with(include: &[String]) -> Vec<Endpoint> {
 }
 
 /// A Paycor integration as a REST integration with the preset endpoints.
+/// The rate limiter of a Paycor subscription key: `rate_limit_per_minute`, default
+/// [`RATE_BUDGET_PER_MINUTE`]. The fetches and the webhooks that borrow the integration build
+/// it here (and share one instance).
+pub fn limiter(rate_limit_per_minute: Option<u32>) -> Option<Limiter> {
+    Limiter::per_minute(rate_limit_per_minute.unwrap_or(RATE_BUDGET_PER_MINUTE))
+}
+
 pub fn integration(s: PaycorSettings, custom: Vec<Endpoint>) -> RestIntegration {
     let mut endpoints = if s.include.is_empty() {
         preset_endpoints()
@@ -317,7 +324,7 @@ pub fn integration(s: PaycorSettings, custom: Vec<Endpoint>) -> RestIntegration 
         timeout: s.timeout,
         retry: s.retry,
         flavor: Flavor::Paycor,
-        limiter: Limiter::per_minute(s.rate_limit_per_minute.unwrap_or(RATE_BUDGET_PER_MINUTE)),
+        limiter: limiter(s.rate_limit_per_minute),
         last_run_time: None,
         max_pages: 100_000,
         max_page_bytes: s.max_page_bytes,
