@@ -1843,8 +1843,9 @@ impl Config {
         .map_err(|e| self.invalid(format!("{key}.{field}"), e.to_string()))
     }
 
-    /// The bearer of an API integration: OAuth when configured, else the static token.
-    fn bearer(
+    /// The bearer of an API integration: OAuth when configured, else the static token (also
+    /// what a webhook borrowing the integration sends).
+    pub(crate) fn bearer(
         &self,
         ii: usize,
         key: &str,

@@ -465,18 +465,15 @@ impl Config {
             ));
         };
         let key = format!("integration[{i}]");
-        let mut creds = hrsync_webhook::Credentials {
-            oauth: self.token_provider(i, it)?,
-            ..Default::default()
-        };
-        if creds.oauth.is_none()
-            && let Some(t) = &it.token
-        {
-            let t = self.secret(&key, "token", Some(t), &base)?;
-            creds.headers.push((
+        // The integration's own bearer, as its fetches send it (OAuth wins over a token).
+        let mut creds = hrsync_webhook::Credentials::default();
+        match self.bearer(i, &key, it, &base)? {
+            hrsync_source::rest::Bearer::OAuth(p) => creds.oauth = Some(p),
+            hrsync_source::rest::Bearer::Static(t) => creds.headers.push((
                 "Authorization".to_string(),
                 Secret::new(format!("Bearer {}", t.expose())),
-            ));
+            )),
+            hrsync_source::rest::Bearer::None => {}
         }
         if let Some(k) = &it.subscription_key {
             creds.headers.push((
@@ -495,10 +492,7 @@ impl Config {
         let policy = if it.kind == "paycor" {
             creds.limiter = self.shared_limiter(
                 &it.name,
-                hrsync_source::rest::Limiter::per_minute(
-                    it.rate_limit_per_minute
-                        .unwrap_or(hrsync_source::paycor::RATE_BUDGET_PER_MINUTE),
-                ),
+                hrsync_source::paycor::limiter(it.rate_limit_per_minute),
             );
             hrsync_webhook::RetryPolicy::paycor()
         } else {
