@@ -347,31 +347,29 @@ pub async fn deliver_with(
             l.wait().await;
         }
         if let Some(provider) = &creds.oauth {
-            let token = match provider.access_token().await {
-                Ok(t) => t,
-                Err(e) => {
-                    d.attempts -= 1;
-                    d.error = Some(format!(
-                        "webhook {name}: request not sent: no access token from integration {}: {e}",
+            let header = match provider.access_token().await {
+                Ok(t) => match HeaderValue::from_str(&format!("Bearer {}", t.expose())) {
+                    Ok(v) => Ok((t, v)),
+                    Err(_) => Err(format!(
+                        "the access token of integration {} cannot be sent in a header",
                         provider.integration()
-                    ));
+                    )),
+                },
+                Err(e) => Err(format!(
+                    "no access token from integration {}: {e}",
+                    provider.integration()
+                )),
+            };
+            let (token, mut v) = match header {
+                Ok(h) => h,
+                Err(why) => {
+                    d.attempts -= 1;
+                    d.error = Some(format!("webhook {name}: request not sent: {why}"));
                     break;
                 }
             };
-            match HeaderValue::from_str(&format!("Bearer {}", token.expose())) {
-                Ok(mut v) => {
-                    v.set_sensitive(true);
-                    map.insert(reqwest::header::AUTHORIZATION, v);
-                }
-                Err(_) => {
-                    d.attempts -= 1;
-                    d.error = Some(format!(
-                        "webhook {name}: request not sent: the access token of integration {} cannot be sent in a header",
-                        provider.integration()
-                    ));
-                    break;
-                }
-            }
+            v.set_sensitive(true);
+            map.insert(reqwest::header::AUTHORIZATION, v);
             if token.expose().len() >= MIN_SCRUB_LEN
                 && !owned_secrets.iter().any(|s| s == token.expose())
             {
