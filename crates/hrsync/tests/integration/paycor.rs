@@ -378,8 +378,8 @@ async fn paycor_events_reach_the_daemon_and_update_that_employee() {
     // With the per-employee person join, to count its calls.
     let fx = PaycorFx::with("paycor-events", cfg, |t| {
         // (without the example's write-back orchestration: only the event's calls count)
-        let t = t.split("# Write-back").next().unwrap_or_default().to_string();
-        t.replace("# join = [\"person_data\"]", "join = [\"person_data\"]") + "\n[[event]]\nname = \"paycor\"\nmapping = \"paycor-staff\"\nformat = \"paycor\"\nauth = \"shared_secret\"\nsecret = { file = \"event.secret\" }\n"
+        let t = without_write_back(&t);
+        t.replace("# join = [\"person_data\"]", "join = [\"person_data\"]") + EVENT
     })
     .await;
     std::fs::write(
@@ -451,8 +451,8 @@ async fn paycor_events_in_either_casing_with_or_without_the_bearer_prefix() {
         ..PaycorConfig::default()
     };
     let fx = PaycorFx::with("paycor-casing", cfg, |t| {
-        let t = t.split("# Write-back").next().unwrap_or_default().to_string();
-        t + "\n[[event]]\nname = \"paycor\"\nmapping = \"paycor-staff\"\nformat = \"paycor\"\nauth = \"shared_secret\"\nsecret = { file = \"event.secret\" }\n"
+        let t = without_write_back(&t);
+        t + EVENT
     })
     .await;
     // Configured without the prefix; Paycor's portal shows (and sends) it with.
@@ -544,6 +544,17 @@ async fn paycor_events_in_either_casing_with_or_without_the_bearer_prefix() {
     running.shutdown(std::time::Duration::from_secs(10)).await;
 }
 
+/// The example config without its write-back section (webhook and orchestration).
+fn without_write_back(t: &str) -> String {
+    t.split("# Write-back")
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// The Paycor event endpoint the event tests add (shared secret in `event.secret`).
+const EVENT: &str = "\n[[event]]\nname = \"paycor\"\nmapping = \"paycor-staff\"\nformat = \"paycor\"\nauth = \"shared_secret\"\nsecret = { file = \"event.secret\" }\n";
+
 /// A status outside Paycor's 13 documented values (`Unknown`) is a warning; by default that
 /// person's changes are held (nothing disabled); `unknown_status = "leaver"` disables.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -553,13 +564,7 @@ async fn paycor_unknown_status_is_held_with_a_warning_unless_configured() {
         seed: 31,
         ..PaycorConfig::default()
     };
-    let fx = PaycorFx::with("paycor-unknown", cfg, |t| {
-        t.split("# Write-back")
-            .next()
-            .unwrap_or_default()
-            .to_string()
-    })
-    .await;
+    let fx = PaycorFx::with("paycor-unknown", cfg, |t| without_write_back(&t)).await;
     let r = fx.run(Mode::Apply).await.unwrap();
     assert_eq!(r.applied_failed, 0);
     let created: Vec<String> = r
@@ -641,13 +646,7 @@ async fn paycor_403_names_the_missing_permission_and_include_can_be_overridden()
         seed: 41,
         ..PaycorConfig::default()
     };
-    let fx = PaycorFx::with("paycor-include", cfg, |t| {
-        t.split("# Write-back")
-            .next()
-            .unwrap_or_default()
-            .to_string()
-    })
-    .await;
+    let fx = PaycorFx::with("paycor-include", cfg, |t| without_write_back(&t)).await;
     fx.emu
         .revoke(Permission::ViewLegalEntityEmployeesWorkLocation);
     let e = fx.run(Mode::Plan).await.unwrap_err();
