@@ -211,7 +211,7 @@ impl Directory {
                         key = v.first().cloned();
                     }
                     hrsync_model::attr::normalize_values(&mut v);
-                    attrs.entry(a.clone()).or_default().extend(v);
+                    attrs.entry_or_default(a.clone()).extend(v);
                 }
             }
             let disabled = cfg

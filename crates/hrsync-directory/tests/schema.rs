@@ -11,7 +11,7 @@ use hrsync_model::{AttrChange, AttrMap, AttrName, Change, ChangeKind, DesiredEnt
 fn desired(key: &str, rdn: (&str, &str), parent: &str, attrs: &[(&str, &str)]) -> DesiredEntry {
     let mut m = AttrMap::new();
     for (a, v) in attrs {
-        m.entry(AttrName::new(*a)).or_default().push(v.to_string());
+        m.entry_or_default(AttrName::new(*a)).push(v.to_string());
     }
     DesiredEntry {
         key: key.into(),

@@ -3,7 +3,6 @@
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::cmp::Ordering;
-use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -81,8 +80,7 @@ impl From<&str> for AttrName {
     }
 }
 
-/// Attribute → values. Values are kept sorted and de-duplicated (LDAP values are sets).
-pub type AttrMap = BTreeMap<AttrName, Vec<String>>;
+pub use crate::attrmap::AttrMap;
 
 /// Sorts and de-duplicates values so two maps compare as sets.
 pub fn normalize_values(values: &mut Vec<String>) {

@@ -10,6 +10,7 @@
 //! - [`text`]: messages for logs and storage, cut to a sane length.
 
 pub mod attr;
+pub mod attrmap;
 pub mod dn;
 pub mod entry;
 pub mod filter;

@@ -758,3 +758,36 @@ fn an_entry_that_lost_its_key_is_paired_by_its_linked_uuid() {
     assert!(c.attrs[0].attr.is("employeeNumber"));
     assert_eq!(c.attrs[0].after, vec!["1".to_string()]);
 }
+
+#[test]
+fn reference_findings_read_the_same_whatever_order_people_arrive() {
+    // 9 has left; 1, 2 and 3 report to 9: one finding each, in key order either way.
+    let people = ["1", "2", "3"];
+    let run = |entries_first: bool| {
+        let mut p = manager_planner();
+        let mut entries: Vec<DirEntry> = people
+            .iter()
+            .map(|k| have(k, &format!("u{k}"), "Eng", false))
+            .collect();
+        entries.push(have("9", "boss", "CEO", false));
+        let mut desired: Vec<DesiredEntry> = people
+            .iter()
+            .map(|k| with_boss(want(k, &format!("u{k}"), "Eng", false), "9"))
+            .collect();
+        desired.push(want("9", "boss", "CEO", true));
+        if entries_first {
+            entries.into_iter().for_each(|e| p.add_entry(e));
+            desired.into_iter().for_each(|d| p.add_desired(d));
+        } else {
+            for (d, e) in desired.into_iter().rev().zip(entries.into_iter().rev()) {
+                p.add_desired(d);
+                p.add_entry(e);
+            }
+        }
+        p.finish(complete(4)).0.findings
+    };
+    let a = run(true);
+    let subjects: Vec<&str> = a.iter().map(|f| f.subject.as_str()).collect();
+    assert_eq!(subjects, ["1", "2", "3"], "{a:?}");
+    assert_eq!(a, run(false));
+}

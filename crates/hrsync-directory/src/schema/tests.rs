@@ -110,7 +110,7 @@ fn ad() -> Schema {
 fn entry(key: &str, dn: &str, attrs: &[(&str, &str)]) -> DesiredEntry {
     let mut m = AttrMap::new();
     for (a, v) in attrs {
-        m.entry(AttrName::new(*a)).or_default().push(v.to_string());
+        m.entry_or_default(AttrName::new(*a)).push(v.to_string());
     }
     DesiredEntry {
         key: key.into(),

@@ -236,6 +236,9 @@ impl Planner {
                     Err(u) => finding(&r.key, u, "left unchanged"),
                 }
             }
+            // People reach the planner in whatever order HR pages and directory entries
+            // meet; the findings read in key order, so two plans of the same data agree.
+            findings.sort_by(|a, b| a.subject.cmp(&b.subject));
             all_findings.extend(findings);
             all_updates.push(updates);
         }
