@@ -17,6 +17,19 @@ impl Directory {
 
     /// All managed entries, handed to `sink` as they arrive (nothing is accumulated here).
     pub async fn snapshot_with(&self, sink: impl FnMut(DirEntry)) -> Result<usize> {
+        self.snapshot_paced(sink, None).await
+    }
+
+    /// [`Directory::snapshot_with`], taking one permit of `pace` before each entry is handed
+    /// on: the caller adds permits as the other side of the pairing (HR) makes progress, so the
+    /// read never runs more than the permits ahead of it, and closes `pace` to let the rest
+    /// through. Entries that wait in memory for their HR record are what a run's footprint is
+    /// made of. A closed semaphore (or none) never waits.
+    pub async fn snapshot_paced(
+        &self,
+        sink: impl FnMut(DirEntry),
+        pace: Option<&tokio::sync::Semaphore>,
+    ) -> Result<usize> {
         let oc = self
             .cfg
             .object_classes
@@ -41,7 +54,7 @@ impl Directory {
                 format!("(|{})", has.concat())
             }
         );
-        self.search(&f, sink).await
+        self.search(&f, sink, pace).await
     }
 
     /// The managed entries (object class) having any of these `attr = value` pairs (values
@@ -61,7 +74,7 @@ impl Directory {
             .map(|o| filter::escape(o))
             .unwrap_or_else(|| "*".to_string());
         let any: String = pairs.iter().map(|(a, v)| filter::eq(a, v)).collect();
-        self.search(&format!("(&(objectClass={oc})(|{any}))"), sink)
+        self.search(&format!("(&(objectClass={oc})(|{any}))"), sink, None)
             .await
     }
 
@@ -125,7 +138,7 @@ impl Directory {
     /// Entries whose `attr` equals `value` (the value is escaped, RFC 4515).
     pub async fn find_by(&self, attr: &str, value: &str) -> Result<Vec<DirEntry>> {
         let mut out = Vec::new();
-        self.search(&filter::eq(attr, value), |e| out.push(e))
+        self.search(&filter::eq(attr, value), |e| out.push(e), None)
             .await?;
         Ok(out)
     }
@@ -156,7 +169,12 @@ impl Directory {
         }
     }
 
-    async fn search(&self, f: &str, mut sink: impl FnMut(DirEntry)) -> Result<usize> {
+    async fn search(
+        &self,
+        f: &str,
+        mut sink: impl FnMut(DirEntry),
+        pace: Option<&tokio::sync::Semaphore>,
+    ) -> Result<usize> {
         let cfg = &self.cfg;
         let err = |message: String| DirError::Search {
             url: cfg.url.clone(),
@@ -218,6 +236,11 @@ impl Directory {
                 .dialect
                 .is_disabled(|n| state.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone()));
             n += 1;
+            if let Some(p) = pace
+                && let Ok(permit) = p.acquire().await
+            {
+                permit.forget();
+            }
             sink(DirEntry {
                 dn,
                 uuid,

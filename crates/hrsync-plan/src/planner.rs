@@ -192,8 +192,10 @@ impl Planner {
             o,
             links: links.collect(),
             uuid_to_key: None,
-            pending_desired: FastMap::with_capacity_and_hasher(n, Default::default()),
-            pending_entries: FastMap::with_capacity_and_hasher(n, Default::default()),
+            // Not sized: only those waiting for their other half are here at any time, and
+            // a table sized for everyone would be touched all over (~20 MB each at 100k).
+            pending_desired: FastMap::default(),
+            pending_entries: FastMap::default(),
             seen_desired: FastSet::with_capacity_and_hasher(n, Default::default()),
             seen_entries: FastMap::with_capacity_and_hasher(n, Default::default()),
             dup_dns: Vec::new(),

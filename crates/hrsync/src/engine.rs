@@ -358,6 +358,9 @@ pub async fn run_with(
 }
 
 #[allow(clippy::too_many_arguments)]
+/// How many directory entries a full run reads ahead of the HR records received.
+const READ_AHEAD: usize = 10_000;
+
 async fn run_inner(
     job: &Job,
     store: &mut Store,
@@ -444,8 +447,13 @@ async fn run_inner(
     // The two futures below run on this task (join!), never at the same instant, and each
     // borrow of the planner ends inside its own synchronous step, so the RefCell never sees
     // two borrows.
+    // The directory is usually read faster than HR pages arrive, and every entry read ahead
+    // waits in memory for its person (about 1 KB each): the read may run at most
+    // READ_AHEAD entries ahead of the HR records received, until the fetch ends.
+    let pace = tokio::sync::Semaphore::new(READ_AHEAD);
     let plan_records = async {
         while let Some((r, mapping_took)) = rx.recv().await {
+            pace.add_permits(1);
             map_time.set(map_time.get() + mapping_took);
             let t = Instant::now();
             let mut p = planner.borrow_mut();
@@ -461,16 +469,21 @@ async fn run_inner(
             }
             plan_time.set(plan_time.get() + t.elapsed());
         }
+        // The fetch is over (done, failed or cancelled): the rest of the directory unpaced.
+        pace.close();
     };
     let stop_fetch = fetch_task.abort_handle();
     let read_directory = async {
         let t = Instant::now();
         let read = async {
-            dir.snapshot_with(|e| {
-                let t = Instant::now();
-                planner.borrow_mut().add_entry(e);
-                plan_time.set(plan_time.get() + t.elapsed());
-            })
+            dir.snapshot_paced(
+                |e| {
+                    let t = Instant::now();
+                    planner.borrow_mut().add_entry(e);
+                    plan_time.set(plan_time.get() + t.elapsed());
+                },
+                Some(&pace),
+            )
             .await?;
             Ok::<_, hrsync_directory::DirError>(dir)
         };
