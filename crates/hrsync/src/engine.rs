@@ -357,10 +357,10 @@ pub async fn run_with(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 /// How many directory entries a full run reads ahead of the HR records received.
 const READ_AHEAD: usize = 10_000;
 
+#[allow(clippy::too_many_arguments)]
 async fn run_inner(
     job: &Job,
     store: &mut Store,
