@@ -209,6 +209,14 @@ impl Service {
                 );
             }
         }
+        // Notifications never fail the run: bounded per message, failures logged and recorded.
+        let err = res.as_ref().err().map(|e| e.to_string());
+        let result = match (&res, &err) {
+            (Ok(r), _) => Ok(r),
+            (Err(_), Some(e)) => Err(e.as_str()),
+            (Err(_), None) => Err("the run failed"),
+        };
+        crate::notify::after_run(&self.cfg, &mut store, mapping, result, now).await;
         self.wake_worker.notify_one();
         Ok(res?)
     }

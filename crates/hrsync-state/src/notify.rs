@@ -1,0 +1,245 @@
+//! Notifications (`[[notify]]`): one message per channel and cause per window, whoever runs
+//! (a CLI run, the daemon), and a log of every attempt.
+//!
+//! A *cause* is a string such as `run_incomplete:people` (the kind and what it is about). The
+//! caller asks [`Store::notify_claim`] before sending: it answers whether the window since the
+//! last message of that cause on that channel has passed, and when it has not, counts the
+//! suppressed message. After sending, [`Store::notify_sent`] starts a new window; a failed
+//! delivery only goes to the log, so the next run tries again.
+
+use crate::{Result, Store};
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, params};
+use serde::Serialize;
+
+/// One row of the notification log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NotificationRow {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    pub channel: String,
+    pub cause: String,
+    /// `sent`, `failed` or `suppressed`.
+    pub outcome: String,
+    pub subject: String,
+    /// Why it failed, or where it went; never a secret.
+    pub detail: String,
+}
+
+fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+fn parse(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+impl Store {
+    /// Whether `channel` may send a message for `cause` at `now`: never sent, or the last one
+    /// is at least `window` old (a last time in the future, from a clock set back, counts as
+    /// passed). When it may not, the suppression is counted and logged with `subject`.
+    pub fn notify_claim(
+        &mut self,
+        channel: &str,
+        cause: &str,
+        subject: &str,
+        window: chrono::Duration,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let last: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT last_sent FROM notify_state WHERE channel = ?1 AND cause = ?2",
+                params![channel, cause],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let due = match last.as_deref().and_then(parse) {
+            None => true,
+            Some(t) => t > now || now - t >= window,
+        };
+        if !due {
+            let tx = self.conn.transaction()?;
+            tx.execute(
+                "UPDATE notify_state SET suppressed = suppressed + 1 WHERE channel = ?1 AND cause = ?2",
+                params![channel, cause],
+            )?;
+            tx.execute(
+                "INSERT INTO notify_log (at, channel, cause, outcome, subject, detail) VALUES (?1, ?2, ?3, 'suppressed', ?4, ?5)",
+                params![
+                    ts(now),
+                    channel,
+                    cause,
+                    subject,
+                    format!("already sent within the window ({} h)", window.num_hours())
+                ],
+            )?;
+            tx.commit()?;
+        }
+        Ok(due)
+    }
+
+    /// Records a message sent at `now`: a new window starts for (`channel`, `cause`).
+    pub fn notify_sent(
+        &mut self,
+        channel: &str,
+        cause: &str,
+        subject: &str,
+        detail: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT INTO notify_state (channel, cause, last_sent, suppressed) VALUES (?1, ?2, ?3, 0)
+             ON CONFLICT (channel, cause) DO UPDATE SET last_sent = excluded.last_sent, suppressed = 0",
+            params![channel, cause, ts(now)],
+        )?;
+        tx.execute(
+            "INSERT INTO notify_log (at, channel, cause, outcome, subject, detail) VALUES (?1, ?2, ?3, 'sent', ?4, ?5)",
+            params![ts(now), channel, cause, subject, detail],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Records a delivery that failed (after its attempts): logged only, so the next run
+    /// tries again.
+    pub fn notify_failed(
+        &mut self,
+        channel: &str,
+        cause: &str,
+        subject: &str,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO notify_log (at, channel, cause, outcome, subject, detail) VALUES (?1, ?2, ?3, 'failed', ?4, ?5)",
+            params![ts(now), channel, cause, subject, error],
+        )?;
+        Ok(())
+    }
+
+    /// Logs an attempt outside any window (`hrsync notify test`).
+    pub fn notify_log_only(
+        &mut self,
+        channel: &str,
+        cause: &str,
+        outcome: &str,
+        subject: &str,
+        detail: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO notify_log (at, channel, cause, outcome, subject, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![ts(now), channel, cause, outcome, subject, detail],
+        )?;
+        Ok(())
+    }
+
+    /// The notification log, newest first.
+    pub fn notify_log(&self, limit: usize) -> Result<Vec<NotificationRow>> {
+        let mut st = self.conn.prepare(
+            "SELECT id, at, channel, cause, outcome, subject, detail FROM notify_log ORDER BY id DESC LIMIT ?1",
+        )?;
+        let rows = st.query_map(params![i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, String>(5)?,
+                r.get::<_, String>(6)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, at, channel, cause, outcome, subject, detail) = row?;
+            out.push(NotificationRow {
+                id,
+                at: parse(&at).unwrap_or_default(),
+                channel,
+                cause,
+                outcome,
+                subject,
+                detail,
+            });
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use chrono::TimeZone;
+
+    fn at(h: i64) -> DateTime<Utc> {
+        Utc.timestamp_opt(1_767_225_600 + h * 3600, 0).unwrap()
+    }
+
+    #[test]
+    fn one_message_per_cause_per_window_and_failures_do_not_start_a_window() {
+        let mut s = Store::in_memory().unwrap();
+        let day = chrono::Duration::hours(24);
+        // A failed delivery does not use up the window.
+        assert!(
+            s.notify_claim("mail", "run_incomplete:people", "x", day, at(0))
+                .unwrap()
+        );
+        s.notify_failed(
+            "mail",
+            "run_incomplete:people",
+            "x",
+            "connection refused",
+            at(0),
+        )
+        .unwrap();
+        assert!(
+            s.notify_claim("mail", "run_incomplete:people", "x", day, at(1))
+                .unwrap()
+        );
+        s.notify_sent("mail", "run_incomplete:people", "x", "to ops", at(1))
+            .unwrap();
+        // Within the window: suppressed (twice), for this channel and cause only.
+        assert!(
+            !s.notify_claim("mail", "run_incomplete:people", "x", day, at(2))
+                .unwrap()
+        );
+        assert!(
+            !s.notify_claim("mail", "run_incomplete:people", "x", day, at(24))
+                .unwrap()
+        );
+        assert!(
+            s.notify_claim("mail", "held:people", "y", day, at(2))
+                .unwrap()
+        );
+        assert!(
+            s.notify_claim("hook", "run_incomplete:people", "x", day, at(2))
+                .unwrap()
+        );
+        // After the window: again.
+        assert!(
+            s.notify_claim("mail", "run_incomplete:people", "x", day, at(25))
+                .unwrap()
+        );
+        // A clock set back does not silence a cause for ever.
+        s.notify_sent("mail", "held:people", "y", "", at(100))
+            .unwrap();
+        assert!(
+            s.notify_claim("mail", "held:people", "y", day, at(50))
+                .unwrap()
+        );
+
+        let log = s.notify_log(10).unwrap();
+        let outcomes: Vec<&str> = log.iter().rev().map(|r| r.outcome.as_str()).collect();
+        assert_eq!(
+            outcomes,
+            ["failed", "sent", "suppressed", "suppressed", "sent"]
+        );
+        assert_eq!(log.last().unwrap().detail, "connection refused");
+    }
+}
