@@ -52,6 +52,13 @@ pub fn shell_quote(s: &str) -> String {
     }
 }
 
+/// The config file as the commands in a message name it: absolute (the reader is elsewhere),
+/// quoted for the shell.
+pub(crate) fn config_arg(config: &Path) -> String {
+    let abs = std::path::absolute(config).unwrap_or_else(|_| config.to_path_buf());
+    shell_quote(&abs.display().to_string())
+}
+
 fn cause(kind: &'static str, about: &str, subject: String, text: String, command: String) -> Cause {
     Cause {
         kind,
@@ -66,7 +73,7 @@ fn cause(kind: &'static str, about: &str, subject: String, text: String, command
 /// The causes a finished run reports: failed changes, an incomplete fetch, held or withheld
 /// changes, people waiting for `hrsync review`, orphans.
 pub fn causes_of_run(config: &Path, mapping: &str, r: &RunReport) -> Vec<Cause> {
-    let cfg = shell_quote(&config.display().to_string());
+    let cfg = config_arg(config);
     let m = shell_quote(mapping);
     let run = r.run_id;
     let plan = &r.plan;
@@ -194,13 +201,13 @@ pub fn causes_of_run(config: &Path, mapping: &str, r: &RunReport) -> Vec<Cause> 
 /// A run that ended in an error before it had a report (the fetch, the directory, the
 /// config): `run_failed`.
 pub fn cause_of_error(config: &Path, mapping: &str, error: &str) -> Cause {
-    let cfg = shell_quote(&config.display().to_string());
+    let cfg = config_arg(config);
     cause(
         "run_failed",
         mapping,
         format!("{mapping}: run failed"),
         format!(
-            "A run of mapping {mapping} failed before anything was applied: {}",
+            "A run of mapping {mapping} stopped with an error: {}",
             hrsync_model::text::clip_message(error)
         ),
         format!("hrsync runs -c {cfg}"),
@@ -210,7 +217,7 @@ pub fn cause_of_error(config: &Path, mapping: &str, error: &str) -> Cause {
 /// Changes of a saved plan waiting at the approval gate (the approval feature calls this when
 /// it stops a run at the gate, then [`super::send`]).
 pub fn awaiting_approval(config: &Path, mapping: &str, plan_id: i64, changes: usize) -> Cause {
-    let cfg = shell_quote(&config.display().to_string());
+    let cfg = config_arg(config);
     cause(
         "awaiting_approval",
         mapping,
@@ -228,7 +235,7 @@ pub fn dead_letters(store: &Store, config: &Path) -> hrsync_state::Result<Option
     if n == 0 {
         return Ok(None);
     }
-    let cfg = shell_quote(&config.display().to_string());
+    let cfg = config_arg(config);
     Ok(Some(cause(
         "dead_letter",
         "orchestration",
@@ -254,7 +261,7 @@ pub fn expiring(cfg: &Config, now: DateTime<Utc>) -> Vec<Cause> {
     let Some(not_after) = earliest_expiry(&path) else {
         return out;
     };
-    let cfg_q = shell_quote(&cfg.path.display().to_string());
+    let cfg_q = config_arg(&cfg.path);
     let days = (not_after - now).num_days();
     let when = not_after.format("%Y-%m-%d %H:%M UTC");
     let mut c = cause(

@@ -41,6 +41,15 @@ fn deadline(n: &RawNotify) -> Duration {
         .min(Duration::from_secs(300))
 }
 
+/// What `hrsync check` warns of: a certificate that some channel would already warn about.
+pub fn check_warnings(cfg: &Config, now: DateTime<Utc>) -> Vec<String> {
+    expiring(cfg, now)
+        .into_iter()
+        .filter(|c| cfg.raw.notify.iter().any(|n| c.due_for(n, now)))
+        .map(|c| c.subject)
+        .collect()
+}
+
 /// Everything a run's end may report: the run's own causes (or its error), the dead-letter
 /// list, and the certificates that expire soon; then [`send`]. A config without `[[notify]]`
 /// costs nothing.
@@ -209,7 +218,7 @@ pub async fn send_test(
             detail: format!("no [[notify]] named {name:?}"),
         };
     };
-    let cfg_q = shell_quote(&cfg.path.display().to_string());
+    let cfg_q = causes::config_arg(&cfg.path);
     let c = Cause {
         kind: "test",
         about: n.name.clone(),

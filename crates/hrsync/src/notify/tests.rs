@@ -211,5 +211,9 @@ fn commands_quote_paths_for_the_shell() {
     assert_eq!(shell_quote("it's.toml"), "'it'\\''s.toml'");
     let c = awaiting_approval(std::path::Path::new("a b.toml"), "staff", 7, 3);
     assert_eq!(c.key(), "awaiting_approval:staff");
-    assert_eq!(c.command, "hrsync approvals -c 'a b.toml'");
+    let abs = std::path::absolute("a b.toml").unwrap();
+    assert_eq!(
+        c.command,
+        format!("hrsync approvals -c '{}'", abs.display())
+    );
 }

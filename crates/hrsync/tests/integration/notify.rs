@@ -399,6 +399,35 @@ on = ["run_incomplete", "held"]
             .starts_with("hrsync-notify-chat-run_incomplete:staff-"),
         "{got:?}"
     );
+    // The daemon shares the window (state in the database): its run within the window sends
+    // nothing; its run after the window sends again.
+    let svc = hrsync::service::Service::new(fx.config()).unwrap();
+    let now = chrono::Utc::now();
+    let r = svc
+        .sync(
+            "staff",
+            Mode::Plan,
+            "schedule:nightly",
+            Default::default(),
+            now,
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, RunStatus::Incomplete);
+    assert_eq!(seen.lock().unwrap().len(), 1);
+    let later = now + chrono::Duration::hours(25);
+    svc.sync(
+        "staff",
+        Mode::Plan,
+        "schedule:nightly",
+        Default::default(),
+        later,
+    )
+    .await
+    .unwrap();
+    assert_eq!(seen.lock().unwrap().len(), 2);
+    let body: serde_json::Value = serde_json::from_str(&seen.lock().unwrap()[1].1).unwrap();
+    assert_eq!(body["cause"], "run_incomplete");
     // Causes the channel does not want are not sent: awaiting approval (the approval gate's
     // hook) goes to no one here.
     let c = hrsync::notify::awaiting_approval(&fx.cfg_path, "staff", 9, 2);
@@ -406,5 +435,5 @@ on = ["run_incomplete", "held"]
     let mut store = fx.store();
     let sent = hrsync::notify::send(&config, &mut store, &[c], chrono::Utc::now()).await;
     assert!(sent.is_empty(), "{sent:?}");
-    assert_eq!(seen.lock().unwrap().len(), 1);
+    assert_eq!(seen.lock().unwrap().len(), 2);
 }
