@@ -3,9 +3,10 @@
 //!
 //! A *cause* is a string such as `run_incomplete:people` (the kind and what it is about). The
 //! caller asks [`Store::notify_claim`] before sending: it answers whether the window since the
-//! last message of that cause on that channel has passed, and when it has not, counts the
-//! suppressed message. After sending, [`Store::notify_sent`] starts a new window; a failed
-//! delivery only goes to the log, so the next run tries again.
+//! last message of that cause on that channel has passed and, when it has, takes the new
+//! window at once (two processes asking together: one sends); when it has not, it counts the
+//! suppressed message. [`Store::notify_sent`] records the message; a failed delivery
+//! ([`Store::notify_failed`]) gives the window back, so the next run tries again.
 
 use crate::{Result, Store};
 use chrono::{DateTime, Utc};
@@ -39,7 +40,10 @@ fn parse(s: &str) -> Option<DateTime<Utc>> {
 impl Store {
     /// Whether `channel` may send a message for `cause` at `now`: never sent, or the last one
     /// is at least `window` old (a last time in the future, from a clock set back, counts as
-    /// passed). When it may not, the suppression is counted and logged with `subject`.
+    /// passed). When it may, the window is taken at once, in one write transaction, so that of
+    /// two processes (a CLI run and the daemon) asking together only one sends; a failed send
+    /// gives it back ([`Store::notify_failed`]). When it may not, the suppression is counted
+    /// and logged with `subject`.
     pub fn notify_claim(
         &mut self,
         channel: &str,
@@ -48,8 +52,10 @@ impl Store {
         window: chrono::Duration,
         now: DateTime<Utc>,
     ) -> Result<bool> {
-        let last: Option<String> = self
+        let tx = self
             .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let last: Option<String> = tx
             .query_row(
                 "SELECT last_sent FROM notify_state WHERE channel = ?1 AND cause = ?2",
                 params![channel, cause],
@@ -60,8 +66,13 @@ impl Store {
             None => true,
             Some(t) => t > now || now - t >= window,
         };
-        if !due {
-            let tx = self.conn.transaction()?;
+        if due {
+            tx.execute(
+                "INSERT INTO notify_state (channel, cause, last_sent, previous, suppressed) VALUES (?1, ?2, ?3, NULL, 0)
+                 ON CONFLICT (channel, cause) DO UPDATE SET previous = last_sent, last_sent = excluded.last_sent",
+                params![channel, cause, ts(now)],
+            )?;
+        } else {
             tx.execute(
                 "UPDATE notify_state SET suppressed = suppressed + 1 WHERE channel = ?1 AND cause = ?2",
                 params![channel, cause],
@@ -76,12 +87,12 @@ impl Store {
                     format!("already sent within the window ({} h)", window.num_hours())
                 ],
             )?;
-            tx.commit()?;
         }
+        tx.commit()?;
         Ok(due)
     }
 
-    /// Records a message sent at `now`: a new window starts for (`channel`, `cause`).
+    /// Records a message sent at `now` (claimed with [`Store::notify_claim`]): its window runs.
     pub fn notify_sent(
         &mut self,
         channel: &str,
@@ -92,8 +103,8 @@ impl Store {
     ) -> Result<()> {
         let tx = self.conn.transaction()?;
         tx.execute(
-            "INSERT INTO notify_state (channel, cause, last_sent, suppressed) VALUES (?1, ?2, ?3, 0)
-             ON CONFLICT (channel, cause) DO UPDATE SET last_sent = excluded.last_sent, suppressed = 0",
+            "INSERT INTO notify_state (channel, cause, last_sent, previous, suppressed) VALUES (?1, ?2, ?3, NULL, 0)
+             ON CONFLICT (channel, cause) DO UPDATE SET last_sent = excluded.last_sent, previous = NULL, suppressed = 0",
             params![channel, cause, ts(now)],
         )?;
         tx.execute(
@@ -104,8 +115,8 @@ impl Store {
         Ok(())
     }
 
-    /// Records a delivery that failed (after its attempts): logged only, so the next run
-    /// tries again.
+    /// Records a delivery claimed at `now` that failed (after its attempts): logged, and the
+    /// window given back, so the next run tries again.
     pub fn notify_failed(
         &mut self,
         channel: &str,
@@ -114,10 +125,21 @@ impl Store {
         error: &str,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        self.conn.execute(
+        let tx = self.conn.transaction()?;
+        // Only the claim made at `now` is given back.
+        tx.execute(
+            "DELETE FROM notify_state WHERE channel = ?1 AND cause = ?2 AND last_sent = ?3 AND previous IS NULL",
+            params![channel, cause, ts(now)],
+        )?;
+        tx.execute(
+            "UPDATE notify_state SET last_sent = previous, previous = NULL WHERE channel = ?1 AND cause = ?2 AND last_sent = ?3 AND previous IS NOT NULL",
+            params![channel, cause, ts(now)],
+        )?;
+        tx.execute(
             "INSERT INTO notify_log (at, channel, cause, outcome, subject, detail) VALUES (?1, ?2, ?3, 'failed', ?4, ?5)",
             params![ts(now), channel, cause, subject, error],
         )?;
+        tx.commit()?;
         Ok(())
     }
 
@@ -202,6 +224,11 @@ mod tests {
             s.notify_claim("mail", "run_incomplete:people", "x", day, at(1))
                 .unwrap()
         );
+        // A second process asking while the first one sends is told no.
+        assert!(
+            !s.notify_claim("mail", "run_incomplete:people", "x", day, at(1))
+                .unwrap()
+        );
         s.notify_sent("mail", "run_incomplete:people", "x", "to ops", at(1))
             .unwrap();
         // Within the window: suppressed (twice), for this channel and cause only.
@@ -238,8 +265,32 @@ mod tests {
         let outcomes: Vec<&str> = log.iter().rev().map(|r| r.outcome.as_str()).collect();
         assert_eq!(
             outcomes,
-            ["failed", "sent", "suppressed", "suppressed", "sent"]
+            [
+                "failed",
+                "suppressed",
+                "sent",
+                "suppressed",
+                "suppressed",
+                "sent"
+            ]
         );
         assert_eq!(log.last().unwrap().detail, "connection refused");
+    }
+
+    #[test]
+    fn a_failed_send_gives_back_the_earlier_window() {
+        let mut s = Store::in_memory().unwrap();
+        let day = chrono::Duration::hours(24);
+        assert!(s.notify_claim("mail", "held:p", "x", day, at(0)).unwrap());
+        s.notify_sent("mail", "held:p", "x", "", at(0)).unwrap();
+        // 30 h later: due; the send fails; the window is the one of hour 0 again, so the next
+        // run (hour 31) tries again, and a success then starts a window at 31.
+        assert!(s.notify_claim("mail", "held:p", "x", day, at(30)).unwrap());
+        s.notify_failed("mail", "held:p", "x", "timeout", at(30))
+            .unwrap();
+        assert!(s.notify_claim("mail", "held:p", "x", day, at(31)).unwrap());
+        s.notify_sent("mail", "held:p", "x", "", at(31)).unwrap();
+        assert!(!s.notify_claim("mail", "held:p", "x", day, at(54)).unwrap());
+        assert!(s.notify_claim("mail", "held:p", "x", day, at(55)).unwrap());
     }
 }

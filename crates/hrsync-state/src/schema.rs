@@ -509,15 +509,17 @@ WHERE ((kind IN ('create', 'create-disabled', 'finish-create') AND ok = 0)
     OR (kind IN ('create', 'create-disabled')
         AND message = 'applied (found in the directory after the run was interrupted)'));
 "#,
-    // 13: notifications (issue 14 §6): when each channel last sent each cause (one message
-    // per cause per window, across CLI runs and the daemon), and every attempt, sent, failed
-    // or suppressed, for `hrsync notify log`. Never the message's secrets (there are none in
+    // 13: notifications (issue 14 §6): when each channel last sent (or is sending) each cause
+    // (one message per cause per window, across CLI runs and the daemon; `previous` is given
+    // back when a send fails), and every attempt, sent, failed or suppressed, for
+    // `hrsync notify log`. Never the message's secrets (there are none in
     // it: the SMTP password is not part of a message).
     r#"
 CREATE TABLE IF NOT EXISTS notify_state (
     channel TEXT NOT NULL,
     cause TEXT NOT NULL,
     last_sent TEXT NOT NULL,
+    previous TEXT,
     suppressed INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (channel, cause)
 );
