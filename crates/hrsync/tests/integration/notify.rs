@@ -437,3 +437,131 @@ on = ["run_incomplete", "held"]
     assert!(sent.is_empty(), "{sent:?}");
     assert_eq!(seen.lock().unwrap().len(), 2);
 }
+
+/// Runs a message's "next" command as written (the real binary), with `extra` arguments.
+fn run_next(command: &str, extra: &[&str]) -> (i32, String) {
+    let mut words = command.split_whitespace();
+    assert_eq!(words.next(), Some("hrsync"), "{command}");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hrsync"))
+        .args(words)
+        .args(extra)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_cause_carries_a_command_that_runs() {
+    let ca = std::env::var("HRSYNC_TEST_LDAP_CA_CERT")
+        .expect("HRSYNC_TEST_LDAP_CA_CERT is not set: run the tests through scripts/test.sh");
+    let fx = Fx::new("notify-causes", 12, "uid", STAFF_ATTRS).await;
+    let (url, seen) = receiver(200).await;
+    let mut text = std::fs::read_to_string(&fx.cfg_path).unwrap().replace(
+        "key_attribute = \"employeeNumber\"",
+        &format!("key_attribute = \"employeeNumber\"\nca_cert = \"{ca}\""),
+    );
+    text.push_str(&format!(
+        r#"
+[[webhook]]
+name = "chat"
+method = "POST"
+url = "{url}/hooks/hrsync"
+body = '{{"subject": "{{notify.subject}}", "next": "{{notify.command}}", "cause": "{{notify.cause}}"}}'
+
+[[notify]]
+name = "chat"
+kind = "webhook"
+webhook = "chat"
+expiry_days = 3660
+"#
+    ));
+    std::fs::write(&fx.cfg_path, text).unwrap();
+    let cfg = fx.cfg_path.display().to_string();
+    let messages = || -> Vec<serde_json::Value> {
+        seen.lock()
+            .unwrap()
+            .iter()
+            .map(|(_, b)| serde_json::from_str(b).unwrap())
+            .collect()
+    };
+
+    // The directory's CA (scripts/make-tls.sh: 10 years) expires within 3660 days.
+    let (code, out) = cli(&fx.cfg_path, &["apply", "--yes"], &[]);
+    assert_eq!(code, 0, "{out}");
+    let m = messages();
+    assert_eq!(m.len(), 1, "{m:?}");
+    assert_eq!(m[0]["cause"], "expiring");
+    assert!(
+        m[0]["subject"]
+            .as_str()
+            .unwrap()
+            .starts_with("[hrsync] the directory's CA certificate expires in "),
+        "{m:?}"
+    );
+    assert_eq!(m[0]["next"], format!("hrsync check -c {cfg} --online"));
+    let (code, out) = run_next(m[0]["next"].as_str().unwrap(), &[]);
+    assert_eq!(code, 0, "{out}");
+
+    // Held by the guard (a misspelt field would clear mail everywhere).
+    let text = std::fs::read_to_string(&fx.cfg_path).unwrap();
+    std::fs::write(
+        &fx.cfg_path,
+        text.replace("mail = \"{work_email}\"", "mail = \"{work_emial}\""),
+    )
+    .unwrap();
+    let (code, out) = cli(&fx.cfg_path, &["apply", "--yes"], &[]);
+    assert_eq!(code, 5, "{out}");
+    let run = fx.store().runs(1).unwrap()[0].id;
+    let m = messages();
+    assert_eq!(m.len(), 2, "{m:?}");
+    assert_eq!(m[1]["cause"], "held");
+    assert!(
+        m[1]["subject"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("[hrsync] staff: run {run} held ")),
+        "{m:?}"
+    );
+    assert_eq!(
+        m[1]["next"],
+        format!("hrsync apply -c {cfg} --mapping staff --confirm-held {run}")
+    );
+    // The command releases exactly what was held.
+    let (code, out) = run_next(m[1]["next"].as_str().unwrap(), &["--yes"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(": ok"), "{out}");
+
+    // A dead-lettered orchestration instance.
+    {
+        let mut store = fx.store();
+        let now = chrono::Utc::now();
+        let id = store
+            .enqueue("welcome", "staff", "7", "uid=a", "created", now)
+            .unwrap();
+        store.step_failed(id, 0, "HTTP 500", None, now).unwrap();
+    }
+    let (code, out) = cli(&fx.cfg_path, &["plan"], &[]);
+    assert_eq!(code, 0, "{out}");
+    let m = messages();
+    assert_eq!(m.len(), 3, "{m:?}");
+    assert_eq!(m[2]["cause"], "dead_letter");
+    assert_eq!(
+        m[2]["next"],
+        format!("hrsync orchestrate list -c {cfg} --dead")
+    );
+    let (code, out) = run_next(m[2]["next"].as_str().unwrap(), &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("welcome") && out.contains("HTTP 500"), "{out}");
+
+    // Nothing new: nothing sent (every cause is within its window).
+    let (code, out) = cli(&fx.cfg_path, &["plan"], &[]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(messages().len(), 3);
+}
