@@ -217,3 +217,90 @@ fn commands_quote_paths_for_the_shell() {
         format!("hrsync approvals -c '{}'", abs.display())
     );
 }
+
+fn report(status: crate::engine::RunStatus, plan: hrsync_model::Plan) -> crate::engine::RunReport {
+    crate::engine::RunReport {
+        run_id: 42,
+        status,
+        plan,
+        applied_ok: 0,
+        applied_failed: 0,
+        applied_not_attempted: 0,
+        applied: false,
+        queued_orchestrations: 0,
+        timings: Default::default(),
+    }
+}
+
+fn complete_plan() -> hrsync_model::Plan {
+    let mut p = hrsync_model::Plan::default();
+    p.fetch.complete = true;
+    p
+}
+
+#[test]
+fn a_run_reports_each_of_its_causes_with_its_command() {
+    use crate::engine::RunStatus;
+    let cfg = std::path::Path::new("/etc/hrsync/prod.toml");
+    // A good run: nothing.
+    assert!(causes_of_run(cfg, "staff", &report(RunStatus::Ok, complete_plan())).is_empty());
+
+    // Failed changes.
+    let mut r = report(RunStatus::Partial, complete_plan());
+    r.applied_ok = 7;
+    r.applied_failed = 3;
+    r.applied = true;
+    let c = causes_of_run(cfg, "staff", &r);
+    assert_eq!(c.len(), 1, "{c:?}");
+    assert_eq!(c[0].key(), "run_failed:staff");
+    assert_eq!(
+        c[0].subject,
+        "staff: run 42 partial: 3 of 10 change(s) failed"
+    );
+    assert_eq!(
+        c[0].command,
+        "hrsync audit -c /etc/hrsync/prod.toml --run 42"
+    );
+
+    // Review items and orphans, each its own cause.
+    let mut p = complete_plan();
+    p.review.push(hrsync_model::ReviewItem {
+        key: "E7".into(),
+        reason: "two accounts match".into(),
+        candidates: Vec::new(),
+    });
+    p.orphans.push(hrsync_model::Orphan {
+        key: "X1".into(),
+        dn: "uid=x,ou=people,dc=example,dc=com".into(),
+        disabled: false,
+    });
+    p.leavers_withheld = 4;
+    p.leavers_withheld_reason = Some("the record count dropped by 40%".into());
+    let c = causes_of_run(cfg, "staff", &report(RunStatus::Held, p));
+    let keys: Vec<String> = c.iter().map(Cause::key).collect();
+    assert_eq!(keys, ["held:staff", "review:staff", "orphans:staff"]);
+    assert!(
+        c[0].text.contains("the record count dropped by 40%"),
+        "{}",
+        c[0].text
+    );
+    assert_eq!(
+        c[0].command,
+        "hrsync plan -c /etc/hrsync/prod.toml --mapping staff"
+    );
+    assert!(c[1].text.contains("E7"), "{}", c[1].text);
+    assert_eq!(
+        c[1].command,
+        "hrsync review list -c /etc/hrsync/prod.toml --mapping staff"
+    );
+    assert_eq!(
+        c[2].command,
+        "hrsync orphans -c /etc/hrsync/prod.toml --mapping staff"
+    );
+
+    // An error before a report.
+    let c = cause_of_error(cfg, "staff", "directory: cannot connect");
+    assert_eq!(c.key(), "run_failed:staff");
+    assert!(c.text.ends_with("directory: cannot connect"), "{}", c.text);
+    assert_eq!(c.command, "hrsync runs -c /etc/hrsync/prod.toml");
+}
