@@ -89,7 +89,7 @@ pub use intents::{
     UnresolvedIntent,
 };
 pub use missing::MissingSince;
-pub use notify::NotificationRow;
+pub use notify::{NOTIFY_CLAIM_LEASE, NotificationRow};
 pub use process::{operator_name, owner_id};
 
 /// A person on the review list (secondary matching found no single account) and, once an

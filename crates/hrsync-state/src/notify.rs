@@ -27,6 +27,10 @@ pub struct NotificationRow {
     pub detail: String,
 }
 
+/// The longest a send may take (hrsync bounds each message below this): a claim still marked
+/// as sending after it belongs to a process that died, and counts as not sent.
+pub const NOTIFY_CLAIM_LEASE: chrono::Duration = chrono::Duration::minutes(6);
+
 fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
@@ -55,37 +59,49 @@ impl Store {
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let last: Option<String> = tx
+        let row: Option<(String, Option<String>, bool)> = tx
             .query_row(
-                "SELECT last_sent FROM notify_state WHERE channel = ?1 AND cause = ?2",
+                "SELECT last_sent, previous, sending FROM notify_state WHERE channel = ?1 AND cause = ?2",
                 params![channel, cause],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .optional()?;
-        let due = match last.as_deref().and_then(parse) {
-            None => true,
-            Some(t) => t > now || now - t >= window,
+        // The last message really sent: a claim still sending is another process's send under
+        // way; one older than the lease never finished (its process died): not sent.
+        let (last, in_flight) = match &row {
+            None => (None, false),
+            Some((claimed, previous, true)) => match parse(claimed) {
+                Some(t) if t <= now && now - t < NOTIFY_CLAIM_LEASE => {
+                    (Some(claimed.clone()), true)
+                }
+                _ => (previous.clone(), false),
+            },
+            Some((sent, _, false)) => (Some(sent.clone()), false),
         };
+        let due = !in_flight
+            && match last.as_deref().and_then(parse) {
+                None => true,
+                Some(t) => t > now || now - t >= window,
+            };
         if due {
             tx.execute(
-                "INSERT INTO notify_state (channel, cause, last_sent, previous, suppressed) VALUES (?1, ?2, ?3, NULL, 0)
-                 ON CONFLICT (channel, cause) DO UPDATE SET previous = last_sent, last_sent = excluded.last_sent",
-                params![channel, cause, ts(now)],
+                "INSERT INTO notify_state (channel, cause, last_sent, previous, sending, suppressed) VALUES (?1, ?2, ?3, ?4, 1, 0)
+                 ON CONFLICT (channel, cause) DO UPDATE SET previous = excluded.previous, last_sent = excluded.last_sent, sending = 1",
+                params![channel, cause, ts(now), last],
             )?;
         } else {
             tx.execute(
                 "UPDATE notify_state SET suppressed = suppressed + 1 WHERE channel = ?1 AND cause = ?2",
                 params![channel, cause],
             )?;
+            let why = if in_flight {
+                "being sent by another run".to_string()
+            } else {
+                format!("already sent within the window ({} h)", window.num_hours())
+            };
             tx.execute(
                 "INSERT INTO notify_log (at, channel, cause, outcome, subject, detail) VALUES (?1, ?2, ?3, 'suppressed', ?4, ?5)",
-                params![
-                    ts(now),
-                    channel,
-                    cause,
-                    subject,
-                    format!("already sent within the window ({} h)", window.num_hours())
-                ],
+                params![ts(now), channel, cause, subject, why],
             )?;
         }
         tx.commit()?;
@@ -104,7 +120,7 @@ impl Store {
         let tx = self.conn.transaction()?;
         tx.execute(
             "INSERT INTO notify_state (channel, cause, last_sent, previous, suppressed) VALUES (?1, ?2, ?3, NULL, 0)
-             ON CONFLICT (channel, cause) DO UPDATE SET last_sent = excluded.last_sent, previous = NULL, suppressed = 0",
+             ON CONFLICT (channel, cause) DO UPDATE SET last_sent = excluded.last_sent, previous = NULL, sending = 0, suppressed = 0",
             params![channel, cause, ts(now)],
         )?;
         tx.execute(
@@ -128,11 +144,11 @@ impl Store {
         let tx = self.conn.transaction()?;
         // Only the claim made at `now` is given back.
         tx.execute(
-            "DELETE FROM notify_state WHERE channel = ?1 AND cause = ?2 AND last_sent = ?3 AND previous IS NULL",
+            "DELETE FROM notify_state WHERE channel = ?1 AND cause = ?2 AND last_sent = ?3 AND previous IS NULL AND sending = 1",
             params![channel, cause, ts(now)],
         )?;
         tx.execute(
-            "UPDATE notify_state SET last_sent = previous, previous = NULL WHERE channel = ?1 AND cause = ?2 AND last_sent = ?3 AND previous IS NOT NULL",
+            "UPDATE notify_state SET last_sent = previous, previous = NULL, sending = 0 WHERE channel = ?1 AND cause = ?2 AND last_sent = ?3 AND previous IS NOT NULL",
             params![channel, cause, ts(now)],
         )?;
         tx.execute(
@@ -292,5 +308,24 @@ mod tests {
         s.notify_sent("mail", "held:p", "x", "", at(31)).unwrap();
         assert!(!s.notify_claim("mail", "held:p", "x", day, at(54)).unwrap());
         assert!(s.notify_claim("mail", "held:p", "x", day, at(55)).unwrap());
+    }
+
+    #[test]
+    fn a_send_in_flight_holds_the_window_and_one_that_never_finished_gives_it_back() {
+        let mut s = Store::in_memory().unwrap();
+        let day = chrono::Duration::hours(24);
+        let min = |m: i64| at(0) + chrono::Duration::minutes(m);
+        assert!(s.notify_claim("mail", "held:p", "x", day, min(0)).unwrap());
+        // Another process, while the first sends: not due (the window is held).
+        assert!(!s.notify_claim("mail", "held:p", "x", day, min(1)).unwrap());
+        let log = s.notify_log(1).unwrap();
+        assert!(log[0].detail.contains("being sent"), "{log:?}");
+        // The first process died mid-send (killed, or a daemon stopped): after the longest a
+        // send may take, the claim counts as not sent, and the cause is due again.
+        assert!(s.notify_claim("mail", "held:p", "x", day, min(10)).unwrap());
+        s.notify_sent("mail", "held:p", "x", "", min(10)).unwrap();
+        assert!(!s.notify_claim("mail", "held:p", "x", day, min(30)).unwrap());
+        let log = s.notify_log(1).unwrap();
+        assert!(log[0].detail.contains("already sent"), "{log:?}");
     }
 }

@@ -34,11 +34,15 @@ pub struct Notified {
     pub detail: String,
 }
 
-/// The deadline of one message on one channel, whatever its attempts say.
+/// The longest one message may take, whatever its channel's attempts say: below the state's
+/// claim lease, so a send still under way is never taken for one that died.
+pub const MAX_DEADLINE: Duration = Duration::from_secs(300);
+
+/// The deadline of one message on one channel.
 fn deadline(n: &RawNotify) -> Duration {
     let per = Duration::from_secs(n.timeout_secs);
     (per * n.max_attempts.max(1) + hrsync_webhook::MAX_BACKOFF * n.max_attempts.max(1))
-        .min(Duration::from_secs(300))
+        .min(MAX_DEADLINE)
 }
 
 /// What `hrsync check` warns of: a certificate that some channel would already warn about.
@@ -50,19 +54,15 @@ pub fn check_warnings(cfg: &Config, now: DateTime<Utc>) -> Vec<String> {
         .collect()
 }
 
-/// Everything a run's end may report: the run's own causes (or its error), the dead-letter
-/// list, and the certificates that expire soon; then [`send`]. A config without `[[notify]]`
-/// costs nothing.
-pub async fn after_run(
+/// The causes a run's end reports: the run's own (or its error), the dead-letter list, and
+/// the certificates that expire soon.
+pub fn causes_after_run(
     cfg: &Config,
-    store: &mut Store,
+    store: &Store,
     mapping: &str,
     result: Result<&crate::engine::RunReport, &str>,
     now: DateTime<Utc>,
-) -> Vec<Notified> {
-    if cfg.raw.notify.is_empty() {
-        return Vec::new();
-    }
+) -> Vec<Cause> {
     let mut causes = match result {
         Ok(r) => causes_of_run(&cfg.path, mapping, r),
         Err(e) => vec![cause_of_error(&cfg.path, mapping, e)],
@@ -73,23 +73,73 @@ pub async fn after_run(
         Err(e) => tracing::warn!("notify: cannot count dead-lettered orchestration steps: {e}"),
     }
     causes.extend(expiring(cfg, now));
+    causes
+}
+
+/// [`causes_after_run`], then [`send`]: what the CLI does after each run. A config without
+/// `[[notify]]` costs nothing.
+pub async fn after_run(
+    cfg: &Config,
+    store: &mut Store,
+    mapping: &str,
+    result: Result<&crate::engine::RunReport, &str>,
+    now: DateTime<Utc>,
+) -> Vec<Notified> {
+    if cfg.raw.notify.is_empty() {
+        return Vec::new();
+    }
+    let causes = causes_after_run(cfg, store, mapping, result, now);
     send(cfg, store, &causes, now).await
 }
 
-/// Sends each cause to each channel that wants it, unless that channel already sent that
-/// cause within its window. Never fails: what happened is in the answer, the log and
-/// `notify_log`.
-pub async fn send(
+/// What the daemon does after each run: the causes are worked out and claimed now (so the
+/// next run already sees their windows), and the messages are sent by a task of their own,
+/// so a slow or unreachable mail server never holds the mapping's next run. A send cut off
+/// (the daemon stopped) gives its window back after [`hrsync_state::NOTIFY_CLAIM_LEASE`].
+pub fn after_run_in_background(
+    cfg: std::sync::Arc<Config>,
+    store: &mut Store,
+    mapping: &str,
+    result: Result<&crate::engine::RunReport, &str>,
+    now: DateTime<Utc>,
+) -> Option<tokio::task::JoinHandle<Vec<Notified>>> {
+    if cfg.raw.notify.is_empty() {
+        return None;
+    }
+    let causes = causes_after_run(&cfg, store, mapping, result, now);
+    let (claimed, _) = claim(&cfg, store, &causes, now);
+    if claimed.is_empty() {
+        return None;
+    }
+    Some(tokio::spawn(async move {
+        match Store::open(&cfg.state_path()) {
+            Ok(mut store) => deliver_claimed(&cfg, &mut store, claimed, now).await,
+            Err(e) => {
+                tracing::warn!("notify: state database: {e}");
+                Vec::new()
+            }
+        }
+    }))
+}
+
+/// A message claimed for sending: channel `i`'s window for the cause is taken.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    channel: usize,
+    cause: Cause,
+    subject: String,
+}
+
+/// Claims, for each channel that wants a cause, the cause's window (see
+/// [`Store::notify_claim`]); the suppressed ones are answered at once.
+pub fn claim(
     cfg: &Config,
     store: &mut Store,
     causes: &[Cause],
     now: DateTime<Utc>,
-) -> Vec<Notified> {
+) -> (Vec<Claimed>, Vec<Notified>) {
+    let mut claimed = Vec::new();
     let mut out = Vec::new();
-    if cfg.raw.notify.is_empty() || causes.is_empty() {
-        return out;
-    }
-    let mut client: Option<reqwest::Client> = None;
     for (i, n) in cfg.raw.notify.iter().enumerate() {
         for c in causes
             .iter()
@@ -97,45 +147,81 @@ pub async fn send(
         {
             let key = c.key();
             let subject = format!("{} {}", n.subject_prefix(), c.subject);
-            let due = match store.notify_claim(&n.name, &key, &subject, n.window(), now) {
-                Ok(d) => d,
+            match store.notify_claim(&n.name, &key, &subject, n.window(), now) {
+                Ok(true) => claimed.push(Claimed {
+                    channel: i,
+                    cause: c.clone(),
+                    subject,
+                }),
+                Ok(false) => out.push(notified(
+                    n,
+                    &key,
+                    "suppressed",
+                    format!("already sent (or being sent) within {} h", n.window_hours),
+                )),
                 Err(e) => {
                     // Without the state a message could repeat on every run: do not send.
                     tracing::warn!(channel = %n.name, cause = %key, "notify: state database: {e}");
                     out.push(notified(n, &key, "failed", format!("state database: {e}")));
-                    continue;
                 }
-            };
-            if !due {
-                out.push(notified(
-                    n,
-                    &key,
-                    "suppressed",
-                    format!("already sent within {} h", n.window_hours),
-                ));
-                continue;
             }
-            let sent = deliver(cfg, i, &subject, c, now, &mut client).await;
-            let (outcome, detail) = match sent {
-                Ok(d) => {
-                    tracing::info!(channel = %n.name, cause = %key, "notification sent: {d}");
-                    if let Err(e) = store.notify_sent(&n.name, &key, &subject, &d, now) {
-                        tracing::warn!(channel = %n.name, "notify: cannot record: {e}");
-                    }
-                    ("sent", d)
-                }
-                Err(e) => {
-                    let e = hrsync_model::text::clip_message(&e).into_owned();
-                    tracing::warn!(channel = %n.name, cause = %key, "notification failed: {e}");
-                    if let Err(e2) = store.notify_failed(&n.name, &key, &subject, &e, now) {
-                        tracing::warn!(channel = %n.name, "notify: cannot record: {e2}");
-                    }
-                    ("failed", e)
-                }
-            };
-            out.push(notified(n, &key, outcome, detail));
         }
     }
+    (claimed, out)
+}
+
+/// Sends claimed messages, each bounded by its channel's attempts and deadline, and records
+/// each as sent or failed (a failure gives the window back).
+pub async fn deliver_claimed(
+    cfg: &Config,
+    store: &mut Store,
+    claimed: Vec<Claimed>,
+    now: DateTime<Utc>,
+) -> Vec<Notified> {
+    let mut out = Vec::new();
+    let mut client: Option<reqwest::Client> = None;
+    for m in claimed {
+        let Some(n) = cfg.raw.notify.get(m.channel) else {
+            continue;
+        };
+        let key = m.cause.key();
+        let sent = deliver(cfg, m.channel, &m.subject, &m.cause, now, &mut client).await;
+        let (outcome, detail) = match sent {
+            Ok(d) => {
+                tracing::info!(channel = %n.name, cause = %key, "notification sent: {d}");
+                if let Err(e) = store.notify_sent(&n.name, &key, &m.subject, &d, now) {
+                    tracing::warn!(channel = %n.name, "notify: cannot record: {e}");
+                }
+                ("sent", d)
+            }
+            Err(e) => {
+                let e = hrsync_model::text::clip_message(&e).into_owned();
+                tracing::warn!(channel = %n.name, cause = %key, "notification failed: {e}");
+                if let Err(e2) = store.notify_failed(&n.name, &key, &m.subject, &e, now) {
+                    tracing::warn!(channel = %n.name, "notify: cannot record: {e2}");
+                }
+                ("failed", e)
+            }
+        };
+        out.push(notified(n, &key, outcome, detail));
+    }
+    out
+}
+
+/// Sends each cause to each channel that wants it, unless that channel already sent that
+/// cause within its window ([`claim`], then [`deliver_claimed`]). Never fails: what happened
+/// is in the answer, the log and `notify_log`.
+pub async fn send(
+    cfg: &Config,
+    store: &mut Store,
+    causes: &[Cause],
+    now: DateTime<Utc>,
+) -> Vec<Notified> {
+    if cfg.raw.notify.is_empty() || causes.is_empty() {
+        return Vec::new();
+    }
+    let (claimed, mut out) = claim(cfg, store, causes, now);
+    out.extend(deliver_claimed(cfg, store, claimed, now).await);
     out
 }
 
@@ -280,7 +366,9 @@ async fn webhook(
     let values = macro_values(n, subject, c);
     let key = format!("hrsync-notify-{}-{}-{}", n.name, c.key(), now.timestamp());
     let d = match tokio::time::timeout(
-        deadline(n).max(h.hook.timeout() * h.hook.max_attempts()),
+        deadline(n)
+            .max(h.hook.timeout() * h.hook.max_attempts())
+            .min(MAX_DEADLINE),
         crate::service::orchestrate::call(client, h, &values, Some(&key)),
     )
     .await

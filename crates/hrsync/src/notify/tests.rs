@@ -304,3 +304,9 @@ fn a_run_reports_each_of_its_causes_with_its_command() {
     assert!(c.text.ends_with("directory: cannot connect"), "{}", c.text);
     assert_eq!(c.command, "hrsync runs -c /etc/hrsync/prod.toml");
 }
+
+#[test]
+fn a_message_ends_before_its_claim_counts_as_dead() {
+    let lease = hrsync_state::NOTIFY_CLAIM_LEASE.to_std().unwrap();
+    assert!(MAX_DEADLINE < lease, "{MAX_DEADLINE:?} < {lease:?}");
+}

@@ -216,7 +216,8 @@ impl Service {
             (Err(_), Some(e)) => Err(e.as_str()),
             (Err(_), None) => Err("the run failed"),
         };
-        crate::notify::after_run(&self.cfg, &mut store, mapping, result, now).await;
+        // Claimed now, sent by a task of its own: the next run never waits for a mail server.
+        crate::notify::after_run_in_background(self.cfg.clone(), &mut store, mapping, result, now);
         self.wake_worker.notify_one();
         Ok(res?)
     }
