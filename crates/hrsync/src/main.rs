@@ -525,9 +525,14 @@ async fn sync(common: Common, show: Show, mode: Mode, yes: bool) -> Result<i32> 
             confirmed_held,
             ..Default::default()
         };
-        let res = engine::run_with(&job, &mut store, mode, opts, Utc::now(), &mut ui).await;
-        cli::notify::after_run(&cfg, &mut store, &name, &res).await;
-        let report = res.with_context(|| format!("mapping {name:?}"))?;
+        let report = match engine::run_with(&job, &mut store, mode, opts, Utc::now(), &mut ui).await
+        {
+            Ok(r) => r,
+            Err(e) => {
+                cli::notify::after_run(&cfg, &mut store, &name, Err(&e.to_string())).await;
+                return Err(anyhow::Error::from(e).context(format!("mapping {name:?}")));
+            }
+        };
         if !ui.printed && !show.json {
             print_plan(&report.plan, &show, &job.directory.object_classes);
         }
@@ -571,6 +576,7 @@ async fn sync(common: Common, show: Show, mode: Mode, yes: bool) -> Result<i32> 
         if !show.json {
             print_status(&report, mode, &common.config);
         }
+        cli::notify::after_run(&cfg, &mut store, &name, Ok(&report)).await;
         code = worse(code, report.status.exit_code());
         reports.push(report);
     }

@@ -5,7 +5,7 @@ use anyhow::Result;
 use chrono::Utc;
 use clap::Subcommand;
 use hrsync::config::Config;
-use hrsync::engine::{EngineError, RunReport};
+use hrsync::engine::RunReport;
 use hrsync_state::Store;
 
 #[derive(Subcommand)]
@@ -79,17 +79,11 @@ pub(crate) async fn after_run(
     cfg: &Config,
     store: &mut Store,
     mapping: &str,
-    res: &std::result::Result<RunReport, EngineError>,
+    result: std::result::Result<&RunReport, &str>,
 ) {
     if cfg.raw.notify.is_empty() {
         return;
     }
-    let err = res.as_ref().err().map(|e| e.to_string());
-    let result = match (res, &err) {
-        (Ok(r), _) => Ok(r),
-        (Err(_), Some(e)) => Err(e.as_str()),
-        (Err(_), None) => return,
-    };
     for n in hrsync::notify::after_run(cfg, store, mapping, result, Utc::now()).await {
         match n.outcome.as_str() {
             "sent" => eprintln!("Notified {} of {}: {}", n.channel, n.cause, n.detail),
