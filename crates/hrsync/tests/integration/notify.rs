@@ -256,6 +256,13 @@ async fn notifications_arrive_once_per_cause_not_once_per_run() {
     assert_eq!(code, 0, "{out}");
     assert_eq!(out.matches("suppressed").count(), 3, "{out}");
     assert!(!out.contains(pw.trim()), "{out}");
+    // Nor in the state database (its file and write-ahead log).
+    for f in ["state.db", "state.db-wal"] {
+        if let Ok(bytes) = std::fs::read(fx.dir.path().join(f)) {
+            let hay = String::from_utf8_lossy(&bytes);
+            assert!(!hay.contains(pw.trim()), "the SMTP password is in {f}");
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
