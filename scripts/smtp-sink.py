@@ -61,6 +61,7 @@ class Sink:
                 "subject": str(msg["subject"] or ""),
                 "from": str(msg["from"] or ""),
                 "to": str(msg["to"] or ""),
+                "message_id": str(msg["message-id"] or ""),
                 "body": body.get_content() if body is not None else "",
             })
             tmp = os.path.join(maildir, ".%04d.tmp" % n)

@@ -27,7 +27,18 @@ fn message(ch: &EmailChannel, n: &RawNotify, subject: &str, c: &Cause) -> Result
         .from
         .parse()
         .map_err(|e| format!("from {:?}: {e}", ch.from))?;
-    let mut b = Message::builder().from(from).subject(subject);
+    // A Message-ID of our own (lettre makes one only with its `hostname` feature): mail
+    // without one is often scored as spam.
+    let id = format!(
+        "<hrsync-{:016x}{:016x}@{}>",
+        fastrand::u64(..),
+        fastrand::u64(..),
+        from.email.domain()
+    );
+    let mut b = Message::builder()
+        .from(from)
+        .subject(subject)
+        .message_id(Some(id));
     for t in &ch.to {
         b = b.to(t.parse().map_err(|e| format!("to {t:?}: {e}"))?);
     }

@@ -50,6 +50,7 @@ struct Received {
     auth_user: Option<String>,
     rcpt_tos: Vec<String>,
     subject: String,
+    message_id: String,
     data: String,
 }
 
@@ -82,12 +83,14 @@ fn inbox(s: &Smtp, rcpt: &str) -> Vec<Received> {
             v["body"].as_str().unwrap().replace("\r\n", "\n")
         );
         let subject = v["subject"].as_str().unwrap().to_string();
+        let message_id = v["message_id"].as_str().unwrap().to_string();
         out.push(Received {
             listener: v["listener"].as_str().unwrap().to_string(),
             tls: v["tls"].as_bool().unwrap(),
             auth_user: v["auth_user"].as_str().map(str::to_string),
             rcpt_tos,
             subject,
+            message_id,
             data,
         });
     }
@@ -185,6 +188,10 @@ async fn notifications_arrive_once_per_cause_not_once_per_run() {
         m.data.contains("Nobody was treated as a leaver"),
         "{}",
         m.data
+    );
+    assert!(
+        m.message_id.starts_with("<hrsync-") && m.message_id.ends_with("@example.test>"),
+        "{m:?}"
     );
     // STARTTLS and AUTH were used (the server requires both; it says so per message).
     assert_eq!(m.listener, "starttls");
