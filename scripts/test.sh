@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # test.sh — the whole test suite, from a fresh Debian machine (root) or a developer's:
-# installs what is missing, starts a throwaway slapd on a free loopback port and a Samba AD
-# domain controller on 127.0.0.1, runs fmt/clippy and every test (unit, emulator, integration
-# against the real slapd and the real DC), then stops both by PID. SKIP_LINT=1 skips fmt and clippy.
+# installs what is missing, starts a throwaway slapd on a free loopback port, an SMTP server
+# (notifications) on another and a Samba AD domain controller on 127.0.0.1, runs fmt/clippy and
+# every test (unit, emulator, integration against the real slapd, the SMTP server and the real
+# DC), then stops them by PID. SKIP_LINT=1 skips fmt and clippy.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -12,6 +13,7 @@ ensure_cargo
 WORK=$(mktemp -d /tmp/hrsync-test.XXXXXX)
 cleanup() {
   scripts/stop-slapd.sh "$WORK/slapd" --purge >/dev/null 2>&1 || true
+  scripts/stop-smtp.sh "$WORK/smtp" --purge >/dev/null 2>&1 || true
   scripts/stop-samba-ad.sh "$WORK/ad" --purge >/dev/null 2>&1 || true
   rm -rf "$WORK"
 }
@@ -26,6 +28,15 @@ ROOTPW=$ROOTPW NOSYNC=1 scripts/start-slapd.sh "$WORK/slapd" "$PORT"
 export HRSYNC_TEST_LDAP_URL=$LDAP_URL HRSYNC_TEST_LDAP_BIND_DN=$LDAP_BIND_DN \
        HRSYNC_TEST_LDAP_BIND_PW=$LDAP_BIND_PW HRSYNC_TEST_LDAP_BASE_DN=$LDAP_BASE_DN \
        HRSYNC_TEST_LDAP_CA_CERT=$LDAP_CA_CERT HRSYNC_TEST_LDAPS_URL=$LDAPS_URL
+
+# An SMTP server for the notification tests: STARTTLS and AUTH required (Debian's aiosmtpd).
+scripts/start-smtp.sh "$WORK/smtp" "$(free_port)"
+# shellcheck disable=SC1091
+. "$WORK/smtp/env"
+export HRSYNC_TEST_SMTP_HOST=$SMTP_HOST HRSYNC_TEST_SMTP_PORT=$SMTP_PORT \
+       HRSYNC_TEST_SMTP_TLS_PORT=$SMTP_TLS_PORT HRSYNC_TEST_SMTP_USER=$SMTP_USER \
+       HRSYNC_TEST_SMTP_PASSWORD_FILE=$SMTP_PASSWORD_FILE HRSYNC_TEST_SMTP_CA_CERT=$SMTP_CA_CERT \
+       HRSYNC_TEST_SMTP_MAILDIR=$SMTP_MAILDIR
 
 # A Samba AD domain controller for the Active Directory tests (fixed ports 389/636: one per
 # machine; the tests share it, each in its own OU). Strong auth on, like a real DC.

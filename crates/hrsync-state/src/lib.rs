@@ -74,6 +74,7 @@ mod audit;
 mod automation;
 mod intents;
 mod missing;
+mod notify;
 mod people;
 pub mod process;
 #[cfg(test)]
@@ -88,6 +89,7 @@ pub use intents::{
     UnresolvedIntent,
 };
 pub use missing::MissingSince;
+pub use notify::{NOTIFY_CLAIM_LEASE, NotificationRow};
 pub use process::{operator_name, owner_id};
 
 /// A person on the review list (secondary matching found no single account) and, once an

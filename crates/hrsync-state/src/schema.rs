@@ -509,6 +509,33 @@ WHERE ((kind IN ('create', 'create-disabled', 'finish-create') AND ok = 0)
     OR (kind IN ('create', 'create-disabled')
         AND message = 'applied (found in the directory after the run was interrupted)'));
 "#,
+    // 13: notifications (issue 14 §6): when each channel last sent (or is sending) each cause
+    // (one message per cause per window, across CLI runs and the daemon; `sending` while a
+    // send is under way, `previous` given back when it fails or never finishes), and every
+    // attempt, sent, failed or suppressed, for
+    // `hrsync notify log`. Never the message's secrets (there are none in
+    // it: the SMTP password is not part of a message).
+    r#"
+CREATE TABLE IF NOT EXISTS notify_state (
+    channel TEXT NOT NULL,
+    cause TEXT NOT NULL,
+    last_sent TEXT NOT NULL,
+    previous TEXT,
+    sending INTEGER NOT NULL DEFAULT 0,
+    suppressed INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (channel, cause)
+);
+CREATE TABLE IF NOT EXISTS notify_log (
+    id INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    cause TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS notify_log_at ON notify_log(at);
+"#,
 ];
 
 #[cfg(test)]

@@ -26,7 +26,7 @@
 mod deliver;
 
 pub use deliver::{
-    Credentials, Delivery, RequestRecord, RetryPolicy, client, deliver, deliver_with,
+    Credentials, Delivery, MAX_BACKOFF, RequestRecord, RetryPolicy, client, deliver, deliver_with,
 };
 
 use hrsync_source::rest::{BodyTemplate, Context, Template, TemplateError};
@@ -43,10 +43,22 @@ pub const FIXED_MACROS: [&str; 4] = ["key", "dn", "event", "webhook"];
 /// The most attempts a webhook may configure.
 pub const MAX_ATTEMPTS_LIMIT: u32 = 10;
 
+/// Macros of a webhook used as a notification channel (`[[notify]] webhook = "<name>"`): the
+/// cause (`run_incomplete`, …), what it is about (a mapping, a certificate), the subject line,
+/// the message text and the command to run next. Only notifications fill them in.
+pub const NOTIFY_MACROS: [&str; 6] = [
+    "notify.cause",
+    "notify.about",
+    "notify.subject",
+    "notify.text",
+    "notify.command",
+    "notify.channel",
+];
+
 /// Whether `name` is a macro a webhook may use: `user.<attribute>`, `hr.<field>[.<sub>…]`, or
-/// one of [`FIXED_MACROS`].
+/// one of [`FIXED_MACROS`] or [`NOTIFY_MACROS`].
 pub fn is_known_macro(name: &str) -> bool {
-    if FIXED_MACROS.contains(&name) {
+    if FIXED_MACROS.contains(&name) || NOTIFY_MACROS.contains(&name) {
         return true;
     }
     let rest = name
@@ -55,7 +67,7 @@ pub fn is_known_macro(name: &str) -> bool {
     rest.is_some_and(|r| !r.is_empty() && r.split('.').all(|seg| !seg.is_empty()))
 }
 
-const KNOWN_DESCRIPTION: &str = "{user.<attribute>}, {hr.<field>}, {key}, {dn}, {event}, {webhook}";
+const KNOWN_DESCRIPTION: &str = "{user.<attribute>}, {hr.<field>}, {key}, {dn}, {event}, {webhook}, and in a notification {notify.cause}, {notify.about}, {notify.subject}, {notify.text}, {notify.command}, {notify.channel}";
 
 /// One `[[webhook]]` table.
 ///

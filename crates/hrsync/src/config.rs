@@ -22,7 +22,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod notify;
 mod shared;
+pub use notify::{CAUSES, EmailChannel, RawNotify, SmtpTls};
 use shared::Shared;
 
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +72,9 @@ pub struct RawConfig {
     pub webhooks: Vec<hrsync_webhook::WebhookConfig>,
     #[serde(default, rename = "orchestration")]
     pub orchestrations: Vec<crate::service::config::RawOrchestration>,
+    /// Notification channels (`[[notify]]`, see `config/notify.rs`).
+    #[serde(default)]
+    pub notify: Vec<RawNotify>,
 }
 
 /// `[state]`: where runs, links and the audit are kept.
@@ -695,6 +700,7 @@ impl Config {
 
     fn validate(&self) -> Result<(), ConfigError> {
         self.validate_service()?;
+        self.validate_notify()?;
         let r = &self.raw;
         let mut names = std::collections::BTreeSet::new();
         for (i, it) in r.integrations.iter().enumerate() {

@@ -198,6 +198,11 @@ enum Cmd {
         #[command(subcommand)]
         cmd: cli::orchestrate::OrchestrateCmd,
     },
+    /// Notification channels ([[notify]]): send a test message, show what was sent.
+    Notify {
+        #[command(subcommand)]
+        cmd: cli::notify::NotifyCmd,
+    },
     /// List past runs.
     Runs {
         #[command(flatten)]
@@ -387,6 +392,7 @@ async fn real_main(cli: Cli) -> Result<i32> {
         Cmd::Oauth { cmd } => cli::oauth::oauth(cmd).await,
         Cmd::Webhook { cmd } => cli::orchestrate::webhook(cmd).await,
         Cmd::Orchestrate { cmd } => cli::orchestrate::orchestrate(cmd).await,
+        Cmd::Notify { cmd } => cli::notify::notify(cmd).await,
         Cmd::Runs {
             common,
             limit,
@@ -519,9 +525,14 @@ async fn sync(common: Common, show: Show, mode: Mode, yes: bool) -> Result<i32> 
             confirmed_held,
             ..Default::default()
         };
-        let report = engine::run_with(&job, &mut store, mode, opts, Utc::now(), &mut ui)
-            .await
-            .with_context(|| format!("mapping {name:?}"))?;
+        let report = match engine::run_with(&job, &mut store, mode, opts, Utc::now(), &mut ui).await
+        {
+            Ok(r) => r,
+            Err(e) => {
+                cli::notify::after_run(&cfg, &mut store, &name, Err(&e.to_string())).await;
+                return Err(anyhow::Error::from(e).context(format!("mapping {name:?}")));
+            }
+        };
         if !ui.printed && !show.json {
             print_plan(&report.plan, &show, &job.directory.object_classes);
         }
@@ -565,6 +576,7 @@ async fn sync(common: Common, show: Show, mode: Mode, yes: bool) -> Result<i32> 
         if !show.json {
             print_status(&report, mode, &common.config);
         }
+        cli::notify::after_run(&cfg, &mut store, &name, Ok(&report)).await;
         code = worse(code, report.status.exit_code());
         reports.push(report);
     }

@@ -38,7 +38,17 @@ pub async fn run(path: &Path, online: bool, json: bool) -> Result<i32> {
             cfg.raw.orchestrations.len()
         ));
     }
-    let warnings = hrsync::check::offline_warnings(&cfg);
+    let mut warnings = hrsync::check::offline_warnings(&cfg);
+    // Notification channels: the mail password resolves; certificates about to expire.
+    if !cfg.raw.notify.is_empty() {
+        for (i, n) in cfg.raw.notify.iter().enumerate() {
+            if n.kind == "email" {
+                cfg.email_channel(i)?;
+            }
+        }
+        lines.push(format!("notify: {} channel(s) ok", cfg.raw.notify.len()));
+        warnings.extend(hrsync::notify::check_warnings(&cfg, chrono::Utc::now()));
+    }
     if !online {
         if json {
             println!(

@@ -4,6 +4,7 @@
 pub mod check;
 pub mod endpoint;
 pub mod history;
+pub mod notify;
 pub mod oauth;
 pub mod orchestrate;
 pub mod orphans;

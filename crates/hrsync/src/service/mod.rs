@@ -209,6 +209,15 @@ impl Service {
                 );
             }
         }
+        // Notifications never fail the run: bounded per message, failures logged and recorded.
+        let err = res.as_ref().err().map(|e| e.to_string());
+        let result = match (&res, &err) {
+            (Ok(r), _) => Ok(r),
+            (Err(_), Some(e)) => Err(e.as_str()),
+            (Err(_), None) => Err("the run failed"),
+        };
+        // Claimed now, sent by a task of its own: the next run never waits for a mail server.
+        crate::notify::after_run_in_background(self.cfg.clone(), &mut store, mapping, result, now);
         self.wake_worker.notify_one();
         Ok(res?)
     }

@@ -12,6 +12,7 @@ mod examples;
 mod hostile;
 mod hostile_hr;
 mod lifecycle;
+mod notify;
 mod ops;
 mod paycor;
 mod paycor_oauth;
