@@ -509,6 +509,10 @@ WHERE ((kind IN ('create', 'create-disabled', 'finish-create') AND ok = 0)
     OR (kind IN ('create', 'create-disabled')
         AND message = 'applied (found in the directory after the run was interrupted)'));
 "#,
+    // 13: one person's orchestration instances (`hrsync explain`), newest first.
+    r#"
+CREATE INDEX IF NOT EXISTS outbox_person ON outbox(mapping, hr_key, id);
+"#,
 ];
 
 #[cfg(test)]
