@@ -676,7 +676,8 @@ fn findings_text(a: &Actual) -> Option<String> {
     })
 }
 
-/// A new case from a real record: the record (sensitive fields masked) and, as expectations,
+/// A new case from a real record: the fields the mapping reads (sensitive ones masked) and, as
+/// expectations,
 /// what the mapping makes of it now (on `today`). The operator reviews and keeps it.
 pub fn snapshot(
     runner: &Runner,
@@ -685,7 +686,11 @@ pub fn snapshot(
     record: &Map<String, Value>,
     today: chrono::NaiveDate,
 ) -> RawCase {
-    let record = crate::sensitive::mask(record);
+    // Only what the mapping reads (a test case lives in a repository: no more personal data
+    // than it needs), sensitive values masked.
+    let read = runner.mapper.referenced_fields();
+    let mut record = crate::sensitive::mask(record);
+    record.retain(|k, _| read.contains(k));
     let rec = HrRecord {
         index: 0,
         source_id: None,

@@ -29,6 +29,7 @@ const SENSITIVE: &[&str] = &[
     "tin",
     "ein",
     "nin",
+    "nic",
     "national",
     "passport",
     "license",
@@ -110,6 +111,12 @@ mod tests {
         });
         let m = mask(rec.as_object().unwrap());
         assert_eq!(m["first_name"], "Zoë");
+        let nic = serde_json::json!({"nic_num": "612-31-2582"});
+        assert_eq!(
+            mask(nic.as_object().unwrap())["nic_num"],
+            MASK,
+            "IceHrm's national id card"
+        );
         assert_eq!(m["ssn"], MASK);
         assert_eq!(m["birthday"], MASK);
         assert_eq!(m["bank"], MASK, "a sensitive object is masked whole");

@@ -88,15 +88,39 @@ pub fn render(e: &Explanation) -> String {
     if !h.found {
         let _ = writeln!(o, "  (no record with this key)");
     }
-    let width = h
+    // The fields the mapping reads; the others are counted (`--json` has them all).
+    let read: std::collections::BTreeSet<&str> = e
+        .mapping_result
+        .iter()
+        .flat_map(|m| {
+            m.formats
+                .iter()
+                .flat_map(|f| &f.fields)
+                .chain(m.scope.iter().flat_map(|r| &r.fields))
+                .chain(m.leaver_rule.iter().flat_map(|r| &r.fields))
+        })
+        .map(|f| f.field.split('.').next().unwrap_or_default())
+        .collect();
+    let shown: Vec<_> = h
         .fields
+        .iter()
+        .filter(|f| read.contains(f.field.as_str()))
+        .collect();
+    let width = shown
         .iter()
         .map(|f| f.field.len())
         .max()
         .unwrap_or(0)
         .min(32);
-    for f in &h.fields {
+    for f in &shown {
         let _ = writeln!(o, "  {:<width$} = {}   [{}]", f.field, f.value, f.from);
+    }
+    if h.fields.len() > shown.len() {
+        let _ = writeln!(
+            o,
+            "  … and {} other field(s) the mapping does not read (`--json` shows them all)",
+            h.fields.len() - shown.len()
+        );
     }
     for p in &h.problems {
         let _ = writeln!(o, "  problem: {p}");
@@ -191,11 +215,12 @@ pub fn render(e: &Explanation) -> String {
     for r in &e.plan.references {
         let _ = writeln!(
             o,
-            "\nReference {}: HR value {} → person {} → account {} → {}",
+            "\nReference {}: HR value {} → person {} → their account {}\n  {} after the plan: {}",
             r.attribute,
             opt(&r.hr_value),
             opt(&r.person),
             opt(&r.account),
+            r.attribute,
             if r.value.is_empty() {
                 "(not set)".to_string()
             } else {
