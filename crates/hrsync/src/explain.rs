@@ -61,6 +61,8 @@ pub struct Explanation {
 #[derive(Debug, Clone, Serialize)]
 pub struct HrSide {
     pub integration: String,
+    /// The field that identifies a person (the mapping's `primary_key`).
+    pub primary_key: String,
     /// The endpoint the people come from, and the joined ones.
     pub endpoint: String,
     pub joins: Vec<String>,
@@ -204,11 +206,22 @@ pub async fn explain(
     let spec = job.mapping.spec();
     let today = opts.now.date_naive();
     let fetched = crate::person::fetch(job, key).await?;
+    // A joined endpoint named like sensitive data (`compensation`): its fields are sensitive
+    // at the top level too (`grade`, copied from it).
+    let secret_tops: BTreeSet<String> = fetched
+        .provenance
+        .iter()
+        .filter(|(_, from)| {
+            from.strip_prefix("join ")
+                .is_some_and(crate::sensitive::is_sensitive)
+        })
+        .map(|(k, _)| k.clone())
+        .collect();
     let mask = |path: &str, v: &Value| -> (Value, bool) {
         if opts.show_sensitive || v.is_null() {
             return (v.clone(), false);
         }
-        if crate::sensitive::is_sensitive(path) {
+        if secret(path, &secret_tops) {
             return (Value::String(crate::sensitive::MASK.into()), true);
         }
         match v {
@@ -222,6 +235,7 @@ pub async fn explain(
     };
     let hr = HrSide {
         integration: job.source.name().to_string(),
+        primary_key: spec.primary_key.clone(),
         endpoint: crate::person::primary_endpoint(&job.source),
         joins: match &job.source {
             hrsync_source::Source::Joined(_, j) => {
@@ -272,7 +286,7 @@ pub async fn explain(
             rec,
             today,
         );
-        mapping_result = Some(mapped(job, &trace, &r, opts));
+        mapping_result = Some(mapped(job, rec, &trace, &r, opts, &secret_tops));
         results.push(r);
     }
     let mut notes = fetched.report.notes.clone();
@@ -480,6 +494,13 @@ pub async fn explain(
     })
 }
 
+/// Whether the field at `path` holds sensitive data: by its name, or because its top-level
+/// field came from a sensitive joined endpoint.
+fn secret(path: &str, secret_tops: &BTreeSet<String>) -> bool {
+    crate::sensitive::is_sensitive(path)
+        || secret_tops.contains(path.split('.').next().unwrap_or_default())
+}
+
 /// An object field's value with its sensitive sub-fields masked (paths from `prefix`).
 fn prefixed_mask(
     prefix: &str,
@@ -493,7 +514,14 @@ fn prefixed_mask(
     }
 }
 
-fn mapped(job: &Job, trace: &Trace, r: &HrRecordResult, opts: &Options) -> Mapped {
+fn mapped(
+    job: &Job,
+    rec: &hrsync_model::HrRecord,
+    trace: &Trace,
+    r: &HrRecordResult,
+    opts: &Options,
+    secret_tops: &BTreeSet<String>,
+) -> Mapped {
     let spec = job.mapping.spec();
     let mask_fields = |fields: &[FieldValue]| -> Vec<FieldValue> {
         fields
@@ -504,7 +532,7 @@ fn mapped(job: &Job, trace: &Trace, r: &HrRecordResult, opts: &Options) -> Mappe
                     Some(v)
                         if !opts.show_sensitive
                             && !v.is_null()
-                            && crate::sensitive::is_sensitive(&f.field) =>
+                            && secret(&f.field, secret_tops) =>
                     {
                         Some(Value::String(crate::sensitive::MASK.into()))
                     }
@@ -522,10 +550,7 @@ fn mapped(job: &Job, trace: &Trace, r: &HrRecordResult, opts: &Options) -> Mappe
         .formats
         .iter()
         .map(|f| {
-            let sensitive = f
-                .fields
-                .iter()
-                .any(|x| crate::sensitive::is_sensitive(&x.field));
+            let sensitive = f.fields.iter().any(|x| secret(&x.field, secret_tops));
             FormatExplained {
                 attribute: f.attribute.clone(),
                 role: f.role,
@@ -564,8 +589,13 @@ fn mapped(job: &Job, trace: &Trace, r: &HrRecordResult, opts: &Options) -> Mappe
         (HrRecordResult::Failed(_, f), hrsync_mapping::Outcome::NotYet) if f.is_empty() => {
             ("not_yet", None, None, None, Vec::new())
         }
-        (HrRecordResult::Failed(_, f), hrsync_mapping::Outcome::Mapped { .. })
-            if job.statuses.is_some() =>
+        (HrRecordResult::Failed(_, f), hrsync_mapping::Outcome::Mapped { entry })
+            if job.statuses.as_ref().is_some_and(|s| {
+                matches!(
+                    s.apply(rec, entry.clone()),
+                    crate::statuses::Checked::Hold(..)
+                )
+            }) =>
         {
             ("held", None, None, None, f.clone())
         }

@@ -397,7 +397,12 @@ impl Runner {
                         }
                     }
                 }
-                let refused = self.dialect.check(&d);
+                // A held person is not checked further (as in a run).
+                let refused = if outcome == "held" {
+                    Vec::new()
+                } else {
+                    self.dialect.check(&d)
+                };
                 if !refused.is_empty() {
                     outcome = "skipped";
                 }

@@ -33,6 +33,26 @@ pub struct Fetched {
     pub provenance: Vec<(String, String)>,
 }
 
+impl Fetched {
+    /// The record's fields with sensitive values masked ([`crate::sensitive::mask`]), and
+    /// every field a sensitive joined endpoint (`compensation`) brought, at the top level too.
+    pub fn masked_fields(&self) -> Option<serde_json::Map<String, serde_json::Value>> {
+        let rec = self.record.as_ref()?;
+        let mut out = crate::sensitive::mask(&rec.fields);
+        for (k, from) in &self.provenance {
+            if from
+                .strip_prefix("join ")
+                .is_some_and(crate::sensitive::is_sensitive)
+                && let Some(v) = out.get_mut(k)
+                && !v.is_null()
+            {
+                *v = crate::sensitive::mask_all(v);
+            }
+        }
+        Some(out)
+    }
+}
+
 /// The record of the person whose primary key is `key` (compared as the source compares keys).
 pub async fn fetch(job: &Job, key: &str) -> Result<Fetched, hrsync_source::SourceError> {
     let spec = job.mapping.spec();
@@ -114,5 +134,42 @@ pub fn primary_endpoint(source: &Source) -> String {
         Source::Csv(_) => "rows".into(),
         Source::Rest(_, ep) => ep.clone(),
         Source::Joined(p, _) => primary_endpoint(p),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// A joined `compensation` endpoint's fields are copied to the top level (`grade`): they
+    /// are masked there too, keeping their shape under the endpoint's name.
+    #[test]
+    fn fields_of_a_sensitive_join_are_masked_at_the_top_level_too() {
+        let fields = serde_json::json!({
+            "id": "E1", "phone": "1", "grade": "G7",
+            "compensation": {"grade": "G7"}, "details": {"phone": "1"}
+        });
+        let f = Fetched {
+            record: Some(HrRecord {
+                fields: fields.as_object().unwrap().clone(),
+                ..Default::default()
+            }),
+            method: Method::FullFetch,
+            report: FetchReport::default(),
+            provenance: vec![
+                ("id".into(), "employees".into()),
+                ("phone".into(), "join details".into()),
+                ("grade".into(), "join compensation".into()),
+                ("compensation".into(), "join compensation".into()),
+                ("details".into(), "join details".into()),
+            ],
+        };
+        let m = f.masked_fields().unwrap();
+        assert_eq!(m["grade"], crate::sensitive::MASK);
+        assert_eq!(m["compensation"]["grade"], crate::sensitive::MASK);
+        assert_eq!(m["phone"], "1");
+        assert_eq!(m["details"]["phone"], "1");
+        assert_eq!(m["id"], "E1");
     }
 }

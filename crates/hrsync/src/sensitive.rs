@@ -72,9 +72,22 @@ pub fn is_sensitive(path: &str) -> bool {
     })
 }
 
+/// Every value in `v` replaced by [`MASK`], keeping objects' and lists' shape (a format that
+/// reads `compensation.grade` still finds a value, the mask). Nulls stay null.
+pub fn mask_all(v: &Value) -> Value {
+    match v {
+        Value::Null => Value::Null,
+        Value::Object(m) => {
+            Value::Object(m.iter().map(|(k, v)| (k.clone(), mask_all(v))).collect())
+        }
+        Value::Array(a) => Value::Array(a.iter().map(mask_all).collect()),
+        _ => Value::String(MASK.into()),
+    }
+}
+
 /// `fields` with the value of every sensitive field replaced by [`MASK`] (nested objects
-/// are followed: `bank.iban`; a whole sensitive object is masked as one value). Nulls stay
-/// null (nothing to hide, and a format treats both as absent).
+/// are followed: `bank.iban`; inside a sensitive object every value is masked, its shape
+/// kept). Nulls stay null (nothing to hide, and a format treats both as absent).
 pub fn mask(fields: &serde_json::Map<String, Value>) -> serde_json::Map<String, Value> {
     fn walk(prefix: &str, m: &serde_json::Map<String, Value>) -> serde_json::Map<String, Value> {
         m.iter()
@@ -86,7 +99,7 @@ pub fn mask(fields: &serde_json::Map<String, Value>) -> serde_json::Map<String, 
                 };
                 let v = match v {
                     Value::Null => Value::Null,
-                    _ if is_sensitive(&path) => Value::String(MASK.into()),
+                    _ if is_sensitive(&path) => mask_all(v),
                     Value::Object(o) => Value::Object(walk(&path, o)),
                     other => other.clone(),
                 };
@@ -119,8 +132,11 @@ mod tests {
         );
         assert_eq!(m["ssn"], MASK);
         assert_eq!(m["birthday"], MASK);
-        assert_eq!(m["bank"], MASK, "a sensitive object is masked whole");
-        assert_eq!(m["pay"], MASK);
+        assert_eq!(
+            m["bank"]["iban"], MASK,
+            "inside a sensitive object, every value"
+        );
+        assert_eq!(m["pay"], serde_json::json!({"rate": MASK}));
         assert_eq!(m["department"]["display"], "Sales");
         assert!(m["tax_id"].is_null());
     }

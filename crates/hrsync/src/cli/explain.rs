@@ -100,6 +100,7 @@ pub fn render(e: &Explanation) -> String {
                 .chain(m.leaver_rule.iter().flat_map(|r| &r.fields))
         })
         .map(|f| f.field.split('.').next().unwrap_or_default())
+        .chain(h.primary_key.split('.').next())
         .collect();
     let shown: Vec<_> = h
         .fields
@@ -265,7 +266,7 @@ pub fn render(e: &Explanation) -> String {
         let _ = writeln!(o, "  candidate: {} (key {})", c.dn, opt(&c.key));
     }
 
-    if !e.plan.changes.is_empty() || !e.plan.findings.is_empty() || !e.plan.notes.is_empty() {
+    if !e.plan.changes.is_empty() || !e.plan.findings.is_empty() {
         let _ = writeln!(o, "\nA plan would:");
         for c in &e.plan.changes {
             let _ = writeln!(
@@ -286,8 +287,11 @@ pub fn render(e: &Explanation) -> String {
         for f in &e.plan.findings {
             let _ = writeln!(o, "  {}: {}", f.severity, f.message);
         }
+    }
+    if !e.plan.notes.is_empty() {
+        let _ = writeln!(o, "\nNotes:");
         for n in &e.plan.notes {
-            let _ = writeln!(o, "  note: {n}");
+            let _ = writeln!(o, "  {n}");
         }
     }
 

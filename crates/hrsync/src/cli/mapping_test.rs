@@ -87,7 +87,7 @@ pub async fn snapshot(
     let fetched = hrsync::person::fetch(&job, key)
         .await
         .with_context(|| format!("fetching {key:?} from HR"))?;
-    let Some(rec) = fetched.record else {
+    let Some(fields) = fetched.masked_fields() else {
         bail!(
             "HR has nobody with {} = {key:?} (mapping {mapping:?}){}",
             job.mapping.spec().primary_key,
@@ -100,7 +100,7 @@ pub async fn snapshot(
     };
     let runner = mapping_tests::Runner::new(&cfg, &mapping)?;
     let today = chrono::Utc::now().date_naive();
-    let case = mapping_tests::snapshot(&runner, key, &mapping, &rec.fields, today);
+    let case = mapping_tests::snapshot(&runner, key, &mapping, &fields, today);
     let text = serde_json::to_string_pretty(&case)? + "\n";
     if !write {
         print!("{text}");
