@@ -391,3 +391,29 @@ async fn a_person_out_of_scope_shows_the_scope_rule_and_that_nothing_happens() {
         "{text}"
     );
 }
+
+/// Someone HR no longer has: the account today, no mapping, and what a full run would do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_gone_from_hr_shows_the_account_and_what_a_full_run_does() {
+    let fx = Fx::new("explain-gone", 4, "uid", STAFF_ATTRS).await;
+    let r = fx.run(Mode::Apply).await;
+    assert_eq!(r.applied_failed, 0);
+    let id = fx.active_ids()[0];
+    let key = fx.emp_no(id);
+    assert!(fx.emu.delete(id));
+    let e = explain(&fx, &key).await;
+    assert_eq!(e["hr"]["found"], false);
+    assert_eq!(e["hr"]["complete"], true);
+    assert_eq!(e["hr"]["fields"], json!([]));
+    assert_eq!(e["mapping_result"], Value::Null);
+    assert_eq!(e["directory"]["entry"]["key"], key);
+    assert_eq!(e["plan"]["changes"], json!([]));
+    let notes = e["plan"]["notes"].as_array().unwrap();
+    assert!(
+        notes.iter().any(|n| n.as_str().unwrap().contains(&format!(
+            "HR has no record with employee_id = \"{key}\": a full run treats the account as missing from HR (lifecycle.missing_from_hr = disable, once a lookup by key confirms it)"
+        ))),
+        "{notes:?}"
+    );
+    assert_eq!(e["audit"][0]["kind"], "create");
+}

@@ -9,7 +9,11 @@ const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples");
 #[test]
 fn the_examples_test_cases_pass() {
     let mut total = 0;
-    for ex in ["icehrm-openldap.toml", "csv-openldap.toml"] {
+    for ex in [
+        "icehrm-openldap.toml",
+        "csv-openldap.toml",
+        "paycor-openldap.toml",
+    ] {
         let (code, out) = cli(&Path::new(ROOT).join(ex), &["test"], &[]);
         assert_eq!(code, 0, "{ex}: {out}");
         let line = out
@@ -21,7 +25,7 @@ fn the_examples_test_cases_pass() {
         assert!(line.contains(" 0 failed"), "{line}");
         total += n;
     }
-    assert!(total >= 6);
+    assert!(total >= 9);
 }
 
 #[test]
