@@ -31,15 +31,33 @@ pub struct RawCase {
     /// Another case whose (merged) record this case's `record` is merged over.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template: Option<String>,
-    /// The day effective dates are compared with (`YYYY-MM-DD`; default: today).
+    /// The day effective dates are compared with (`"YYYY-MM-DD"` or a TOML date; default:
+    /// today).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub today: Option<String>,
+    pub today: Option<Day>,
     /// The HR record (or the fields that differ from the template's).
     #[serde(default)]
     pub record: Map<String, Value>,
     /// What the mapping must produce; only what is stated is compared.
     #[serde(default)]
     pub expect: Expect,
+}
+
+/// A day as text (`"2026-12-01"`, JSON) or a TOML date (`2026-12-01`).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(untagged)]
+pub enum Day {
+    Text(String),
+    Toml(toml::value::Datetime),
+}
+
+impl std::fmt::Display for Day {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Day::Text(t) => f.write_str(t.trim()),
+            Day::Toml(d) => write!(f, "{d}"),
+        }
+    }
 }
 
 /// An expected attribute: one value, or several (order does not matter); `""` or `[]`: the
@@ -471,8 +489,8 @@ fn run_case(case: &Case, runner: Result<&Runner, String>) -> CaseResult {
     };
     let today = match &case.raw.today {
         None => Ok(chrono::Utc::now().date_naive()),
-        Some(t) => chrono::NaiveDate::parse_from_str(t.trim(), "%Y-%m-%d")
-            .map_err(|_| format!("today = {t:?} is not a date (YYYY-MM-DD)")),
+        Some(t) => chrono::NaiveDate::parse_from_str(&t.to_string(), "%Y-%m-%d")
+            .map_err(|_| format!("today = {:?} is not a date (YYYY-MM-DD)", t.to_string())),
     };
     let (runner, today) = match (runner, today) {
         (Ok(r), Ok(t)) => (r, t),
@@ -707,7 +725,7 @@ pub fn snapshot(
         name: name.to_string(),
         mapping: Some(mapping.to_string()),
         template: None,
-        today: Some(today.format("%Y-%m-%d").to_string()),
+        today: Some(Day::Text(today.format("%Y-%m-%d").to_string())),
         record,
         expect: Expect {
             outcome: Some(a.outcome.clone()),

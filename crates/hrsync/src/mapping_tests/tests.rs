@@ -26,6 +26,7 @@ uid = "{first_name|login}.{last_name|login}"
 cn = { format = "{first_name} {last_name}", required = true }
 sn = { format = "{last_name}", required = true }
 mail = "{first_name|ascii|lower}.{last_name|login}@example.com"
+description = "{joined}"
 
 [[test]]
 name = "base"
@@ -178,9 +179,9 @@ fn the_tests_folder_adds_cases_and_skips_other_configurations_mappings() {
 [[test]]
 name = "from toml"
 template = "base"
-today = "2026-01-05"
-record = { first_name = "Ann" }
-expect = { attributes = { uid = "ann.obrien" } }
+today = 2026-01-05
+record = { first_name = "Ann", joined = 2020-02-01 }
+expect = { attributes = { uid = "ann.obrien", description = "2020-02-01" } }
 
 [[test]]
 name = "someone else's"
