@@ -139,6 +139,8 @@ pub struct DirectorySide {
     pub entry: Option<EntryView>,
     /// Other entries read for them (secondary matching candidates).
     pub candidates: Vec<EntryView>,
+    /// Why the directory could not be read (then there is no entry and no plan).
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -268,8 +270,51 @@ pub async fn explain(
             .unwrap_or_default(),
     };
 
-    // The mapping's reading, as a run reads it.
-    let dir = Directory::connect(job.directory.clone()).await?;
+    // The mapping's reading, as a run reads it. Without the directory, what HR and the
+    // mapping say is still worth showing: the rest says why it is missing.
+    let dir = match Directory::connect(job.directory.clone()).await {
+        Ok(d) => d,
+        Err(e) => {
+            let mapping_result = fetched.record.as_ref().map(|rec| {
+                let trace = job.mapping.trace(rec, today);
+                let r = engine::map_record(
+                    &job.mapping,
+                    job.directory.dialect,
+                    None,
+                    &engine::ref_attrs(job),
+                    job.statuses.as_ref(),
+                    rec,
+                    today,
+                );
+                mapped(job, rec, &trace, &r, opts, &secret_tops)
+            });
+            let error = format!("the directory could not be read: {e}");
+            return Ok(Explanation {
+                mapping: spec.name.clone(),
+                key: key.to_string(),
+                generated_at: opts.now,
+                hr,
+                mapping_result,
+                directory: DirectorySide {
+                    link: store.links(&spec.name)?.remove(key),
+                    entry: None,
+                    candidates: Vec::new(),
+                    error: Some(error.clone()),
+                },
+                plan: PlanSide {
+                    summary: format!("unknown: {error}"),
+                    changes: Vec::new(),
+                    findings: Vec::new(),
+                    review: Vec::new(),
+                    unique: Vec::new(),
+                    references: Vec::new(),
+                    notes: fetched.report.notes.clone(),
+                },
+                audit: history(store, &spec.name, key, opts.history)?,
+                orchestrations: store.outbox_of(&spec.name, key, opts.history)?,
+            });
+        }
+    };
     let schema = engine::read_schema(&dir).await;
     let dialect = job.directory.dialect;
     let refs = engine::ref_attrs(job);
@@ -458,16 +503,7 @@ pub async fn explain(
         entry,
         &findings,
     );
-    let audit = store
-        .audit(
-            None,
-            Some(key),
-            opts.history.saturating_mul(4).max(opts.history),
-        )?
-        .into_iter()
-        .filter(|r| r.mapping.as_deref().is_none_or(|m| m == spec.name))
-        .take(opts.history)
-        .collect();
+    let audit = history(store, &spec.name, key, opts.history)?;
     let orchestrations = store.outbox_of(&spec.name, key, opts.history)?;
     Ok(Explanation {
         mapping: spec.name.clone(),
@@ -479,6 +515,7 @@ pub async fn explain(
             link,
             entry: entry.map(EntryView::from),
             candidates,
+            error: None,
         },
         plan: PlanSide {
             summary,
@@ -492,6 +529,21 @@ pub async fn explain(
         audit,
         orchestrations,
     })
+}
+
+/// The person's audit rows in `mapping`, newest first.
+fn history(
+    store: &Store,
+    mapping: &str,
+    key: &str,
+    limit: usize,
+) -> Result<Vec<AuditRow>, EngineError> {
+    Ok(store
+        .audit(None, Some(key), limit.saturating_mul(4).max(limit))?
+        .into_iter()
+        .filter(|r| r.mapping.as_deref().is_none_or(|m| m == mapping))
+        .take(limit)
+        .collect())
 }
 
 /// Whether the field at `path` holds sensitive data: by its name, or because its top-level

@@ -235,6 +235,9 @@ pub fn render(e: &Explanation) -> String {
 
     let d = &e.directory;
     let _ = writeln!(o, "\nDirectory today:");
+    if let Some(err) = &d.error {
+        let _ = writeln!(o, "  {err}");
+    }
     match &d.link {
         Some(l) => {
             let _ = writeln!(o, "  link: {} ({}, uuid {})", l.dn, l.state, opt(&l.uuid));

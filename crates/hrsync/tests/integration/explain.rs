@@ -166,6 +166,7 @@ async fn a_joiner_shows_the_unique_mail_candidates_and_why_the_first_was_refused
     // No account, no link, no history yet.
     assert_eq!(e["directory"]["entry"], Value::Null);
     assert_eq!(e["directory"]["link"], Value::Null);
+    assert_eq!(e["directory"]["error"], Value::Null);
     assert_eq!(e["audit"], json!([]));
     assert_eq!(e["orchestrations"], json!([]));
     // Read-only: no run recorded, nothing created.
@@ -416,4 +417,41 @@ async fn a_person_gone_from_hr_shows_the_account_and_what_a_full_run_does() {
         "{notes:?}"
     );
     assert_eq!(e["audit"][0]["kind"], "create");
+}
+
+/// The directory down: HR and the mapping are still explained; the directory side says why
+/// it is missing, and no plan is guessed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_directory_hr_and_the_mapping_are_still_explained() {
+    let fx = Fx::new("explain-nodir", 2, "uid", STAFF_ATTRS).await;
+    let url = ldap_env().url;
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let text = std::fs::read_to_string(&fx.cfg_path)
+        .unwrap()
+        .replace(&url, &format!("ldap://127.0.0.1:{closed}"));
+    std::fs::write(&fx.cfg_path, text).unwrap();
+    let id = fx.active_ids()[0];
+    let key = fx.emp_no(id);
+    let e = explain(&fx, &key).await;
+    assert_eq!(e["hr"]["found"], true);
+    assert_eq!(e["mapping_result"]["outcome"], "mapped");
+    assert_eq!(format(&e, "uid")["value"], key.to_lowercase());
+    let err = e["directory"]["error"].as_str().unwrap();
+    assert!(
+        err.starts_with("the directory could not be read: "),
+        "{err}"
+    );
+    assert_eq!(e["directory"]["entry"], Value::Null);
+    assert_eq!(e["plan"]["changes"], json!([]));
+    assert!(
+        e["plan"]["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("unknown: the directory could not be read"),
+        "{}",
+        e["plan"]["summary"]
+    );
 }
