@@ -208,6 +208,14 @@ pub async fn explain(
     let spec = job.mapping.spec();
     let today = opts.now.date_naive();
     let fetched = crate::person::fetch(job, key).await?;
+    // The key as HR spells it (IceHrm matches `emp00013` to `EMP00013`): the audit, links and
+    // outbox store it so.
+    let canonical = fetched
+        .record
+        .as_ref()
+        .and_then(|r| job.mapping.key_of(r))
+        .unwrap_or_else(|| key.to_string());
+    let key = canonical.as_str();
     // A joined endpoint named like sensitive data (`compensation`): its fields are sensitive
     // at the top level too (`grade`, copied from it).
     let secret_tops: BTreeSet<String> = fetched
@@ -354,8 +362,8 @@ pub async fn explain(
         }
     }
 
-    // Their entries: by key (theirs and the people they refer to), by the secondary-match
-    // values, and the linked DN's key.
+    // Their entries: by key (theirs and the people they refer to) and by the secondary-match
+    // values (as a targeted run reads them).
     let (mut planner, stored) = engine::new_planner(
         job,
         store,

@@ -332,6 +332,11 @@ async fn a_leaver_by_status_shows_the_rule_its_result_and_the_disable() {
         fx.search("(pwdAccountLockedTime=*)").await.is_empty(),
         "nothing applied"
     );
+    // IceHrm matches keys case-insensitively: the key as HR spells it finds the history.
+    let lower = explain(&fx, &key.to_lowercase()).await;
+    assert_eq!(lower["key"], key);
+    assert_eq!(lower["audit"][0]["kind"], "create");
+    assert_eq!(lower["directory"]["link"]["hr_key"], key);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
