@@ -208,8 +208,23 @@ async fn a_mover_shows_the_move_the_manager_chain_and_the_audit() {
         .unwrap()
         .to_string();
     assert_ne!(old_dept, new_dept);
+    // An orchestration instance of theirs (and one of their manager's, not shown).
+    let mut store = fx.store();
+    let now = chrono::Utc::now();
+    let mine = store
+        .enqueue("welcome", "staff", "EMP09301", &old_dn, "create", now)
+        .unwrap();
+    store
+        .enqueue("welcome", "staff", "EMP09300", &boss_dn, "create", now)
+        .unwrap();
     let before = runs(&fx);
     let e = explain(&fx, "EMP09301").await;
+    let orch = e["orchestrations"].as_array().unwrap();
+    assert_eq!(orch.len(), 1, "{e:#}");
+    assert_eq!(orch[0]["id"], mine);
+    assert_eq!(orch[0]["orchestration"], "welcome");
+    assert_eq!(orch[0]["event"], "create");
+    assert_eq!(orch[0]["status"], "pending");
 
     // The mapping: the department and the OU rule read department.display.
     let dept = format(&e, "departmentNumber");
