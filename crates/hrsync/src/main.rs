@@ -229,13 +229,14 @@ enum Cmd {
         #[arg(long)]
         show_sensitive: bool,
         /// Audit rows and orchestration instances shown, newest first.
-        #[arg(long, default_value_t = 10)]
+        #[arg(long, value_name = "N", default_value_t = 10)]
         history: usize,
     },
     /// Run the mapping's test cases ([[test]] in the config, files in tests/ beside it)
     /// offline: no HR, no directory. Prints a diff per failure; exit code 1 when one fails.
     /// With --record KEY: fetch that person from HR and print (--write: save in tests/) a new
-    /// case with their record (sensitive fields masked) and what the mapping makes of it.
+    /// case with the fields of their record the mapping reads (sensitive ones masked) and what
+    /// the mapping makes of it.
     Test {
         #[command(flatten)]
         common: Common,
