@@ -16,6 +16,9 @@ mod filters;
 mod jinja;
 mod names;
 pub mod shorthand;
+mod trace;
+
+pub use trace::{FieldValue, FormatTrace, Outcome, Role, RuleTrace, Trace};
 
 use hrsync_model::{AttrMap, AttrName, DesiredEntry, Finding, HrRecord, dn};
 use minijinja::{Environment, UndefinedBehavior, Value};

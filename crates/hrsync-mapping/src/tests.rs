@@ -242,3 +242,82 @@ fn numbers_render_as_sent_and_compare_as_numbers() {
         assert!(e.leaver);
     }
 }
+
+/// The trace says which format produced each value from which fields, and its values are
+/// the mapped entry's; scope and leaver expressions come with their results.
+#[test]
+fn a_trace_names_formats_fields_values_and_rule_results() {
+    let mut s = spec();
+    s.scope_when = Some("kind != 'Contractor'".into());
+    let m = Mapper::new(s).unwrap();
+    let today = chrono::NaiveDate::from_ymd_opt(2026, 1, 5).unwrap();
+    let r = rec(
+        json!({"id": 1, "employee_id": "E1", "first_name": "Zoë", "last_name": "O'Brien",
+        "work_email": null, "department": {"display": "Sales"}, "status": "Terminated", "kind": "Employee"}),
+    );
+    let t = m.trace(&r, today);
+    let uid = t.formats.iter().find(|f| f.attribute == "uid").unwrap();
+    assert_eq!(uid.format, "{first_name|login}.{last_name|login}");
+    assert_eq!(uid.value.as_deref(), Some("zoe.obrien"));
+    assert_eq!(
+        uid.fields,
+        vec![
+            FieldValue {
+                field: "first_name".into(),
+                value: Some(json!("Zoë"))
+            },
+            FieldValue {
+                field: "last_name".into(),
+                value: Some(json!("O'Brien"))
+            },
+        ]
+    );
+    assert!(uid.required);
+    let mail = t.formats.iter().find(|f| f.attribute == "mail").unwrap();
+    assert_eq!(
+        (mail.value.clone(), mail.error.clone()),
+        (None, None),
+        "null: empty, no error"
+    );
+    let dept = t
+        .formats
+        .iter()
+        .find(|f| f.attribute == "departmentNumber")
+        .unwrap();
+    assert_eq!(dept.fields[0].field, "department.display");
+    let leaver = t.leaver.as_ref().unwrap();
+    assert_eq!(leaver.result, Some(true));
+    assert_eq!(
+        leaver.fields[0],
+        FieldValue {
+            field: "status".into(),
+            value: Some(json!("Terminated"))
+        }
+    );
+    assert_eq!(t.in_scope(), Some(true));
+    let Outcome::Mapped { entry } = &t.outcome else {
+        panic!("{:?}", t.outcome)
+    };
+    assert!(entry.leaver);
+    for f in t.formats.iter().filter(|f| f.role == Role::Attribute) {
+        assert_eq!(
+            entry
+                .attrs
+                .get(&AttrName::new(f.attribute.clone()))
+                .and_then(|v| v.first()),
+            f.value.as_ref(),
+            "{}",
+            f.attribute
+        );
+    }
+    // Out of scope, ignored: said so, with the expression's result.
+    let out = m.trace(
+        &rec(
+            json!({"employee_id": "E2", "first_name": "A", "last_name": "B", "kind": "Contractor"}),
+        ),
+        today,
+    );
+    assert_eq!(out.outcome, Outcome::OutOfScope);
+    assert_eq!(out.in_scope(), Some(false));
+    assert_eq!(out.scope.unwrap().expression, "kind != 'Contractor'");
+}

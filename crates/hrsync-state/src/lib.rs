@@ -72,6 +72,7 @@ pub type Result<T> = std::result::Result<T, StateError>;
 
 mod audit;
 mod automation;
+mod explain;
 mod intents;
 mod missing;
 mod notify;

@@ -536,6 +536,10 @@ CREATE TABLE IF NOT EXISTS notify_log (
 );
 CREATE INDEX IF NOT EXISTS notify_log_at ON notify_log(at);
 "#,
+    // 14: one person's orchestration instances (`hrsync explain`), newest first.
+    r#"
+CREATE INDEX IF NOT EXISTS outbox_person ON outbox(mapping, hr_key, id);
+"#,
 ];
 
 #[cfg(test)]

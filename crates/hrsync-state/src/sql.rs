@@ -300,6 +300,10 @@ statements! {
     OUTBOX_LIST(Access::Newest) =
         "SELECT id, orchestration, mapping, hr_key, dn, event, step, status, attempts, next_at, last_ok, last_error, created_at, updated_at
          FROM outbox ORDER BY id DESC LIMIT ?1";
+    /// One person's orchestration instances (`hrsync explain`).
+    OUTBOX_OF_PERSON(Access::Newest) =
+        "SELECT id, orchestration, mapping, hr_key, dn, event, step, status, attempts, next_at, last_ok, last_error, created_at, updated_at
+         FROM outbox WHERE mapping = ?1 AND hr_key = ?2 ORDER BY id DESC LIMIT ?3";
     OUTBOX_LIST_STATUS(Access::Newest) =
         "SELECT id, orchestration, mapping, hr_key, dn, event, step, status, attempts, next_at, last_ok, last_error, created_at, updated_at
          FROM outbox WHERE status = ?1 ORDER BY id DESC LIMIT ?2";

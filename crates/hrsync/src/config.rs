@@ -75,6 +75,10 @@ pub struct RawConfig {
     /// Notification channels (`[[notify]]`, see `config/notify.rs`).
     #[serde(default)]
     pub notify: Vec<RawNotify>,
+    /// Mapping test cases (`[[test]]`; more in a `tests/` folder beside the file): see
+    /// [`crate::mapping_tests`].
+    #[serde(default, rename = "test")]
+    pub tests: Vec<crate::mapping_tests::RawCase>,
 }
 
 /// `[state]`: where runs, links and the audit are kept.
@@ -1156,8 +1160,12 @@ impl Config {
             .collect()
     }
 
-    /// Resolves one mapping into a runnable job: loads secrets, compiles formats.
-    pub fn job(&self, mapping: &str) -> Result<Job, ConfigError> {
+    /// The offline half of [`Config::job`]: the mapping compiled and the status rule, without
+    /// secrets, HR or the directory (`hrsync test` runs mapping test cases with only this).
+    pub fn mapper(
+        &self,
+        mapping: &str,
+    ) -> Result<(Mapper, Option<crate::statuses::StatusRule>), ConfigError> {
         let r = &self.raw;
         let (i, m) = r
             .mappings
@@ -1174,21 +1182,27 @@ impl Config {
                 )
             })?;
         let key = format!("mapping[{i}] ({})", m.name);
-        let (ii, it) = r
+        let it = r
             .integrations
             .iter()
-            .enumerate()
-            .find(|(_, x)| x.name == m.integration)
+            .find(|x| x.name == m.integration)
             .ok_or_else(|| self.invalid(format!("{key}.integration"), "unknown integration"))?;
-        if !it.enabled {
-            return Err(self.invalid(
-                format!("integration[{ii}].enabled"),
-                format!(
-                    "integration {:?} is disabled; enable it or disable mapping {:?}",
-                    it.name, m.name
-                ),
-            ));
-        }
+        let (spec, statuses) = self.mapping_spec(i, m, it)?;
+        let mapper = Mapper::new(spec)
+            .map_err(|e| self.invalid(format!("{key}.attributes"), e.to_string()))?;
+        Ok((mapper, statuses))
+    }
+
+    /// Mapping `i` (`m`, reading integration `it`) as the mapping crate takes it, and its
+    /// status rule.
+    fn mapping_spec(
+        &self,
+        i: usize,
+        m: &RawMapping,
+        it: &RawIntegration,
+    ) -> Result<(MappingSpec, Option<crate::statuses::StatusRule>), ConfigError> {
+        let key = format!("mapping[{i}] ({})", m.name);
+        let d = &self.raw.directory;
         let statuses = match (it.kind.as_str(), m.unknown_status) {
             ("paycor", u) => Some(crate::statuses::StatusRule {
                 field: hrsync_source::paycor::STATUS_FIELD.into(),
@@ -1209,12 +1223,6 @@ impl Config {
                 ));
             }
         };
-        let base = self.base_dir();
-        let d = &r.directory;
-        let password = d
-            .bind_password
-            .resolve(&base)
-            .map_err(|e| self.invalid("directory.bind_password", e.to_string()))?;
         let spec = MappingSpec {
             name: m.name.clone(),
             primary_key: m.primary_key.clone(),
@@ -1286,6 +1294,49 @@ impl Config {
                 })
                 .collect(),
         };
+        Ok((spec, statuses))
+    }
+
+    /// Resolves one mapping into a runnable job: loads secrets, compiles formats.
+    pub fn job(&self, mapping: &str) -> Result<Job, ConfigError> {
+        let r = &self.raw;
+        let (i, m) = r
+            .mappings
+            .iter()
+            .enumerate()
+            .find(|(_, m)| m.name == mapping)
+            .ok_or_else(|| {
+                self.invalid(
+                    "mapping",
+                    format!(
+                        "no mapping named {mapping:?}; defined: {:?}",
+                        self.mapping_names()
+                    ),
+                )
+            })?;
+        let key = format!("mapping[{i}] ({})", m.name);
+        let (ii, it) = r
+            .integrations
+            .iter()
+            .enumerate()
+            .find(|(_, x)| x.name == m.integration)
+            .ok_or_else(|| self.invalid(format!("{key}.integration"), "unknown integration"))?;
+        if !it.enabled {
+            return Err(self.invalid(
+                format!("integration[{ii}].enabled"),
+                format!(
+                    "integration {:?} is disabled; enable it or disable mapping {:?}",
+                    it.name, m.name
+                ),
+            ));
+        }
+        let (spec, statuses) = self.mapping_spec(i, m, it)?;
+        let base = self.base_dir();
+        let d = &r.directory;
+        let password = d
+            .bind_password
+            .resolve(&base)
+            .map_err(|e| self.invalid("directory.bind_password", e.to_string()))?;
         let mapper = Mapper::new(spec)
             .map_err(|e| self.invalid(format!("{key}.attributes"), e.to_string()))?;
         let primary = self.primary_endpoint(it, m.endpoint.as_deref());

@@ -28,7 +28,7 @@ pub enum EngineError {
 }
 
 /// One HR record after mapping, as the fetch task hands it to the planner.
-enum HrRecordResult {
+pub(crate) enum HrRecordResult {
     /// Mapped, with warnings about values the directory may not keep as they are.
     Mapped(hrsync_model::DesiredEntry, Vec<hrsync_model::Finding>),
     Failed(Option<String>, Vec<hrsync_model::Finding>),
@@ -37,7 +37,7 @@ enum HrRecordResult {
 /// Maps one HR record; what the directory would refuse (its dialect's rules and, when it could
 /// be read, its schema: syntaxes, single values, required attributes, lengths) is a finding
 /// now, not a failed apply on every run.
-fn map_record(
+pub(crate) fn map_record(
     mapper: &hrsync_mapping::Mapper,
     dialect: hrsync_directory::Dialect,
     schema: Option<&hrsync_directory::Schema>,
@@ -84,7 +84,7 @@ fn map_record(
 }
 
 /// The attributes that name other people (checked against the schema once they are DNs).
-fn ref_attrs(job: &Job) -> Vec<AttrName> {
+pub(crate) fn ref_attrs(job: &Job) -> Vec<AttrName> {
     job.person_refs.iter().map(|r| r.attr.clone()).collect()
 }
 
@@ -110,7 +110,9 @@ async fn open_directory(
 
 /// The directory's schema for plan-time checks; a server that does not let hrsync read it
 /// only loses the checks (the run goes on, and says so in the log).
-async fn read_schema(dir: &Directory) -> Option<std::sync::Arc<hrsync_directory::Schema>> {
+pub(crate) async fn read_schema(
+    dir: &Directory,
+) -> Option<std::sync::Arc<hrsync_directory::Schema>> {
     match dir.schema().await {
         Ok(s) => Some(s),
         Err(e) => {
@@ -580,7 +582,7 @@ async fn run_inner(
 }
 
 /// The planner for one run of `job`, with the stored links (also returned, to refresh them).
-fn new_planner(
+pub(crate) fn new_planner(
     job: &Job,
     store: &Store,
     now: DateTime<Utc>,
@@ -1061,7 +1063,7 @@ async fn run_targeted(
 
 /// The HR records of the people `results` refer to (`manager` ← `supervisor.id`) that are not
 /// among them, fetched by the field the reference names, mapped like the others.
-async fn referenced_people(
+pub(crate) async fn referenced_people(
     job: &Job,
     results: &[HrRecordResult],
     keep: &std::collections::BTreeSet<String>,

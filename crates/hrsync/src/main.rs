@@ -214,6 +214,50 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Why a person's account looks as it does: the HR record as fetched, each attribute's
+    /// format and the fields it read, unique-name candidates, manager resolution, scope and
+    /// leaver rules, the entry today, what a plan would do, audit and orchestrations. Applies
+    /// nothing, records no run; works for a person without an account.
+    Explain {
+        #[command(flatten)]
+        common: Common,
+        /// The mapping (needed when the configuration has more than one).
+        #[arg(short, long)]
+        mapping: Option<String>,
+        /// HR primary key of the person.
+        key: String,
+        /// Print the explanation as JSON (stable field names; see the README).
+        #[arg(long)]
+        json: bool,
+        /// Show sensitive HR values (SSN, birth date, salary, bank, tax id, …), masked by
+        /// default.
+        #[arg(long)]
+        show_sensitive: bool,
+        /// Audit rows and orchestration instances shown, newest first.
+        #[arg(long, value_name = "N", default_value_t = 10)]
+        history: usize,
+    },
+    /// Run the mapping's test cases ([[test]] in the config, files in tests/ beside it)
+    /// offline: no HR, no directory. Prints a diff per failure; exit code 1 when one fails.
+    /// With --record KEY: fetch that person from HR and print (--write: save in tests/) a new
+    /// case with the fields of their record the mapping reads (sensitive ones masked) and what
+    /// the mapping makes of it.
+    Test {
+        #[command(flatten)]
+        common: Common,
+        /// Print the results as JSON.
+        #[arg(long, conflicts_with = "record")]
+        json: bool,
+        /// Snapshot this person (HR primary key) into a new test case.
+        #[arg(long, value_name = "KEY")]
+        record: Option<String>,
+        /// With --record: write the case to tests/KEY.json instead of printing it.
+        #[arg(long, requires = "record")]
+        write: bool,
+        /// With --record: the mapping (needed when the configuration has more than one).
+        #[arg(short, long, requires = "record")]
+        mapping: Option<String>,
+    },
     /// Show audited changes (newest run first).
     Audit {
         #[command(flatten)]
@@ -398,6 +442,24 @@ async fn real_main(cli: Cli) -> Result<i32> {
             limit,
             json,
         } => cli::history::runs(&common.config, limit, json),
+        Cmd::Explain {
+            common,
+            mapping,
+            key,
+            json,
+            show_sensitive,
+            history,
+        } => cli::explain::run(&common.config, mapping, &key, json, show_sensitive, history).await,
+        Cmd::Test {
+            common,
+            json,
+            record,
+            write,
+            mapping,
+        } => match record {
+            Some(key) => cli::mapping_test::snapshot(&common.config, mapping, &key, write).await,
+            None => cli::mapping_test::run(&common.config, json),
+        },
         Cmd::Audit {
             common,
             run,

@@ -38,6 +38,24 @@ fn cut(v: &str, max: Option<usize>) -> String {
     }
 }
 
+/// One candidate value tried for a unique attribute, and why it was refused (None: taken).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Tried {
+    pub value: String,
+    /// `in the directory`, `used before` (the ledger), `another joiner in this run`.
+    pub refused: Option<String>,
+}
+
+/// How one create's unique attribute got its value.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct UniqueTrace {
+    pub key: String,
+    pub attribute: String,
+    /// In order; the last is the chosen one unless none was free.
+    pub tried: Vec<Tried>,
+    pub chosen: Option<String>,
+}
+
 /// Picks a free value for every unique attribute of every create in `plan`.
 pub async fn assign(
     plan: &mut Plan,
@@ -46,8 +64,20 @@ pub async fn assign(
     used: &BTreeMap<String, BTreeSet<String>>,
     base: &str,
 ) -> Result<(), DirError> {
+    assign_traced(plan, specs, dir, used, base).await.map(drop)
+}
+
+/// [`assign`], saying which candidates each create tried and why each was refused.
+pub async fn assign_traced(
+    plan: &mut Plan,
+    specs: &[UniqueSpec],
+    dir: &Directory,
+    used: &BTreeMap<String, BTreeSet<String>>,
+    base: &str,
+) -> Result<Vec<UniqueTrace>, DirError> {
+    let mut traces = Vec::new();
     if specs.is_empty() {
-        return Ok(());
+        return Ok(traces);
     }
     let mut claimed: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut dropped: BTreeSet<usize> = BTreeSet::new();
@@ -97,13 +127,30 @@ pub async fn assign(
                     None
                 };
                 match why {
-                    Some(w) => tried.push(format!("{v} ({w})")),
+                    Some(w) => tried.push((v, Some(w.to_string()))),
                     None => {
+                        tried.push((v.clone(), None));
                         chosen = Some(v);
                         break;
                     }
                 }
             }
+            traces.push(UniqueTrace {
+                key: c.key.clone(),
+                attribute: u.attr.clone(),
+                tried: tried
+                    .iter()
+                    .map(|(value, refused)| Tried {
+                        value: value.clone(),
+                        refused: refused.clone(),
+                    })
+                    .collect(),
+                chosen: chosen.clone(),
+            });
+            let tried: Vec<String> = tried
+                .into_iter()
+                .filter_map(|(v, w)| w.map(|w| format!("{v} ({w})")))
+                .collect();
             match chosen {
                 Some(v) => {
                     claimed.entry(attr_l).or_default().insert(v.to_lowercase());
@@ -139,7 +186,7 @@ pub async fn assign(
     for i in dropped.into_iter().rev() {
         plan.changes.remove(i);
     }
-    Ok(())
+    Ok(traces)
 }
 
 #[cfg(test)]

@@ -49,11 +49,17 @@ pub async fn run(path: &Path, online: bool, json: bool) -> Result<i32> {
         lines.push(format!("notify: {} channel(s) ok", cfg.raw.notify.len()));
         warnings.extend(hrsync::notify::check_warnings(&cfg, chrono::Utc::now()));
     }
+    // The mapping's test cases (`hrsync test`): a failing one fails the check.
+    let tests = hrsync::mapping_tests::run(&cfg)?;
+    if !tests.cases.is_empty() && !json {
+        print!("{}", super::mapping_test::render(&tests, false));
+    }
+    let tests_code = if tests.ok() { 0 } else { 1 };
     if !online {
         if json {
             println!(
                 "{}",
-                serde_json::json!({"valid": true, "checked": lines, "warnings": warnings})
+                serde_json::json!({"valid": tests.ok(), "checked": lines, "warnings": warnings, "tests": tests})
             );
         } else {
             for l in &lines {
@@ -62,19 +68,28 @@ pub async fn run(path: &Path, online: bool, json: bool) -> Result<i32> {
             for w in &warnings {
                 println!("warning: {w}");
             }
-            println!(
-                "{}: configuration is valid (offline; `--online` also tests the directory and HR)",
-                path.display()
-            );
+            if tests.ok() {
+                println!(
+                    "{}: configuration is valid (offline; `--online` also tests the directory and HR)",
+                    path.display()
+                );
+            } else {
+                println!(
+                    "{}: {} mapping test case(s) failed (see above; `hrsync test` runs them alone)",
+                    path.display(),
+                    tests.failed
+                );
+            }
         }
-        return Ok(0);
+        return Ok(tests_code);
     }
     let report = hrsync::check::online(&cfg).await?;
     if json {
         println!(
             "{}",
             serde_json::json!({
-                "valid": report.problems.is_empty(),
+                "valid": report.problems.is_empty() && tests.ok(),
+                "tests": tests,
                 "checked": lines.iter().chain(&report.ok).collect::<Vec<_>>(),
                 "warnings": warnings,
                 "online_warnings": report.warnings,
@@ -113,5 +128,9 @@ pub async fn run(path: &Path, online: bool, json: bool) -> Result<i32> {
             );
         }
     }
-    Ok(if report.problems.is_empty() { 0 } else { 1 })
+    Ok(if report.problems.is_empty() {
+        tests_code
+    } else {
+        1
+    })
 }

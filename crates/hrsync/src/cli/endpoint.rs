@@ -16,69 +16,7 @@ pub enum Samples {
     All,
 }
 
-/// Parts of a field path that mark it as sensitive personal data: its sample values are
-/// masked unless `--show-sensitive` is given.
-const SENSITIVE: &[&str] = &[
-    "ssn",
-    "social",
-    "sin",
-    "birth",
-    "dob",
-    "salary",
-    "wage",
-    "pay",
-    "compensation",
-    "bank",
-    "iban",
-    "bic",
-    "routing",
-    "account_number",
-    "accountnumber",
-    "tax",
-    "tin",
-    "ein",
-    "nin",
-    "national",
-    "passport",
-    "license",
-    "licence",
-];
-
-/// Whether a field path names sensitive data (`ssn`, `birthday`, `bank.iban`, `payRate`, …).
-pub fn is_sensitive(path: &str) -> bool {
-    // Split camelCase and separators into lower-case words.
-    let mut words: Vec<String> = Vec::new();
-    let mut cur = String::new();
-    let mut prev_lower = false;
-    for c in path.chars() {
-        if !c.is_alphanumeric() {
-            if !cur.is_empty() {
-                words.push(std::mem::take(&mut cur));
-            }
-            prev_lower = false;
-            continue;
-        }
-        if c.is_uppercase() && prev_lower && !cur.is_empty() {
-            words.push(std::mem::take(&mut cur));
-        }
-        prev_lower = c.is_lowercase() || c.is_ascii_digit();
-        cur.extend(c.to_lowercase());
-    }
-    if !cur.is_empty() {
-        words.push(cur);
-    }
-    let joined = words.join("_");
-    SENSITIVE.iter().any(|s| {
-        if s.contains('_') {
-            joined.contains(s)
-        } else if s.len() <= 3 {
-            // short ones only as whole words (`tin`, not `setting`)
-            words.iter().any(|w| w == s)
-        } else {
-            words.iter().any(|w| w.starts_with(s))
-        }
-    })
-}
+pub use hrsync::sensitive::is_sensitive;
 
 /// Replaces the samples of sensitive fields with a mask.
 fn mask_sensitive(profile: &mut Profile) {

@@ -3,7 +3,9 @@
 
 pub mod check;
 pub mod endpoint;
+pub mod explain;
 pub mod history;
+pub mod mapping_test;
 pub mod notify;
 pub mod oauth;
 pub mod orchestrate;

@@ -1275,3 +1275,77 @@ async fn ad_a_control_character_in_a_key_never_reaches_the_directory() {
         }
     }
 }
+
+/// Issue 14 §3 on AD: `explain --json` for a joiner whose sAMAccountName an earlier José got:
+/// the candidates tried, why the first was refused, the create it would plan. (Not run by the
+/// helper that wrote it: no Samba AD on its machine.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ad_explain_shows_the_sam_account_name_candidates_of_a_joiner() {
+    let fx = AdFx::new("ad-explain", 2, false).await;
+    let p = fx.pfx.clone();
+    let tl = "translit('de')|login";
+    let text = std::fs::read_to_string(&fx.cfg_path)
+        .unwrap()
+        .replace(
+            &format!("sAMAccountName = \"{p}{{employee_id|lower}}\""),
+            &format!(
+                "sAMAccountName = {{ format = \"{p}{{first_name|{tl}}}.{{last_name|{tl}}}\", unique = true, max_length = 20, candidates = [\"{p}{{first_name|{tl}}}.{{middle_name|initial|{tl}}}.{{last_name|{tl}}}\"] }}"
+            ),
+        )
+        .replace(
+            "cn = { format = \"{first_name} {last_name}\", required = true }",
+            "cn = { format = \"{first_name} {last_name} ({employee_id})\", required = true }",
+        );
+    assert!(text.contains("unique = true"));
+    std::fs::write(&fx.cfg_path, text).unwrap();
+    let jose = |n: u32| {
+        json!({"employee_id": format!("EMP0810{n}"), "first_name": "José", "middle_name": "Maria",
+               "last_name": "Müller", "work_email": format!("jose{n}@example.test"), "department": 2, "job_title": 5})
+    };
+    fx.emu.hire(jose(1));
+    let r = fx.run(Mode::Apply).await;
+    assert_eq!(r.applied_failed, 0, "{:?}", fx.failures(r.run_id));
+    fx.emu.hire(jose(2));
+    let cfg = fx.cfg_path.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_hrsync"))
+            .args(["explain", "-c"])
+            .arg(&cfg)
+            .args(["EMP08102", "--json"])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let e: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let sam = e["mapping_result"]["formats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["attribute"] == "sAMAccountName")
+        .unwrap();
+    assert_eq!(sam["value"], format!("{p}jose.mueller"));
+    assert_eq!(sam["unique"], true);
+    assert_eq!(sam["create_only"], true);
+    assert_eq!(
+        e["plan"]["unique"],
+        json!([{"key": "EMP08102", "attribute": "sAMAccountName",
+                "chosen": format!("{p}jose.m.mueller"),
+                // hrsync gave it to the first José: the ledger refuses it before the directory.
+                "tried": [{"value": format!("{p}jose.mueller"), "refused": "used before"},
+                          {"value": format!("{p}jose.m.mueller"), "refused": null}]}])
+    );
+    let changes = e["plan"]["changes"].as_array().unwrap();
+    assert_eq!(changes.len(), 1, "{e:#}");
+    assert_eq!(changes[0]["kind"], "create");
+    assert_eq!(e["directory"]["entry"], Value::Null);
+    assert!(
+        fx.user(&format!("{p}jose.m.mueller")).await.is_none(),
+        "nothing applied"
+    );
+}
