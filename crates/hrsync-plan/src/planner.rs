@@ -763,6 +763,7 @@ impl Planner {
             unconfirmed,
             orphans,
             managed,
+            ..Plan::default()
         };
         (plan, self.observed)
     }

@@ -79,6 +79,7 @@ pub mod process;
 #[cfg(test)]
 mod query_plans;
 mod runs;
+mod saved;
 mod schema;
 mod sql;
 mod unfinished;
@@ -89,6 +90,7 @@ pub use intents::{
 };
 pub use missing::MissingSince;
 pub use process::{operator_name, owner_id};
+pub use saved::{Decision, PlanItem, SavedPlanRow};
 
 /// A person on the review list (secondary matching found no single account) and, once an
 /// operator decided, the decision: `open`, `adopt` (the account `chosen_dn` is theirs) or `new`

@@ -6,6 +6,7 @@ pub mod config;
 mod confirm;
 pub mod engine;
 pub mod guards;
+pub mod plans;
 mod recover;
 pub mod service;
 pub mod statuses;

@@ -132,6 +132,8 @@ enum Cmd {
         common: Common,
         #[command(flatten)]
         show: Show,
+        #[command(flatten)]
+        save: cli::plans::SaveArgs,
     },
     /// Plan, show the plan, and apply it after confirmation (or with --yes).
     Apply {
@@ -142,6 +144,38 @@ enum Cmd {
         /// Apply without asking (unattended runs).
         #[arg(long)]
         yes: bool,
+        #[command(flatten)]
+        from: cli::plans::FromArgs,
+    },
+    /// Approve (or reject) the changes of a saved plan that wait for approval.
+    Approve {
+        #[command(flatten)]
+        common: Common,
+        /// The plan (its run id).
+        plan: i64,
+        /// Approve only these: a change class (disable, move, …) or an HR key.
+        #[arg(long, value_name = "KIND|KEY", num_args = 1..)]
+        only: Vec<String>,
+        /// Reject these (never applied): a change class or an HR key.
+        #[arg(long, value_name = "KIND|KEY", num_args = 1..)]
+        reject: Vec<String>,
+        /// Why (stored with the decision).
+        #[arg(long)]
+        comment: Option<String>,
+        /// Print the decisions as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Changes waiting for approval, per saved plan.
+    Approvals {
+        #[command(flatten)]
+        common: Common,
+        /// Only this mapping.
+        #[arg(short, long)]
+        mapping: Option<String>,
+        /// Print them as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Work with an integration's endpoints.
     Endpoint {
@@ -375,8 +409,28 @@ async fn real_main(cli: Cli) -> Result<i32> {
             )
             .await
         }
-        Cmd::Plan { common, show } => sync(common, show, Mode::Plan, false).await,
-        Cmd::Apply { common, show, yes } => sync(common, show, Mode::Apply, yes).await,
+        Cmd::Plan { common, show, save } => {
+            sync(common, show, Mode::Plan, false, save, Default::default()).await
+        }
+        Cmd::Apply {
+            common,
+            show,
+            yes,
+            from,
+        } => sync(common, show, Mode::Apply, yes, Default::default(), from).await,
+        Cmd::Approve {
+            common,
+            plan,
+            only,
+            reject,
+            comment,
+            json,
+        } => cli::plans::approve(&common.config, plan, only, reject, comment, json),
+        Cmd::Approvals {
+            common,
+            mapping,
+            json,
+        } => cli::plans::approvals(&common.config, mapping.as_deref(), json),
         Cmd::Review { cmd } => review(cmd),
         Cmd::Serve { common, listen } => {
             let cfg = Config::load(&common.config)?;
@@ -473,19 +527,31 @@ impl Ui for CliUi<'_> {
     }
 }
 
-async fn sync(common: Common, show: Show, mode: Mode, yes: bool) -> Result<i32> {
+async fn sync(
+    common: Common,
+    show: Show,
+    mode: Mode,
+    yes: bool,
+    save: cli::plans::SaveArgs,
+    from: cli::plans::FromArgs,
+) -> Result<i32> {
     let cfg = Config::load(&common.config)?;
     if mode == Mode::Apply && !yes && !std::io::stdin().is_terminal() {
         bail!(
             "refusing to apply without confirmation: stdin is not a terminal; pass --yes for unattended runs"
         );
     }
-    let names = match &show.mapping {
-        Some(m) => vec![m.clone()],
-        None => cfg.mapping_names(),
-    };
     let mut store = Store::open(&cfg.state_path())
         .with_context(|| format!("state database {}", cfg.state_path().display()))?;
+    let saved = cli::plans::saved_for_apply(&cfg, &store, &from, show.mapping.as_deref())?;
+    let names = match (&saved, &show.mapping) {
+        (Some(s), _) => vec![s.plan.mapping.clone()],
+        (None, Some(m)) => vec![m.clone()],
+        (None, None) => cfg.mapping_names(),
+    };
+    if save.out.is_some() && names.len() > 1 {
+        bail!("--out writes one plan: choose the mapping with --mapping");
+    }
     let mut code = 0;
     let mut reports: Vec<RunReport> = Vec::new();
     for name in names {
@@ -517,6 +583,8 @@ async fn sync(common: Common, show: Show, mode: Mode, yes: bool) -> Result<i32> 
         let opts = engine::RunOptions {
             accept_record_drop: show.accept_drop,
             confirmed_held,
+            save: save.save || save.out.is_some(),
+            saved: saved.clone(),
             ..Default::default()
         };
         let report = engine::run_with(&job, &mut store, mode, opts, Utc::now(), &mut ui)
@@ -564,6 +632,10 @@ async fn sync(common: Common, show: Show, mode: Mode, yes: bool) -> Result<i32> 
         }
         if !show.json {
             print_status(&report, mode, &common.config);
+            cli::plans::print_status(&report, &common.config);
+        }
+        if save.save || save.out.is_some() {
+            cli::plans::after_save(&store, &report, &save, &common.config, show.json)?;
         }
         code = worse(code, report.status.exit_code());
         reports.push(report);
@@ -607,15 +679,16 @@ async fn sync(common: Common, show: Show, mode: Mode, yes: bool) -> Result<i32> 
     Ok(code)
 }
 
-/// The worse of two exit codes: failed changes (3) over an incomplete fetch (4) over held
-/// changes (5) over success (0).
+/// The worse of two exit codes: failed changes (3) over an incomplete fetch (4) over stale
+/// changes of a saved plan (6) over held changes (5) over success (0).
 fn worse(a: i32, b: i32) -> i32 {
     let rank = |c: i32| match c {
         0 => 0,
         5 => 1,
-        4 => 2,
-        3 => 3,
-        _ => 4,
+        6 => 2,
+        4 => 3,
+        3 => 4,
+        _ => 5,
     };
     if rank(b) > rank(a) { b } else { a }
 }

@@ -7,6 +7,7 @@ pub mod history;
 pub mod oauth;
 pub mod orchestrate;
 pub mod orphans;
+pub mod plans;
 
 #[cfg(test)]
 #[allow(clippy::expect_used, clippy::unwrap_used)]

@@ -1,0 +1,271 @@
+//! Approval (issue 14 §2): `[mapping.approval] require = [...]` names the change classes that
+//! need an operator's approval. A run moves such changes out of the plan's changes into
+//! `awaiting_approval` (never applied by it), and stores the plan as a saved plan; an operator
+//! approves or rejects them (`hrsync approve`); approved ones apply with
+//! `hrsync apply --plan RUN`, or in the daemon's next run with `auto_apply = true`.
+
+use super::{PlanError, SavedPlan};
+use crate::config::plans::RawApproval;
+use hrsync_model::{Change, ChangeKind, Plan};
+use hrsync_state::{Decision, PlanItem, Store};
+use serde::Serialize;
+
+/// The classes of `approval.require` that `c` (sitting in `part` of its plan) belongs to.
+pub fn classes_needing(c: &Change, part: &str, approval: Option<&RawApproval>) -> Vec<String> {
+    let Some(a) = approval else {
+        return Vec::new();
+    };
+    let mut mine: Vec<&str> = Vec::new();
+    match c.kind {
+        ChangeKind::Create | ChangeKind::CreateDisabled => mine.push("create"),
+        ChangeKind::Update => mine.push("update"),
+        ChangeKind::Enable | ChangeKind::FinishCreate => mine.push("enable"),
+        ChangeKind::Disable => mine.push("disable"),
+        ChangeKind::Delete => mine.push("delete"),
+    }
+    let dc = c.dn_change();
+    if dc.moves_to.is_some() {
+        mine.push("move");
+    }
+    if dc.renames {
+        mine.push("rename");
+    }
+    let removes_group = c.attrs.iter().any(|x| {
+        x.attr.is("memberOf")
+            && x.before.iter().any(|g| {
+                !x.after
+                    .iter()
+                    .any(|h| hrsync_model::dn::same(g, h))
+            })
+    });
+    if removes_group {
+        mine.push("group-removal");
+    }
+    if part == "held" {
+        mine.push("held");
+    }
+    mine.into_iter()
+        .filter(|m| a.require.iter().any(|r| r == m))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Moves the changes that need an approval from `plan.changes` to `plan.awaiting_approval`.
+/// Held changes stay held (an approval of a held change releases it when `held` is required).
+pub fn gate(plan: &mut Plan, approval: Option<&RawApproval>) {
+    if approval.is_none() {
+        return;
+    }
+    let (wait, go): (Vec<Change>, Vec<Change>) = std::mem::take(&mut plan.changes)
+        .into_iter()
+        .partition(|c| !classes_needing(c, "change", approval).is_empty());
+    plan.changes = go;
+    plan.awaiting_approval.extend(wait);
+}
+
+/// One change of a saved plan that waits for a decision, or was decided.
+#[derive(Debug, Clone, Serialize)]
+pub struct Waiting {
+    pub plan: i64,
+    pub mapping: String,
+    pub planned_by: String,
+    pub saved_at: String,
+    pub expires_at: String,
+    pub part: String,
+    pub idx: i64,
+    pub key: String,
+    pub kind: String,
+    pub dn: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub new_dn: Option<String>,
+    pub reason: String,
+    /// The classes that need the approval.
+    pub needs: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decision: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decided_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+}
+
+fn waiting_of(saved: &SavedPlan, i: &PlanItem) -> Option<Waiting> {
+    let needs = i.needs.clone().filter(|n| !n.is_empty())?;
+    let c = saved.change(&i.part, i.idx.max(0) as usize)?;
+    Some(Waiting {
+        plan: saved.id,
+        mapping: saved.plan.mapping.clone(),
+        planned_by: saved.planned_by.clone(),
+        saved_at: saved.saved_at.clone(),
+        expires_at: saved.expires_at.to_rfc3339(),
+        part: i.part.clone(),
+        idx: i.idx,
+        key: c.key.clone(),
+        kind: c.kind.as_str().into(),
+        dn: c.dn.clone(),
+        new_dn: c.new_dn.clone(),
+        reason: c.reason.clone(),
+        needs,
+        decision: i.decision.clone(),
+        decided_by: i.decided_by.clone(),
+        decided_at: i.decided_at.clone(),
+        comment: i.comment.clone(),
+    })
+}
+
+/// Every change of a saved plan that needs an approval, with its decision (if any).
+pub fn of_plan(saved: &SavedPlan) -> Vec<Waiting> {
+    saved
+        .items
+        .iter()
+        .filter(|i| i.applied_run.is_none())
+        .filter_map(|i| waiting_of(saved, i))
+        .collect()
+}
+
+/// What waits for a decision in the open saved plans (not expired, not applied), oldest plan
+/// first; `mapping` narrows it.
+pub fn pending(
+    store: &Store,
+    mapping: Option<&str>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<Waiting>, PlanError> {
+    let mut out = Vec::new();
+    for row in store.saved_plans("open")? {
+        if mapping.is_some_and(|m| m != row.mapping) {
+            continue;
+        }
+        let saved = super::load_unchecked(store, row.run_id)?;
+        if now > saved.expires_at {
+            continue;
+        }
+        out.extend(of_plan(&saved).into_iter().filter(|w| w.decision.is_none()));
+    }
+    Ok(out)
+}
+
+/// What an approval decides.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    /// Approve only these (a class such as `disable`, or an HR key); empty: every change
+    /// waiting that is not rejected.
+    pub only: Vec<String>,
+    /// Reject these (a class or an HR key).
+    pub reject: Vec<String>,
+    pub comment: Option<String>,
+}
+
+/// Why an approval was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ApproveError {
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error(
+        "four-eyes approval: {operator} made plan {plan} and cannot approve it; another operator must (approval.four_eyes = true in mapping {mapping:?})"
+    )]
+    FourEyes {
+        operator: String,
+        plan: i64,
+        mapping: String,
+    },
+    #[error("plan {0} has no change waiting for approval")]
+    NothingWaiting(i64),
+    #[error("{0:?} matches no change of plan {1} that waits for approval (by class or HR key)")]
+    NoMatch(String, i64),
+    #[error("plan {plan} expired at {at}; make a new plan")]
+    Expired { plan: i64, at: String },
+}
+
+/// What an approval decided: (key, kind, decision).
+#[derive(Debug, Clone, Serialize)]
+pub struct Decided {
+    pub key: String,
+    pub kind: String,
+    pub dn: String,
+    pub decision: String,
+}
+
+fn matches(w: &Waiting, sel: &str) -> bool {
+    w.key == sel || w.kind == sel || w.needs.split(',').any(|n| n == sel)
+}
+
+/// Records `operator`'s decisions on saved plan `plan` (see [`Request`]); refuses the plan's
+/// own maker under four-eyes, and decisions on an expired plan.
+pub fn approve(
+    store: &mut Store,
+    approval: Option<&RawApproval>,
+    plan: i64,
+    req: &Request,
+    operator: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<Decided>, ApproveError> {
+    let saved = super::load_unchecked(store, plan)?;
+    if now > saved.expires_at {
+        return Err(ApproveError::Expired {
+            plan,
+            at: saved.expires_at.to_rfc3339(),
+        });
+    }
+    if approval.is_some_and(|a| a.four_eyes) && saved.planned_by == operator {
+        return Err(ApproveError::FourEyes {
+            operator: operator.to_string(),
+            plan,
+            mapping: saved.plan.mapping.clone(),
+        });
+    }
+    let waiting = of_plan(&saved);
+    if waiting.is_empty() {
+        return Err(ApproveError::NothingWaiting(plan));
+    }
+    for sel in req.only.iter().chain(&req.reject) {
+        if !waiting.iter().any(|w| matches(w, sel)) {
+            return Err(ApproveError::NoMatch(sel.clone(), plan));
+        }
+    }
+    let mut decided = Vec::new();
+    for w in &waiting {
+        let decision = if req.reject.iter().any(|s| matches(w, s)) {
+            "rejected"
+        } else if req.only.is_empty() || req.only.iter().any(|s| matches(w, s)) {
+            "approved"
+        } else {
+            continue;
+        };
+        decided.push((w, decision));
+    }
+    let rows: Vec<Decision<'_>> = decided
+        .iter()
+        .map(|(w, d)| Decision {
+            part: &w.part,
+            idx: w.idx,
+            decision: d,
+            by: operator,
+            comment: req.comment.as_deref(),
+        })
+        .collect();
+    store
+        .decide_items(plan, &rows, now)
+        .map_err(PlanError::from)?;
+    Ok(decided
+        .into_iter()
+        .map(|(w, d)| Decided {
+            key: w.key.clone(),
+            kind: w.kind.clone(),
+            dn: w.dn.clone(),
+            decision: d.to_string(),
+        })
+        .collect())
+}
+
+/// Whether a run's plan must be kept as a saved plan for approvals: changes wait for one,
+/// or held changes can be approved (`held` required).
+pub fn needs_saving(plan: &Plan, job: &crate::config::Job) -> bool {
+    !plan.awaiting_approval.is_empty()
+        || (!plan.held.is_empty()
+            && job
+                .approval
+                .as_ref()
+                .is_some_and(|a| a.require.iter().any(|r| r == "held")))
+}
