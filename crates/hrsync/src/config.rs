@@ -1387,10 +1387,12 @@ impl Config {
             approval: m.approval.clone().filter(|a| !a.require.is_empty()),
             config_fingerprint: plans::fingerprint(&self.text, &m.name)
                 .map_err(|e| self.invalid("mapping", e))?,
-            plan_expiry: r
-                .plans
-                .expiry()
-                .ok_or_else(|| self.invalid("plans.expire_hours", "must be a positive number of hours, e.g. 24"))?,
+            plan_expiry: r.plans.expiry().ok_or_else(|| {
+                self.invalid(
+                    "plans.expire_hours",
+                    "must be a positive number of hours, e.g. 24",
+                )
+            })?,
             ref_fields: m
                 .attributes
                 .iter()

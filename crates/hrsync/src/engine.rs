@@ -377,8 +377,7 @@ pub async fn run_with(
             let status = report.status.as_str();
             store.finish_run(run_id, status, None, Utc::now())?;
             // A plan to apply later: saved on request, and whenever changes wait for approval.
-            if !applying_saved
-                && (save || crate::plans::approval::needs_saving(&report.plan, job))
+            if !applying_saved && (save || crate::plans::approval::needs_saving(&report.plan, job))
             {
                 let fps = std::mem::take(&mut report.hr_fingerprints);
                 crate::plans::record(store, job, &report, &fps, &operator, now)?;
@@ -976,7 +975,10 @@ async fn run_targeted(
                 return;
             };
             found.insert(wanted);
-            if let Some((k, f)) = fingerprinter.as_ref().and_then(|f| f.of(&job.mapping, &rec)) {
+            if let Some((k, f)) = fingerprinter
+                .as_ref()
+                .and_then(|f| f.of(&job.mapping, &rec))
+            {
                 fingerprints.insert(k, f);
             }
             let t = Instant::now();

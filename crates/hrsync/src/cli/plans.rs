@@ -64,9 +64,9 @@ pub(crate) fn saved_for_apply(
                     saved.plan.mapping
                 )
             })?;
-            saved.check(&job, Utc::now()).map_err(|e| {
-                anyhow::anyhow!("{e} (plan file {})", path.display())
-            })?;
+            saved
+                .check(&job, Utc::now())
+                .map_err(|e| anyhow::anyhow!("{e} (plan file {})", path.display()))?;
             saved
         }
         (None, None) => return Ok(None),
@@ -101,11 +101,17 @@ pub(crate) fn after_save(
     println!(
         "Saved plan {} (expires {}): apply exactly these changes with `hrsync apply -c {} --plan {}`{}",
         saved.id,
-        saved.expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        saved
+            .expires_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         config.display(),
         saved.id,
         match &args.out {
-            Some(o) => format!(", or `hrsync apply -c {} --plan-file {}`", config.display(), o.display()),
+            Some(o) => format!(
+                ", or `hrsync apply -c {} --plan-file {}`",
+                config.display(),
+                o.display()
+            ),
             None => String::new(),
         }
     );
@@ -143,7 +149,9 @@ pub(crate) fn approve(
 ) -> Result<i32> {
     let cfg = Config::load(config)?;
     let mut store = Store::open(&cfg.state_path())?;
-    let row = store.saved_plan(plan)?.ok_or(plans::PlanError::NotSaved(plan))?;
+    let row = store
+        .saved_plan(plan)?
+        .ok_or(plans::PlanError::NotSaved(plan))?;
     let job = cfg.job(&row.mapping)?;
     let operator = hrsync_state::operator_name();
     let decided = approval::approve(
@@ -163,7 +171,10 @@ pub(crate) fn approve(
         return Ok(0);
     }
     for d in &decided {
-        println!("{} {} {}  [{}]  by {operator}", d.decision, d.kind, d.dn, d.key);
+        println!(
+            "{} {} {}  [{}]  by {operator}",
+            d.decision, d.kind, d.dn, d.key
+        );
     }
     let approved = decided.iter().filter(|d| d.decision == "approved").count();
     println!(
@@ -178,7 +189,10 @@ pub(crate) fn approve(
                 config.display()
             )
         } else {
-            format!("apply them: hrsync apply -c {} --plan {plan}", config.display())
+            format!(
+                "apply them: hrsync apply -c {} --plan {plan}",
+                config.display()
+            )
         }
     );
     Ok(0)
@@ -210,7 +224,10 @@ pub(crate) fn approvals(config: &Path, mapping: Option<&str>, json: bool) -> Res
             "  ! {} {}{}  [{}]  {}  (needs approval: {})",
             w.kind,
             w.dn,
-            w.new_dn.as_deref().map(|n| format!(" -> {n}")).unwrap_or_default(),
+            w.new_dn
+                .as_deref()
+                .map(|n| format!(" -> {n}"))
+                .unwrap_or_default(),
             w.key,
             w.reason,
             w.needs

@@ -84,9 +84,17 @@ pub type ConfigFingerprint = BTreeMap<String, String>;
 /// Keys whose values are secrets (or references to them): left out of the fingerprint.
 fn is_secret_key(k: &str) -> bool {
     let k = k.to_ascii_lowercase();
-    ["password", "secret", "token", "api_key", "bind_pw", "credential", "private_key"]
-        .iter()
-        .any(|s| k.contains(s))
+    [
+        "password",
+        "secret",
+        "token",
+        "api_key",
+        "bind_pw",
+        "credential",
+        "private_key",
+    ]
+    .iter()
+    .any(|s| k.contains(s))
 }
 
 /// Canonical JSON text (object keys sorted, secrets left out) of a TOML value.
@@ -174,6 +182,33 @@ pub fn differences(then: &ConfigFingerprint, now: &ConfigFingerprint) -> Vec<Str
         .collect()
 }
 
+impl super::Config {
+    /// `[plans]` and every `[mapping.approval]`.
+    pub(crate) fn validate_plans(&self) -> Result<(), super::ConfigError> {
+        if self.raw.plans.expiry().is_none() {
+            return Err(self.invalid(
+                "plans.expire_hours",
+                format!(
+                    "{} is not a positive number of hours; set e.g. expire_hours = 24",
+                    self.raw.plans.expire_hours
+                ),
+            ));
+        }
+        for (i, m) in self.raw.mappings.iter().enumerate() {
+            if let Some(c) = m.approval.as_ref().and_then(|a| a.unknown_class()) {
+                return Err(self.invalid(
+                    format!("mapping[{i}] ({}).approval.require", m.name),
+                    format!(
+                        "unknown change class {c:?}; use any of {}",
+                        APPROVAL_CLASSES.join(", ")
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -199,8 +234,11 @@ attributes = { uid = "{id}" }
         let a = fingerprint(CFG, "m").unwrap();
         // Comments, key order and secrets do not count.
         let b = fingerprint(
-            &CFG.replace("bind_password = \"one\"", "bind_password = \"two\" # rotated")
-                .replace("api_key = \"k1\"", "api_key = \"k2\""),
+            &CFG.replace(
+                "bind_password = \"one\"",
+                "bind_password = \"two\" # rotated",
+            )
+            .replace("api_key = \"k1\"", "api_key = \"k2\""),
             "m",
         )
         .unwrap();
@@ -218,32 +256,5 @@ attributes = { uid = "{id}" }
             ..Default::default()
         };
         assert_eq!(a.unknown_class(), Some("groups"));
-    }
-}
-
-impl super::Config {
-    /// `[plans]` and every `[mapping.approval]`.
-    pub(crate) fn validate_plans(&self) -> Result<(), super::ConfigError> {
-        if self.raw.plans.expiry().is_none() {
-            return Err(self.invalid(
-                "plans.expire_hours",
-                format!(
-                    "{} is not a positive number of hours; set e.g. expire_hours = 24",
-                    self.raw.plans.expire_hours
-                ),
-            ));
-        }
-        for (i, m) in self.raw.mappings.iter().enumerate() {
-            if let Some(c) = m.approval.as_ref().and_then(|a| a.unknown_class()) {
-                return Err(self.invalid(
-                    format!("mapping[{i}] ({}).approval.require", m.name),
-                    format!(
-                        "unknown change class {c:?}; use any of {}",
-                        APPROVAL_CLASSES.join(", ")
-                    ),
-                ));
-            }
-        }
-        Ok(())
     }
 }

@@ -66,7 +66,7 @@ pub(crate) async fn run(
             rejected += 1;
             continue;
         }
-        if (!needs.is_empty() && !approved) || (item.part == "held" && !approved) {
+        if !approved && (!needs.is_empty() || item.part == "held") {
             if item.part == "held" {
                 held_left.push(change.clone());
             } else {
@@ -283,7 +283,9 @@ async fn hr_fingerprints(
             let wanted = if keys.contains(&key) {
                 Some(key)
             } else {
-                keys.iter().find(|w| job.source.key_matches(w, &key)).cloned()
+                keys.iter()
+                    .find(|w| job.source.key_matches(w, &key))
+                    .cloned()
             };
             if let Some(w) = wanted {
                 out.insert(w, f);
@@ -368,16 +370,10 @@ pub(crate) fn directory_drift(c: &Change, found: &[DirEntry]) -> Option<String> 
         let now = values(e, a);
         let same = if a.attr.is("memberOf") {
             // Only the groups this change is about.
-            let about = |g: &String| {
-                a.before
-                    .iter()
-                    .chain(&a.after)
-                    .any(|x| dn::same(x, g))
-            };
+            let about = |g: &String| a.before.iter().chain(&a.after).any(|x| dn::same(x, g));
             let now_about: Vec<String> = now.iter().filter(|g| about(g)).cloned().collect();
             now_about.len() == a.before.len()
-                && a
-                    .before
+                && a.before
                     .iter()
                     .all(|b| now_about.iter().any(|x| dn::same(x, b)))
         } else {
@@ -404,6 +400,7 @@ fn show(v: &[String]) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use hrsync_model::AttrName;
@@ -439,19 +436,41 @@ mod tests {
     #[test]
     fn a_change_is_stale_exactly_when_its_entry_is_not_as_planned() {
         let e = entry("uid=e1,ou=p", "u1", "Old", false);
-        assert_eq!(directory_drift(&update("Old"), std::slice::from_ref(&e)), None);
+        assert_eq!(
+            directory_drift(&update("Old"), std::slice::from_ref(&e)),
+            None
+        );
         let r = directory_drift(&update("Other"), std::slice::from_ref(&e)).unwrap();
-        assert!(r.contains("title is \"Old\" in the directory, the plan expected \"Other\""), "{r}");
+        assert!(
+            r.contains("title is \"Old\" in the directory, the plan expected \"Other\""),
+            "{r}"
+        );
         let moved = entry("uid=e1,ou=q", "u1", "Old", false);
-        assert!(directory_drift(&update("Old"), &[moved]).unwrap().contains("moved or renamed"));
+        assert!(
+            directory_drift(&update("Old"), &[moved])
+                .unwrap()
+                .contains("moved or renamed")
+        );
         let other = entry("uid=e1,ou=p", "u2", "Old", false);
-        assert!(directory_drift(&update("Old"), &[other]).unwrap().contains("another one"));
-        assert!(directory_drift(&update("Old"), &[]).unwrap().contains("no entry carries key E1"));
+        assert!(
+            directory_drift(&update("Old"), &[other])
+                .unwrap()
+                .contains("another one")
+        );
+        assert!(
+            directory_drift(&update("Old"), &[])
+                .unwrap()
+                .contains("no entry carries key E1")
+        );
         let mut disable = update("Old");
         disable.kind = ChangeKind::Disable;
         disable.attrs.clear();
         let off = entry("uid=e1,ou=p", "u1", "Old", true);
-        assert!(directory_drift(&disable, &[off]).unwrap().contains("disabled since"));
+        assert!(
+            directory_drift(&disable, &[off])
+                .unwrap()
+                .contains("disabled since")
+        );
         assert_eq!(directory_drift(&disable, &[e]), None);
     }
 }

@@ -32,11 +32,9 @@ pub fn classes_needing(c: &Change, part: &str, approval: Option<&RawApproval>) -
     }
     let removes_group = c.attrs.iter().any(|x| {
         x.attr.is("memberOf")
-            && x.before.iter().any(|g| {
-                !x.after
-                    .iter()
-                    .any(|h| hrsync_model::dn::same(g, h))
-            })
+            && x.before
+                .iter()
+                .any(|g| !x.after.iter().any(|h| hrsync_model::dn::same(g, h)))
     });
     if removes_group {
         mine.push("group-removal");

@@ -52,9 +52,9 @@ impl PlanFile {
                 key: i.hr_key.clone(),
                 kind: i.kind.clone(),
                 hr_fingerprint: match &i.hr_fp {
-                    Some(s) => Some(
-                        serde_json::from_str(s).map_err(hrsync_state::StateError::from)?,
-                    ),
+                    Some(s) => {
+                        Some(serde_json::from_str(s).map_err(hrsync_state::StateError::from)?)
+                    }
                     None => None,
                 },
                 needs_approval: i.needs.clone(),
@@ -80,8 +80,8 @@ pub fn write_plan_file(path: &Path, saved: &SavedPlan) -> Result<(), PlanError> 
         path: path.display().to_string(),
         message: m,
     };
-    let text = serde_json::to_string_pretty(&PlanFile::of(saved)?)
-        .map_err(|e| err(e.to_string()))?;
+    let text =
+        serde_json::to_string_pretty(&PlanFile::of(saved)?).map_err(|e| err(e.to_string()))?;
     let mut o = std::fs::OpenOptions::new();
     o.write(true).create(true).truncate(true);
     #[cfg(unix)]
@@ -104,17 +104,14 @@ pub fn write_plan_file(path: &Path, saved: &SavedPlan) -> Result<(), PlanError> 
 
 /// Reads a plan file. When `store` has the same saved plan (same id, mapping and plan), its
 /// approval decisions and outcomes are used; otherwise nothing waiting for approval applies.
-pub fn read_plan_file(
-    path: &Path,
-    store: &hrsync_state::Store,
-) -> Result<SavedPlan, PlanError> {
+pub fn read_plan_file(path: &Path, store: &hrsync_state::Store) -> Result<SavedPlan, PlanError> {
     let err = |m: String| PlanError::File {
         path: path.display().to_string(),
         message: m,
     };
     let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
-    let f: PlanFile = serde_json::from_str(&text)
-        .map_err(|e| err(format!("not an hrsync plan file: {e}")))?;
+    let f: PlanFile =
+        serde_json::from_str(&text).map_err(|e| err(format!("not an hrsync plan file: {e}")))?;
     if f.format != FORMAT {
         return Err(err(format!(
             "format {:?}, this hrsync reads {FORMAT:?}",
@@ -129,7 +126,9 @@ pub fn read_plan_file(
             hr_key: i.key.clone(),
             kind: i.kind.clone(),
             hr_fp: match &i.hr_fingerprint {
-                Some(fp) => Some(serde_json::to_string(fp).map_err(hrsync_state::StateError::from)?),
+                Some(fp) => {
+                    Some(serde_json::to_string(fp).map_err(hrsync_state::StateError::from)?)
+                }
                 None => None,
             },
             needs: i.needs_approval.clone(),
@@ -165,4 +164,3 @@ pub fn read_plan_file(
         config_fingerprint: f.config_fingerprint,
     })
 }
-

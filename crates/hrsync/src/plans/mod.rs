@@ -74,7 +74,11 @@ impl Fingerprinter {
     }
 
     /// The record's key and fingerprint (None without a usable key).
-    pub fn of(&self, mapper: &hrsync_mapping::Mapper, rec: &HrRecord) -> Option<(String, HrFingerprint)> {
+    pub fn of(
+        &self,
+        mapper: &hrsync_mapping::Mapper,
+        rec: &HrRecord,
+    ) -> Option<(String, HrFingerprint)> {
         let key = mapper.key_of(rec)?;
         let mut fp = HrFingerprint::new();
         for f in &self.fields {
@@ -296,7 +300,13 @@ pub fn record(
     store.save_saved_plan(&row, &items)?;
     if report.applied && !plan.changes.is_empty() {
         let done: Vec<(String, i64, String)> = (0..plan.changes.len())
-            .map(|i| ("change".to_string(), i as i64, format!("sent by run {} (see its audit)", report.run_id)))
+            .map(|i| {
+                (
+                    "change".to_string(),
+                    i as i64,
+                    format!("sent by run {} (see its audit)", report.run_id),
+                )
+            })
             .collect();
         store.mark_items(report.run_id, &done, report.run_id)?;
     }

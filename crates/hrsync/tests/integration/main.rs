@@ -15,6 +15,7 @@ mod lifecycle;
 mod ops;
 mod paycor;
 mod paycor_oauth;
+mod plans;
 mod rest;
 mod secrets;
 mod sync;
