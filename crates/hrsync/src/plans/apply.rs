@@ -81,6 +81,20 @@ pub(crate) async fn run(
                     .map(|c| crate::guards::token(c, &change.key)),
             );
         }
+        let mut change = change.clone();
+        if approved {
+            // The decision travels with the change: plan output and audit show it.
+            change.reason = format!(
+                "{}; approved by {} at {}{}",
+                change.reason,
+                item.decided_by.as_deref().unwrap_or("?"),
+                item.decided_at.as_deref().unwrap_or("?"),
+                item.comment
+                    .as_deref()
+                    .map(|c| format!(" ({c})"))
+                    .unwrap_or_default()
+            );
+        }
         let hr_fp = match &item.hr_fp {
             Some(s) => Some(serde_json::from_str(s).map_err(hrsync_state::StateError::from)?),
             None => None,
@@ -88,7 +102,7 @@ pub(crate) async fn run(
         candidates.push(Candidate {
             part: item.part.clone(),
             idx: item.idx,
-            change: change.clone(),
+            change,
             hr_fp,
         });
     }

@@ -131,7 +131,12 @@ pub fn pending(
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Vec<Waiting>, PlanError> {
     let mut out = Vec::new();
-    for row in store.saved_plans("open")? {
+    // Each scheduled run plans the same waiting change again: only the newest plan's is
+    // listed (an older plan can still be approved by its id).
+    let mut seen = std::collections::BTreeSet::new();
+    let mut rows = store.saved_plans("open")?;
+    rows.reverse();
+    for row in rows {
         if mapping.is_some_and(|m| m != row.mapping) {
             continue;
         }
@@ -139,8 +144,12 @@ pub fn pending(
         if now > saved.expires_at {
             continue;
         }
-        out.extend(of_plan(&saved).into_iter().filter(|w| w.decision.is_none()));
+        out.extend(of_plan(&saved).into_iter().filter(|w| {
+            w.decision.is_none()
+                && seen.insert((w.mapping.clone(), w.key.clone(), w.kind.clone(), w.dn.clone()))
+        }));
     }
+    out.reverse();
     Ok(out)
 }
 
@@ -266,4 +275,36 @@ pub fn needs_saving(plan: &Plan, job: &crate::config::Job) -> bool {
                 .approval
                 .as_ref()
                 .is_some_and(|a| a.require.iter().any(|r| r == "held")))
+}
+
+/// The open saved plans of `job`'s mapping with approved changes not applied yet (not
+/// expired, made with this configuration), oldest first: what the daemon applies in its next
+/// run of the mapping when `auto_apply = true`.
+pub fn approved_to_apply(
+    store: &Store,
+    job: &crate::config::Job,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<SavedPlan>, PlanError> {
+    if !job.approval.as_ref().is_some_and(|a| a.auto_apply) {
+        return Ok(Vec::new());
+    }
+    let mapping = &job.mapping.spec().name;
+    let mut out = Vec::new();
+    for row in store.saved_plans("open")? {
+        if &row.mapping != mapping {
+            continue;
+        }
+        let saved = super::load_unchecked(store, row.run_id)?;
+        let ready = saved.items.iter().any(|i| {
+            i.applied_run.is_none() && i.decision.as_deref() == Some("approved")
+        });
+        if !ready {
+            continue;
+        }
+        match saved.check(job, now) {
+            Ok(()) => out.push(saved),
+            Err(e) => tracing::warn!(plan = saved.id, "approved changes not applied: {e}"),
+        }
+    }
+    Ok(out)
 }

@@ -258,3 +258,188 @@ async fn saved_plans_expire_and_plan_files_are_bound_to_their_configuration() {
     assert_eq!(code, 0, "{out}");
     assert_ne!(dept_of(&fx, &key).await, before);
 }
+
+fn require_approval(fx: &Fx, extra: &str) {
+    let text = std::fs::read_to_string(&fx.cfg_path).unwrap();
+    std::fs::write(
+        &fx.cfg_path,
+        format!(
+            "{text}\n[mapping.approval]\nrequire = [\"disable\"]\nfour_eyes = true\n{extra}\n"
+        ),
+    )
+    .unwrap();
+}
+
+async fn disabled(fx: &Fx, key: &str) -> bool {
+    fx.search(&filter::eq("employeeNumber", key)).await[0]
+        .attrs
+        .contains_key("pwdAccountLockedTime")
+}
+
+/// Acceptance (issue 14): four-eyes: the planner cannot approve; a second operator can;
+/// rejected changes never apply (not by `apply --plan`, not by a plain apply).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_eyes_the_planner_cannot_approve_and_rejected_changes_never_apply() {
+    let fx = Fx::new("plans-4eyes", 10, "uid", STAFF_ATTRS).await;
+    fx.run(Mode::Apply).await;
+    require_approval(&fx, "");
+    let ids = fx.active_ids();
+    let (x, y, z) = (ids[0], ids[1], ids[2]);
+    let (kx, ky, kz) = (fx.emp_no(x), fx.emp_no(y), fx.emp_no(z));
+    assert!(fx.emu.terminate(x, "2026-11-20"));
+    assert!(fx.emu.terminate(y, "2026-11-20"));
+    // A mover too: it needs no approval and applies at once.
+    let old = dept_id(&fx, z);
+    fx.emu
+        .update(z, json!({"department": other_dept(old, old)}))
+        .unwrap();
+    let alice = [("SUDO_USER", "alice"), ("USER", "alice")];
+    let bob = [("SUDO_USER", "bob"), ("USER", "bob")];
+    let (code, out) = cli_async(&fx.cfg_path, &["apply", "--yes"], &alice).await;
+    assert_eq!(code, 5, "{out}");
+    assert!(out.contains("2 change(s) AWAIT APPROVAL"), "{out}");
+    assert!(out.contains("! approve disable"), "{out}");
+    assert!(!disabled(&fx, &kx).await && !disabled(&fx, &ky).await);
+    let plan = fx.store().runs(1).unwrap()[0].id;
+    assert_ne!(dept_of(&fx, &kz).await, Vec::<String>::new());
+
+    let (code, out) = cli_async(&fx.cfg_path, &["approvals", "--json"], &bob).await;
+    assert_eq!(code, 0, "{out}");
+    let waiting: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let keys: HashSet<&str> = waiting
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, HashSet::from([kx.as_str(), ky.as_str()]));
+    assert!(waiting.as_array().unwrap().iter().all(|w| w["plan"] == plan && w["planned_by"] == "alice"));
+
+    // The planner cannot approve.
+    let (code, out) = cli_async(&fx.cfg_path, &["approve", &plan.to_string()], &alice).await;
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("four-eyes approval: alice made plan"), "{out}");
+    // Nothing approved: apply --plan applies nothing.
+    let (code, out) = cli_async(
+        &fx.cfg_path,
+        &["apply", "--yes", "--plan", &plan.to_string()],
+        &bob,
+    )
+    .await;
+    assert_eq!(code, 5, "{out}");
+    assert!(!disabled(&fx, &kx).await && !disabled(&fx, &ky).await);
+
+    // Bob approves X and rejects Y.
+    let (code, out) = cli_async(
+        &fx.cfg_path,
+        &[
+            "approve",
+            &plan.to_string(),
+            "--only",
+            &kx,
+            "--reject",
+            &ky,
+            "--comment",
+            "checked with HR (ticket 4711)",
+        ],
+        &bob,
+    )
+    .await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(&format!("approved disable")) && out.contains("1 approved, 1 rejected"), "{out}");
+    let (code, out) = cli_async(
+        &fx.cfg_path,
+        &["apply", "--yes", "--plan", &plan.to_string()],
+        &bob,
+    )
+    .await;
+    assert_eq!(code, 0, "{out}");
+    assert!(disabled(&fx, &kx).await, "{out}");
+    assert!(!disabled(&fx, &ky).await, "{out}");
+    // The decision is in the audit, with who made it and why.
+    let store = fx.store();
+    let run = store.runs(1).unwrap()[0].id;
+    let audit = store.audit(Some(run), None, 10).unwrap();
+    assert_eq!(audit.len(), 1);
+    assert_eq!(audit[0].hr_key, kx);
+    assert_eq!(audit[0].operator.as_deref(), Some("bob"));
+    assert!(
+        audit[0].reason.contains("approved by bob at") && audit[0].reason.contains("(checked with HR (ticket 4711))"),
+        "{}",
+        audit[0].reason
+    );
+    let items = store.plan_items(plan).unwrap();
+    let y_item = items.iter().find(|i| i.hr_key == ky).unwrap();
+    assert_eq!(y_item.decision.as_deref(), Some("rejected"));
+    assert_eq!(y_item.decided_by.as_deref(), Some("bob"));
+
+    // A plain apply (by anyone) does not disable Y either: it waits for approval again.
+    let (code, out) = cli_async(&fx.cfg_path, &["apply", "--yes"], &bob).await;
+    assert_eq!(code, 5, "{out}");
+    assert!(out.contains("1 change(s) AWAIT APPROVAL"), "{out}");
+    assert!(!disabled(&fx, &ky).await);
+}
+
+/// Acceptance (issue 14): a scheduled automation with approval configured plans, stores and
+/// stops at the approval gate; the approved plan applies in the daemon's next run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduled_run_stops_at_the_approval_gate_and_the_next_run_applies_the_approved_plan() {
+    use chrono::Timelike;
+    let fx = Fx::new("plans-daemon", 8, "uid", STAFF_ATTRS).await;
+    fx.run(Mode::Apply).await;
+    require_approval(
+        &fx,
+        "auto_apply = true\n\n[[automation]]\nname = \"hourly\"\nmapping = \"staff\"\nschedule = \"0 * * * *\"\n",
+    );
+    let x = fx.active_ids()[0];
+    let kx = fx.emp_no(x);
+    assert!(fx.emu.terminate(x, "2026-11-20"));
+    let svc = hrsync::service::Service::new(fx.config()).unwrap();
+    // Times near the real clock (plans expire 24 h after they are made).
+    let now = chrono::Utc::now();
+    let hour = now
+        .with_minute(0)
+        .unwrap()
+        .with_second(0)
+        .unwrap()
+        .with_nanosecond(0)
+        .unwrap();
+    assert!(svc.tick(now).await.unwrap().is_empty());
+    let r = svc
+        .tick(hour + chrono::Duration::hours(1) + chrono::Duration::seconds(1))
+        .await
+        .unwrap();
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert_eq!(r[0].status.as_deref(), Some("awaiting_approval"));
+    let plan = r[0].run_id.unwrap();
+    assert!(!disabled(&fx, &kx).await, "stopped at the gate");
+    let (code, out) = cli_async(&fx.cfg_path, &["approvals"], &[]).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(&format!("plan {plan} [staff]")) && out.contains(&kx), "{out}");
+    // The daemon ran as the service user; an operator approves.
+    let (code, out) = cli_async(
+        &fx.cfg_path,
+        &["approve", &plan.to_string(), "--only", "disable"],
+        &[("SUDO_USER", "carol"), ("USER", "carol")],
+    )
+    .await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("the daemon applies them in its next run"), "{out}");
+    let r = svc
+        .tick(hour + chrono::Duration::hours(2) + chrono::Duration::seconds(1))
+        .await
+        .unwrap();
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert!(disabled(&fx, &kx).await, "applied in the next run");
+    let store = fx.store();
+    let applied = store
+        .runs(5)
+        .unwrap()
+        .into_iter()
+        .find(|run| store.plan_of(run.id).unwrap().unwrap().from_plan == Some(plan))
+        .expect("a run applied the approved plan");
+    assert_eq!(applied.trigger.as_deref(), Some("schedule"));
+    assert_eq!(store.saved_plan(plan).unwrap().unwrap().status, "applied");
+    let (_, out) = cli_async(&fx.cfg_path, &["approvals"], &[]).await;
+    assert!(out.contains("nothing waits for approval"), "{out}");
+}
