@@ -146,7 +146,12 @@ pub fn pending(
         }
         out.extend(of_plan(&saved).into_iter().filter(|w| {
             w.decision.is_none()
-                && seen.insert((w.mapping.clone(), w.key.clone(), w.kind.clone(), w.dn.clone()))
+                && seen.insert((
+                    w.mapping.clone(),
+                    w.key.clone(),
+                    w.kind.clone(),
+                    w.dn.clone(),
+                ))
         }));
     }
     out.reverse();
@@ -295,9 +300,10 @@ pub fn approved_to_apply(
             continue;
         }
         let saved = super::load_unchecked(store, row.run_id)?;
-        let ready = saved.items.iter().any(|i| {
-            i.applied_run.is_none() && i.decision.as_deref() == Some("approved")
-        });
+        let ready = saved
+            .items
+            .iter()
+            .any(|i| i.applied_run.is_none() && i.decision.as_deref() == Some("approved"));
         if !ready {
             continue;
         }

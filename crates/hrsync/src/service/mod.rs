@@ -315,7 +315,9 @@ impl Service {
     async fn apply_approved(&self, mapping: &str, automation: &str, now: DateTime<Utc>) {
         let approved = self.store().and_then(|store| {
             let job = self.cfg.job(mapping)?;
-            Ok(crate::plans::approval::approved_to_apply(&store, &job, now)?)
+            Ok(crate::plans::approval::approved_to_apply(
+                &store, &job, now,
+            )?)
         });
         let plans = match approved {
             Ok(p) => p,

@@ -263,9 +263,7 @@ fn require_approval(fx: &Fx, extra: &str) {
     let text = std::fs::read_to_string(&fx.cfg_path).unwrap();
     std::fs::write(
         &fx.cfg_path,
-        format!(
-            "{text}\n[mapping.approval]\nrequire = [\"disable\"]\nfour_eyes = true\n{extra}\n"
-        ),
+        format!("{text}\n[mapping.approval]\nrequire = [\"disable\"]\nfour_eyes = true\n{extra}\n"),
     )
     .unwrap();
 }
@@ -313,7 +311,13 @@ async fn four_eyes_the_planner_cannot_approve_and_rejected_changes_never_apply()
         .map(|w| w["key"].as_str().unwrap())
         .collect();
     assert_eq!(keys, HashSet::from([kx.as_str(), ky.as_str()]));
-    assert!(waiting.as_array().unwrap().iter().all(|w| w["plan"] == plan && w["planned_by"] == "alice"));
+    assert!(
+        waiting
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|w| w["plan"] == plan && w["planned_by"] == "alice")
+    );
 
     // The planner cannot approve.
     let (code, out) = cli_async(&fx.cfg_path, &["approve", &plan.to_string()], &alice).await;
@@ -346,7 +350,10 @@ async fn four_eyes_the_planner_cannot_approve_and_rejected_changes_never_apply()
     )
     .await;
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains(&format!("approved disable")) && out.contains("1 approved, 1 rejected"), "{out}");
+    assert!(
+        out.contains("approved disable") && out.contains("1 approved, 1 rejected"),
+        "{out}"
+    );
     let (code, out) = cli_async(
         &fx.cfg_path,
         &["apply", "--yes", "--plan", &plan.to_string()],
@@ -364,7 +371,8 @@ async fn four_eyes_the_planner_cannot_approve_and_rejected_changes_never_apply()
     assert_eq!(audit[0].hr_key, kx);
     assert_eq!(audit[0].operator.as_deref(), Some("bob"));
     assert!(
-        audit[0].reason.contains("approved by bob at") && audit[0].reason.contains("(checked with HR (ticket 4711))"),
+        audit[0].reason.contains("approved by bob at")
+            && audit[0].reason.contains("(checked with HR (ticket 4711))"),
         "{}",
         audit[0].reason
     );
@@ -415,7 +423,10 @@ async fn a_scheduled_run_stops_at_the_approval_gate_and_the_next_run_applies_the
     assert!(!disabled(&fx, &kx).await, "stopped at the gate");
     let (code, out) = cli_async(&fx.cfg_path, &["approvals"], &[]).await;
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains(&format!("plan {plan} [staff]")) && out.contains(&kx), "{out}");
+    assert!(
+        out.contains(&format!("plan {plan} [staff]")) && out.contains(&kx),
+        "{out}"
+    );
     // The daemon ran as the service user; an operator approves.
     let (code, out) = cli_async(
         &fx.cfg_path,
@@ -424,7 +435,10 @@ async fn a_scheduled_run_stops_at_the_approval_gate_and_the_next_run_applies_the
     )
     .await;
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("the daemon applies them in its next run"), "{out}");
+    assert!(
+        out.contains("the daemon applies them in its next run"),
+        "{out}"
+    );
     let r = svc
         .tick(hour + chrono::Duration::hours(2) + chrono::Duration::seconds(1))
         .await
