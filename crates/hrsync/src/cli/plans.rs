@@ -239,3 +239,94 @@ pub(crate) fn approvals(config: &Path, mapping: Option<&str>, json: bool) -> Res
     );
     Ok(0)
 }
+
+/// For `hrsync runs`: what a run's saved plan is and what was decided on it (None: the run's
+/// plan is not a saved plan).
+pub(crate) fn saved_plan_summary(store: &Store, run: i64) -> Option<serde_json::Value> {
+    let row = store.saved_plan(run).ok()??;
+    let saved = plans::load_unchecked(store, run).ok()?;
+    let decisions = approval::of_plan_all(&saved);
+    let count = |d: Option<&str>| {
+        decisions
+            .iter()
+            .filter(|w| w.decision.as_deref() == d)
+            .count()
+    };
+    Some(serde_json::json!({
+        "status": row.status,
+        "saved_by": row.saved_by,
+        "expires_at": row.expires_at,
+        "applied_run": row.applied_run,
+        "waiting": count(None),
+        "approved": count(Some("approved")),
+        "rejected": count(Some("rejected")),
+        "decisions": decisions.iter().filter(|w| w.decision.is_some()).collect::<Vec<_>>(),
+    }))
+}
+
+/// The line `hrsync runs` prints under a run whose plan is a saved plan.
+pub(crate) fn saved_plan_line(v: &serde_json::Value) -> String {
+    let by: Vec<String> = v["decisions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|d| {
+            format!(
+                "{} {} [{}] by {}{}",
+                d["decision"].as_str().unwrap_or("?"),
+                d["kind"].as_str().unwrap_or("?"),
+                d["key"].as_str().unwrap_or("?"),
+                d["decided_by"].as_str().unwrap_or("?"),
+                d["comment"]
+                    .as_str()
+                    .map(|c| format!(" ({c})"))
+                    .unwrap_or_default()
+            )
+        })
+        .collect();
+    format!(
+        "       saved plan ({}, by {}, expires {}{}): {} waiting for approval, {} approved, {} rejected{}",
+        v["status"].as_str().unwrap_or("?"),
+        v["saved_by"].as_str().unwrap_or("?"),
+        v["expires_at"].as_str().unwrap_or("?"),
+        v["applied_run"]
+            .as_i64()
+            .map(|r| format!(", applied by run {r}"))
+            .unwrap_or_default(),
+        v["waiting"],
+        v["approved"],
+        v["rejected"],
+        if by.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", by.join("; "))
+        }
+    )
+}
+
+/// For `hrsync audit --run PLAN`: the approval decisions on that saved plan, one line each.
+pub(crate) fn decision_lines(store: &Store, run: i64) -> Vec<String> {
+    let Ok(saved) = plans::load_unchecked(store, run) else {
+        return Vec::new();
+    };
+    approval::of_plan_all(&saved)
+        .into_iter()
+        .filter_map(|w| {
+            let d = w.decision.as_deref()?;
+            Some(format!(
+                "plan {} decision {} {} [{}] {} -- by {} at {}{}",
+                w.plan,
+                d,
+                w.kind,
+                w.key,
+                w.dn,
+                w.decided_by.as_deref().unwrap_or("?"),
+                w.decided_at.as_deref().unwrap_or("?"),
+                w.comment
+                    .as_deref()
+                    .map(|c| format!(" ({c})"))
+                    .unwrap_or_default()
+            ))
+        })
+        .collect()
+}

@@ -43,6 +43,17 @@ pub(crate) async fn run(
 ) -> Result<RunReport, EngineError> {
     saved.check(job, now)?;
     let spec = job.mapping.spec();
+    // Decisions and outcomes as they are now, under the mapping's lock: a change rejected or
+    // applied (by another apply of the same plan) since the plan was loaded is not applied.
+    let fresh;
+    let saved = if saved.stored {
+        let mut s = saved.clone();
+        s.items = store.plan_items(saved.id)?;
+        fresh = s;
+        &fresh
+    } else {
+        saved
+    };
     // Which items may apply: not done yet, not rejected, approved where an approval is needed
     // (by the plan, or by the configuration now).
     let mut candidates = Vec::new();

@@ -113,7 +113,17 @@ fn waiting_of(saved: &SavedPlan, i: &PlanItem) -> Option<Waiting> {
     })
 }
 
-/// Every change of a saved plan that needs an approval, with its decision (if any).
+/// Every change of a saved plan that needs an approval, applied or not, with its decision.
+pub fn of_plan_all(saved: &SavedPlan) -> Vec<Waiting> {
+    saved
+        .items
+        .iter()
+        .filter_map(|i| waiting_of(saved, i))
+        .collect()
+}
+
+/// Every change of a saved plan that needs an approval and was not applied yet, with its
+/// decision (if any).
 pub fn of_plan(saved: &SavedPlan) -> Vec<Waiting> {
     saved
         .items
@@ -144,18 +154,22 @@ pub fn pending(
         if now > saved.expires_at {
             continue;
         }
-        out.extend(of_plan(&saved).into_iter().filter(|w| {
-            w.decision.is_none()
-                && seen.insert((
-                    w.mapping.clone(),
-                    w.key.clone(),
-                    w.kind.clone(),
-                    w.dn.clone(),
-                ))
-        }));
+        let mine: Vec<Waiting> = of_plan(&saved)
+            .into_iter()
+            .filter(|w| {
+                w.decision.is_none()
+                    && seen.insert((
+                        w.mapping.clone(),
+                        w.key.clone(),
+                        w.kind.clone(),
+                        w.dn.clone(),
+                    ))
+            })
+            .collect();
+        out.push(mine);
     }
     out.reverse();
-    Ok(out)
+    Ok(out.into_iter().flatten().collect())
 }
 
 /// What an approval decides.

@@ -380,6 +380,33 @@ async fn four_eyes_the_planner_cannot_approve_and_rejected_changes_never_apply()
     let y_item = items.iter().find(|i| i.hr_key == ky).unwrap();
     assert_eq!(y_item.decision.as_deref(), Some("rejected"));
     assert_eq!(y_item.decided_by.as_deref(), Some("bob"));
+    // Every decision shows in `runs` and `audit`.
+    let (code, out) = cli_async(&fx.cfg_path, &["runs"], &bob).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(&format!(
+            "approved disable [{kx}] by bob (checked with HR (ticket 4711))"
+        )) && out.contains(&format!("rejected disable [{ky}] by bob")),
+        "{out}"
+    );
+    let (code, out) = cli_async(&fx.cfg_path, &["runs", "--json"], &bob).await;
+    assert_eq!(code, 0, "{out}");
+    let runs: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let saved = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == plan)
+        .unwrap();
+    assert_eq!(saved["saved_plan"]["approved"], 1);
+    assert_eq!(saved["saved_plan"]["rejected"], 1);
+    let (code, out) = cli_async(&fx.cfg_path, &["audit", "--run", &plan.to_string()], &bob).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(&format!("plan {plan} decision rejected disable [{ky}]"))
+            && out.contains("-- by bob at"),
+        "{out}"
+    );
 
     // A plain apply (by anyone) does not disable Y either: it waits for approval again.
     let (code, out) = cli_async(&fx.cfg_path, &["apply", "--yes"], &bob).await;
@@ -456,4 +483,67 @@ async fn a_scheduled_run_stops_at_the_approval_gate_and_the_next_run_applies_the
     assert_eq!(store.saved_plan(plan).unwrap().unwrap().status, "applied");
     let (_, out) = cli_async(&fx.cfg_path, &["approvals"], &[]).await;
     assert!(out.contains("nothing waits for approval"), "{out}");
+}
+
+/// `held` in `approval.require`: changes a threshold held wait for an approval, and an
+/// approval releases exactly them (the thresholds are checked again when they apply).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approval_releases_changes_held_by_a_threshold() {
+    let fx = Fx::new("plans-held", 10, "uid", STAFF_ATTRS).await;
+    fx.run(Mode::Apply).await;
+    let text = std::fs::read_to_string(&fx.cfg_path).unwrap();
+    std::fs::write(
+        &fx.cfg_path,
+        format!(
+            "{text}\n[mapping.approval]\nrequire = [\"held\"]\n\n[lifecycle]\nthresholds = {{ disable = {{ count = 1 }} }}\n"
+        ),
+    )
+    .unwrap();
+    let ids = fx.active_ids();
+    let (kx, ky) = (fx.emp_no(ids[0]), fx.emp_no(ids[1]));
+    assert!(fx.emu.terminate(ids[0], "2026-11-20"));
+    assert!(fx.emu.terminate(ids[1], "2026-11-20"));
+    let (code, out) = cli_async(&fx.cfg_path, &["apply", "--yes"], &[]).await;
+    assert_eq!(code, 5, "{out}");
+    assert!(out.contains("2 change(s) HELD"), "{out}");
+    let plan = fx.store().runs(1).unwrap()[0].id;
+    let (code, out) = cli_async(&fx.cfg_path, &["approvals", "--json"], &[]).await;
+    assert_eq!(code, 0, "{out}");
+    let waiting: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(waiting.as_array().unwrap().len(), 2, "{out}");
+    assert!(
+        waiting
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|w| w["needs"] == "held" && w["plan"] == plan)
+    );
+    assert!(!disabled(&fx, &kx).await && !disabled(&fx, &ky).await);
+    // Approving only one releases only that one.
+    let (code, out) = cli_async(
+        &fx.cfg_path,
+        &["approve", &plan.to_string(), "--only", &kx],
+        &[],
+    )
+    .await;
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = cli_async(
+        &fx.cfg_path,
+        &["apply", "--yes", "--plan", &plan.to_string()],
+        &[],
+    )
+    .await;
+    assert_eq!(code, 5, "{out}");
+    assert!(disabled(&fx, &kx).await, "{out}");
+    assert!(!disabled(&fx, &ky).await, "{out}");
+    let (code, out) = cli_async(&fx.cfg_path, &["approve", &plan.to_string()], &[]).await;
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = cli_async(
+        &fx.cfg_path,
+        &["apply", "--yes", "--plan", &plan.to_string()],
+        &[],
+    )
+    .await;
+    assert_eq!(code, 0, "{out}");
+    assert!(disabled(&fx, &ky).await, "{out}");
 }
