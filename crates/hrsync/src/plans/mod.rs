@@ -312,3 +312,52 @@ pub fn record(
     }
     Ok(())
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_json_ignores_the_order_of_object_keys() {
+        let a: serde_json::Value =
+            serde_json::from_str(r#"{"id": 3, "display": "Sales", "x": [1, {"b": 1, "a": 2}]}"#)
+                .unwrap();
+        let b: serde_json::Value =
+            serde_json::from_str(r#"{"x": [1, {"a": 2, "b": 1}], "display": "Sales", "id": 3}"#)
+                .unwrap();
+        let (mut sa, mut sb) = (String::new(), String::new());
+        canonical_json(&a, &mut sa);
+        canonical_json(&b, &mut sb);
+        assert_eq!(sa, sb);
+        let c: serde_json::Value =
+            serde_json::from_str(r#"{"id": 4, "display": "Sales"}"#).unwrap();
+        let mut sc = String::new();
+        canonical_json(&c, &mut sc);
+        assert_ne!(sa, sc);
+    }
+
+    #[test]
+    fn hr_drift_names_the_fields_that_changed() {
+        let fp = |pairs: &[(&str, &str)]| -> HrFingerprint {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let then = fp(&[("department", "1"), ("last_name", "2"), ("title", "3")]);
+        assert_eq!(hr_drift(Some(&then), Some(&then)), None);
+        let now = fp(&[("department", "9"), ("last_name", "2")]);
+        assert_eq!(
+            hr_drift(Some(&then), Some(&now)).unwrap(),
+            "HR changed department, title since the plan"
+        );
+        assert!(
+            hr_drift(Some(&then), None)
+                .unwrap()
+                .contains("no longer returns")
+        );
+        assert!(hr_drift(None, Some(&then)).unwrap().contains("again"));
+        assert_eq!(hr_drift(None, None), None);
+    }
+}
