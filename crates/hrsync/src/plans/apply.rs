@@ -4,8 +4,9 @@
 //! Per change, before anything is written: the entry carrying the person's key is still the
 //! planned one (same DN, same stable id), the attributes the change touches still have the
 //! values the plan saw, the account state is still the one it changes (a disable of an
-//! account that is disabled already is stale), nobody has the key of a planned create, and
-//! the person's HR record (the fields the mapping reads) is unchanged. A change that fails a
+//! account that is disabled already is stale), nobody has the key of a planned create nor
+//! its unique names (`sAMAccountName`: the ledger and the directory), and the person's HR
+//! record (the fields the mapping reads) is unchanged. A change that fails a
 //! check is skipped as *stale* with the reason. The others go through what every apply goes
 //! through: the mapping's apply lock (taken by the engine), the thresholds again (an approved
 //! held change is released, nothing else), changes that need an approval and have none stay
@@ -139,6 +140,38 @@ pub(crate) async fn run(
         })
         .await?;
     }
+    // Unique names (`sAMAccountName`, …) the plan's creates were given: still free?
+    let mut name_drift: BTreeMap<String, String> = BTreeMap::new();
+    if candidates.iter().any(|c| c.change.kind.creates()) && !spec.unique.is_empty() {
+        let scope = crate::unique::scope_of(&job.directory.base_dn);
+        for u in &spec.unique {
+            let ledger = store.used_names(&spec.name, &u.attr)?;
+            for c in candidates.iter().filter(|c| c.change.kind.creates()) {
+                let Some(v) = c
+                    .change
+                    .attrs
+                    .iter()
+                    .find(|a| a.attr.is(&u.attr))
+                    .and_then(|a| a.after.first())
+                else {
+                    continue;
+                };
+                let why = if ledger.contains(&v.to_lowercase()) {
+                    Some(format!(
+                        "{} {v:?} was given to someone else since the plan",
+                        u.attr
+                    ))
+                } else if dir.value_taken(&scope, &u.attr, v).await? {
+                    Some(format!("{} {v:?} is taken in the directory now", u.attr))
+                } else {
+                    None
+                };
+                if let Some(w) = why {
+                    name_drift.insert(c.change.key.clone(), w);
+                }
+            }
+        }
+    }
     timings.snapshot_ms = (t.elapsed() + connect_time).as_millis() as u64;
 
     let t = std::time::Instant::now();
@@ -152,6 +185,9 @@ pub(crate) async fn run(
             .map(Vec::as_slice)
             .unwrap_or_default();
         let mut reasons: Vec<String> = directory_drift(&c.change, found).into_iter().collect();
+        if let Some(w) = name_drift.get(&c.change.key) {
+            reasons.push(w.clone());
+        }
         match &hr_now {
             Err(e) => reasons.push(format!("HR could not be read to check the person ({e})")),
             Ok(now_fps) => {

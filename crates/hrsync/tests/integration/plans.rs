@@ -547,3 +547,75 @@ async fn an_approval_releases_changes_held_by_a_threshold() {
     assert_eq!(code, 0, "{out}");
     assert!(disabled(&fx, &ky).await, "{out}");
 }
+
+/// A saved create whose unique name someone took since the plan (here: an entry made by
+/// hand) is stale; a create whose key someone took is stale too; the others are created.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saved_create_is_stale_when_its_unique_name_or_key_was_taken() {
+    let tag = format!("plans-uniq-{}", std::process::id());
+    let attrs = format!(
+        "{STAFF_ATTRS}displayName = {{ format = \"{{first_name}} {{last_name}} {tag}\", unique = true }}\n"
+    );
+    let fx = Fx::new("plans-unique", 4, "uid", &attrs).await;
+    fx.run(Mode::Apply).await;
+    for (key, first) in [("EMP-U1", "Una"), ("EMP-U2", "Ugo"), ("EMP-U3", "Uma")] {
+        fx.emu.hire(
+            json!({"employee_id": key, "first_name": first, "last_name": "Lind",
+            "work_email": format!("{}@example.test", first.to_lowercase()), "department": 2}),
+        );
+    }
+    let (code, out) = cli_async(&fx.cfg_path, &["plan", "--save"], &[]).await;
+    assert_eq!(code, 0, "{out}");
+    let plan = saved_id(&out);
+    // Since the plan: someone made an entry with Una's display name, and one with Ugo's key.
+    let mut ldap = admin().await;
+    let taken = format!("Una Lind {tag}");
+    for (uid, key, name) in [
+        ("hand-made-1", "EMP-OTHER", taken.as_str()),
+        ("hand-made-2", "EMP-U2", "Someone Else"),
+    ] {
+        ldap.add(
+            &format!("uid={uid},{}", fx.people),
+            vec![
+                ("objectClass", HashSet::from(["inetOrgPerson"])),
+                ("uid", HashSet::from([uid])),
+                ("cn", HashSet::from(["Hand Made"])),
+                ("sn", HashSet::from(["Made"])),
+                ("employeeNumber", HashSet::from([key])),
+                ("displayName", HashSet::from([name])),
+            ],
+        )
+        .await
+        .unwrap()
+        .success()
+        .unwrap();
+    }
+    let (code, out) = cli_async(
+        &fx.cfg_path,
+        &["apply", "--yes", "--plan", &plan.to_string()],
+        &[],
+    )
+    .await;
+    assert_eq!(code, 6, "{out}");
+    assert!(
+        out.contains(&format!(
+            "[EMP-U1]  displayName \"{taken}\" is taken in the directory now"
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains("[EMP-U2]  an entry with key EMP-U2 exists now"),
+        "{out}"
+    );
+    assert_eq!(fx.search("(employeeNumber=EMP-U3)").await.len(), 1);
+    assert!(
+        fx.search(&format!("(&(employeeNumber=EMP-U1)(uid=emp-u1))"))
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        fx.search("(employeeNumber=EMP-U2)").await.len(),
+        1,
+        "only the hand-made one"
+    );
+}
