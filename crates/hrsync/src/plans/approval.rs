@@ -200,6 +200,10 @@ pub enum ApproveError {
     NothingWaiting(i64),
     #[error("{0:?} matches no change of plan {1} that waits for approval (by class or HR key)")]
     NoMatch(String, i64),
+    #[error(
+        "{sel:?} was rejected on plan {plan} by {by}: a rejection is final; a new plan (the next run) plans the change again, approve it there"
+    )]
+    Rejected { sel: String, plan: i64, by: String },
     #[error("plan {plan} expired at {at}; make a new plan")]
     Expired { plan: i64, at: String },
 }
@@ -241,14 +245,31 @@ pub fn approve(
             mapping: saved.plan.mapping.clone(),
         });
     }
-    let waiting = of_plan(&saved);
-    if waiting.is_empty() {
-        return Err(ApproveError::NothingWaiting(plan));
+    // A rejection is final ("rejected changes never apply"): a later decision never turns
+    // it into an approval; a later run plans the change again, to decide there.
+    let (rejected, waiting): (Vec<Waiting>, Vec<Waiting>) = of_plan(&saved)
+        .into_iter()
+        .partition(|w| w.decision.as_deref() == Some("rejected"));
+    for sel in &req.only {
+        if waiting.iter().any(|w| matches(w, sel)) {
+            continue;
+        }
+        return Err(match rejected.iter().find(|w| matches(w, sel)) {
+            Some(w) => ApproveError::Rejected {
+                sel: sel.clone(),
+                plan,
+                by: w.decided_by.clone().unwrap_or_else(|| "?".into()),
+            },
+            None => ApproveError::NoMatch(sel.clone(), plan),
+        });
     }
-    for sel in req.only.iter().chain(&req.reject) {
-        if !waiting.iter().any(|w| matches(w, sel)) {
+    for sel in &req.reject {
+        if !waiting.iter().chain(&rejected).any(|w| matches(w, sel)) {
             return Err(ApproveError::NoMatch(sel.clone(), plan));
         }
+    }
+    if waiting.is_empty() {
+        return Err(ApproveError::NothingWaiting(plan));
     }
     let mut decided = Vec::new();
     for w in &waiting {

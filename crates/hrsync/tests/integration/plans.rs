@@ -615,3 +615,44 @@ async fn a_saved_create_is_stale_when_its_unique_name_or_key_was_taken() {
         "only the hand-made one"
     );
 }
+
+/// A rejection is final: a later `approve` of the same plan (another operator, no `--only`)
+/// approves what still waits, never what was rejected; naming the rejected change is refused
+/// with the reason. The rejected change never applies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_later_approval_does_not_overturn_a_rejection() {
+    let fx = Fx::new("plans-final", 8, "uid", STAFF_ATTRS).await;
+    fx.run(Mode::Apply).await;
+    require_approval(&fx, "");
+    let ids = fx.active_ids();
+    let (kx, ky) = (fx.emp_no(ids[0]), fx.emp_no(ids[1]));
+    assert!(fx.emu.terminate(ids[0], "2026-11-20"));
+    assert!(fx.emu.terminate(ids[1], "2026-11-20"));
+    let alice = [("SUDO_USER", "alice"), ("USER", "alice")];
+    let bob = [("SUDO_USER", "bob"), ("USER", "bob")];
+    let carol = [("SUDO_USER", "carol"), ("USER", "carol")];
+    let (code, out) = cli_async(&fx.cfg_path, &["apply", "--yes"], &alice).await;
+    assert_eq!(code, 5, "{out}");
+    let plan = fx.store().runs(1).unwrap()[0].id.to_string();
+    // Bob rejects Y (and so approves X).
+    let (code, out) = cli_async(&fx.cfg_path, &["approve", &plan, "--reject", &ky], &bob).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("1 approved, 1 rejected"), "{out}");
+    // Carol approves "the plan": X only.
+    let (code, out) = cli_async(&fx.cfg_path, &["approve", &plan], &carol).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("1 approved, 0 rejected"), "{out}");
+    assert!(!out.contains(&format!("[{ky}]")), "{out}");
+    // Naming Y is refused.
+    let (code, out) = cli_async(&fx.cfg_path, &["approve", &plan, "--only", &ky], &carol).await;
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("was rejected"), "{out}");
+    let items = fx.store().plan_items(plan.parse().unwrap()).unwrap();
+    let y = items.iter().find(|i| i.hr_key == ky).unwrap();
+    assert_eq!(y.decision.as_deref(), Some("rejected"));
+    assert_eq!(y.decided_by.as_deref(), Some("bob"));
+    let (code, out) = cli_async(&fx.cfg_path, &["apply", "--yes", "--plan", &plan], &carol).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(disabled(&fx, &kx).await, "{out}");
+    assert!(!disabled(&fx, &ky).await, "{out}");
+}
