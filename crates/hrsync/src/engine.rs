@@ -588,13 +588,14 @@ async fn run_inner(
     crate::confirm::confirm_missing(job, store, &mut plan, run_id, now, full).await?;
     assign_unique(job, store, &dir, &mut plan).await?;
     let managed = plan.managed;
-    crate::guards::hold(
+    let confirmed = crate::plans::approval::confirmable(
         &mut plan,
-        &job.thresholds,
-        managed,
+        job.approval.as_ref(),
         &opts.confirmed_held,
         run_id,
     );
+    crate::guards::hold(&mut plan, &job.thresholds, managed, confirmed, run_id);
+    crate::plans::approval::held_hint(&mut plan, job.approval.as_ref(), run_id);
     crate::plans::approval::gate(&mut plan, job.approval.as_ref());
     let plan_time = plan_time.get() + t.elapsed();
     timings.map_ms = map_time.get().as_millis() as u64;
@@ -1086,14 +1087,21 @@ async fn run_targeted(
         ),
         ("delete", store.applied_since(&spec.name, "delete", since)?),
     ];
+    let confirmed = crate::plans::approval::confirmable(
+        &mut plan,
+        job.approval.as_ref(),
+        &opts.confirmed_held,
+        run_id,
+    );
     crate::guards::hold_counting(
         &mut plan,
         &job.thresholds,
         stored.len(),
-        &opts.confirmed_held,
+        confirmed,
         &recent,
         run_id,
     );
+    crate::plans::approval::held_hint(&mut plan, job.approval.as_ref(), run_id);
     crate::plans::approval::gate(&mut plan, job.approval.as_ref());
     let mut report = conclude(
         job,

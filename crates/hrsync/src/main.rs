@@ -631,7 +631,8 @@ async fn sync(
             }
         }
         if !show.json {
-            print_status(&report, mode, &common.config);
+            let held_approval = hrsync::plans::approval::held_needs_approval(job.approval.as_ref());
+            print_status(&report, mode, &common.config, held_approval);
             cli::plans::print_status(&report, &common.config);
         }
         if save.save || save.out.is_some() {
@@ -694,7 +695,7 @@ fn worse(a: i32, b: i32) -> i32 {
 }
 
 /// The run's status line, and what to do about anything not done.
-fn print_status(report: &RunReport, mode: Mode, config: &std::path::Path) {
+fn print_status(report: &RunReport, mode: Mode, config: &std::path::Path, held_approval: bool) {
     let plan = &report.plan;
     let run = report.run_id;
     let cfg = config.display();
@@ -713,7 +714,12 @@ fn print_status(report: &RunReport, mode: Mode, config: &std::path::Path) {
             }
         );
     }
-    if !plan.held.is_empty() {
+    if !plan.held.is_empty() && held_approval {
+        println!(
+            "  {} change(s) HELD by thresholds (not applied) need an approval; review them, then: hrsync approve -c {cfg} {run}, and hrsync apply -c {cfg} --plan {run}",
+            plan.held.len()
+        );
+    } else if !plan.held.is_empty() {
         println!(
             "  {} change(s) HELD by thresholds (not applied); review them, then: hrsync apply -c {cfg} --confirm-held {run}",
             plan.held.len()

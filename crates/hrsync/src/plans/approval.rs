@@ -9,6 +9,7 @@ use crate::config::plans::RawApproval;
 use hrsync_model::{Change, ChangeKind, Plan};
 use hrsync_state::{Decision, PlanItem, Store};
 use serde::Serialize;
+use std::collections::BTreeSet;
 
 /// The classes of `approval.require` that `c` (sitting in `part` of its plan) belongs to.
 pub fn classes_needing(c: &Change, part: &str, approval: Option<&RawApproval>) -> Vec<String> {
@@ -59,6 +60,43 @@ pub fn gate(plan: &mut Plan, approval: Option<&RawApproval>) {
         .partition(|c| !classes_needing(c, "change", approval).is_empty());
     plan.changes = go;
     plan.awaiting_approval.extend(wait);
+}
+
+/// Whether what a threshold held needs an approval (`require` has `held`).
+pub fn held_needs_approval(approval: Option<&RawApproval>) -> bool {
+    approval.is_some_and(|a| a.require.iter().any(|r| r == "held"))
+}
+
+/// The `--confirm-held` tokens run `run` may release held changes with: none when what a
+/// threshold held needs an approval (only `hrsync approve`, four-eyes where configured,
+/// releases it); the plan then says so.
+pub fn confirmable<'a>(
+    plan: &mut Plan,
+    approval: Option<&RawApproval>,
+    confirmed: &'a BTreeSet<String>,
+    run: i64,
+) -> &'a BTreeSet<String> {
+    static NONE: BTreeSet<String> = BTreeSet::new();
+    if confirmed.is_empty() || !held_needs_approval(approval) {
+        return confirmed;
+    }
+    plan.held_reasons.push(format!(
+        "--confirm-held releases nothing here: approval.require has \"held\", so what a threshold held applies only once approved: hrsync approve {run}, then hrsync apply --plan {run}"
+    ));
+    &NONE
+}
+
+/// Where held changes need an approval, the way out the plan shows for them is the approval,
+/// not `--confirm-held` (which releases nothing then).
+pub fn held_hint(plan: &mut Plan, approval: Option<&RawApproval>, run: i64) {
+    if !held_needs_approval(approval) {
+        return;
+    }
+    let confirm = format!("`hrsync apply --confirm-held {run}`");
+    let approve = format!("`hrsync approve {run}`, then `hrsync apply --plan {run}`");
+    for r in &mut plan.held_reasons {
+        *r = r.replace(&confirm, &approve);
+    }
 }
 
 /// One change of a saved plan that waits for a decision, or was decided.

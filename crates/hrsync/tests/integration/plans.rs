@@ -656,3 +656,59 @@ async fn a_later_approval_does_not_overturn_a_rejection() {
     assert!(disabled(&fx, &kx).await, "{out}");
     assert!(!disabled(&fx, &ky).await, "{out}");
 }
+
+/// With `held` in `approval.require` and four-eyes, `--confirm-held` releases nothing: what a
+/// threshold held applies only once another operator approved it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn confirm_held_does_not_bypass_the_approval_of_held_changes() {
+    let fx = Fx::new("plans-heldgate", 10, "uid", STAFF_ATTRS).await;
+    fx.run(Mode::Apply).await;
+    let text = std::fs::read_to_string(&fx.cfg_path).unwrap();
+    std::fs::write(
+        &fx.cfg_path,
+        format!(
+            "{text}\n[mapping.approval]\nrequire = [\"held\"]\nfour_eyes = true\n\n[lifecycle]\nthresholds = {{ disable = {{ count = 1 }} }}\n"
+        ),
+    )
+    .unwrap();
+    let ids = fx.active_ids();
+    let (kx, ky) = (fx.emp_no(ids[0]), fx.emp_no(ids[1]));
+    assert!(fx.emu.terminate(ids[0], "2026-11-20"));
+    assert!(fx.emu.terminate(ids[1], "2026-11-20"));
+    let alice = [("SUDO_USER", "alice"), ("USER", "alice")];
+    let bob = [("SUDO_USER", "bob"), ("USER", "bob")];
+    let (code, out) = cli_async(&fx.cfg_path, &["apply", "--yes"], &alice).await;
+    assert_eq!(code, 5, "{out}");
+    assert!(out.contains("2 change(s) HELD"), "{out}");
+    let plan = fx.store().runs(1).unwrap()[0].id.to_string();
+    // The way out it shows is the approval, not --confirm-held.
+    assert!(
+        out.contains(&format!(
+            "hrsync approve -c {} {plan}",
+            fx.cfg_path.display()
+        )),
+        "{out}"
+    );
+    // The planner confirms the held changes herself: nothing is released.
+    let (code, out) = cli_async(
+        &fx.cfg_path,
+        &["apply", "--yes", "--confirm-held", &plan],
+        &alice,
+    )
+    .await;
+    assert_eq!(code, 5, "{out}");
+    assert!(out.contains("approval.require"), "{out}");
+    assert!(
+        !disabled(&fx, &kx).await && !disabled(&fx, &ky).await,
+        "{out}"
+    );
+    // Bob approves: they apply.
+    let (code, out) = cli_async(&fx.cfg_path, &["approve", &plan], &bob).await;
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = cli_async(&fx.cfg_path, &["apply", "--yes", "--plan", &plan], &bob).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        disabled(&fx, &kx).await && disabled(&fx, &ky).await,
+        "{out}"
+    );
+}
