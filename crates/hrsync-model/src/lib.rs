@@ -23,7 +23,7 @@ pub use attr::{AttrMap, AttrName};
 pub use entry::{DesiredEntry, DirEntry};
 pub use plan::{
     AttrChange, Change, ChangeKind, DnChange, Finding, Orphan, Plan, PlanSummary, ReviewCandidate,
-    ReviewItem,
+    ReviewItem, StaleChange,
 };
 pub use record::{FetchReport, HrRecord};
 pub use secret::{Secret, SecretError, SecretRef};

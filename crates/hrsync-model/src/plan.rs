@@ -221,6 +221,26 @@ pub struct Plan {
     /// HR no longer has. Thresholds' percentages are of this number.
     #[serde(default)]
     pub managed: usize,
+    /// Changes that need an operator's approval (`[mapping.approval]`): stored with the run,
+    /// never applied until approved (`hrsync approve`), then by `hrsync apply --plan RUN` or
+    /// the daemon's next run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub awaiting_approval: Vec<Change>,
+    /// Changes of a saved plan skipped when it was applied, because what they assumed (the
+    /// entry, its values, the HR record) no longer holds.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stale: Vec<StaleChange>,
+    /// The saved plan this run applied (`hrsync apply --plan ID`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_plan: Option<i64>,
+}
+
+/// A change of a saved plan that was not applied because its assumptions changed.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StaleChange {
+    pub change: Change,
+    /// What no longer holds, e.g. `HR changed department since the plan`.
+    pub reason: String,
 }
 
 /// An account a mapping does not own (see [`Plan::orphans`]).

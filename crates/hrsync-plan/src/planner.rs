@@ -765,6 +765,7 @@ impl Planner {
             unconfirmed,
             orphans,
             managed,
+            ..Plan::default()
         };
         (plan, self.observed)
     }

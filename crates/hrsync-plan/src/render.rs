@@ -107,6 +107,49 @@ pub fn render_text(plan: &Plan, detail: bool, limit: Option<usize>) -> String {
             let _ = writeln!(s, "  … {} more held change(s)", plan.held.len() - shown);
         }
     }
+    if !plan.awaiting_approval.is_empty() {
+        let _ = writeln!(
+            s,
+            "\nAwaiting approval (not applied until approved with `hrsync approve`):"
+        );
+        for c in plan.awaiting_approval.iter().take(shown) {
+            let _ = writeln!(
+                s,
+                "! approve {} {}  [{}]  {}",
+                c.kind.as_str(),
+                c.dn,
+                c.key,
+                c.reason
+            );
+        }
+        if plan.awaiting_approval.len() > shown {
+            let _ = writeln!(
+                s,
+                "  … {} more change(s) awaiting approval",
+                plan.awaiting_approval.len() - shown
+            );
+        }
+    }
+    if !plan.stale.is_empty() {
+        let _ = writeln!(
+            s,
+            "\nStale (skipped: what the saved plan assumed no longer holds; make a new plan):"
+        );
+        for st in plan.stale.iter().take(shown) {
+            let c = &st.change;
+            let _ = writeln!(
+                s,
+                "# stale {} {}  [{}]  {}",
+                c.kind.as_str(),
+                c.dn,
+                c.key,
+                st.reason
+            );
+        }
+        if plan.stale.len() > shown {
+            let _ = writeln!(s, "  … {} more stale change(s)", plan.stale.len() - shown);
+        }
+    }
     if !plan.review.is_empty() {
         let _ = writeln!(
             s,
@@ -198,13 +241,26 @@ pub fn render_text(plan: &Plan, detail: bool, limit: Option<usize>) -> String {
         } else {
             format!(", {} to review", plan.review.len())
         },
-        match (plan.is_empty(), plan.held.len(), plan.unconfirmed.len()) {
+        match (
+            plan.is_empty(),
+            plan.held.len() + plan.awaiting_approval.len() + plan.stale.len(),
+            plan.unconfirmed.len(),
+        ) {
             (true, 0, 0) => " - nothing to do".to_string(),
             (_, 0, 0) => String::new(),
-            (_, h, u) => {
+            (_, _, u) => {
                 let mut parts = Vec::new();
+                let h = plan.held.len();
                 if h > 0 {
                     parts.push(format!("{h} held"));
+                }
+                let a = plan.awaiting_approval.len();
+                if a > 0 {
+                    parts.push(format!("{a} awaiting approval"));
+                }
+                let st = plan.stale.len();
+                if st > 0 {
+                    parts.push(format!("{st} stale"));
                 }
                 if u > 0 {
                     parts.push(format!("{u} missing, unconfirmed"));

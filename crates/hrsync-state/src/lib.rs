@@ -81,6 +81,7 @@ pub mod process;
 #[cfg(test)]
 mod query_plans;
 mod runs;
+mod saved;
 mod schema;
 mod sql;
 mod unfinished;
@@ -92,6 +93,7 @@ pub use intents::{
 pub use missing::MissingSince;
 pub use notify::{NOTIFY_CLAIM_LEASE, NotificationRow};
 pub use process::{operator_name, owner_id};
+pub use saved::{Decision, PlanItem, SavedPlanRow};
 
 /// A person on the review list (secondary matching found no single account) and, once an
 /// operator decided, the decision: `open`, `adopt` (the account `chosen_dn` is theirs) or `new`

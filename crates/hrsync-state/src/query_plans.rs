@@ -22,6 +22,8 @@ const GROWING: &[(&str, &[&str])] = &[
         &["run_id", "kind", "ok", "mapping", "trigger", "operator"],
     ),
     ("plan_changes", &["run_id"]),
+    ("saved_plans", &["mapping", "status"]),
+    ("plan_items", &["part", "kind", "decision"]),
     ("intents", &["run_id", "mapping", "status"]),
     ("links", &["mapping", "state"]),
     ("names", &["mapping", "attr"]),

@@ -68,6 +68,13 @@ impl Store {
             held_reasons: &'a [String],
             unchanged: usize,
             findings: &'a [hrsync_model::Finding],
+            managed: usize,
+            #[serde(skip_serializing_if = "<[_]>::is_empty")]
+            awaiting_approval: &'a [hrsync_model::Change],
+            #[serde(skip_serializing_if = "<[_]>::is_empty")]
+            stale: &'a [hrsync_model::StaleChange],
+            #[serde(skip_serializing_if = "Option::is_none")]
+            from_plan: Option<i64>,
         }
         let header = Header {
             plan: PlanWithoutChanges {
@@ -82,6 +89,10 @@ impl Store {
                 held_reasons: &plan.held_reasons,
                 unchanged: plan.unchanged,
                 findings: &plan.findings,
+                managed: plan.managed,
+                awaiting_approval: &plan.awaiting_approval,
+                stale: &plan.stale,
+                from_plan: plan.from_plan,
             },
             changes: [],
         };

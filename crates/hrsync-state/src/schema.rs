@@ -540,6 +540,38 @@ CREATE INDEX IF NOT EXISTS notify_log_at ON notify_log(at);
     r#"
 CREATE INDEX IF NOT EXISTS outbox_person ON outbox(mapping, hr_key, id);
 "#,
+    // 15: saved plans (issue 14 §1-2): a run's stored plan (`plan_changes`, the header's held
+    // and awaiting-approval changes) that may be applied later exactly as it is, with what
+    // each change assumed about HR and its approval decision.
+    r#"
+CREATE TABLE IF NOT EXISTS saved_plans (
+    run_id INTEGER PRIMARY KEY REFERENCES runs(id),
+    mapping TEXT NOT NULL,
+    config_fp TEXT NOT NULL,
+    saved_by TEXT NOT NULL,
+    saved_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    status TEXT NOT NULL,
+    applied_run INTEGER
+);
+CREATE INDEX IF NOT EXISTS saved_plans_status ON saved_plans(status, mapping);
+CREATE TABLE IF NOT EXISTS plan_items (
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    part TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    hr_key TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    hr_fp TEXT,
+    needs TEXT,
+    decision TEXT,
+    decided_by TEXT,
+    decided_at TEXT,
+    comment TEXT,
+    applied_run INTEGER,
+    outcome TEXT,
+    PRIMARY KEY (run_id, part, idx)
+);
+"#,
 ];
 
 #[cfg(test)]

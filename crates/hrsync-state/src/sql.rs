@@ -70,6 +70,31 @@ statements! {
     PLAN_CHANGES_OF_RUN(Access::Bulk) =
         "SELECT change_json FROM plan_changes WHERE run_id = ?1 ORDER BY seq";
 
+    // ---- saved plans and approvals ---------------------------------------------------------
+    SAVED_PLAN_UPSERT(Access::Point) =
+        "INSERT INTO saved_plans (run_id, mapping, config_fp, saved_by, saved_at, expires_at, status)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'open')
+         ON CONFLICT (run_id) DO UPDATE SET config_fp = ?3, expires_at = ?6";
+    SAVED_PLAN_GET(Access::Point) =
+        "SELECT run_id, mapping, config_fp, saved_by, saved_at, expires_at, status, applied_run
+         FROM saved_plans WHERE run_id = ?1";
+    SAVED_PLANS_WITH_STATUS(Access::Bulk) =
+        "SELECT run_id, mapping, config_fp, saved_by, saved_at, expires_at, status, applied_run
+         FROM saved_plans WHERE status = ?1 ORDER BY run_id";
+    SAVED_PLAN_SET_STATUS(Access::Point) =
+        "UPDATE saved_plans SET status = ?2, applied_run = COALESCE(?3, applied_run) WHERE run_id = ?1";
+    PLAN_ITEM_INSERT(Access::Point) =
+        "INSERT OR REPLACE INTO plan_items (run_id, part, idx, hr_key, kind, hr_fp, needs)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+    PLAN_ITEMS_OF_RUN(Access::Bulk) =
+        "SELECT part, idx, hr_key, kind, hr_fp, needs, decision, decided_by, decided_at, comment,
+         applied_run, outcome FROM plan_items WHERE run_id = ?1 ORDER BY part, idx";
+    PLAN_ITEM_DECIDE(Access::Point) =
+        "UPDATE plan_items SET decision = ?4, decided_by = ?5, decided_at = ?6, comment = ?7
+         WHERE run_id = ?1 AND part = ?2 AND idx = ?3";
+    PLAN_ITEM_APPLIED(Access::Point) =
+        "UPDATE plan_items SET applied_run = ?4, outcome = ?5 WHERE run_id = ?1 AND part = ?2 AND idx = ?3";
+
     // ---- the audit ------------------------------------------------------------------------
     /// One audit row per (run, seq): a second one for the same change is not added.
     CHANGE_INSERT(Access::Point) =

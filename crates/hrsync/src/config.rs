@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 mod notify;
+pub mod plans;
 mod shared;
 pub use notify::{CAUSES, EmailChannel, RawNotify, SmtpTls};
 use shared::Shared;
@@ -79,6 +80,9 @@ pub struct RawConfig {
     /// [`crate::mapping_tests`].
     #[serde(default, rename = "test")]
     pub tests: Vec<crate::mapping_tests::RawCase>,
+    /// Saved plans (`plan --save`, approvals).
+    #[serde(default)]
+    pub plans: plans::RawPlans,
 }
 
 /// `[state]`: where runs, links and the audit are kept.
@@ -498,6 +502,8 @@ pub struct RawMapping {
     pub match_on: Vec<String>,
     /// Directory attribute → format.
     pub attributes: BTreeMap<String, RawAttr>,
+    /// Which changes need an operator's approval (`[mapping.approval]`).
+    pub approval: Option<plans::RawApproval>,
 }
 /// `[[mapping.group]]`: a fixed group (`dn`) or one named from HR data (`cn` + `under`), for
 /// everyone or where `when` is true. hrsync owns these memberships (and every group directly
@@ -619,6 +625,8 @@ fn default_leaver_action() -> String {
 pub struct Config {
     pub path: PathBuf,
     pub raw: RawConfig,
+    /// The file's text (for the fingerprint saved plans are checked against).
+    text: String,
     /// What every job, webhook and orchestration step built from this config shares.
     shared: Shared,
 }
@@ -656,6 +664,12 @@ pub struct Job {
     pub orchestrations: Vec<crate::service::config::RawOrchestration>,
     /// Documented HR statuses and what an undocumented one means (Paycor).
     pub statuses: Option<crate::statuses::StatusRule>,
+    /// `[mapping.approval]`: changes that need an approval before they apply.
+    pub approval: Option<plans::RawApproval>,
+    /// The configuration's fingerprint for this mapping (saved plans are checked against it).
+    pub config_fingerprint: plans::ConfigFingerprint,
+    /// `[plans] expire_hours`.
+    pub plan_expiry: chrono::Duration,
 }
 
 impl Config {
@@ -671,6 +685,7 @@ impl Config {
         let cfg = Config {
             path: path.to_path_buf(),
             raw,
+            text,
             shared: Shared::default(),
         };
         cfg.validate()?;
@@ -705,6 +720,7 @@ impl Config {
     fn validate(&self) -> Result<(), ConfigError> {
         self.validate_service()?;
         self.validate_notify()?;
+        self.validate_plans()?;
         let r = &self.raw;
         let mut names = std::collections::BTreeSet::new();
         for (i, it) in r.integrations.iter().enumerate() {
@@ -1425,6 +1441,15 @@ impl Config {
             match_on: m.match_on.clone(),
             orchestrations: r.orchestrations.clone(),
             statuses,
+            approval: m.approval.clone().filter(|a| !a.require.is_empty()),
+            config_fingerprint: plans::fingerprint(&self.text, &m.name)
+                .map_err(|e| self.invalid("mapping", e))?,
+            plan_expiry: r.plans.expiry().ok_or_else(|| {
+                self.invalid(
+                    "plans.expire_hours",
+                    "must be a positive number of hours, e.g. 24",
+                )
+            })?,
             ref_fields: m
                 .attributes
                 .iter()

@@ -25,6 +25,8 @@ pub enum EngineError {
         "another apply of mapping {mapping:?} is running ({holder}); try again when it is done"
     )]
     Busy { mapping: String, holder: String },
+    #[error(transparent)]
+    Plan(#[from] crate::plans::PlanError),
 }
 
 /// One HR record after mapping, as the fetch task hands it to the planner.
@@ -90,7 +92,7 @@ pub(crate) fn ref_attrs(job: &Job) -> Vec<AttrName> {
 
 /// A run's directory: connected and bound, the changes of interrupted runs reconciled with
 /// it, and its schema read (with how long that took, counted as snapshot time).
-async fn open_directory(
+pub(crate) async fn open_directory(
     job: &Job,
     store: &mut Store,
 ) -> Result<
@@ -160,6 +162,11 @@ pub enum RunStatus {
     Partial,
     /// Every applied change failed.
     Failed,
+    /// Changes wait for an operator's approval (`[mapping.approval]`): `hrsync approve`.
+    AwaitingApproval,
+    /// A saved plan was applied, and some of its changes were skipped as stale (what they
+    /// assumed no longer holds): make a new plan.
+    Stale,
 }
 
 impl RunStatus {
@@ -171,17 +178,21 @@ impl RunStatus {
             RunStatus::Incomplete => "incomplete",
             RunStatus::Partial => "partial",
             RunStatus::Failed => "failed",
+            RunStatus::AwaitingApproval => "awaiting_approval",
+            RunStatus::Stale => "stale",
         }
     }
 
     /// The process exit code (README, "Exit codes"): 0 ok or declined, 3 changes failed,
-    /// 4 incomplete fetch, 5 changes held. (1 is an error before anything was applied.)
+    /// 4 incomplete fetch, 5 changes held or awaiting approval, 6 changes of a saved plan
+    /// skipped as stale. (1 is an error before anything was applied.)
     pub fn exit_code(self) -> i32 {
         match self {
             RunStatus::Ok | RunStatus::Declined => 0,
             RunStatus::Partial | RunStatus::Failed => 3,
             RunStatus::Incomplete => 4,
-            RunStatus::Held => 5,
+            RunStatus::Held | RunStatus::AwaitingApproval => 5,
+            RunStatus::Stale => 6,
         }
     }
 
@@ -196,8 +207,12 @@ impl RunStatus {
             }
         } else if !plan.fetch.complete {
             RunStatus::Incomplete
+        } else if !plan.stale.is_empty() {
+            RunStatus::Stale
         } else if !plan.held.is_empty() || plan.leavers_withheld > 0 {
             RunStatus::Held
+        } else if !plan.awaiting_approval.is_empty() {
+            RunStatus::AwaitingApproval
         } else if mode == Mode::Apply && !report.applied && !plan.is_empty() {
             RunStatus::Declined
         } else {
@@ -222,6 +237,10 @@ pub struct RunReport {
     /// `hrsync orchestrate work`).
     pub queued_orchestrations: usize,
     pub timings: Timings,
+    /// The HR fingerprints of the people fetched, when the plan is saved (`--save`, or
+    /// changes await approval): what each saved change assumed about HR.
+    #[serde(skip)]
+    pub hr_fingerprints: std::collections::BTreeMap<String, crate::plans::HrFingerprint>,
 }
 
 /// Hooks for the caller: confirmation before apply, and progress while applying.
@@ -257,6 +276,11 @@ pub struct RunOptions {
     pub full_fetch: bool,
     /// What started the run (recorded with the run and each audit row, with the operator).
     pub trigger: hrsync_state::Trigger,
+    /// Store the plan as a saved plan (`hrsync plan --save`), with each change's assumptions.
+    pub save: bool,
+    /// Apply this saved plan (exactly its changes, each checked for drift) instead of
+    /// planning anew (`hrsync apply --plan ID`).
+    pub saved: Option<std::sync::Arc<crate::plans::SavedPlan>>,
 }
 
 /// The people of a targeted run.
@@ -314,13 +338,30 @@ pub async fn run_with(
     // Runs of dead processes are `interrupted`, never `running` for ever.
     crate::recover::mark_interrupted(store, Utc::now())?;
     let operator = hrsync_state::operator_name();
+    let save = opts.save;
+    let applying_saved = opts.saved.is_some();
     let result = match store.start_run_as(command, &mapping_name, opts.trigger, &operator, now) {
         Ok(run_id) => {
-            let r = match opts.only.clone() {
-                Some(only) => {
+            let r = match (opts.saved.clone(), opts.only.clone()) {
+                (Some(saved), _) => {
+                    crate::plans::apply::run(
+                        job,
+                        store,
+                        mode,
+                        &saved,
+                        now,
+                        ui,
+                        run_id,
+                        &mut timings,
+                    )
+                    .await
+                }
+                (None, Some(only)) => {
                     run_targeted(job, store, mode, opts, only, now, ui, run_id, &mut timings).await
                 }
-                None => run_inner(job, store, mode, opts, now, ui, run_id, &mut timings).await,
+                (None, None) => {
+                    run_inner(job, store, mode, opts, now, ui, run_id, &mut timings).await
+                }
             };
             Ok((run_id, r))
         }
@@ -337,6 +378,12 @@ pub async fn run_with(
             report.status = RunStatus::of(&report, mode);
             let status = report.status.as_str();
             store.finish_run(run_id, status, None, Utc::now())?;
+            // A plan to apply later: saved on request, and whenever changes wait for approval.
+            if !applying_saved && (save || crate::plans::approval::needs_saving(&report.plan, job))
+            {
+                let fps = std::mem::take(&mut report.hr_fingerprints);
+                crate::plans::record(store, job, &report, &fps, &operator, now)?;
+            }
             let t = &report.timings;
             tracing::info!(
                 run = run_id,
@@ -396,8 +443,13 @@ async fn run_inner(
     let plan_time = Cell::new(Duration::ZERO);
     // Fetching (HTTP + JSON) and mapping run on their own task, so they use the other core
     // while this task reads the directory and plans; results come over a channel.
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(HrRecordResult, Duration)>();
+    type Fp = Option<(String, crate::plans::HrFingerprint)>;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(HrRecordResult, Duration, Fp)>();
     let mapper = job.mapping.clone();
+    // Saved plans keep each person's HR fingerprint (what the change assumed about HR).
+    let fingerprinter =
+        (opts.save || job.approval.is_some()).then(|| crate::plans::Fingerprinter::new(job));
+    let fingerprints = RefCell::new(std::collections::BTreeMap::new());
     let refs = ref_attrs(job);
     let statuses = job.statuses.clone();
     let today = now.date_naive();
@@ -420,8 +472,9 @@ async fn run_inner(
                     &rec,
                     today,
                 );
+                let fp = fingerprinter.as_ref().and_then(|f| f.of(&mapper, &rec));
                 // The receiver only goes away when the run is failing anyway.
-                let _ = tx.send((mapped, t.elapsed()));
+                let _ = tx.send((mapped, t.elapsed(), fp));
             })
             .await;
         (report, t.elapsed())
@@ -454,9 +507,12 @@ async fn run_inner(
     // READ_AHEAD entries ahead of the HR records received, until the fetch ends.
     let pace = tokio::sync::Semaphore::new(READ_AHEAD);
     let plan_records = async {
-        while let Some((r, mapping_took)) = rx.recv().await {
+        while let Some((r, mapping_took, fp)) = rx.recv().await {
             pace.add_permits(1);
             map_time.set(map_time.get() + mapping_took);
+            if let Some((k, f)) = fp {
+                fingerprints.borrow_mut().insert(k, f);
+            }
             let t = Instant::now();
             let mut p = planner.borrow_mut();
             match r {
@@ -547,20 +603,22 @@ async fn run_inner(
     crate::confirm::confirm_missing(job, store, &mut plan, run_id, now, full).await?;
     assign_unique(job, store, &dir, &mut plan).await?;
     let managed = plan.managed;
-    crate::guards::hold(
+    let confirmed = crate::plans::approval::confirmable(
         &mut plan,
-        &job.thresholds,
-        managed,
+        job.approval.as_ref(),
         &opts.confirmed_held,
         run_id,
     );
+    crate::guards::hold(&mut plan, &job.thresholds, managed, confirmed, run_id);
+    crate::plans::approval::held_hint(&mut plan, job.approval.as_ref(), run_id);
+    crate::plans::approval::gate(&mut plan, job.approval.as_ref());
     let plan_time = plan_time.get() + t.elapsed();
     timings.map_ms = map_time.get().as_millis() as u64;
     timings.plan_ms = plan_time.as_millis() as u64;
     timings.fetch_ms = fetch_time.saturating_sub(map_time.get()).as_millis() as u64;
     timings.snapshot_ms = snapshot_time.as_millis() as u64;
 
-    conclude(
+    let mut report = conclude(
         job,
         store,
         mode,
@@ -578,7 +636,9 @@ async fn run_inner(
             prune_review: complete && !incremental,
         },
     )
-    .await
+    .await?;
+    report.hr_fingerprints = fingerprints.into_inner();
+    Ok(report)
 }
 
 /// The planner for one run of `job`, with the stored links (also returned, to refresh them).
@@ -663,18 +723,18 @@ pub(crate) fn new_planner(
 }
 
 /// What a run may record about its fetch.
-struct Baseline {
-    records: usize,
+pub(crate) struct Baseline {
+    pub(crate) records: usize,
     /// The fetch was complete and full: its record count is the new baseline.
-    set: bool,
+    pub(crate) set: bool,
     /// The fetch saw everyone: review items not in this plan are dropped.
-    prune_review: bool,
+    pub(crate) prune_review: bool,
 }
 
 /// Stores the plan and links, then (in [`Mode::Apply`], confirmed) applies it and writes the
 /// audit as results arrive.
 #[allow(clippy::too_many_arguments)]
-async fn conclude(
+pub(crate) async fn conclude(
     job: &Job,
     store: &mut Store,
     mode: Mode,
@@ -722,6 +782,7 @@ async fn conclude(
         applied: false,
         queued_orchestrations: 0,
         timings: Timings::default(),
+        hr_fingerprints: Default::default(),
     };
     if mode == Mode::Plan || report.plan.is_empty() || !ui.confirm(&report.plan) {
         if mode == Mode::Apply {
@@ -915,6 +976,9 @@ async fn run_targeted(
     // Keys are compared as the source compares them: IceHrm answers a filter for `emp112`
     // with EMP112 (case- and accent-insensitive).
     let mut found: std::collections::BTreeSet<String> = Default::default();
+    let fingerprinter =
+        (opts.save || job.approval.is_some()).then(|| crate::plans::Fingerprinter::new(job));
+    let mut fingerprints = std::collections::BTreeMap::new();
     let mut report = source
         .fetch_with(Some(&keep), |rec| {
             let value = hrsync_model::record::lookup_scalar(&rec.fields, &field);
@@ -927,6 +991,12 @@ async fn run_targeted(
                 return;
             };
             found.insert(wanted);
+            if let Some((k, f)) = fingerprinter
+                .as_ref()
+                .and_then(|f| f.of(&job.mapping, &rec))
+            {
+                fingerprints.insert(k, f);
+            }
             let t = Instant::now();
             results.push(map_record(
                 &job.mapping,
@@ -1032,15 +1102,23 @@ async fn run_targeted(
         ),
         ("delete", store.applied_since(&spec.name, "delete", since)?),
     ];
+    let confirmed = crate::plans::approval::confirmable(
+        &mut plan,
+        job.approval.as_ref(),
+        &opts.confirmed_held,
+        run_id,
+    );
     crate::guards::hold_counting(
         &mut plan,
         &job.thresholds,
         stored.len(),
-        &opts.confirmed_held,
+        confirmed,
         &recent,
         run_id,
     );
-    conclude(
+    crate::plans::approval::held_hint(&mut plan, job.approval.as_ref(), run_id);
+    crate::plans::approval::gate(&mut plan, job.approval.as_ref());
+    let mut report = conclude(
         job,
         store,
         mode,
@@ -1058,7 +1136,9 @@ async fn run_targeted(
             prune_review: false,
         },
     )
-    .await
+    .await?;
+    report.hr_fingerprints = fingerprints;
+    Ok(report)
 }
 
 /// The HR records of the people `results` refer to (`manager` ← `supervisor.id`) that are not
@@ -1169,6 +1249,7 @@ mod tests {
             queued_orchestrations: 0,
             applied: ok + failed > 0,
             timings: Timings::default(),
+            hr_fingerprints: Default::default(),
         }
     }
 

@@ -10,6 +10,7 @@ pub mod guards;
 pub mod mapping_tests;
 pub mod notify;
 pub mod person;
+pub mod plans;
 mod recover;
 pub mod sensitive;
 pub mod service;

@@ -132,6 +132,8 @@ enum Cmd {
         common: Common,
         #[command(flatten)]
         show: Show,
+        #[command(flatten)]
+        save: cli::plans::SaveArgs,
     },
     /// Plan, show the plan, and apply it after confirmation (or with --yes).
     Apply {
@@ -142,6 +144,38 @@ enum Cmd {
         /// Apply without asking (unattended runs).
         #[arg(long)]
         yes: bool,
+        #[command(flatten)]
+        from: cli::plans::FromArgs,
+    },
+    /// Approve (or reject) the changes of a saved plan that wait for approval.
+    Approve {
+        #[command(flatten)]
+        common: Common,
+        /// The plan (its run id).
+        plan: i64,
+        /// Approve only these: a change class (disable, move, …) or an HR key.
+        #[arg(long, value_name = "KIND|KEY", num_args = 1..)]
+        only: Vec<String>,
+        /// Reject these (never applied): a change class or an HR key.
+        #[arg(long, value_name = "KIND|KEY", num_args = 1..)]
+        reject: Vec<String>,
+        /// Why (stored with the decision).
+        #[arg(long)]
+        comment: Option<String>,
+        /// Print the decisions as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Changes waiting for approval, per saved plan.
+    Approvals {
+        #[command(flatten)]
+        common: Common,
+        /// Only this mapping.
+        #[arg(short, long)]
+        mapping: Option<String>,
+        /// Print them as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Work with an integration's endpoints.
     Endpoint {
@@ -424,8 +458,28 @@ async fn real_main(cli: Cli) -> Result<i32> {
             )
             .await
         }
-        Cmd::Plan { common, show } => sync(common, show, Mode::Plan, false).await,
-        Cmd::Apply { common, show, yes } => sync(common, show, Mode::Apply, yes).await,
+        Cmd::Plan { common, show, save } => {
+            sync(common, show, Mode::Plan, false, save, Default::default()).await
+        }
+        Cmd::Apply {
+            common,
+            show,
+            yes,
+            from,
+        } => sync(common, show, Mode::Apply, yes, Default::default(), from).await,
+        Cmd::Approve {
+            common,
+            plan,
+            only,
+            reject,
+            comment,
+            json,
+        } => cli::plans::approve(&common.config, plan, only, reject, comment, json),
+        Cmd::Approvals {
+            common,
+            mapping,
+            json,
+        } => cli::plans::approvals(&common.config, mapping.as_deref(), json),
         Cmd::Review { cmd } => review(cmd),
         Cmd::Serve { common, listen } => {
             let cfg = Config::load(&common.config)?;
@@ -541,19 +595,31 @@ impl Ui for CliUi<'_> {
     }
 }
 
-async fn sync(common: Common, show: Show, mode: Mode, yes: bool) -> Result<i32> {
+async fn sync(
+    common: Common,
+    show: Show,
+    mode: Mode,
+    yes: bool,
+    save: cli::plans::SaveArgs,
+    from: cli::plans::FromArgs,
+) -> Result<i32> {
     let cfg = Config::load(&common.config)?;
     if mode == Mode::Apply && !yes && !std::io::stdin().is_terminal() {
         bail!(
             "refusing to apply without confirmation: stdin is not a terminal; pass --yes for unattended runs"
         );
     }
-    let names = match &show.mapping {
-        Some(m) => vec![m.clone()],
-        None => cfg.mapping_names(),
-    };
     let mut store = Store::open(&cfg.state_path())
         .with_context(|| format!("state database {}", cfg.state_path().display()))?;
+    let saved = cli::plans::saved_for_apply(&cfg, &store, &from, show.mapping.as_deref())?;
+    let names = match (&saved, &show.mapping) {
+        (Some(s), _) => vec![s.plan.mapping.clone()],
+        (None, Some(m)) => vec![m.clone()],
+        (None, None) => cfg.mapping_names(),
+    };
+    if save.out.is_some() && names.len() > 1 {
+        bail!("--out writes one plan: choose the mapping with --mapping");
+    }
     let mut code = 0;
     let mut reports: Vec<RunReport> = Vec::new();
     for name in names {
@@ -585,6 +651,8 @@ async fn sync(common: Common, show: Show, mode: Mode, yes: bool) -> Result<i32> 
         let opts = engine::RunOptions {
             accept_record_drop: show.accept_drop,
             confirmed_held,
+            save: save.save || save.out.is_some(),
+            saved: saved.clone(),
             ..Default::default()
         };
         let report = match engine::run_with(&job, &mut store, mode, opts, Utc::now(), &mut ui).await
@@ -636,7 +704,12 @@ async fn sync(common: Common, show: Show, mode: Mode, yes: bool) -> Result<i32> 
             }
         }
         if !show.json {
-            print_status(&report, mode, &common.config);
+            let held_approval = hrsync::plans::approval::held_needs_approval(job.approval.as_ref());
+            print_status(&report, mode, &common.config, held_approval);
+            cli::plans::print_status(&report, &common.config);
+        }
+        if save.save || save.out.is_some() {
+            cli::plans::after_save(&store, &report, &save, &common.config, show.json)?;
         }
         cli::notify::after_run(&cfg, &mut store, &name, Ok(&report)).await;
         code = worse(code, report.status.exit_code());
@@ -681,21 +754,22 @@ async fn sync(common: Common, show: Show, mode: Mode, yes: bool) -> Result<i32> 
     Ok(code)
 }
 
-/// The worse of two exit codes: failed changes (3) over an incomplete fetch (4) over held
-/// changes (5) over success (0).
+/// The worse of two exit codes: failed changes (3) over an incomplete fetch (4) over stale
+/// changes of a saved plan (6) over held changes (5) over success (0).
 fn worse(a: i32, b: i32) -> i32 {
     let rank = |c: i32| match c {
         0 => 0,
         5 => 1,
-        4 => 2,
-        3 => 3,
-        _ => 4,
+        6 => 2,
+        4 => 3,
+        3 => 4,
+        _ => 5,
     };
     if rank(b) > rank(a) { b } else { a }
 }
 
 /// The run's status line, and what to do about anything not done.
-fn print_status(report: &RunReport, mode: Mode, config: &std::path::Path) {
+fn print_status(report: &RunReport, mode: Mode, config: &std::path::Path, held_approval: bool) {
     let plan = &report.plan;
     let run = report.run_id;
     let cfg = config.display();
@@ -714,7 +788,12 @@ fn print_status(report: &RunReport, mode: Mode, config: &std::path::Path) {
             }
         );
     }
-    if !plan.held.is_empty() {
+    if !plan.held.is_empty() && held_approval {
+        println!(
+            "  {} change(s) HELD by thresholds (not applied) need an approval; review them, then: hrsync approve -c {cfg} {run}, and hrsync apply -c {cfg} --plan {run}",
+            plan.held.len()
+        );
+    } else if !plan.held.is_empty() {
         println!(
             "  {} change(s) HELD by thresholds (not applied); review them, then: hrsync apply -c {cfg} --confirm-held {run}",
             plan.held.len()

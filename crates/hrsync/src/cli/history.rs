@@ -11,7 +11,22 @@ pub fn runs(config: &Path, limit: usize, json: bool) -> Result<i32> {
     let store = Store::open(&cfg.state_path())?;
     let runs = store.runs(limit)?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&runs)?);
+        // Each run, with its saved plan and the approval decisions on it (when it is one).
+        #[derive(serde::Serialize)]
+        struct Row<'a> {
+            #[serde(flatten)]
+            run: &'a hrsync_state::RunRow,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            saved_plan: Option<serde_json::Value>,
+        }
+        let rows: Vec<Row<'_>> = runs
+            .iter()
+            .map(|r| Row {
+                run: r,
+                saved_plan: super::plans::saved_plan_summary(&store, r.id),
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(0);
     }
     println!(
@@ -40,6 +55,9 @@ pub fn runs(config: &Path, limit: usize, json: bool) -> Result<i32> {
             s.findings,
             r.error.map(|e| format!("  error: {e}")).unwrap_or_default()
         );
+        if let Some(v) = super::plans::saved_plan_summary(&store, r.id) {
+            println!("{}", super::plans::saved_plan_line(&v));
+        }
     }
     Ok(0)
 }
@@ -68,6 +86,13 @@ pub fn audit(
     if json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(0);
+    }
+    // The approval decisions on the run's saved plan (the changes they let through carry
+    // `approved by …` in their reason).
+    if let Some(run) = run {
+        for line in super::plans::decision_lines(&store, run) {
+            println!("{line}");
+        }
     }
     for r in rows {
         let res = if r.ok {

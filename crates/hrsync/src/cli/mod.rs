@@ -10,6 +10,7 @@ pub mod notify;
 pub mod oauth;
 pub mod orchestrate;
 pub mod orphans;
+pub mod plans;
 
 #[cfg(test)]
 #[allow(clippy::expect_used, clippy::unwrap_used)]

@@ -157,6 +157,15 @@ pub fn causes_of_run(config: &Path, mapping: &str, r: &RunReport) -> Vec<Cause> 
             format!("hrsync plan -c {cfg} --mapping {m}"),
         ));
     }
+    if !plan.awaiting_approval.is_empty() {
+        // The saved plan's id is the id of the run that made it.
+        out.push(awaiting_approval(
+            config,
+            mapping,
+            run,
+            plan.awaiting_approval.len(),
+        ));
+    }
     if !plan.review.is_empty() {
         let keys: Vec<&str> = plan
             .review
@@ -214,8 +223,8 @@ pub fn cause_of_error(config: &Path, mapping: &str, error: &str) -> Cause {
     )
 }
 
-/// Changes of a saved plan waiting at the approval gate (the approval feature calls this when
-/// it stops a run at the gate, then [`super::send`]).
+/// Changes of a saved plan waiting at the approval gate (a run that stopped at the gate; its
+/// saved plan's id is the run's).
 pub fn awaiting_approval(config: &Path, mapping: &str, plan_id: i64, changes: usize) -> Cause {
     let cfg = config_arg(config);
     cause(

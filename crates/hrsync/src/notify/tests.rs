@@ -229,6 +229,7 @@ fn report(status: crate::engine::RunStatus, plan: hrsync_model::Plan) -> crate::
         applied: false,
         queued_orchestrations: 0,
         timings: Default::default(),
+        hr_fingerprints: Default::default(),
     }
 }
 
@@ -261,6 +262,23 @@ fn a_run_reports_each_of_its_causes_with_its_command() {
         c[0].command,
         "hrsync audit -c /etc/hrsync/prod.toml --run 42"
     );
+
+    // Changes stopped at the approval gate: the saved plan (the run's id) and `approvals`.
+    let mut p = complete_plan();
+    p.awaiting_approval.push(hrsync_model::Change {
+        kind: hrsync_model::ChangeKind::Disable,
+        key: "E9".into(),
+        dn: "uid=e9,ou=people,dc=example,dc=com".into(),
+        new_dn: None,
+        uuid: None,
+        attrs: Vec::new(),
+        reason: "leaver".into(),
+    });
+    let c = causes_of_run(cfg, "staff", &report(RunStatus::AwaitingApproval, p));
+    assert_eq!(c.len(), 1, "{c:?}");
+    assert_eq!(c[0].key(), "awaiting_approval:staff");
+    assert!(c[0].subject.contains("plan 42"), "{}", c[0].subject);
+    assert_eq!(c[0].command, "hrsync approvals -c /etc/hrsync/prod.toml");
 
     // Review items and orphans, each its own cause.
     let mut p = complete_plan();

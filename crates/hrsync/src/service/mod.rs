@@ -280,6 +280,9 @@ impl Service {
             } else {
                 Mode::Apply
             };
+            if mode == Mode::Apply {
+                self.apply_approved(&a.mapping, &a.name, now).await;
+            }
             let res = self
                 .sync(
                     &a.mapping,
@@ -314,6 +317,35 @@ impl Service {
             });
         }
         Ok(out)
+    }
+
+    /// Applies the approved changes of the mapping's saved plans (`auto_apply = true`) before
+    /// its scheduled run; a failure is logged and leaves them for the next run.
+    async fn apply_approved(&self, mapping: &str, automation: &str, now: DateTime<Utc>) {
+        let approved = self.store().and_then(|store| {
+            let job = self.cfg.job(mapping)?;
+            Ok(crate::plans::approval::approved_to_apply(
+                &store, &job, now,
+            )?)
+        });
+        let plans = match approved {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(mapping, "cannot read approved plans: {e}");
+                return;
+            }
+        };
+        for saved in plans {
+            let id = saved.id;
+            let opts = RunOptions {
+                saved: Some(Arc::new(saved)),
+                ..RunOptions::default()
+            };
+            let trigger = format!("schedule:{automation}");
+            if let Err(e) = self.sync(mapping, Mode::Apply, &trigger, opts, now).await {
+                tracing::error!(mapping, plan = id, "approved changes not applied: {e:#}");
+            }
+        }
     }
 
     /// The soonest stored next run of an enabled automation.

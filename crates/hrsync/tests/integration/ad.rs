@@ -1349,3 +1349,128 @@ async fn ad_explain_shows_the_sam_account_name_candidates_of_a_joiner() {
         "nothing applied"
     );
 }
+
+/// Issue 14 §2: the approval of a disable with a move (to the disabled OU). The scheduled or
+/// plain run stops at the gate (the account stays enabled where it is); the planner cannot
+/// approve (four-eyes); once another operator approved, `apply --plan` disables and moves it,
+/// keeping its objectGUID.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ad_a_disable_with_a_move_waits_for_approval_and_applies_once_approved() {
+    let fx = AdFx::with(
+        "ad-approval",
+        5,
+        false,
+        "",
+        "[mapping.approval]\nrequire = [\"disable\", \"move\"]\nfour_eyes = true\n\n[lifecycle]\ndisabled_ou = \"OU=Disabled,{OU}\"\n",
+        &[],
+    )
+    .await;
+    let disabled_ou = format!("OU=Disabled,{}", fx.ou);
+    let mut ldap = admin().await;
+    assert_eq!(
+        ldap.add(
+            &disabled_ou,
+            vec![("objectClass", HashSet::from(["organizationalUnit"]))]
+        )
+        .await
+        .unwrap()
+        .rc,
+        0
+    );
+    let r = fx.run(Mode::Apply).await;
+    assert_eq!(r.applied_failed, 0, "{:?}", fx.failures(r.run_id));
+    let leaver = fx.active()[0].clone();
+    let sam = format!(
+        "{}{}",
+        fx.pfx,
+        leaver["employee_id"].as_str().unwrap().to_lowercase()
+    );
+    let before = fx.user(&sam).await.unwrap();
+    let g = guid(&before);
+    assert!(
+        fx.emu
+            .terminate(leaver["id"].as_i64().unwrap(), "2026-11-20")
+    );
+
+    // The run stops at the gate: nothing happens to the account.
+    let r = fx.run(Mode::Apply).await;
+    assert_eq!(r.status, hrsync::engine::RunStatus::AwaitingApproval);
+    assert_eq!(r.plan.awaiting_approval.len(), 1);
+    let waiting = &r.plan.awaiting_approval[0];
+    assert_eq!(waiting.kind, ChangeKind::Disable);
+    assert!(
+        waiting
+            .new_dn
+            .as_deref()
+            .is_some_and(|d| d.to_lowercase().ends_with(&disabled_ou.to_lowercase()))
+    );
+    let u = fx.user(&sam).await.unwrap();
+    assert_eq!(uac(&u) & 2, 0, "still enabled");
+    assert_eq!(u.dn, before.dn, "not moved");
+    let plan = r.run_id;
+
+    // Four-eyes: the operator who made the plan (this process's) cannot approve it.
+    let cfg = Config::load(&fx.cfg_path).unwrap();
+    let job = cfg.job("staff").unwrap();
+    let mut store = Store::open(&cfg.state_path()).unwrap();
+    let me = hrsync_state::operator_name();
+    let req = hrsync::plans::approval::Request {
+        only: vec!["move".into()],
+        comment: Some("leaver confirmed".into()),
+        ..Default::default()
+    };
+    let err = hrsync::plans::approval::approve(
+        &mut store,
+        job.approval.as_ref(),
+        plan,
+        &req,
+        &me,
+        chrono::Utc::now(),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("four-eyes"), "{err}");
+    let other = format!("{me}-second-operator");
+    let decided = hrsync::plans::approval::approve(
+        &mut store,
+        job.approval.as_ref(),
+        plan,
+        &req,
+        &other,
+        chrono::Utc::now(),
+    )
+    .unwrap();
+    assert_eq!(decided.len(), 1);
+    assert_eq!(decided[0].decision, "approved");
+
+    // Approved: `apply --plan` disables and moves it, the same object.
+    let saved = hrsync::plans::load(&store, &job, plan, chrono::Utc::now()).unwrap();
+    let r = engine::run_with(
+        &job,
+        &mut store,
+        Mode::Apply,
+        engine::RunOptions {
+            saved: Some(std::sync::Arc::new(saved)),
+            ..Default::default()
+        },
+        chrono::Utc::now(),
+        &mut Unattended,
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.applied_failed, 0, "{:?}", fx.failures(r.run_id));
+    assert_eq!(r.applied_ok, 1);
+    let u = fx.user(&sam).await.unwrap();
+    assert_eq!(uac(&u) & 2, 2, "disabled");
+    assert!(
+        u.dn.to_lowercase().ends_with(&disabled_ou.to_lowercase()),
+        "{}",
+        u.dn
+    );
+    assert_eq!(guid(&u), g);
+    let audit = store.audit(Some(r.run_id), None, 10).unwrap();
+    assert!(
+        audit[0].reason.contains(&format!("approved by {other}")),
+        "{}",
+        audit[0].reason
+    );
+}

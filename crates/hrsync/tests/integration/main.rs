@@ -18,6 +18,7 @@ mod notify;
 mod ops;
 mod paycor;
 mod paycor_oauth;
+mod plans;
 mod rest;
 mod secrets;
 mod sync;
