@@ -407,11 +407,25 @@ fn init_logs() {
     }
 }
 
+/// `hrsync orphans … | head -5`: a command whose reader went away ends as Unix tools do (killed
+/// by SIGPIPE, quietly) instead of panicking in `println!` (Rust starts with SIGPIPE ignored).
+/// Sockets are not affected: their writes use `MSG_NOSIGNAL`. Not for `serve`: the daemon's
+/// output going away must not end it.
+fn end_quietly_on_a_closed_pipe() {
+    // SAFETY: resetting a signal's disposition to its default, before any output is written.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 #[tokio::main]
 async fn main() {
     tune_allocator();
     init_logs();
     let cli = Cli::parse();
+    if !matches!(cli.cmd, Cmd::Serve { .. }) {
+        end_quietly_on_a_closed_pipe();
+    }
     match real_main(cli).await {
         Ok(code) => std::process::exit(code),
         Err(e) => {

@@ -425,3 +425,25 @@ steps = [ {{ action = "webhook", webhook = "flaky", max_attempts = 1 }} ]
         "{out}"
     );
 }
+
+/// `hrsync … | head`: the reader going away ends the command quietly (SIGPIPE, as Unix tools
+/// do), not with a Rust panic and exit code 101.
+#[test]
+fn a_closed_output_pipe_ends_a_command_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_hrsync"))
+        .args(["test", "-c"])
+        .arg(root.join("examples/icehrm-openldap.toml"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The reader goes away before the command writes anything.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    // 13 = SIGPIPE on Linux.
+    assert_eq!(out.status.signal(), Some(13), "{:?} {stderr}", out.status);
+}
