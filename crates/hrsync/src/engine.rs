@@ -36,6 +36,23 @@ pub(crate) enum HrRecordResult {
     Failed(Option<String>, Vec<hrsync_model::Finding>),
 }
 
+impl HrRecordResult {
+    /// Hands the record's outcome to the planner: the desired entry, or the failed key (no
+    /// leaver is made of a person whose record could not be mapped), with their findings.
+    pub(crate) fn feed(self, planner: &mut Planner) {
+        match self {
+            HrRecordResult::Mapped(d, warnings) => {
+                planner.add_findings(warnings);
+                planner.add_desired(d);
+            }
+            HrRecordResult::Failed(key, f) => {
+                planner.add_failed(key);
+                planner.add_findings(f);
+            }
+        }
+    }
+}
+
 /// Maps one HR record; what the directory would refuse (its dialect's rules and, when it could
 /// be read, its schema: syntaxes, single values, required attributes, lengths) is a finding
 /// now, not a failed apply on every run.
@@ -514,17 +531,7 @@ async fn run_inner(
                 fingerprints.borrow_mut().insert(k, f);
             }
             let t = Instant::now();
-            let mut p = planner.borrow_mut();
-            match r {
-                HrRecordResult::Mapped(d, warnings) => {
-                    p.add_findings(warnings);
-                    p.add_desired(d);
-                }
-                HrRecordResult::Failed(key, f) => {
-                    p.add_failed(key);
-                    p.add_findings(f);
-                }
-            }
+            r.feed(&mut planner.borrow_mut());
             plan_time.set(plan_time.get() + t.elapsed());
         }
         // The fetch is over (done, failed or cancelled): the rest of the directory unpaced.
@@ -1077,16 +1084,7 @@ async fn run_targeted(
     timings.snapshot_ms = (t.elapsed() + connect_time).as_millis() as u64;
     let t = Instant::now();
     for r in results {
-        match r {
-            HrRecordResult::Mapped(d, warnings) => {
-                planner.add_findings(warnings);
-                planner.add_desired(d);
-            }
-            HrRecordResult::Failed(key, f) => {
-                planner.add_failed(key);
-                planner.add_findings(f);
-            }
-        }
+        r.feed(&mut planner);
     }
     let (plan, observed) = planner.finish(report);
     timings.plan_ms = t.elapsed().as_millis() as u64;

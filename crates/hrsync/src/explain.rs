@@ -408,16 +408,7 @@ pub async fn explain(
     })
     .await?;
     for r in results {
-        match r {
-            HrRecordResult::Mapped(d, warnings) => {
-                planner.add_findings(warnings);
-                planner.add_desired(d);
-            }
-            HrRecordResult::Failed(k, f) => {
-                planner.add_failed(k);
-                planner.add_findings(f);
-            }
-        }
+        r.feed(&mut planner);
     }
     let (mut plan, _observed) = planner.finish(fetched.report.clone());
     let mut used = BTreeMap::new();
