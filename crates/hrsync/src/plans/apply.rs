@@ -222,6 +222,11 @@ pub(crate) async fn run(
             String::new()
         }
     ));
+    if !saved.stored {
+        fetch.notes.push(
+            "a plan file from another state database: its approvals are not here, so nothing of it that needs an approval applies".into(),
+        );
+    }
     let mut plan = Plan {
         mapping: saved.plan.mapping.clone(),
         target: saved.plan.target.clone(),
@@ -248,7 +253,7 @@ pub(crate) async fn run(
     crate::guards::hold(&mut plan, &job.thresholds, managed, &approved_held, run_id);
     timings.plan_ms = t.elapsed().as_millis() as u64;
 
-    let report = crate::engine::conclude(
+    let mut report = crate::engine::conclude(
         job,
         store,
         mode,
@@ -270,6 +275,7 @@ pub(crate) async fn run(
     if saved.stored {
         record_outcomes(store, saved, &report, &kept_items, stale_items)?;
     }
+    report.foreign_plan = !saved.stored;
     Ok(report)
 }
 
