@@ -258,6 +258,10 @@ pub struct RunReport {
     /// changes await approval): what each saved change assumed about HR.
     #[serde(skip)]
     pub hr_fingerprints: std::collections::BTreeMap<String, crate::plans::HrFingerprint>,
+    /// The run applied a plan file from another state database (`plan.from_plan` is that
+    /// database's id; the approvals of its changes are there, not here).
+    #[serde(skip)]
+    pub foreign_plan: bool,
 }
 
 /// Hooks for the caller: confirmation before apply, and progress while applying.
@@ -790,6 +794,7 @@ pub(crate) async fn conclude(
         queued_orchestrations: 0,
         timings: Timings::default(),
         hr_fingerprints: Default::default(),
+        foreign_plan: false,
     };
     if mode == Mode::Plan || report.plan.is_empty() || !ui.confirm(&report.plan) {
         if mode == Mode::Apply {
@@ -1248,6 +1253,7 @@ mod tests {
             applied: ok + failed > 0,
             timings: Timings::default(),
             hr_fingerprints: Default::default(),
+            foreign_plan: false,
         }
     }
 

@@ -129,7 +129,13 @@ pub(crate) fn print_status(report: &RunReport, config: &Path) {
             plan.from_plan.map(|p| p.to_string()).unwrap_or_default()
         );
     }
-    if !plan.awaiting_approval.is_empty() {
+    if !plan.awaiting_approval.is_empty() && report.foreign_plan {
+        // Its id names another plan (or none) in this state database: never point there.
+        println!(
+            "  {} change(s) AWAIT APPROVAL (not applied): the plan file comes from another state database, where its approvals are; approve them there, or make a plan with this one: hrsync plan -c {cfg} --save",
+            plan.awaiting_approval.len()
+        );
+    } else if !plan.awaiting_approval.is_empty() {
         let id = plan.from_plan.unwrap_or(report.run_id);
         println!(
             "  {} change(s) AWAIT APPROVAL (not applied); review them, then: hrsync approve -c {cfg} {id}, and hrsync apply -c {cfg} --plan {id}",

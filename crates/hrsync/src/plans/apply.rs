@@ -4,13 +4,13 @@
 //! Per change, before anything is written: the entry carrying the person's key is still the
 //! planned one (same DN, same stable id), the attributes the change touches still have the
 //! values the plan saw, the account state is still the one it changes (a disable of an
-//! account that is disabled already is stale), nobody has the key of a planned create nor
-//! its unique names (`sAMAccountName`: the ledger and the directory), and the person's HR
-//! record (the fields the mapping reads) is unchanged. A change that fails a
-//! check is skipped as *stale* with the reason. The others go through what every apply goes
-//! through: the mapping's apply lock (taken by the engine), the thresholds again (an approved
-//! held change is released, nothing else), changes that need an approval and have none stay
-//! out, the write-ahead audit and the last check before each write.
+//! account that is disabled already is stale, a delete of one enabled again too), nobody has
+//! the key of a planned create nor its unique names (`sAMAccountName`: the ledger and the
+//! directory), and the person's HR record (the fields the mapping reads) is unchanged. A
+//! change that fails a check is skipped as *stale* with the reason. The others go through
+//! what every apply goes through: the mapping's apply lock (taken by the engine), the
+//! thresholds again (an approved held change is released, nothing else), changes that need an
+//! approval and have none stay out, the write-ahead audit and the last check before each write.
 
 use super::{SavedPlan, approval::classes_needing, hr_drift};
 use crate::config::Job;
@@ -222,6 +222,11 @@ pub(crate) async fn run(
             String::new()
         }
     ));
+    if !saved.stored {
+        fetch.notes.push(
+            "a plan file from another state database: its approvals are not here, so nothing of it that needs an approval applies".into(),
+        );
+    }
     let mut plan = Plan {
         mapping: saved.plan.mapping.clone(),
         target: saved.plan.target.clone(),
@@ -248,7 +253,7 @@ pub(crate) async fn run(
     crate::guards::hold(&mut plan, &job.thresholds, managed, &approved_held, run_id);
     timings.plan_ms = t.elapsed().as_millis() as u64;
 
-    let report = crate::engine::conclude(
+    let mut report = crate::engine::conclude(
         job,
         store,
         mode,
@@ -270,6 +275,7 @@ pub(crate) async fn run(
     if saved.stored {
         record_outcomes(store, saved, &report, &kept_items, stale_items)?;
     }
+    report.foreign_plan = !saved.stored;
     Ok(report)
 }
 
@@ -424,6 +430,13 @@ pub(crate) fn directory_drift(c: &Change, found: &[DirEntry]) -> Option<String> 
         ChangeKind::Enable | ChangeKind::FinishCreate if !e.disabled => {
             return Some("the account was enabled since the plan".into());
         }
+        // A (retention) delete is planned for a disabled account only.
+        ChangeKind::Delete if !e.disabled => {
+            return Some(
+                "the account was enabled since the plan (a delete is for a disabled account only)"
+                    .into(),
+            );
+        }
         _ => {}
     }
     let mut changed = Vec::new();
@@ -533,5 +546,19 @@ mod tests {
                 .contains("disabled since")
         );
         assert_eq!(directory_drift(&disable, &[e]), None);
+    }
+
+    /// A retention delete is planned for a disabled account only: one enabled again since the
+    /// plan (by hand: the person is still working) is not deleted.
+    #[test]
+    fn a_delete_of_an_account_enabled_since_the_plan_is_stale() {
+        let mut delete = update("Old");
+        delete.kind = ChangeKind::Delete;
+        delete.attrs.clear();
+        let off = entry("uid=e1,ou=p", "u1", "Old", true);
+        assert_eq!(directory_drift(&delete, &[off]), None);
+        let on = entry("uid=e1,ou=p", "u1", "Old", false);
+        let r = directory_drift(&delete, &[on]).unwrap();
+        assert!(r.contains("enabled since the plan"), "{r}");
     }
 }

@@ -171,6 +171,13 @@ pub fn of_plan(saved: &SavedPlan) -> Vec<Waiting> {
         .collect()
 }
 
+/// Whether a saved plan's row says it expired (told before its plan is loaded: expired plans
+/// stay `open` and pile up). A row whose time cannot be read is not taken as expired here:
+/// loading it reports the problem.
+fn expired(row: &hrsync_state::SavedPlanRow, now: chrono::DateTime<chrono::Utc>) -> bool {
+    chrono::DateTime::parse_from_rfc3339(&row.expires_at).is_ok_and(|t| now > t)
+}
+
 /// What waits for a decision in the open saved plans (not expired, not applied), oldest plan
 /// first; `mapping` narrows it.
 pub fn pending(
@@ -185,13 +192,10 @@ pub fn pending(
     let mut rows = store.saved_plans("open")?;
     rows.reverse();
     for row in rows {
-        if mapping.is_some_and(|m| m != row.mapping) {
+        if mapping.is_some_and(|m| m != row.mapping) || expired(&row, now) {
             continue;
         }
         let saved = super::load_unchecked(store, row.run_id)?;
-        if now > saved.expires_at {
-            continue;
-        }
         let mine: Vec<Waiting> = of_plan(&saved)
             .into_iter()
             .filter(|w| {
@@ -369,7 +373,7 @@ pub fn approved_to_apply(
     let mapping = &job.mapping.spec().name;
     let mut out = Vec::new();
     for row in store.saved_plans("open")? {
-        if &row.mapping != mapping {
+        if &row.mapping != mapping || expired(&row, now) {
             continue;
         }
         let saved = super::load_unchecked(store, row.run_id)?;
@@ -386,4 +390,35 @@ pub fn approved_to_apply(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use hrsync_state::SavedPlanRow;
+
+    /// Plans waiting for approval pile up (a scheduled run saves one each time while nobody
+    /// decides) and stay `open`: the daemon's every tick and `approvals` must not load the
+    /// expired ones (here one whose plan is not even readable any more: loading it fails).
+    #[test]
+    fn expired_plans_are_not_loaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("s.db")).unwrap();
+        let now = chrono::Utc::now();
+        let run = store.start_run("apply", "m", now).unwrap();
+        let row = SavedPlanRow {
+            run_id: run,
+            mapping: "m".into(),
+            config_fp: "{}".into(),
+            saved_by: "alice".into(),
+            saved_at: (now - chrono::Duration::hours(30)).to_rfc3339(),
+            expires_at: (now - chrono::Duration::hours(6)).to_rfc3339(),
+            status: "open".into(),
+            applied_run: None,
+        };
+        store.save_saved_plan(&row, &[]).unwrap();
+        assert!(pending(&store, None, now).unwrap().is_empty());
+        assert!(pending(&store, Some("m"), now).unwrap().is_empty());
+    }
 }

@@ -712,3 +712,87 @@ async fn confirm_held_does_not_bypass_the_approval_of_held_changes() {
         "{out}"
     );
 }
+
+/// A plan file applied with another state database: what needs an approval does not apply
+/// (its decisions are in the database it came from), and the way out shown is not
+/// `hrsync approve` of the file's plan id, which in this database is another plan or none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plan_file_from_another_state_database_never_points_to_a_local_plan() {
+    let fx = Fx::new("plans-otherdb", 8, "uid", STAFF_ATTRS).await;
+    fx.run(Mode::Apply).await;
+    require_approval(&fx, "");
+    let x = fx.active_ids()[0];
+    let kx = fx.emp_no(x);
+    assert!(fx.emu.terminate(x, "2026-11-20"));
+    let file = fx.dir.path().join("ticket.json");
+    let (code, out) = cli_async(
+        &fx.cfg_path,
+        &["plan", "--out", file.to_str().unwrap()],
+        &[("SUDO_USER", "alice"), ("USER", "alice")],
+    )
+    .await;
+    assert_eq!(code, 5, "{out}");
+    let plan = saved_id(&out);
+    let text = std::fs::read_to_string(&fx.cfg_path).unwrap();
+    assert!(text.contains("path = \"state.db\""));
+    let other = fx.dir.path().join("other.toml");
+    std::fs::write(
+        &other,
+        text.replace("path = \"state.db\"", "path = \"other.db\""),
+    )
+    .unwrap();
+    let (code, out) = cli_async(
+        &other,
+        &["apply", "--yes", "--plan-file", file.to_str().unwrap()],
+        &[("SUDO_USER", "bob"), ("USER", "bob")],
+    )
+    .await;
+    assert_eq!(code, 5, "{out}");
+    assert!(!disabled(&fx, &kx).await, "{out}");
+    assert!(
+        !out.contains(&format!("hrsync approve -c {} {plan}", other.display())),
+        "{out}"
+    );
+    assert!(out.contains("another state database"), "{out}");
+}
+
+/// A plan file applied with the state database it came from uses the approvals given there
+/// (and records what it applied: the same file again applies nothing).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plan_file_applied_where_it_was_made_uses_its_approvals() {
+    let fx = Fx::new("plans-samedb", 8, "uid", STAFF_ATTRS).await;
+    fx.run(Mode::Apply).await;
+    require_approval(&fx, "");
+    let x = fx.active_ids()[0];
+    let kx = fx.emp_no(x);
+    assert!(fx.emu.terminate(x, "2026-11-20"));
+    let file = fx.dir.path().join("ticket.json");
+    let (code, out) = cli_async(
+        &fx.cfg_path,
+        &["plan", "--out", file.to_str().unwrap()],
+        &[("SUDO_USER", "alice"), ("USER", "alice")],
+    )
+    .await;
+    assert_eq!(code, 5, "{out}");
+    let plan = saved_id(&out).to_string();
+    let bob = [("SUDO_USER", "bob"), ("USER", "bob")];
+    let (code, out) = cli_async(&fx.cfg_path, &["approve", &plan], &bob).await;
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = cli_async(
+        &fx.cfg_path,
+        &["apply", "--yes", "--plan-file", file.to_str().unwrap()],
+        &bob,
+    )
+    .await;
+    assert_eq!(code, 0, "{out}");
+    assert!(disabled(&fx, &kx).await, "{out}");
+    let store = fx.store();
+    assert_eq!(
+        store
+            .saved_plan(plan.parse().unwrap())
+            .unwrap()
+            .unwrap()
+            .status,
+        "applied"
+    );
+}
