@@ -230,6 +230,7 @@ fn report(status: crate::engine::RunStatus, plan: hrsync_model::Plan) -> crate::
         queued_orchestrations: 0,
         timings: Default::default(),
         hr_fingerprints: Default::default(),
+        foreign_plan: false,
     }
 }
 
