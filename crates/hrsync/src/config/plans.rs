@@ -97,11 +97,12 @@ fn is_secret_key(k: &str) -> bool {
     .any(|s| k.contains(s))
 }
 
-/// Canonical JSON text (object keys sorted, secrets left out) of a TOML value.
-fn canonical(v: &toml::Value, out: &mut String) {
+/// JSON text with object keys sorted (`serde_json` keeps the server's order here): the text
+/// hashed into fingerprints, so equal values hash equally whatever their key order.
+pub(crate) fn canonical_json(v: &serde_json::Value, out: &mut String) {
     match v {
-        toml::Value::Table(t) => {
-            let mut keys: Vec<&String> = t.keys().filter(|k| !is_secret_key(k)).collect();
+        serde_json::Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
             keys.sort();
             out.push('{');
             for (i, k) in keys.iter().enumerate() {
@@ -110,22 +111,33 @@ fn canonical(v: &toml::Value, out: &mut String) {
                 }
                 out.push_str(&serde_json::Value::String((*k).clone()).to_string());
                 out.push(':');
-                canonical(&t[k.as_str()], out);
+                canonical_json(&m[k.as_str()], out);
             }
             out.push('}');
         }
-        toml::Value::Array(a) => {
+        serde_json::Value::Array(a) => {
             out.push('[');
             for (i, x) in a.iter().enumerate() {
                 if i > 0 {
                     out.push(',');
                 }
-                canonical(x, out);
+                canonical_json(x, out);
             }
             out.push(']');
         }
-        toml::Value::String(s) => out.push_str(&serde_json::Value::String(s.clone()).to_string()),
         other => out.push_str(&other.to_string()),
+    }
+}
+
+/// Removes the keys whose values are secrets (or references to them), at any depth.
+fn strip_secrets(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(m) => {
+            m.retain(|k, _| !is_secret_key(k));
+            m.values_mut().for_each(strip_secrets);
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(strip_secrets),
+        _ => {}
     }
 }
 
@@ -137,8 +149,12 @@ pub fn short_hash(text: &str) -> String {
 
 fn hash_of(v: Option<&toml::Value>) -> String {
     let mut s = String::new();
-    match v {
-        Some(v) => canonical(v, &mut s),
+    // TOML as JSON (a TOML value always converts), secrets left out, keys sorted.
+    match v.and_then(|v| serde_json::to_value(v).ok()) {
+        Some(mut j) => {
+            strip_secrets(&mut j);
+            canonical_json(&j, &mut s);
+        }
         None => s.push_str("null"),
     }
     short_hash(&s)

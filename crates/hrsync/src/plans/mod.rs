@@ -84,42 +84,11 @@ impl Fingerprinter {
         for f in &self.fields {
             if let Some(v) = rec.fields.get(f) {
                 let mut s = String::new();
-                canonical_json(v, &mut s);
+                crate::config::plans::canonical_json(v, &mut s);
                 fp.insert(f.clone(), crate::config::plans::short_hash(&s));
             }
         }
         Some((key, fp))
-    }
-}
-
-/// JSON text with object keys sorted (`serde_json` keeps the server's order here).
-fn canonical_json(v: &serde_json::Value, out: &mut String) {
-    match v {
-        serde_json::Value::Object(m) => {
-            let mut keys: Vec<&String> = m.keys().collect();
-            keys.sort();
-            out.push('{');
-            for (i, k) in keys.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(&serde_json::Value::String((*k).clone()).to_string());
-                out.push(':');
-                canonical_json(&m[k.as_str()], out);
-            }
-            out.push('}');
-        }
-        serde_json::Value::Array(a) => {
-            out.push('[');
-            for (i, x) in a.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                canonical_json(x, out);
-            }
-            out.push(']');
-        }
-        other => out.push_str(&other.to_string()),
     }
 }
 
@@ -317,6 +286,7 @@ pub fn record(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::config::plans::canonical_json;
 
     #[test]
     fn canonical_json_ignores_the_order_of_object_keys() {
