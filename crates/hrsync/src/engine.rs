@@ -705,6 +705,7 @@ pub(crate) fn new_planner(
             unlinked_disable: job.unlinked == crate::config::Unlinked::Disable,
             // Only where accounts get an initial password (AD) does an unfinished create
             // differ from a rehire: it needs a new password, delivered before it is enabled.
+            actions: job.actions,
             unfinished_creates: if job.directory.dialect
                 == hrsync_directory::Dialect::ActiveDirectory
                 && job.directory.passwords.is_some()
@@ -765,6 +766,8 @@ pub(crate) async fn conclude(
         })
         .filter(|row| stored.get(&row.hr_key) != Some(row))
         .collect();
+    // A mapping that only modifies owns no account: it writes no links, now or when applying.
+    let owns = job.actions.owns();
     store.save_plan(run_id, &plan)?;
     store.save_review(&spec.name, &plan.review, baseline.prune_review, now)?;
     if baseline.set {
@@ -832,7 +835,7 @@ pub(crate) async fn conclude(
                 .collect();
             let links: Vec<LinkRow> = pending
                 .iter()
-                .filter(|o| o.ok && changes[o.index].kind != ChangeKind::Delete)
+                .filter(|o| owns && o.ok && changes[o.index].kind != ChangeKind::Delete)
                 .map(|o| {
                     let c = &changes[o.index];
                     LinkRow {
