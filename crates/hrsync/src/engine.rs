@@ -39,6 +39,7 @@ pub(crate) enum HrRecordResult {
 /// Maps one HR record; what the directory would refuse (its dialect's rules and, when it could
 /// be read, its schema: syntaxes, single values, required attributes, lengths) is a finding
 /// now, not a failed apply on every run.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn map_record(
     mapper: &hrsync_mapping::Mapper,
     dialect: hrsync_directory::Dialect,
@@ -47,6 +48,7 @@ pub(crate) fn map_record(
     statuses: Option<&crate::statuses::StatusRule>,
     rec: &hrsync_model::HrRecord,
     today: chrono::NaiveDate,
+    creates: bool,
 ) -> HrRecordResult {
     match mapper.map_at(rec, today) {
         Ok(d) => {
@@ -67,10 +69,14 @@ pub(crate) fn map_record(
             {
                 // Person references hold the other person's HR value until the planner turns
                 // them into DNs: checked then, not here.
-                let (errors, warn): (Vec<_>, Vec<_>) = schema
-                    .check_entry_except(&d, refs)
-                    .into_iter()
-                    .partition(|f| f.severity == "error");
+                // A mapping that never creates need not map what only a new entry must have.
+                let found = if creates {
+                    schema.check_entry_except(&d, refs)
+                } else {
+                    schema.check_update_except(&d, refs)
+                };
+                let (errors, warn): (Vec<_>, Vec<_>) =
+                    found.into_iter().partition(|f| f.severity == "error");
                 refused = errors;
                 warnings = warn;
             }
@@ -454,6 +460,7 @@ async fn run_inner(
     let statuses = job.statuses.clone();
     let today = now.date_naive();
     let dialect = job.directory.dialect;
+    let creates = job.actions.allows(hrsync_model::Action::Create);
     // The directory first (a bind and one read of its schema, a few ms): no fetch without it,
     // and the schema checks every mapped record.
     let (dir, schema, connect_time) = open_directory(job, store).await?;
@@ -471,6 +478,7 @@ async fn run_inner(
                     statuses.as_ref(),
                     &rec,
                     today,
+                    creates,
                 );
                 let fp = fingerprinter.as_ref().and_then(|f| f.of(&mapper, &rec));
                 // The receiver only goes away when the run is failing anyway.
@@ -1009,6 +1017,7 @@ async fn run_targeted(
                 job.statuses.as_ref(),
                 &rec,
                 today,
+                job.actions.allows(hrsync_model::Action::Create),
             ));
             map_time += t.elapsed();
         })
@@ -1194,6 +1203,7 @@ pub(crate) async fn referenced_people(
                 job.statuses.as_ref(),
                 &rec,
                 today,
+                job.actions.allows(hrsync_model::Action::Create),
             ));
         }
     }

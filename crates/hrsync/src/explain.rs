@@ -293,6 +293,7 @@ pub async fn explain(
                     job.statuses.as_ref(),
                     rec,
                     today,
+                    job.actions.allows(hrsync_model::Action::Create),
                 );
                 mapped(job, rec, &trace, &r, opts, &secret_tops)
             });
@@ -338,6 +339,7 @@ pub async fn explain(
             job.statuses.as_ref(),
             rec,
             today,
+            job.actions.allows(hrsync_model::Action::Create),
         );
         mapping_result = Some(mapped(job, rec, &trace, &r, opts, &secret_tops));
         results.push(r);
