@@ -218,7 +218,7 @@ pub fn render_text(plan: &Plan, detail: bool, limit: Option<usize>) -> String {
             .unwrap_or_default();
         let _ = writeln!(
             s,
-            "\nNot this mapping's job (its actions: {actions}; left to the mapping that does it, never applied here):\n  {}",
+            "\nNot this mapping's job (its actions: {actions}; left to other mappings, never applied here):\n  {}",
             not_its_job(plan)
         );
     }

@@ -251,6 +251,9 @@ fn an_update_only_mapping_lists_no_orphans_and_adopts_nothing() {
         o.match_on = vec!["mail".into()];
     });
     p.add_entry(have("5", "e", "Eng", false));
+    // A record HR has but that failed mapping: present, and still not linked by it.
+    p.add_failed(Some("6".into()));
+    p.add_entry(have("6", "f", "Eng", false));
     let mut keyless = entry_with_mail(have("x", "x", "Eng", false), "n@example.com");
     keyless.key = None;
     p.add_entry(keyless);

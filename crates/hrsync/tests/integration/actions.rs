@@ -177,6 +177,10 @@ title = "{job_title.display}"
     );
     assert_eq!(plan["actions"], json!(["update"]));
 
+    let (code, out) = cli(&fx.cfg_path, &["orphans", "--mapping", "phones"], &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("it owns none, so it has no orphans"), "{out}");
+
     // The full mapping does the rest: creates the joiner, disables the leaver.
     let full = run(&fx, "staff", Mode::Apply).await;
     assert_eq!(full.applied_failed, 0);
