@@ -7,7 +7,8 @@
 //! What the actions mean for ownership (see [`Actions::owns`]): a mapping that does no
 //! lifecycle work (only update, rename, move, groups) changes the accounts it matches by key
 //! without making them its own: it records no links, adopts nothing by `match_on`, and an
-//! account whose key HR does not have is neither its leaver nor its orphan.
+//! account whose key HR does not have is neither its leaver nor its orphan. An account a
+//! mapping with `create` adopts for a joiner (`match_on`) stands for the create.
 
 use super::{MEMBER_OF, Planner};
 use hrsync_model::{Action, Change, ChangeKind, dn};
@@ -30,6 +31,11 @@ impl Planner {
     /// nothing is left. Idempotent: a restricted change passes unchanged.
     pub(super) fn restrict(&mut self, mut c: Change) -> Option<Change> {
         if self.o.actions.is_all() {
+            return Some(c);
+        }
+        // An existing account adopted for a joiner (`match_on`) is what a create would have
+        // made: it is made the person's as a whole (key, attributes, enabled, placed).
+        if self.adopted.contains_key(&c.key) && self.allows(Action::Create) {
             return Some(c);
         }
         let whole = match c.kind {

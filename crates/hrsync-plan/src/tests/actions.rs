@@ -263,3 +263,29 @@ fn an_update_only_mapping_lists_no_orphans_and_adopts_nothing() {
     assert!(plan.review.is_empty() && observed.is_empty());
     assert_eq!(excluded(&plan), [(Action::Create, 1)]);
 }
+
+#[test]
+fn a_create_only_mapping_adopts_for_a_joiner_as_a_create_would() {
+    // A hand-made account without a key, found by mail for a joiner: adopted whole (its key
+    // written, its title corrected), not counted as an update left to others.
+    let adopt = |actions: Actions| {
+        let mut p = planner_with(|o| {
+            o.actions = actions;
+            o.owned.push("mail".into());
+            o.match_on = vec!["mail".into()];
+        });
+        let mut hand_made = entry_with_mail(have("x", "bob", "Ops", false), "bob@x.test");
+        hand_made.key = None;
+        hand_made.attrs.remove(&AttrName::from("employeeNumber"));
+        p.add_entry(hand_made);
+        p.add_desired(with_mail(want("3", "bob", "Eng", false), "bob@x.test"));
+        p.finish(complete(1)).0
+    };
+    let p = adopt(Actions::of_category("user-creation"));
+    assert_eq!(summary(&p), ["update 3 title+employeeNumber"]);
+    assert!(p.not_this_mappings_job.is_empty());
+    // A disable-only mapping neither creates nor adopts: the adoption is counted, not made.
+    let p = adopt(Actions::of_category("user-disable"));
+    assert!(p.changes.is_empty());
+    assert_eq!(excluded(&p), [(Action::Update, 1)]);
+}
