@@ -484,6 +484,13 @@ pub async fn explain(
         &stored,
         &by_values,
     );
+    if !plan.not_this_mappings_job.is_empty() {
+        notes.push(format!(
+            "not this mapping's job (its actions: {}), left to other mappings: {}",
+            job.actions,
+            hrsync_plan::not_its_job(&plan)
+        ));
+    }
     if !fetched.report.complete && fetched.record.is_none() {
         notes.push(
             "the fetch was incomplete: HR may still have this person (a run never treats anyone as gone on an incomplete fetch)"

@@ -177,6 +177,25 @@ title = "{job_title.display}"
     );
     assert_eq!(plan["actions"], json!(["update"]));
 
+    // `explain` says it for one person: the joiner is not this mapping's to create.
+    let (code, out) = cli(
+        &fx.cfg_path,
+        &["explain", "--mapping", "phones", "EMP09001", "--json"],
+        &[],
+    );
+    assert_eq!(code, 0, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(v["plan"]["changes"].as_array().unwrap().is_empty(), "{out}");
+    assert!(
+        v["plan"]["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n.as_str().unwrap().contains(
+                "not this mapping's job (its actions: update), left to other mappings: 1 create"
+            )),
+        "{out}"
+    );
     let (code, out) = cli(&fx.cfg_path, &["orphans", "--mapping", "phones"], &[]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("it owns none, so it has no orphans"), "{out}");
