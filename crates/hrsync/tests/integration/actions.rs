@@ -177,6 +177,13 @@ title = "{job_title.display}"
     );
     assert_eq!(plan["actions"], json!(["update"]));
 
+    let (code, out) = cli(&fx.cfg_path, &["check"], &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("mapping \"phones\" (nightly; actions: update)")
+            && out.contains("mapping \"staff\" (user-provisioning)"),
+        "{out}"
+    );
     // `explain` says it for one person: the joiner is not this mapping's to create.
     let (code, out) = cli(
         &fx.cfg_path,
