@@ -9,6 +9,7 @@
 //! - [`plan`]: the changes a run proposes, with the reasons; what `apply` executes.
 //! - [`text`]: messages for logs and storage, cut to a sane length.
 
+pub mod actions;
 pub mod attr;
 pub mod attrmap;
 pub mod dn;
@@ -19,6 +20,7 @@ pub mod record;
 pub mod secret;
 pub mod text;
 
+pub use actions::{Action, Actions};
 pub use attr::{AttrMap, AttrName};
 pub use entry::{DesiredEntry, DirEntry};
 pub use plan::{

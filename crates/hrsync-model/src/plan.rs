@@ -5,6 +5,7 @@ use crate::attr::AttrName;
 use crate::record::FetchReport;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// What happens to one entry.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -233,6 +234,13 @@ pub struct Plan {
     /// The saved plan this run applied (`hrsync apply --plan ID`), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from_plan: Option<i64>,
+    /// The mapping's `actions` when they are not the whole lifecycle (`None`: everything).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actions: Option<Vec<crate::Action>>,
+    /// Changes the rules call for that the mapping's `actions` exclude, counted per kind of
+    /// work ("not this mapping's job"): never applied, held or counted by thresholds.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub not_this_mappings_job: BTreeMap<crate::Action, usize>,
 }
 
 /// A change of a saved plan that was not applied because its assumptions changed.

@@ -18,7 +18,7 @@ mod render;
 
 pub use planner::{MatchDecision, ObservedLink, PersonRef, PlanOptions, Planner};
 
-pub use render::{render_ldif, render_text};
+pub use render::{not_its_job, render_ldif, render_text};
 
 use hrsync_model::{AttrName, DesiredEntry, DirEntry, FetchReport, Finding, Plan};
 use std::collections::{BTreeMap, BTreeSet};
@@ -109,6 +109,7 @@ pub fn plan(input: PlanInput) -> Plan {
             targeted: false,
             unlinked_disable: false,
             unfinished_creates: Default::default(),
+            actions: hrsync_model::Actions::all(),
         },
         links,
     );

@@ -4,6 +4,7 @@
 //! people missing from HR. Decisions that need the whole picture (DN collisions for creates and
 //! renames, whether leavers are allowed) wait for [`Planner::finish`].
 
+mod actions;
 mod matching;
 mod refs;
 
@@ -13,8 +14,8 @@ pub use refs::PersonRef;
 use crate::{Link, MissingAction};
 use hrsync_model::attr::normalize_values;
 use hrsync_model::{
-    AttrChange, AttrName, Change, ChangeKind, DesiredEntry, DirEntry, FetchReport, Finding, Plan,
-    ReviewItem, dn,
+    Action, Actions, AttrChange, AttrName, Change, ChangeKind, DesiredEntry, DirEntry, FetchReport,
+    Finding, Plan, ReviewItem, dn,
 };
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -77,6 +78,9 @@ pub struct PlanOptions {
     /// enabled as a create would be), never enabled as a rehire. Empty where accounts get no
     /// initial password (OpenLDAP).
     pub unfinished_creates: HashSet<String>,
+    /// `actions`: the kinds of work this mapping does (see `planner/actions.rs`); the rest is
+    /// counted in the plan as not this mapping's job.
+    pub actions: Actions,
 }
 
 /// A directory entry seen for a person HR knows, for refreshing the link table.
@@ -138,6 +142,8 @@ pub struct Planner {
     review_hold: FastSet<String>,
     /// Directory entries paired with a person HR has (managed accounts).
     paired: usize,
+    /// Changes the rules call for that `actions` exclude, per kind.
+    excluded: BTreeMap<Action, usize>,
 }
 
 impl Planner {
@@ -183,6 +189,14 @@ impl Planner {
         L: IntoIterator<Item = (String, Link)>,
         L::IntoIter: ExactSizeIterator,
     {
+        let mut o = o;
+        if !o.actions.owns() {
+            // A mapping that only modifies owns nothing: it adopts no account for a joiner
+            // and takes over no unlinked account.
+            o.match_on.clear();
+            o.decisions.clear();
+            o.unlinked_disable = false;
+        }
         let links = links.into_iter();
         // Sized for the people linked last time: a no-op run then never grows these maps.
         let n = links.len();
@@ -218,6 +232,7 @@ impl Planner {
             review: Vec::new(),
             review_hold: FastSet::default(),
             paired: 0,
+            excluded: BTreeMap::new(),
         }
     }
 
@@ -324,7 +339,7 @@ impl Planner {
     fn pair(&mut self, d: DesiredEntry, e: DirEntry) {
         self.paired += 1;
         // An adopted account is linked to its new key when the change is applied, not before.
-        if !self.adopted.contains_key(&d.key) {
+        if self.owns() && !self.adopted.contains_key(&d.key) {
             self.observed.push(ObservedLink {
                 key: d.key.clone(),
                 uuid: e.uuid.clone(),
@@ -337,10 +352,16 @@ impl Planner {
                 self.leaver_entries.insert(d.key.clone(), e.clone());
             }
             if e.disabled {
-                match self.retention_delete(&d.key, &e, "leaver") {
+                match self
+                    .retention_delete(&d.key, &e, "leaver")
+                    .and_then(|c| self.restrict(c))
+                {
                     Some(c) => self.leavers.push(c),
                     None => self.unchanged += 1,
                 }
+            } else if !self.allows(Action::Disable) {
+                self.exclude(Action::Disable);
+                self.unchanged += 1;
             } else {
                 let attrs = self.leaver_group_removal(&e);
                 self.leavers.push(Change {
@@ -460,6 +481,10 @@ impl Planner {
             uuid: e.uuid,
             attrs: diffs,
             reason: String::new(),
+        };
+        let Some(change) = self.restrict(change) else {
+            self.unchanged += 1;
+            return;
         };
         if change.new_dn.is_some() {
             self.renames.push(change);
@@ -602,6 +627,11 @@ impl Planner {
             if d.leaver {
                 continue; // a leaver without an account: nothing to do
             }
+            if !self.allows(Action::Create) {
+                // Not created, and no DN checks: this mapping does not name new accounts.
+                self.exclude(Action::Create);
+                continue;
+            }
             if self.o.targeted
                 && let Some(l) = self.links.get(&d.key)
             {
@@ -677,6 +707,11 @@ impl Planner {
         let mut managed = self.paired;
         for (k, e) in missing {
             missing_keys.insert(k.clone());
+            // A mapping that only modifies has no accounts of its own (links left from an
+            // earlier configuration included): absence from HR is the owners' business.
+            if !self.owns() {
+                continue;
+            }
             let linked = self.links.contains_key(&k);
             if self.review_hold.contains(&k) {
                 managed += usize::from(linked);
@@ -709,6 +744,21 @@ impl Planner {
             }
             managed += 1;
             if self.o.missing_from_hr != MissingAction::Disable {
+                continue;
+            }
+            // Not this mapping's job (a create-only mapping): its people's absence from HR
+            // makes no leaver; counted when a full mapping would have planned something.
+            let what = if e.disabled {
+                Action::Delete
+            } else {
+                Action::Disable
+            };
+            if !self.allows(what) {
+                if allowed
+                    && (what == Action::Disable || self.retention_delete(&k, &e, "").is_some())
+                {
+                    self.exclude(what);
+                }
                 continue;
             }
             if e.disabled {
@@ -746,6 +796,14 @@ impl Planner {
         }
 
         self.resolve_refs(&missing_keys);
+        // Changes planned after pairing (person references) pass the same filter.
+        if !self.o.actions.is_all() {
+            let changes = std::mem::take(&mut self.changes);
+            self.changes = changes
+                .into_iter()
+                .filter_map(|c| self.restrict(c))
+                .collect();
+        }
         self.changes
             .sort_by(|a, b| (a.kind, &a.key).cmp(&(b.kind, &b.key)));
         let plan = Plan {
@@ -765,6 +823,8 @@ impl Planner {
             unconfirmed,
             orphans,
             managed,
+            actions: (!self.o.actions.is_all()).then(|| self.o.actions.iter().collect()),
+            not_this_mappings_job: self.excluded,
             ..Plan::default()
         };
         (plan, self.observed)

@@ -210,6 +210,18 @@ pub fn render_text(plan: &Plan, detail: bool, limit: Option<usize>) -> String {
             let _ = writeln!(s, "  … {} more", plan.orphans.len() - shown.min(10));
         }
     }
+    if !plan.not_this_mappings_job.is_empty() {
+        let actions = plan
+            .actions
+            .as_ref()
+            .map(|a| a.iter().map(|x| x.as_str()).collect::<Vec<_>>().join(", "))
+            .unwrap_or_default();
+        let _ = writeln!(
+            s,
+            "\nNot this mapping's job (its actions: {actions}; left to other mappings, never applied here):\n  {}",
+            not_its_job(plan)
+        );
+    }
     for x in plan.findings.iter().take(shown) {
         let field = x
             .field
@@ -224,7 +236,7 @@ pub fn render_text(plan: &Plan, detail: bool, limit: Option<usize>) -> String {
     let m = plan.summary();
     let _ = writeln!(
         s,
-        "\nSummary: {} create, {} update, {} enable, {} disable, {}{} unchanged, {} finding(s){}{}",
+        "\nSummary: {} create, {} update, {} enable, {} disable, {}{} unchanged, {} finding(s){}{}{}",
         m.create,
         m.update,
         m.enable,
@@ -240,6 +252,14 @@ pub fn render_text(plan: &Plan, detail: bool, limit: Option<usize>) -> String {
             String::new()
         } else {
             format!(", {} to review", plan.review.len())
+        },
+        if plan.not_this_mappings_job.is_empty() {
+            String::new()
+        } else {
+            format!(
+                ", {} not this mapping's job",
+                plan.not_this_mappings_job.values().sum::<usize>()
+            )
         },
         match (
             plan.is_empty(),
@@ -270,6 +290,15 @@ pub fn render_text(plan: &Plan, detail: bool, limit: Option<usize>) -> String {
         }
     );
     s
+}
+
+/// `1 create, 2 disable`: the changes a mapping's actions left to others, per kind.
+pub fn not_its_job(plan: &Plan) -> String {
+    plan.not_this_mappings_job
+        .iter()
+        .map(|(a, n)| format!("{n} {a}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The plan as LDIF change records (RFC 2849), for review or for applying with another tool:

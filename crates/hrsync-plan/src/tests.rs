@@ -3,6 +3,8 @@ use super::*;
 use hrsync_model::AttrMap;
 use hrsync_model::{AttrChange, Change, ChangeKind, dn};
 
+mod actions;
+
 const OU: &str = "ou=people,dc=example,dc=com";
 
 fn attrs(pairs: &[(&str, &str)]) -> AttrMap {
@@ -386,6 +388,7 @@ fn planner_with_links(links: BTreeMap<String, Link>, f: impl FnOnce(&mut PlanOpt
         targeted: false,
         unlinked_disable: false,
         unfinished_creates: Default::default(),
+        actions: hrsync_model::Actions::all(),
     };
     f(&mut o);
     Planner::new(o, links)

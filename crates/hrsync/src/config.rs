@@ -22,6 +22,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod actions;
 mod notify;
 pub mod plans;
 mod shared;
@@ -450,9 +451,13 @@ pub struct RawMapping {
     pub name: String,
     #[serde(default)]
     pub description: String,
-    /// Automation category, e.g. `user-provisioning`.
+    /// Automation category, e.g. `user-provisioning`; the categories in
+    /// `hrsync_model::actions::CATEGORY_PRESETS` stand for a set of actions.
     #[serde(default = "default_category")]
     pub category: String,
+    /// What this mapping's automation does (`create`, `update`, …); default: its category's
+    /// preset (see `config/actions.rs`).
+    pub actions: Option<Vec<hrsync_model::Action>>,
     #[serde(default = "default_true")]
     pub enabled: bool,
     /// Name of the `[[integration]]` to read from.
@@ -636,6 +641,8 @@ pub struct Job {
     pub mapping: std::sync::Arc<Mapper>,
     pub description: String,
     pub category: String,
+    /// `actions`, or the category's preset.
+    pub actions: hrsync_model::Actions,
     pub source: Source,
     pub directory: DirectoryConfig,
     pub missing_from_hr: MissingAction,
@@ -721,6 +728,7 @@ impl Config {
         self.validate_service()?;
         self.validate_notify()?;
         self.validate_plans()?;
+        self.validate_actions()?;
         let r = &self.raw;
         let mut names = std::collections::BTreeSet::new();
         for (i, it) in r.integrations.iter().enumerate() {
@@ -1417,6 +1425,7 @@ impl Config {
             mapping: std::sync::Arc::new(mapper),
             description: m.description.clone(),
             category: m.category.clone(),
+            actions: m.actions(),
             source,
             directory,
             missing_from_hr: r.lifecycle.missing_from_hr,

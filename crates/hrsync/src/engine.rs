@@ -56,6 +56,7 @@ impl HrRecordResult {
 /// Maps one HR record; what the directory would refuse (its dialect's rules and, when it could
 /// be read, its schema: syntaxes, single values, required attributes, lengths) is a finding
 /// now, not a failed apply on every run.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn map_record(
     mapper: &hrsync_mapping::Mapper,
     dialect: hrsync_directory::Dialect,
@@ -64,6 +65,7 @@ pub(crate) fn map_record(
     statuses: Option<&crate::statuses::StatusRule>,
     rec: &hrsync_model::HrRecord,
     today: chrono::NaiveDate,
+    creates: bool,
 ) -> HrRecordResult {
     match mapper.map_at(rec, today) {
         Ok(d) => {
@@ -84,10 +86,14 @@ pub(crate) fn map_record(
             {
                 // Person references hold the other person's HR value until the planner turns
                 // them into DNs: checked then, not here.
-                let (errors, warn): (Vec<_>, Vec<_>) = schema
-                    .check_entry_except(&d, refs)
-                    .into_iter()
-                    .partition(|f| f.severity == "error");
+                // A mapping that never creates need not map what only a new entry must have.
+                let found = if creates {
+                    schema.check_entry_except(&d, refs)
+                } else {
+                    schema.check_update_except(&d, refs)
+                };
+                let (errors, warn): (Vec<_>, Vec<_>) =
+                    found.into_iter().partition(|f| f.severity == "error");
                 refused = errors;
                 warnings = warn;
             }
@@ -475,6 +481,7 @@ async fn run_inner(
     let statuses = job.statuses.clone();
     let today = now.date_naive();
     let dialect = job.directory.dialect;
+    let creates = job.actions.allows(hrsync_model::Action::Create);
     // The directory first (a bind and one read of its schema, a few ms): no fetch without it,
     // and the schema checks every mapped record.
     let (dir, schema, connect_time) = open_directory(job, store).await?;
@@ -492,6 +499,7 @@ async fn run_inner(
                     statuses.as_ref(),
                     &rec,
                     today,
+                    creates,
                 );
                 let fp = fingerprinter.as_ref().and_then(|f| f.of(&mapper, &rec));
                 // The receiver only goes away when the run is failing anyway.
@@ -716,6 +724,7 @@ pub(crate) fn new_planner(
             unlinked_disable: job.unlinked == crate::config::Unlinked::Disable,
             // Only where accounts get an initial password (AD) does an unfinished create
             // differ from a rehire: it needs a new password, delivered before it is enabled.
+            actions: job.actions,
             unfinished_creates: if job.directory.dialect
                 == hrsync_directory::Dialect::ActiveDirectory
                 && job.directory.passwords.is_some()
@@ -776,6 +785,8 @@ pub(crate) async fn conclude(
         })
         .filter(|row| stored.get(&row.hr_key) != Some(row))
         .collect();
+    // A mapping that only modifies owns no account: it writes no links, now or when applying.
+    let owns = job.actions.owns();
     store.save_plan(run_id, &plan)?;
     store.save_review(&spec.name, &plan.review, baseline.prune_review, now)?;
     if baseline.set {
@@ -844,7 +855,7 @@ pub(crate) async fn conclude(
                 .collect();
             let links: Vec<LinkRow> = pending
                 .iter()
-                .filter(|o| o.ok && changes[o.index].kind != ChangeKind::Delete)
+                .filter(|o| owns && o.ok && changes[o.index].kind != ChangeKind::Delete)
                 .map(|o| {
                     let c = &changes[o.index];
                     LinkRow {
@@ -1018,6 +1029,7 @@ async fn run_targeted(
                 job.statuses.as_ref(),
                 &rec,
                 today,
+                job.actions.allows(hrsync_model::Action::Create),
             ));
             map_time += t.elapsed();
         })
@@ -1194,6 +1206,7 @@ pub(crate) async fn referenced_people(
                 job.statuses.as_ref(),
                 &rec,
                 today,
+                job.actions.allows(hrsync_model::Action::Create),
             ));
         }
     }

@@ -293,6 +293,7 @@ pub async fn explain(
                     job.statuses.as_ref(),
                     rec,
                     today,
+                    job.actions.allows(hrsync_model::Action::Create),
                 );
                 mapped(job, rec, &trace, &r, opts, &secret_tops)
             });
@@ -338,6 +339,7 @@ pub async fn explain(
             job.statuses.as_ref(),
             rec,
             today,
+            job.actions.allows(hrsync_model::Action::Create),
         );
         mapping_result = Some(mapped(job, rec, &trace, &r, opts, &secret_tops));
         results.push(r);
@@ -473,6 +475,13 @@ pub async fn explain(
         &stored,
         &by_values,
     );
+    if !plan.not_this_mappings_job.is_empty() {
+        notes.push(format!(
+            "not this mapping's job (its actions: {}), left to other mappings: {}",
+            job.actions,
+            hrsync_plan::not_its_job(&plan)
+        ));
+    }
     if !fetched.report.complete && fetched.record.is_none() {
         notes.push(
             "the fetch was incomplete: HR may still have this person (a run never treats anyone as gone on an incomplete fetch)"

@@ -787,6 +787,26 @@ impl Schema {
         d: &DesiredEntry,
         skip: &[hrsync_model::AttrName],
     ) -> Vec<Finding> {
+        self.check_desired(d, skip, true)
+    }
+
+    /// [`Self::check_entry_except`] for a mapping that never creates (its `actions` exclude
+    /// `create`): it only modifies existing entries, so the attributes the object classes MUST
+    /// have are not its to map.
+    pub fn check_update_except(
+        &self,
+        d: &DesiredEntry,
+        skip: &[hrsync_model::AttrName],
+    ) -> Vec<Finding> {
+        self.check_desired(d, skip, false)
+    }
+
+    fn check_desired(
+        &self,
+        d: &DesiredEntry,
+        skip: &[hrsync_model::AttrName],
+        creates: bool,
+    ) -> Vec<Finding> {
         if d.leaver {
             return Vec::new();
         }
@@ -795,6 +815,7 @@ impl Schema {
             .get_or_init(|| self.class_info(&self.object_classes));
         self.check_with(&d.dn, info, &d.attrs, skip)
             .into_iter()
+            .filter(|p| creates || p.kind != ProblemKind::MissingRequired)
             .map(|p| {
                 if p.refused {
                     Finding::error(d.key.clone(), p.attr, p.message)

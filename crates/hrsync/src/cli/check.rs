@@ -16,8 +16,13 @@ pub async fn run(path: &Path, online: bool, json: bool) -> Result<i32> {
             .check()
             .with_context(|| format!("{}: mapping {name:?}", path.display()))?;
         lines.push(format!(
-            "mapping {name:?} ({}): {} -> {} ok; reads HR fields {:?}",
+            "mapping {name:?} ({}{}): {} -> {} ok; reads HR fields {:?}",
             job.category,
+            if job.actions.is_all() {
+                String::new()
+            } else {
+                format!("; actions: {}", job.actions)
+            },
             job.source.name(),
             job.directory.label(),
             job.mapping.referenced_fields()

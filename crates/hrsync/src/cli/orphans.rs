@@ -49,6 +49,13 @@ pub async fn run(path: &Path, mapping: Option<&str>, json: bool) -> Result<i32> 
             );
             continue;
         }
+        if !job.actions.owns() {
+            println!(
+                "mapping {name:?}: its actions ({}) only modify accounts it finds by key; it owns none, so it has no orphans (run {})",
+                job.actions, report.run_id
+            );
+            continue;
+        }
         println!(
             "mapping {name:?}: {} orphan(s) — carry {} but are not in HR and were never created or adopted by this mapping; never changed (run {})",
             plan.orphans.len(),

@@ -3,6 +3,7 @@
 //! Each test works in its own OU and its own state database, so tests run in parallel.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod actions;
 mod ad;
 mod common;
 mod crash;
