@@ -105,6 +105,11 @@ impl PaycorFx {
             .replace(
                 "users_ou = \"ou=paycor,dc=example,dc=com\"",
                 &format!("users_ou = \"{people}\""),
+            )
+            // The example's mapping test case expects its DN under the users OU moved above.
+            .replace(
+                "dn = \"uid=1042,ou=paycor,dc=example,dc=com\"",
+                &format!("dn = \"uid=1042,{people}\""),
             );
         let text = edit(text).replace("{addr}", &addr.to_string());
         std::fs::write(dir.path().join("hrsync.toml"), text).unwrap();
