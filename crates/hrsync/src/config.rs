@@ -1184,14 +1184,9 @@ impl Config {
             .collect()
     }
 
-    /// The offline half of [`Config::job`]: the mapping compiled and the status rule, without
-    /// secrets, HR or the directory (`hrsync test` runs mapping test cases with only this).
-    pub fn mapper(
-        &self,
-        mapping: &str,
-    ) -> Result<(Mapper, Option<crate::statuses::StatusRule>), ConfigError> {
-        let r = &self.raw;
-        let (i, m) = r
+    /// The mapping named `mapping`, with its index in the file; an error names the ones defined.
+    fn find_mapping(&self, mapping: &str) -> Result<(usize, &RawMapping), ConfigError> {
+        self.raw
             .mappings
             .iter()
             .enumerate()
@@ -1204,7 +1199,17 @@ impl Config {
                         self.mapping_names()
                     ),
                 )
-            })?;
+            })
+    }
+
+    /// The offline half of [`Config::job`]: the mapping compiled and the status rule, without
+    /// secrets, HR or the directory (`hrsync test` runs mapping test cases with only this).
+    pub fn mapper(
+        &self,
+        mapping: &str,
+    ) -> Result<(Mapper, Option<crate::statuses::StatusRule>), ConfigError> {
+        let r = &self.raw;
+        let (i, m) = self.find_mapping(mapping)?;
         let key = format!("mapping[{i}] ({})", m.name);
         let it = r
             .integrations
@@ -1324,20 +1329,7 @@ impl Config {
     /// Resolves one mapping into a runnable job: loads secrets, compiles formats.
     pub fn job(&self, mapping: &str) -> Result<Job, ConfigError> {
         let r = &self.raw;
-        let (i, m) = r
-            .mappings
-            .iter()
-            .enumerate()
-            .find(|(_, m)| m.name == mapping)
-            .ok_or_else(|| {
-                self.invalid(
-                    "mapping",
-                    format!(
-                        "no mapping named {mapping:?}; defined: {:?}",
-                        self.mapping_names()
-                    ),
-                )
-            })?;
+        let (i, m) = self.find_mapping(mapping)?;
         let key = format!("mapping[{i}] ({})", m.name);
         let (ii, it) = r
             .integrations
