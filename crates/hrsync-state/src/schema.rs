@@ -134,8 +134,12 @@ impl Store {
             source,
         })?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
-        let version = user_version(&conn).map_err(|e| typed(e, &shown))?;
-        check_version(&conn, version, &shown)
+        // The version and the table list are read in one read transaction (one snapshot):
+        // read as two statements, another process's migration could commit between them,
+        // and a database seen at version 0 with tables would look like another program's.
+        let snapshot = conn.unchecked_transaction().map_err(|e| typed(e, &shown))?;
+        let version = user_version(&snapshot).map_err(|e| typed(e, &shown))?;
+        check_version(&snapshot, version, &shown)
     }
 
     fn init(mut conn: Connection, path: &str) -> Result<Store> {
@@ -225,7 +229,8 @@ fn user_version(conn: &Connection) -> rusqlite::Result<i64> {
 }
 
 /// The schema version is one this hrsync can use, and a version-0 database is empty (not
-/// another program's).
+/// another program's). `conn` must be inside the transaction that read `version`, so that
+/// the tables are seen in the same snapshot as the version.
 fn check_version(conn: &Connection, version: i64, path: &str) -> Result<()> {
     if version > MIGRATIONS.len() as i64 {
         return Err(StateError::TooNew {

@@ -107,3 +107,37 @@ fn processes_open_a_fresh_database_at_once() {
         assert_eq!(s.runs(100).unwrap().len(), 6);
     }
 }
+
+/// `check_path` (run by every `open`, before it migrates) looking at a database that another
+/// thread is creating never takes the half-made database for another program's. Before the
+/// fix it read the version and the table list as two snapshots: version 0 from before the
+/// migration's commit, the tables from after it.
+#[test]
+fn checking_a_database_while_it_is_being_created_never_calls_it_foreign() {
+    for round in 0..40 {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let checker = {
+            let path = path.clone();
+            let done = done.clone();
+            std::thread::spawn(move || {
+                let mut checks = 0u32;
+                // Bounded: the creator ends within seconds; the loop ends with it, or after
+                // a million checks.
+                while !done.load(std::sync::atomic::Ordering::SeqCst) && checks < 1_000_000 {
+                    checks += 1;
+                    if let Err(e) = Store::check_path(&path) {
+                        return Err(format!("check {checks}: {e}"));
+                    }
+                }
+                Ok(checks)
+            })
+        };
+        let opened = Store::open(&path).map(|_| ());
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        let checked = checker.join().unwrap();
+        assert!(opened.is_ok(), "round {round}: open: {opened:?}");
+        assert!(checked.is_ok(), "round {round}: {checked:?}");
+    }
+}
