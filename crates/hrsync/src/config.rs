@@ -93,13 +93,21 @@ pub struct RawState {
     /// SQLite file, relative to the config file. Default `hrsync.db`.
     #[serde(default = "default_state_path")]
     pub path: PathBuf,
+    /// How many HR snapshots of complete full fetches each mapping keeps for `hrsync replay`
+    /// (gzip JSON lines, 0600, in `<state file>.hr-snapshots/`). 0 keeps none. Default 7.
+    #[serde(default = "default_keep_hr_snapshots")]
+    pub keep_hr_snapshots: usize,
 }
 impl Default for RawState {
     fn default() -> Self {
         RawState {
             path: default_state_path(),
+            keep_hr_snapshots: default_keep_hr_snapshots(),
         }
     }
+}
+fn default_keep_hr_snapshots() -> usize {
+    7
 }
 fn default_state_path() -> PathBuf {
     PathBuf::from("hrsync.db")
@@ -677,6 +685,9 @@ pub struct Job {
     pub config_fingerprint: plans::ConfigFingerprint,
     /// `[plans] expire_hours`.
     pub plan_expiry: chrono::Duration,
+    /// Where full runs keep their HR snapshot for `hrsync replay` (`None`: keep_hr_snapshots
+    /// = 0).
+    pub hr_snapshots: Option<crate::replay::snapshot::SnapshotSpec>,
 }
 
 impl Config {
@@ -685,6 +696,12 @@ impl Config {
             path: path.display().to_string(),
             reason: e.to_string(),
         })?;
+        Self::parse(path, text)
+    }
+
+    /// A configuration from its text, as if read from `path` (relative paths resolve beside
+    /// it): `hrsync replay` reads back the text a run used.
+    pub fn parse(path: &Path, text: String) -> Result<Config, ConfigError> {
         let raw: RawConfig = toml::from_str(&text).map_err(|e| ConfigError::Parse {
             path: path.display().to_string(),
             message: e.to_string(),
@@ -1445,6 +1462,14 @@ impl Config {
             approval: m.approval.clone().filter(|a| !a.require.is_empty()),
             config_fingerprint: plans::fingerprint(&self.text, &m.name)
                 .map_err(|e| self.invalid("mapping", e))?,
+            hr_snapshots: (r.state.keep_hr_snapshots > 0).then(|| {
+                crate::replay::snapshot::SnapshotSpec {
+                    dir: crate::replay::snapshot::dir_for(&self.state_path(), &m.name),
+                    keep: r.state.keep_hr_snapshots,
+                    config_path: self.path.clone(),
+                    config_text: self.text.clone(),
+                }
+            }),
             plan_expiry: r.plans.expiry().ok_or_else(|| {
                 self.invalid(
                     "plans.expire_hours",

@@ -485,9 +485,30 @@ async fn run_inner(
     // The directory first (a bind and one read of its schema, a few ms): no fetch without it,
     // and the schema checks every mapped record.
     let (dir, schema, connect_time) = open_directory(job, store).await?;
+    let keep = mapper.referenced_fields();
+    // A full run keeps what it fetched for `hrsync replay` (written on a blocking thread; kept
+    // only if the fetch turns out complete).
+    let mut snapshot_note = None;
+    let mut snapshot = match &job.hr_snapshots {
+        Some(s) if !incremental => {
+            match crate::replay::snapshot::Writer::start(
+                s,
+                run_id,
+                &spec.name,
+                now,
+                keep.iter().cloned().collect(),
+            ) {
+                Ok(w) => Some(w),
+                Err(e) => {
+                    snapshot_note = Some(e.to_string());
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
     let fetch_task = tokio::spawn(async move {
         let t = Instant::now();
-        let keep = mapper.referenced_fields();
         let report = source
             .fetch_with(Some(&keep), |rec| {
                 let t = Instant::now();
@@ -504,9 +525,12 @@ async fn run_inner(
                 let fp = fingerprinter.as_ref().and_then(|f| f.of(&mapper, &rec));
                 // The receiver only goes away when the run is failing anyway.
                 let _ = tx.send((mapped, t.elapsed(), fp));
+                if let Some(w) = snapshot.as_mut() {
+                    w.push(rec);
+                }
             })
             .await;
-        (report, t.elapsed())
+        (report, t.elapsed(), snapshot)
     });
     // The stored links are read while the first pages arrive (they queue on the channel).
     let planner = new_planner(
@@ -574,12 +598,28 @@ async fn run_inner(
     let ((), directory) = tokio::join!(plan_records, read_directory);
     // The directory's error first: on one, the fetch task was cancelled on purpose.
     let (dir, snapshot_time) = directory?;
-    let (fetched, fetch_time) = fetch_task
+    let (fetched, fetch_time, snapshot) = fetch_task
         .await
         .map_err(|e| EngineError::Task(e.to_string()))?;
     let fetch_report = fetched?;
     let t = Instant::now();
     let mut fetch_report = fetch_report;
+    if let Some(w) = snapshot {
+        match w.finish(fetch_report.complete && !incremental).await {
+            Ok(Some((path, n))) => tracing::info!(
+                path = %path.display(),
+                records = n,
+                "HR snapshot kept for hrsync replay"
+            ),
+            Ok(None) => {}
+            Err(e) => snapshot_note = Some(e.to_string()),
+        }
+    }
+    if let Some(e) = snapshot_note {
+        fetch_report
+            .notes
+            .push(format!("HR snapshot for `hrsync replay` not kept: {e}"));
+    }
     let mut planner = planner.into_inner();
     // Record-count guard: a complete fetch with far fewer people than the last good one is more
     // likely an HR-side filter or permission change than a mass exodus.
@@ -1215,7 +1255,7 @@ pub(crate) async fn referenced_people(
 
 /// Picks unique names (e.g. `sAMAccountName`) for the plan's creates: checked against the
 /// directory, this run and the ledger of names hrsync ever gave.
-async fn assign_unique(
+pub(crate) async fn assign_unique(
     job: &Job,
     store: &Store,
     dir: &Directory,

@@ -12,6 +12,7 @@ pub mod notify;
 pub mod person;
 pub mod plans;
 mod recover;
+pub mod replay;
 pub mod sensitive;
 pub mod service;
 pub mod statuses;

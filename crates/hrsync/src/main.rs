@@ -271,6 +271,37 @@ enum Cmd {
         #[arg(long, value_name = "N", default_value_t = 10)]
         history: usize,
     },
+    /// What would a configuration change do to real people? Maps the HR records a full run
+    /// fetched (kept as a snapshot, [state] keep_hr_snapshots) with this configuration and
+    /// compares the result with what the run's own configuration made of them and with the
+    /// directory now: attributes changed or removed, DNs, leavers, collisions, what
+    /// thresholds would hold. Writes nothing.
+    Replay {
+        #[command(flatten)]
+        common: Common,
+        /// The mapping (needed when the configuration has more than one).
+        #[arg(short, long)]
+        mapping: Option<String>,
+        /// The run whose HR snapshot is replayed (default: the newest kept).
+        #[arg(long)]
+        run: Option<i64>,
+        /// The old configuration to compare with (default: the text the run used, kept in
+        /// its snapshot).
+        #[arg(long, value_name = "FILE")]
+        old: Option<PathBuf>,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Examples shown per section.
+        #[arg(long, value_name = "N", default_value_t = 5)]
+        examples: usize,
+        /// Do not bind to the directory: compare the two configurations only.
+        #[arg(long)]
+        no_directory: bool,
+        /// List the runs whose snapshots are kept, and stop.
+        #[arg(long, conflicts_with_all = ["run", "old"])]
+        list: bool,
+    },
     /// Run the mapping's test cases ([[test]] in the config, files in tests/ beside it)
     /// offline: no HR, no directory. Prints a diff per failure; exit code 1 when one fails.
     /// With --record KEY: fetch that person from HR and print (--write: save in tests/) a new
@@ -518,6 +549,28 @@ async fn real_main(cli: Cli) -> Result<i32> {
             show_sensitive,
             history,
         } => cli::explain::run(&common.config, mapping, &key, json, show_sensitive, history).await,
+        Cmd::Replay {
+            common,
+            mapping,
+            run,
+            old,
+            json,
+            examples,
+            no_directory,
+            list,
+        } => {
+            cli::replay::run(cli::replay::Args {
+                config: &common.config,
+                mapping,
+                run,
+                old: old.as_deref(),
+                json,
+                examples,
+                directory: !no_directory,
+                list,
+            })
+            .await
+        }
         Cmd::Test {
             common,
             json,

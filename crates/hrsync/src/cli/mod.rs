@@ -11,6 +11,7 @@ pub mod oauth;
 pub mod orchestrate;
 pub mod orphans;
 pub mod plans;
+pub mod replay;
 
 #[cfg(test)]
 #[allow(clippy::expect_used, clippy::unwrap_used)]
