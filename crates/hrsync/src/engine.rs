@@ -526,7 +526,7 @@ async fn run_inner(
                 // The receiver only goes away when the run is failing anyway.
                 let _ = tx.send((mapped, t.elapsed(), fp));
                 if let Some(w) = snapshot.as_mut() {
-                    w.push(rec);
+                    w.push(&rec);
                 }
             })
             .await;

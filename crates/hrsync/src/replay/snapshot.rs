@@ -7,9 +7,9 @@
 //! [`HrRecord`] per line; the last line is a [`Trailer`] with the record count, so that a
 //! truncated file is told apart from a small fetch.
 //!
-//! Writing happens on a blocking thread fed by a bounded channel, off the path of the run: the
-//! fetch task hands each record over (it is done with it) and the thread serialises and
-//! compresses. A snapshot is kept only for a complete full fetch; an incomplete or incremental
+//! Each record is serialised on the fetch task as it is mapped (the task frees it there, as it
+//! would anyway), and compressed and written on a blocking thread fed by a bounded channel of
+//! large chunks. A snapshot is kept only for a complete full fetch; an incomplete or incremental
 //! one is deleted (replaying part of HR would show people as gone). Keeping one never fails a
 //! run: a write error is a note on the fetch.
 
@@ -19,16 +19,17 @@ use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
 use hrsync_model::HrRecord;
 use serde::{Deserialize, Serialize};
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
 /// The format name in every header.
 pub const FORMAT: &str = "hrsync-hr-snapshot/1";
 
-/// Records handed to the writer thread at once (one channel message).
-const BATCH: usize = 512;
-/// Batches waiting for the writer at most: the fetch waits beyond this (memory stays bounded
-/// when compression is slower than HR).
+/// Bytes of JSON lines handed to the compressing thread at once (large: the deflater fed one
+/// small write per JSON token costs several times the whole fetch).
+const CHUNK: usize = 256 * 1024;
+/// Chunks waiting for the compressing thread at most: the fetch waits beyond this (memory
+/// stays bounded when compression is slower than HR).
 const QUEUE: usize = 16;
 
 #[derive(Debug, thiserror::Error)]
@@ -152,9 +153,13 @@ fn private_dir(dir: &Path) -> Result<(), SnapshotError> {
 
 /// A snapshot being written: records go to [`Writer::push`], then [`Writer::finish`].
 pub struct Writer {
-    batch: Vec<HrRecord>,
-    tx: std::sync::mpsc::SyncSender<Vec<HrRecord>>,
-    task: tokio::task::JoinHandle<Result<usize, SnapshotError>>,
+    /// JSON lines not yet handed to the compressing thread.
+    buf: Vec<u8>,
+    records: usize,
+    /// A record that could not be serialised (the snapshot is then not kept).
+    failed: Option<String>,
+    tx: std::sync::mpsc::SyncSender<Vec<u8>>,
+    task: tokio::task::JoinHandle<Result<(), SnapshotError>>,
     /// Set by `finish`: a writer dropped without it (the run failed) deletes its file.
     committed: std::sync::Arc<std::sync::atomic::AtomicBool>,
     part: PathBuf,
@@ -164,7 +169,7 @@ pub struct Writer {
 
 impl Writer {
     /// Starts the snapshot of run `run`: creates the `.part` file (0600) and the thread that
-    /// writes it. Call inside a Tokio runtime.
+    /// compresses and writes it. Call inside a Tokio runtime.
     pub fn start(
         spec: &SnapshotSpec,
         run: i64,
@@ -192,47 +197,33 @@ impl Writer {
             config_path: spec.config_path.clone(),
             config_text: spec.config_text.clone(),
         };
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<HrRecord>>(QUEUE);
+        let mut buf = Vec::with_capacity(CHUNK + 4096);
+        line(&mut buf, &header).map_err(io(&part, "cannot write it"))?;
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(QUEUE);
         let shown = part.clone();
         let committed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let done = committed.clone();
         let task = tokio::task::spawn_blocking(move || {
-            let mut out = GzEncoder::new(BufWriter::new(file), Compression::fast());
-            let mut n = 0usize;
-            let write = |out: &mut GzEncoder<BufWriter<std::fs::File>>,
-                         v: &dyn erased::Line|
-             -> std::io::Result<()> {
-                v.write_line(out)?;
-                out.write_all(b"\n")
-            };
-            write(&mut out, &header).map_err(io(&shown, "cannot write it"))?;
+            let mut out = GzEncoder::new(file, Compression::fast());
+            let wrote = |e| io(&shown, "cannot write it")(e);
             // Ends when the sender is dropped (finish, or the run gave up).
-            while let Ok(batch) = rx.recv() {
-                for r in &batch {
-                    write(&mut out, r).map_err(io(&shown, "cannot write it"))?;
-                    n += 1;
-                }
+            while let Ok(chunk) = rx.recv() {
+                out.write_all(&chunk).map_err(wrote)?;
             }
             if !done.load(std::sync::atomic::Ordering::SeqCst) {
                 // Dropped without `finish`: the run ended on an error.
                 drop(out);
                 let _ = std::fs::remove_file(&shown);
-                return Ok(0);
+                return Ok(());
             }
-            let trailer = Trailer {
-                end: true,
-                records: n,
-            };
-            write(&mut out, &trailer).map_err(io(&shown, "cannot write it"))?;
-            let file = out
-                .finish()
-                .and_then(|w| w.into_inner().map_err(|e| e.into_error()))
-                .map_err(io(&shown, "cannot write it"))?;
-            file.sync_all().map_err(io(&shown, "cannot write it"))?;
-            Ok(n)
+            let file = out.finish().map_err(wrote)?;
+            file.sync_all().map_err(wrote)?;
+            Ok(())
         });
         Ok(Writer {
-            batch: Vec::with_capacity(BATCH),
+            buf,
+            records: 0,
+            failed: None,
             tx,
             task,
             committed,
@@ -242,12 +233,22 @@ impl Writer {
         })
     }
 
-    /// Hands one record to the writer (waits when the writer is [`QUEUE`] batches behind). A
-    /// writer that stopped on an error drops records; `finish` reports the error.
-    pub fn push(&mut self, rec: HrRecord) {
-        self.batch.push(rec);
-        if self.batch.len() >= BATCH {
-            let full = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
+    /// Adds one record. It is serialised here, on the caller's thread (which allocated it:
+    /// freeing it on another thread costs more than the serialising), into large chunks that
+    /// the writing thread compresses; the caller waits when that thread is [`QUEUE`] chunks
+    /// behind. After an error the rest is ignored and `finish` reports it.
+    pub fn push(&mut self, rec: &HrRecord) {
+        if self.failed.is_some() {
+            return;
+        }
+        if let Err(e) = line(&mut self.buf, rec) {
+            self.failed = Some(format!("record {}: {e}", rec.index));
+            return;
+        }
+        self.records += 1;
+        if self.buf.len() >= CHUNK {
+            let full = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK + 4096));
+            // The thread only goes away after a write error, which `finish` reports.
             let _ = self.tx.send(full);
         }
     }
@@ -257,7 +258,9 @@ impl Writer {
     /// partial file is deleted and `None` returned.
     pub async fn finish(self, keep: bool) -> Result<Option<(PathBuf, usize)>, SnapshotError> {
         let Writer {
-            batch,
+            mut buf,
+            records,
+            failed,
             tx,
             task,
             committed,
@@ -265,8 +268,11 @@ impl Writer {
             path,
             spec,
         } = self;
-        if !batch.is_empty() {
-            let _ = tx.send(batch);
+        let keep = keep && failed.is_none();
+        if keep {
+            let trailer = Trailer { end: true, records };
+            line(&mut buf, &trailer).map_err(io(&part, "cannot write it"))?;
+            let _ = tx.send(buf);
         }
         committed.store(true, std::sync::atomic::Ordering::SeqCst);
         drop(tx);
@@ -278,14 +284,21 @@ impl Writer {
                 source: std::io::Error::other(e.to_string()),
             }),
         };
+        if let Some(f) = failed {
+            let _ = std::fs::remove_file(&part);
+            return Err(SnapshotError::Io {
+                path: part.display().to_string(),
+                what: "a record could not be written",
+                source: std::io::Error::other(f),
+            });
+        }
         if !keep || written.is_err() {
             let _ = std::fs::remove_file(&part);
             return written.map(|_| None);
         }
-        let n = written?;
         std::fs::rename(&part, &path).map_err(io(&path, "cannot move it into place"))?;
         prune(&spec.dir, spec.keep)?;
-        Ok(Some((path, n)))
+        Ok(Some((path, records)))
     }
 }
 
@@ -429,16 +442,11 @@ pub fn read_file(path: &Path) -> Result<Snapshot, SnapshotError> {
     }
 }
 
-/// One JSON line of any of the three kinds, without making the writer generic.
-mod erased {
-    pub trait Line {
-        fn write_line(&self, out: &mut dyn std::io::Write) -> std::io::Result<()>;
-    }
-    impl<T: serde::Serialize> Line for T {
-        fn write_line(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
-            serde_json::to_writer(out, self).map_err(std::io::Error::other)
-        }
-    }
+/// Appends `v` as one JSON line to `buf`.
+fn line<T: Serialize>(buf: &mut Vec<u8>, v: &T) -> std::io::Result<()> {
+    serde_json::to_writer(&mut *buf, v).map_err(std::io::Error::other)?;
+    buf.push(b'\n');
+    Ok(())
 }
 
 #[cfg(test)]
@@ -473,7 +481,7 @@ mod tests {
         let s = spec(tmp.path(), 7);
         let mut w = Writer::start(&s, 3, "m", Utc::now(), vec!["first_name".into()]).unwrap();
         for i in 0..1500 {
-            w.push(rec(i, "Zoë \"O'Brien\"\n"));
+            w.push(&rec(i, "Zoë \"O'Brien\"\n"));
         }
         let (path, n) = w.finish(true).await.unwrap().unwrap();
         assert_eq!(n, 1500);
@@ -499,13 +507,13 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let s = spec(tmp.path(), 2);
         let mut w = Writer::start(&s, 1, "m", Utc::now(), vec![]).unwrap();
-        w.push(rec(0, "a"));
+        w.push(&rec(0, "a"));
         assert!(w.finish(false).await.unwrap().is_none());
         assert_eq!(kept(&s.dir).unwrap(), Vec::<i64>::new());
         assert_eq!(std::fs::read_dir(&s.dir).unwrap().count(), 0);
         for run in [4, 5, 9] {
             let mut w = Writer::start(&s, run, "m", Utc::now(), vec![]).unwrap();
-            w.push(rec(0, "a"));
+            w.push(&rec(0, "a"));
             w.finish(true).await.unwrap();
         }
         assert_eq!(kept(&s.dir).unwrap(), vec![5, 9]);
@@ -522,7 +530,7 @@ mod tests {
         let s = spec(tmp.path(), 7);
         let mut w = Writer::start(&s, 2, "m", Utc::now(), vec![]).unwrap();
         for i in 0..100 {
-            w.push(rec(i, "x"));
+            w.push(&rec(i, "x"));
         }
         let (path, _) = w.finish(true).await.unwrap().unwrap();
         // Rewrite it without its last line (the end marker).
@@ -550,7 +558,7 @@ mod tests {
         let s = spec(tmp.path(), 7);
         let mut w = Writer::start(&s, 6, "m", Utc::now(), vec![]).unwrap();
         for i in 0..2000 {
-            w.push(rec(i, "x"));
+            w.push(&rec(i, "x"));
         }
         drop(w);
         // The thread removes the file when it sees the channel closed; bounded wait.
