@@ -515,7 +515,15 @@ async fn against_directory(
         moves,
         renames,
         held: plan.held.len(),
-        held_reasons: plan.held_reasons.clone(),
+        // The reasons end with how to release a real run's held changes; replay made none.
+        held_reasons: plan
+            .held_reasons
+            .iter()
+            .map(|r| match r.find("; review them, then run") {
+                Some(i) => format!("{}; a plan would hold them", &r[..i]),
+                None => r.clone(),
+            })
+            .collect(),
         awaiting_approval: plan.awaiting_approval.len(),
         collisions: collision
             .iter()

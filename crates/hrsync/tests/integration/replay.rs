@@ -113,6 +113,11 @@ async fn replay_of_a_real_run_with_a_misspelt_field_reports_every_mail_removal_a
     assert_eq!(code, 0, "{out}");
     assert!(out.contains(&format!("mail: {with_mail} REMOVED")), "{out}");
     assert!(out.contains("HELD by thresholds"), "{out}");
+    assert!(out.contains("removal(s) of mail"), "{out}");
+    assert!(
+        !out.contains("--confirm-held"),
+        "replay has no run to confirm: {out}"
+    );
     assert!(out.contains("Nothing was written"), "{out}");
 
     // Nothing was written: the directory, the runs, the links.
