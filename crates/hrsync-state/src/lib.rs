@@ -64,6 +64,8 @@ pub enum StateError {
     },
     #[error("state database: {0}")]
     Sql(#[from] rusqlite::Error),
+    #[error("state database: the operating system's random generator failed: {0}")]
+    Random(String),
     #[error("state database: cannot encode JSON: {0}")]
     Json(#[from] serde_json::Error),
 }

@@ -42,6 +42,7 @@ const SMALL: &[(&str, &str)] = &[
         "one row per configured automation and per mapping lock",
     ),
     ("sqlite_master", "the schema: one row per table and index"),
+    ("meta", "a few named values of the database"),
 ];
 
 /// The table a plan line reads (`SCAN t …`, `SEARCH t …`), if any.

@@ -80,6 +80,30 @@ fn saved_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SavedPlanRow> {
 impl Store {
     /// Makes run `row.run_id`'s stored plan a saved plan with these items (one transaction;
     /// saving again replaces the items' assumptions, keeping nothing of earlier decisions).
+    /// This database's key for the HR fingerprints of saved plans (32 random bytes, made on
+    /// first use; several processes asking at once get the same). Fingerprints are keyed so
+    /// that a plan file's hashes cannot be matched against guessed values (a salary, a birth
+    /// date) by anyone without the state database.
+    pub fn fingerprint_key(&self) -> Result<Vec<u8>> {
+        const NAME: &str = "fingerprint_key";
+        let get = |s: &Store| -> Result<Option<Vec<u8>>> {
+            Ok(s.conn
+                .prepare_cached(sql::META_GET)?
+                .query_row([NAME], |r| r.get(0))
+                .optional()?)
+        };
+        if let Some(k) = get(self)? {
+            return Ok(k);
+        }
+        let mut key = [0u8; 32];
+        getrandom::fill(&mut key).map_err(|e| crate::StateError::Random(e.to_string()))?;
+        self.conn
+            .prepare_cached(sql::META_INSERT_NEW)?
+            .execute(params![NAME, key.to_vec()])?;
+        // Another process may have made it first: theirs is the key.
+        get(self)?.ok_or_else(|| crate::StateError::Random("the key was not stored".into()))
+    }
+
     pub fn save_saved_plan(&mut self, row: &SavedPlanRow, items: &[PlanItem]) -> Result<()> {
         let tx = self.write()?;
         tx.prepare_cached(sql::SAVED_PLAN_UPSERT)?.execute(params![
@@ -264,5 +288,31 @@ mod tests {
         assert_eq!(got[1].applied_run, Some(7));
         assert_eq!(s.saved_plan(run).unwrap().unwrap().status, "applied");
         assert!(s.saved_plans("open").unwrap().is_empty());
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod fingerprint_key_tests {
+    use crate::Store;
+
+    #[test]
+    fn the_key_is_random_per_database_and_stays() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Store::open(&dir.path().join("a.db")).unwrap();
+        let k = a.fingerprint_key().unwrap();
+        assert_eq!(k.len(), 32);
+        assert_eq!(a.fingerprint_key().unwrap(), k);
+        drop(a);
+        assert_eq!(
+            Store::open(&dir.path().join("a.db"))
+                .unwrap()
+                .fingerprint_key()
+                .unwrap(),
+            k,
+            "kept across opens"
+        );
+        let b = Store::open(&dir.path().join("b.db")).unwrap();
+        assert_ne!(b.fingerprint_key().unwrap(), k);
     }
 }

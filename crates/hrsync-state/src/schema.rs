@@ -577,6 +577,14 @@ CREATE TABLE IF NOT EXISTS plan_items (
     PRIMARY KEY (run_id, part, idx)
 );
 "#,
+    // 16: values of this database that are not rows of a table (the key of the HR
+    // fingerprints in saved plans).
+    r#"
+CREATE TABLE IF NOT EXISTS meta (
+    name TEXT PRIMARY KEY,
+    value BLOB NOT NULL
+);
+"#,
 ];
 
 #[cfg(test)]

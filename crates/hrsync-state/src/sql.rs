@@ -75,6 +75,8 @@ statements! {
         "INSERT INTO saved_plans (run_id, mapping, config_fp, saved_by, saved_at, expires_at, status)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'open')
          ON CONFLICT (run_id) DO UPDATE SET config_fp = ?3, expires_at = ?6";
+    META_GET(Access::Point) = "SELECT value FROM meta WHERE name = ?1";
+    META_INSERT_NEW(Access::Point) = "INSERT OR IGNORE INTO meta (name, value) VALUES (?1, ?2)";
     SAVED_PLAN_GET(Access::Point) =
         "SELECT run_id, mapping, config_fp, saved_by, saved_at, expires_at, status, applied_run
          FROM saved_plans WHERE run_id = ?1";

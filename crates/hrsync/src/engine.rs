@@ -474,8 +474,14 @@ async fn run_inner(
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(HrRecordResult, Duration, Fp)>();
     let mapper = job.mapping.clone();
     // Saved plans keep each person's HR fingerprint (what the change assumed about HR).
-    let fingerprinter =
-        (opts.save || job.approval.is_some()).then(|| crate::plans::Fingerprinter::new(job));
+    let fingerprinter = if opts.save || job.approval.is_some() {
+        Some(crate::plans::Fingerprinter::new(
+            job,
+            store.fingerprint_key()?,
+        ))
+    } else {
+        None
+    };
     let fingerprints = RefCell::new(std::collections::BTreeMap::new());
     let refs = ref_attrs(job);
     let statuses = job.statuses.clone();
@@ -1039,8 +1045,14 @@ async fn run_targeted(
     // Keys are compared as the source compares them: IceHrm answers a filter for `emp112`
     // with EMP112 (case- and accent-insensitive).
     let mut found: std::collections::BTreeSet<String> = Default::default();
-    let fingerprinter =
-        (opts.save || job.approval.is_some()).then(|| crate::plans::Fingerprinter::new(job));
+    let fingerprinter = if opts.save || job.approval.is_some() {
+        Some(crate::plans::Fingerprinter::new(
+            job,
+            store.fingerprint_key()?,
+        ))
+    } else {
+        None
+    };
     let mut fingerprints = std::collections::BTreeMap::new();
     let mut report = source
         .fetch_with(Some(&keep), |rec| {

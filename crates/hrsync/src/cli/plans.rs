@@ -93,7 +93,7 @@ pub(crate) fn after_save(
 ) -> Result<()> {
     let saved = plans::load_unchecked(store, report.run_id)?;
     if let Some(out) = &args.out {
-        plans::write_plan_file(out, &saved)?;
+        plans::write_plan_file(out, &saved, store)?;
     }
     if json {
         return Ok(());

@@ -123,7 +123,7 @@ pub(crate) async fn run(
     // What HR says now about these people, and what the directory has under their keys.
     let t = std::time::Instant::now();
     let keys: BTreeSet<String> = candidates.iter().map(|c| c.change.key.clone()).collect();
-    let hr_now = hr_fingerprints(job, &keys).await;
+    let hr_now = hr_fingerprints(job, &keys, store.fingerprint_key()?).await;
     timings.fetch_ms = t.elapsed().as_millis() as u64;
     let t = std::time::Instant::now();
     let mut entries: BTreeMap<String, Vec<DirEntry>> = BTreeMap::new();
@@ -325,6 +325,7 @@ fn record_outcomes(
 async fn hr_fingerprints(
     job: &Job,
     keys: &BTreeSet<String>,
+    fingerprint_key: Vec<u8>,
 ) -> Result<BTreeMap<String, super::HrFingerprint>, String> {
     let mut out = BTreeMap::new();
     if keys.is_empty() {
@@ -333,7 +334,7 @@ async fn hr_fingerprints(
     let spec = job.mapping.spec();
     let mut source = job.source.clone();
     source.restrict(&spec.primary_key, keys);
-    let fp = super::Fingerprinter::new(job);
+    let fp = super::Fingerprinter::new(job, fingerprint_key);
     let mut keep = job.mapping.referenced_fields();
     keep.insert(
         spec.primary_key

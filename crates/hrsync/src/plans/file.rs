@@ -38,12 +38,17 @@ pub struct PlanFile {
     pub expires_at: DateTime<Utc>,
     /// The configuration's fingerprint (per part; secrets left out).
     pub config_fingerprint: crate::config::plans::ConfigFingerprint,
+    /// Which state database's key the HR fingerprints are hashed with (a hash of the key):
+    /// only that database can check them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint_key: Option<String>,
     pub items: Vec<FileItem>,
     pub plan: Plan,
 }
 
 impl PlanFile {
-    pub fn of(saved: &SavedPlan) -> Result<PlanFile, PlanError> {
+    /// The file of `saved`, whose HR fingerprints were hashed with the key named `key_id`.
+    pub fn of(saved: &SavedPlan, key_id: String) -> Result<PlanFile, PlanError> {
         let mut items = Vec::new();
         for i in &saved.items {
             items.push(FileItem {
@@ -68,20 +73,28 @@ impl PlanFile {
             saved_at: saved.saved_at.clone(),
             expires_at: saved.expires_at,
             config_fingerprint: saved.config_fingerprint.clone(),
+            fingerprint_key: Some(key_id),
             items,
             plan: saved.plan.clone(),
         })
     }
 }
 
-/// Writes saved plan `saved` to `path` (0600, replacing the file).
-pub fn write_plan_file(path: &Path, saved: &SavedPlan) -> Result<(), PlanError> {
+/// Writes saved plan `saved` of `store` to `path` (0600, replacing the file).
+pub fn write_plan_file(
+    path: &Path,
+    saved: &SavedPlan,
+    store: &hrsync_state::Store,
+) -> Result<(), PlanError> {
     let err = |m: String| PlanError::File {
         path: path.display().to_string(),
         message: m,
     };
-    let text =
-        serde_json::to_string_pretty(&PlanFile::of(saved)?).map_err(|e| err(e.to_string()))?;
+    let text = serde_json::to_string_pretty(&PlanFile::of(
+        saved,
+        super::key_id(&store.fingerprint_key()?),
+    )?)
+    .map_err(|e| err(e.to_string()))?;
     let mut o = std::fs::OpenOptions::new();
     o.write(true).create(true).truncate(true);
     #[cfg(unix)]
@@ -117,6 +130,17 @@ pub fn read_plan_file(path: &Path, store: &hrsync_state::Store) -> Result<SavedP
             "format {:?}, this hrsync reads {FORMAT:?}",
             f.format
         )));
+    }
+    // HR fingerprints hashed with another database's key cannot be checked here: every
+    // change would look stale for a wrong reason.
+    let here_key = super::key_id(&store.fingerprint_key()?);
+    if f.items.iter().any(|i| i.hr_fingerprint.is_some())
+        && f.fingerprint_key.as_deref() != Some(here_key.as_str())
+    {
+        return Err(err(match &f.fingerprint_key {
+            Some(_) => "made with another state database (its HR fingerprints are keyed to that database, so this one cannot check what the plan assumed about HR): apply it with the configuration and state database that made it, or make a new plan here".into(),
+            None => "made by an older hrsync (unkeyed HR fingerprints): make a new plan".into(),
+        }));
     }
     let mut items = Vec::new();
     for i in &f.items {

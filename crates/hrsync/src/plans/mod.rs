@@ -56,21 +56,67 @@ pub enum PlanError {
 }
 
 /// The fingerprint of a person's HR record: for each field the mapping reads (top level), a
-/// short hash of its value. Two fetches of an unchanged record give the same fingerprint; a
-/// changed field is named by comparing two.
+/// short keyed hash of its value. Two fetches of an unchanged record give the same fingerprint;
+/// a changed field is named by comparing two.
 pub type HrFingerprint = BTreeMap<String, String>;
 
-/// Takes HR fingerprints with a mapping's fields (computed once).
-#[derive(Debug, Clone)]
+/// Takes HR fingerprints with a mapping's fields (computed once) and the state database's key
+/// ([`hrsync_state::Store::fingerprint_key`]): HMAC-SHA256 of the field's name and value, so a
+/// plan file's hashes cannot be matched against guessed values (a salary, a birth date) by
+/// anyone without the state database.
+#[derive(Clone)]
 pub struct Fingerprinter {
     fields: Vec<String>,
+    key: Vec<u8>,
+}
+
+impl std::fmt::Debug for Fingerprinter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fingerprinter")
+            .field("fields", &self.fields)
+            .field("key", &"(hidden)")
+            .finish()
+    }
+}
+
+/// The name of a fingerprint key in plan files (a hash of it, not the key): a file from
+/// another state database is told apart from one whose people all changed.
+pub fn key_id(key: &[u8]) -> String {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update(b"hrsync fingerprint key id\0");
+    h.update(key);
+    hex::encode(&h.finalize()[..8])
 }
 
 impl Fingerprinter {
-    pub fn new(job: &Job) -> Fingerprinter {
+    pub fn new(job: &Job, key: Vec<u8>) -> Fingerprinter {
         Fingerprinter {
             fields: job.mapping.referenced_fields().into_iter().collect(),
+            key,
         }
+    }
+
+    /// The keyed hash of one field's value.
+    fn hash(&self, field: &str, value: &serde_json::Value) -> String {
+        use hmac::{KeyInit, Mac};
+        let mut text = String::new();
+        crate::config::plans::canonical_json(value, &mut text);
+        // HMAC takes a key of any length: this never fails; if it did, a keyed SHA-256.
+        let Ok(mut mac) = hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.key) else {
+            use sha2::Digest;
+            let mut h = sha2::Sha256::new();
+            h.update(&self.key);
+            h.update(b"\0");
+            h.update(field.as_bytes());
+            h.update(b"\0");
+            h.update(text.as_bytes());
+            return hex::encode(&h.finalize()[..8]);
+        };
+        mac.update(field.as_bytes());
+        mac.update(b"\0");
+        mac.update(text.as_bytes());
+        hex::encode(&mac.finalize().into_bytes()[..8])
     }
 
     /// The record's key and fingerprint (None without a usable key).
@@ -83,9 +129,7 @@ impl Fingerprinter {
         let mut fp = HrFingerprint::new();
         for f in &self.fields {
             if let Some(v) = rec.fields.get(f) {
-                let mut s = String::new();
-                crate::config::plans::canonical_json(v, &mut s);
-                fp.insert(f.clone(), crate::config::plans::short_hash(&s));
+                fp.insert(f.clone(), self.hash(f, v));
             }
         }
         Some((key, fp))
@@ -329,5 +373,45 @@ mod tests {
         );
         assert!(hr_drift(None, Some(&then)).unwrap().contains("again"));
         assert_eq!(hr_drift(None, None), None);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod fingerprint_tests {
+    use super::*;
+
+    fn fp(key: &[u8]) -> Fingerprinter {
+        Fingerprinter {
+            fields: vec!["salary".into()],
+            key: key.to_vec(),
+        }
+    }
+
+    /// A plan file's hashes cannot be matched against guessed values without the state
+    /// database's key: before, they were the plain SHA-256 of each value.
+    #[test]
+    fn fingerprints_are_keyed_and_stable() {
+        let v = serde_json::json!(85000);
+        let a = fp(&[1; 32]).hash("salary", &v);
+        assert_eq!(a, fp(&[1; 32]).hash("salary", &v), "stable under one key");
+        assert_ne!(
+            a,
+            fp(&[2; 32]).hash("salary", &v),
+            "another key, another hash"
+        );
+        let mut text = String::new();
+        crate::config::plans::canonical_json(&v, &mut text);
+        assert_ne!(
+            a,
+            crate::config::plans::short_hash(&text),
+            "not the unkeyed hash"
+        );
+        assert_ne!(a, fp(&[1; 32]).hash("bonus", &v), "the field is part of it");
+        assert_eq!(a.len(), 16);
+        assert!(
+            !format!("{:?}", fp(&[7; 32])).contains('7'),
+            "the key is not printed"
+        );
     }
 }

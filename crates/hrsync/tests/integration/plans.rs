@@ -713,9 +713,10 @@ async fn confirm_held_does_not_bypass_the_approval_of_held_changes() {
     );
 }
 
-/// A plan file applied with another state database: what needs an approval does not apply
-/// (its decisions are in the database it came from), and the way out shown is not
-/// `hrsync approve` of the file's plan id, which in this database is another plan or none.
+/// A plan file applied with another state database is refused: its HR fingerprints are keyed
+/// to the database that made it (this one cannot check them), and its approvals live there.
+/// Nothing applies, and the way out shown is not `hrsync approve` of the file's plan id, which
+/// in this database is another plan or none.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plan_file_from_another_state_database_never_points_to_a_local_plan() {
     let fx = Fx::new("plans-otherdb", 8, "uid", STAFF_ATTRS).await;
@@ -747,7 +748,7 @@ async fn a_plan_file_from_another_state_database_never_points_to_a_local_plan() 
         &[("SUDO_USER", "bob"), ("USER", "bob")],
     )
     .await;
-    assert_eq!(code, 5, "{out}");
+    assert_eq!(code, 1, "{out}");
     assert!(!disabled(&fx, &kx).await, "{out}");
     assert!(
         !out.contains(&format!("hrsync approve -c {} {plan}", other.display())),
