@@ -206,7 +206,9 @@ async fn open(cfg: &DirectoryConfig) -> Result<Ldap> {
     Ok(ldap)
 }
 
-fn tls_config(url: &str, ca: &std::path::Path) -> Result<rustls::ClientConfig> {
+/// A TLS client configuration that trusts only the CA certificates of the PEM file `ca`
+/// (for `url`'s errors). Also used by directory sign-in of the API (hrsync-auth).
+pub fn tls_config(url: &str, ca: &std::path::Path) -> Result<rustls::ClientConfig> {
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject;
     let err = |message: String| DirError::Tls {

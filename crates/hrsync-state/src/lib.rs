@@ -9,6 +9,7 @@
 //! - `intents`: write-ahead: changes about to be sent, replaced by their audit row when the
 //!   answer is recorded (see `record_intents`, `recover_interrupted`).
 //! - `links`: HR key ↔ directory entry (stable id + last DN), so renames and moves keep the link.
+//! - `auth_sessions`, `api_tokens`, `login_failures`: who may use the API (see [`auth`]).
 //!
 //! Schema changes are numbered migrations tracked in `PRAGMA user_version`.
 
@@ -73,6 +74,7 @@ pub enum StateError {
 pub type Result<T> = std::result::Result<T, StateError>;
 
 mod audit;
+pub mod auth;
 mod automation;
 mod explain;
 mod intents;

@@ -585,6 +585,49 @@ CREATE TABLE IF NOT EXISTS meta (
     value BLOB NOT NULL
 );
 "#,
+    // 17: who may do what (issue 15 §3): server-side sessions, API tokens and failed sign-ins.
+    // Secrets are stored only as SHA-256 hashes (session ids and token secrets are 256-bit
+    // random values, so a plain hash is enough); the CSRF token is stored as it is (it is
+    // useless without the session cookie, and the console asks for it again after a reload).
+    // Times are RFC 3339 UTC with microseconds (fixed width: they compare as text).
+    r#"
+CREATE TABLE IF NOT EXISTS auth_sessions (
+    id_hash BLOB PRIMARY KEY,
+    user_name TEXT NOT NULL,
+    user_dn TEXT,
+    role TEXT NOT NULL,
+    origin TEXT NOT NULL,
+    csrf_token TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    last_seen TEXT NOT NULL,
+    source TEXT
+);
+CREATE INDEX IF NOT EXISTS auth_sessions_user ON auth_sessions(user_name);
+CREATE INDEX IF NOT EXISTS auth_sessions_last_seen ON auth_sessions(last_seen);
+CREATE INDEX IF NOT EXISTS auth_sessions_created ON auth_sessions(created_at);
+CREATE TABLE IF NOT EXISTS api_tokens (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    secret_hash BLOB NOT NULL UNIQUE,
+    role TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    expires_at TEXT,
+    last_used TEXT,
+    revoked_at TEXT,
+    revoked_by TEXT
+);
+CREATE UNIQUE INDEX IF NOT EXISTS api_tokens_live_name ON api_tokens(name) WHERE revoked_at IS NULL;
+CREATE TABLE IF NOT EXISTS login_failures (
+    kind TEXT NOT NULL,
+    key TEXT NOT NULL,
+    failures INTEGER NOT NULL,
+    first_failure TEXT NOT NULL,
+    locked_until TEXT,
+    PRIMARY KEY (kind, key)
+);
+CREATE INDEX IF NOT EXISTS login_failures_first ON login_failures(first_failure);
+"#,
 ];
 
 #[cfg(test)]

@@ -359,6 +359,42 @@ statements! {
         "SELECT id, webhook, hr_key, outbox_id, step, at, ok, status, attempts, duration_ms, delivery_json
          FROM deliveries WHERE webhook = ?1 ORDER BY id DESC LIMIT ?2";
 
+    // ---- who may do what: sessions, API tokens, failed sign-ins ------------------------------
+    SESSION_INSERT(Access::Point) =
+        "INSERT INTO auth_sessions (id_hash, user_name, user_dn, role, origin, csrf_token, created_at, last_seen, source)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8)";
+    SESSION_GET(Access::Point) =
+        "SELECT user_name, user_dn, role, origin, csrf_token, created_at, last_seen, source
+         FROM auth_sessions WHERE id_hash = ?1";
+    SESSION_TOUCH(Access::Point) =
+        "UPDATE auth_sessions SET last_seen = ?2 WHERE id_hash = ?1 AND last_seen < ?2";
+    SESSION_DELETE(Access::Point) = "DELETE FROM auth_sessions WHERE id_hash = ?1";
+    SESSIONS_DELETE_OF_USER(Access::Bulk) = "DELETE FROM auth_sessions WHERE user_name = ?1";
+    SESSIONS_PURGE_IDLE(Access::Bulk) = "DELETE FROM auth_sessions WHERE last_seen < ?1";
+    SESSIONS_PURGE_OLD(Access::Bulk) = "DELETE FROM auth_sessions WHERE created_at < ?1";
+    API_TOKEN_INSERT(Access::Point) =
+        "INSERT INTO api_tokens (name, secret_hash, role, created_at, created_by, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+    API_TOKEN_LIVE_BY_NAME(Access::Point) =
+        "SELECT id FROM api_tokens WHERE name = ?1 AND revoked_at IS NULL";
+    API_TOKEN_BY_HASH(Access::Point) =
+        "SELECT id, name, role, created_at, created_by, expires_at, last_used, revoked_at, revoked_by
+         FROM api_tokens WHERE secret_hash = ?1";
+    API_TOKEN_USED(Access::Point) = "UPDATE api_tokens SET last_used = ?2 WHERE id = ?1";
+    API_TOKEN_REVOKE(Access::Point) =
+        "UPDATE api_tokens SET revoked_at = ?2, revoked_by = ?3 WHERE id = ?1 AND revoked_at IS NULL";
+    API_TOKENS_LIST(Access::Bulk) =
+        "SELECT id, name, role, created_at, created_by, expires_at, last_used, revoked_at, revoked_by
+         FROM api_tokens ORDER BY id";
+    LOGIN_FAILURE_GET(Access::Point) =
+        "SELECT failures, first_failure, locked_until FROM login_failures WHERE kind = ?1 AND key = ?2";
+    LOGIN_FAILURE_PUT(Access::Point) =
+        "INSERT INTO login_failures (kind, key, failures, first_failure, locked_until) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (kind, key) DO UPDATE SET failures = ?3, first_failure = ?4, locked_until = ?5";
+    LOGIN_FAILURE_CLEAR(Access::Point) = "DELETE FROM login_failures WHERE kind = ?1 AND key = ?2";
+    LOGIN_FAILURES_PURGE(Access::Bulk) =
+        "DELETE FROM login_failures WHERE first_failure < ?1 AND (locked_until IS NULL OR locked_until < ?2)";
+
     // ---- secret-leak tests ------------------------------------------------------------------
     DUMP_RUNS(Access::All("dump_text: every text of the database, for secret-leak tests")) =
         "SELECT COALESCE(plan_json,'') || COALESCE(summary_json,'') || COALESCE(error,'') || mapping FROM runs";
