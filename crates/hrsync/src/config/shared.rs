@@ -4,7 +4,7 @@
 
 use super::{Config, ConfigError, RawIntegration};
 use hrsync_source::oauth::OAuthRefresh;
-use hrsync_source::rest::Limiter;
+use hrsync_source::rest::{Bearer, Limiter};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -112,5 +112,23 @@ impl Config {
                 .or_insert_with(|| settings.into_provider())
                 .clone(),
         ))
+    }
+
+    /// The bearer of an API integration: OAuth when configured, else the static token (also
+    /// what a webhook borrowing the integration sends).
+    pub(crate) fn bearer(
+        &self,
+        ii: usize,
+        key: &str,
+        it: &RawIntegration,
+        base: &Path,
+    ) -> Result<Bearer, ConfigError> {
+        if let Some(p) = self.token_provider(ii, it)? {
+            return Ok(Bearer::OAuth(p));
+        }
+        match &it.token {
+            Some(t) => Ok(Bearer::Static(self.secret(key, "token", Some(t), base)?)),
+            None => Ok(Bearer::None),
+        }
     }
 }
