@@ -9,13 +9,18 @@ use hrsync_source::Source;
 use std::path::{Path, PathBuf};
 
 mod actions;
+pub mod cases;
+pub mod daemon;
 mod endpoints;
 mod notify;
 pub mod plans;
 mod raw;
 mod resolve;
+pub mod schedule;
 mod secrets;
 mod shared;
+pub mod snapshots;
+pub mod statuses;
 mod validate;
 pub use notify::{CAUSES, EmailChannel, RawNotify, SmtpTls};
 pub use raw::*;
@@ -66,7 +71,7 @@ pub struct Job {
     pub create_only: Vec<String>,
     pub disabled_ou: Option<String>,
     pub delete_after_days: Option<u32>,
-    pub thresholds: crate::guards::Thresholds,
+    pub thresholds: Thresholds,
     /// `lifecycle.unlinked`.
     pub unlinked: Unlinked,
     /// `lifecycle.missing_confirmations`.
@@ -80,9 +85,9 @@ pub struct Job {
     /// field. A targeted run fetches the people named this way (a new hire's manager).
     pub ref_fields: Vec<(hrsync_model::AttrName, String)>,
     /// Orchestration templates: an applied change puts the ones it triggers in the outbox.
-    pub orchestrations: Vec<crate::service::config::RawOrchestration>,
+    pub orchestrations: Vec<daemon::RawOrchestration>,
     /// Documented HR statuses and what an undocumented one means (Paycor).
-    pub statuses: Option<crate::statuses::StatusRule>,
+    pub statuses: Option<statuses::StatusRule>,
     /// `[mapping.approval]`: changes that need an approval before they apply.
     pub approval: Option<plans::RawApproval>,
     /// The configuration's fingerprint for this mapping (saved plans are checked against it).
@@ -91,7 +96,7 @@ pub struct Job {
     pub plan_expiry: chrono::Duration,
     /// Where full runs keep their HR snapshot for `hrsync replay` (`None`: keep_hr_snapshots
     /// = 0).
-    pub hr_snapshots: Option<crate::replay::snapshot::SnapshotSpec>,
+    pub hr_snapshots: Option<snapshots::SnapshotSpec>,
 }
 
 impl Config {

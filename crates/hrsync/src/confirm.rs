@@ -8,7 +8,7 @@
 //!   complete fetches missed them (the first run records them as "missing since").
 
 use crate::config::Job;
-use crate::engine::EngineError;
+use crate::report::EngineError;
 use chrono::{DateTime, Utc};
 use hrsync_model::{ChangeKind, Finding, Plan};
 use hrsync_state::Store;

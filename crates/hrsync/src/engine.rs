@@ -1,8 +1,10 @@
 //! The one place that knows the order of the stages:
 //! fetch (source) → map (mapping) → snapshot (directory) → plan → [apply → audit] (state).
-//! The CLI (and later the daemon and API) call [`run`]; nothing else sequences stages.
+//! The CLI and the daemon enter through [`crate::run`] (run lock, run recorded, then a full
+//! run, a targeted run or a saved plan); nothing else sequences stages.
 
 use crate::config::Job;
+use crate::report::{EngineError, Mode, Only, RunOptions, RunReport, RunStatus, Timings, Ui};
 use chrono::{DateTime, Utc};
 use hrsync_directory::{Directory, Outcome};
 use hrsync_model::{AttrName, ChangeKind, Plan};
@@ -10,24 +12,6 @@ use hrsync_plan::{Link, MatchDecision, PlanOptions, Planner};
 use hrsync_state::{AppliedChange, LinkRow, Store};
 use std::cell::{Cell, RefCell};
 use std::time::{Duration, Instant};
-
-#[derive(Debug, thiserror::Error)]
-pub enum EngineError {
-    #[error(transparent)]
-    Source(#[from] hrsync_source::SourceError),
-    #[error(transparent)]
-    Directory(#[from] hrsync_directory::DirError),
-    #[error(transparent)]
-    State(#[from] hrsync_state::StateError),
-    #[error("internal error: the fetch task failed: {0}")]
-    Task(String),
-    #[error(
-        "another apply of mapping {mapping:?} is running ({holder}); try again when it is done"
-    )]
-    Busy { mapping: String, holder: String },
-    #[error(transparent)]
-    Plan(#[from] crate::plans::PlanError),
-}
 
 /// One HR record after mapping, as the fetch task hands it to the planner.
 pub(crate) enum HrRecordResult {
@@ -62,7 +46,7 @@ pub(crate) fn map_record(
     dialect: hrsync_directory::Dialect,
     schema: Option<&hrsync_directory::Schema>,
     refs: &[AttrName],
-    statuses: Option<&crate::statuses::StatusRule>,
+    statuses: Option<&crate::config::statuses::StatusRule>,
     rec: &hrsync_model::HrRecord,
     today: chrono::NaiveDate,
     creates: bool,
@@ -73,8 +57,8 @@ pub(crate) fn map_record(
             let (d, mut status_warnings) = match statuses {
                 None => (d, Vec::new()),
                 Some(s) => match s.apply(rec, d) {
-                    crate::statuses::Checked::Keep(d, w) => (d, w),
-                    crate::statuses::Checked::Hold(d, w) => {
+                    crate::config::statuses::Checked::Keep(d, w) => (d, w),
+                    crate::config::statuses::Checked::Hold(d, w) => {
                         return HrRecordResult::Failed(Some(d.key), vec![w]);
                     }
                 },
@@ -149,295 +133,11 @@ pub(crate) async fn read_schema(
     }
 }
 
-/// Plan only, or plan and apply.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    Plan,
-    Apply,
-}
-
-/// Time spent per stage, for logs and the benchmark.
-#[derive(Debug, Clone, Default, serde::Serialize)]
-pub struct Timings {
-    pub fetch_ms: u64,
-    pub map_ms: u64,
-    pub snapshot_ms: u64,
-    pub plan_ms: u64,
-    pub apply_ms: u64,
-    pub total_ms: u64,
-}
-
-/// How a run ended, worst first in [`RunStatus::exit_code`]'s order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RunStatus {
-    /// Everything planned was done (or, for a plan, can be).
-    Ok,
-    /// The operator said no.
-    Declined,
-    /// Changes were held (blast-radius thresholds, the record-count guard, leavers withheld):
-    /// they wait for `--confirm-held RUN` or `--accept-drop`.
-    Held,
-    /// The HR fetch was incomplete: leavers were withheld; creates and updates of the people
-    /// that arrived may have been applied.
-    Incomplete,
-    /// Some applied changes failed.
-    Partial,
-    /// Every applied change failed.
-    Failed,
-    /// Changes wait for an operator's approval (`[mapping.approval]`): `hrsync approve`.
-    AwaitingApproval,
-    /// A saved plan was applied, and some of its changes were skipped as stale (what they
-    /// assumed no longer holds): make a new plan.
-    Stale,
-}
-
-impl RunStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunStatus::Ok => "ok",
-            RunStatus::Declined => "declined",
-            RunStatus::Held => "held",
-            RunStatus::Incomplete => "incomplete",
-            RunStatus::Partial => "partial",
-            RunStatus::Failed => "failed",
-            RunStatus::AwaitingApproval => "awaiting_approval",
-            RunStatus::Stale => "stale",
-        }
-    }
-
-    /// The process exit code (README, "Exit codes"): 0 ok or declined, 3 changes failed,
-    /// 4 incomplete fetch, 5 changes held or awaiting approval, 6 changes of a saved plan
-    /// skipped as stale. (1 is an error before anything was applied.)
-    pub fn exit_code(self) -> i32 {
-        match self {
-            RunStatus::Ok | RunStatus::Declined => 0,
-            RunStatus::Partial | RunStatus::Failed => 3,
-            RunStatus::Incomplete => 4,
-            RunStatus::Held | RunStatus::AwaitingApproval => 5,
-            RunStatus::Stale => 6,
-        }
-    }
-
-    /// What a run report says.
-    pub fn of(report: &RunReport, mode: Mode) -> RunStatus {
-        let plan = &report.plan;
-        if report.applied_failed > 0 {
-            if report.applied_ok == 0 {
-                RunStatus::Failed
-            } else {
-                RunStatus::Partial
-            }
-        } else if !plan.fetch.complete {
-            RunStatus::Incomplete
-        } else if !plan.stale.is_empty() {
-            RunStatus::Stale
-        } else if !plan.held.is_empty() || plan.leavers_withheld > 0 {
-            RunStatus::Held
-        } else if !plan.awaiting_approval.is_empty() {
-            RunStatus::AwaitingApproval
-        } else if mode == Mode::Apply && !report.applied && !plan.is_empty() {
-            RunStatus::Declined
-        } else {
-            RunStatus::Ok
-        }
-    }
-}
-
-/// What a run did.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct RunReport {
-    pub run_id: i64,
-    pub status: RunStatus,
-    pub plan: Plan,
-    /// Applied changes that succeeded / failed (0 for a plan-only run or a declined apply).
-    pub applied_ok: usize,
-    pub applied_failed: usize,
-    /// Of the failed ones, those never sent (the connection to the directory was lost).
-    pub applied_not_attempted: usize,
-    pub applied: bool,
-    /// Orchestration instances the applied changes queued (run by `hrsync serve` or
-    /// `hrsync orchestrate work`).
-    pub queued_orchestrations: usize,
-    pub timings: Timings,
-    /// The HR fingerprints of the people fetched, when the plan is saved (`--save`, or
-    /// changes await approval): what each saved change assumed about HR.
-    #[serde(skip)]
-    pub hr_fingerprints: std::collections::BTreeMap<String, crate::plans::HrFingerprint>,
-    /// The run applied a plan file from another state database (`plan.from_plan` is that
-    /// database's id; the approvals of its changes are there, not here).
-    #[serde(skip)]
-    pub foreign_plan: bool,
-}
-
-/// Hooks for the caller: confirmation before apply, and progress while applying.
-pub trait Ui {
-    /// Called with the plan before applying; return false to stop without changing anything.
-    fn confirm(&mut self, plan: &Plan) -> bool;
-    fn apply_started(&mut self, _total: usize) {}
-    fn applied(&mut self, _outcome: &Outcome) {}
-    fn apply_finished(&mut self) {}
-}
-
-/// A UI that always says yes and shows nothing (tests, `--yes` without a terminal).
-pub struct Unattended;
-impl Ui for Unattended {
-    fn confirm(&mut self, _plan: &Plan) -> bool {
-        true
-    }
-}
-
-/// How a run should behave beyond plan-or-apply.
-#[derive(Debug, Clone, Default)]
-pub struct RunOptions {
-    /// Accept a record-count drop beyond `lifecycle.max_record_drop_percent` for this run (the
-    /// operator checked that the people really left).
-    pub accept_record_drop: bool,
-    /// Held changes confirmed for release (`guards::held_tokens` of the confirmed run).
-    pub confirmed_held: std::collections::BTreeSet<String>,
-    /// A targeted run: only these people (an HR event names them). Nobody else is read,
-    /// planned or treated as missing.
-    pub only: Option<Only>,
-    /// Fetch everyone even when the endpoint asks only for changes since the last sync
-    /// (`{lastRunTime}`): a full sync, which can also find leavers.
-    pub full_fetch: bool,
-    /// What started the run (recorded with the run and each audit row, with the operator).
-    pub trigger: hrsync_state::Trigger,
-    /// Store the plan as a saved plan (`hrsync plan --save`), with each change's assumptions.
-    pub save: bool,
-    /// Apply this saved plan (exactly its changes, each checked for drift) instead of
-    /// planning anew (`hrsync apply --plan ID`).
-    pub saved: Option<std::sync::Arc<crate::plans::SavedPlan>>,
-}
-
-/// The people of a targeted run.
-#[derive(Debug, Clone, Default)]
-pub struct Only {
-    /// HR field the values are compared with (dotted path); None = the primary key.
-    pub field: Option<String>,
-    pub values: std::collections::BTreeSet<String>,
-}
-
-/// Runs one job: always plans; applies in [`Mode::Apply`] when `ui.confirm` agrees.
-pub async fn run(
-    job: &Job,
-    store: &mut Store,
-    mode: Mode,
-    now: DateTime<Utc>,
-    ui: &mut dyn Ui,
-) -> Result<RunReport, EngineError> {
-    run_with(job, store, mode, RunOptions::default(), now, ui).await
-}
-
-/// [`run`] with options.
-pub async fn run_with(
-    job: &Job,
-    store: &mut Store,
-    mode: Mode,
-    opts: RunOptions,
-    now: DateTime<Utc>,
-    ui: &mut dyn Ui,
-) -> Result<RunReport, EngineError> {
-    let t0 = Instant::now();
-    let mut timings = Timings::default();
-    let mapping_name = job.mapping.spec().name.clone();
-    let command = match mode {
-        Mode::Plan => "plan",
-        Mode::Apply => "apply",
-    };
-    // One apply of a mapping at a time, whoever starts it (CLI, schedule, event, a second
-    // daemon): two would plan the same joiners and create them twice.
-    let lock = format!("mapping:{mapping_name}");
-    if mode == Mode::Apply {
-        crate::service::release_dead_locks(store)?;
-        let me = crate::service::owner_id();
-        if !store.try_lock_automation(&lock, &me, Utc::now(), chrono::Duration::hours(6))? {
-            let holder = store
-                .automation(&lock)?
-                .and_then(|r| r.running_owner)
-                .unwrap_or_default();
-            return Err(EngineError::Busy {
-                mapping: mapping_name,
-                holder,
-            });
-        }
-    }
-    // Runs of dead processes are `interrupted`, never `running` for ever.
-    crate::recover::mark_interrupted(store, Utc::now())?;
-    let operator = hrsync_state::operator_name();
-    let save = opts.save;
-    let applying_saved = opts.saved.is_some();
-    let result = match store.start_run_as(command, &mapping_name, opts.trigger, &operator, now) {
-        Ok(run_id) => {
-            let r = match (opts.saved.clone(), opts.only.clone()) {
-                (Some(saved), _) => {
-                    crate::plans::apply::run(
-                        job,
-                        store,
-                        mode,
-                        &saved,
-                        now,
-                        ui,
-                        run_id,
-                        &mut timings,
-                    )
-                    .await
-                }
-                (None, Some(only)) => {
-                    run_targeted(job, store, mode, opts, only, now, ui, run_id, &mut timings).await
-                }
-                (None, None) => {
-                    run_inner(job, store, mode, opts, now, ui, run_id, &mut timings).await
-                }
-            };
-            Ok((run_id, r))
-        }
-        Err(e) => Err(e),
-    };
-    if mode == Mode::Apply {
-        let _ = store.release_lock(&lock);
-    }
-    let (run_id, result) = result?;
-    timings.total_ms = t0.elapsed().as_millis() as u64;
-    match result {
-        Ok(mut report) => {
-            report.timings = timings;
-            report.status = RunStatus::of(&report, mode);
-            let status = report.status.as_str();
-            store.finish_run(run_id, status, None, Utc::now())?;
-            // A plan to apply later: saved on request, and whenever changes wait for approval.
-            if !applying_saved && (save || crate::plans::approval::needs_saving(&report.plan, job))
-            {
-                let fps = std::mem::take(&mut report.hr_fingerprints);
-                crate::plans::record(store, job, &report, &fps, &operator, now)?;
-            }
-            let t = &report.timings;
-            tracing::info!(
-                run = run_id,
-                mapping = %mapping_name,
-                status,
-                fetch_ms = t.fetch_ms,
-                map_ms = t.map_ms,
-                snapshot_ms = t.snapshot_ms,
-                plan_ms = t.plan_ms,
-                apply_ms = t.apply_ms,
-                total_ms = t.total_ms,
-                "run finished: {status}"
-            );
-            Ok(report)
-        }
-        Err(e) => {
-            store.finish_run(run_id, "failed", Some(&e.to_string()), Utc::now())?;
-            Err(e)
-        }
-    }
-}
-
 /// How many directory entries a full run reads ahead of the HR records received.
 const READ_AHEAD: usize = 10_000;
 
 #[allow(clippy::too_many_arguments)]
-async fn run_inner(
+pub(crate) async fn run_inner(
     job: &Job,
     store: &mut Store,
     mode: Mode,
@@ -963,7 +663,7 @@ pub(crate) async fn conclude(
             // outbox at once (not with the batched audit), so a crash later in the apply cannot
             // lose them. The daemon's worker (or `hrsync orchestrate work`) runs them.
             if o.ok && !job.orchestrations.is_empty() {
-                match crate::service::orchestrate::enqueue(
+                match crate::orchestrate::enqueue(
                     store,
                     &job.orchestrations,
                     &spec.name,
@@ -1012,7 +712,7 @@ pub(crate) async fn conclude(
 /// read only their accounts (by key, and by the secondary-match values), plan and apply. The
 /// rest of the directory is neither read nor touched; nobody is "missing from HR".
 #[allow(clippy::too_many_arguments)]
-async fn run_targeted(
+pub(crate) async fn run_targeted(
     job: &Job,
     store: &mut Store,
     mode: Mode,
@@ -1287,53 +987,4 @@ pub(crate) async fn assign_unique(
     let scope = crate::unique::scope_of(&job.directory.base_dn);
     crate::unique::assign(plan, &spec.unique, dir, &used, &scope).await?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn report(ok: usize, failed: usize, complete: bool, held: usize) -> RunReport {
-        let mut plan = Plan::default();
-        plan.fetch.complete = complete;
-        plan.held = (0..held)
-            .map(|i| hrsync_model::Change {
-                kind: ChangeKind::Disable,
-                key: i.to_string(),
-                dn: String::new(),
-                new_dn: None,
-                uuid: None,
-                attrs: vec![],
-                reason: String::new(),
-            })
-            .collect();
-        RunReport {
-            run_id: 1,
-            status: RunStatus::Ok,
-            plan,
-            applied_ok: ok,
-            applied_failed: failed,
-            applied_not_attempted: 0,
-            queued_orchestrations: 0,
-            applied: ok + failed > 0,
-            timings: Timings::default(),
-            hr_fingerprints: Default::default(),
-            foreign_plan: false,
-        }
-    }
-
-    #[test]
-    fn statuses_and_exit_codes_tell_the_truth() {
-        let s = |r: &RunReport| RunStatus::of(r, Mode::Apply);
-        assert_eq!(s(&report(3, 0, true, 0)), RunStatus::Ok);
-        assert_eq!(s(&report(2, 1, true, 0)), RunStatus::Partial);
-        // Everything failed: failed, not partial.
-        assert_eq!(s(&report(0, 4, true, 0)), RunStatus::Failed);
-        assert_eq!(s(&report(3, 0, false, 0)), RunStatus::Incomplete);
-        assert_eq!(s(&report(3, 0, true, 2)), RunStatus::Held);
-        assert_eq!(RunStatus::Failed.exit_code(), 3);
-        assert_eq!(RunStatus::Incomplete.exit_code(), 4);
-        assert_eq!(RunStatus::Held.exit_code(), 5);
-        assert_eq!(RunStatus::Ok.exit_code(), 0);
-    }
 }

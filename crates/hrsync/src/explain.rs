@@ -10,7 +10,8 @@
 //! (field names are stable; the API serves it) is this module's [`Explanation`].
 
 use crate::config::Job;
-use crate::engine::{self, EngineError, HrRecordResult};
+use crate::engine::{self, HrRecordResult};
+use crate::report::EngineError;
 use chrono::{DateTime, Utc};
 use hrsync_directory::Directory;
 use hrsync_mapping::{FieldValue, Role, Trace};
@@ -653,7 +654,7 @@ fn mapped(
             if job.statuses.as_ref().is_some_and(|s| {
                 matches!(
                     s.apply(rec, entry.clone()),
-                    crate::statuses::Checked::Hold(..)
+                    crate::config::statuses::Checked::Hold(..)
                 )
             }) =>
         {

@@ -5,44 +5,9 @@
 //! `hrsync apply --confirm-held RUN`, for exactly the changes that run held (a later plan that
 //! holds other people is not released by it), or by raising the threshold in the config.
 
+use crate::config::{DEFAULT_CLEAR, Threshold, Thresholds};
 use hrsync_model::{Change, ChangeKind, Plan};
-use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
-
-/// One class's limit: over `count` changes or over `percent` of the managed accounts; never
-/// at or below `min` changes (so that a small directory is not held for one change).
-#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct Threshold {
-    pub count: Option<usize>,
-    pub percent: Option<f64>,
-    #[serde(default)]
-    pub min: Option<usize>,
-}
-
-/// `[lifecycle.thresholds]`.
-#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct Thresholds {
-    pub disable: Option<Threshold>,
-    pub delete: Option<Threshold>,
-    #[serde(rename = "move")]
-    pub moves: Option<Threshold>,
-    pub rename: Option<Threshold>,
-    /// Updates of any kind (a mass change of attributes).
-    pub update: Option<Threshold>,
-    /// One attribute removed (or blanked) on many accounts, counted per attribute: what a
-    /// misspelt field in a format does. Default: [`DEFAULT_CLEAR`].
-    pub clear: Option<Threshold>,
-}
-
-/// The `clear` guard when none is configured: more than 10% of the managed accounts (and more
-/// than 5 accounts) losing the same attribute is held. `clear = { percent = 100 }` turns it off.
-pub const DEFAULT_CLEAR: Threshold = Threshold {
-    count: None,
-    percent: Some(10.0),
-    min: Some(5),
-};
 
 /// Attributes a change removes (every value before, none after).
 fn cleared(c: &Change) -> impl Iterator<Item = &str> {

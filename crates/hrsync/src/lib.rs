@@ -1,5 +1,6 @@
 //! hrsync: HR-driven identity lifecycle engine. This library half holds the configuration
-//! ([`config`]) and the engine that runs the stages in order ([`engine`]); `main.rs` is the CLI.
+//! ([`config`]) and the engine that runs the stages in order ([`engine`], entered through
+//! [`run`]); `main.rs` is the CLI.
 
 pub mod check;
 pub mod config;
@@ -7,13 +8,21 @@ mod confirm;
 pub mod engine;
 pub mod explain;
 pub mod guards;
+mod locks;
 pub mod mapping_tests;
 pub mod notify;
+pub mod orchestrate;
 pub mod person;
 pub mod plans;
 mod recover;
 pub mod replay;
+pub mod report;
+mod run;
 pub mod sensitive;
 pub mod service;
-pub mod statuses;
 pub mod unique;
+
+pub use report::{
+    EngineError, Mode, Only, RunOptions, RunReport, RunStatus, Timings, Ui, Unattended,
+};
+pub use run::{run, run_with};

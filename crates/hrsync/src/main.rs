@@ -4,7 +4,7 @@ use anyhow::{Context, Result, bail};
 use chrono::Utc;
 use clap::{Parser, Subcommand};
 use hrsync::config::Config;
-use hrsync::engine::{self, Mode, RunReport, Ui};
+use hrsync::{Mode, RunReport, Ui};
 use hrsync_directory::Outcome;
 use hrsync_model::Plan;
 use hrsync_state::Store;
@@ -715,14 +715,14 @@ async fn sync(
                 hrsync::guards::held_tokens(&plan)
             }
         };
-        let opts = engine::RunOptions {
+        let opts = hrsync::RunOptions {
             accept_record_drop: show.accept_drop,
             confirmed_held,
             save: save.save || save.out.is_some(),
             saved: saved.clone(),
             ..Default::default()
         };
-        let report = match engine::run_with(&job, &mut store, mode, opts, Utc::now(), &mut ui).await
+        let report = match hrsync::run_with(&job, &mut store, mode, opts, Utc::now(), &mut ui).await
         {
             Ok(r) => r,
             Err(e) => {
@@ -787,13 +787,13 @@ async fn sync(
         #[derive(serde::Serialize)]
         struct Json<'a> {
             run_id: i64,
-            status: engine::RunStatus,
+            status: hrsync::RunStatus,
             applied: bool,
             applied_ok: usize,
             applied_failed: usize,
             /// Orchestration instances queued (run by `serve` or `orchestrate work`).
             queued_orchestrations: usize,
-            timings: &'a engine::Timings,
+            timings: &'a hrsync::Timings,
             plan: &'a Plan,
         }
         let v: Vec<Json<'_>> = reports
@@ -1006,7 +1006,7 @@ fn automation(cmd: AutomationCmd) -> Result<i32> {
             "name": a.name,
             "mapping": a.mapping,
             "schedule": a.schedule,
-            "schedule_text": hrsync::service::schedule::parse(&a.schedule).map(|c| c.describe()).unwrap_or_default(),
+            "schedule_text": hrsync::config::schedule::parse(&a.schedule).map(|c| c.describe()).unwrap_or_default(),
             "mode": a.mode,
             "fetch": a.fetch,
             "enabled": a.enabled,
@@ -1016,9 +1016,9 @@ fn automation(cmd: AutomationCmd) -> Result<i32> {
             "last_run_id": row.and_then(|r| r.last_run_id),
             // Not scheduled by a daemon yet: when it would run.
             "next_run": row.and_then(|r| r.next_run).or_else(|| {
-                hrsync::service::schedule::parse(&a.schedule)
+                hrsync::config::schedule::parse(&a.schedule)
                     .ok()
-                    .and_then(|c| hrsync::service::schedule::next_after(&c, Utc::now()))
+                    .and_then(|c| hrsync::config::schedule::next_after(&c, Utc::now()))
             }),
             "running_since": row.and_then(|r| r.running_since),
         }));

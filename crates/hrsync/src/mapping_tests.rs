@@ -9,6 +9,7 @@
 //! configuration in the same folder: it is skipped (and counted).
 
 use crate::config::Config;
+use crate::config::cases::{Day, Expect, RawCase, Values};
 use hrsync_mapping::{Mapper, Outcome, Trace};
 use hrsync_model::{Finding, HrRecord};
 use serde::{Deserialize, Serialize};
@@ -18,89 +19,6 @@ use std::path::{Path, PathBuf};
 
 /// How deep templates may nest (a case over a case over …).
 const MAX_TEMPLATE_DEPTH: usize = 16;
-
-/// One `[[test]]` as written.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct RawCase {
-    /// Unique among the configuration's cases; what failures and templates name.
-    pub name: String,
-    /// The mapping (needed when the configuration has more than one).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mapping: Option<String>,
-    /// Another case whose (merged) record this case's `record` is merged over.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub template: Option<String>,
-    /// The day effective dates are compared with (`"YYYY-MM-DD"` or a TOML date; default:
-    /// today).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub today: Option<Day>,
-    /// The HR record (or the fields that differ from the template's).
-    #[serde(default)]
-    pub record: Map<String, Value>,
-    /// What the mapping must produce; only what is stated is compared.
-    #[serde(default)]
-    pub expect: Expect,
-}
-
-/// A day as text (`"2026-12-01"`, JSON) or a TOML date (`2026-12-01`).
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[serde(untagged)]
-pub enum Day {
-    Text(String),
-    Toml(toml::value::Datetime),
-}
-
-impl std::fmt::Display for Day {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Day::Text(t) => f.write_str(t.trim()),
-            Day::Toml(d) => write!(f, "{d}"),
-        }
-    }
-}
-
-/// An expected attribute: one value, or several (order does not matter); `""` or `[]`: the
-/// attribute must be absent.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[serde(untagged)]
-pub enum Values {
-    One(String),
-    Many(Vec<String>),
-}
-
-impl Values {
-    fn list(&self) -> Vec<String> {
-        match self {
-            Values::One(v) if v.is_empty() => Vec::new(),
-            Values::One(v) => vec![v.clone()],
-            Values::Many(v) => v.clone(),
-        }
-    }
-}
-
-/// What a case expects.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct Expect {
-    /// `mapped`, `out_of_scope`, `not_yet` (before the pre-hire window), `skipped` (findings
-    /// stop the record) or `held` (an undocumented status held).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub outcome: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dn: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub in_scope: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub leaver: Option<bool>,
-    /// Attribute → value(s); attributes not listed are not compared.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub attributes: Option<BTreeMap<String, Values>>,
-    /// Every finding, each as a piece of its text (case-insensitive): each must match a
-    /// finding, and each finding must match one. `[]`: no findings.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub findings: Option<Vec<String>>,
-}
 
 /// A case with where it came from and its record merged over its templates.
 #[derive(Debug, Clone)]
@@ -364,7 +282,7 @@ fn toml_dates(v: Value) -> Value {
 /// What one mapping needs to run cases: compiled, with its status rule and directory dialect.
 pub struct Runner {
     pub mapper: Mapper,
-    pub statuses: Option<crate::statuses::StatusRule>,
+    pub statuses: Option<crate::config::statuses::StatusRule>,
     pub dialect: hrsync_directory::Dialect,
 }
 
@@ -404,11 +322,11 @@ impl Runner {
                 let mut outcome = "mapped";
                 if let Some(s) = &self.statuses {
                     match s.apply(rec, d) {
-                        crate::statuses::Checked::Keep(kept, w) => {
+                        crate::config::statuses::Checked::Keep(kept, w) => {
                             d = kept;
                             a.findings.extend(w);
                         }
-                        crate::statuses::Checked::Hold(kept, w) => {
+                        crate::config::statuses::Checked::Hold(kept, w) => {
                             d = kept;
                             a.findings.push(w);
                             outcome = "held";

@@ -10,7 +10,7 @@
 //! run audits the same kind of change for the person (that row stands for it), or it is
 //! [`LATE_LANDING`] too late for it.
 
-use crate::engine::EngineError;
+use crate::report::EngineError;
 use chrono::{DateTime, Utc};
 use hrsync_directory::{Directory, Probed};
 use hrsync_model::{Change, ChangeKind, dn};

@@ -4,8 +4,8 @@ use crate::Common;
 use anyhow::Result;
 use chrono::Utc;
 use clap::Subcommand;
+use hrsync::RunReport;
 use hrsync::config::Config;
-use hrsync::engine::RunReport;
 use hrsync_state::Store;
 
 #[derive(Subcommand)]

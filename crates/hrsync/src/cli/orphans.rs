@@ -5,7 +5,7 @@
 use anyhow::{Context, Result};
 use chrono::Utc;
 use hrsync::config::Config;
-use hrsync::engine::{self, Mode, Unattended};
+use hrsync::{Mode, Unattended};
 use hrsync_state::Store;
 use std::path::Path;
 
@@ -22,7 +22,7 @@ pub async fn run(path: &Path, mapping: Option<&str>, json: bool) -> Result<i32> 
     let mut code = 0;
     for name in names {
         let job = cfg.job(&name)?;
-        let report = engine::run(&job, &mut store, Mode::Plan, Utc::now(), &mut Unattended)
+        let report = hrsync::run(&job, &mut store, Mode::Plan, Utc::now(), &mut Unattended)
             .await
             .with_context(|| format!("mapping {name:?}"))?;
         let plan = &report.plan;

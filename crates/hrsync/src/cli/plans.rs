@@ -3,8 +3,8 @@
 
 use anyhow::{Context, Result, bail};
 use chrono::Utc;
+use hrsync::RunReport;
 use hrsync::config::Config;
-use hrsync::engine::RunReport;
 use hrsync::plans::{self, approval};
 use hrsync_state::Store;
 use std::path::{Path, PathBuf};

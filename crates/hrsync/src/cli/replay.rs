@@ -35,7 +35,7 @@ pub async fn run(a: Args<'_>) -> Result<i32> {
             }
         }
     };
-    let dir = snapshot::dir_for(&new.state_path(), &mapping);
+    let dir = hrsync::config::snapshots::dir_for(&new.state_path(), &mapping);
     let kept = snapshot::kept(&dir)?;
     if a.list {
         if a.json {

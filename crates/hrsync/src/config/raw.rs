@@ -1,6 +1,7 @@
 //! The file as written: serde structs with `deny_unknown_fields` and their defaults.
 
-use super::{RawNotify, plans};
+use super::notify::RawNotify;
+use super::plans;
 use hrsync_directory::Dialect;
 use hrsync_model::SecretRef;
 use hrsync_plan::MissingAction;
@@ -27,22 +28,22 @@ pub struct RawConfig {
     pub lifecycle: RawLifecycle,
     /// The daemon (`hrsync serve`).
     #[serde(default)]
-    pub serve: crate::service::config::RawServe,
+    pub serve: super::daemon::RawServe,
     #[serde(default, rename = "automation")]
-    pub automations: Vec<crate::service::config::RawAutomation>,
+    pub automations: Vec<super::daemon::RawAutomation>,
     #[serde(default, rename = "event")]
-    pub events: Vec<crate::service::config::RawEvent>,
+    pub events: Vec<super::daemon::RawEvent>,
     #[serde(default, rename = "webhook")]
     pub webhooks: Vec<hrsync_webhook::WebhookConfig>,
     #[serde(default, rename = "orchestration")]
-    pub orchestrations: Vec<crate::service::config::RawOrchestration>,
+    pub orchestrations: Vec<super::daemon::RawOrchestration>,
     /// Notification channels (`[[notify]]`, see `config/notify.rs`).
     #[serde(default)]
     pub notify: Vec<RawNotify>,
     /// Mapping test cases (`[[test]]`; more in a `tests/` folder beside the file): see
     /// [`crate::mapping_tests`].
     #[serde(default, rename = "test")]
-    pub tests: Vec<crate::mapping_tests::RawCase>,
+    pub tests: Vec<super::cases::RawCase>,
     /// Saved plans (`plan --save`, approvals).
     #[serde(default)]
     pub plans: plans::RawPlans,
@@ -469,7 +470,7 @@ pub struct RawMapping {
     pub leaver_when: Option<String>,
     /// Paycor: what a person whose status is not one of the 13 documented values is taken
     /// for (`hold`, the default; `active`; `leaver`). Always a warning in the plan.
-    pub unknown_status: Option<crate::statuses::UnknownStatus>,
+    pub unknown_status: Option<super::statuses::UnknownStatus>,
     /// Mapped attributes that find an existing account for a joiner whose key links none (a
     /// rehire under a new key, a converted contractor, a hand-made account), e.g.
     /// `["employeeID", "mail"]`. One candidate: adopted; several: `hrsync review`.
@@ -548,7 +549,7 @@ pub struct RawLifecycle {
     pub delete_after_days: Option<u32>,
     /// Blast-radius guards per change class.
     #[serde(default)]
-    pub thresholds: crate::guards::Thresholds,
+    pub thresholds: Thresholds,
     /// An account under `users_ou` with a key this mapping never created or adopted, whose key
     /// HR does not have: `ignore` (an orphan: listed, never changed) or `disable` (treat it as
     /// this mapping's, e.g. on the first adoption of an existing directory).
@@ -559,6 +560,41 @@ pub struct RawLifecycle {
     #[serde(default = "default_missing_confirmations")]
     pub missing_confirmations: u32,
 }
+
+/// One class's limit: over `count` changes or over `percent` of the managed accounts; never
+/// at or below `min` changes (so that a small directory is not held for one change).
+#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Threshold {
+    pub count: Option<usize>,
+    pub percent: Option<f64>,
+    #[serde(default)]
+    pub min: Option<usize>,
+}
+
+/// `[lifecycle.thresholds]`.
+#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Thresholds {
+    pub disable: Option<Threshold>,
+    pub delete: Option<Threshold>,
+    #[serde(rename = "move")]
+    pub moves: Option<Threshold>,
+    pub rename: Option<Threshold>,
+    /// Updates of any kind (a mass change of attributes).
+    pub update: Option<Threshold>,
+    /// One attribute removed (or blanked) on many accounts, counted per attribute: what a
+    /// misspelt field in a format does. Default: [`DEFAULT_CLEAR`].
+    pub clear: Option<Threshold>,
+}
+
+/// The `clear` guard when none is configured: more than 10% of the managed accounts (and more
+/// than 5 accounts) losing the same attribute is held. `clear = { percent = 100 }` turns it off.
+pub const DEFAULT_CLEAR: Threshold = Threshold {
+    count: None,
+    percent: Some(10.0),
+    min: Some(5),
+};
 
 /// `lifecycle.unlinked`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
@@ -586,7 +622,7 @@ impl Default for RawLifecycle {
             leaver_groups: default_leaver_groups(),
             disabled_ou: None,
             delete_after_days: None,
-            thresholds: crate::guards::Thresholds::default(),
+            thresholds: Thresholds::default(),
             unlinked: Unlinked::default(),
             missing_confirmations: default_missing_confirmations(),
         }

@@ -71,7 +71,7 @@ impl Config {
     pub fn mapper(
         &self,
         mapping: &str,
-    ) -> Result<(Mapper, Option<crate::statuses::StatusRule>), ConfigError> {
+    ) -> Result<(Mapper, Option<super::statuses::StatusRule>), ConfigError> {
         let r = &self.raw;
         let (i, m) = self.find_mapping(mapping)?;
         let key = format!("mapping[{i}] ({})", m.name);
@@ -93,11 +93,11 @@ impl Config {
         i: usize,
         m: &RawMapping,
         it: &RawIntegration,
-    ) -> Result<(MappingSpec, Option<crate::statuses::StatusRule>), ConfigError> {
+    ) -> Result<(MappingSpec, Option<super::statuses::StatusRule>), ConfigError> {
         let key = format!("mapping[{i}] ({})", m.name);
         let d = &self.raw.directory;
         let statuses = match (it.kind.as_str(), m.unknown_status) {
-            ("paycor", u) => Some(crate::statuses::StatusRule {
+            ("paycor", u) => Some(super::statuses::StatusRule {
                 field: hrsync_source::paycor::STATUS_FIELD.into(),
                 known: hrsync_source::paycor::STATUSES
                     .iter()
@@ -309,13 +309,11 @@ impl Config {
             approval: m.approval.clone().filter(|a| !a.require.is_empty()),
             config_fingerprint: plans::fingerprint(&self.text, &m.name)
                 .map_err(|e| self.invalid("mapping", e))?,
-            hr_snapshots: (r.state.keep_hr_snapshots > 0).then(|| {
-                crate::replay::snapshot::SnapshotSpec {
-                    dir: crate::replay::snapshot::dir_for(&self.state_path(), &m.name),
-                    keep: r.state.keep_hr_snapshots,
-                    config_path: self.path.clone(),
-                    config_text: self.text.clone(),
-                }
+            hr_snapshots: (r.state.keep_hr_snapshots > 0).then(|| super::snapshots::SnapshotSpec {
+                dir: super::snapshots::dir_for(&self.state_path(), &m.name),
+                keep: r.state.keep_hr_snapshots,
+                config_path: self.path.clone(),
+                config_text: self.text.clone(),
             }),
             plan_expiry: r.plans.expiry().ok_or_else(|| {
                 self.invalid(

@@ -1,7 +1,7 @@
 //! What is worth a message, each with the command to run next.
 
 use crate::config::{Config, RawNotify};
-use crate::engine::{RunReport, RunStatus};
+use crate::report::{RunReport, RunStatus};
 use chrono::{DateTime, Utc};
 use hrsync_state::Store;
 use serde::Serialize;

@@ -60,7 +60,7 @@ pub fn causes_after_run(
     cfg: &Config,
     store: &Store,
     mapping: &str,
-    result: Result<&crate::engine::RunReport, &str>,
+    result: Result<&crate::report::RunReport, &str>,
     now: DateTime<Utc>,
 ) -> Vec<Cause> {
     let mut causes = match result {
@@ -82,7 +82,7 @@ pub async fn after_run(
     cfg: &Config,
     store: &mut Store,
     mapping: &str,
-    result: Result<&crate::engine::RunReport, &str>,
+    result: Result<&crate::report::RunReport, &str>,
     now: DateTime<Utc>,
 ) -> Vec<Notified> {
     if cfg.raw.notify.is_empty() {
@@ -100,7 +100,7 @@ pub fn after_run_in_background(
     cfg: std::sync::Arc<Config>,
     store: &mut Store,
     mapping: &str,
-    result: Result<&crate::engine::RunReport, &str>,
+    result: Result<&crate::report::RunReport, &str>,
     now: DateTime<Utc>,
 ) -> Option<tokio::task::JoinHandle<Vec<Notified>>> {
     if cfg.raw.notify.is_empty() {
@@ -263,7 +263,7 @@ async fn deliver(
 
 /// The `[[webhook]]` named `name`, compiled, with the credentials of its `auth` integration
 /// and that integration's retry rules (the same as an orchestration step's).
-fn hook(cfg: &Config, name: &str) -> Result<crate::service::orchestrate::Hook, String> {
+fn hook(cfg: &Config, name: &str) -> Result<crate::orchestrate::Hook, String> {
     let w = cfg
         .raw
         .webhooks
@@ -275,7 +275,7 @@ fn hook(cfg: &Config, name: &str) -> Result<crate::service::orchestrate::Hook, S
         Some(i) => cfg.webhook_credentials(i).map_err(|e| e.to_string())?,
         None => Default::default(),
     };
-    Ok(crate::service::orchestrate::Hook {
+    Ok(crate::orchestrate::Hook {
         hook,
         creds,
         policy,
@@ -357,7 +357,7 @@ pub fn macro_values(n: &RawNotify, subject: &str, c: &Cause) -> BTreeMap<String,
 /// idempotency key per message makes a POST safe to retry.
 async fn webhook(
     client: &reqwest::Client,
-    h: &crate::service::orchestrate::Hook,
+    h: &crate::orchestrate::Hook,
     n: &RawNotify,
     subject: &str,
     c: &Cause,
@@ -369,7 +369,7 @@ async fn webhook(
         deadline(n)
             .max(h.hook.timeout() * h.hook.max_attempts())
             .min(MAX_DEADLINE),
-        crate::service::orchestrate::call(client, h, &values, Some(&key)),
+        crate::orchestrate::call(client, h, &values, Some(&key)),
     )
     .await
     {

@@ -218,8 +218,8 @@ fn commands_quote_paths_for_the_shell() {
     );
 }
 
-fn report(status: crate::engine::RunStatus, plan: hrsync_model::Plan) -> crate::engine::RunReport {
-    crate::engine::RunReport {
+fn report(status: crate::report::RunStatus, plan: hrsync_model::Plan) -> crate::report::RunReport {
+    crate::report::RunReport {
         run_id: 42,
         status,
         plan,
@@ -242,7 +242,7 @@ fn complete_plan() -> hrsync_model::Plan {
 
 #[test]
 fn a_run_reports_each_of_its_causes_with_its_command() {
-    use crate::engine::RunStatus;
+    use crate::report::RunStatus;
     let cfg = std::path::Path::new("/etc/hrsync/prod.toml");
     // A good run: nothing.
     assert!(causes_of_run(cfg, "staff", &report(RunStatus::Ok, complete_plan())).is_empty());

@@ -14,7 +14,8 @@
 
 use super::{SavedPlan, approval::classes_needing, hr_drift};
 use crate::config::Job;
-use crate::engine::{Baseline, EngineError, Mode, RunReport, Timings, Ui};
+use crate::engine::Baseline;
+use crate::report::{EngineError, Mode, RunReport, Timings, Ui};
 use chrono::{DateTime, Utc};
 use hrsync_model::{AttrChange, Change, ChangeKind, DirEntry, Plan, StaleChange, dn};
 use std::collections::{BTreeMap, BTreeSet};

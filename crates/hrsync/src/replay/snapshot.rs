@@ -13,6 +13,7 @@
 //! one is deleted (replaying part of HR would show people as gone). Keeping one never fails a
 //! run: a write error is a note on the fetch.
 
+use crate::config::snapshots::SnapshotSpec;
 use chrono::{DateTime, Utc};
 use flate2::Compression;
 use flate2::read::GzDecoder;
@@ -81,50 +82,6 @@ pub struct Header {
 pub struct Trailer {
     pub end: bool,
     pub records: usize,
-}
-
-/// Where and how many snapshots a job keeps.
-#[derive(Debug, Clone)]
-pub struct SnapshotSpec {
-    /// `<state dir>/<stem>.hr-snapshots/<mapping>`.
-    pub dir: PathBuf,
-    /// How many to keep (`[state] keep_hr_snapshots`, at least 1 here: 0 means no spec).
-    pub keep: usize,
-    pub config_path: PathBuf,
-    pub config_text: String,
-}
-
-/// The folder of one mapping's snapshots for a state database.
-pub fn dir_for(state_path: &Path, mapping: &str) -> PathBuf {
-    let stem = state_path
-        .file_name()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "hrsync.db".into());
-    let parent = state_path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."));
-    parent
-        .join(format!("{stem}.hr-snapshots"))
-        .join(safe_name(mapping))
-}
-
-/// A mapping name as one path component: letters, digits, `-`, `_` and `.` kept, anything
-/// else as `%XX` (so two names never share a folder and nothing escapes it).
-fn safe_name(name: &str) -> String {
-    let mut out = String::new();
-    for b in name.bytes() {
-        if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || (b == b'.' && !out.is_empty()) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    if out.is_empty() {
-        out.push_str("%00");
-    }
-    out
 }
 
 fn file_for(dir: &Path, run: i64) -> PathBuf {
@@ -568,12 +525,5 @@ mod tests {
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
         assert_eq!(std::fs::read_dir(&s.dir).unwrap().count(), 0);
-    }
-
-    #[test]
-    fn mapping_names_stay_one_folder() {
-        assert_eq!(safe_name("icehrm-users"), "icehrm-users");
-        assert_eq!(safe_name("../x y"), "%2E.%2Fx%20y");
-        assert_eq!(safe_name(""), "%00");
     }
 }

@@ -9,9 +9,9 @@
 //!   still waiting when the daemon stops are resumed at the next start (their events are
 //!   stored as `received`).
 
-use super::config::{EventEndpoint, EventFormat};
 use super::{Queued, Service};
-use crate::engine::{EngineError, Mode, Only, RunOptions, RunReport, RunStatus};
+use crate::config::daemon::{EventEndpoint, EventFormat};
+use crate::report::{EngineError, Mode, Only, RunOptions, RunReport, RunStatus};
 use chrono::Utc;
 use hrsync_model::text::clip_message;
 use std::collections::BTreeSet;

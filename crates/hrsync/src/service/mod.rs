@@ -12,21 +12,21 @@
 //! scheduler and the event workers). SIGTERM/SIGINT stop accepting requests, let running syncs
 //! and steps finish (up to `serve.shutdown_grace_secs`), and exit.
 
-pub mod config;
 mod event_queue;
 pub mod events;
 pub mod listen;
 pub mod orchestrate;
-pub mod schedule;
 
 use crate::config::Config;
-use crate::engine::{self, Mode, RunOptions, RunReport, Unattended};
+use crate::config::daemon::EventEndpoint;
+use crate::config::schedule;
+use crate::locks::{owner_id, release_dead_locks};
+use crate::report::{Mode, RunOptions, RunReport, Unattended};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use chrono::{DateTime, Utc};
-use config::EventEndpoint;
 use hrsync_state::Store;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use std::collections::HashMap;
@@ -38,27 +38,6 @@ use tokio::sync::{Mutex, Notify, mpsc, watch};
 const STALE_LOCK_HOURS: i64 = 6;
 
 static METRICS: OnceLock<PrometheusHandle> = OnceLock::new();
-
-/// Who holds a run lock: this host and process (the format the state records runs with).
-pub fn owner_id() -> String {
-    hrsync_state::owner_id()
-}
-
-/// Releases run locks held by processes of this host that are gone (a crash, a restart that
-/// outlived the shutdown grace, a zombie), so their automations and mappings are not blocked
-/// for hours. One test of "gone" for locks and for interrupted runs.
-pub fn release_dead_locks(store: &mut Store) -> hrsync_state::Result<()> {
-    for row in store.automations()? {
-        let Some(owner) = row.running_owner.as_deref() else {
-            continue;
-        };
-        if hrsync_state::process::owner_is_dead(owner) {
-            tracing::warn!(lock = %row.name, owner, "releasing the run lock of a process that is gone");
-            store.release_lock(&row.name)?;
-        }
-    }
-    Ok(())
-}
 
 /// The process-wide Prometheus recorder (installed once).
 pub fn metrics_handle() -> &'static PrometheusHandle {
@@ -159,7 +138,7 @@ impl Service {
         };
         let mut store = self.store()?;
         let t = Instant::now();
-        let res = engine::run_with(&job, &mut store, mode, opts, now, &mut Unattended).await;
+        let res = crate::run::run_with(&job, &mut store, mode, opts, now, &mut Unattended).await;
         let took = t.elapsed().as_secs_f64();
         let kind = trigger.split(':').next().unwrap_or(trigger).to_string();
         let labels = |status: &str| {

@@ -4,7 +4,7 @@
 
 use crate::common::{cli, keys};
 use hrsync::config::Config;
-use hrsync::engine::{self, Mode, RunReport, Unattended};
+use hrsync::{Mode, RunReport, Unattended};
 use hrsync_directory::dialect::guid_text;
 use hrsync_emulator::icehrm::{IceHrmConfig, IceHrmState, make_token};
 use hrsync_model::ChangeKind;
@@ -224,7 +224,7 @@ rdn_attribute = "cn"
         let cfg = Config::load(&self.cfg_path).unwrap();
         let job = cfg.job("staff").unwrap();
         let mut store = Store::open(&cfg.state_path()).unwrap();
-        engine::run(&job, &mut store, mode, now, &mut Unattended)
+        hrsync::run(&job, &mut store, mode, now, &mut Unattended)
             .await
             .unwrap()
     }
@@ -817,7 +817,7 @@ async fn ad_starttls_works_and_the_dc_certificate_is_verified() {
             let cfg = Config::load(&path).map_err(|e| e.to_string())?;
             let job = cfg.job("staff").map_err(|e| e.to_string())?;
             let mut store = Store::open(&cfg.state_path()).unwrap();
-            engine::run(
+            hrsync::run(
                 &job,
                 &mut store,
                 Mode::Apply,
@@ -1394,7 +1394,7 @@ async fn ad_a_disable_with_a_move_waits_for_approval_and_applies_once_approved()
 
     // The run stops at the gate: nothing happens to the account.
     let r = fx.run(Mode::Apply).await;
-    assert_eq!(r.status, hrsync::engine::RunStatus::AwaitingApproval);
+    assert_eq!(r.status, hrsync::RunStatus::AwaitingApproval);
     assert_eq!(r.plan.awaiting_approval.len(), 1);
     let waiting = &r.plan.awaiting_approval[0];
     assert_eq!(waiting.kind, ChangeKind::Disable);
@@ -1444,11 +1444,11 @@ async fn ad_a_disable_with_a_move_waits_for_approval_and_applies_once_approved()
 
     // Approved: `apply --plan` disables and moves it, the same object.
     let saved = hrsync::plans::load(&store, &job, plan, chrono::Utc::now()).unwrap();
-    let r = engine::run_with(
+    let r = hrsync::run_with(
         &job,
         &mut store,
         Mode::Apply,
-        engine::RunOptions {
+        hrsync::RunOptions {
             saved: Some(std::sync::Arc::new(saved)),
             ..Default::default()
         },

@@ -2,7 +2,7 @@
 
 use crate::common::*;
 use hrsync::config::Config;
-use hrsync::engine::{self, Mode, RunReport, Unattended};
+use hrsync::{Mode, RunReport, Unattended};
 use hrsync_model::{ChangeKind, filter};
 use hrsync_state::Store;
 use std::collections::HashSet;
@@ -66,7 +66,7 @@ impl CsvFx {
         let cfg = Config::load(&self.dir.path().join("hrsync.toml")).unwrap();
         let job = cfg.job("csv-staff").unwrap();
         let mut store = Store::open(&cfg.state_path()).unwrap();
-        engine::run(&job, &mut store, mode, chrono::Utc::now(), &mut Unattended)
+        hrsync::run(&job, &mut store, mode, chrono::Utc::now(), &mut Unattended)
             .await
             .unwrap()
     }

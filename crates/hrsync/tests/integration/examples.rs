@@ -4,7 +4,7 @@
 
 use crate::common::*;
 use hrsync::config::Config;
-use hrsync::engine::{self, Mode, RunReport, Unattended};
+use hrsync::{Mode, RunReport, Unattended};
 use hrsync_emulator::icehrm::{IceHrmConfig, IceHrmState, make_token};
 use hrsync_emulator::rest::{self as acme, RestConfig, RestState, Style};
 use hrsync_model::ChangeKind;
@@ -38,7 +38,7 @@ async fn run(cfg: &Path, mode: Mode) -> RunReport {
     let name = cfg.mapping_names()[0].clone();
     let job = cfg.job(&name).unwrap();
     let mut store = Store::open(&cfg.state_path()).unwrap();
-    engine::run(&job, &mut store, mode, chrono::Utc::now(), &mut Unattended)
+    hrsync::run(&job, &mut store, mode, chrono::Utc::now(), &mut Unattended)
         .await
         .unwrap()
 }

@@ -3,7 +3,7 @@
 //! person out of scope. Read-only: no run is recorded, nothing is written.
 
 use crate::common::*;
-use hrsync::engine::Mode;
+use hrsync::Mode;
 use hrsync_model::dn;
 use serde_json::{Value, json};
 use std::collections::HashSet;

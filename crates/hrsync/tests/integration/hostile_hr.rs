@@ -5,7 +5,7 @@
 
 use crate::common::*;
 use hrsync::config::Config;
-use hrsync::engine::{self, Mode, RunReport, Unattended};
+use hrsync::{Mode, RunReport, Unattended};
 use hrsync_model::ChangeKind;
 use hrsync_state::Store;
 use ldap3::{Scope, SearchEntry};
@@ -236,7 +236,7 @@ rdn_attribute = "uid"
         let cfg = Config::load(&self.cfg_path).unwrap();
         let job = cfg.job("staff").unwrap();
         let mut store = Store::open(&cfg.state_path()).unwrap();
-        engine::run(&job, &mut store, mode, chrono::Utc::now(), &mut Unattended)
+        hrsync::run(&job, &mut store, mode, chrono::Utc::now(), &mut Unattended)
             .await
             .map_err(|e| format!("{e:#}"))
     }

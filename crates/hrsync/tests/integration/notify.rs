@@ -3,7 +3,7 @@
 //! and a local HTTP receiver for the webhook channel.
 
 use crate::common::{Fx, STAFF_ATTRS, admin, cli};
-use hrsync::engine::{Mode, RunStatus};
+use hrsync::{Mode, RunStatus};
 use hrsync_emulator::icehrm::Fault;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};

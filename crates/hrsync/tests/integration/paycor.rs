@@ -2,7 +2,7 @@
 
 use crate::common::*;
 use hrsync::config::Config;
-use hrsync::engine::{self, Mode, RunReport, Unattended};
+use hrsync::{Mode, RunReport, Unattended};
 use hrsync_emulator::paycor::{self, Fault, PaycorConfig, PaycorState, Permission};
 use hrsync_model::{AttrName, ChangeKind};
 use hrsync_state::Store;
@@ -124,7 +124,7 @@ impl PaycorFx {
         let cfg = Config::load(&self.dir.path().join("hrsync.toml")).unwrap();
         let job = cfg.job("paycor-staff").unwrap();
         let mut store = Store::open(&cfg.state_path()).unwrap();
-        engine::run(&job, &mut store, mode, chrono::Utc::now(), &mut Unattended)
+        hrsync::run(&job, &mut store, mode, chrono::Utc::now(), &mut Unattended)
             .await
             .map_err(|e| e.to_string())
     }

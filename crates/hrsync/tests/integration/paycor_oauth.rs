@@ -5,8 +5,8 @@
 
 use crate::paycor::{FX_CLIENT_SECRET, FX_REFRESH_TOKEN, PaycorFx, with_static_token};
 use chrono::{DateTime, Utc};
+use hrsync::Mode;
 use hrsync::config::Config;
-use hrsync::engine::Mode;
 use hrsync::service::Service;
 use hrsync_emulator::paycor::PaycorConfig;
 use hrsync_model::{AttrName, ChangeKind};

@@ -2,7 +2,7 @@
 //! IceHrm emulator, through the real binary where the operator would type the command.
 
 use crate::common::*;
-use hrsync::engine::Mode;
+use hrsync::Mode;
 use hrsync_model::filter;
 use serde_json::json;
 use std::collections::HashSet;

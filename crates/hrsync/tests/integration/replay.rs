@@ -4,7 +4,7 @@
 //! real binary.
 
 use crate::common::*;
-use hrsync::engine::Mode;
+use hrsync::Mode;
 use hrsync_emulator::icehrm::Fault;
 
 /// Every value of `attr` under the fixture's people OU, sorted (what "nothing written" checks).

@@ -3,7 +3,7 @@
 
 use crate::common::*;
 use hrsync::config::Config;
-use hrsync::engine::{self, Mode, RunReport, Unattended};
+use hrsync::{Mode, RunReport, Unattended};
 use hrsync_emulator::rest::{self as acme, Fault, RestConfig, RestState, Style};
 use hrsync_model::ChangeKind;
 use hrsync_state::Store;
@@ -99,7 +99,7 @@ impl RestFx {
         let cfg = Config::load(&self.dir.path().join("hrsync.toml")).unwrap();
         let job = cfg.job("acme-staff").unwrap();
         let mut store = Store::open(&cfg.state_path()).unwrap();
-        engine::run(&job, &mut store, mode, chrono::Utc::now(), &mut Unattended)
+        hrsync::run(&job, &mut store, mode, chrono::Utc::now(), &mut Unattended)
             .await
             .map_err(|e| e.to_string())
     }

@@ -1,7 +1,7 @@
 //! End-to-end behaviour of plan/apply against the real slapd.
 
 use crate::common::*;
-use hrsync::engine::Mode;
+use hrsync::Mode;
 use hrsync_emulator::icehrm::Fault;
 use hrsync_model::{ChangeKind, dn, filter};
 use ldap3::LdapConnAsync;
@@ -522,7 +522,7 @@ async fn a_mass_disable_over_the_threshold_is_held_until_confirmed() {
     let r = fx
         .run_with(
             Mode::Apply,
-            hrsync::engine::RunOptions {
+            hrsync::RunOptions {
                 confirmed_held: confirmed,
                 ..Default::default()
             },

@@ -1,5 +1,5 @@
 use hrsync::config::Config;
-use hrsync::engine::{self, Mode, RunReport, Unattended};
+use hrsync::{Mode, RunReport, Unattended};
 use hrsync_emulator::icehrm::{IceHrmConfig, IceHrmState, make_token};
 use hrsync_state::Store;
 use ldap3::{Ldap, LdapConnAsync, Scope, SearchEntry};
@@ -164,7 +164,7 @@ rdn_attribute = "{rdn}"
     }
 
     pub async fn run_accepting_drop(&self, mode: Mode) -> RunReport {
-        let opts = engine::RunOptions {
+        let opts = hrsync::RunOptions {
             accept_record_drop: true,
             ..Default::default()
         };
@@ -175,16 +175,16 @@ rdn_attribute = "{rdn}"
         let cfg = self.config();
         let job = cfg.job("staff").unwrap();
         let mut store = Store::open(&cfg.state_path()).unwrap();
-        engine::run(&job, &mut store, mode, now, &mut Unattended)
+        hrsync::run(&job, &mut store, mode, now, &mut Unattended)
             .await
             .unwrap()
     }
 
-    pub async fn run_with(&self, mode: Mode, opts: engine::RunOptions) -> RunReport {
+    pub async fn run_with(&self, mode: Mode, opts: hrsync::RunOptions) -> RunReport {
         let cfg = self.config();
         let job = cfg.job("staff").unwrap();
         let mut store = Store::open(&cfg.state_path()).unwrap();
-        engine::run_with(
+        hrsync::run_with(
             &job,
             &mut store,
             mode,

@@ -2,10 +2,21 @@
 //! the decision, at a given instant, whether an automation runs — including after downtime,
 //! when runs were missed. Time is a parameter, so tests drive it.
 
-use super::config::Missed;
 use chrono::{DateTime, Utc};
 use croner::Cron;
 use croner::parser::{CronParser, Seconds};
+use serde::Deserialize;
+
+/// What a scheduled automation does after downtime, when runs were missed.
+#[derive(Debug, Deserialize, serde::Serialize, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Missed {
+    /// Run once now for all the missed runs, then follow the schedule.
+    #[default]
+    RunOnce,
+    /// Skip them; the next run is the next scheduled time.
+    Skip,
+}
 
 /// Parses a schedule; the error says what is wrong in words.
 pub fn parse(expr: &str) -> Result<Cron, String> {

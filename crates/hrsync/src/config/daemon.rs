@@ -2,7 +2,8 @@
 //! HR change notifications), `[[orchestration]]` (templates run on lifecycle events). Webhooks
 //! (`[[webhook]]`) are `hrsync_webhook::WebhookConfig`.
 
-use crate::config::{Config, ConfigError};
+use super::schedule::{self, Missed};
+use super::{Config, ConfigError};
 use hrsync_model::{Secret, SecretRef};
 use serde::Deserialize;
 
@@ -57,17 +58,6 @@ fn default_listen() -> String {
 }
 fn default_grace() -> u64 {
     60
-}
-
-/// What a scheduled automation does after downtime, when runs were missed.
-#[derive(Debug, Deserialize, serde::Serialize, Clone, Copy, PartialEq, Eq, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum Missed {
-    /// Run once now for all the missed runs, then follow the schedule.
-    #[default]
-    RunOnce,
-    /// Skip them; the next run is the next scheduled time.
-    Skip,
 }
 
 /// `[[automation]]`: a mapping synced on a cron schedule.
@@ -190,6 +180,9 @@ pub struct RawStep {
 /// The largest `max_attempts` of an orchestration or a step.
 pub const MAX_STEP_ATTEMPTS: u32 = 100;
 
+/// The longest delay step (a year).
+pub const MAX_DELAY_SECS: u64 = 366 * 24 * 3600;
+
 /// `[[orchestration]]`: ordered steps run for a person on lifecycle events, or on demand.
 #[derive(Debug, Deserialize, Clone)]
 #[serde(deny_unknown_fields)]
@@ -296,7 +289,7 @@ impl Config {
                     ),
                 ));
             }
-            if let Err(e) = crate::service::schedule::parse(&a.schedule) {
+            if let Err(e) = schedule::parse(&a.schedule) {
                 return Err(self.invalid(format!("{key}.schedule"), e));
             }
             if a.mode != "apply" && a.mode != "plan" {
@@ -423,8 +416,7 @@ impl Config {
                         "attribute and value",
                     )?,
                     "delay" => need(
-                        s.seconds
-                            .is_some_and(|x| x <= super::orchestrate::MAX_DELAY_SECS),
+                        s.seconds.is_some_and(|x| x <= MAX_DELAY_SECS),
                         "seconds (at most a year)",
                     )?,
                     "enable" | "disable" | "reset_password" => {}
@@ -485,7 +477,7 @@ impl Config {
             creds.headers.push((
                 it.api_key_header
                     .clone()
-                    .unwrap_or_else(|| crate::config::DEFAULT_API_KEY_HEADER.to_string()),
+                    .unwrap_or_else(|| super::DEFAULT_API_KEY_HEADER.to_string()),
                 self.secret(&key, "api_key", Some(k), &base)?,
             ));
         }
