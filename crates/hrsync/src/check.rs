@@ -3,7 +3,7 @@
 //! groups and group bases), calls each mapping's HR source for one page and compares every
 //! field the formats read with the fields that came back. Writes nothing.
 
-use crate::config::{Config, Job};
+use hrsync_config::{Config, Job};
 use hrsync_directory::Directory;
 use hrsync_source::profile::Profile;
 use std::cell::RefCell;
@@ -37,7 +37,7 @@ pub struct Online {
 }
 
 /// Runs the online checks for every mapping of `cfg`.
-pub async fn online(cfg: &Config) -> Result<Online, crate::config::ConfigError> {
+pub async fn online(cfg: &Config) -> Result<Online, hrsync_config::ConfigError> {
     let mut out = Online::default();
     for name in cfg.mapping_names() {
         let job = cfg.job(&name)?;

@@ -7,9 +7,9 @@
 //! - elsewhere, they become leavers only when `lifecycle.missing_confirmations` consecutive
 //!   complete fetches missed them (the first run records them as "missing since").
 
-use crate::config::Job;
 use crate::report::EngineError;
 use chrono::{DateTime, Utc};
+use hrsync_config::Job;
 use hrsync_model::{ChangeKind, Finding, Plan};
 use hrsync_state::Store;
 use std::collections::BTreeSet;

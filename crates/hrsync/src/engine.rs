@@ -3,9 +3,9 @@
 //! The CLI and the daemon enter through [`crate::run`] (run lock, run recorded, then a full
 //! run, a targeted run or a saved plan); nothing else sequences stages.
 
-use crate::config::Job;
 use crate::report::{EngineError, Mode, Only, RunOptions, RunReport, RunStatus, Timings, Ui};
 use chrono::{DateTime, Utc};
+use hrsync_config::Job;
 use hrsync_directory::{Directory, Outcome};
 use hrsync_model::{AttrName, ChangeKind, Plan};
 use hrsync_plan::{Link, MatchDecision, PlanOptions, Planner};
@@ -46,7 +46,7 @@ pub(crate) fn map_record(
     dialect: hrsync_directory::Dialect,
     schema: Option<&hrsync_directory::Schema>,
     refs: &[AttrName],
-    statuses: Option<&crate::config::statuses::StatusRule>,
+    statuses: Option<&hrsync_config::statuses::StatusRule>,
     rec: &hrsync_model::HrRecord,
     today: chrono::NaiveDate,
     creates: bool,
@@ -57,8 +57,8 @@ pub(crate) fn map_record(
             let (d, mut status_warnings) = match statuses {
                 None => (d, Vec::new()),
                 Some(s) => match s.apply(rec, d) {
-                    crate::config::statuses::Checked::Keep(d, w) => (d, w),
-                    crate::config::statuses::Checked::Hold(d, w) => {
+                    hrsync_config::statuses::Checked::Keep(d, w) => (d, w),
+                    hrsync_config::statuses::Checked::Hold(d, w) => {
                         return HrRecordResult::Failed(Some(d.key), vec![w]);
                     }
                 },
@@ -467,7 +467,7 @@ pub(crate) fn new_planner(
                 .collect(),
             person_refs: job.person_refs.clone(),
             targeted,
-            unlinked_disable: job.unlinked == crate::config::Unlinked::Disable,
+            unlinked_disable: job.unlinked == hrsync_config::Unlinked::Disable,
             // Only where accounts get an initial password (AD) does an unfinished create
             // differ from a rehire: it needs a new password, delivered before it is enabled.
             actions: job.actions,

@@ -9,10 +9,10 @@
 //! plan is a targeted plan of this one person (as an HR event's run plans it). The JSON form
 //! (field names are stable; the API serves it) is this module's [`Explanation`].
 
-use crate::config::Job;
 use crate::engine::{self, HrRecordResult};
 use crate::report::EngineError;
 use chrono::{DateTime, Utc};
+use hrsync_config::Job;
 use hrsync_directory::Directory;
 use hrsync_mapping::{FieldValue, Role, Trace};
 use hrsync_model::{AttrName, Change, DirEntry, Finding, ReviewItem};
@@ -654,7 +654,7 @@ fn mapped(
             if job.statuses.as_ref().is_some_and(|s| {
                 matches!(
                     s.apply(rec, entry.clone()),
-                    crate::config::statuses::Checked::Hold(..)
+                    hrsync_config::statuses::Checked::Hold(..)
                 )
             }) =>
         {

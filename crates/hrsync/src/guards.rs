@@ -5,7 +5,7 @@
 //! `hrsync apply --confirm-held RUN`, for exactly the changes that run held (a later plan that
 //! holds other people is not released by it), or by raising the threshold in the config.
 
-use crate::config::{DEFAULT_CLEAR, Threshold, Thresholds};
+use hrsync_config::{DEFAULT_CLEAR, Threshold, Thresholds};
 use hrsync_model::{Change, ChangeKind, Plan};
 use std::collections::{BTreeMap, BTreeSet};
 

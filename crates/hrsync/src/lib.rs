@@ -1,9 +1,8 @@
-//! hrsync: HR-driven identity lifecycle engine. This library half holds the configuration
-//! ([`config`]) and the engine that runs the stages in order ([`engine`], entered through
-//! [`run`]); `main.rs` is the CLI.
+//! hrsync: HR-driven identity lifecycle engine. This library half holds the engine that runs
+//! the stages in order ([`engine`], entered through [`run`]) and the daemon ([`service`]); the
+//! configuration is `hrsync-config`; `main.rs` is the CLI.
 
 pub mod check;
-pub mod config;
 mod confirm;
 pub mod engine;
 pub mod explain;

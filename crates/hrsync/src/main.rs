@@ -3,8 +3,8 @@
 use anyhow::{Context, Result, bail};
 use chrono::Utc;
 use clap::{Parser, Subcommand};
-use hrsync::config::Config;
 use hrsync::{Mode, RunReport, Ui};
+use hrsync_config::Config;
 use hrsync_directory::Outcome;
 use hrsync_model::Plan;
 use hrsync_state::Store;
@@ -1006,7 +1006,7 @@ fn automation(cmd: AutomationCmd) -> Result<i32> {
             "name": a.name,
             "mapping": a.mapping,
             "schedule": a.schedule,
-            "schedule_text": hrsync::config::schedule::parse(&a.schedule).map(|c| c.describe()).unwrap_or_default(),
+            "schedule_text": hrsync_config::schedule::parse(&a.schedule).map(|c| c.describe()).unwrap_or_default(),
             "mode": a.mode,
             "fetch": a.fetch,
             "enabled": a.enabled,
@@ -1016,9 +1016,9 @@ fn automation(cmd: AutomationCmd) -> Result<i32> {
             "last_run_id": row.and_then(|r| r.last_run_id),
             // Not scheduled by a daemon yet: when it would run.
             "next_run": row.and_then(|r| r.next_run).or_else(|| {
-                hrsync::config::schedule::parse(&a.schedule)
+                hrsync_config::schedule::parse(&a.schedule)
                     .ok()
-                    .and_then(|c| hrsync::config::schedule::next_after(&c, Utc::now()))
+                    .and_then(|c| hrsync_config::schedule::next_after(&c, Utc::now()))
             }),
             "running_since": row.and_then(|r| r.running_since),
         }));

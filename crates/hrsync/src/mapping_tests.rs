@@ -8,8 +8,8 @@
 //! the folder that names a mapping this configuration does not have is for another
 //! configuration in the same folder: it is skipped (and counted).
 
-use crate::config::Config;
-use crate::config::cases::{Day, Expect, RawCase, Values};
+use hrsync_config::Config;
+use hrsync_config::cases::{Day, Expect, RawCase, Values};
 use hrsync_mapping::{Mapper, Outcome, Trace};
 use hrsync_model::{Finding, HrRecord};
 use serde::{Deserialize, Serialize};
@@ -95,7 +95,7 @@ pub enum TestError {
     #[error("{path}: {message}")]
     File { path: String, message: String },
     #[error(transparent)]
-    Config(#[from] crate::config::ConfigError),
+    Config(#[from] hrsync_config::ConfigError),
 }
 
 /// A `tests/*.toml` file.
@@ -282,7 +282,7 @@ fn toml_dates(v: Value) -> Value {
 /// What one mapping needs to run cases: compiled, with its status rule and directory dialect.
 pub struct Runner {
     pub mapper: Mapper,
-    pub statuses: Option<crate::config::statuses::StatusRule>,
+    pub statuses: Option<hrsync_config::statuses::StatusRule>,
     pub dialect: hrsync_directory::Dialect,
 }
 
@@ -322,11 +322,11 @@ impl Runner {
                 let mut outcome = "mapped";
                 if let Some(s) = &self.statuses {
                     match s.apply(rec, d) {
-                        crate::config::statuses::Checked::Keep(kept, w) => {
+                        hrsync_config::statuses::Checked::Keep(kept, w) => {
                             d = kept;
                             a.findings.extend(w);
                         }
-                        crate::config::statuses::Checked::Hold(kept, w) => {
+                        hrsync_config::statuses::Checked::Hold(kept, w) => {
                             d = kept;
                             a.findings.push(w);
                             outcome = "held";

@@ -4,8 +4,8 @@
 //! worker that runs the queued steps is the daemon's (`hrsync serve`, `hrsync orchestrate
 //! work`).
 
-use crate::config::daemon::RawOrchestration;
 use chrono::{DateTime, Utc};
+use hrsync_config::daemon::RawOrchestration;
 use hrsync_model::{Change, ChangeKind};
 use hrsync_state::Store;
 use std::collections::BTreeMap;

@@ -3,7 +3,7 @@
 //! filter where it can filter (IceHrm; a joined source's per-person calls), otherwise the full
 //! fetch with everyone else dropped. `hrsync explain` and `hrsync test --record` use it.
 
-use crate::config::Job;
+use hrsync_config::Job;
 use hrsync_model::{FetchReport, HrRecord};
 use hrsync_source::Source;
 use serde::Serialize;

@@ -3,10 +3,10 @@
 //! ([`crate::engine`], [`crate::plans::apply`]), and the plan saved when asked or when changes
 //! wait for approval. The CLI and the daemon call [`run`] or [`run_with`].
 
-use crate::config::Job;
 use crate::engine::{run_inner, run_targeted};
 use crate::report::{EngineError, Mode, RunOptions, RunReport, RunStatus, Timings, Ui};
 use chrono::{DateTime, Utc};
+use hrsync_config::Job;
 use hrsync_state::Store;
 use std::time::Instant;
 

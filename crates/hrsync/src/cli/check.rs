@@ -1,7 +1,7 @@
 //! `hrsync check [--online]`.
 
 use anyhow::{Context, Result};
-use hrsync::config::Config;
+use hrsync_config::Config;
 use std::path::Path;
 
 /// Validates the configuration; with `online`, also tests the directory and HR for real.

@@ -1,7 +1,7 @@
 //! `hrsync endpoint test`: the "Test & Save" of an HR endpoint.
 
 use anyhow::Result;
-use hrsync::config::Config;
+use hrsync_config::Config;
 use hrsync_source::profile::Profile;
 use std::path::Path;
 

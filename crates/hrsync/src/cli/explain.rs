@@ -1,8 +1,8 @@
 //! `hrsync explain -c FILE KEY`: renders `hrsync::explain::Explanation` as one screen.
 
 use anyhow::{Context, Result};
-use hrsync::config::Config;
 use hrsync::explain::{Explanation, Options};
+use hrsync_config::Config;
 use hrsync_mapping::{FieldValue, Role};
 use std::fmt::Write as _;
 use std::path::Path;

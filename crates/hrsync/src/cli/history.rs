@@ -1,7 +1,7 @@
 //! `hrsync runs`, `hrsync audit` and `hrsync deliveries`: what happened, from the state database.
 
 use anyhow::Result;
-use hrsync::config::Config;
+use hrsync_config::Config;
 use hrsync_state::{AuditRow, Store};
 use std::path::Path;
 

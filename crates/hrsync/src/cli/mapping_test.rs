@@ -2,8 +2,8 @@
 //! to snapshot a real person into a new case.
 
 use anyhow::{Context, Result, bail};
-use hrsync::config::Config;
 use hrsync::mapping_tests::{self, Report};
+use hrsync_config::Config;
 use std::fmt::Write as _;
 use std::path::Path;
 

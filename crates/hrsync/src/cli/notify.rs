@@ -5,7 +5,7 @@ use anyhow::Result;
 use chrono::Utc;
 use clap::Subcommand;
 use hrsync::RunReport;
-use hrsync::config::Config;
+use hrsync_config::Config;
 use hrsync_state::Store;
 
 #[derive(Subcommand)]

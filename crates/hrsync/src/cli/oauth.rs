@@ -6,7 +6,7 @@
 use crate::Common;
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
-use hrsync::config::Config;
+use hrsync_config::Config;
 use hrsync_model::Secret;
 use hrsync_source::oauth::authorize::{self, AuthorizeRequest, PAYCOR_AUTHORIZE_URL, Pkce};
 use std::io::Write;

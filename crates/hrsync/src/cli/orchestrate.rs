@@ -5,7 +5,7 @@ use crate::Common;
 use anyhow::{Result, bail};
 use chrono::Utc;
 use clap::Subcommand;
-use hrsync::config::Config;
+use hrsync_config::Config;
 use hrsync_state::{Cancelled, Store};
 
 /// Whom a webhook test or an on-demand orchestration is for.

@@ -4,8 +4,8 @@
 
 use anyhow::{Context, Result};
 use chrono::Utc;
-use hrsync::config::Config;
 use hrsync::{Mode, Unattended};
+use hrsync_config::Config;
 use hrsync_state::Store;
 use std::path::Path;
 

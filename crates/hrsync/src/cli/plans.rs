@@ -4,8 +4,8 @@
 use anyhow::{Context, Result, bail};
 use chrono::Utc;
 use hrsync::RunReport;
-use hrsync::config::Config;
 use hrsync::plans::{self, approval};
+use hrsync_config::Config;
 use hrsync_state::Store;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

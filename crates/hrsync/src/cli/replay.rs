@@ -2,8 +2,8 @@
 //! change, against the old configuration and against the directory now. Writes nothing.
 
 use anyhow::{Context, Result};
-use hrsync::config::Config;
 use hrsync::replay::{self, AttrCounts, ReplayReport, ReplayRequest, snapshot};
+use hrsync_config::Config;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -35,7 +35,7 @@ pub async fn run(a: Args<'_>) -> Result<i32> {
             }
         }
     };
-    let dir = hrsync::config::snapshots::dir_for(&new.state_path(), &mapping);
+    let dir = hrsync_config::snapshots::dir_for(&new.state_path(), &mapping);
     let kept = snapshot::kept(&dir)?;
     if a.list {
         if a.json {

@@ -1,8 +1,8 @@
 //! What is worth a message, each with the command to run next.
 
-use crate::config::{Config, RawNotify};
 use crate::report::{RunReport, RunStatus};
 use chrono::{DateTime, Utc};
+use hrsync_config::{Config, RawNotify};
 use hrsync_state::Store;
 use serde::Serialize;
 use std::path::Path;
@@ -11,7 +11,7 @@ use std::path::Path;
 /// it is about (a mapping, a certificate file), not the run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Cause {
-    /// One of [`crate::config::CAUSES`].
+    /// One of [`hrsync_config::CAUSES`].
     pub kind: &'static str,
     /// What it is about: a mapping's name, `orchestration`, `directory.ca_cert`.
     pub about: String,

@@ -3,7 +3,7 @@
 //! the webhooks' backoff ([`hrsync_webhook::RetryPolicy`]), at most `max_attempts` times.
 
 use super::Cause;
-use crate::config::{EmailChannel, RawNotify, SmtpTls};
+use hrsync_config::{EmailChannel, RawNotify, SmtpTls};
 use lettre::message::{Mailbox, header::ContentType};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};

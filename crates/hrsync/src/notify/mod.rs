@@ -15,8 +15,8 @@ pub use causes::{
     Cause, awaiting_approval, cause_of_error, causes_of_run, dead_letters, expiring, shell_quote,
 };
 
-use crate::config::{Config, RawNotify};
 use chrono::{DateTime, Utc};
+use hrsync_config::{Config, RawNotify};
 use hrsync_state::Store;
 use serde::Serialize;
 use std::collections::BTreeMap;

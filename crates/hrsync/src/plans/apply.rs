@@ -13,10 +13,10 @@
 //! approval and have none stay out, the write-ahead audit and the last check before each write.
 
 use super::{SavedPlan, approval::classes_needing, hr_drift};
-use crate::config::Job;
 use crate::engine::Baseline;
 use crate::report::{EngineError, Mode, RunReport, Timings, Ui};
 use chrono::{DateTime, Utc};
+use hrsync_config::Job;
 use hrsync_model::{AttrChange, Change, ChangeKind, DirEntry, Plan, StaleChange, dn};
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -5,7 +5,7 @@
 //! `hrsync apply --plan RUN`, or in the daemon's next run with `auto_apply = true`.
 
 use super::{PlanError, SavedPlan};
-use crate::config::plans::RawApproval;
+use hrsync_config::plans::RawApproval;
 use hrsync_model::{Change, ChangeKind, Plan};
 use hrsync_state::{Decision, PlanItem, Store};
 use serde::Serialize;
@@ -350,7 +350,7 @@ pub fn approve(
 
 /// Whether a run's plan must be kept as a saved plan for approvals: changes wait for one,
 /// or held changes can be approved (`held` required).
-pub fn needs_saving(plan: &Plan, job: &crate::config::Job) -> bool {
+pub fn needs_saving(plan: &Plan, job: &hrsync_config::Job) -> bool {
     !plan.awaiting_approval.is_empty()
         || (!plan.held.is_empty()
             && job
@@ -364,7 +364,7 @@ pub fn needs_saving(plan: &Plan, job: &crate::config::Job) -> bool {
 /// run of the mapping when `auto_apply = true`.
 pub fn approved_to_apply(
     store: &Store,
-    job: &crate::config::Job,
+    job: &hrsync_config::Job,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Vec<SavedPlan>, PlanError> {
     if !job.approval.as_ref().is_some_and(|a| a.auto_apply) {

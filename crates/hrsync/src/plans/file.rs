@@ -37,7 +37,7 @@ pub struct PlanFile {
     pub saved_at: String,
     pub expires_at: DateTime<Utc>,
     /// The configuration's fingerprint (per part; secrets left out).
-    pub config_fingerprint: crate::config::plans::ConfigFingerprint,
+    pub config_fingerprint: hrsync_config::plans::ConfigFingerprint,
     /// Which state database's key the HR fingerprints are hashed with (a hash of the key):
     /// only that database can check them.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -18,9 +18,9 @@ pub mod save;
 
 pub use file::{PlanFile, read_plan_file, write_plan_file};
 
-use crate::config::Job;
-use crate::config::plans::{ConfigFingerprint, differences};
 use chrono::{DateTime, Utc};
+use hrsync_config::Job;
+use hrsync_config::plans::{ConfigFingerprint, differences};
 use hrsync_model::{HrRecord, Plan};
 use hrsync_state::{PlanItem, SavedPlanRow, Store};
 use std::collections::{BTreeMap, BTreeSet};
@@ -102,7 +102,7 @@ impl Fingerprinter {
     fn hash(&self, field: &str, value: &serde_json::Value) -> String {
         use hmac::{KeyInit, Mac};
         let mut text = String::new();
-        crate::config::plans::canonical_json(value, &mut text);
+        hrsync_config::plans::canonical_json(value, &mut text);
         // HMAC takes a key of any length: this never fails; if it did, a keyed SHA-256.
         let Ok(mut mac) = hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.key) else {
             use sha2::Digest;
@@ -266,7 +266,7 @@ pub fn load_unchecked(store: &Store, id: i64) -> Result<SavedPlan, PlanError> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::config::plans::canonical_json;
+    use hrsync_config::plans::canonical_json;
 
     #[test]
     fn canonical_json_ignores_the_order_of_object_keys() {
@@ -337,10 +337,10 @@ mod fingerprint_tests {
             "another key, another hash"
         );
         let mut text = String::new();
-        crate::config::plans::canonical_json(&v, &mut text);
+        hrsync_config::plans::canonical_json(&v, &mut text);
         assert_ne!(
             a,
-            crate::config::plans::short_hash(&text),
+            hrsync_config::plans::short_hash(&text),
             "not the unkeyed hash"
         );
         assert_ne!(a, fp(&[1; 32]).hash("bonus", &v), "the field is part of it");

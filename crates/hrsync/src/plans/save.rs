@@ -2,9 +2,9 @@
 //! those waiting for approval, each with what it assumed about HR.
 
 use super::{HrFingerprint, PlanError, approval};
-use crate::config::Job;
 use crate::report::RunReport;
 use chrono::{DateTime, Utc};
+use hrsync_config::Job;
 use hrsync_state::{PlanItem, SavedPlanRow, Store};
 use std::collections::BTreeMap;
 

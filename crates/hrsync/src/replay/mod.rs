@@ -6,10 +6,10 @@
 
 pub mod snapshot;
 
-use crate::config::{Config, ConfigError};
 use crate::engine::{HrRecordResult, map_record, new_planner, ref_attrs};
 use crate::report::EngineError;
 use chrono::{DateTime, Utc};
+use hrsync_config::{Config, ConfigError};
 use hrsync_model::{AttrMap, Change, ChangeKind, DesiredEntry, Finding, PlanSummary};
 use hrsync_state::Store;
 use serde::Serialize;
@@ -151,7 +151,7 @@ enum Outcome {
 /// Replays run `req.run` of `req.mapping` with `req.new`.
 pub async fn replay(req: ReplayRequest<'_>) -> Result<ReplayReport, ReplayError> {
     let state_path = req.new.state_path();
-    let dir = crate::config::snapshots::dir_for(&state_path, req.mapping);
+    let dir = hrsync_config::snapshots::dir_for(&state_path, req.mapping);
     let snap = snapshot::read(&dir, req.run, req.mapping)?;
     let owned_old;
     let (old_cfg, old_label) = match req.old {
@@ -184,7 +184,7 @@ pub async fn replay(req: ReplayRequest<'_>) -> Result<ReplayReport, ReplayError>
     let dialect = req.new.raw.directory.kind;
     let refs: Vec<hrsync_model::AttrName> = Vec::new();
     let outcome = |m: &hrsync_mapping::Mapper,
-                   s: Option<&crate::config::statuses::StatusRule>,
+                   s: Option<&hrsync_config::statuses::StatusRule>,
                    rec: &hrsync_model::HrRecord| {
         match map_record(m, dialect, None, &refs, s, rec, today, true) {
             HrRecordResult::Mapped(d, _) => Outcome::Mapped(d),

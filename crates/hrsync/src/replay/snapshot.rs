@@ -13,11 +13,11 @@
 //! one is deleted (replaying part of HR would show people as gone). Keeping one never fails a
 //! run: a write error is a note on the fetch.
 
-use crate::config::snapshots::SnapshotSpec;
 use chrono::{DateTime, Utc};
 use flate2::Compression;
 use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
+use hrsync_config::snapshots::SnapshotSpec;
 use hrsync_model::HrRecord;
 use serde::{Deserialize, Serialize};
 use std::io::{BufRead, BufReader, Write};

@@ -3,8 +3,8 @@
 //! de-duplicated by its id, and then only names the people to re-fetch from HR and reconcile —
 //! its content is never taken as data.
 
-use crate::config::daemon::{EventAuth, EventEndpoint, EventFormat};
 use hmac::{KeyInit, Mac};
+use hrsync_config::daemon::{EventAuth, EventEndpoint, EventFormat};
 use serde_json::Value;
 use subtle::ConstantTimeEq;
 
@@ -205,7 +205,7 @@ pub fn parse(
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::config::daemon::RawEvent;
+    use hrsync_config::daemon::RawEvent;
     use hrsync_model::{Secret, SecretRef};
 
     fn ep(auth: EventAuth, format: EventFormat) -> EventEndpoint {

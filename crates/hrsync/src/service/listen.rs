@@ -15,7 +15,7 @@
 //!   open-files limit (minus [`RESERVED_FDS`]). Accept errors from running out of descriptors
 //!   (EMFILE/ENFILE) close the longest-idle connection and back off for 100 ms, never spin.
 
-use crate::config::daemon::RawServe;
+use hrsync_config::daemon::RawServe;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;

@@ -8,10 +8,10 @@
 //! the dead-letter list (`hrsync orchestrate list --dead`, `replay`, `cancel`). Every directory
 //! write of a step is audited (trigger `orchestration`, with the instance and step).
 
-use crate::config::Config;
-use crate::config::daemon::{MAX_DELAY_SECS, OnError, RawOrchestration, RawStep, When};
 use crate::orchestrate::{Hook, call};
 use chrono::Utc;
+use hrsync_config::Config;
+use hrsync_config::daemon::{MAX_DELAY_SECS, OnError, RawOrchestration, RawStep, When};
 use hrsync_directory::Directory;
 use hrsync_model::{AttrChange, AttrName, Change, ChangeKind, dn};
 use hrsync_state::{DirectoryWrite, OutboxRow, StepDone, Store, Trigger};
@@ -551,7 +551,7 @@ impl Worker {
         &self,
         row: &OutboxRow,
         entry: &hrsync_model::DirEntry,
-        job: &crate::config::Job,
+        job: &hrsync_config::Job,
         webhook: Option<&str>,
     ) -> Result<BTreeMap<String, String>, String> {
         let hr = hr_record(job, &row.hr_key).await?;
@@ -566,7 +566,7 @@ impl Worker {
         store: &mut Store,
         row: &OutboxRow,
         entry: &hrsync_model::DirEntry,
-        job: &crate::config::Job,
+        job: &hrsync_config::Job,
         name: &str,
     ) -> Outcome {
         let Some(h) = self.hooks.get(name) else {
@@ -642,7 +642,7 @@ pub fn macro_values(
 
 /// The HR record of one person (a targeted fetch), as JSON fields.
 pub async fn hr_record(
-    job: &crate::config::Job,
+    job: &hrsync_config::Job,
     key: &str,
 ) -> Result<Option<serde_json::Map<String, serde_json::Value>>, String> {
     let spec = job.mapping.spec();

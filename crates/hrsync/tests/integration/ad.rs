@@ -3,8 +3,8 @@
 //! its own OU.
 
 use crate::common::{cli, keys};
-use hrsync::config::Config;
 use hrsync::{Mode, RunReport, Unattended};
+use hrsync_config::Config;
 use hrsync_directory::dialect::guid_text;
 use hrsync_emulator::icehrm::{IceHrmConfig, IceHrmState, make_token};
 use hrsync_model::ChangeKind;

@@ -718,7 +718,7 @@ async fn leave_unfinished(fx: &crate::ad::AdFx, c: &hrsync_model::Change) {
     }
     let r = crate::ad::admin().await.add(&c.dn, attrs).await.unwrap();
     assert_eq!(r.rc, 0, "{r:?}");
-    let cfg = hrsync::config::Config::load(&fx.cfg_path).unwrap();
+    let cfg = hrsync_config::Config::load(&fx.cfg_path).unwrap();
     let mut store = Store::open(&cfg.state_path()).unwrap();
     let now = chrono::Utc::now();
     let run = store.start_run("apply", "staff", now).unwrap();

@@ -1,8 +1,8 @@
 //! The CSV source end to end into the real slapd, with the shipped example config.
 
 use crate::common::*;
-use hrsync::config::Config;
 use hrsync::{Mode, RunReport, Unattended};
+use hrsync_config::Config;
 use hrsync_model::{ChangeKind, filter};
 use hrsync_state::Store;
 use std::collections::HashSet;

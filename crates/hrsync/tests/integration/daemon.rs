@@ -517,7 +517,7 @@ fn the_service_example_loads_and_validates() {
     assert!(!text.contains("{ env ="), "every secret replaced");
     let path = dir.path().join("hrsync.toml");
     std::fs::write(&path, text).unwrap();
-    let cfg = hrsync::config::Config::load(&path).unwrap();
+    let cfg = hrsync_config::Config::load(&path).unwrap();
     assert_eq!(cfg.event_endpoints().unwrap().len(), 1);
     let hooks = hrsync::service::orchestrate::compile_hooks(&cfg).unwrap();
     assert_eq!(

@@ -3,8 +3,8 @@
 //! touches another's accounts (they are orphans to it, listed by `hrsync orphans`).
 
 use crate::common::*;
-use hrsync::config::Config;
 use hrsync::{Mode, RunReport, Unattended};
+use hrsync_config::Config;
 use hrsync_emulator::icehrm::{IceHrmConfig, IceHrmState, make_token};
 use hrsync_emulator::rest::{self as acme, RestConfig, RestState, Style};
 use hrsync_model::ChangeKind;

@@ -4,8 +4,8 @@
 //! hrsync runs against the real slapd.
 
 use crate::common::*;
-use hrsync::config::Config;
 use hrsync::{Mode, RunReport, Unattended};
+use hrsync_config::Config;
 use hrsync_model::ChangeKind;
 use hrsync_state::Store;
 use ldap3::{Scope, SearchEntry};

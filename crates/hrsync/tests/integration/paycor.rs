@@ -1,8 +1,8 @@
 //! The Paycor source end to end into the real slapd, against the Paycor emulator.
 
 use crate::common::*;
-use hrsync::config::Config;
 use hrsync::{Mode, RunReport, Unattended};
+use hrsync_config::Config;
 use hrsync_emulator::paycor::{self, Fault, PaycorConfig, PaycorState, Permission};
 use hrsync_model::{AttrName, ChangeKind};
 use hrsync_state::Store;

@@ -2,8 +2,8 @@
 //! a joined list) end to end into the real slapd, against the Acme HR test server.
 
 use crate::common::*;
-use hrsync::config::Config;
 use hrsync::{Mode, RunReport, Unattended};
+use hrsync_config::Config;
 use hrsync_emulator::rest::{self as acme, Fault, RestConfig, RestState, Style};
 use hrsync_model::ChangeKind;
 use hrsync_state::Store;

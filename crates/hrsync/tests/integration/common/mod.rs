@@ -1,5 +1,5 @@
-use hrsync::config::Config;
 use hrsync::{Mode, RunReport, Unattended};
+use hrsync_config::Config;
 use hrsync_emulator::icehrm::{IceHrmConfig, IceHrmState, make_token};
 use hrsync_state::Store;
 use ldap3::{Ldap, LdapConnAsync, Scope, SearchEntry};

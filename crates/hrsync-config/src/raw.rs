@@ -41,7 +41,7 @@ pub struct RawConfig {
     #[serde(default)]
     pub notify: Vec<RawNotify>,
     /// Mapping test cases (`[[test]]`; more in a `tests/` folder beside the file): see
-    /// [`crate::mapping_tests`].
+    /// the engine's `mapping_tests`.
     #[serde(default, rename = "test")]
     pub tests: Vec<super::cases::RawCase>,
     /// Saved plans (`plan --save`, approvals).

@@ -80,7 +80,7 @@ pub struct RawAutomation {
     pub fetch: String,
     #[serde(default)]
     pub missed: Missed,
-    #[serde(default = "crate::config::default_true")]
+    #[serde(default = "crate::default_true")]
     pub enabled: bool,
 }
 

@@ -1,6 +1,17 @@
-//! Configuration in two phases: *raw* (what the TOML says, `deny_unknown_fields`) and
+//! hrsync's configuration in two phases: *raw* (what the TOML says, `deny_unknown_fields`) and
 //! *resolved* (secrets loaded, mapping compiled, references checked). Every error names the
-//! file, the key path and what to do.
+//! file, the key path and what to do. The bottom of hrsync's own crates: the engine
+//! (`hrsync-engine`), the daemon (`hrsync-server`) and the CLI read it; it reads none of them.
+//!
+//! - [`Config::load`] / [`Config::parse`]: the file, parsed ([`RawConfig`], `raw`) and validated
+//!   (`validate`); [`Config::job`]: one mapping resolved into a [`Job`] (`resolve`), its
+//!   integration's endpoints into a source (`endpoints`), secrets read (`secrets`), OAuth token
+//!   providers and rate limiters shared per integration (`shared`).
+//! - [`daemon`]: `[serve]`, `[[automation]]`, `[[event]]`, `[[orchestration]]`; [`schedule`]:
+//!   cron schedules and missed runs.
+//! - [`plans`] (`[plans]`, `[mapping.approval]`, the configuration's fingerprint), [`RawNotify`]
+//!   (`[[notify]]`), [`cases`] (`[[test]]`), [`statuses`] (Paycor's documented statuses),
+//!   [`snapshots`] (where HR snapshots are kept).
 
 use hrsync_directory::DirectoryConfig;
 use hrsync_mapping::Mapper;

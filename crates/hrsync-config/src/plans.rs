@@ -99,7 +99,7 @@ fn is_secret_key(k: &str) -> bool {
 
 /// JSON text with object keys sorted (`serde_json` keeps the server's order here): the text
 /// hashed into fingerprints, so equal values hash equally whatever their key order.
-pub(crate) fn canonical_json(v: &serde_json::Value, out: &mut String) {
+pub fn canonical_json(v: &serde_json::Value, out: &mut String) {
     match v {
         serde_json::Value::Object(m) => {
             let mut keys: Vec<&String> = m.keys().collect();

@@ -45,7 +45,7 @@ fn names() -> String {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
-    use crate::config::Config;
+    use crate::Config;
 
     const CFG: &str = r#"
 [[integration]]
@@ -69,7 +69,7 @@ uid = "{employee_id}"
 mail = "{work_email}"
 "#;
 
-    fn load(extra: &str) -> Result<Config, crate::config::ConfigError> {
+    fn load(extra: &str) -> Result<Config, crate::ConfigError> {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("c.toml");
         let text = CFG.replace(

@@ -1,5 +1,5 @@
 //! `[[notify]]`: where hrsync tells people that something needs them (issue 14 §6). Checked
-//! when the config loads; the sending lives in [`crate::notify`].
+//! when the config loads; the sending is the engine's (`hrsync_engine::notify`).
 
 use super::{Config, ConfigError};
 use hrsync_model::{Secret, SecretRef};
