@@ -3,9 +3,9 @@
 use anyhow::{Context, Result, bail};
 use chrono::Utc;
 use clap::{Parser, Subcommand};
-use hrsync::{Mode, RunReport, Ui};
 use hrsync_config::Config;
 use hrsync_directory::Outcome;
+use hrsync_engine::{Mode, RunReport, Ui};
 use hrsync_model::Plan;
 use hrsync_state::Store;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -712,17 +712,25 @@ async fn sync(
                 if plan.held.is_empty() {
                     bail!("run {run} held no changes");
                 }
-                hrsync::guards::held_tokens(&plan)
+                hrsync_engine::guards::held_tokens(&plan)
             }
         };
-        let opts = hrsync::RunOptions {
+        let opts = hrsync_engine::RunOptions {
             accept_record_drop: show.accept_drop,
             confirmed_held,
             save: save.save || save.out.is_some(),
             saved: saved.clone(),
             ..Default::default()
         };
-        let report = match hrsync::run_with(&job, &mut store, mode, opts, Utc::now(), &mut ui).await
+        let report = match hrsync_engine::run_with(
+            &job,
+            &mut store,
+            mode,
+            opts,
+            Utc::now(),
+            &mut ui,
+        )
+        .await
         {
             Ok(r) => r,
             Err(e) => {
@@ -771,7 +779,8 @@ async fn sync(
             }
         }
         if !show.json {
-            let held_approval = hrsync::plans::approval::held_needs_approval(job.approval.as_ref());
+            let held_approval =
+                hrsync_engine::plans::approval::held_needs_approval(job.approval.as_ref());
             print_status(&report, mode, &common.config, held_approval);
             cli::plans::print_status(&report, &common.config);
         }
@@ -787,13 +796,13 @@ async fn sync(
         #[derive(serde::Serialize)]
         struct Json<'a> {
             run_id: i64,
-            status: hrsync::RunStatus,
+            status: hrsync_engine::RunStatus,
             applied: bool,
             applied_ok: usize,
             applied_failed: usize,
             /// Orchestration instances queued (run by `serve` or `orchestrate work`).
             queued_orchestrations: usize,
-            timings: &'a hrsync::Timings,
+            timings: &'a hrsync_engine::Timings,
             plan: &'a Plan,
         }
         let v: Vec<Json<'_>> = reports

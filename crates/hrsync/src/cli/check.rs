@@ -43,7 +43,7 @@ pub async fn run(path: &Path, online: bool, json: bool) -> Result<i32> {
             cfg.raw.orchestrations.len()
         ));
     }
-    let mut warnings = hrsync::check::offline_warnings(&cfg);
+    let mut warnings = hrsync_engine::check::offline_warnings(&cfg);
     // Notification channels: the mail password resolves; certificates about to expire.
     if !cfg.raw.notify.is_empty() {
         for (i, n) in cfg.raw.notify.iter().enumerate() {
@@ -52,10 +52,13 @@ pub async fn run(path: &Path, online: bool, json: bool) -> Result<i32> {
             }
         }
         lines.push(format!("notify: {} channel(s) ok", cfg.raw.notify.len()));
-        warnings.extend(hrsync::notify::check_warnings(&cfg, chrono::Utc::now()));
+        warnings.extend(hrsync_engine::notify::check_warnings(
+            &cfg,
+            chrono::Utc::now(),
+        ));
     }
     // The mapping's test cases (`hrsync test`): a failing one fails the check.
-    let tests = hrsync::mapping_tests::run(&cfg)?;
+    let tests = hrsync_engine::mapping_tests::run(&cfg)?;
     if !tests.cases.is_empty() && !json {
         print!("{}", super::mapping_test::render(&tests, false));
     }
@@ -88,7 +91,7 @@ pub async fn run(path: &Path, online: bool, json: bool) -> Result<i32> {
         }
         return Ok(tests_code);
     }
-    let report = hrsync::check::online(&cfg).await?;
+    let report = hrsync_engine::check::online(&cfg).await?;
     if json {
         println!(
             "{}",

@@ -16,7 +16,7 @@ pub enum Samples {
     All,
 }
 
-pub use hrsync::sensitive::is_sensitive;
+pub use hrsync_engine::sensitive::is_sensitive;
 
 /// Replaces the samples of sensitive fields with a mask.
 fn mask_sensitive(profile: &mut Profile) {

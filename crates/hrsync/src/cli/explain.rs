@@ -1,8 +1,8 @@
-//! `hrsync explain -c FILE KEY`: renders `hrsync::explain::Explanation` as one screen.
+//! `hrsync explain -c FILE KEY`: renders `hrsync_engine::explain::Explanation` as one screen.
 
 use anyhow::{Context, Result};
-use hrsync::explain::{Explanation, Options};
 use hrsync_config::Config;
+use hrsync_engine::explain::{Explanation, Options};
 use hrsync_mapping::{FieldValue, Role};
 use std::fmt::Write as _;
 use std::path::Path;
@@ -25,7 +25,7 @@ pub async fn run(
         show_sensitive,
         ..Default::default()
     };
-    let e = hrsync::explain::explain(&job, &store, key, &opts)
+    let e = hrsync_engine::explain::explain(&job, &store, key, &opts)
         .await
         .with_context(|| format!("explaining {key:?} (mapping {mapping:?})"))?;
     if json {
@@ -79,9 +79,9 @@ pub fn render(e: &Explanation) -> String {
             format!(" + joins {}", h.joins.join(", "))
         },
         match h.method {
-            hrsync::person::Method::Lookup => "looked up by key",
-            hrsync::person::Method::Filtered => "fetched filtered to this person",
-            hrsync::person::Method::FullFetch => "full fetch, the others dropped",
+            hrsync_engine::person::Method::Lookup => "looked up by key",
+            hrsync_engine::person::Method::Filtered => "fetched filtered to this person",
+            hrsync_engine::person::Method::FullFetch => "full fetch, the others dropped",
         },
         if h.complete { "" } else { ", INCOMPLETE" }
     );

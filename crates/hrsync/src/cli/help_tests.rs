@@ -168,7 +168,7 @@ fn every_command_and_argument_has_help() {
 
 #[test]
 fn the_readme_documents_every_exit_code() {
-    use hrsync::RunStatus;
+    use hrsync_engine::RunStatus;
     let section = commands_section();
     for s in [
         RunStatus::Ok,

@@ -1,9 +1,9 @@
-//! `hrsync test`: the mapping's test cases (see `hrsync::mapping_tests`), and `--record KEY`
+//! `hrsync test`: the mapping's test cases (see `hrsync_engine::mapping_tests`), and `--record KEY`
 //! to snapshot a real person into a new case.
 
 use anyhow::{Context, Result, bail};
-use hrsync::mapping_tests::{self, Report};
 use hrsync_config::Config;
+use hrsync_engine::mapping_tests::{self, Report};
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -84,7 +84,7 @@ pub async fn snapshot(
     let cfg = Config::load(config)?;
     let mapping = crate::one_mapping(&cfg, mapping)?;
     let job = cfg.job(&mapping)?;
-    let fetched = hrsync::person::fetch(&job, key)
+    let fetched = hrsync_engine::person::fetch(&job, key)
         .await
         .with_context(|| format!("fetching {key:?} from HR"))?;
     let Some(fields) = fetched.masked_fields() else {

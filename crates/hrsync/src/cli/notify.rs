@@ -4,8 +4,8 @@ use crate::Common;
 use anyhow::Result;
 use chrono::Utc;
 use clap::Subcommand;
-use hrsync::RunReport;
 use hrsync_config::Config;
+use hrsync_engine::RunReport;
 use hrsync_state::Store;
 
 #[derive(Subcommand)]
@@ -36,7 +36,7 @@ pub(crate) async fn notify(cmd: NotifyCmd) -> Result<i32> {
         NotifyCmd::Test { common, name } => {
             let cfg = Config::load(&common.config)?;
             let mut store = Store::open(&cfg.state_path())?;
-            let n = hrsync::notify::send_test(&cfg, &mut store, &name, Utc::now()).await;
+            let n = hrsync_engine::notify::send_test(&cfg, &mut store, &name, Utc::now()).await;
             println!("{} {}: {}", n.channel, n.outcome, n.detail);
             Ok(if n.outcome == "sent" { 0 } else { 1 })
         }
@@ -84,7 +84,7 @@ pub(crate) async fn after_run(
     if cfg.raw.notify.is_empty() {
         return;
     }
-    for n in hrsync::notify::after_run(cfg, store, mapping, result, Utc::now()).await {
+    for n in hrsync_engine::notify::after_run(cfg, store, mapping, result, Utc::now()).await {
         match n.outcome.as_str() {
             "sent" => eprintln!("Notified {} of {}: {}", n.channel, n.cause, n.detail),
             "failed" => eprintln!(

@@ -162,7 +162,7 @@ pub(crate) async fn webhook(cmd: WebhookCmd) -> Result<i32> {
                 job.directory.key_attribute
             );
         }
-        let d = hrsync::orchestrate::call(&client, hook, &values, None).await;
+        let d = hrsync_engine::orchestrate::call(&client, hook, &values, None).await;
         store.record_delivery(
             &name,
             Some(key),

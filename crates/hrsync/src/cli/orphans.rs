@@ -4,8 +4,8 @@
 
 use anyhow::{Context, Result};
 use chrono::Utc;
-use hrsync::{Mode, Unattended};
 use hrsync_config::Config;
+use hrsync_engine::{Mode, Unattended};
 use hrsync_state::Store;
 use std::path::Path;
 
@@ -22,7 +22,7 @@ pub async fn run(path: &Path, mapping: Option<&str>, json: bool) -> Result<i32> 
     let mut code = 0;
     for name in names {
         let job = cfg.job(&name)?;
-        let report = hrsync::run(&job, &mut store, Mode::Plan, Utc::now(), &mut Unattended)
+        let report = hrsync_engine::run(&job, &mut store, Mode::Plan, Utc::now(), &mut Unattended)
             .await
             .with_context(|| format!("mapping {name:?}"))?;
         let plan = &report.plan;

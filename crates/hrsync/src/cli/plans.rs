@@ -1,11 +1,11 @@
 //! `plan --save` / `--out`, `apply --plan` / `--plan-file`, `approve` and `approvals`
-//! (issue 14 §1-2): the CLI's side; the work is in `hrsync::plans`.
+//! (issue 14 §1-2): the CLI's side; the work is in `hrsync_engine::plans`.
 
 use anyhow::{Context, Result, bail};
 use chrono::Utc;
-use hrsync::RunReport;
-use hrsync::plans::{self, approval};
 use hrsync_config::Config;
+use hrsync_engine::RunReport;
+use hrsync_engine::plans::{self, approval};
 use hrsync_state::Store;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -2,8 +2,8 @@
 //! change, against the old configuration and against the directory now. Writes nothing.
 
 use anyhow::{Context, Result};
-use hrsync::replay::{self, AttrCounts, ReplayReport, ReplayRequest, snapshot};
 use hrsync_config::Config;
+use hrsync_engine::replay::{self, AttrCounts, ReplayReport, ReplayRequest, snapshot};
 use std::collections::BTreeMap;
 use std::path::Path;
 

@@ -10,9 +10,9 @@
 //!   stored as `received`).
 
 use super::{Queued, Service};
-use crate::report::{EngineError, Mode, Only, RunOptions, RunReport, RunStatus};
 use chrono::Utc;
 use hrsync_config::daemon::{EventEndpoint, EventFormat};
+use hrsync_engine::{EngineError, Mode, Only, RunOptions, RunReport, RunStatus};
 use hrsync_model::text::clip_message;
 use std::collections::BTreeSet;
 use std::sync::Arc;

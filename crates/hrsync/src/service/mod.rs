@@ -17,8 +17,6 @@ pub mod events;
 pub mod listen;
 pub mod orchestrate;
 
-use crate::locks::{owner_id, release_dead_locks};
-use crate::report::{Mode, RunOptions, RunReport, Unattended};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -27,6 +25,8 @@ use chrono::{DateTime, Utc};
 use hrsync_config::Config;
 use hrsync_config::daemon::EventEndpoint;
 use hrsync_config::schedule;
+use hrsync_engine::locks::{owner_id, release_dead_locks};
+use hrsync_engine::{Mode, RunOptions, RunReport, Unattended};
 use hrsync_state::Store;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use std::collections::HashMap;
@@ -138,7 +138,7 @@ impl Service {
         };
         let mut store = self.store()?;
         let t = Instant::now();
-        let res = crate::run::run_with(&job, &mut store, mode, opts, now, &mut Unattended).await;
+        let res = hrsync_engine::run_with(&job, &mut store, mode, opts, now, &mut Unattended).await;
         let took = t.elapsed().as_secs_f64();
         let kind = trigger.split(':').next().unwrap_or(trigger).to_string();
         let labels = |status: &str| {
@@ -196,7 +196,13 @@ impl Service {
             (Err(_), None) => Err("the run failed"),
         };
         // Claimed now, sent by a task of its own: the next run never waits for a mail server.
-        crate::notify::after_run_in_background(self.cfg.clone(), &mut store, mapping, result, now);
+        hrsync_engine::notify::after_run_in_background(
+            self.cfg.clone(),
+            &mut store,
+            mapping,
+            result,
+            now,
+        );
         self.wake_worker.notify_one();
         Ok(res?)
     }
@@ -303,7 +309,7 @@ impl Service {
     async fn apply_approved(&self, mapping: &str, automation: &str, now: DateTime<Utc>) {
         let approved = self.store().and_then(|store| {
             let job = self.cfg.job(mapping)?;
-            Ok(crate::plans::approval::approved_to_apply(
+            Ok(hrsync_engine::plans::approval::approved_to_apply(
                 &store, &job, now,
             )?)
         });

@@ -8,11 +8,11 @@
 //! the dead-letter list (`hrsync orchestrate list --dead`, `replay`, `cancel`). Every directory
 //! write of a step is audited (trigger `orchestration`, with the instance and step).
 
-use crate::orchestrate::{Hook, call};
 use chrono::Utc;
 use hrsync_config::Config;
 use hrsync_config::daemon::{MAX_DELAY_SECS, OnError, RawOrchestration, RawStep, When};
 use hrsync_directory::Directory;
+use hrsync_engine::orchestrate::{Hook, call};
 use hrsync_model::{AttrChange, AttrName, Change, ChangeKind, dn};
 use hrsync_state::{DirectoryWrite, OutboxRow, StepDone, Store, Trigger};
 use std::collections::{BTreeMap, HashMap};

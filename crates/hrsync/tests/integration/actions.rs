@@ -3,7 +3,7 @@
 //! account it matches by key, including one made by hand, without owning any.
 
 use crate::common::*;
-use hrsync::{Mode, RunReport, Unattended};
+use hrsync_engine::{Mode, RunReport, Unattended};
 use hrsync_model::{Action, ChangeKind, filter};
 use hrsync_state::Store;
 use serde_json::json;
@@ -13,7 +13,7 @@ async fn run(fx: &Fx, mapping: &str, mode: Mode) -> RunReport {
     let cfg = fx.config();
     let job = cfg.job(mapping).unwrap();
     let mut store = Store::open(&cfg.state_path()).unwrap();
-    hrsync::run(&job, &mut store, mode, chrono::Utc::now(), &mut Unattended)
+    hrsync_engine::run(&job, &mut store, mode, chrono::Utc::now(), &mut Unattended)
         .await
         .unwrap()
 }

@@ -3,10 +3,10 @@
 //! its own OU.
 
 use crate::common::{cli, keys};
-use hrsync::{Mode, RunReport, Unattended};
 use hrsync_config::Config;
 use hrsync_directory::dialect::guid_text;
 use hrsync_emulator::icehrm::{IceHrmConfig, IceHrmState, make_token};
+use hrsync_engine::{Mode, RunReport, Unattended};
 use hrsync_model::ChangeKind;
 use hrsync_state::Store;
 use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, Scope, SearchEntry};
@@ -224,7 +224,7 @@ rdn_attribute = "cn"
         let cfg = Config::load(&self.cfg_path).unwrap();
         let job = cfg.job("staff").unwrap();
         let mut store = Store::open(&cfg.state_path()).unwrap();
-        hrsync::run(&job, &mut store, mode, now, &mut Unattended)
+        hrsync_engine::run(&job, &mut store, mode, now, &mut Unattended)
             .await
             .unwrap()
     }
@@ -817,7 +817,7 @@ async fn ad_starttls_works_and_the_dc_certificate_is_verified() {
             let cfg = Config::load(&path).map_err(|e| e.to_string())?;
             let job = cfg.job("staff").map_err(|e| e.to_string())?;
             let mut store = Store::open(&cfg.state_path()).unwrap();
-            hrsync::run(
+            hrsync_engine::run(
                 &job,
                 &mut store,
                 Mode::Apply,
@@ -1394,7 +1394,7 @@ async fn ad_a_disable_with_a_move_waits_for_approval_and_applies_once_approved()
 
     // The run stops at the gate: nothing happens to the account.
     let r = fx.run(Mode::Apply).await;
-    assert_eq!(r.status, hrsync::RunStatus::AwaitingApproval);
+    assert_eq!(r.status, hrsync_engine::RunStatus::AwaitingApproval);
     assert_eq!(r.plan.awaiting_approval.len(), 1);
     let waiting = &r.plan.awaiting_approval[0];
     assert_eq!(waiting.kind, ChangeKind::Disable);
@@ -1414,12 +1414,12 @@ async fn ad_a_disable_with_a_move_waits_for_approval_and_applies_once_approved()
     let job = cfg.job("staff").unwrap();
     let mut store = Store::open(&cfg.state_path()).unwrap();
     let me = hrsync_state::operator_name();
-    let req = hrsync::plans::approval::Request {
+    let req = hrsync_engine::plans::approval::Request {
         only: vec!["move".into()],
         comment: Some("leaver confirmed".into()),
         ..Default::default()
     };
-    let err = hrsync::plans::approval::approve(
+    let err = hrsync_engine::plans::approval::approve(
         &mut store,
         job.approval.as_ref(),
         plan,
@@ -1430,7 +1430,7 @@ async fn ad_a_disable_with_a_move_waits_for_approval_and_applies_once_approved()
     .unwrap_err();
     assert!(err.to_string().contains("four-eyes"), "{err}");
     let other = format!("{me}-second-operator");
-    let decided = hrsync::plans::approval::approve(
+    let decided = hrsync_engine::plans::approval::approve(
         &mut store,
         job.approval.as_ref(),
         plan,
@@ -1443,12 +1443,12 @@ async fn ad_a_disable_with_a_move_waits_for_approval_and_applies_once_approved()
     assert_eq!(decided[0].decision, "approved");
 
     // Approved: `apply --plan` disables and moves it, the same object.
-    let saved = hrsync::plans::load(&store, &job, plan, chrono::Utc::now()).unwrap();
-    let r = hrsync::run_with(
+    let saved = hrsync_engine::plans::load(&store, &job, plan, chrono::Utc::now()).unwrap();
+    let r = hrsync_engine::run_with(
         &job,
         &mut store,
         Mode::Apply,
-        hrsync::RunOptions {
+        hrsync_engine::RunOptions {
             saved: Some(std::sync::Arc::new(saved)),
             ..Default::default()
         },

@@ -256,7 +256,7 @@ async fn sigkill_at_random_points_of_a_10k_apply_loses_no_audit_row() {
     let keys: HashSet<String> = entries.keys().cloned().collect();
     assert_eq!(keys.len(), expected.len());
     assert!(keys == expected, "the directory's people differ from HR's");
-    let r = fx.run(hrsync::Mode::Plan).await;
+    let r = fx.run(hrsync_engine::Mode::Plan).await;
     assert!(
         r.plan.changes.is_empty(),
         "a plan after the final run changes {:?}",
@@ -346,7 +346,7 @@ async fn sigkill_during_updates_and_disables_loses_no_audit_row() {
     .unwrap();
     let state = fx.dir.path().join("state.db");
     let log = fx.dir.path().join("hrsync.log");
-    let r = fx.run(hrsync::Mode::Apply).await;
+    let r = fx.run(hrsync_engine::Mode::Apply).await;
     assert_eq!(r.applied_failed, 0);
     let created = r.run_id;
     // HR changes a third of the people's names and terminates a sixth.
@@ -418,7 +418,7 @@ async fn sigkill_during_updates_and_disables_loses_no_audit_row() {
     let mut child = spawn_apply(&bin, &fx.cfg_path, &log);
     assert_eq!(wait_exit(&mut child, Duration::from_secs(300)).await, 0);
     assert!(killed_during_apply >= KILLS - 1);
-    let r = fx.run(hrsync::Mode::Plan).await;
+    let r = fx.run(hrsync_engine::Mode::Plan).await;
     assert!(r.plan.changes.is_empty(), "{:?}", r.plan.changes.first());
 
     // One ok audit row per change that reached the directory, none left unknown.
@@ -571,7 +571,7 @@ async fn ad_sigkill_during_creates_never_enables_an_account_without_its_delivere
     let state = fx.dir.path().join("state.db");
     let log = fx.dir.path().join("hrsync.log");
     let expected = keys(
-        &fx.run(hrsync::Mode::Plan).await,
+        &fx.run(hrsync_engine::Mode::Plan).await,
         hrsync_model::ChangeKind::Create,
     );
     assert!(expected.len() > 300, "{}", expected.len());
@@ -692,7 +692,7 @@ async fn ad_sigkill_during_creates_never_enables_an_account_without_its_delivere
     // Everyone HR has is there and enabled, and nothing is left to do.
     assert_eq!(accounts.len(), expected.len());
     assert_eq!(disabled, 0);
-    let r = fx.run(hrsync::Mode::Plan).await;
+    let r = fx.run(hrsync_engine::Mode::Plan).await;
     assert!(r.plan.changes.is_empty(), "{:?}", r.plan.changes);
 }
 
@@ -771,7 +771,7 @@ fn deliveries(fx: &crate::ad::AdFx) -> HashMap<String, usize> {
 /// password, the delivered one still works).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ad_unfinished_creates_are_finished_with_a_new_password_and_rehires_stay_rehires() {
-    use hrsync::Mode;
+    use hrsync_engine::Mode;
     use hrsync_model::ChangeKind;
     let fx = crate::ad::AdFx::with(
         "ad-finish",

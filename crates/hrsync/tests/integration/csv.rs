@@ -1,8 +1,8 @@
 //! The CSV source end to end into the real slapd, with the shipped example config.
 
 use crate::common::*;
-use hrsync::{Mode, RunReport, Unattended};
 use hrsync_config::Config;
+use hrsync_engine::{Mode, RunReport, Unattended};
 use hrsync_model::{ChangeKind, filter};
 use hrsync_state::Store;
 use std::collections::HashSet;
@@ -66,7 +66,7 @@ impl CsvFx {
         let cfg = Config::load(&self.dir.path().join("hrsync.toml")).unwrap();
         let job = cfg.job("csv-staff").unwrap();
         let mut store = Store::open(&cfg.state_path()).unwrap();
-        hrsync::run(&job, &mut store, mode, chrono::Utc::now(), &mut Unattended)
+        hrsync_engine::run(&job, &mut store, mode, chrono::Utc::now(), &mut Unattended)
             .await
             .unwrap()
     }

@@ -4,8 +4,8 @@
 
 use crate::common::*;
 use chrono::{DateTime, Utc};
-use hrsync::Mode;
 use hrsync::service::{self, Service};
+use hrsync_engine::Mode;
 use serde_json::json;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -546,12 +546,12 @@ async fn one_apply_per_mapping_at_a_time() {
     let cfg = fx.config();
     let job = cfg.job("staff").unwrap();
     let mut store = fx.store();
-    let err = hrsync::run(
+    let err = hrsync_engine::run(
         &job,
         &mut store,
         Mode::Apply,
         Utc::now(),
-        &mut hrsync::Unattended,
+        &mut hrsync_engine::Unattended,
     )
     .await
     .unwrap_err();
@@ -562,12 +562,12 @@ async fn one_apply_per_mapping_at_a_time() {
     );
     assert!(fx.search("(objectClass=inetOrgPerson)").await.is_empty());
     // A plan is still possible; and once the holder is done, apply works.
-    let r = hrsync::run(
+    let r = hrsync_engine::run(
         &job,
         &mut store,
         Mode::Plan,
         Utc::now(),
-        &mut hrsync::Unattended,
+        &mut hrsync_engine::Unattended,
     )
     .await
     .unwrap();
@@ -590,12 +590,12 @@ async fn one_apply_per_mapping_at_a_time() {
             )
             .unwrap()
     );
-    let r = hrsync::run(
+    let r = hrsync_engine::run(
         &job,
         &mut store,
         Mode::Apply,
         Utc::now(),
-        &mut hrsync::Unattended,
+        &mut hrsync_engine::Unattended,
     )
     .await
     .unwrap();

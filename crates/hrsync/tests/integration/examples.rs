@@ -3,10 +3,10 @@
 //! touches another's accounts (they are orphans to it, listed by `hrsync orphans`).
 
 use crate::common::*;
-use hrsync::{Mode, RunReport, Unattended};
 use hrsync_config::Config;
 use hrsync_emulator::icehrm::{IceHrmConfig, IceHrmState, make_token};
 use hrsync_emulator::rest::{self as acme, RestConfig, RestState, Style};
+use hrsync_engine::{Mode, RunReport, Unattended};
 use hrsync_model::ChangeKind;
 use hrsync_state::Store;
 use std::collections::HashSet;
@@ -38,7 +38,7 @@ async fn run(cfg: &Path, mode: Mode) -> RunReport {
     let name = cfg.mapping_names()[0].clone();
     let job = cfg.job(&name).unwrap();
     let mut store = Store::open(&cfg.state_path()).unwrap();
-    hrsync::run(&job, &mut store, mode, chrono::Utc::now(), &mut Unattended)
+    hrsync_engine::run(&job, &mut store, mode, chrono::Utc::now(), &mut Unattended)
         .await
         .unwrap()
 }

@@ -3,7 +3,7 @@
 //! person out of scope. Read-only: no run is recorded, nothing is written.
 
 use crate::common::*;
-use hrsync::Mode;
+use hrsync_engine::Mode;
 use hrsync_model::dn;
 use serde_json::{Value, json};
 use std::collections::HashSet;
@@ -109,7 +109,10 @@ async fn a_joiner_shows_the_unique_mail_candidates_and_why_the_first_was_refused
         json!({"field": "first_name", "value": "Quintessa", "from": "get_employees", "masked": false})
     );
     // A birth date is sensitive: masked.
-    assert_eq!(hr_field(&e, "birthday")["value"], hrsync::sensitive::MASK);
+    assert_eq!(
+        hr_field(&e, "birthday")["value"],
+        hrsync_engine::sensitive::MASK
+    );
     assert_eq!(hr_field(&e, "birthday")["masked"], true);
     // The mapping: the mail format, the fields it read, the first candidate's value.
     let m = &e["mapping_result"];

@@ -6,7 +6,7 @@
 
 use crate::common::*;
 use chrono::Utc;
-use hrsync::Mode;
+use hrsync_engine::Mode;
 use serde_json::json;
 use std::io::Read;
 use std::path::PathBuf;

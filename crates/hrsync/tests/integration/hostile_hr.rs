@@ -4,8 +4,8 @@
 //! hrsync runs against the real slapd.
 
 use crate::common::*;
-use hrsync::{Mode, RunReport, Unattended};
 use hrsync_config::Config;
+use hrsync_engine::{Mode, RunReport, Unattended};
 use hrsync_model::ChangeKind;
 use hrsync_state::Store;
 use ldap3::{Scope, SearchEntry};
@@ -236,7 +236,7 @@ rdn_attribute = "uid"
         let cfg = Config::load(&self.cfg_path).unwrap();
         let job = cfg.job("staff").unwrap();
         let mut store = Store::open(&cfg.state_path()).unwrap();
-        hrsync::run(&job, &mut store, mode, chrono::Utc::now(), &mut Unattended)
+        hrsync_engine::run(&job, &mut store, mode, chrono::Utc::now(), &mut Unattended)
             .await
             .map_err(|e| format!("{e:#}"))
     }

@@ -3,7 +3,7 @@
 //! the same run) and reporting cycles; an unmapped attribute set by hand survives it all.
 
 use crate::common::*;
-use hrsync::Mode;
+use hrsync_engine::Mode;
 use hrsync_model::ChangeKind;
 use serde_json::json;
 use std::collections::HashSet;

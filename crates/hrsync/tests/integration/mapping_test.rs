@@ -104,10 +104,10 @@ async fn a_real_record_is_snapshotted_masked_into_a_passing_case() {
     assert_eq!(case["name"], "EMP09600");
     assert_eq!(case["mapping"], "staff");
     assert_eq!(case["record"]["first_name"], "Zoë");
-    assert_eq!(case["record"]["birthday"], hrsync::sensitive::MASK);
+    assert_eq!(case["record"]["birthday"], hrsync_engine::sensitive::MASK);
     assert_eq!(
         case["expect"]["attributes"]["description"],
-        hrsync::sensitive::MASK
+        hrsync_engine::sensitive::MASK
     );
     assert!(
         case["record"].get("ssn_num").is_none(),

@@ -3,8 +3,8 @@
 //! and a local HTTP receiver for the webhook channel.
 
 use crate::common::{Fx, STAFF_ATTRS, admin, cli};
-use hrsync::{Mode, RunStatus};
 use hrsync_emulator::icehrm::Fault;
+use hrsync_engine::{Mode, RunStatus};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
@@ -248,7 +248,8 @@ async fn notifications_arrive_once_per_cause_not_once_per_run() {
     assert_eq!(report.status, RunStatus::Incomplete);
     let config = fx.config();
     let mut store = fx.store();
-    let sent = hrsync::notify::after_run(&config, &mut store, "staff", Ok(&report), later).await;
+    let sent =
+        hrsync_engine::notify::after_run(&config, &mut store, "staff", Ok(&report), later).await;
     let incomplete: Vec<_> = sent
         .iter()
         .filter(|n| n.cause == "run_incomplete:staff")
@@ -451,10 +452,10 @@ on = ["run_incomplete", "held"]
     assert_eq!(body["cause"], "run_incomplete");
     // Causes the channel does not want are not sent: awaiting approval (the approval gate's
     // hook) goes to no one here.
-    let c = hrsync::notify::awaiting_approval(&fx.cfg_path, "staff", 9, 2);
+    let c = hrsync_engine::notify::awaiting_approval(&fx.cfg_path, "staff", 9, 2);
     let config = fx.config();
     let mut store = fx.store();
-    let sent = hrsync::notify::send(&config, &mut store, &[c], chrono::Utc::now()).await;
+    let sent = hrsync_engine::notify::send(&config, &mut store, &[c], chrono::Utc::now()).await;
     assert!(sent.is_empty(), "{sent:?}");
     assert_eq!(seen.lock().unwrap().len(), 2);
 }

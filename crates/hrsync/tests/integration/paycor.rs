@@ -1,9 +1,9 @@
 //! The Paycor source end to end into the real slapd, against the Paycor emulator.
 
 use crate::common::*;
-use hrsync::{Mode, RunReport, Unattended};
 use hrsync_config::Config;
 use hrsync_emulator::paycor::{self, Fault, PaycorConfig, PaycorState, Permission};
+use hrsync_engine::{Mode, RunReport, Unattended};
 use hrsync_model::{AttrName, ChangeKind};
 use hrsync_state::Store;
 use std::collections::HashSet;
@@ -124,7 +124,7 @@ impl PaycorFx {
         let cfg = Config::load(&self.dir.path().join("hrsync.toml")).unwrap();
         let job = cfg.job("paycor-staff").unwrap();
         let mut store = Store::open(&cfg.state_path()).unwrap();
-        hrsync::run(&job, &mut store, mode, chrono::Utc::now(), &mut Unattended)
+        hrsync_engine::run(&job, &mut store, mode, chrono::Utc::now(), &mut Unattended)
             .await
             .map_err(|e| e.to_string())
     }

@@ -5,10 +5,10 @@
 
 use crate::paycor::{FX_CLIENT_SECRET, FX_REFRESH_TOKEN, PaycorFx, with_static_token};
 use chrono::{DateTime, Utc};
-use hrsync::Mode;
 use hrsync::service::Service;
 use hrsync_config::Config;
 use hrsync_emulator::paycor::PaycorConfig;
+use hrsync_engine::Mode;
 use hrsync_model::{AttrName, ChangeKind};
 use hrsync_source::oauth::Clock;
 use hrsync_state::Store;

@@ -2,7 +2,7 @@
 //! IceHrm emulator, through the real binary where the operator would type the command.
 
 use crate::common::*;
-use hrsync::Mode;
+use hrsync_engine::Mode;
 use hrsync_model::filter;
 use serde_json::json;
 use std::collections::HashSet;
@@ -220,9 +220,9 @@ async fn saved_plans_expire_and_plan_files_are_bound_to_their_configuration() {
     let cfg = fx.config();
     let job = cfg.job("staff").unwrap();
     let later = chrono::Utc::now() + chrono::Duration::hours(25);
-    let err = hrsync::plans::load(&fx.store(), &job, plan, later).unwrap_err();
+    let err = hrsync_engine::plans::load(&fx.store(), &job, plan, later).unwrap_err();
     assert!(err.to_string().contains("expired"), "{err}");
-    assert!(hrsync::plans::load(&fx.store(), &job, plan, chrono::Utc::now()).is_ok());
+    assert!(hrsync_engine::plans::load(&fx.store(), &job, plan, chrono::Utc::now()).is_ok());
 
     // Another configuration (a changed format) refuses the file, naming what differs.
     let text = std::fs::read_to_string(&fx.cfg_path).unwrap();

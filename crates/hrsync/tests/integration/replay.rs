@@ -4,8 +4,8 @@
 //! real binary.
 
 use crate::common::*;
-use hrsync::Mode;
 use hrsync_emulator::icehrm::Fault;
+use hrsync_engine::Mode;
 
 /// Every value of `attr` under the fixture's people OU, sorted (what "nothing written" checks).
 async fn values(fx: &Fx, attr: &str) -> Vec<String> {

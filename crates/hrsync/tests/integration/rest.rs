@@ -2,9 +2,9 @@
 //! a joined list) end to end into the real slapd, against the Acme HR test server.
 
 use crate::common::*;
-use hrsync::{Mode, RunReport, Unattended};
 use hrsync_config::Config;
 use hrsync_emulator::rest::{self as acme, Fault, RestConfig, RestState, Style};
+use hrsync_engine::{Mode, RunReport, Unattended};
 use hrsync_model::ChangeKind;
 use hrsync_state::Store;
 use ldap3::SearchEntry;
@@ -99,7 +99,7 @@ impl RestFx {
         let cfg = Config::load(&self.dir.path().join("hrsync.toml")).unwrap();
         let job = cfg.job("acme-staff").unwrap();
         let mut store = Store::open(&cfg.state_path()).unwrap();
-        hrsync::run(&job, &mut store, mode, chrono::Utc::now(), &mut Unattended)
+        hrsync_engine::run(&job, &mut store, mode, chrono::Utc::now(), &mut Unattended)
             .await
             .map_err(|e| e.to_string())
     }

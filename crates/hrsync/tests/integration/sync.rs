@@ -1,8 +1,8 @@
 //! End-to-end behaviour of plan/apply against the real slapd.
 
 use crate::common::*;
-use hrsync::Mode;
 use hrsync_emulator::icehrm::Fault;
+use hrsync_engine::Mode;
 use hrsync_model::{ChangeKind, dn, filter};
 use ldap3::LdapConnAsync;
 use serde_json::json;
@@ -518,11 +518,11 @@ async fn a_mass_disable_over_the_threshold_is_held_until_confirmed() {
 
     // Confirmation releases exactly what that run held.
     let stored = fx.store().plan_of(held_run).unwrap().unwrap();
-    let confirmed = hrsync::guards::held_tokens(&stored);
+    let confirmed = hrsync_engine::guards::held_tokens(&stored);
     let r = fx
         .run_with(
             Mode::Apply,
-            hrsync::RunOptions {
+            hrsync_engine::RunOptions {
                 confirmed_held: confirmed,
                 ..Default::default()
             },

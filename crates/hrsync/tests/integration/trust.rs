@@ -4,8 +4,8 @@
 //! exit code or the printed text is the point.
 
 use crate::common::*;
-use hrsync::{Mode, RunStatus};
 use hrsync_emulator::icehrm::Fault;
+use hrsync_engine::{Mode, RunStatus};
 use hrsync_model::ChangeKind;
 use std::collections::HashSet;
 
@@ -276,8 +276,8 @@ async fn event_runs_match_keys_as_icehrm_does_and_fetch_the_new_hires_manager() 
     let fx = Fx::new("event-keys", 10, "uid", &attrs).await;
     assert_eq!(fx.run(Mode::Apply).await.applied_failed, 0);
     let ids = fx.active_ids();
-    let target = |values: &[&str]| hrsync::RunOptions {
-        only: Some(hrsync::Only {
+    let target = |values: &[&str]| hrsync_engine::RunOptions {
+        only: Some(hrsync_engine::Only {
             field: None,
             values: values.iter().map(|v| v.to_string()).collect(),
         }),

@@ -1,6 +1,6 @@
-use hrsync::{Mode, RunReport, Unattended};
 use hrsync_config::Config;
 use hrsync_emulator::icehrm::{IceHrmConfig, IceHrmState, make_token};
+use hrsync_engine::{Mode, RunReport, Unattended};
 use hrsync_state::Store;
 use ldap3::{Ldap, LdapConnAsync, Scope, SearchEntry};
 use std::collections::HashSet;
@@ -164,7 +164,7 @@ rdn_attribute = "{rdn}"
     }
 
     pub async fn run_accepting_drop(&self, mode: Mode) -> RunReport {
-        let opts = hrsync::RunOptions {
+        let opts = hrsync_engine::RunOptions {
             accept_record_drop: true,
             ..Default::default()
         };
@@ -175,16 +175,16 @@ rdn_attribute = "{rdn}"
         let cfg = self.config();
         let job = cfg.job("staff").unwrap();
         let mut store = Store::open(&cfg.state_path()).unwrap();
-        hrsync::run(&job, &mut store, mode, now, &mut Unattended)
+        hrsync_engine::run(&job, &mut store, mode, now, &mut Unattended)
             .await
             .unwrap()
     }
 
-    pub async fn run_with(&self, mode: Mode, opts: hrsync::RunOptions) -> RunReport {
+    pub async fn run_with(&self, mode: Mode, opts: hrsync_engine::RunOptions) -> RunReport {
         let cfg = self.config();
         let job = cfg.job("staff").unwrap();
         let mut store = Store::open(&cfg.state_path()).unwrap();
-        hrsync::run_with(
+        hrsync_engine::run_with(
             &job,
             &mut store,
             mode,

@@ -14,7 +14,7 @@
 pub mod apply;
 pub mod approval;
 mod file;
-pub mod save;
+pub(crate) mod save;
 
 pub use file::{PlanFile, read_plan_file, write_plan_file};
 
