@@ -81,7 +81,7 @@ async fn main() -> Result<()> {
             .header("x-hrsync-timestamp", ts.to_string())
             .header(
                 "x-hrsync-signature",
-                hrsync::service::events::sign(&secret, ts, body.as_bytes()),
+                hrsync_server::events::sign(&secret, ts, body.as_bytes()),
             )
             .body(body)
             .send()

@@ -1,4 +1,6 @@
-//! The `hrsync` command line.
+//! The `hrsync` command line: parses arguments, calls `hrsync-engine` (runs, plans, explain,
+//! tests, replay, checks) and `hrsync-server` (`serve`, orchestration work) with the
+//! configuration of `hrsync-config`, and prints. Subcommands past a few lines are in [`cli`].
 
 use anyhow::{Context, Result, bail};
 use chrono::Utc;
@@ -528,7 +530,7 @@ async fn real_main(cli: Cli) -> Result<i32> {
         Cmd::Review { cmd } => review(cmd),
         Cmd::Serve { common, listen } => {
             let cfg = Config::load(&common.config)?;
-            hrsync::service::serve(cfg, listen).await?;
+            hrsync_server::serve(cfg, listen).await?;
             Ok(0)
         }
         Cmd::Automation { cmd } => automation(cmd),

@@ -33,7 +33,7 @@ pub async fn run(path: &Path, online: bool, json: bool) -> Result<i32> {
         .with_context(|| format!("{}: [state].path", path.display()))?;
     // The daemon's parts: event secrets resolve, webhooks compile with their credentials.
     let events = cfg.event_endpoints()?;
-    let hooks = hrsync::service::orchestrate::compile_hooks(&cfg)?;
+    let hooks = hrsync_server::orchestrate::compile_hooks(&cfg)?;
     if !cfg.raw.automations.is_empty() || !events.is_empty() || !hooks.is_empty() {
         lines.push(format!(
             "service: {} automation(s), {} event endpoint(s), {} webhook(s), {} orchestration(s) ok",

@@ -124,7 +124,7 @@ pub(crate) async fn webhook(cmd: WebhookCmd) -> Result<i32> {
     } = cmd;
     let cfg = Config::load(&common.config)?;
     let mapping = crate::one_mapping(&cfg, mapping)?;
-    let hooks = hrsync::service::orchestrate::compile_hooks(&cfg)?;
+    let hooks = hrsync_server::orchestrate::compile_hooks(&cfg)?;
     let Some(hook) = hooks.get(&name) else {
         bail!(
             "no [[webhook]] named {name:?}; there are {:?}",
@@ -144,7 +144,7 @@ pub(crate) async fn webhook(cmd: WebhookCmd) -> Result<i32> {
             .await?
             .into_iter()
             .next();
-        let hr = match hrsync::service::orchestrate::hr_record(&job, key).await {
+        let hr = match hrsync_server::orchestrate::hr_record(&job, key).await {
             Ok(Some(rec)) => Some(rec),
             Ok(None) => {
                 eprintln!("note: {key} is not in HR; hr.* macros are empty");
@@ -155,7 +155,7 @@ pub(crate) async fn webhook(cmd: WebhookCmd) -> Result<i32> {
                 None
             }
         };
-        let values = hrsync::service::orchestrate::macro_values(key, "test", entry.as_ref(), hr);
+        let values = hrsync_server::orchestrate::macro_values(key, "test", entry.as_ref(), hr);
         if entry.is_none() {
             eprintln!(
                 "note: no account with {} = {key}; user.* macros are empty",
@@ -228,7 +228,7 @@ pub(crate) async fn orchestrate(cmd: OrchestrateCmd) -> Result<i32> {
                 let dn = links.get(u).map(|l| l.dn.clone()).unwrap_or_default();
                 ids.push(store.enqueue(&template, &mapping, u, &dn, "manual", Utc::now())?);
             }
-            let worker = hrsync::service::orchestrate::Worker::new(cfg.clone())?;
+            let worker = hrsync_server::orchestrate::Worker::new(cfg.clone())?;
             worker.run_due(&mut store).await?;
             let mut code = 0;
             for id in ids {
@@ -259,7 +259,7 @@ pub(crate) async fn orchestrate(cmd: OrchestrateCmd) -> Result<i32> {
         OrchestrateCmd::Work { common, json } => {
             let cfg = std::sync::Arc::new(Config::load(&common.config)?);
             let mut store = Store::open(&cfg.state_path())?;
-            let worker = hrsync::service::orchestrate::Worker::new(cfg.clone())?;
+            let worker = hrsync_server::orchestrate::Worker::new(cfg.clone())?;
             let r = worker.run_due_report(&mut store).await?;
             let code = if r.dead > 0 { 3 } else { 0 };
             if json {
@@ -356,7 +356,7 @@ pub(crate) async fn orchestrate(cmd: OrchestrateCmd) -> Result<i32> {
 }
 
 /// `5 step(s) run: 3 ok, 2 failed (1 to be retried, 1 dead-lettered), 0 skipped`.
-fn work_summary(r: &hrsync::service::orchestrate::WorkReport) -> String {
+fn work_summary(r: &hrsync_server::orchestrate::WorkReport) -> String {
     let mut failed = Vec::new();
     if r.failed_retrying > 0 {
         failed.push(format!("{} to be retried", r.failed_retrying));
@@ -397,7 +397,7 @@ mod tests {
 
     #[test]
     fn work_counts_failed_steps_apart_from_the_others() {
-        let r = hrsync::service::orchestrate::WorkReport {
+        let r = hrsync_server::orchestrate::WorkReport {
             ran: 6,
             ok: 2,
             failed: 3,

@@ -1136,7 +1136,7 @@ steps = [{{ action = "disable" }}]
     store
         .enqueue("onboard", "staff", &who, "", "manual", chrono::Utc::now())
         .unwrap();
-    let worker = hrsync::service::orchestrate::Worker::new(cfg.clone()).unwrap();
+    let worker = hrsync_server::orchestrate::Worker::new(cfg.clone()).unwrap();
     assert_eq!(worker.run_due(&mut store).await.unwrap(), 3);
     assert!(
         store.outbox(Some("dead"), 10).unwrap().is_empty(),

@@ -4,8 +4,8 @@
 
 use crate::common::*;
 use chrono::{DateTime, Utc};
-use hrsync::service::{self, Service};
 use hrsync_engine::Mode;
+use hrsync_server::{self as service, Service};
 use serde_json::json;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -152,7 +152,7 @@ async fn signed_event_updates_only_that_employee_and_bad_events_change_nothing()
         .unwrap();
     let now = Utc::now().timestamp();
     let body = json!({"employee_id": ka, "event_id": "evt-1"}).to_string();
-    let sig = hrsync::service::events::sign("ev-s3cret-value", now, body.as_bytes());
+    let sig = hrsync_server::events::sign("ev-s3cret-value", now, body.as_bytes());
     let resp = send(body.clone(), now, Some(sig.clone())).await.unwrap();
     assert_eq!(resp.status(), 202);
     let mut waited = 0;
@@ -171,7 +171,7 @@ async fn signed_event_updates_only_that_employee_and_bad_events_change_nothing()
     let body_b = json!({"employee_id": kb, "event_id": "evt-2"}).to_string();
     let resp = send(body_b.clone(), now, None).await.unwrap();
     assert_eq!(resp.status(), 401);
-    let forged = hrsync::service::events::sign("not-the-secret", now, body_b.as_bytes());
+    let forged = hrsync_server::events::sign("not-the-secret", now, body_b.as_bytes());
     assert_eq!(
         send(body_b.clone(), now, Some(forged))
             .await
@@ -180,7 +180,7 @@ async fn signed_event_updates_only_that_employee_and_bad_events_change_nothing()
         401
     );
     let old = now - 3600;
-    let stale = hrsync::service::events::sign("ev-s3cret-value", old, body_b.as_bytes());
+    let stale = hrsync_server::events::sign("ev-s3cret-value", old, body_b.as_bytes());
     assert_eq!(
         send(body_b.clone(), old, Some(stale))
             .await
@@ -311,7 +311,7 @@ steps = [
         .as_i64()
         .unwrap();
     fx.run(Mode::Apply).await;
-    let worker = hrsync::service::orchestrate::Worker::new(Arc::new(fx.config())).unwrap();
+    let worker = hrsync_server::orchestrate::Worker::new(Arc::new(fx.config())).unwrap();
     let ran = worker.run_due(&mut store).await.unwrap();
     assert_eq!(ran, 3 * (created + 1), "three steps each");
     assert!(store.outbox(Some("dead"), 10).unwrap().is_empty());
@@ -519,7 +519,7 @@ fn the_service_example_loads_and_validates() {
     std::fs::write(&path, text).unwrap();
     let cfg = hrsync_config::Config::load(&path).unwrap();
     assert_eq!(cfg.event_endpoints().unwrap().len(), 1);
-    let hooks = hrsync::service::orchestrate::compile_hooks(&cfg).unwrap();
+    let hooks = hrsync_server::orchestrate::compile_hooks(&cfg).unwrap();
     assert_eq!(
         hooks["icehrm-writeback"].creds.headers.len(),
         1,
@@ -745,7 +745,7 @@ async fn an_event_during_an_hr_outage_is_applied_when_hr_answers_again() {
         .header("x-hrsync-timestamp", now.to_string())
         .header(
             "x-hrsync-signature",
-            hrsync::service::events::sign("retry-secret", now, body.as_bytes()),
+            hrsync_server::events::sign("retry-secret", now, body.as_bytes()),
         )
         .body(body)
         .send()

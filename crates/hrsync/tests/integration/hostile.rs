@@ -340,7 +340,7 @@ fn with_event_endpoint(fx: &Fx) {
 
 async fn send_signed(url: &str, body: String) -> (u16, String) {
     let now = Utc::now().timestamp();
-    let sig = hrsync::service::events::sign(SECRET, now, body.as_bytes());
+    let sig = hrsync_server::events::sign(SECRET, now, body.as_bytes());
     let r = reqwest::Client::new()
         .post(format!("{url}/events/icehrm"))
         .header("content-type", "application/json")

@@ -417,7 +417,7 @@ on = ["run_incomplete", "held"]
     // The daemon shares the window (state in the database): its run within the window sends
     // nothing; its run after the window sends again (from a task of its own: the run does not
     // wait for it).
-    let svc = hrsync::service::Service::new(fx.config()).unwrap();
+    let svc = hrsync_server::Service::new(fx.config()).unwrap();
     let now = chrono::Utc::now();
     let r = svc
         .sync(

@@ -353,7 +353,7 @@ steps = [ {{ action = "webhook", webhook = "flaky", max_attempts = 1 }} ]
         .enqueue("welcome", "staff", &key, "", "manual", chrono::Utc::now())
         .unwrap();
     // The template's limit (2), not the webhook's (3): retried at once here.
-    let mut worker = hrsync::service::orchestrate::Worker::new(cfg).unwrap();
+    let mut worker = hrsync_server::orchestrate::Worker::new(cfg).unwrap();
     worker.retry_base = chrono::Duration::zero();
     let r = worker.run_due_report(&mut store).await.unwrap();
     assert_eq!(

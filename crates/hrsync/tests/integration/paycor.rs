@@ -351,7 +351,7 @@ async fn created_accounts_are_written_back_to_paycor() {
     assert!(!created.is_empty());
     let config = Config::load(&fx.dir.path().join("hrsync.toml")).unwrap();
     let mut store = Store::open(&config.state_path()).unwrap();
-    let worker = hrsync::service::orchestrate::Worker::new(std::sync::Arc::new(config)).unwrap();
+    let worker = hrsync_server::orchestrate::Worker::new(std::sync::Arc::new(config)).unwrap();
     let ran = worker.run_due(&mut store).await.unwrap();
     assert_eq!(ran, created.len());
     assert!(store.outbox(Some("dead"), 10).unwrap().is_empty());
@@ -396,7 +396,7 @@ async fn paycor_events_reach_the_daemon_and_update_that_employee() {
     assert_eq!(r.applied_failed, 0);
     let config = Config::load(&fx.dir.path().join("hrsync.toml")).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let running = hrsync::service::start(config, listener).await.unwrap();
+    let running = hrsync_server::start(config, listener).await.unwrap();
     // Paycor sends Employee.Modified with the subscription's secret as Authorization.
     fx.emu.subscribe_events(
         &format!("http://{}/events/paycor", running.addr),
@@ -470,7 +470,7 @@ async fn paycor_events_in_either_casing_with_or_without_the_bearer_prefix() {
     assert_eq!(r.applied_failed, 0);
     let config = Config::load(&fx.dir.path().join("hrsync.toml")).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let running = hrsync::service::start(config, listener).await.unwrap();
+    let running = hrsync_server::start(config, listener).await.unwrap();
     let url = format!("http://{}/events/paycor", running.addr);
     // Paycor delivers PascalCase keys with `Bearer ` before the secret.
     fx.emu

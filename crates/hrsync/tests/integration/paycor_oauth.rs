@@ -5,11 +5,11 @@
 
 use crate::paycor::{FX_CLIENT_SECRET, FX_REFRESH_TOKEN, PaycorFx, with_static_token};
 use chrono::{DateTime, Utc};
-use hrsync::service::Service;
 use hrsync_config::Config;
 use hrsync_emulator::paycor::PaycorConfig;
 use hrsync_engine::Mode;
 use hrsync_model::{AttrName, ChangeKind};
+use hrsync_server::Service;
 use hrsync_source::oauth::Clock;
 use hrsync_state::Store;
 use std::io::{BufRead, Write};
@@ -89,7 +89,7 @@ async fn a_three_hour_daemon_session_keeps_syncing_and_writing_back_with_rotatio
     let clock = Clock::system();
     config.set_oauth_clock(clock.clone());
     let svc = Service::new(config).unwrap();
-    let worker = hrsync::service::orchestrate::Worker::new(svc.cfg.clone()).unwrap();
+    let worker = hrsync_server::orchestrate::Worker::new(svc.cfg.clone()).unwrap();
     let mut store = Store::open(&svc.cfg.state_path()).unwrap();
 
     let start = t("2026-12-01T08:05:00Z");
@@ -215,7 +215,7 @@ async fn webhook_test_and_orchestration_write_back_through_an_oauth_integration(
     fx.emu.expire_access_tokens();
     let config = Config::load(&fx.dir.path().join("hrsync.toml")).unwrap();
     let mut store = Store::open(&config.state_path()).unwrap();
-    let worker = hrsync::service::orchestrate::Worker::new(std::sync::Arc::new(config)).unwrap();
+    let worker = hrsync_server::orchestrate::Worker::new(std::sync::Arc::new(config)).unwrap();
     let ran = worker.run_due(&mut store).await.unwrap();
     assert_eq!(ran, created.len());
     assert!(store.outbox(Some("dead"), 10).unwrap().is_empty());
@@ -497,7 +497,7 @@ async fn paycor_webhooks_share_the_fetch_s_provider_and_budget_and_do_not_repeat
     let fx = PaycorFx::with("pc-manners", cfg(6, 36), |t| t).await;
     let config = Config::load(&fx.dir.path().join("hrsync.toml")).unwrap();
     let job = config.job("paycor-staff").unwrap();
-    let hooks = hrsync::service::orchestrate::compile_hooks(&config).unwrap();
+    let hooks = hrsync_server::orchestrate::compile_hooks(&config).unwrap();
     let hook = &hooks["paycor-writeback"];
     let hrsync_source::Source::Rest(rest, _) = &job.source else {
         panic!("the Paycor source is a REST integration")

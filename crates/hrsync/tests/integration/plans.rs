@@ -429,7 +429,7 @@ async fn a_scheduled_run_stops_at_the_approval_gate_and_the_next_run_applies_the
     let x = fx.active_ids()[0];
     let kx = fx.emp_no(x);
     assert!(fx.emu.terminate(x, "2026-11-20"));
-    let svc = hrsync::service::Service::new(fx.config()).unwrap();
+    let svc = hrsync_server::Service::new(fx.config()).unwrap();
     // Times near the real clock (plans expire 24 h after they are made).
     let now = chrono::Utc::now();
     let hour = now

@@ -302,7 +302,7 @@ async fn incremental_fetch_with_last_run_time_never_means_everyone_left() {
     let text = std::fs::read_to_string(&path).unwrap()
         + "\n[[automation]]\nname = \"weekly-full\"\nmapping = \"acme-staff\"\nschedule = \"0 3 * * 0\"\nfetch = \"full\"\n";
     std::fs::write(&path, text).unwrap();
-    let svc = hrsync::service::Service::new(Config::load(&path).unwrap()).unwrap();
+    let svc = hrsync_server::Service::new(Config::load(&path).unwrap()).unwrap();
     let t = |s: &str| {
         chrono::DateTime::parse_from_rfc3339(s)
             .unwrap()

@@ -1,4 +1,6 @@
-//! `hrsync serve`: the long-running daemon. One process runs
+//! hrsync's daemon, `hrsync serve`: the long-running process. It runs what `hrsync-engine` does
+//! (runs, notifications) on schedules and events, with the configuration of `hrsync-config`.
+//! One process runs
 //! - the HTTP listener: `GET /healthz`, `GET /metrics` (Prometheus), `POST /events/<name>`
 //!   (HR change notifications);
 //! - the scheduler: `[[automation]]` cron schedules, one run at a time per automation (a lock
@@ -11,10 +13,15 @@
 //! Syncs of one mapping never overlap inside the daemon (a lock per mapping shared by the
 //! scheduler and the event workers). SIGTERM/SIGINT stop accepting requests, let running syncs
 //! and steps finish (up to `serve.shutdown_grace_secs`), and exit.
+//!
+//! Modules: `listen` (the listener's connection handling), [`events`] (inbound event
+//! formats and signatures) and its queue, [`orchestrate`] (the worker that runs queued
+//! orchestration steps; what an apply queues is the engine's). Cron parsing and the missed-run
+//! policy are `hrsync_config::schedule`.
 
 mod event_queue;
 pub mod events;
-pub mod listen;
+mod listen;
 pub mod orchestrate;
 
 use axum::body::Bytes;
