@@ -80,8 +80,6 @@ impl From<&str> for AttrName {
     }
 }
 
-pub use crate::attrmap::AttrMap;
-
 /// Sorts and de-duplicates values so two maps compare as sets.
 pub fn normalize_values(values: &mut Vec<String>) {
     values.sort();
@@ -91,6 +89,7 @@ pub fn normalize_values(values: &mut Vec<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::attrmap::AttrMap;
     #[test]
     fn names_compare_case_insensitively() {
         let mut m = AttrMap::new();

@@ -1,7 +1,7 @@
 //! Desired entries (what the mapping says should exist) and directory entries (what a snapshot
 //! found).
 
-use crate::attr::AttrMap;
+use crate::attrmap::AttrMap;
 use serde::{Deserialize, Serialize};
 
 /// What one HR person should look like in the directory.

@@ -21,7 +21,8 @@ pub mod secret;
 pub mod text;
 
 pub use actions::{Action, Actions};
-pub use attr::{AttrMap, AttrName};
+pub use attr::AttrName;
+pub use attrmap::AttrMap;
 pub use entry::{DesiredEntry, DirEntry};
 pub use plan::{
     AttrChange, Change, ChangeKind, DnChange, Finding, Orphan, Plan, PlanSummary, ReviewCandidate,

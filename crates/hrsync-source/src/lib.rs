@@ -16,6 +16,7 @@ pub mod http;
 pub mod icehrm;
 pub mod oauth;
 pub mod paycor;
+mod paycor_hints;
 pub mod profile;
 pub mod rest;
 

@@ -436,7 +436,7 @@ impl RestIntegration {
             {
                 return Err(Attempt::Permanent {
                     status: Some(401),
-                    message: crate::paycor::static_token_refused(t),
+                    message: crate::paycor_hints::static_token_refused(t),
                 });
             }
             let body = match classify(self.flavor, status, &bytes, retry_after) {
@@ -449,7 +449,7 @@ impl RestIntegration {
                         .unwrap_or_default();
                     return Err(Attempt::Permanent {
                         status: Some(403),
-                        message: crate::paycor::forbidden_hint(&path, query),
+                        message: crate::paycor_hints::forbidden_hint(&path, query),
                     });
                 }
                 other => other?,
