@@ -6,11 +6,10 @@
 use crate::report::{EngineError, Mode, Only, RunOptions, RunReport, RunStatus, Timings, Ui};
 use chrono::{DateTime, Utc};
 use hrsync_config::Job;
-use hrsync_directory::{Directory, Outcome};
-use hrsync_model::{AttrName, ChangeKind, Plan};
+use hrsync_directory::Directory;
+use hrsync_model::{AttrName, Plan};
 use hrsync_plan::{Link, MatchDecision, PlanOptions, Planner};
-use hrsync_state::{AppliedChange, LinkRow, Store};
-use std::cell::{Cell, RefCell};
+use hrsync_state::{LinkRow, Store};
 use std::time::{Duration, Instant};
 
 /// One HR record after mapping, as the fetch task hands it to the planner.
@@ -136,6 +135,14 @@ pub(crate) async fn read_schema(
 /// How many directory entries a full run reads ahead of the HR records received.
 const READ_AHEAD: usize = 10_000;
 
+/// The target of the engine's log lines, its stages' included.
+const LOG_TARGET: &str = module_path!();
+
+mod stages;
+use stages::RunCtx;
+
+/// A full run: fetch + map, read the directory, plan, hold what waits for an operator, then
+/// [`conclude`].
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn run_inner(
     job: &Job,
@@ -147,243 +154,7 @@ pub(crate) async fn run_inner(
     run_id: i64,
     timings: &mut Timings,
 ) -> Result<RunReport, EngineError> {
-    let spec = job.mapping.spec();
-    // Incremental fetch (`{lastRunTime}`): only people changed since the last successful sync
-    // come back, so absence from HR means nothing and the count guard does not apply. The
-    // first run (no earlier sync) asks from the epoch: a full fetch.
-    let mut source = job.source.clone();
-    // Five minutes of overlap absorb clock differences between HR and this host; records
-    // fetched twice are harmless (the plan is idempotent).
-    let since = if source.uses_last_run_time() && !opts.full_fetch {
-        store
-            .last_sync_start(&spec.name)?
-            .map(|d| d - chrono::Duration::minutes(5))
-    } else {
-        None
-    };
-    let incremental = since.is_some();
-    source.set_last_run_time(since.map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)));
-    // 1-4. Fetch + map, and read the directory, at the same time, both feeding the planner,
-    // which pairs people with entries as they meet. Neither the HR records nor the directory
-    // snapshot is ever held whole in memory.
-    let map_time = Cell::new(Duration::ZERO);
-    let plan_time = Cell::new(Duration::ZERO);
-    // Fetching (HTTP + JSON) and mapping run on their own task, so they use the other core
-    // while this task reads the directory and plans; results come over a channel.
-    type Fp = Option<(String, crate::plans::HrFingerprint)>;
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(HrRecordResult, Duration, Fp)>();
-    let mapper = job.mapping.clone();
-    // Saved plans keep each person's HR fingerprint (what the change assumed about HR).
-    let fingerprinter = if opts.save || job.approval.is_some() {
-        Some(crate::plans::Fingerprinter::new(
-            job,
-            store.fingerprint_key()?,
-        ))
-    } else {
-        None
-    };
-    let fingerprints = RefCell::new(std::collections::BTreeMap::new());
-    let refs = ref_attrs(job);
-    let statuses = job.statuses.clone();
-    let today = now.date_naive();
-    let dialect = job.directory.dialect;
-    let creates = job.actions.allows(hrsync_model::Action::Create);
-    // The directory first (a bind and one read of its schema, a few ms): no fetch without it,
-    // and the schema checks every mapped record.
-    let (dir, schema, connect_time) = open_directory(job, store).await?;
-    let keep = mapper.referenced_fields();
-    // A full run keeps what it fetched for `hrsync replay` (written on a blocking thread; kept
-    // only if the fetch turns out complete).
-    let mut snapshot_note = None;
-    let mut snapshot = match &job.hr_snapshots {
-        Some(s) if !incremental => {
-            match crate::replay::snapshot::Writer::start(
-                s,
-                run_id,
-                &spec.name,
-                now,
-                keep.iter().cloned().collect(),
-            ) {
-                Ok(w) => Some(w),
-                Err(e) => {
-                    snapshot_note = Some(e.to_string());
-                    None
-                }
-            }
-        }
-        _ => None,
-    };
-    let fetch_task = tokio::spawn(async move {
-        let t = Instant::now();
-        let report = source
-            .fetch_with(Some(&keep), |rec| {
-                let t = Instant::now();
-                let mapped = map_record(
-                    &mapper,
-                    dialect,
-                    schema.as_deref(),
-                    &refs,
-                    statuses.as_ref(),
-                    &rec,
-                    today,
-                    creates,
-                );
-                let fp = fingerprinter.as_ref().and_then(|f| f.of(&mapper, &rec));
-                // The receiver only goes away when the run is failing anyway.
-                let _ = tx.send((mapped, t.elapsed(), fp));
-                if let Some(w) = snapshot.as_mut() {
-                    w.push(&rec);
-                }
-            })
-            .await;
-        (report, t.elapsed(), snapshot)
-    });
-    // The stored links are read while the first pages arrive (they queue on the channel).
-    let planner = new_planner(
-        job,
-        store,
-        now,
-        if incremental {
-            hrsync_plan::MissingAction::Ignore
-        } else {
-            job.missing_from_hr
-        },
-        false,
-    );
-    let (planner, stored) = match planner {
-        Ok(p) => p,
-        Err(e) => {
-            fetch_task.abort();
-            return Err(e);
-        }
-    };
-    let planner = RefCell::new(planner);
-    // The two futures below run on this task (join!), never at the same instant, and each
-    // borrow of the planner ends inside its own synchronous step, so the RefCell never sees
-    // two borrows.
-    // The directory is usually read faster than HR pages arrive, and every entry read ahead
-    // waits in memory for its person (about 1 KB each): the read may run at most
-    // READ_AHEAD entries ahead of the HR records received, until the fetch ends.
-    let pace = tokio::sync::Semaphore::new(READ_AHEAD);
-    let plan_records = async {
-        while let Some((r, mapping_took, fp)) = rx.recv().await {
-            pace.add_permits(1);
-            map_time.set(map_time.get() + mapping_took);
-            if let Some((k, f)) = fp {
-                fingerprints.borrow_mut().insert(k, f);
-            }
-            let t = Instant::now();
-            r.feed(&mut planner.borrow_mut());
-            plan_time.set(plan_time.get() + t.elapsed());
-        }
-        // The fetch is over (done, failed or cancelled): the rest of the directory unpaced.
-        pace.close();
-    };
-    let stop_fetch = fetch_task.abort_handle();
-    let read_directory = async {
-        let t = Instant::now();
-        let read = async {
-            dir.snapshot_paced(
-                |e| {
-                    let t = Instant::now();
-                    planner.borrow_mut().add_entry(e);
-                    plan_time.set(plan_time.get() + t.elapsed());
-                },
-                Some(&pace),
-            )
-            .await?;
-            Ok::<_, hrsync_directory::DirError>(dir)
-        };
-        let res = read.await;
-        if res.is_err() {
-            // No plan without the directory: do not wait for the rest of the HR fetch.
-            stop_fetch.abort();
-        }
-        res.map(|dir| (dir, t.elapsed() + connect_time))
-    };
-    let ((), directory) = tokio::join!(plan_records, read_directory);
-    // The directory's error first: on one, the fetch task was cancelled on purpose.
-    let (dir, snapshot_time) = directory?;
-    let (fetched, fetch_time, snapshot) = fetch_task
-        .await
-        .map_err(|e| EngineError::Task(e.to_string()))?;
-    let fetch_report = fetched?;
-    let t = Instant::now();
-    let mut fetch_report = fetch_report;
-    if let Some(w) = snapshot {
-        match w.finish(fetch_report.complete && !incremental).await {
-            Ok(Some((path, n))) => tracing::info!(
-                path = %path.display(),
-                records = n,
-                "HR snapshot kept for hrsync replay"
-            ),
-            Ok(None) => {}
-            Err(e) => snapshot_note = Some(e.to_string()),
-        }
-    }
-    if let Some(e) = snapshot_note {
-        fetch_report
-            .notes
-            .push(format!("HR snapshot for `hrsync replay` not kept: {e}"));
-    }
-    let mut planner = planner.into_inner();
-    // Record-count guard: a complete fetch with far fewer people than the last good one is more
-    // likely an HR-side filter or permission change than a mass exodus.
-    let mut suspect = false;
-    if let Some(d) = since {
-        fetch_report.notes.push(format!(
-            "incremental fetch: people changed since {} (the last successful sync); nobody is treated as missing from HR",
-            d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-        ));
-    }
-    if fetch_report.complete
-        && !incremental
-        && let Some(baseline) = store.baseline(&spec.name)?
-        && baseline > 0
-    {
-        let drop = (baseline as f64 - fetch_report.records as f64) / baseline as f64 * 100.0;
-        if drop > job.max_record_drop_percent {
-            let what = format!(
-                "the HR fetch has {} records, {drop:.0}% fewer than the last good fetch ({baseline})",
-                fetch_report.records
-            );
-            if opts.accept_record_drop {
-                fetch_report
-                    .notes
-                    .push(format!("{what}; accepted with --accept-drop"));
-            } else {
-                suspect = true;
-                planner.withhold_leavers(format!(
-                    "{what}, beyond lifecycle.max_record_drop_percent = {}; check HR, then run again with --accept-drop if these people really left",
-                    job.max_record_drop_percent
-                ));
-            }
-        }
-    }
-    let records = fetch_report.records;
-    let complete = fetch_report.complete;
-    let (mut plan, observed) = planner.finish(fetch_report);
-    // People who are leavers only because the list missed them are confirmed first.
-    let full = complete && !incremental && plan.leavers_allowed;
-    crate::confirm::confirm_missing(job, store, &mut plan, run_id, now, full).await?;
-    assign_unique(job, store, &dir, &mut plan).await?;
-    let managed = plan.managed;
-    let confirmed = crate::plans::approval::confirmable(
-        &mut plan,
-        job.approval.as_ref(),
-        &opts.confirmed_held,
-        run_id,
-    );
-    crate::guards::hold(&mut plan, &job.thresholds, managed, confirmed, run_id);
-    crate::plans::approval::held_hint(&mut plan, job.approval.as_ref(), run_id);
-    crate::plans::approval::gate(&mut plan, job.approval.as_ref());
-    let plan_time = plan_time.get() + t.elapsed();
-    timings.map_ms = map_time.get().as_millis() as u64;
-    timings.plan_ms = plan_time.as_millis() as u64;
-    timings.fetch_ms = fetch_time.saturating_sub(map_time.get()).as_millis() as u64;
-    timings.snapshot_ms = snapshot_time.as_millis() as u64;
-
-    let mut report = conclude(
+    let mut ctx = RunCtx {
         job,
         store,
         mode,
@@ -391,18 +162,55 @@ pub(crate) async fn run_inner(
         ui,
         run_id,
         timings,
+    };
+    let window = stages::FetchWindow::of(&ctx, &opts)?;
+    let fingerprinter = stages::fingerprinter(&ctx, &opts)?;
+    // The directory first (a bind and one read of its schema, a few ms): no fetch without it,
+    // and the schema checks every mapped record.
+    let (dir, schema, connect_time) = open_directory(job, ctx.store).await?;
+    let fetch = stages::Fetch::start(&ctx, &window, schema, fingerprinter);
+    // The stored links are read while the first pages arrive (they queue on the channel).
+    let (planner, stored) = match new_planner(job, ctx.store, now, window.missing(job), false) {
+        Ok(p) => p,
+        Err(e) => {
+            fetch.abort();
+            return Err(e);
+        }
+    };
+    let stages::Paired {
+        mut planner,
+        fetched,
+        dir,
+        fingerprints,
+        mut times,
+    } = fetch.pair(planner, dir, connect_time).await?;
+    let t = Instant::now();
+    let mut fetch_report = fetched.keep_hr_snapshot(&window).await;
+    window.note(&mut fetch_report);
+    let suspect =
+        stages::guard_record_count(&ctx, &opts, &window, &mut fetch_report, &mut planner)?;
+    let (mut plan, observed, baseline) =
+        stages::plan(&mut ctx, &window, planner, fetch_report, suspect, &dir).await?;
+    stages::hold(&ctx, &opts, &mut plan);
+    times.plan += t.elapsed();
+    times.record(ctx.timings);
+
+    let mut report = conclude(
+        job,
+        ctx.store,
+        mode,
+        now,
+        ctx.ui,
+        run_id,
+        ctx.timings,
         plan,
         observed,
         dir,
         &stored,
-        Baseline {
-            records,
-            set: complete && !suspect && !incremental,
-            prune_review: complete && !incremental,
-        },
+        baseline,
     )
     .await?;
-    report.hr_fingerprints = fingerprints.into_inner();
+    report.hr_fingerprints = fingerprints;
     Ok(report)
 }
 
@@ -514,197 +322,28 @@ pub(crate) async fn conclude(
     stored: &std::collections::BTreeMap<String, LinkRow>,
     baseline: Baseline,
 ) -> Result<RunReport, EngineError> {
-    let spec = job.mapping.spec();
-    // Links for every entry seen for a person in HR (fills in uuids of entries created by
-    // earlier runs, follows renames made outside hrsync). Only what changed is written.
-    let seen_links: Vec<LinkRow> = observed
-        .into_iter()
-        .map(|o| LinkRow {
-            hr_key: o.key,
-            uuid: o.uuid,
-            dn: o.dn,
-            state: if o.disabled {
-                "disabled".into()
-            } else {
-                "active".into()
-            },
-        })
-        .filter(|row| stored.get(&row.hr_key) != Some(row))
-        .collect();
-    // A mapping that only modifies owns no account: it writes no links, now or when applying.
-    let owns = job.actions.owns();
-    store.save_plan(run_id, &plan)?;
-    store.save_review(&spec.name, &plan.review, baseline.prune_review, now)?;
-    if baseline.set {
-        store.set_baseline(run_id, baseline.records)?;
-    }
-    store.upsert_links(&spec.name, &seen_links, now)?;
-
-    let mut report = RunReport {
+    let mut ctx = RunCtx {
+        job,
+        store,
+        mode,
+        now,
+        ui,
         run_id,
-        status: RunStatus::Ok,
-        plan,
-        applied_ok: 0,
-        applied_failed: 0,
-        applied_not_attempted: 0,
-        applied: false,
-        queued_orchestrations: 0,
-        timings: Timings::default(),
-        hr_fingerprints: Default::default(),
-        foreign_plan: false,
+        timings,
     };
-    if mode == Mode::Plan || report.plan.is_empty() || !ui.confirm(&report.plan) {
-        if mode == Mode::Apply {
-            crate::recover::settle_absent(store, &dir, &spec.name).await?;
-        }
-        dir.close().await;
+    stages::record_plan(&mut ctx, &plan, observed, stored, &baseline)?;
+    let mut report = stages::unapplied(run_id, plan);
+    if mode == Mode::Plan || report.plan.is_empty() || !ctx.ui.confirm(&report.plan) {
+        stages::close_unapplied(&mut ctx, dir).await?;
         return Ok(report);
     }
-
-    // 5. apply + audit. Write-ahead: every change is recorded as an intent (committed) before
-    // anything is sent, and each result settles its intent in the batch that audits it; a
-    // process killed in between leaves intents that the next run reconciles with the
-    // directory, so every change that reached it has exactly one audit row.
+    // 5. apply + audit.
     let t = Instant::now();
-    let changes = &report.plan.changes;
-    let intents: Vec<(usize, &hrsync_model::Change)> = changes.iter().enumerate().collect();
-    store.record_intents(run_id, &intents, Utc::now())?;
-    ui.apply_started(changes.len());
-    let mut pending: Vec<Outcome> = Vec::new();
-    let mut ok = 0usize;
-    let mut failed = 0usize;
-    let mut not_attempted = 0usize;
-    let mut queued = 0usize;
-    let mut audit_error: Option<hrsync_state::StateError> = None;
-    let mut queue_error: Option<hrsync_state::StateError> = None;
-    {
-        let mut flush = |store: &mut Store, pending: &mut Vec<Outcome>| {
-            if pending.is_empty() {
-                return;
-            }
-            let at = Utc::now();
-            let items: Vec<AppliedChange<'_>> = pending
-                .iter()
-                .map(|o| AppliedChange {
-                    seq: o.index,
-                    change: &changes[o.index],
-                    ok: o.ok,
-                    rc: o.rc,
-                    message: &o.message,
-                    at,
-                })
-                .collect();
-            let deleted: Vec<String> = pending
-                .iter()
-                .filter(|o| o.ok && changes[o.index].kind == ChangeKind::Delete)
-                .map(|o| changes[o.index].key.clone())
-                .collect();
-            let links: Vec<LinkRow> = pending
-                .iter()
-                .filter(|o| owns && o.ok && changes[o.index].kind != ChangeKind::Delete)
-                .map(|o| {
-                    let c = &changes[o.index];
-                    LinkRow {
-                        hr_key: c.key.clone(),
-                        // A new entry's id from the add's answer (post-read), so the
-                        // next plan has no link to complete.
-                        uuid: o.uuid.clone().or_else(|| c.uuid.clone()),
-                        dn: o.dn.clone(),
-                        state: if matches!(c.kind, ChangeKind::Disable | ChangeKind::CreateDisabled)
-                        {
-                            "disabled".into()
-                        } else {
-                            "active".into()
-                        },
-                    }
-                })
-                .collect();
-            let names: Vec<(String, String, String)> = pending
-                .iter()
-                .filter(|o| o.ok && changes[o.index].kind.creates())
-                .flat_map(|o| {
-                    let c = &changes[o.index];
-                    spec.unique.iter().filter_map(move |u| {
-                        c.attrs
-                            .iter()
-                            .find(|a| a.attr.is(&u.attr))
-                            .and_then(|a| a.after.first())
-                            .map(|v| (u.attr.clone(), v.clone(), c.key.clone()))
-                    })
-                })
-                .collect();
-            // One transaction: audit rows (each settles its intent), names, links.
-            let res = store.record_results(
-                run_id,
-                &spec.name,
-                &hrsync_state::Results {
-                    changes: &items,
-                    names: &names,
-                    links: &links,
-                    removed_links: &deleted,
-                },
-                at,
-            );
-            if let Err(e) = res {
-                tracing::error!(run = run_id, "cannot write the audit: {e}");
-                audit_error.get_or_insert(e);
-            }
-            pending.clear();
-        };
-        hrsync_directory::apply(&dir, changes, |o| {
-            if o.ok {
-                ok += 1;
-            } else {
-                failed += 1;
-                not_attempted += usize::from(!o.attempted);
-            }
-            ui.applied(o);
-            // Lifecycle events of what succeeded: the orchestrations they trigger go to the
-            // outbox at once (not with the batched audit), so a crash later in the apply cannot
-            // lose them. The daemon's worker (or `hrsync orchestrate work`) runs them.
-            if o.ok && !job.orchestrations.is_empty() {
-                match crate::orchestrate::enqueue(
-                    store,
-                    &job.orchestrations,
-                    &spec.name,
-                    &[(&changes[o.index], o.dn.as_str())],
-                    Utc::now(),
-                ) {
-                    Ok(n) => queued += n,
-                    Err(e) => {
-                        tracing::error!(run = run_id, "cannot queue orchestrations: {e}");
-                        queue_error.get_or_insert(e);
-                    }
-                }
-            }
-            pending.push(o.clone());
-            // Small batches: a result not yet written is reconciled after a crash, but
-            // the fewer, the less there is to reconcile.
-            if pending.len() >= 200 {
-                flush(store, &mut pending);
-            }
-        })
-        .await;
-        flush(store, &mut pending);
-    }
-    ui.apply_finished();
-    // Changes of interrupted runs not found before: this apply may have done them again.
-    let settled = if audit_error.is_none() {
-        crate::recover::settle_absent(store, &dir, &spec.name).await
-    } else {
-        Ok(())
-    };
+    let applied = stages::apply(&mut ctx, &report.plan.changes, &dir).await?;
+    let settled = stages::settle_interrupted(&mut ctx, &applied, &dir).await;
     dir.close().await;
-    timings.apply_ms = t.elapsed().as_millis() as u64;
-    if let Some(e) = audit_error.or(queue_error) {
-        return Err(e.into());
-    }
-    settled?;
-    report.applied = true;
-    report.applied_ok = ok;
-    report.applied_failed = failed;
-    report.applied_not_attempted = not_attempted;
-    report.queued_orchestrations = queued;
+    ctx.timings.apply_ms = t.elapsed().as_millis() as u64;
+    applied.report(settled, &mut report)?;
     Ok(report)
 }
 

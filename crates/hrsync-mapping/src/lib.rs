@@ -416,15 +416,57 @@ impl Mapper {
     }
 
     /// [`Mapper::map`] on a given day (effective dates are compared with `today`).
+    ///
+    /// The stages, in order: the key (and the problems the source found in the record), the
+    /// scope, the formats, what HR says about leaving, the effective dates, then the entry's
+    /// DN and groups. The findings of the formats, the leaver expression and the dates are
+    /// collected together; any of them skips the record.
     pub fn map_at(
         &self,
         rec: &HrRecord,
         today: chrono::NaiveDate,
     ) -> Result<DesiredEntry, Vec<Finding>> {
-        let label = rec.label();
+        let key = self.record_key(rec)?;
+        let mut r = Mapping::new(self, rec, &key);
+        r.refuse_problems()?;
+        if !r.in_scope()? {
+            return self.out_of_scope(key);
+        }
+        let mut attrs = r.attributes();
+        let hr_says = r.leaver();
+        let start = r.date(&mut attrs, START_ATTR, "start date");
+        let end = r.date(&mut attrs, END_ATTR, "end date");
+        if !r.findings.is_empty() {
+            return Err(r.findings);
+        }
+        let (leaver, leaver_reason) = self.leaver_on(today, end, hr_says);
+        let starts = self.starts(today, start, leaver)?;
+        // The RDN value as its format made it, read before the key attribute is set.
+        let rdn_value = attrs
+            .get(&self.rdn_name)
+            .and_then(|v| v.first())
+            .cloned()
+            .unwrap_or_default();
+        attrs.insert(self.key_name.clone(), vec![key.clone()]);
+        let parent = self.parent_dn(&mut attrs);
+        self.member_of(&mut attrs);
+        Ok(DesiredEntry {
+            dn: dn::child(&self.spec.rdn_attribute, &rdn_value, &parent),
+            key,
+            attrs,
+            leaver,
+            leaver_reason,
+            starts,
+        })
+    }
+
+    /// Stage of [`Mapper::map_at`]: the record's primary key. A missing, empty or unusable
+    /// one is a finding naming the record.
+    fn record_key(&self, rec: &HrRecord) -> Result<String, Vec<Finding>> {
         if let Some(problem) =
             lookup(&rec.fields, &self.spec.primary_key).and_then(hrsync_model::record::key_problem)
         {
+            let label = rec.label();
             let shown = lookup(&rec.fields, &self.spec.primary_key)
                 .and_then(scalar)
                 .map(|k| format!("{} ({label})", hrsync_model::record::escaped(&k)))
@@ -437,7 +479,7 @@ impl Mapper {
         }
         let Some(key) = self.key_of(rec) else {
             return Err(vec![Finding::error(
-                label,
+                rec.label(),
                 Some(self.spec.primary_key.clone()),
                 format!(
                     "primary key field {} is missing or empty; the record is skipped (fix it in the HR system)",
@@ -445,146 +487,39 @@ impl Mapper {
                 ),
             )]);
         };
-        let subject = format!("{key} ({label})");
-        if !rec.problems.is_empty() {
-            return Err(rec
-                .problems
-                .iter()
-                .map(|p| Finding::error(subject.clone(), None, p.clone()))
-                .collect());
+        Ok(key)
+    }
+
+    /// Stage of [`Mapper::map_at`]: a person outside `scope_when` is nobody to this mapping
+    /// (`ignore`) or a leaver (`disable`).
+    fn out_of_scope(&self, key: String) -> Result<DesiredEntry, Vec<Finding>> {
+        match self.spec.out_of_scope {
+            // Present in HR, so never "missing"; no finding, nothing changes.
+            OutOfScope::Ignore => Err(Vec::new()),
+            OutOfScope::Disable => Ok(DesiredEntry {
+                dn: String::new(),
+                key,
+                attrs: AttrMap::new(),
+                leaver: true,
+                leaver_reason: Some(format!(
+                    "out of scope ({} is false)",
+                    self.spec.scope_when.as_deref().unwrap_or_default()
+                )),
+                starts: None,
+            }),
         }
-        // Built only if some format needs the template engine.
-        let ctx = std::cell::OnceCell::new();
-        let ctx = || {
-            ctx.get_or_init(|| Value::from(minijinja::value::Serde(jinja::Fields(&rec.fields))))
-                .clone()
-        };
-        if let Some(expr) = &self.spec.scope_when {
-            let in_scope = self
-                .env
-                .get_template(SCOPE_TEMPLATE)
-                .and_then(|t| t.render(ctx()))
-                .map(|out| out == "yes");
-            match in_scope {
-                Ok(true) => {}
-                Ok(false) => {
-                    return match self.spec.out_of_scope {
-                        // Present in HR, so never "missing"; no finding, nothing changes.
-                        OutOfScope::Ignore => Err(Vec::new()),
-                        OutOfScope::Disable => Ok(DesiredEntry {
-                            dn: String::new(),
-                            key,
-                            attrs: AttrMap::new(),
-                            leaver: true,
-                            leaver_reason: Some(format!("out of scope ({expr} is false)")),
-                            starts: None,
-                        }),
-                    };
-                }
-                Err(e) => {
-                    return Err(vec![Finding::error(
-                        subject,
-                        None,
-                        format!("scope_when failed: {e}; the person is left unchanged"),
-                    )]);
-                }
-            }
-        }
-        let mut findings = Vec::new();
-        let mut attrs = AttrMap::new();
-        for a in &self.attrs {
-            // The fields that are absent or empty: only asked for when something went wrong.
-            let empty_fields = || -> Vec<&str> {
-                a.fields
-                    .iter()
-                    .filter(|f| lookup(&rec.fields, f).is_none_or(is_empty))
-                    .map(String::as_str)
-                    .collect()
-            };
-            let rendered = match a
-                .fast
-                .as_ref()
-                .and_then(|segs| fast::render(segs, &rec.fields))
-            {
-                Some(v) => Ok(v),
-                None => self
-                    .env
-                    .get_template(&a.spec.name)
-                    .and_then(|t| t.render(ctx())),
-            };
-            let value = match rendered {
-                Ok(v) => clean(&v),
-                Err(e) if !empty_fields().is_empty() => {
-                    let _ = e; // the cause is the absent/null field, named below
-                    String::new()
-                }
-                Err(e) => {
-                    findings.push(Finding::error(
-                        subject.clone(),
-                        Some(a.spec.name.clone()),
-                        format!("attribute {}: format failed: {e}", a.spec.name),
-                    ));
-                    continue;
-                }
-            };
-            let required =
-                a.spec.required || a.spec.name.eq_ignore_ascii_case(&self.spec.rdn_attribute);
-            if value.is_empty() {
-                if required {
-                    let empty = empty_fields();
-                    let why = if empty.is_empty() {
-                        "the format produced an empty value".to_string()
-                    } else {
-                        format!("field {} is missing or empty", empty.join(", "))
-                    };
-                    findings.push(Finding::error(
-                        subject.clone(),
-                        Some(a.spec.name.clone()),
-                        format!(
-                            "required attribute {} cannot be built: {why}; the record is skipped (fix it in the HR system or make the attribute optional)",
-                            a.spec.name
-                        ),
-                    ));
-                }
-                continue;
-            }
-            attrs.insert(a.name.clone(), vec![value]);
-        }
-        let leaver_result = match self.leaver_fast.as_ref().and_then(|c| c.eval(&rec.fields)) {
-            Some(b) => Ok((b, b.then(|| self.leaver_text()))),
-            None => self.leaver(&ctx()),
-        };
-        let (mut leaver, mut leaver_reason) = match leaver_result {
-            Ok(v) => v,
-            Err(e) => {
-                findings.push(Finding::error(
-                    subject.clone(),
-                    None,
-                    format!("leaver_when failed: {e}"),
-                ));
-                (false, None)
-            }
-        };
-        // Effective dates.
-        let mut date = |name: &str, what: &str| -> Option<chrono::NaiveDate> {
-            let v = attrs.remove(&AttrName::new(name))?.into_iter().next()?;
-            let d = parse_date(&v);
-            if d.is_none() {
-                findings.push(Finding::error(
-                    subject.clone(),
-                    None,
-                    format!(
-                        "{what} {v:?} is not a date (YYYY-MM-DD); the person is left unchanged"
-                    ),
-                ));
-            }
-            d
-        };
-        let start = date(START_ATTR, "start date");
-        let end = date(END_ATTR, "end date");
-        if !findings.is_empty() {
-            return Err(findings);
-        }
+    }
+
+    /// Stage of [`Mapper::map_at`]: whether the person has left on `today`. An end date
+    /// decides once its grace days are over, and a leaver dated in the future is not one yet
+    /// (it acts on the date, not when HR first shows it); without one, what HR says.
+    fn leaver_on(
+        &self,
+        today: chrono::NaiveDate,
+        end: Option<chrono::NaiveDate>,
+        hr_says: (bool, Option<String>),
+    ) -> (bool, Option<String>) {
+        let (mut leaver, mut leaver_reason) = hr_says;
         let dates = &self.spec.dates;
         if let Some(end) = end {
             let effective = end + chrono::Days::new(u64::from(dates.grace_days));
@@ -604,24 +539,35 @@ impl Mapper {
                 leaver_reason = None;
             }
         }
-        let mut starts = None;
+        (leaver, leaver_reason)
+    }
+
+    /// Stage of [`Mapper::map_at`]: the start date of someone who starts after `today`, inside
+    /// the pre-hire window. Before the window: no entry and no finding (present in HR, so
+    /// never missing; nothing created).
+    fn starts(
+        &self,
+        today: chrono::NaiveDate,
+        start: Option<chrono::NaiveDate>,
+        leaver: bool,
+    ) -> Result<Option<chrono::NaiveDate>, Vec<Finding>> {
         if !leaver
             && let Some(start) = start
             && today < start
         {
-            let window = start - chrono::Days::new(u64::from(dates.prehire_days));
+            let window = start - chrono::Days::new(u64::from(self.spec.dates.prehire_days));
             if today < window {
                 // Not yet: present in HR (never missing), nothing created.
                 return Err(Vec::new());
             }
-            starts = Some(start);
+            return Ok(Some(start));
         }
-        let rdn_value = attrs
-            .get(&self.rdn_name)
-            .and_then(|v| v.first())
-            .cloned()
-            .unwrap_or_default();
-        attrs.insert(self.key_name.clone(), vec![key.clone()]);
+        Ok(None)
+    }
+
+    /// Stage of [`Mapper::map_at`]: the parent DN, the OU rule's parts (top down) under
+    /// `parent_dn`; the parts' pseudo attributes are taken out of `attrs`.
+    fn parent_dn(&self, attrs: &mut AttrMap) -> String {
         let mut parent = self.spec.parent_dn.clone();
         for i in 0..self.spec.ou.len() {
             let name = AttrName::new(format!("{OU_PREFIX}{i}"));
@@ -631,31 +577,31 @@ impl Mapper {
                 .unwrap_or_default();
             parent = dn::child("OU", &v, &parent);
         }
-        if !self.spec.groups.is_empty() {
-            let mut groups = Vec::new();
-            for (i, g) in self.spec.groups.iter().enumerate() {
-                let name = AttrName::new(format!("{GROUP_PREFIX}{i}"));
-                let Some(v) = attrs.remove(&name).and_then(|v| v.into_iter().next()) else {
-                    continue;
-                };
-                match (&g.dn, &g.under) {
-                    (Some(d), _) => groups.push(d.clone()),
-                    (None, Some(under)) => groups.push(dn::child("CN", &v, under)),
-                    (None, None) => {}
-                }
-            }
-            groups.sort_by_key(|g| g.to_lowercase());
-            groups.dedup_by(|a, b| dn::same(a, b));
-            attrs.insert(AttrName::new(MEMBER_OF), groups);
+        parent
+    }
+
+    /// Stage of [`Mapper::map_at`]: `memberOf`, the groups whose rule gave a value (sorted,
+    /// each once); the rules' pseudo attributes are taken out of `attrs`. Nothing without
+    /// group rules.
+    fn member_of(&self, attrs: &mut AttrMap) {
+        if self.spec.groups.is_empty() {
+            return;
         }
-        Ok(DesiredEntry {
-            dn: dn::child(&self.spec.rdn_attribute, &rdn_value, &parent),
-            key,
-            attrs,
-            leaver,
-            leaver_reason,
-            starts,
-        })
+        let mut groups = Vec::new();
+        for (i, g) in self.spec.groups.iter().enumerate() {
+            let name = AttrName::new(format!("{GROUP_PREFIX}{i}"));
+            let Some(v) = attrs.remove(&name).and_then(|v| v.into_iter().next()) else {
+                continue;
+            };
+            match (&g.dn, &g.under) {
+                (Some(d), _) => groups.push(d.clone()),
+                (None, Some(under)) => groups.push(dn::child("CN", &v, under)),
+                (None, None) => {}
+            }
+        }
+        groups.sort_by_key(|g| g.to_lowercase());
+        groups.dedup_by(|a, b| dn::same(a, b));
+        attrs.insert(AttrName::new(MEMBER_OF), groups);
     }
 
     fn leaver(&self, ctx: &Value) -> Result<(bool, Option<String>), minijinja::Error> {
@@ -677,6 +623,190 @@ impl Mapper {
             "HR says {}",
             self.spec.leaver_when.as_deref().unwrap_or("left")
         )
+    }
+}
+
+/// One record on its way through [`Mapper::map_at`]: what the record's stages read, and the
+/// findings they collect. It borrows the record; the template engine's view of the record is
+/// built only if a stage needs it (the fast paths do not).
+struct Mapping<'a> {
+    mapper: &'a Mapper,
+    rec: &'a HrRecord,
+    /// Whom the findings name: `KEY (HR record ID)`.
+    subject: String,
+    jinja: std::cell::OnceCell<Value>,
+    findings: Vec<Finding>,
+}
+
+impl<'a> Mapping<'a> {
+    fn new(mapper: &'a Mapper, rec: &'a HrRecord, key: &str) -> Self {
+        Mapping {
+            mapper,
+            rec,
+            subject: format!("{key} ({})", rec.label()),
+            jinja: std::cell::OnceCell::new(),
+            findings: Vec::new(),
+        }
+    }
+
+    /// The record as the template engine sees it.
+    fn jinja(&self) -> Value {
+        self.jinja
+            .get_or_init(|| Value::from(minijinja::value::Serde(jinja::Fields(&self.rec.fields))))
+            .clone()
+    }
+
+    /// Stage: the problems the source found in the record skip it, each a finding.
+    fn refuse_problems(&self) -> Result<(), Vec<Finding>> {
+        if self.rec.problems.is_empty() {
+            return Ok(());
+        }
+        Err(self
+            .rec
+            .problems
+            .iter()
+            .map(|p| Finding::error(self.subject.clone(), None, p.clone()))
+            .collect())
+    }
+
+    /// Stage: whether the person is in the mapping's scope (`scope_when`; without one,
+    /// everyone is). A failed expression is a finding: the person is left unchanged.
+    fn in_scope(&self) -> Result<bool, Vec<Finding>> {
+        if self.mapper.spec.scope_when.is_none() {
+            return Ok(true);
+        }
+        let in_scope = self
+            .mapper
+            .env
+            .get_template(SCOPE_TEMPLATE)
+            .and_then(|t| t.render(self.jinja()))
+            .map(|out| out == "yes");
+        in_scope.map_err(|e| {
+            vec![Finding::error(
+                self.subject.clone(),
+                None,
+                format!("scope_when failed: {e}; the person is left unchanged"),
+            )]
+        })
+    }
+
+    /// Stage: every format in order (the pseudo attributes of the OU rule, groups, dates and
+    /// candidates too); the values that are not left out.
+    fn attributes(&mut self) -> AttrMap {
+        let mapper = self.mapper;
+        let mut attrs = AttrMap::new();
+        for a in &mapper.attrs {
+            if let Some(value) = self.attribute(a) {
+                attrs.insert(a.name.clone(), vec![value]);
+            }
+        }
+        attrs
+    }
+
+    /// One format's value. A format that fails because a field it reads is absent or empty
+    /// makes an empty value; an empty optional value is left out, and an empty required one
+    /// (or the RDN attribute), like a format that failed otherwise, is a finding.
+    fn attribute(&mut self, a: &Compiled) -> Option<String> {
+        let rec = self.rec;
+        // The fields that are absent or empty: only asked for when something went wrong.
+        let empty_fields = || -> Vec<&str> {
+            a.fields
+                .iter()
+                .filter(|f| lookup(&rec.fields, f).is_none_or(is_empty))
+                .map(String::as_str)
+                .collect()
+        };
+        let rendered = match a
+            .fast
+            .as_ref()
+            .and_then(|segs| fast::render(segs, &rec.fields))
+        {
+            Some(v) => Ok(v),
+            None => self
+                .mapper
+                .env
+                .get_template(&a.spec.name)
+                .and_then(|t| t.render(self.jinja())),
+        };
+        let value = match rendered {
+            Ok(v) => clean(&v),
+            Err(e) if !empty_fields().is_empty() => {
+                let _ = e; // the cause is the absent/null field, named below
+                String::new()
+            }
+            Err(e) => {
+                self.findings.push(Finding::error(
+                    self.subject.clone(),
+                    Some(a.spec.name.clone()),
+                    format!("attribute {}: format failed: {e}", a.spec.name),
+                ));
+                return None;
+            }
+        };
+        let required = a.spec.required
+            || a.spec
+                .name
+                .eq_ignore_ascii_case(&self.mapper.spec.rdn_attribute);
+        if value.is_empty() {
+            if required {
+                let empty = empty_fields();
+                let why = if empty.is_empty() {
+                    "the format produced an empty value".to_string()
+                } else {
+                    format!("field {} is missing or empty", empty.join(", "))
+                };
+                self.findings.push(Finding::error(
+                    self.subject.clone(),
+                    Some(a.spec.name.clone()),
+                    format!(
+                        "required attribute {} cannot be built: {why}; the record is skipped (fix it in the HR system or make the attribute optional)",
+                        a.spec.name
+                    ),
+                ));
+            }
+            return None;
+        }
+        Some(value)
+    }
+
+    /// Stage: what HR says (`leaver_when`), with the reason. A failed expression is a
+    /// finding (and no leaver).
+    fn leaver(&mut self) -> (bool, Option<String>) {
+        let mapper = self.mapper;
+        let said = match mapper
+            .leaver_fast
+            .as_ref()
+            .and_then(|c| c.eval(&self.rec.fields))
+        {
+            Some(b) => Ok((b, b.then(|| mapper.leaver_text()))),
+            None => mapper.leaver(&self.jinja()),
+        };
+        match said {
+            Ok(v) => v,
+            Err(e) => {
+                self.findings.push(Finding::error(
+                    self.subject.clone(),
+                    None,
+                    format!("leaver_when failed: {e}"),
+                ));
+                (false, None)
+            }
+        }
+    }
+
+    /// Stage: an effective date (`what`), its pseudo attribute `name` taken out of `attrs`.
+    /// A value that is not a date is a finding.
+    fn date(&mut self, attrs: &mut AttrMap, name: &str, what: &str) -> Option<chrono::NaiveDate> {
+        let v = attrs.remove(&AttrName::new(name))?.into_iter().next()?;
+        let d = parse_date(&v);
+        if d.is_none() {
+            self.findings.push(Finding::error(
+                self.subject.clone(),
+                None,
+                format!("{what} {v:?} is not a date (YYYY-MM-DD); the person is left unchanged"),
+            ));
+        }
+        d
     }
 }
 
