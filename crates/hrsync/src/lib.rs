@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod config;
+pub mod config_edit;
 mod confirm;
 pub mod engine;
 pub mod explain;
