@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 mod actions;
 pub mod cases;
 pub mod daemon;
+pub mod edit;
 mod endpoints;
 mod notify;
 pub mod plans;

@@ -114,6 +114,7 @@ impl Store {
             sql::DUMP_LINKS,
             sql::DUMP_PLAN_CHANGES,
             sql::DUMP_INTENTS,
+            sql::DUMP_CONFIG_HISTORY,
         ] {
             let mut st = self.conn.prepare(q)?;
             let rows = st.query_map([], |r| r.get::<_, String>(0))?;

@@ -10,6 +10,7 @@
 //!   answer is recorded (see `record_intents`, `recover_interrupted`).
 //! - `links`: HR key ↔ directory entry (stable id + last DN), so renames and moves keep the link.
 //! - `auth_sessions`, `api_tokens`, `login_failures`: who may use the API (see [`auth`]).
+//! - `config_history`: every saved version of the configuration file (see [`config_history`]).
 //!
 //! Schema changes are numbered migrations tracked in `PRAGMA user_version`.
 
@@ -76,6 +77,7 @@ pub type Result<T> = std::result::Result<T, StateError>;
 mod audit;
 pub mod auth;
 mod automation;
+pub mod config_history;
 mod explain;
 mod intents;
 mod missing;

@@ -628,6 +628,28 @@ CREATE TABLE IF NOT EXISTS login_failures (
 );
 CREATE INDEX IF NOT EXISTS login_failures_first ON login_failures(first_failure);
 "#,
+    // 18: the configuration's history (issue 15 §4): every saved version of a config file, who
+    // saved it, from where, how (`api`, `outside` = edited by hand, `restore`, `initial` = the
+    // first version seen), the hashes before and after (SHA-256 hex of the file's bytes), the
+    // unified diff and the full text after, so that any version can be restored. Texts are
+    // stored with literal secrets redacted (the config never holds one; a hand edit might).
+    // Times are RFC 3339 UTC with microseconds (fixed width: they compare as text).
+    r#"
+CREATE TABLE IF NOT EXISTS config_history (
+    id INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    operator TEXT NOT NULL,
+    source TEXT,
+    path TEXT NOT NULL,
+    hash_before TEXT,
+    hash_after TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    diff TEXT NOT NULL,
+    text TEXT NOT NULL,
+    comment TEXT
+);
+CREATE INDEX IF NOT EXISTS config_history_path ON config_history(path, id);
+"#,
 ];
 
 #[cfg(test)]

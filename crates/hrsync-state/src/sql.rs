@@ -395,6 +395,25 @@ statements! {
     LOGIN_FAILURES_PURGE(Access::Bulk) =
         "DELETE FROM login_failures WHERE first_failure < ?1 AND (locked_until IS NULL OR locked_until < ?2)";
 
+    // ---- the configuration's history ----------------------------------------------------------
+    CONFIG_HISTORY_INSERT(Access::Point) =
+        "INSERT INTO config_history (at, operator, source, path, hash_before, hash_after, kind, diff, text, comment)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+    CONFIG_HISTORY_GET(Access::Point) =
+        "SELECT id, at, operator, source, path, hash_before, hash_after, kind, comment, diff, text
+         FROM config_history WHERE id = ?1";
+    CONFIG_HISTORY_LAST_OF_PATH(Access::Newest) =
+        "SELECT id, at, operator, source, path, hash_before, hash_after, kind, comment, diff, text
+         FROM config_history WHERE path = ?1 ORDER BY id DESC LIMIT 1";
+    CONFIG_HISTORY_LAST_ID_OF_PATH(Access::Newest) =
+        "SELECT id FROM config_history WHERE path = ?1 ORDER BY id DESC LIMIT 1";
+    CONFIG_HISTORY_LIST(Access::Newest) =
+        "SELECT id, at, operator, source, path, hash_before, hash_after, kind, comment
+         FROM config_history WHERE id < ?1 ORDER BY id DESC LIMIT ?2";
+    CONFIG_HISTORY_LIST_OF_PATH(Access::Newest) =
+        "SELECT id, at, operator, source, path, hash_before, hash_after, kind, comment
+         FROM config_history WHERE path = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3";
+
     // ---- secret-leak tests ------------------------------------------------------------------
     DUMP_RUNS(Access::All("dump_text: every text of the database, for secret-leak tests")) =
         "SELECT COALESCE(plan_json,'') || COALESCE(summary_json,'') || COALESCE(error,'') || mapping FROM runs";
@@ -406,4 +425,6 @@ statements! {
         "SELECT change_json FROM plan_changes";
     DUMP_INTENTS(Access::All("dump_text: every text of the database, for secret-leak tests")) =
         "SELECT COALESCE(change_json, '') FROM intents";
+    DUMP_CONFIG_HISTORY(Access::All("dump_text: every text of the database, for secret-leak tests")) =
+        "SELECT diff || text || operator || COALESCE(comment, '') || COALESCE(source, '') FROM config_history";
 }
