@@ -20,20 +20,20 @@
 //!
 //! Self-contained (no import from the rest of this crate), for the config crate.
 
-mod ops;
 mod history;
+mod ops;
 mod path;
 mod save;
 mod secrets;
 #[cfg(test)]
 mod tests;
 
-pub use ops::{Edit, apply};
 pub use history::{
     FOUND_BY, OUTSIDE_COMMENT, detect_outside_edit, history_key, record_save, restore,
     save_and_record,
 };
 pub use hrsync_state::config_history::ConfigChangeKind;
+pub use ops::{Edit, apply};
 pub use path::{KeyPath, PathSyntaxError, Segment};
 pub use save::{ConfigFile, Prepared, hash_of, prepare, prepare_text, save_atomic, unified_diff};
 pub use secrets::{REDACTED, check_edit, file_reference, is_secret_key, redact, write_secret_file};
