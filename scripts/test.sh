@@ -19,10 +19,16 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-PORT=$(free_port)
 # A long random bind password, so the secret-leak test can search all output for it.
 ROOTPW="hrsync-test-$(openssl rand -hex 12)"
-ROOTPW=$ROOTPW NOSYNC=1 scripts/start-slapd.sh "$WORK/slapd" "$PORT"
+# slapd takes PORT and PORT+247 (LDAPS); a free port can be taken by another process before
+# slapd binds it (seen once: slapd exited at once, nothing in its log), so up to 3 ports are tried.
+for attempt in 1 2 3; do
+  PORT=$(free_port)
+  if ROOTPW=$ROOTPW NOSYNC=1 scripts/start-slapd.sh "$WORK/slapd" "$PORT"; then break; fi
+  [ "$attempt" = 3 ] && { echo "test.sh: slapd did not start on 3 ports" >&2; exit 1; }
+  echo "test.sh: slapd did not start on port $PORT; trying another port" >&2
+done
 # shellcheck disable=SC1091
 . "$WORK/slapd/env"
 export HRSYNC_TEST_LDAP_URL=$LDAP_URL HRSYNC_TEST_LDAP_BIND_DN=$LDAP_BIND_DN \
