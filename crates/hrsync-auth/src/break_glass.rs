@@ -8,25 +8,11 @@
 
 use crate::settings::BreakGlass;
 use crate::{AuthError, Result};
+use argon2::Argon2;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
-use argon2::{Argon2, PasswordHash};
 use hrsync_model::Secret;
 
-/// Parses a PHC string and checks that it is an argon2 hash.
-pub fn parse_hash(phc: &str) -> std::result::Result<PasswordHash, String> {
-    let h = PasswordHash::new(phc.trim())
-        .map_err(|e| format!("not a PHC hash string ({e}); make one with an argon2 tool"))?;
-    let alg = h.algorithm.as_str();
-    if !alg.starts_with("argon2") {
-        return Err(format!(
-            "algorithm {alg} is not argon2 (argon2id, argon2i, argon2d)"
-        ));
-    }
-    if h.salt.is_none() || h.hash.is_none() {
-        return Err("the PHC string has no salt or no hash".into());
-    }
-    Ok(h)
-}
+pub use crate::settings::parse_hash;
 
 /// True when `user` is the break-glass user and `password` its password. False for any other
 /// user (the directory is asked then). The user name is compared exactly.

@@ -33,26 +33,7 @@ pub struct DirectoryUser {
     pub role: Role,
 }
 
-/// How TLS is had: `ldaps://` (TLS from the start) or `ldap://` with StartTLS. Anything
-/// else (plain `ldap://`, `ldapi://`, no scheme) is refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TlsMode {
-    Ldaps,
-    StartTls,
-}
-
-pub fn tls_mode(url: &str, starttls: bool) -> Result<TlsMode> {
-    let lower = url.trim().to_ascii_lowercase();
-    if lower.starts_with("ldaps://") {
-        Ok(TlsMode::Ldaps)
-    } else if lower.starts_with("ldap://") && starttls {
-        Ok(TlsMode::StartTls)
-    } else {
-        Err(AuthError::PlainLdap {
-            url: url.to_string(),
-        })
-    }
-}
+pub use crate::settings::{TlsMode, tls_mode};
 
 /// Checks the user name and password before anything is sent.
 pub fn check_input(user: &str, password: &Secret) -> Result<()> {

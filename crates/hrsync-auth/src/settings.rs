@@ -2,6 +2,7 @@
 //! fills them; [`AuthSettings::check`] says what is wrong, naming the key.
 
 use crate::{AuthError, Result, Role};
+use argon2::PasswordHash;
 use hrsync_model::Secret;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -154,7 +155,7 @@ impl AuthSettings {
     pub fn problems(&self) -> Vec<String> {
         let mut out = Vec::new();
         let d = &self.directory;
-        if let Err(e) = crate::directory::tls_mode(&d.url, d.starttls) {
+        if let Err(e) = tls_mode(&d.url, d.starttls) {
             out.push(format!("url: {e}"));
         }
         if d.user_base.trim().is_empty() {
@@ -213,7 +214,7 @@ impl AuthSettings {
             if bg.user.trim().is_empty() {
                 out.push("break_glass.user: empty".into());
             }
-            if let Err(e) = crate::break_glass::parse_hash(&bg.password_hash) {
+            if let Err(e) = parse_hash(&bg.password_hash) {
                 out.push(format!("break_glass.password_hash: {e}"));
             }
         }
@@ -229,6 +230,43 @@ impl AuthSettings {
             Err(AuthError::Settings(p.join("; ")))
         }
     }
+}
+
+/// How TLS is had: `ldaps://` (TLS from the start) or `ldap://` with StartTLS. Anything
+/// else (plain `ldap://`, `ldapi://`, no scheme) is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsMode {
+    Ldaps,
+    StartTls,
+}
+
+pub fn tls_mode(url: &str, starttls: bool) -> Result<TlsMode> {
+    let lower = url.trim().to_ascii_lowercase();
+    if lower.starts_with("ldaps://") {
+        Ok(TlsMode::Ldaps)
+    } else if lower.starts_with("ldap://") && starttls {
+        Ok(TlsMode::StartTls)
+    } else {
+        Err(AuthError::PlainLdap {
+            url: url.to_string(),
+        })
+    }
+}
+
+/// Parses a PHC string and checks that it is an argon2 hash.
+pub fn parse_hash(phc: &str) -> std::result::Result<PasswordHash, String> {
+    let h = PasswordHash::new(phc.trim())
+        .map_err(|e| format!("not a PHC hash string ({e}); make one with an argon2 tool"))?;
+    let alg = h.algorithm.as_str();
+    if !alg.starts_with("argon2") {
+        return Err(format!(
+            "algorithm {alg} is not argon2 (argon2id, argon2i, argon2d)"
+        ));
+    }
+    if h.salt.is_none() || h.hash.is_none() {
+        return Err("the PHC string has no salt or no hash".into());
+    }
+    Ok(h)
 }
 
 #[cfg(test)]

@@ -20,6 +20,8 @@
 //!
 //! Self-contained (no import from the rest of this crate), for the config crate.
 
+mod doc;
+mod fsio;
 mod history;
 mod ops;
 mod path;
@@ -28,12 +30,13 @@ mod secrets;
 #[cfg(test)]
 mod tests;
 
+pub use doc::Edit;
 pub use history::{
     FOUND_BY, OUTSIDE_COMMENT, detect_outside_edit, history_key, record_save, restore,
     save_and_record,
 };
 pub use hrsync_state::config_history::ConfigChangeKind;
-pub use ops::{Edit, apply};
+pub use ops::apply;
 pub use path::{KeyPath, PathSyntaxError, Segment};
 pub use save::{ConfigFile, Prepared, hash_of, prepare, prepare_text, save_atomic, unified_diff};
 pub use secrets::{REDACTED, check_edit, file_reference, is_secret_key, redact, write_secret_file};

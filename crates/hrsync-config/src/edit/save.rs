@@ -3,7 +3,9 @@
 //! the file atomically (temp file with the file's permissions, fsync, rename, fsync of the
 //! directory).
 
-use super::ops::{Edit, apply};
+use super::doc::Edit;
+use super::fsio::{create_temp, sync_dir};
+use super::ops::apply;
 use super::{EditError, io_error, secrets};
 use sha2::{Digest, Sha256};
 use std::fs::{File, OpenOptions};
@@ -11,7 +13,6 @@ use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A config file as read: its text and the SHA-256 hex of its bytes (the ETag).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -188,38 +189,6 @@ fn parent(path: &Path) -> &Path {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     }
-}
-
-/// A new file `.<name>.tmp.<pid>.<n>` in `dir`, created exclusively with `mode`.
-pub(crate) fn create_temp(dir: &Path, name: &str, mode: u32) -> Result<(PathBuf, File), EditError> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let mut last = None;
-    for _ in 0..100 {
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let tmp = dir.join(format!(".{name}.tmp.{}.{n}", std::process::id()));
-        match OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .open(&tmp)
-        {
-            Ok(f) => return Ok((tmp, f)),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = Some(e),
-            Err(e) => return Err(io_error(dir, "cannot create a temporary file", e)),
-        }
-    }
-    Err(io_error(
-        dir,
-        "cannot create a temporary file",
-        last.unwrap_or_else(|| std::io::Error::other("no free name")),
-    ))
-}
-
-/// fsync of a directory (a rename in it is durable).
-pub(crate) fn sync_dir(dir: &Path) -> Result<(), EditError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| io_error(dir, "cannot sync the directory", e))
 }
 
 /// An exclusive `flock` on `.<name>.lock` beside a config file, held until dropped: saves

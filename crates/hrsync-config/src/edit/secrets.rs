@@ -3,7 +3,7 @@
 //! a value sent to the API goes to a 0600 file that the config then references, and texts
 //! kept in the history have any literal secret (a hand edit) redacted.
 
-use super::ops::{Edit, parse};
+use super::doc::{Edit, parse};
 use super::path::{KeyPath, Segment};
 use super::{EditError, io_error};
 use serde_json::Value as Json;
@@ -279,7 +279,7 @@ pub fn write_secret_file(
             .map_err(|e| io_error(dir, "cannot create the secrets directory", e))?;
     }
     let target = dir.join(name);
-    let (tmp, mut file) = super::save::create_temp(dir, name, 0o600)?;
+    let (tmp, mut file) = super::fsio::create_temp(dir, name, 0o600)?;
     let written = (|| {
         file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
         file.write_all(value.as_bytes())?;
@@ -290,6 +290,6 @@ pub fn write_secret_file(
         let _ = std::fs::remove_file(&tmp);
         return Err(io_error(&target, "cannot write the secret file", e));
     }
-    super::save::sync_dir(dir)?;
+    super::fsio::sync_dir(dir)?;
     Ok(target)
 }
