@@ -19,10 +19,12 @@
 //! orchestration steps; what an apply queues is the engine's). Cron parsing and the missed-run
 //! policy are `hrsync_config::schedule`.
 
+pub mod api;
 mod event_queue;
 pub mod events;
 mod listen;
 pub mod orchestrate;
+pub mod validate;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -92,11 +94,29 @@ pub struct Service {
     /// Why the daemon is degraded (a SIGHUP whose configuration was refused: the old one
     /// runs), reported by `/healthz`.
     degraded: std::sync::Mutex<Option<String>>,
+    /// Where a configuration saved through the API asks `hrsync serve` to reload (as a
+    /// SIGHUP does); None in-process.
+    reload: std::sync::Mutex<Option<mpsc::UnboundedSender<()>>>,
+    /// Sign-in, sessions and tokens of the REST API (`[server.auth]`); None: no API.
+    auth: Option<Arc<hrsync_auth::Auth>>,
 }
 
 impl Service {
     pub fn new(cfg: Config) -> anyhow::Result<Arc<Service>> {
+        let settings = api_auth_settings(&cfg)?;
+        Service::with_auth(cfg, settings)
+    }
+
+    /// A service whose API signs in with `settings` (None: no API).
+    pub fn with_auth(
+        cfg: Config,
+        settings: Option<hrsync_auth::AuthSettings>,
+    ) -> anyhow::Result<Arc<Service>> {
         let endpoints = cfg.event_endpoints()?;
+        let auth = match settings {
+            Some(s) => Some(Arc::new(hrsync_auth::Auth::open(s, &cfg.state_path())?)),
+            None => None,
+        };
         let cfg = Arc::new(cfg);
         metrics_handle();
         Ok(Arc::new(Service {
@@ -108,7 +128,20 @@ impl Service {
             endpoints,
             queues: std::sync::Mutex::new(HashMap::new()),
             degraded: std::sync::Mutex::new(None),
+            reload: std::sync::Mutex::new(None),
+            auth,
         }))
+    }
+
+    /// Asks `hrsync serve` to take the configuration file anew, as a SIGHUP does (after the
+    /// API saved it). False when nothing listens (an in-process daemon).
+    pub fn request_reload(&self) -> bool {
+        let r = self.reload.lock().unwrap_or_else(|p| p.into_inner());
+        r.as_ref().is_some_and(|tx| tx.send(()).is_ok())
+    }
+
+    fn set_reload(&self, tx: mpsc::UnboundedSender<()>) {
+        *self.reload.lock().unwrap_or_else(|p| p.into_inner()) = Some(tx);
     }
 
     /// Marks the daemon degraded (or healthy again with `None`).
@@ -121,7 +154,7 @@ impl Service {
         l.entry(mapping.to_string()).or_default().clone()
     }
 
-    fn store(&self) -> anyhow::Result<Store> {
+    pub(crate) fn store(&self) -> anyhow::Result<Store> {
         Ok(Store::open(&self.cfg.state_path())?)
     }
 
@@ -519,6 +552,11 @@ impl Service {
 }
 
 async fn healthz(State(service): State<Arc<Service>>) -> impl IntoResponse {
+    health_response(&service)
+}
+
+/// What `/healthz` and `/api/v1/health` answer.
+pub(crate) fn health_response(service: &Service) -> axum::Json<serde_json::Value> {
     let degraded = service
         .degraded
         .lock()
@@ -531,6 +569,11 @@ async fn healthz(State(service): State<Arc<Service>>) -> impl IntoResponse {
 }
 
 async fn metrics_text() -> impl IntoResponse {
+    metrics_response()
+}
+
+/// What `/metrics` and `/api/v1/metrics` answer.
+pub(crate) fn metrics_response() -> impl IntoResponse {
     (
         [(
             axum::http::header::CONTENT_TYPE,
@@ -538,6 +581,21 @@ async fn metrics_text() -> impl IntoResponse {
         )],
         metrics_handle().render(),
     )
+}
+
+/// `/api/v1/*` of a daemon without `[server.auth]`.
+async fn api_off() -> api::problem::Problem {
+    api::problem::Problem::new(
+        axum::http::StatusCode::NOT_FOUND,
+        "api-off",
+        "the REST API is off: add a [server.auth] section to the configuration (see the README, \"Operators and roles\") and reload",
+    )
+}
+
+/// The API's sign-in settings from `[server.auth]` (None without one).
+fn api_auth_settings(_cfg: &Config) -> anyhow::Result<Option<hrsync_auth::AuthSettings>> {
+    // Wired to `[server.auth]` with the config's parsing of it.
+    Ok(None)
 }
 
 async fn event(
@@ -556,14 +614,18 @@ pub struct Running {
     pub service: Arc<Service>,
     stop: watch::Sender<bool>,
     runs: std::thread::JoinHandle<()>,
-    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    server: tokio::task::JoinHandle<std::io::Result<tokio::net::TcpListener>>,
 }
 
 impl Running {
-    /// Stops accepting requests, lets running work finish (up to `grace`), and returns.
-    pub async fn shutdown(mut self, grace: std::time::Duration) {
+    /// Stops accepting requests, lets running work finish (up to `grace`), and returns the
+    /// listener when its requests all finished in time (a reload serves on with it).
+    pub async fn shutdown(mut self, grace: std::time::Duration) -> Option<tokio::net::TcpListener> {
         let _ = self.stop.send(true);
-        let _ = tokio::time::timeout(grace, &mut self.server).await;
+        let listener = match tokio::time::timeout(grace, &mut self.server).await {
+            Ok(Ok(Ok(l))) => Some(l),
+            _ => None,
+        };
         // Event queues close with the service's senders; workers finish their batch.
         self.service
             .queues
@@ -575,6 +637,7 @@ impl Running {
         if tokio::time::timeout(grace, drain).await.is_err() {
             tracing::warn!("shutdown: work still running after {grace:?}; exiting anyway");
         }
+        listener
     }
 }
 
@@ -631,12 +694,17 @@ pub async fn start_service(
                 }
             }));
         })?;
+    let api = match &service.auth {
+        Some(auth) => api::router(service.clone(), auth.clone(), false),
+        None => axum::Router::new().route("/api/v1/{*rest}", axum::routing::any(api_off)),
+    };
     let app = axum::Router::new()
         .route("/healthz", axum::routing::get(healthz))
         .route("/metrics", axum::routing::get(metrics_text))
         .route("/events/{name}", axum::routing::post(event))
-        .layer(axum::extract::DefaultBodyLimit::max(1024 * 1024))
-        .with_state(service.clone());
+        .with_state(service.clone())
+        .merge(api)
+        .layer(axum::extract::DefaultBodyLimit::max(1024 * 1024));
     let addr = listener.local_addr()?;
     let limits =
         listen::Limits::from_config(&service.cfg.raw.serve).fit_to(listen::open_files_limit());
@@ -651,7 +719,8 @@ pub async fn start_service(
     })
 }
 
-/// `hrsync serve`: runs until SIGTERM or SIGINT.
+/// `hrsync serve`: runs until SIGTERM or SIGINT; reloads its configuration on SIGHUP and
+/// after the API saved it.
 pub async fn serve(cfg: Config, listen: Option<String>) -> anyhow::Result<()> {
     let fixed = listen.clone();
     let addr = listen.unwrap_or_else(|| cfg.raw.serve.listen.clone());
@@ -660,12 +729,15 @@ pub async fn serve(cfg: Config, listen: Option<String>) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
     let path = cfg.path.clone();
-    let mut running = start(cfg, listener).await?;
+    let (reload_tx, mut reload_rx) = mpsc::unbounded_channel();
+    let svc = Service::new(cfg)?;
+    svc.set_reload(reload_tx.clone());
+    let mut running = start_service(svc, listener).await?;
     println!("hrsync serve: listening on http://{}", running.addr);
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     loop {
-        tokio::select! {
+        let why = tokio::select! {
             _ = term.recv() => {
                 tracing::info!("SIGTERM: shutting down");
                 break;
@@ -674,35 +746,40 @@ pub async fn serve(cfg: Config, listen: Option<String>) -> anyhow::Result<()> {
                 tracing::info!("SIGINT: shutting down");
                 break;
             }
-            _ = hup.recv() => {
-                // Reload: the new file must load and validate, else the running daemon keeps
-                // its configuration. Then running work finishes and the daemon restarts in
-                // place with the new one (same listen address unless it changed).
-                // Everything that can fail (secrets, webhooks) is checked before the running
-                // daemon is touched.
-                let new = Config::load(&path)
-                    .map_err(anyhow::Error::from)
-                    .and_then(|c| {
-                        let addr = fixed.clone().unwrap_or_else(|| c.raw.serve.listen.clone());
-                        Ok((Service::new(c)?, addr))
-                    });
-                match new {
-                    Err(e) => {
-                        tracing::error!("SIGHUP: configuration not reloaded, the old one stays: {e:#}");
-                        running.service.set_degraded(Some(format!(
-                            "the configuration reloaded at {} was refused, the previous one is running: {e:#}",
-                            Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-                        )));
-                    }
-                    Ok((svc, addr)) => {
-                        running.shutdown(grace).await;
-                        let listener = tokio::net::TcpListener::bind(&addr)
-                            .await
-                            .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
-                        running = start_service(svc, listener).await?;
-                        tracing::info!(addr = %running.addr, "SIGHUP: configuration reloaded");
-                    }
-                }
+            _ = hup.recv() => "SIGHUP",
+            Some(()) = reload_rx.recv() => "saved through the API",
+        };
+        // Reload: the new file must load and validate, else the running daemon keeps its
+        // configuration. Then running work finishes and the daemon restarts in place with the
+        // new one, on the same listener unless the address changed (clients connecting
+        // meanwhile wait in its backlog). Everything that can fail (secrets, webhooks) is
+        // checked before the running daemon is touched.
+        let new = Config::load(&path)
+            .map_err(anyhow::Error::from)
+            .and_then(|c| {
+                let addr = fixed.clone().unwrap_or_else(|| c.raw.serve.listen.clone());
+                Ok((Service::new(c)?, addr))
+            });
+        match new {
+            Err(e) => {
+                tracing::error!("{why}: configuration not reloaded, the old one stays: {e:#}");
+                running.service.set_degraded(Some(format!(
+                    "the configuration reloaded at {} was refused, the previous one is running: {e:#}",
+                    Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                )));
+            }
+            Ok((svc, addr)) => {
+                svc.set_reload(reload_tx.clone());
+                let same = addr.parse::<std::net::SocketAddr>().ok() == Some(running.addr);
+                let kept = running.shutdown(grace).await;
+                let listener = match kept {
+                    Some(l) if same => l,
+                    _ => tokio::net::TcpListener::bind(&addr)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?,
+                };
+                running = start_service(svc, listener).await?;
+                tracing::info!(addr = %running.addr, "{why}: configuration reloaded");
             }
         }
     }

@@ -288,13 +288,14 @@ fn out_of_descriptors(e: &std::io::Error) -> bool {
 }
 
 /// Serves `router` on `listener` until `stop` turns true, then lets open requests finish
-/// (idle connections are closed at once) and returns.
+/// (idle connections are closed at once) and returns the listener: a reload serves on with
+/// it, so clients connecting meanwhile wait in its backlog instead of being refused.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: axum::Router,
     limits: Limits,
     mut stop: watch::Receiver<bool>,
-) -> std::io::Result<()> {
+) -> std::io::Result<tokio::net::TcpListener> {
     let shared = Arc::new(Shared {
         started: Instant::now(),
         limits,
@@ -310,8 +311,8 @@ pub async fn serve(
             r = listener.accept() => r,
             _ = stop.wait_for(|s| *s) => break,
         };
-        let stream = match accepted {
-            Ok((s, _)) => s,
+        let (stream, peer) = match accepted {
+            Ok(sp) => sp,
             Err(e) if out_of_descriptors(&e) => {
                 let closed = shared.evict_one();
                 if let Some(n) = no_fds.hit() {
@@ -389,24 +390,24 @@ pub async fn serve(
         };
         let (router, shared, stop) = (router.clone(), shared.clone(), stop.clone());
         tokio::spawn(async move {
-            connection(stream, conn, shared, router, stop).await;
+            connection(stream, peer, conn, shared, router, stop).await;
             drop(registered);
             metrics::gauge!("hrsync_http_connections_open").decrement(1.0);
             drop(permit);
         });
     }
-    drop(listener);
     // Every connection has been told to finish: wait until all have.
     let _ = permits
         .acquire_many(u32::try_from(max).unwrap_or(u32::MAX))
         .await;
-    Ok(())
+    Ok(listener)
 }
 
 /// One connection: HTTP/1 with keep-alive, closed when a limit runs out, when evicted while
 /// idle, or (gracefully) when the daemon stops.
 async fn connection(
     stream: TcpStream,
+    peer: std::net::SocketAddr,
     conn: Arc<Conn>,
     shared: Arc<Shared>,
     router: axum::Router,
@@ -420,7 +421,10 @@ async fn connection(
     let tower = TowerToHyperService::new(router);
     let request_timeout = shared.limits.header_timeout;
     let (c, s) = (conn.clone(), shared.clone());
-    let svc = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+    let svc = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+        // The client's address, for sign-in throttling and the audit of requests.
+        req.extensions_mut()
+            .insert(axum::extract::ConnectInfo(peer));
         let busy = Busy::new(c.clone(), s.clone());
         let handled = hyper::service::Service::call(&tower, req);
         async move {

@@ -74,6 +74,7 @@ pub enum StateError {
 
 pub type Result<T> = std::result::Result<T, StateError>;
 
+pub mod api_requests;
 mod audit;
 pub mod auth;
 mod automation;

@@ -650,6 +650,24 @@ CREATE TABLE IF NOT EXISTS config_history (
 );
 CREATE INDEX IF NOT EXISTS config_history_path ON config_history(path, id);
 "#,
+    // 19: the audit of the REST API's state-changing requests (issue 15 §3): who (the operator
+    // and how they signed in), from where, what (method, route, the resource), the answer's
+    // status, and what changed (a config edit's diff, redacted). Never a secret or a body.
+    r#"
+CREATE TABLE IF NOT EXISTS api_requests (
+    id INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    operator TEXT NOT NULL,
+    via TEXT NOT NULL,
+    source TEXT,
+    method TEXT NOT NULL,
+    route TEXT NOT NULL,
+    path TEXT NOT NULL,
+    status INTEGER NOT NULL,
+    detail TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS api_requests_operator ON api_requests(operator, id);
+"#,
 ];
 
 #[cfg(test)]

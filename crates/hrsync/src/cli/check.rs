@@ -1,64 +1,25 @@
 //! `hrsync check [--online]`.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use hrsync_config::Config;
 use std::path::Path;
 
 /// Validates the configuration; with `online`, also tests the directory and HR for real.
 pub async fn run(path: &Path, online: bool, json: bool) -> Result<i32> {
     let cfg = Config::load(path)?;
-    let mut lines = Vec::new();
-    for name in cfg.mapping_names() {
-        let job = cfg.job(&name)?;
-        // What the HR side can tell without a request: credentials in base_url (they would
-        // replace the configured token), an IceHrm token that is not the "Api Access" JWT.
-        job.source
-            .check()
-            .with_context(|| format!("{}: mapping {name:?}", path.display()))?;
-        lines.push(format!(
-            "mapping {name:?} ({}{}): {} -> {} ok; reads HR fields {:?}",
-            job.category,
-            if job.actions.is_all() {
-                String::new()
-            } else {
-                format!("; actions: {}", job.actions)
-            },
-            job.source.name(),
-            job.directory.label(),
-            job.mapping.referenced_fields()
-        ));
-    }
-    // The state database: a directory, or a file that is not hrsync's database, is refused.
-    hrsync_state::Store::check_path(&cfg.state_path())
-        .with_context(|| format!("{}: [state].path", path.display()))?;
-    // The daemon's parts: event secrets resolve, webhooks compile with their credentials.
-    let events = cfg.event_endpoints()?;
-    let hooks = hrsync_server::orchestrate::compile_hooks(&cfg)?;
-    if !cfg.raw.automations.is_empty() || !events.is_empty() || !hooks.is_empty() {
-        lines.push(format!(
-            "service: {} automation(s), {} event endpoint(s), {} webhook(s), {} orchestration(s) ok",
-            cfg.raw.automations.len(),
-            events.len(),
-            hooks.len(),
-            cfg.raw.orchestrations.len()
-        ));
-    }
+    // The same checks as every configuration edit of the API.
+    let checked = hrsync_server::validate::offline(&cfg)?;
+    let lines = checked.lines;
     let mut warnings = hrsync_engine::check::offline_warnings(&cfg);
     // Notification channels: the mail password resolves; certificates about to expire.
     if !cfg.raw.notify.is_empty() {
-        for (i, n) in cfg.raw.notify.iter().enumerate() {
-            if n.kind == "email" {
-                cfg.email_channel(i)?;
-            }
-        }
-        lines.push(format!("notify: {} channel(s) ok", cfg.raw.notify.len()));
         warnings.extend(hrsync_engine::notify::check_warnings(
             &cfg,
             chrono::Utc::now(),
         ));
     }
     // The mapping's test cases (`hrsync test`): a failing one fails the check.
-    let tests = hrsync_engine::mapping_tests::run(&cfg)?;
+    let tests = checked.tests;
     if !tests.cases.is_empty() && !json {
         print!("{}", super::mapping_test::render(&tests, false));
     }
