@@ -53,6 +53,10 @@ export HRSYNC_TEST_AD_LDAPS_URL=$AD_LDAPS_URL HRSYNC_TEST_AD_BIND_DN=$AD_BIND_DN
        HRSYNC_TEST_AD_BIND_PW=$AD_BIND_PW HRSYNC_TEST_AD_BASE_DN=$AD_BASE_DN \
        HRSYNC_TEST_AD_CA_CERT=$AD_CA_CERT HRSYNC_TEST_AD_REALM=$AD_REALM
 
+# The validator the OpenAPI document test runs (openapi-spec-validator).
+HRSYNC_OPENAPI_VALIDATOR=$(scripts/install-openapi-validator.sh)
+export HRSYNC_OPENAPI_VALIDATOR
+
 if [ "${SKIP_LINT:-0}" != 1 ]; then
   cargo fmt --all -- --check
   cargo clippy --workspace --all-targets --quiet -- -D warnings

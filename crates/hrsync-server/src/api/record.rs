@@ -10,6 +10,7 @@ use super::problem::Problem;
 use super::{ApiState, blocking, client_address};
 use axum::Json;
 use axum::extract::{MatchedPath, Query, Request, State};
+use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
@@ -48,6 +49,14 @@ pub async fn record(State(st): State<ApiState>, mut req: Request, next: Next) ->
     if let Some(p) = &who {
         req.extensions_mut().insert(p.clone());
     }
+    // Refused (a missing CSRF token, say): whose session or token it was still goes into
+    // the audit (it is refused all the same by the handler's extractor).
+    let refused = match who {
+        Some(_) => None,
+        None => authenticate_async(st.auth.clone(), Method::GET, req.headers().clone())
+            .await
+            .ok(),
+    };
     let method = req.method().to_string();
     let route = req
         .extensions()
@@ -62,10 +71,11 @@ pub async fn record(State(st): State<ApiState>, mut req: Request, next: Next) ->
         .get::<Changed>()
         .map(|c| c.0.clone())
         .unwrap_or_default();
-    let (operator, via) = match (&who, resp.extensions().get::<Actor>()) {
-        (Some(p), _) => (p.audit_name(), via_text(p.via)),
-        (None, Some(a)) => (a.0.clone(), "none"),
-        (None, None) => ("anonymous".to_string(), "none"),
+    let (operator, via) = match (&who, &refused, resp.extensions().get::<Actor>()) {
+        (Some(p), _, _) => (p.audit_name(), via_text(p.via)),
+        (None, Some(p), _) => (p.audit_name(), "refused"),
+        (None, None, Some(a)) => (a.0.clone(), "none"),
+        (None, None, None) => ("anonymous".to_string(), "none"),
     };
     let status = resp.status().as_u16();
     let svc = st.svc.clone();
@@ -111,7 +121,8 @@ pub struct RequestView {
     pub id: i64,
     pub at: String,
     pub operator: String,
-    /// `session`, `token`, `break-glass`, or `none`.
+    /// `session`, `token`, `break-glass`; `refused` (known, but the request was not
+    /// authenticated: no CSRF token); `none`.
     pub via: String,
     pub source: Option<String>,
     pub method: String,
