@@ -147,7 +147,7 @@ async fn every_state_changing_route_refuses_a_viewer() {
             &a.router,
             &method,
             &concrete(&path),
-            &[viewer.clone()],
+            std::slice::from_ref(&viewer),
             "{}",
         )
         .await;
@@ -189,8 +189,14 @@ async fn every_documented_route_is_served() {
     let a = api();
     let admin = bearer(&a.auth, Role::Admin);
     for (method, path) in documented() {
-        let (status, body) =
-            call(&a.router, &method, &concrete(&path), &[admin.clone()], "{}").await;
+        let (status, body) = call(
+            &a.router,
+            &method,
+            &concrete(&path),
+            std::slice::from_ref(&admin),
+            "{}",
+        )
+        .await;
         // 404 only as a problem about the resource (no such id), never the router's empty one.
         assert!(
             status != StatusCode::METHOD_NOT_ALLOWED
@@ -290,7 +296,7 @@ async fn a_session_needs_its_csrf_token_and_ends_at_sign_out() {
         &a.router,
         "POST",
         "/api/v1/tokens",
-        &[cookie.clone()],
+        std::slice::from_ref(&cookie),
         &new_token,
     )
     .await;
@@ -302,12 +308,26 @@ async fn a_session_needs_its_csrf_token_and_ends_at_sign_out() {
     let (status, body) = call(&a.router, "POST", "/api/v1/tokens", &with_csrf, &new_token).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     // Reads need no CSRF token.
-    let (status, _) = call(&a.router, "GET", "/api/v1/session", &[cookie.clone()], "").await;
+    let (status, _) = call(
+        &a.router,
+        "GET",
+        "/api/v1/session",
+        std::slice::from_ref(&cookie),
+        "",
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     // Sign out; the cookie stops working.
     let (status, body) = call(&a.router, "DELETE", "/api/v1/session", &with_csrf, "").await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
-    let (status, _) = call(&a.router, "GET", "/api/v1/session", &[cookie.clone()], "").await;
+    let (status, _) = call(
+        &a.router,
+        "GET",
+        "/api/v1/session",
+        std::slice::from_ref(&cookie),
+        "",
+    )
+    .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     // Every state-changing request above is in the request audit, with who and what.
     let admin = bearer(&a.auth, Role::Admin);
