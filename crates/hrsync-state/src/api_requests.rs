@@ -4,7 +4,7 @@
 //!
 //! Times are RFC 3339 UTC with microseconds (fixed width, so that they compare as text).
 
-use crate::{Result, Store};
+use crate::{Result, Store, sql};
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::params;
 use serde::Serialize;
@@ -57,19 +57,10 @@ fn time_text(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
-const INSERT: &str =
-    "INSERT INTO api_requests (at, operator, via, source, method, route, path, status, detail)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
-
-const LIST: &str = "SELECT id, at, operator, via, source, method, route, path, status, detail
-     FROM api_requests
-     WHERE id < ?1 AND (?2 IS NULL OR operator = ?2) AND (?3 IS NULL OR at >= ?3) AND (?4 IS NULL OR at < ?4)
-     ORDER BY id DESC LIMIT ?5";
-
 impl Store {
     /// Records a request. Returns its id.
     pub fn api_request_record(&self, r: &NewApiRequest<'_>) -> Result<i64> {
-        self.conn.prepare_cached(INSERT)?.execute(params![
+        self.conn.prepare_cached(sql::API_REQUEST_INSERT)?.execute(params![
             time_text(r.at),
             r.operator,
             r.via,
@@ -92,7 +83,7 @@ impl Store {
     ) -> Result<Vec<ApiRequestRow>> {
         let rows = self
             .conn
-            .prepare_cached(LIST)?
+            .prepare_cached(sql::API_REQUESTS_LIST)?
             .query_map(
                 params![
                     before.unwrap_or(i64::MAX),

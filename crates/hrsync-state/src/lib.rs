@@ -187,6 +187,8 @@ pub enum Trigger {
     Event,
     /// An orchestration step.
     Orchestration,
+    /// A request to the REST API.
+    Api,
 }
 
 impl Trigger {
@@ -196,6 +198,7 @@ impl Trigger {
             Trigger::Schedule => "schedule",
             Trigger::Event => "event",
             Trigger::Orchestration => "orchestration",
+            Trigger::Api => "api",
         }
     }
 }

@@ -36,6 +36,7 @@ const GROWING: &[(&str, &[&str])] = &[
     ("auth_sessions", &["role", "origin"]),
     ("login_failures", &["kind"]),
     ("config_history", &["path", "kind"]),
+    ("api_requests", &["via", "method", "route", "status"]),
 ];
 
 /// Small tables whose size follows the configuration, not the people: a full read is fine.

@@ -165,25 +165,17 @@ impl Store {
 
     pub fn runs(&self, limit: usize) -> Result<Vec<RunRow>> {
         let mut st = self.conn.prepare_cached(sql::RUNS_LIST)?;
-        let rows = st.query_map(params![limit as i64], |r| {
-            let summary: Option<String> = r.get(8)?;
-            Ok(RunRow {
-                id: r.get(0)?,
-                command: r.get(1)?,
-                mapping: r.get(2)?,
-                started_at: r.get(3)?,
-                finished_at: r.get(4)?,
-                status: r.get(5)?,
-                fetch_complete: r.get(6)?,
-                records: r.get(7)?,
-                summary: summary.and_then(|s| serde_json::from_str(&s).ok()),
-                error: r.get(9)?,
-                owner: r.get(10)?,
-                trigger: r.get(11)?,
-                operator: r.get(12)?,
-            })
-        })?;
+        let rows = st.query_map(params![limit as i64], run_row)?;
         Ok(rows.collect::<std::result::Result<_, _>>()?)
+    }
+
+    /// One run.
+    pub fn run(&self, id: i64) -> Result<Option<RunRow>> {
+        Ok(self
+            .conn
+            .prepare_cached(sql::RUN_GET)?
+            .query_row(params![id], run_row)
+            .optional()?)
     }
 
     /// The stored plan of a run.
@@ -204,4 +196,24 @@ impl Store {
         }
         Ok(Some(plan))
     }
+}
+
+/// A row of `RUNS_LIST` or `RUN_GET`.
+fn run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRow> {
+    let summary: Option<String> = r.get(8)?;
+    Ok(RunRow {
+        id: r.get(0)?,
+        command: r.get(1)?,
+        mapping: r.get(2)?,
+        started_at: r.get(3)?,
+        finished_at: r.get(4)?,
+        status: r.get(5)?,
+        fetch_complete: r.get(6)?,
+        records: r.get(7)?,
+        summary: summary.and_then(|s| serde_json::from_str(&s).ok()),
+        error: r.get(9)?,
+        owner: r.get(10)?,
+        trigger: r.get(11)?,
+        operator: r.get(12)?,
+    })
 }

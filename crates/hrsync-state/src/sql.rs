@@ -66,9 +66,23 @@ statements! {
         "SELECT id, command, mapping, started_at, finished_at, status, fetch_complete, records, summary_json, error,
          owner, trigger, operator
          FROM runs ORDER BY id DESC LIMIT ?1";
+    RUN_GET(Access::Point) =
+        "SELECT id, command, mapping, started_at, finished_at, status, fetch_complete, records, summary_json, error,
+         owner, trigger, operator
+         FROM runs WHERE id = ?1";
     RUN_PLAN_JSON(Access::Point) = "SELECT plan_json FROM runs WHERE id = ?1";
     PLAN_CHANGES_OF_RUN(Access::Bulk) =
         "SELECT change_json FROM plan_changes WHERE run_id = ?1 ORDER BY seq";
+
+    // ---- the audit of API requests --------------------------------------------------------
+    API_REQUEST_INSERT(Access::Point) =
+        "INSERT INTO api_requests (at, operator, via, source, method, route, path, status, detail)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+    API_REQUESTS_LIST(Access::Newest) =
+        "SELECT id, at, operator, via, source, method, route, path, status, detail
+         FROM api_requests
+         WHERE id < ?1 AND (?2 IS NULL OR operator = ?2) AND (?3 IS NULL OR at >= ?3) AND (?4 IS NULL OR at < ?4)
+         ORDER BY id DESC LIMIT ?5";
 
     // ---- saved plans and approvals ---------------------------------------------------------
     SAVED_PLAN_UPSERT(Access::Point) =
