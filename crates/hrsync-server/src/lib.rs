@@ -99,6 +99,8 @@ pub struct Service {
     reload: std::sync::Mutex<Option<mpsc::UnboundedSender<()>>>,
     /// Sign-in, sessions and tokens of the REST API (`[server.auth]`); None: no API.
     auth: Option<Arc<hrsync_auth::Auth>>,
+    /// Runs started through the API.
+    pub(crate) api_runs: api::runs::Runs,
 }
 
 impl Service {
@@ -130,6 +132,7 @@ impl Service {
             degraded: std::sync::Mutex::new(None),
             reload: std::sync::Mutex::new(None),
             auth,
+            api_runs: api::runs::Runs::new(),
         }))
     }
 
@@ -147,6 +150,11 @@ impl Service {
     /// Marks the daemon degraded (or healthy again with `None`).
     pub fn set_degraded(&self, why: Option<String>) {
         *self.degraded.lock().unwrap_or_else(|p| p.into_inner()) = why;
+    }
+
+    /// Whether a sync of `mapping` is running in this process.
+    pub(crate) fn mapping_busy(&self, mapping: &str) -> bool {
+        self.mapping_lock(mapping).try_lock().is_err()
     }
 
     fn mapping_lock(&self, mapping: &str) -> Arc<Mutex<()>> {
@@ -174,6 +182,7 @@ impl Service {
         opts.trigger = match trigger.split(':').next() {
             Some("event") => hrsync_state::Trigger::Event,
             Some("schedule") => hrsync_state::Trigger::Schedule,
+            Some("api") => hrsync_state::Trigger::Api,
             _ => hrsync_state::Trigger::Cli,
         };
         let mut store = self.store()?;
@@ -688,6 +697,13 @@ pub async fn start_service(
                 all.push(tokio::task::spawn_local(
                     svc.clone().scheduler_loop(rx_stop.clone()),
                 ));
+                if let Some(rx) = svc.api_runs.take_receiver() {
+                    all.push(tokio::task::spawn_local(api::runs::serve_requests(
+                        svc.clone(),
+                        rx,
+                        rx_stop.clone(),
+                    )));
+                }
                 all.push(tokio::task::spawn_local(svc.clone().worker_loop(rx_stop)));
                 for h in all {
                     let _ = h.await;

@@ -21,6 +21,7 @@ mod health;
 pub mod paging;
 pub mod problem;
 mod record;
+pub(crate) mod runs;
 mod session;
 mod tokens;
 
@@ -104,6 +105,10 @@ fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(config::version))
         .routes(routes!(config::restore))
         .routes(routes!(record::requests))
+        .routes(routes!(runs::start))
+        .routes(routes!(runs::get))
+        .routes(routes!(runs::events))
+        .routes(routes!(runs::cancel))
 }
 
 /// The OpenAPI document of every route.
