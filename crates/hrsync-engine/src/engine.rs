@@ -363,14 +363,16 @@ pub(crate) async fn conclude(
     stages::record_plan(&mut ctx, &plan, observed, stored, &baseline)?;
     stages::planned(&ctx, &plan);
     let mut report = stages::unapplied(run_id, plan);
-    // Cancelled before the apply: nothing is applied (the plan is stored).
-    if progress.cancelled() {
+    // Cancelled before the apply (asked last, after the confirmation): nothing is applied
+    // (the plan is stored).
+    if mode == Mode::Plan
+        || report.plan.is_empty()
+        || progress.cancelled()
+        || !ctx.ui.confirm(&report.plan)
+        || progress.cancelled()
+    {
         stages::close_unapplied(&mut ctx, dir).await?;
-        report.cancelled = true;
-        return Ok(report);
-    }
-    if mode == Mode::Plan || report.plan.is_empty() || !ctx.ui.confirm(&report.plan) {
-        stages::close_unapplied(&mut ctx, dir).await?;
+        report.cancelled = progress.cancelled();
         return Ok(report);
     }
     // 5. apply + audit.

@@ -60,8 +60,9 @@ pub enum RunEvent {
         held: usize,
         awaiting_approval: usize,
     },
-    /// Changes applied so far: sent once with `done` 0 when the apply starts, then at most
-    /// about ten times a second, and always when `done == total`.
+    /// Changes applied so far: sent with `done` 0 when the apply starts, with the first
+    /// result, then at most about ten times a second, and last (once) when the apply is over
+    /// (`done == total`).
     Applying {
         done: usize,
         total: usize,

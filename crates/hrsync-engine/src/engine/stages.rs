@@ -645,16 +645,18 @@ impl Applied {
         }
     }
 
-    /// Sends the apply's progress: when `now` (its start and end), else when it was last
-    /// sent long enough ago or every change has its result.
+    /// Sends the apply's progress: when `now` (its start and end), else for the first
+    /// result and when it was last sent long enough ago.
     fn progress(&mut self, ctx: &RunCtx<'_>, now: bool) {
         let done = self.ok + self.failed;
-        // The last result is sent once, by the apply's end.
+        // The first result is sent at once (the apply is under way); the last once, by the
+        // apply's end.
         if !now
             && (done == self.total
-                || self
-                    .last_progress
-                    .is_some_and(|t| t.elapsed() < PROGRESS_EVERY))
+                || (done > 1
+                    && self
+                        .last_progress
+                        .is_some_and(|t| t.elapsed() < PROGRESS_EVERY)))
         {
             return;
         }
