@@ -5,6 +5,9 @@
 //! A connection that is lost (the server went away, or did not answer within the timeout) takes
 //! no more changes: the rest go over the other connections, and when none is left they are not
 //! sent at all but reported as not attempted, with how many, instead of each failing in turn.
+//!
+//! An apply told to stop ([`apply_until`]: the run was cancelled) sends no more changes: those
+//! in flight complete, the rest are reported as not attempted in the same way.
 
 use crate::Directory;
 use crate::dialect::{AttrMod, Dialect, uac};
@@ -36,8 +39,9 @@ pub struct Outcome {
     pub dn: String,
     /// Whether hrsync tried this change. `false` (and `ok` false) for a change not attempted
     /// because the connection to the directory was lost before its turn (its message starts
-    /// with [`NOT_ATTEMPTED`] and says how many), or because nothing was left of it once the
-    /// change of an entry it names had failed. Nothing of it was sent to the directory.
+    /// with [`NOT_ATTEMPTED`] and says how many; [`CANCELLED`] when the run was cancelled), or
+    /// because nothing was left of it once the change of an entry it names had failed. Nothing
+    /// of it was sent to the directory.
     pub attempted: bool,
     /// The stable id of an entry this change created, when the server said it in the add's
     /// answer (RFC 4527 post-read, OpenLDAP): the link is complete at once, so the next plan
@@ -51,11 +55,26 @@ const LOST_DURING: &str = "the connection to the directory was lost during this 
 /// How the message of a change not attempted after the connection was lost begins.
 pub const NOT_ATTEMPTED: &str = "not attempted: the connection to the directory was lost";
 
+/// How the message of a change not attempted because the apply was told to stop begins.
+pub const CANCELLED: &str = "not attempted: the run was cancelled";
+
 /// Applies `changes`, calling `on_outcome` as each finishes (in completion order). Changes not
 /// attempted because the connection was lost are reported last, once their number is known.
 pub async fn apply(
     dir: &Directory,
     changes: &[Change],
+    on_outcome: impl FnMut(&Outcome),
+) -> Vec<Outcome> {
+    apply_until(dir, changes, || false, on_outcome).await
+}
+
+/// [`apply`], asking `stop` before each change is sent: once it says true, no more changes
+/// are sent (those in flight complete) and the rest are reported last as not attempted, their
+/// message starting with [`CANCELLED`] and saying how many.
+pub async fn apply_until(
+    dir: &Directory,
+    changes: &[Change],
+    stop: impl Fn() -> bool + Sync,
     mut on_outcome: impl FnMut(&Outcome),
 ) -> Vec<Outcome> {
     let conns = Conns::new(dir, dir.revive().await);
@@ -67,7 +86,12 @@ pub async fn apply(
     let mut failed: HashSet<usize> = HashSet::new();
     let mut out = Vec::with_capacity(changes.len());
     let mut skipped: Vec<Outcome> = Vec::new();
+    let stop = &stop;
     for wave in waves {
+        if stop() {
+            skipped.extend(wave.into_iter().map(|i| cancelled(i, &changes[i])));
+            continue;
+        }
         if conns.all_lost() {
             skipped.extend(wave.into_iter().map(|i| not_attempted(i, &changes[i])));
             continue;
@@ -112,6 +136,8 @@ pub async fn apply(
                         attempted: false,
                         uuid: None,
                     }
+                } else if stop() {
+                    return cancelled(i, &c);
                 } else {
                     // The connection is taken when the change's turn comes, not before: one
                     // lost meanwhile is not used.
@@ -142,7 +168,7 @@ pub async fn apply(
             if !o.ok {
                 failed.insert(o.index);
             }
-            if !o.attempted && o.message == NOT_ATTEMPTED {
+            if !o.attempted && (o.message == NOT_ATTEMPTED || o.message == CANCELLED) {
                 skipped.push(o);
             } else {
                 on_outcome(&o);
@@ -150,14 +176,28 @@ pub async fn apply(
             }
         }
     }
-    if !skipped.is_empty() {
-        let n = skipped.len();
+    let (stopped, lost): (Vec<Outcome>, Vec<Outcome>) =
+        skipped.into_iter().partition(|o| o.message == CANCELLED);
+    if !lost.is_empty() {
+        let n = lost.len();
         tracing::warn!(
             url = %dir.cfg.url,
             "the connection to the directory was lost: {n} change(s) not attempted; the next run plans them again"
         );
-        for mut o in skipped {
+        for mut o in lost {
             o.message = format!("{NOT_ATTEMPTED} ({n} changes not attempted)");
+            on_outcome(&o);
+            out.push(o);
+        }
+    }
+    if !stopped.is_empty() {
+        let n = stopped.len();
+        tracing::warn!(
+            url = %dir.cfg.url,
+            "the run was cancelled: {n} change(s) not attempted; the next run plans them again"
+        );
+        for mut o in stopped {
+            o.message = format!("{CANCELLED} ({n} changes not attempted)");
             on_outcome(&o);
             out.push(o);
         }
@@ -167,11 +207,19 @@ pub async fn apply(
 }
 
 fn not_attempted(index: usize, c: &Change) -> Outcome {
+    skipped(index, c, NOT_ATTEMPTED)
+}
+
+fn cancelled(index: usize, c: &Change) -> Outcome {
+    skipped(index, c, CANCELLED)
+}
+
+fn skipped(index: usize, c: &Change, why: &str) -> Outcome {
     Outcome {
         index,
         ok: false,
         rc: None,
-        message: NOT_ATTEMPTED.to_string(),
+        message: why.to_string(),
         dn: c.dn.clone(),
         attempted: false,
         uuid: None,

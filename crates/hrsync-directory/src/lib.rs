@@ -18,7 +18,7 @@ pub mod result_code;
 pub mod schema;
 pub mod snapshot;
 
-pub use apply::{NOT_ATTEMPTED, Outcome, apply, reset_password};
+pub use apply::{CANCELLED, NOT_ATTEMPTED, Outcome, apply, apply_until, reset_password};
 pub use connect::{Directory, DirectoryConfig, Passwords};
 pub use dialect::Dialect;
 pub use probe::Probed;

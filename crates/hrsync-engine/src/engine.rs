@@ -3,7 +3,10 @@
 //! The CLI and the daemon enter through [`crate::run`] (run lock, run recorded, then a full
 //! run, a targeted run or a saved plan); nothing else sequences stages.
 
-use crate::report::{EngineError, Mode, Only, RunOptions, RunReport, RunStatus, Timings, Ui};
+use crate::progress::{RunEvent, Stage, StageState};
+use crate::report::{
+    EngineError, Mode, Only, Progress, RunOptions, RunReport, RunStatus, Timings, Ui,
+};
 use chrono::{DateTime, Utc};
 use hrsync_config::Job;
 use hrsync_directory::Directory;
@@ -140,6 +143,7 @@ const LOG_TARGET: &str = module_path!();
 
 mod stages;
 use stages::RunCtx;
+pub(crate) use stages::cancelled;
 
 /// A full run: fetch + map, read the directory, plan, hold what waits for an operator, then
 /// [`conclude`].
@@ -153,6 +157,7 @@ pub(crate) async fn run_inner(
     ui: &mut dyn Ui,
     run_id: i64,
     timings: &mut Timings,
+    progress: &Progress,
 ) -> Result<RunReport, EngineError> {
     let mut ctx = RunCtx {
         job,
@@ -162,9 +167,17 @@ pub(crate) async fn run_inner(
         ui,
         run_id,
         timings,
+        progress,
     };
+    if progress.cancelled() {
+        return Ok(stages::cancelled(run_id, Plan::default()));
+    }
     let window = stages::FetchWindow::of(&ctx, &opts)?;
     let fingerprinter = stages::fingerprinter(&ctx, &opts)?;
+    // Fetch, map and snapshot overlap: they start (and finish) together.
+    for stage in [Stage::Fetch, Stage::Map, Stage::Snapshot] {
+        progress.stage(stage, StageState::Started, None);
+    }
     // The directory first (a bind and one read of its schema, a few ms): no fetch without it,
     // and the schema checks every mapped record.
     let (dir, schema, connect_time) = open_directory(job, ctx.store).await?;
@@ -187,6 +200,17 @@ pub(crate) async fn run_inner(
     let t = Instant::now();
     let mut fetch_report = fetched.keep_hr_snapshot(&window).await;
     window.note(&mut fetch_report);
+    times.record(ctx.timings);
+    stages::fetched(&ctx, &fetch_report);
+    if progress.cancelled() {
+        dir.close().await;
+        let plan = Plan {
+            fetch: fetch_report,
+            ..Plan::default()
+        };
+        return Ok(stages::cancelled(run_id, plan));
+    }
+    progress.stage(Stage::Plan, StageState::Started, None);
     let suspect =
         stages::guard_record_count(&ctx, &opts, &window, &mut fetch_report, &mut planner)?;
     let (mut plan, observed, baseline) =
@@ -194,6 +218,8 @@ pub(crate) async fn run_inner(
     stages::hold(&ctx, &opts, &mut plan);
     times.plan += t.elapsed();
     times.record(ctx.timings);
+    let plan_ms = ctx.timings.plan_ms;
+    progress.stage(Stage::Plan, StageState::Finished, Some(plan_ms));
 
     let mut report = conclude(
         job,
@@ -208,6 +234,7 @@ pub(crate) async fn run_inner(
         dir,
         &stored,
         baseline,
+        progress,
     )
     .await?;
     report.hr_fingerprints = fingerprints;
@@ -321,6 +348,7 @@ pub(crate) async fn conclude(
     dir: Directory,
     stored: &std::collections::BTreeMap<String, LinkRow>,
     baseline: Baseline,
+    progress: &Progress,
 ) -> Result<RunReport, EngineError> {
     let mut ctx = RunCtx {
         job,
@@ -330,19 +358,35 @@ pub(crate) async fn conclude(
         ui,
         run_id,
         timings,
+        progress,
     };
     stages::record_plan(&mut ctx, &plan, observed, stored, &baseline)?;
+    stages::planned(&ctx, &plan);
     let mut report = stages::unapplied(run_id, plan);
-    if mode == Mode::Plan || report.plan.is_empty() || !ctx.ui.confirm(&report.plan) {
+    // Cancelled before the apply (asked last, after the confirmation): nothing is applied
+    // (the plan is stored).
+    if mode == Mode::Plan
+        || report.plan.is_empty()
+        || progress.cancelled()
+        || !ctx.ui.confirm(&report.plan)
+        || progress.cancelled()
+    {
         stages::close_unapplied(&mut ctx, dir).await?;
+        report.cancelled = progress.cancelled();
         return Ok(report);
     }
     // 5. apply + audit.
     let t = Instant::now();
+    progress.stage(Stage::Apply, StageState::Started, None);
     let applied = stages::apply(&mut ctx, &report.plan.changes, &dir).await?;
     let settled = stages::settle_interrupted(&mut ctx, &applied, &dir).await;
     dir.close().await;
     ctx.timings.apply_ms = t.elapsed().as_millis() as u64;
+    progress.stage(
+        Stage::Apply,
+        StageState::Finished,
+        Some(ctx.timings.apply_ms),
+    );
     applied.report(settled, &mut report)?;
     Ok(report)
 }
@@ -361,7 +405,11 @@ pub(crate) async fn run_targeted(
     ui: &mut dyn Ui,
     run_id: i64,
     timings: &mut Timings,
+    progress: &Progress,
 ) -> Result<RunReport, EngineError> {
+    if progress.cancelled() {
+        return Ok(stages::cancelled(run_id, Plan::default()));
+    }
     let spec = job.mapping.spec();
     let field = only
         .field
@@ -378,6 +426,9 @@ pub(crate) async fn run_targeted(
     };
     let today = now.date_naive();
     let dialect = job.directory.dialect;
+    for stage in [Stage::Fetch, Stage::Map] {
+        progress.stage(stage, StageState::Started, None);
+    }
     let (dir, schema, connect_time) = open_directory(job, store).await?;
     let mut results = Vec::new();
     let mut map_time = Duration::ZERO;
@@ -463,6 +514,22 @@ pub(crate) async fn run_targeted(
             " (this source cannot filter server-side: everyone was fetched, the others ignored)"
         }
     ));
+    progress.stage(Stage::Fetch, StageState::Finished, Some(timings.fetch_ms));
+    progress.stage(Stage::Map, StageState::Finished, Some(timings.map_ms));
+    progress.emit(|| RunEvent::Fetched {
+        records: report.records,
+        pages: report.pages,
+        complete: report.complete,
+    });
+    if progress.cancelled() {
+        dir.close().await;
+        let plan = Plan {
+            fetch: report,
+            ..Plan::default()
+        };
+        return Ok(stages::cancelled(run_id, plan));
+    }
+    progress.stage(Stage::Snapshot, StageState::Started, None);
 
     // 3. Only their accounts: by key, and by the values secondary matching compares.
     let (mut planner, stored) =
@@ -490,6 +557,12 @@ pub(crate) async fn run_targeted(
     let t = Instant::now();
     dir.snapshot_any(&pairs, |e| planner.add_entry(e)).await?;
     timings.snapshot_ms = (t.elapsed() + connect_time).as_millis() as u64;
+    progress.stage(
+        Stage::Snapshot,
+        StageState::Finished,
+        Some(timings.snapshot_ms),
+    );
+    progress.stage(Stage::Plan, StageState::Started, None);
     let t = Instant::now();
     for r in results {
         r.feed(&mut planner);
@@ -524,6 +597,7 @@ pub(crate) async fn run_targeted(
     );
     crate::plans::approval::held_hint(&mut plan, job.approval.as_ref(), run_id);
     crate::plans::approval::gate(&mut plan, job.approval.as_ref());
+    progress.stage(Stage::Plan, StageState::Finished, Some(timings.plan_ms));
     let mut report = conclude(
         job,
         store,
@@ -541,6 +615,7 @@ pub(crate) async fn run_targeted(
             set: false,
             prune_review: false,
         },
+        progress,
     )
     .await?;
     report.hr_fingerprints = fingerprints;

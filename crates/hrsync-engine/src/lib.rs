@@ -8,6 +8,8 @@
 //!   [`sensitive`] (masking), [`orchestrate`] (what an apply queues; the webhook call),
 //!   [`replay::snapshot`] (the HR snapshot a full run keeps), [`plans`] (saved plans, their
 //!   files, approvals).
+//! - [`progress`]: what a run reports as it goes ([`RunEvent`] to an [`EventSink`]) and the
+//!   [`CancelToken`] that stops it.
 //! - `report`: what a run is asked and reports ([`Mode`], [`RunOptions`], [`Ui`], [`RunReport`],
 //!   [`RunStatus`], [`EngineError`]).
 //! - `confirm` (people missing from HR confirmed by lookup), `recover` (interrupted runs
@@ -31,6 +33,7 @@ pub mod notify;
 pub mod orchestrate;
 pub mod person;
 pub mod plans;
+pub mod progress;
 mod recover;
 pub mod replay;
 mod report;
@@ -38,6 +41,7 @@ mod run;
 pub mod sensitive;
 mod unique;
 
+pub use progress::{CancelToken, EventSink, RunEvent, Stage, StageState};
 pub use report::{
     EngineError, Mode, Only, RunOptions, RunReport, RunStatus, Timings, Ui, Unattended,
 };

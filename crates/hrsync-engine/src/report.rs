@@ -1,7 +1,9 @@
 //! What a run is asked and what it reports: [`Mode`], [`RunOptions`], the [`Ui`] hooks, the
 //! [`RunReport`] with its [`RunStatus`] and [`Timings`], and [`EngineError`]. The bottom of the
-//! engine: every other module may use these; they use none of the engine's stages.
+//! engine: every other module may use these; they use none of the engine's stages (only
+//! `progress`, whose events and cancel token the options carry).
 
+use crate::progress::{CancelToken, EventSink, RunEvent, Stage, StageState};
 use hrsync_directory::Outcome;
 use hrsync_model::Plan;
 
@@ -28,6 +30,16 @@ pub enum EngineError {
 pub enum Mode {
     Plan,
     Apply,
+}
+
+impl Mode {
+    /// `plan` or `apply` (the run's command).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Plan => "plan",
+            Mode::Apply => "apply",
+        }
+    }
 }
 
 /// Time spent per stage, for logs and the benchmark.
@@ -64,6 +76,10 @@ pub enum RunStatus {
     /// A saved plan was applied, and some of its changes were skipped as stale (what they
     /// assumed no longer holds): make a new plan.
     Stale,
+    /// The run was cancelled ([`RunOptions::cancel`]) before it finished: cancelled before the
+    /// apply, nothing was applied; during it, the changes not yet sent were not attempted (the
+    /// next run plans them again).
+    Cancelled,
 }
 
 impl RunStatus {
@@ -77,12 +93,13 @@ impl RunStatus {
             RunStatus::Failed => "failed",
             RunStatus::AwaitingApproval => "awaiting_approval",
             RunStatus::Stale => "stale",
+            RunStatus::Cancelled => "cancelled",
         }
     }
 
     /// The process exit code (README, "Exit codes"): 0 ok or declined, 3 changes failed,
     /// 4 incomplete fetch, 5 changes held or awaiting approval, 6 changes of a saved plan
-    /// skipped as stale. (1 is an error before anything was applied.)
+    /// skipped as stale, 7 cancelled. (1 is an error before anything was applied.)
     pub fn exit_code(self) -> i32 {
         match self {
             RunStatus::Ok | RunStatus::Declined => 0,
@@ -90,13 +107,16 @@ impl RunStatus {
             RunStatus::Incomplete => 4,
             RunStatus::Held | RunStatus::AwaitingApproval => 5,
             RunStatus::Stale => 6,
+            RunStatus::Cancelled => 7,
         }
     }
 
     /// What a run report says.
     pub fn of(report: &RunReport, mode: Mode) -> RunStatus {
         let plan = &report.plan;
-        if report.applied_failed > 0 {
+        if report.cancelled {
+            RunStatus::Cancelled
+        } else if report.applied_failed > 0 {
             if report.applied_ok == 0 {
                 RunStatus::Failed
             } else {
@@ -142,6 +162,10 @@ pub struct RunReport {
     /// database's id; the approvals of its changes are there, not here).
     #[serde(skip)]
     pub foreign_plan: bool,
+    /// The run was cancelled ([`RunOptions::cancel`]): its status is
+    /// [`RunStatus::Cancelled`].
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub cancelled: bool,
 }
 
 /// Hooks for the caller: confirmation before apply, and progress while applying.
@@ -182,6 +206,13 @@ pub struct RunOptions {
     /// Apply this saved plan (exactly its changes, each checked for drift) instead of
     /// planning anew (`hrsync apply --plan ID`).
     pub saved: Option<std::sync::Arc<crate::plans::SavedPlan>>,
+    /// Who runs it (an API user), recorded with the run, each of its audit rows and a plan
+    /// it saves; None = this process's user (`hrsync_state::operator_name`).
+    pub operator: Option<String>,
+    /// Where the run sends its progress ([`RunEvent`]s); None = nowhere.
+    pub events: Option<EventSink>,
+    /// Stops the run: checked between stages and between changes while applying.
+    pub cancel: Option<CancelToken>,
 }
 
 /// The people of a targeted run.
@@ -190,6 +221,54 @@ pub struct Only {
     /// HR field the values are compared with (dotted path); None = the primary key.
     pub field: Option<String>,
     pub values: std::collections::BTreeSet<String>,
+}
+
+/// A run's events, cancellation and operator, as its stages use them.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Progress {
+    events: Option<EventSink>,
+    cancel: Option<CancelToken>,
+    /// The operator the run is recorded with.
+    pub(crate) operator: String,
+    /// The operator was given (an API user), not this process's user.
+    pub(crate) operator_given: bool,
+}
+
+impl Progress {
+    pub(crate) fn of(opts: &crate::report::RunOptions) -> Progress {
+        Progress {
+            events: opts.events.clone(),
+            cancel: opts.cancel.clone(),
+            operator: opts
+                .operator
+                .clone()
+                .unwrap_or_else(hrsync_state::operator_name),
+            operator_given: opts.operator.is_some(),
+        }
+    }
+
+    pub(crate) fn emit(&self, event: impl FnOnce() -> RunEvent) {
+        if let Some(s) = &self.events {
+            s.send(event());
+        }
+    }
+
+    pub(crate) fn stage(&self, stage: Stage, state: StageState, ms: Option<u64>) {
+        self.emit(|| RunEvent::Stage { stage, state, ms });
+    }
+
+    pub(crate) fn cancelled(&self) -> bool {
+        self.cancel.as_ref().is_some_and(CancelToken::is_cancelled)
+    }
+
+    /// Who cancelled the run: the one the token names, else the run's operator when it was
+    /// given (an API user cancelling their own run).
+    pub(crate) fn cancelled_by(&self) -> Option<String> {
+        self.cancel
+            .as_ref()
+            .and_then(CancelToken::cancelled_by)
+            .or_else(|| self.operator_given.then(|| self.operator.clone()))
+    }
 }
 
 #[cfg(test)]
@@ -223,6 +302,7 @@ mod tests {
             timings: Timings::default(),
             hr_fingerprints: Default::default(),
             foreign_plan: false,
+            cancelled: false,
         }
     }
 
@@ -239,5 +319,11 @@ mod tests {
         assert_eq!(RunStatus::Incomplete.exit_code(), 4);
         assert_eq!(RunStatus::Held.exit_code(), 5);
         assert_eq!(RunStatus::Ok.exit_code(), 0);
+        // Cancelled wins over what the apply did before it stopped.
+        let mut r = report(2, 3, true, 0);
+        r.cancelled = true;
+        assert_eq!(s(&r), RunStatus::Cancelled);
+        assert_eq!(RunStatus::Cancelled.as_str(), "cancelled");
+        assert_ne!(RunStatus::Cancelled.exit_code(), 0);
     }
 }

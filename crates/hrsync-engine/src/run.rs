@@ -4,7 +4,8 @@
 //! wait for approval. The CLI and the daemon call [`run`] or [`run_with`].
 
 use crate::engine::{run_inner, run_targeted};
-use crate::report::{EngineError, Mode, RunOptions, RunReport, RunStatus, Timings, Ui};
+use crate::progress::RunEvent;
+use crate::report::{EngineError, Mode, Progress, RunOptions, RunReport, RunStatus, Timings, Ui};
 use chrono::{DateTime, Utc};
 use hrsync_config::Job;
 use hrsync_state::Store;
@@ -33,10 +34,7 @@ pub async fn run_with(
     let t0 = Instant::now();
     let mut timings = Timings::default();
     let mapping_name = job.mapping.spec().name.clone();
-    let command = match mode {
-        Mode::Plan => "plan",
-        Mode::Apply => "apply",
-    };
+    let command = mode.as_str();
     // One apply of a mapping at a time, whoever starts it (CLI, schedule, event, a second
     // daemon): two would plan the same joiners and create them twice.
     let lock = format!("mapping:{mapping_name}");
@@ -56,11 +54,19 @@ pub async fn run_with(
     }
     // Runs of dead processes are `interrupted`, never `running` for ever.
     crate::recover::mark_interrupted(store, Utc::now())?;
-    let operator = hrsync_state::operator_name();
+    // The API's user when it runs the run, else this process's user.
+    let progress = Progress::of(&opts);
+    let operator = progress.operator.clone();
     let save = opts.save;
     let applying_saved = opts.saved.is_some();
     let result = match store.start_run_as(command, &mapping_name, opts.trigger, &operator, now) {
         Ok(run_id) => {
+            progress.emit(|| RunEvent::Started {
+                run_id,
+                mapping: mapping_name.clone(),
+                mode: command,
+            });
+            let p = &progress;
             let r = match (opts.saved.clone(), opts.only.clone()) {
                 (Some(saved), _) => {
                     crate::plans::apply::run(
@@ -72,14 +78,27 @@ pub async fn run_with(
                         ui,
                         run_id,
                         &mut timings,
+                        p,
                     )
                     .await
                 }
                 (None, Some(only)) => {
-                    run_targeted(job, store, mode, opts, only, now, ui, run_id, &mut timings).await
+                    run_targeted(
+                        job,
+                        store,
+                        mode,
+                        opts,
+                        only,
+                        now,
+                        ui,
+                        run_id,
+                        &mut timings,
+                        p,
+                    )
+                    .await
                 }
                 (None, None) => {
-                    run_inner(job, store, mode, opts, now, ui, run_id, &mut timings).await
+                    run_inner(job, store, mode, opts, now, ui, run_id, &mut timings, p).await
                 }
             };
             Ok((run_id, r))
@@ -96,13 +115,36 @@ pub async fn run_with(
             report.timings = timings;
             report.status = RunStatus::of(&report, mode);
             let status = report.status.as_str();
-            store.finish_run(run_id, status, None, Utc::now())?;
-            // A plan to apply later: saved on request, and whenever changes wait for approval.
-            if !applying_saved && (save || crate::plans::approval::needs_saving(&report.plan, job))
-            {
-                let fps = std::mem::take(&mut report.hr_fingerprints);
-                crate::plans::save::record(store, job, &report, &fps, &operator, now)?;
-            }
+            // A cancelled run says so, and by whom when that is known.
+            let cancelled_by = report.cancelled.then(|| progress.cancelled_by()).flatten();
+            let note = report.cancelled.then(|| match &cancelled_by {
+                Some(by) => format!("cancelled by {by}"),
+                None => "cancelled".to_string(),
+            });
+            let finished = store
+                .finish_run(run_id, status, note.as_deref(), Utc::now())
+                .map_err(EngineError::from)
+                .and_then(|()| {
+                    // A plan to apply later: saved on request, and whenever changes wait for
+                    // approval; never by a cancelled run.
+                    if !applying_saved
+                        && !report.cancelled
+                        && (save || crate::plans::approval::needs_saving(&report.plan, job))
+                    {
+                        let fps = std::mem::take(&mut report.hr_fingerprints);
+                        crate::plans::save::record(store, job, &report, &fps, &operator, now)?;
+                    }
+                    Ok(())
+                });
+            progress.emit(|| RunEvent::Finished {
+                status,
+                applied_ok: report.applied_ok,
+                applied_failed: report.applied_failed,
+                not_attempted: report.applied_not_attempted,
+                error: finished.as_ref().err().map(|e| e.to_string()),
+                cancelled_by,
+            });
+            finished?;
             let t = &report.timings;
             tracing::info!(
                 run = run_id,
@@ -119,6 +161,14 @@ pub async fn run_with(
             Ok(report)
         }
         Err(e) => {
+            progress.emit(|| RunEvent::Finished {
+                status: RunStatus::Failed.as_str(),
+                applied_ok: 0,
+                applied_failed: 0,
+                not_attempted: 0,
+                error: Some(e.to_string()),
+                cancelled_by: None,
+            });
             store.finish_run(run_id, "failed", Some(&e.to_string()), Utc::now())?;
             Err(e)
         }

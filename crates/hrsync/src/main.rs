@@ -832,8 +832,9 @@ async fn sync(
     Ok(code)
 }
 
-/// The worse of two exit codes: failed changes (3) over an incomplete fetch (4) over stale
-/// changes of a saved plan (6) over held changes (5) over success (0).
+/// The worse of two exit codes: a cancelled run (7, only through the API) over failed changes
+/// (3) over an incomplete fetch (4) over stale changes of a saved plan (6) over held changes
+/// (5) over success (0).
 fn worse(a: i32, b: i32) -> i32 {
     let rank = |c: i32| match c {
         0 => 0,
@@ -841,7 +842,8 @@ fn worse(a: i32, b: i32) -> i32 {
         6 => 2,
         4 => 3,
         3 => 4,
-        _ => 5,
+        7 => 5,
+        _ => 6,
     };
     if rank(b) > rank(a) { b } else { a }
 }

@@ -3,10 +3,11 @@
 //! those two call them. What one stage makes for the next is handed on, not kept beside.
 
 use super::{
-    Baseline, EngineError, HrRecordResult, LOG_TARGET, Mode, READ_AHEAD, RunOptions, RunReport,
-    RunStatus, Timings, Ui, map_record, ref_attrs,
+    Baseline, EngineError, HrRecordResult, LOG_TARGET, Mode, Progress, READ_AHEAD, RunOptions,
+    RunReport, RunStatus, Timings, Ui, map_record, ref_attrs,
 };
 use crate::plans::{Fingerprinter, HrFingerprint};
+use crate::progress::{RunEvent, Stage, StageState};
 use crate::replay::snapshot::Writer;
 use chrono::{DateTime, Utc};
 use hrsync_config::Job;
@@ -29,6 +30,8 @@ pub(crate) struct RunCtx<'a> {
     pub(crate) ui: &'a mut dyn Ui,
     pub(crate) run_id: i64,
     pub(crate) timings: &'a mut Timings,
+    /// Where progress goes, and whether the run is cancelled.
+    pub(crate) progress: &'a Progress,
 }
 
 // ---- run_inner: a full run ------------------------------------------------------------
@@ -352,6 +355,21 @@ impl StageTimes {
     }
 }
 
+/// The fetch, map and snapshot stages are over (their times recorded): said with what the
+/// fetch got.
+pub(super) fn fetched(ctx: &RunCtx<'_>, fetch: &FetchReport) {
+    let p = ctx.progress;
+    let t = &ctx.timings;
+    p.stage(Stage::Fetch, StageState::Finished, Some(t.fetch_ms));
+    p.stage(Stage::Map, StageState::Finished, Some(t.map_ms));
+    p.stage(Stage::Snapshot, StageState::Finished, Some(t.snapshot_ms));
+    p.emit(|| RunEvent::Fetched {
+        records: fetch.records,
+        pages: fetch.pages,
+        complete: fetch.complete,
+    });
+}
+
 /// Stage: the record-count guard. A complete fetch with far fewer people than the last good
 /// one is more likely an HR-side filter or permission change than a mass exodus: its
 /// leavers are withheld, unless the operator accepted the drop. Whether they were (the
@@ -470,6 +488,29 @@ pub(super) fn record_plan(
     Ok(())
 }
 
+/// The plan is stored: said with what it holds.
+pub(super) fn planned(ctx: &RunCtx<'_>, plan: &Plan) {
+    ctx.progress.emit(|| {
+        let mut by_kind = BTreeMap::new();
+        for c in &plan.changes {
+            *by_kind.entry(c.kind.as_str().to_string()).or_insert(0) += 1;
+        }
+        RunEvent::Planned {
+            total: plan.changes.len(),
+            by_kind,
+            held: plan.held.len(),
+            awaiting_approval: plan.awaiting_approval.len(),
+        }
+    });
+}
+
+/// The report of a run cancelled before its plan was made (`plan` has what it fetched).
+pub(crate) fn cancelled(run_id: i64, plan: Plan) -> RunReport {
+    let mut r = unapplied(run_id, plan);
+    r.cancelled = true;
+    r
+}
+
 /// The report of a run that has applied nothing (yet).
 pub(super) fn unapplied(run_id: i64, plan: Plan) -> RunReport {
     RunReport {
@@ -484,6 +525,7 @@ pub(super) fn unapplied(run_id: i64, plan: Plan) -> RunReport {
         timings: Timings::default(),
         hr_fingerprints: Default::default(),
         foreign_plan: false,
+        cancelled: false,
     }
 }
 
@@ -513,10 +555,40 @@ pub(super) async fn apply(
     ctx.store.record_intents(ctx.run_id, &intents, Utc::now())?;
     ctx.ui.apply_started(changes.len());
     // A mapping that only modifies owns no account: it writes no links.
-    let mut applied = Applied::new(ctx.job.actions.owns());
-    hrsync_directory::apply(dir, changes, |o| applied.result(ctx, changes, o)).await;
+    let mut applied = Applied::new(ctx.job.actions.owns(), changes.len());
+    applied.progress(ctx, true);
+    // Cancelled: the changes not sent yet are not attempted (one in flight completes).
+    let progress = ctx.progress;
+    let cancelled_by = std::cell::OnceCell::new();
+    let mut left_by_cancel = 0usize;
+    hrsync_directory::apply_until(
+        dir,
+        changes,
+        || progress.cancelled(),
+        |o| {
+            if !o.attempted && o.message.starts_with(hrsync_directory::CANCELLED) {
+                // Who cancelled, in the audit row of each change not attempted.
+                left_by_cancel += 1;
+                let by = cancelled_by.get_or_init(|| progress.cancelled_by());
+                let mut o = o.clone();
+                if let Some(by) = by {
+                    o.message = o.message.replacen(
+                        hrsync_directory::CANCELLED,
+                        &format!("{} by {by}", hrsync_directory::CANCELLED),
+                        1,
+                    );
+                }
+                applied.result(ctx, changes, &o);
+            } else {
+                applied.result(ctx, changes, o);
+            }
+        },
+    )
+    .await;
     applied.flush(ctx, changes);
+    applied.progress(ctx, true);
     ctx.ui.apply_finished();
+    applied.cancelled = left_by_cancel > 0;
     Ok(applied)
 }
 
@@ -546,10 +618,18 @@ pub(super) struct Applied {
     queued: usize,
     audit_error: Option<StateError>,
     queue_error: Option<StateError>,
+    /// How many changes the apply has, and when progress was last sent.
+    total: usize,
+    last_progress: Option<Instant>,
+    /// The run was cancelled during the apply: changes were left not attempted.
+    cancelled: bool,
 }
 
+/// How often an apply sends its progress at most.
+const PROGRESS_EVERY: Duration = Duration::from_millis(100);
+
 impl Applied {
-    fn new(owns: bool) -> Self {
+    fn new(owns: bool, total: usize) -> Self {
         Applied {
             owns,
             pending: Vec::new(),
@@ -559,7 +639,34 @@ impl Applied {
             queued: 0,
             audit_error: None,
             queue_error: None,
+            total,
+            last_progress: None,
+            cancelled: false,
         }
+    }
+
+    /// Sends the apply's progress: when `now` (its start and end), else for the first
+    /// result and when it was last sent long enough ago.
+    fn progress(&mut self, ctx: &RunCtx<'_>, now: bool) {
+        let done = self.ok + self.failed;
+        // The first result is sent at once (the apply is under way); the last once, by the
+        // apply's end.
+        if !now
+            && (done == self.total
+                || (done > 1
+                    && self
+                        .last_progress
+                        .is_some_and(|t| t.elapsed() < PROGRESS_EVERY)))
+        {
+            return;
+        }
+        self.last_progress = Some(Instant::now());
+        ctx.progress.emit(|| RunEvent::Applying {
+            done,
+            total: self.total,
+            ok: self.ok,
+            failed: self.failed,
+        });
     }
 
     /// One result, as it arrives: counted, shown, its orchestrations queued, and audited with
@@ -595,6 +702,7 @@ impl Applied {
             }
         }
         self.pending.push(o.clone());
+        self.progress(ctx, false);
         // Small batches: a result not yet written is reconciled after a crash, but the
         // fewer, the less there is to reconcile.
         if self.pending.len() >= 200 {
@@ -697,6 +805,7 @@ impl Applied {
         report.applied_failed = self.failed;
         report.applied_not_attempted = self.not_attempted;
         report.queued_orchestrations = self.queued;
+        report.cancelled = self.cancelled;
         Ok(())
     }
 }

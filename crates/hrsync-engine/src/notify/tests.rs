@@ -231,6 +231,7 @@ fn report(status: crate::report::RunStatus, plan: hrsync_model::Plan) -> crate::
         timings: Default::default(),
         hr_fingerprints: Default::default(),
         foreign_plan: false,
+        cancelled: false,
     }
 }
 

@@ -14,7 +14,8 @@
 
 use super::{SavedPlan, approval::classes_needing, hr_drift};
 use crate::engine::Baseline;
-use crate::report::{EngineError, Mode, RunReport, Timings, Ui};
+use crate::progress::{Stage, StageState};
+use crate::report::{EngineError, Mode, Progress, RunReport, Timings, Ui};
 use chrono::{DateTime, Utc};
 use hrsync_config::Job;
 use hrsync_model::{AttrChange, Change, ChangeKind, DirEntry, Plan, StaleChange, dn};
@@ -42,8 +43,12 @@ pub(crate) async fn run(
     ui: &mut dyn Ui,
     run_id: i64,
     timings: &mut Timings,
+    progress: &Progress,
 ) -> Result<RunReport, EngineError> {
     saved.check(job, now)?;
+    if progress.cancelled() {
+        return Ok(crate::engine::cancelled(run_id, Plan::default()));
+    }
     let spec = job.mapping.spec();
     // Decisions and outcomes as they are now, under the mapping's lock: a change rejected or
     // applied (by another apply of the same plan) since the plan was loaded is not applied.
@@ -120,12 +125,17 @@ pub(crate) async fn run(
         });
     }
 
+    // The stages of a saved plan: HR and the directory read for the plan's people (no
+    // mapping), the plan checked for drift.
+    progress.stage(Stage::Snapshot, StageState::Started, None);
     let (dir, _schema, connect_time) = crate::engine::open_directory(job, store).await?;
     // What HR says now about these people, and what the directory has under their keys.
+    progress.stage(Stage::Fetch, StageState::Started, None);
     let t = std::time::Instant::now();
     let keys: BTreeSet<String> = candidates.iter().map(|c| c.change.key.clone()).collect();
     let hr_now = hr_fingerprints(job, &keys, store.fingerprint_key()?).await;
     timings.fetch_ms = t.elapsed().as_millis() as u64;
+    progress.stage(Stage::Fetch, StageState::Finished, Some(timings.fetch_ms));
     let t = std::time::Instant::now();
     let mut entries: BTreeMap<String, Vec<DirEntry>> = BTreeMap::new();
     let key_list: Vec<&String> = keys.iter().collect();
@@ -174,7 +184,13 @@ pub(crate) async fn run(
         }
     }
     timings.snapshot_ms = (t.elapsed() + connect_time).as_millis() as u64;
+    progress.stage(
+        Stage::Snapshot,
+        StageState::Finished,
+        Some(timings.snapshot_ms),
+    );
 
+    progress.stage(Stage::Plan, StageState::Started, None);
     let t = std::time::Instant::now();
     let mut kept = Vec::new();
     let mut kept_items = Vec::new();
@@ -253,6 +269,7 @@ pub(crate) async fn run(
     let managed = plan.managed;
     crate::guards::hold(&mut plan, &job.thresholds, managed, &approved_held, run_id);
     timings.plan_ms = t.elapsed().as_millis() as u64;
+    progress.stage(Stage::Plan, StageState::Finished, Some(timings.plan_ms));
 
     let mut report = crate::engine::conclude(
         job,
@@ -271,6 +288,7 @@ pub(crate) async fn run(
             set: false,
             prune_review: false,
         },
+        progress,
     )
     .await?;
     if saved.stored {

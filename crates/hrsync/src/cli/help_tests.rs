@@ -176,6 +176,8 @@ fn the_readme_documents_every_exit_code() {
         RunStatus::Incomplete,
         RunStatus::Partial,
         RunStatus::Failed,
+        RunStatus::Stale,
+        RunStatus::Cancelled,
     ] {
         let code = s.exit_code();
         assert!(

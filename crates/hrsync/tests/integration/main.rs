@@ -20,6 +20,7 @@ mod ops;
 mod paycor;
 mod paycor_oauth;
 mod plans;
+mod progress;
 mod replay;
 mod rest;
 mod secrets;
