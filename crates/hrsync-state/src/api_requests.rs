@@ -60,17 +60,19 @@ fn time_text(t: DateTime<Utc>) -> String {
 impl Store {
     /// Records a request. Returns its id.
     pub fn api_request_record(&self, r: &NewApiRequest<'_>) -> Result<i64> {
-        self.conn.prepare_cached(sql::API_REQUEST_INSERT)?.execute(params![
-            time_text(r.at),
-            r.operator,
-            r.via,
-            r.source,
-            r.method,
-            r.route,
-            r.path,
-            r.status,
-            r.detail
-        ])?;
+        self.conn
+            .prepare_cached(sql::API_REQUEST_INSERT)?
+            .execute(params![
+                time_text(r.at),
+                r.operator,
+                r.via,
+                r.source,
+                r.method,
+                r.route,
+                r.path,
+                r.status,
+                r.detail
+            ])?;
         Ok(self.conn.last_insert_rowid())
     }
 

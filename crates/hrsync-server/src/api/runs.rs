@@ -143,7 +143,7 @@ pub(crate) async fn serve_requests(
                     applied_ok: 0,
                     applied_failed: 0,
                     not_attempted: 0,
-                    error: Some(hrsync_model::text::clip_message(&format!("{e:#}"))),
+                    error: Some(hrsync_model::text::clip_message(&format!("{e:#}")).into_owned()),
                     cancelled_by: None,
                 });
             }
@@ -334,8 +334,13 @@ fn load_saved(
         )));
     }
     let job = svc.cfg.job(mapping).map_err(Problem::internal)?;
-    let saved = plans::load(&store, &job, id, Utc::now())
-        .map_err(|e| Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "saved-plan", e.to_string()))?;
+    let saved = plans::load(&store, &job, id, Utc::now()).map_err(|e| {
+        Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "saved-plan",
+            e.to_string(),
+        )
+    })?;
     Ok(Arc::new(saved))
 }
 
@@ -420,7 +425,12 @@ pub async fn events(
         // Subscribed before the history is read: nothing falls between the two.
         Some(l) => {
             let rx = l.sink.subscribe();
-            (l.history(), Some(rx))
+            let past: Vec<serde_json::Value> = l
+                .history()
+                .iter()
+                .map(|e| serde_json::to_value(e).unwrap_or_default())
+                .collect();
+            (past, Some(rx))
         }
         None => {
             let svc = st.svc.clone();
@@ -435,7 +445,7 @@ pub async fn events(
             (vec![finished_of(&run)], None)
         }
     };
-    let done = past.iter().any(|e| matches!(e, RunEvent::Finished { .. }));
+    let done = past.iter().any(|e| e["event"] == "finished");
     let rx = if done { None } else { rx };
     Ok(Sse::new(event_stream(past, rx))
         .keep_alive(KeepAlive::default())
