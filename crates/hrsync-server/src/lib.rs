@@ -640,7 +640,13 @@ pub async fn start_service(
     let addr = listener.local_addr()?;
     let limits =
         listen::Limits::from_config(&service.cfg.raw.serve).fit_to(listen::open_files_limit());
-    let server = tokio::spawn(listen::serve(listener, app, limits, stop_rx.clone()));
+    let server = tokio::spawn(listen::serve(
+        listener,
+        app,
+        limits,
+        listen::tls_acceptor(&service.cfg, addr)?,
+        stop_rx.clone(),
+    ));
     tracing::info!(%addr, "hrsync serve listening");
     Ok(Running {
         addr,
