@@ -24,4 +24,5 @@ mod replay;
 mod rest;
 mod secrets;
 mod sync;
+mod token;
 mod trust;
