@@ -527,6 +527,15 @@ fn the_service_example_loads_and_validates() {
     );
     assert_eq!(cfg.raw.automations.len(), 1);
     assert!(cfg.job("icehrm-staff").unwrap().orchestrations.len() == 1);
+    // A real [server.auth]: LDAPS, a group per role, no break-glass admin.
+    let auth = cfg.auth_settings().unwrap().unwrap();
+    assert!(auth.directory.url.starts_with("ldaps://"));
+    assert!(
+        hrsync_auth::Role::ALL
+            .iter()
+            .all(|r| auth.directory.groups.of(*r).len() == 1)
+    );
+    assert!(auth.break_glass.is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
