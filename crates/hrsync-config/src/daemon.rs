@@ -7,12 +7,13 @@ use super::{Config, ConfigError};
 use hrsync_model::{Secret, SecretRef};
 use serde::Deserialize;
 
-/// `[serve]`.
+/// `[serve]` (or `[server]`).
 #[derive(Debug, Deserialize, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct RawServe {
-    /// Address of the HTTP listener (health, metrics, events). Loopback by default: put a
-    /// reverse proxy with TLS in front to expose it.
+    /// Address of the HTTP listener (health, metrics, events, the API). Loopback by default.
+    /// Plain HTTP is allowed on a loopback address only: any other address needs
+    /// `[server.tls]` (or a reverse proxy with TLS in front, listening on loopback).
     #[serde(default = "default_listen")]
     pub listen: String,
     /// Seconds a shutdown waits for running syncs and steps before giving up.
@@ -29,6 +30,10 @@ pub struct RawServe {
     /// client. Keep it well below the open-files limit (`LimitNOFILE`).
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
+    /// `[server.tls]`: serve HTTPS with this certificate.
+    pub tls: Option<super::server_auth::RawServerTls>,
+    /// `[server.auth]`: who may use the API (directory sign-in, roles). None: no sign-in.
+    pub auth: Option<super::server_auth::RawServerAuth>,
 }
 
 impl Default for RawServe {
@@ -39,6 +44,8 @@ impl Default for RawServe {
             header_timeout_secs: default_header_timeout(),
             idle_timeout_secs: default_idle_timeout(),
             max_connections: default_max_connections(),
+            tls: None,
+            auth: None,
         }
     }
 }

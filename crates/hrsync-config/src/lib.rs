@@ -7,8 +7,9 @@
 //!   (`validate`); [`Config::job`]: one mapping resolved into a [`Job`] (`resolve`), its
 //!   integration's endpoints into a source (`endpoints`), secrets read (`secrets`), OAuth token
 //!   providers and rate limiters shared per integration (`shared`).
-//! - [`daemon`]: `[serve]`, `[[automation]]`, `[[event]]`, `[[orchestration]]`; [`schedule`]:
-//!   cron schedules and missed runs.
+//! - [`daemon`]: `[serve]` (or `[server]`), `[[automation]]`, `[[event]]`, `[[orchestration]]`;
+//!   [`schedule`]: cron schedules and missed runs; [`server_auth`]: `[server.tls]` and
+//!   `[server.auth]` (into `hrsync_auth::AuthSettings`).
 //! - [`plans`] (`[plans]`, `[mapping.approval]`, the configuration's fingerprint), [`RawNotify`]
 //!   (`[[notify]]`), [`cases`] (`[[test]]`), [`statuses`] (Paycor's documented statuses),
 //!   [`snapshots`] (where HR snapshots are kept).
@@ -30,6 +31,7 @@ mod raw;
 mod resolve;
 pub mod schedule;
 mod secrets;
+pub mod server_auth;
 mod shared;
 pub mod snapshots;
 pub mod statuses;

@@ -26,8 +26,8 @@ pub struct RawConfig {
     pub mappings: Vec<RawMapping>,
     #[serde(default)]
     pub lifecycle: RawLifecycle,
-    /// The daemon (`hrsync serve`).
-    #[serde(default)]
+    /// The daemon (`hrsync serve`): `[serve]`, or `[server]` (the same section; not both).
+    #[serde(default, alias = "server")]
     pub serve: super::daemon::RawServe,
     #[serde(default, rename = "automation")]
     pub automations: Vec<super::daemon::RawAutomation>,

@@ -24,9 +24,18 @@ impl Config {
     /// A configuration from its text, as if read from `path` (relative paths resolve beside
     /// it): `hrsync replay` reads back the text a run used.
     pub fn parse(path: &Path, text: String) -> Result<Config, ConfigError> {
-        let raw: RawConfig = toml::from_str(&text).map_err(|e| ConfigError::Parse {
-            path: path.display().to_string(),
-            message: e.to_string(),
+        let raw: RawConfig = toml::from_str(&text).map_err(|e| {
+            let mut message = e.to_string();
+            // `[server]` is an alias of `[serve]`: serde names only the field.
+            if message.contains("duplicate field `serve`") {
+                message.push_str(
+                    "[serve] and [server] are the same section (hrsync serve's): keep one of them",
+                );
+            }
+            ConfigError::Parse {
+                path: path.display().to_string(),
+                message,
+            }
         })?;
         let cfg = Config {
             path: path.to_path_buf(),

@@ -7,6 +7,7 @@ use hrsync_directory::Dialect;
 impl Config {
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
         self.validate_service()?;
+        self.validate_server()?;
         self.validate_notify()?;
         self.validate_plans()?;
         self.validate_actions()?;

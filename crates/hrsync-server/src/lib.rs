@@ -602,9 +602,8 @@ async fn api_off() -> api::problem::Problem {
 }
 
 /// The API's sign-in settings from `[server.auth]` (None without one).
-fn api_auth_settings(_cfg: &Config) -> anyhow::Result<Option<hrsync_auth::AuthSettings>> {
-    // Wired to `[server.auth]` with the config's parsing of it.
-    Ok(None)
+fn api_auth_settings(cfg: &Config) -> anyhow::Result<Option<hrsync_auth::AuthSettings>> {
+    Ok(cfg.auth_settings()?)
 }
 
 async fn event(
@@ -711,7 +710,11 @@ pub async fn start_service(
             }));
         })?;
     let api = match &service.auth {
-        Some(auth) => api::router(service.clone(), auth.clone(), false),
+        Some(auth) => api::router(
+            service.clone(),
+            auth.clone(),
+            service.cfg.raw.serve.tls.is_some(),
+        ),
         None => axum::Router::new().route("/api/v1/{*rest}", axum::routing::any(api_off)),
     };
     let app = axum::Router::new()
@@ -724,7 +727,13 @@ pub async fn start_service(
     let addr = listener.local_addr()?;
     let limits =
         listen::Limits::from_config(&service.cfg.raw.serve).fit_to(listen::open_files_limit());
-    let server = tokio::spawn(listen::serve(listener, app, limits, stop_rx.clone()));
+    let server = tokio::spawn(listen::serve(
+        listener,
+        app,
+        limits,
+        listen::tls_acceptor(&service.cfg, addr)?,
+        stop_rx.clone(),
+    ));
     tracing::info!(%addr, "hrsync serve listening");
     Ok(Running {
         addr,
@@ -749,7 +758,11 @@ pub async fn serve(cfg: Config, listen: Option<String>) -> anyhow::Result<()> {
     let svc = Service::new(cfg)?;
     svc.set_reload(reload_tx.clone());
     let mut running = start_service(svc, listener).await?;
-    println!("hrsync serve: listening on http://{}", running.addr);
+    println!(
+        "hrsync serve: listening on {}://{}",
+        listen::scheme(&running.service.cfg),
+        running.addr
+    );
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     loop {
@@ -774,6 +787,9 @@ pub async fn serve(cfg: Config, listen: Option<String>) -> anyhow::Result<()> {
             .map_err(anyhow::Error::from)
             .and_then(|c| {
                 let addr = fixed.clone().unwrap_or_else(|| c.raw.serve.listen.clone());
+                // Certificate files are read now: bad ones keep the running daemon.
+                let bound = addr.parse().unwrap_or(running.addr);
+                listen::tls_acceptor(&c, bound)?;
                 Ok((Service::new(c)?, addr))
             });
         match new {

@@ -14,8 +14,14 @@
 //!   closed. A warning says so, at most every 30 s. The cap is lowered to fit the process's
 //!   open-files limit (minus [`RESERVED_FDS`]). Accept errors from running out of descriptors
 //!   (EMFILE/ENFILE) close the longest-idle connection and back off for 100 ms, never spin.
+//! - **TLS** (`[server.tls]`, [`tls_acceptor`]): the certificate and key are read when the
+//!   service starts (so a SIGHUP, which restarts it, picks up renewed files); the handshake
+//!   is part of the first request's header timeout. Plain HTTP is refused on an address that
+//!   is not loopback.
 
+use hrsync_config::Config;
 use hrsync_config::daemon::RawServe;
+use hrsync_config::server_auth::TlsFiles;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
@@ -29,6 +35,95 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::{Notify, Semaphore, watch};
+pub use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls;
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+/// Why the listener cannot serve as configured.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error(
+        "listening on {addr} with plain HTTP: only a loopback address may serve plain HTTP; set [server.tls] cert and key (PEM files), or listen on 127.0.0.1 behind a reverse proxy with TLS"
+    )]
+    PlainHttp { addr: std::net::SocketAddr },
+    #[error("[server.tls] {key} = {path}: {message}")]
+    File {
+        key: &'static str,
+        path: String,
+        message: String,
+    },
+    #[error("[server.tls]: the certificate and the key do not make a TLS configuration: {0}")]
+    Config(String),
+}
+
+/// `https` with `[server.tls]`, else `http` (for the "listening on" line).
+pub fn scheme(cfg: &Config) -> &'static str {
+    if cfg.raw.serve.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    }
+}
+
+/// What serves the connections of a listener bound to `addr`: TLS with the files of
+/// `[server.tls]` (read now), or None for plain HTTP, which is refused unless `addr` is a
+/// loopback address. Call it when the service starts (and each restart: SIGHUP).
+pub fn tls_acceptor(
+    cfg: &Config,
+    addr: std::net::SocketAddr,
+) -> Result<Option<TlsAcceptor>, TlsError> {
+    match cfg.server_tls() {
+        Some(files) => load_tls(&files).map(Some),
+        None if addr.ip().is_loopback() => Ok(None),
+        None => Err(TlsError::PlainHttp { addr }),
+    }
+}
+
+/// A TLS acceptor for the certificate chain and key in these PEM files (HTTP/1.1 by ALPN,
+/// TLS 1.2 and 1.3, the aws-lc-rs provider).
+pub fn load_tls(files: &TlsFiles) -> Result<TlsAcceptor, TlsError> {
+    let read = |key: &'static str, path: &std::path::Path| {
+        std::fs::read(path).map_err(|e| TlsError::File {
+            key,
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })
+    };
+    let bad = |key: &'static str, path: &std::path::Path, message: String| TlsError::File {
+        key,
+        path: path.display().to_string(),
+        message,
+    };
+    let pem = read("cert", &files.cert)?;
+    let certs = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| bad("cert", &files.cert, format!("not PEM certificates: {e}")))?;
+    if certs.is_empty() {
+        return Err(bad(
+            "cert",
+            &files.cert,
+            "no CERTIFICATE block in the file".into(),
+        ));
+    }
+    let pem = read("key", &files.key)?;
+    let key = PrivateKeyDer::from_pem_slice(&pem).map_err(|e| {
+        bad(
+            "key",
+            &files.key,
+            format!("no private key (PKCS#8, PKCS#1 or SEC1 PEM): {e}"),
+        )
+    })?;
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::Config(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| TlsError::Config(e.to_string()))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
 
 /// Descriptors kept for everything but client connections (state database, directory and HR
 /// connections, logs, the listener itself).
@@ -290,10 +385,12 @@ fn out_of_descriptors(e: &std::io::Error) -> bool {
 /// Serves `router` on `listener` until `stop` turns true, then lets open requests finish
 /// (idle connections are closed at once) and returns the listener: a reload serves on with
 /// it, so clients connecting meanwhile wait in its backlog instead of being refused.
+/// With `tls`, every connection is TLS (see [`tls_acceptor`]).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: axum::Router,
     limits: Limits,
+    tls: Option<TlsAcceptor>,
     mut stop: watch::Receiver<bool>,
 ) -> std::io::Result<tokio::net::TcpListener> {
     let shared = Arc::new(Shared {
@@ -389,8 +486,9 @@ pub async fn serve(
             shared: shared.clone(),
         };
         let (router, shared, stop) = (router.clone(), shared.clone(), stop.clone());
+        let tls = tls.clone();
         tokio::spawn(async move {
-            connection(stream, peer, conn, shared, router, stop).await;
+            connection(stream, peer, tls, conn, shared, router, stop).await;
             drop(registered);
             metrics::gauge!("hrsync_http_connections_open").decrement(1.0);
             drop(permit);
@@ -403,21 +501,63 @@ pub async fn serve(
     Ok(listener)
 }
 
-/// One connection: HTTP/1 with keep-alive, closed when a limit runs out, when evicted while
-/// idle, or (gracefully) when the daemon stops.
+/// One connection: the TLS handshake if any (within the header timeout, as part of the first
+/// request), then [`http`].
 async fn connection(
     stream: TcpStream,
+    peer: std::net::SocketAddr,
+    tls: Option<TlsAcceptor>,
+    conn: Arc<Conn>,
+    shared: Arc<Shared>,
+    router: axum::Router,
+    stop: watch::Receiver<bool>,
+) {
+    let tracked = Tracked {
+        inner: stream,
+        conn: conn.clone(),
+        shared: shared.clone(),
+    };
+    let Some(tls) = tls else {
+        return http(tracked, peer, conn, shared, router, stop).await;
+    };
+    let handshake = tokio::time::timeout(shared.limits.header_timeout, tls.accept(tracked));
+    let stream = tokio::select! {
+        r = handshake => match r {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
+                tracing::debug!("TLS handshake: {e}");
+                metrics::counter!("hrsync_http_connections_closed_total", "reason" => "tls_handshake")
+                    .increment(1);
+                return;
+            }
+            Err(_) => {
+                metrics::counter!("hrsync_http_connections_closed_total", "reason" => "header_timeout")
+                    .increment(1);
+                return;
+            }
+        },
+        _ = conn.close.notified() => {
+            metrics::counter!("hrsync_http_connections_closed_total", "reason" => "evicted")
+                .increment(1);
+            return;
+        }
+    };
+    http(stream, peer, conn, shared, router, stop).await
+}
+
+/// HTTP/1 with keep-alive over `io`, closed when a limit runs out, when evicted while idle,
+/// or (gracefully) when the daemon stops.
+async fn http<I>(
+    io: I,
     peer: std::net::SocketAddr,
     conn: Arc<Conn>,
     shared: Arc<Shared>,
     router: axum::Router,
     mut stop: watch::Receiver<bool>,
-) {
-    let io = TokioIo::new(Tracked {
-        inner: stream,
-        conn: conn.clone(),
-        shared: shared.clone(),
-    });
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let io = TokioIo::new(io);
     let tower = TowerToHyperService::new(router);
     let request_timeout = shared.limits.header_timeout;
     let (c, s) = (conn.clone(), shared.clone());
@@ -503,7 +643,152 @@ fn request_timed_out() -> axum::response::Response {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
+    use std::path::Path;
+
+    /// A CA and a server certificate for localhost/127.0.0.1 signed by it, in `dir`
+    /// (scripts/make-tls.sh: openssl).
+    fn make_tls(dir: &Path) -> TlsFiles {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/make-tls.sh");
+        let ok = std::process::Command::new(script)
+            .args([
+                dir.to_str().unwrap(),
+                "localhost",
+                "DNS:localhost,IP:127.0.0.1",
+            ])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "make-tls.sh");
+        TlsFiles {
+            cert: dir.join("cert.pem"),
+            key: dir.join("key.pem"),
+        }
+    }
+
+    fn client(ca: &Path) -> reqwest::Client {
+        let ca = reqwest::Certificate::from_pem(&std::fs::read(ca).unwrap()).unwrap();
+        reqwest::Client::builder()
+            .tls_certs_only([ca])
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap()
+    }
+
+    /// Serves `/healthz` with `tls` on a new loopback port; the port and the stop switch.
+    async fn start(tls: Option<TlsAcceptor>) -> (std::net::SocketAddr, watch::Sender<bool>) {
+        let app = axum::Router::new().route("/healthz", axum::routing::get(|| async { "ok" }));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, rx) = watch::channel(false);
+        let limits = Limits {
+            header_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(5),
+            max_connections: 16,
+        };
+        tokio::spawn(serve(listener, app, limits, tls, rx));
+        (addr, stop)
+    }
+
+    #[tokio::test]
+    async fn https_with_the_configured_certificate_and_no_plain_http_on_its_port() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        let files = make_tls(&a);
+        let (addr, stop) = start(Some(load_tls(&files).unwrap())).await;
+        let r = client(&a.join("ca.pem"))
+            .get(format!("https://localhost:{}/healthz", addr.port()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.text().await.unwrap(), "ok");
+        let plain = reqwest::Client::new()
+            .get(format!("http://127.0.0.1:{}/healthz", addr.port()))
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await;
+        assert!(plain.is_err(), "plain HTTP to the TLS port: {plain:?}");
+        // Renewed files (another CA here) are read by the next start, as after a SIGHUP.
+        let renewed = make_tls(&b);
+        std::fs::copy(&renewed.cert, &files.cert).unwrap();
+        std::fs::copy(&renewed.key, &files.key).unwrap();
+        let (addr2, stop2) = start(Some(load_tls(&files).unwrap())).await;
+        let url = format!("https://localhost:{}/healthz", addr2.port());
+        let r = client(&b.join("ca.pem")).get(&url).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert!(client(&a.join("ca.pem")).get(&url).send().await.is_err());
+        let _ = (stop.send(true), stop2.send(true));
+    }
+
+    #[test]
+    fn plain_http_only_on_loopback() {
+        let text = r#"
+[[integration]]
+name = "hr"
+kind = "icehrm"
+base_url = "http://127.0.0.1:1/app/api"
+token = { env = "T" }
+[[mapping]]
+name = "m"
+integration = "hr"
+primary_key = "employee_id"
+attributes = { uid = "{employee_id}" }
+[directory]
+url = "ldap://127.0.0.1:1"
+bind_dn = "cn=admin,dc=example,dc=com"
+bind_password = { env = "P" }
+base_dn = "dc=example,dc=com"
+users_ou = "ou=people,dc=example,dc=com"
+"#;
+        let cfg = Config::parse(Path::new("/x/h.toml"), text.into()).unwrap();
+        assert_eq!(scheme(&cfg), "http");
+        assert!(
+            tls_acceptor(&cfg, "127.0.0.1:8750".parse().unwrap())
+                .unwrap()
+                .is_none()
+        );
+        assert!(tls_acceptor(&cfg, "[::1]:1".parse().unwrap()).is_ok());
+        // `hrsync serve --listen` is not in the file: the bound address is checked too.
+        let e = tls_acceptor(&cfg, "0.0.0.0:8750".parse().unwrap())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("[server.tls]"), "{e}");
+        let cfg = Config::parse(
+            Path::new("/x/h.toml"),
+            format!("{text}[server.tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\n"),
+        )
+        .unwrap();
+        assert_eq!(scheme(&cfg), "https");
+        let e = tls_acceptor(&cfg, "0.0.0.0:8750".parse().unwrap())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.starts_with("[server.tls] cert = /x/c.pem: "), "{e}");
+    }
+
+    #[test]
+    fn unreadable_or_wrong_files_name_their_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = TlsFiles {
+            cert: dir.path().join("missing.pem"),
+            key: dir.path().join("key.pem"),
+        };
+        let e = load_tls(&files).err().unwrap().to_string();
+        assert!(e.starts_with("[server.tls] cert = "), "{e}");
+        std::fs::write(&files.cert, "not a certificate").unwrap();
+        let e = load_tls(&files).err().unwrap().to_string();
+        assert!(e.contains("no CERTIFICATE block"), "{e}");
+        let good = make_tls(&dir.path().join("t"));
+        let files = TlsFiles {
+            cert: good.cert.clone(),
+            key: good.cert,
+        };
+        let e = load_tls(&files).err().unwrap().to_string();
+        assert!(e.starts_with("[server.tls] key = "), "{e}");
+    }
 
     #[test]
     fn the_cap_fits_the_open_files_limit() {

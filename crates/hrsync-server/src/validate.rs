@@ -53,6 +53,27 @@ pub fn offline(cfg: &Config) -> anyhow::Result<Offline> {
             cfg.raw.orchestrations.len()
         ));
     }
+    // [server.auth]: the search account's password resolves, the CA file is there.
+    if let Some(a) = cfg.auth_settings()? {
+        let g = &a.directory.groups;
+        lines.push(format!(
+            "server.auth: sign-in at {} as {} under {}; groups: {} viewer, {} operator, {} admin; break-glass {}",
+            a.directory.url,
+            a.directory.user_attribute,
+            a.directory.user_base,
+            g.viewer.len(),
+            g.operator.len(),
+            g.admin.len(),
+            if a.break_glass.is_some() { "on" } else { "off" }
+        ));
+    }
+    if let Some(t) = cfg.server_tls() {
+        lines.push(format!(
+            "server.tls: {} and {} (read when hrsync serve starts)",
+            t.cert.display(),
+            t.key.display()
+        ));
+    }
     // Notification channels: the mail password resolves.
     if !cfg.raw.notify.is_empty() {
         for (i, n) in cfg.raw.notify.iter().enumerate() {

@@ -199,6 +199,11 @@ enum Cmd {
         #[arg(long)]
         listen: Option<String>,
     },
+    /// API tokens for automation (create, list, revoke) and the break-glass password hash.
+    Token {
+        #[command(subcommand)]
+        cmd: cli::token::TokenCmd,
+    },
     /// Scheduled automations.
     Automation {
         #[command(subcommand)]
@@ -533,6 +538,7 @@ async fn real_main(cli: Cli) -> Result<i32> {
             hrsync_server::serve(cfg, listen).await?;
             Ok(0)
         }
+        Cmd::Token { cmd } => cli::token::token(cmd),
         Cmd::Automation { cmd } => automation(cmd),
         Cmd::Oauth { cmd } => cli::oauth::oauth(cmd).await,
         Cmd::Webhook { cmd } => cli::orchestrate::webhook(cmd).await,

@@ -12,6 +12,7 @@ pub mod orchestrate;
 pub mod orphans;
 pub mod plans;
 pub mod replay;
+pub mod token;
 
 #[cfg(test)]
 #[allow(clippy::expect_used, clippy::unwrap_used)]

@@ -527,6 +527,15 @@ fn the_service_example_loads_and_validates() {
     );
     assert_eq!(cfg.raw.automations.len(), 1);
     assert!(cfg.job("icehrm-staff").unwrap().orchestrations.len() == 1);
+    // A real [server.auth]: LDAPS, a group per role, no break-glass admin.
+    let auth = cfg.auth_settings().unwrap().unwrap();
+    assert!(auth.directory.url.starts_with("ldaps://"));
+    assert!(
+        hrsync_auth::Role::ALL
+            .iter()
+            .all(|r| auth.directory.groups.of(*r).len() == 1)
+    );
+    assert!(auth.break_glass.is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -764,4 +773,96 @@ async fn an_event_during_an_hr_outage_is_applied_when_hr_answers_again() {
         "the first attempt failed: {runs:?}"
     );
     running.shutdown(Duration::from_secs(10)).await;
+}
+
+/// `[serve.tls]`: HTTPS with the configured files; renewed files are served after a SIGHUP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_serves_renewed_tls_files() {
+    let fx = Fx::new("tls-reload", 1, "uid", STAFF_ATTRS).await;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/make-tls.sh");
+    for d in ["a", "b"] {
+        let dir = fx.dir.path().join(d);
+        let ok = std::process::Command::new(script)
+            .arg(&dir)
+            .args(["localhost", "DNS:localhost,IP:127.0.0.1"])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+    let (a, b) = (fx.dir.path().join("a"), fx.dir.path().join("b"));
+    std::fs::copy(a.join("cert.pem"), fx.dir.path().join("cert.pem")).unwrap();
+    std::fs::copy(a.join("key.pem"), fx.dir.path().join("key.pem")).unwrap();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    append(
+        &fx,
+        &format!(
+            "\n[serve]\nlisten = \"127.0.0.1:{port}\"\nshutdown_grace_secs = 5\n[serve.tls]\ncert = \"cert.pem\"\nkey = \"key.pem\"\n"
+        ),
+    );
+    let daemon = std::process::Command::new(env!("CARGO_BIN_EXE_hrsync"))
+        .args(["serve", "-c"])
+        .arg(&fx.cfg_path)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let client = |ca: &std::path::Path| {
+        let ca =
+            reqwest::Certificate::from_pem(&std::fs::read(ca.join("ca.pem")).unwrap()).unwrap();
+        reqwest::Client::builder()
+            .tls_certs_only([ca])
+            .timeout(Duration::from_secs(5))
+            .build()
+            .unwrap()
+    };
+    let url = format!("https://localhost:{port}/healthz");
+    let ok = |c: reqwest::Client| {
+        let url = url.clone();
+        async move {
+            for _ in 0..100 {
+                if let Ok(r) = c.get(&url).send().await {
+                    return r.status().as_u16();
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            0
+        }
+    };
+    assert_eq!(
+        ok(client(&a)).await,
+        200,
+        "HTTPS with the first certificate"
+    );
+    assert!(
+        reqwest::get(format!("http://127.0.0.1:{port}/healthz"))
+            .await
+            .is_err(),
+        "no plain HTTP on the TLS port"
+    );
+    std::fs::copy(b.join("cert.pem"), fx.dir.path().join("cert.pem")).unwrap();
+    std::fs::copy(b.join("key.pem"), fx.dir.path().join("key.pem")).unwrap();
+    let pid = daemon.id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert_eq!(
+        ok(client(&b)).await,
+        200,
+        "the renewed certificate after SIGHUP"
+    );
+    assert!(
+        client(&a).get(&url).send().await.is_err(),
+        "not the old one"
+    );
+    let _ = std::process::Command::new("kill").arg(&pid).status();
+    let out = daemon.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("listening on"), "{stdout}");
 }

@@ -25,4 +25,5 @@ mod replay;
 mod rest;
 mod secrets;
 mod sync;
+mod token;
 mod trust;
