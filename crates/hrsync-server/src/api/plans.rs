@@ -389,10 +389,23 @@ async fn decide(
     let decided = blocking(move || {
         let mut store = svc.store().map_err(Problem::internal)?;
         let (row, saved) = load(&store, id)?;
-        let job = svc
+        // The mapping's approval rules as `Config::job` gives them, read without resolving
+        // the mapping's secrets (an approval needs neither HR nor the directory).
+        let rules = svc
             .cfg
-            .job(&row.mapping)
-            .map_err(|e| Problem::conflict(format!("plan {id}'s mapping: {e}")))?;
+            .raw
+            .mappings
+            .iter()
+            .find(|m| m.name == row.mapping)
+            .ok_or_else(|| {
+                Problem::conflict(format!(
+                    "plan {id}'s mapping {:?} is no longer in the configuration",
+                    row.mapping
+                ))
+            })?
+            .approval
+            .clone()
+            .filter(|a| !a.require.is_empty());
         let changes = if reject && body.changes.is_empty() {
             // Reject everything waiting: each by its key.
             approval::of_plan(&saved)
@@ -417,7 +430,7 @@ async fn decide(
                 comment: body.comment.clone(),
             }
         };
-        approval::approve(&mut store, job.approval.as_ref(), id, &req, &by, Utc::now())
+        approval::approve(&mut store, rules.as_ref(), id, &req, &by, Utc::now())
             .map_err(approve_problem)
     })
     .await?;
