@@ -5,28 +5,95 @@ use chrono::{DateTime, Utc};
 use rusqlite::params;
 
 fn audit_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditRow> {
-    let attrs: String = r.get(7)?;
+    audit_row_from(r, 0)
+}
+
+/// An audit row whose columns start at `o` (after the id, in the paged list).
+fn audit_row_from(r: &rusqlite::Row<'_>, o: usize) -> rusqlite::Result<AuditRow> {
+    let attrs: String = r.get(o + 7)?;
     Ok(AuditRow {
-        run_id: r.get::<_, Option<i64>>(0)?.unwrap_or(0),
-        seq: r.get(1)?,
-        hr_key: r.get(2)?,
-        kind: r.get(3)?,
-        dn: r.get(4)?,
-        new_dn: r.get(5)?,
-        reason: r.get(6)?,
+        run_id: r.get::<_, Option<i64>>(o)?.unwrap_or(0),
+        seq: r.get(o + 1)?,
+        hr_key: r.get(o + 2)?,
+        kind: r.get(o + 3)?,
+        dn: r.get(o + 4)?,
+        new_dn: r.get(o + 5)?,
+        reason: r.get(o + 6)?,
         attrs: serde_json::from_str(&attrs).unwrap_or(serde_json::Value::Null),
-        ok: r.get(8)?,
-        rc: r.get(9)?,
-        message: r.get(10)?,
-        at: r.get(11)?,
-        mapping: r.get(12)?,
-        trigger: r.get(13)?,
-        operator: r.get(14)?,
-        outbox_id: r.get(15)?,
+        ok: r.get(o + 8)?,
+        rc: r.get(o + 9)?,
+        message: r.get(o + 10)?,
+        at: r.get(o + 11)?,
+        mapping: r.get(o + 12)?,
+        trigger: r.get(o + 13)?,
+        operator: r.get(o + 14)?,
+        outbox_id: r.get(o + 15)?,
     })
 }
 
+/// The filters of [`Store::audit_page`]; None: no filter.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter<'a> {
+    /// One person (HR key).
+    pub person: Option<&'a str>,
+    /// One kind of change (`create`, `update`, `disable`, …).
+    pub kind: Option<&'a str>,
+    /// Only the changes that succeeded (true) or failed (false).
+    pub ok: Option<bool>,
+    pub mapping: Option<&'a str>,
+    /// Changes at or after this time.
+    pub since: Option<DateTime<Utc>>,
+    /// Changes before this time.
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// A time as the audit's `at` compares with it (RFC 3339, `+00:00`: the audit writes
+/// `to_rfc3339`, whose fraction of a second, when there is one, sorts after the whole second).
+fn audit_time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false)
+}
+
 impl Store {
+    /// The audit filtered, newest first: `limit` rows with an id below `before` (the cursor),
+    /// each with its id. The most selective filter given picks the index read (a person, the
+    /// failures, a kind, a mapping), so a page costs about its size, not the audit's.
+    pub fn audit_page(
+        &self,
+        f: &AuditFilter<'_>,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<(i64, AuditRow)>> {
+        let statement = if f.person.is_some() {
+            sql::AUDIT_PAGE_OF_KEY
+        } else if f.ok == Some(false) {
+            sql::AUDIT_PAGE_FAILED
+        } else if f.kind.is_some() {
+            sql::AUDIT_PAGE_OF_KIND
+        } else if f.mapping.is_some() {
+            sql::AUDIT_PAGE_OF_MAPPING
+        } else {
+            sql::AUDIT_PAGE
+        };
+        let rows = self
+            .conn
+            .prepare_cached(statement)?
+            .query_map(
+                params![
+                    before.unwrap_or(i64::MAX),
+                    f.person,
+                    f.kind,
+                    f.ok,
+                    f.mapping,
+                    f.since.map(audit_time),
+                    f.until.map(audit_time),
+                    i64::try_from(limit).unwrap_or(i64::MAX)
+                ],
+                |r| Ok((r.get::<_, i64>(0)?, audit_row_from(r, 1)?)),
+            )?
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
     /// Appends applied changes to the audit in one transaction (each resolves its change's
     /// intent, see `record_intents`; a result recorded twice is audited once).
     pub fn record_changes(&mut self, run_id: i64, items: &[AppliedChange<'_>]) -> Result<()> {

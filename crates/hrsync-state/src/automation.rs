@@ -346,17 +346,29 @@ impl Store {
 
     /// Outbox rows, newest first; only `status` when given (`dead` = the dead-letter list).
     pub fn outbox(&self, status: Option<&str>, limit: usize) -> Result<Vec<OutboxRow>> {
-        let limit = limit as i64;
+        self.outbox_page(status, None, limit)
+    }
+
+    /// Outbox rows newest first (only `status` when given), `limit` of them with an id below
+    /// `before` (the cursor).
+    pub fn outbox_page(
+        &self,
+        status: Option<&str>,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<OutboxRow>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let before = before.unwrap_or(i64::MAX);
         let rows = match status {
             Some(s) => self
                 .conn
                 .prepare_cached(sql::OUTBOX_LIST_STATUS)?
-                .query_map(params![s, limit], outbox_row)?
+                .query_map(params![s, before, limit], outbox_row)?
                 .collect::<std::result::Result<_, _>>()?,
             None => self
                 .conn
                 .prepare_cached(sql::OUTBOX_LIST)?
-                .query_map(params![limit], outbox_row)?
+                .query_map(params![before, limit], outbox_row)?
                 .collect::<std::result::Result<_, _>>()?,
         };
         Ok(rows)
@@ -500,17 +512,30 @@ impl Store {
 
     /// The delivery log, newest first.
     pub fn deliveries(&self, webhook: Option<&str>, limit: usize) -> Result<Vec<DeliveryRow>> {
+        self.deliveries_page(webhook, None, limit)
+    }
+
+    /// The delivery log newest first (of one webhook when given), `limit` rows with an id
+    /// below `before` (the cursor).
+    pub fn deliveries_page(
+        &self,
+        webhook: Option<&str>,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<DeliveryRow>> {
         let mut st = self.conn.prepare_cached(match webhook {
             Some(_) => sql::DELIVERIES_OF_WEBHOOK,
             None => sql::DELIVERIES_LIST,
         })?;
-        let limit = limit as i64;
+        let limit = rusqlite::types::Value::Integer(i64::try_from(limit).unwrap_or(i64::MAX));
+        let before = rusqlite::types::Value::Integer(before.unwrap_or(i64::MAX));
         let p = match webhook {
             Some(w) => params_from_iter(vec![
                 rusqlite::types::Value::Text(w.to_string()),
-                rusqlite::types::Value::Integer(limit),
+                before,
+                limit,
             ]),
-            None => params_from_iter(vec![rusqlite::types::Value::Integer(limit)]),
+            None => params_from_iter(vec![before, limit]),
         };
         let rows = st.query_map(p, |r| {
             Ok((

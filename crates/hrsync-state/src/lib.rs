@@ -92,6 +92,7 @@ mod saved;
 mod schema;
 mod sql;
 mod unfinished;
+pub use audit::AuditFilter;
 pub use automation::{AutomationRow, Cancelled, DeliveryRow, OutboxRow, StepDone, StepLog};
 pub use intents::{
     APPLIED_AFTER_INTERRUPTION, IntentOutcome, InterruptedRun, Results, UNKNOWN_INTERRUPTED,

@@ -3,7 +3,7 @@
 
 use crate::{LinkRow, Result, ReviewRow, Store, sql};
 use chrono::{DateTime, Utc};
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 fn review_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(ReviewRow, String)> {
@@ -43,6 +43,22 @@ impl Store {
     }
 
     /// When each disabled account of the mapping was disabled (for retention deletes).
+    /// One person's link, if any.
+    pub fn link(&self, mapping: &str, hr_key: &str) -> Result<Option<LinkRow>> {
+        Ok(self
+            .conn
+            .prepare_cached(sql::LINK_OF_PERSON)?
+            .query_row(params![mapping, hr_key], |r| {
+                Ok(LinkRow {
+                    hr_key: r.get(0)?,
+                    uuid: r.get(1)?,
+                    dn: r.get(2)?,
+                    state: r.get(3)?,
+                })
+            })
+            .optional()?)
+    }
+
     pub fn disabled_since(&self, mapping: &str) -> Result<BTreeMap<String, DateTime<Utc>>> {
         let mut st = self.conn.prepare_cached(sql::LINKS_DISABLED_SINCE)?;
         let rows = st.query_map(params![mapping], |r| {

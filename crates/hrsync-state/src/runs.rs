@@ -164,8 +164,22 @@ impl Store {
     }
 
     pub fn runs(&self, limit: usize) -> Result<Vec<RunRow>> {
+        self.runs_page(None, None, None, limit)
+    }
+
+    /// Runs newest first, of one mapping and/or with one status, `limit` of them with an id
+    /// below `before` (the cursor).
+    pub fn runs_page(
+        &self,
+        mapping: Option<&str>,
+        status: Option<&str>,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<RunRow>> {
         let mut st = self.conn.prepare_cached(sql::RUNS_LIST)?;
-        let rows = st.query_map(params![limit as i64], run_row)?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let before = before.unwrap_or(i64::MAX);
+        let rows = st.query_map(params![before, mapping, status, limit], run_row)?;
         Ok(rows.collect::<std::result::Result<_, _>>()?)
     }
 

@@ -142,6 +142,28 @@ impl Store {
         Ok(rows.collect::<std::result::Result<_, _>>()?)
     }
 
+    /// Saved plans newest first, with one status and/or of one mapping, `limit` of them with
+    /// an id below `before` (the cursor).
+    pub fn saved_plans_page(
+        &self,
+        status: Option<&str>,
+        mapping: Option<&str>,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<SavedPlanRow>> {
+        let mut st = self.conn.prepare_cached(sql::SAVED_PLANS_PAGE)?;
+        let rows = st.query_map(
+            params![
+                before.unwrap_or(i64::MAX),
+                status,
+                mapping,
+                i64::try_from(limit).unwrap_or(i64::MAX)
+            ],
+            saved_row,
+        )?;
+        Ok(rows.collect::<std::result::Result<_, _>>()?)
+    }
+
     pub fn set_saved_plan_status(
         &self,
         run_id: i64,

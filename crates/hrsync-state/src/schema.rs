@@ -668,6 +668,15 @@ CREATE TABLE IF NOT EXISTS api_requests (
 );
 CREATE INDEX IF NOT EXISTS api_requests_operator ON api_requests(operator, id);
 "#,
+    // 20: the audit's filtered list in the API (issue 15 §2), newest first by id within a
+    // person, a kind, a mapping, or the failures (a partial index: failures are few), so that
+    // a page is read in index order whatever the audit's size.
+    r#"
+CREATE INDEX IF NOT EXISTS changes_key_id ON changes(hr_key, id);
+CREATE INDEX IF NOT EXISTS changes_kind_id ON changes(kind, id);
+CREATE INDEX IF NOT EXISTS changes_mapping_id ON changes(mapping, id);
+CREATE INDEX IF NOT EXISTS changes_failed ON changes(id) WHERE ok = 0;
+"#,
 ];
 
 #[cfg(test)]

@@ -34,6 +34,15 @@ macro_rules! statements {
     };
 }
 
+/// The filters of the audit's paged list: ?2 HR key, ?3 kind, ?4 ok, ?5 mapping, ?6 since
+/// (inclusive), ?7 until (exclusive); NULL: no filter.
+macro_rules! audit_filters {
+    () => {
+        " AND (?2 IS NULL OR hr_key = ?2) AND (?3 IS NULL OR kind = ?3) AND (?4 IS NULL OR ok = ?4)
+         AND (?5 IS NULL OR mapping = ?5) AND (?6 IS NULL OR at >= ?6) AND (?7 IS NULL OR at < ?7)"
+    };
+}
+
 statements! {
     // ---- the schema -----------------------------------------------------------------------
     SCHEMA_TABLES(Access::Bulk) =
@@ -65,7 +74,8 @@ statements! {
     RUNS_LIST(Access::Newest) =
         "SELECT id, command, mapping, started_at, finished_at, status, fetch_complete, records, summary_json, error,
          owner, trigger, operator
-         FROM runs ORDER BY id DESC LIMIT ?1";
+         FROM runs WHERE id < ?1 AND (?2 IS NULL OR mapping = ?2) AND (?3 IS NULL OR status = ?3)
+         ORDER BY id DESC LIMIT ?4";
     RUN_GET(Access::Point) =
         "SELECT id, command, mapping, started_at, finished_at, status, fetch_complete, records, summary_json, error,
          owner, trigger, operator
@@ -97,6 +107,11 @@ statements! {
     SAVED_PLANS_WITH_STATUS(Access::Bulk) =
         "SELECT run_id, mapping, config_fp, saved_by, saved_at, expires_at, status, applied_run
          FROM saved_plans WHERE status = ?1 ORDER BY run_id";
+    /// Saved plans newest first, by status and/or mapping, below a cursor (the API's list).
+    SAVED_PLANS_PAGE(Access::Newest) =
+        "SELECT run_id, mapping, config_fp, saved_by, saved_at, expires_at, status, applied_run
+         FROM saved_plans WHERE run_id < ?1 AND (?2 IS NULL OR status = ?2) AND (?3 IS NULL OR mapping = ?3)
+         ORDER BY run_id DESC LIMIT ?4";
     SAVED_PLAN_SET_STATUS(Access::Point) =
         "UPDATE saved_plans SET status = ?2, applied_run = COALESCE(?3, applied_run) WHERE run_id = ?1";
     PLAN_ITEM_INSERT(Access::Point) =
@@ -230,12 +245,42 @@ statements! {
         "SELECT run_id, seq, hr_key, kind, dn, new_dn, reason, attrs_json, ok, rc, message, at,
          mapping, trigger, operator, outbox_id FROM changes
          WHERE run_id = ?1 AND hr_key = ?2 ORDER BY seq LIMIT ?3";
+    // The audit's filtered, paged list (`GET /api/v1/audit`): one statement per index that
+    // drives it (migration 20), the other filters applied to the rows it reads, newest first.
+    /// Every filter, reading the audit newest first by id.
+    AUDIT_PAGE(Access::Newest) = concat!(
+        "SELECT id, run_id, seq, hr_key, kind, dn, new_dn, reason, attrs_json, ok, rc, message, at,
+         mapping, trigger, operator, outbox_id FROM changes WHERE id < ?1",
+        audit_filters!(), " ORDER BY id DESC LIMIT ?8");
+    /// One person's audit (`person=`).
+    AUDIT_PAGE_OF_KEY(Access::Newest) = concat!(
+        "SELECT id, run_id, seq, hr_key, kind, dn, new_dn, reason, attrs_json, ok, rc, message, at,
+         mapping, trigger, operator, outbox_id FROM changes WHERE hr_key = ?2 AND id < ?1",
+        audit_filters!(), " ORDER BY id DESC LIMIT ?8");
+    /// Failed changes (`result=failed`): the partial index of failures.
+    AUDIT_PAGE_FAILED(Access::Newest) = concat!(
+        "SELECT id, run_id, seq, hr_key, kind, dn, new_dn, reason, attrs_json, ok, rc, message, at,
+         mapping, trigger, operator, outbox_id FROM changes WHERE ok = 0 AND id < ?1",
+        audit_filters!(), " ORDER BY id DESC LIMIT ?8");
+    /// Changes of one kind (`kind=`).
+    AUDIT_PAGE_OF_KIND(Access::Newest) = concat!(
+        "SELECT id, run_id, seq, hr_key, kind, dn, new_dn, reason, attrs_json, ok, rc, message, at,
+         mapping, trigger, operator, outbox_id FROM changes WHERE kind = ?3 AND id < ?1",
+        audit_filters!(), " ORDER BY id DESC LIMIT ?8");
+    /// Changes of one mapping (`mapping=`).
+    AUDIT_PAGE_OF_MAPPING(Access::Newest) = concat!(
+        "SELECT id, run_id, seq, hr_key, kind, dn, new_dn, reason, attrs_json, ok, rc, message, at,
+         mapping, trigger, operator, outbox_id FROM changes WHERE mapping = ?5 AND id < ?1",
+        audit_filters!(), " ORDER BY id DESC LIMIT ?8");
     APPLIED_SINCE(Access::Point) =
         "SELECT COUNT(*) FROM changes WHERE mapping = ?1 AND kind = ?2 AND ok = 1 AND at >= ?3";
 
     // ---- links, the name ledger, the review list ------------------------------------------
     LINKS_OF_MAPPING(Access::Bulk) =
         "SELECT hr_key, uuid, dn, state FROM links WHERE mapping = ?1";
+    /// One person's link (the API's person page).
+    LINK_OF_PERSON(Access::Point) =
+        "SELECT hr_key, uuid, dn, state FROM links WHERE mapping = ?1 AND hr_key = ?2";
     LINKS_DISABLED_SINCE(Access::Bulk) =
         "SELECT hr_key, disabled_at FROM links WHERE mapping = ?1 AND state = 'disabled' AND disabled_at IS NOT NULL";
     LINK_UPSERT(Access::Point) =
@@ -340,14 +385,14 @@ statements! {
          FROM outbox WHERE id = ?1";
     OUTBOX_LIST(Access::Newest) =
         "SELECT id, orchestration, mapping, hr_key, dn, event, step, status, attempts, next_at, last_ok, last_error, created_at, updated_at
-         FROM outbox ORDER BY id DESC LIMIT ?1";
+         FROM outbox WHERE id < ?1 ORDER BY id DESC LIMIT ?2";
     /// One person's orchestration instances (`hrsync explain`).
     OUTBOX_OF_PERSON(Access::Newest) =
         "SELECT id, orchestration, mapping, hr_key, dn, event, step, status, attempts, next_at, last_ok, last_error, created_at, updated_at
          FROM outbox WHERE mapping = ?1 AND hr_key = ?2 ORDER BY id DESC LIMIT ?3";
     OUTBOX_LIST_STATUS(Access::Newest) =
         "SELECT id, orchestration, mapping, hr_key, dn, event, step, status, attempts, next_at, last_ok, last_error, created_at, updated_at
-         FROM outbox WHERE status = ?1 ORDER BY id DESC LIMIT ?2";
+         FROM outbox WHERE status = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3";
     OUTBOX_STEP_DONE(Access::Point) =
         "UPDATE outbox SET step = ?2, status = ?3, attempts = 0, next_at = ?4, last_ok = ?5,
          last_error = CASE WHEN ?5 THEN NULL ELSE ?6 END, updated_at = ?7
@@ -368,10 +413,10 @@ statements! {
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
     DELIVERIES_LIST(Access::Newest) =
         "SELECT id, webhook, hr_key, outbox_id, step, at, ok, status, attempts, duration_ms, delivery_json
-         FROM deliveries ORDER BY id DESC LIMIT ?1";
+         FROM deliveries WHERE id < ?1 ORDER BY id DESC LIMIT ?2";
     DELIVERIES_OF_WEBHOOK(Access::Newest) =
         "SELECT id, webhook, hr_key, outbox_id, step, at, ok, status, attempts, duration_ms, delivery_json
-         FROM deliveries WHERE webhook = ?1 ORDER BY id DESC LIMIT ?2";
+         FROM deliveries WHERE webhook = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3";
 
     // ---- who may do what: sessions, API tokens, failed sign-ins ------------------------------
     SESSION_INSERT(Access::Point) =

@@ -16,9 +16,12 @@
 // failed request: boxing it would buy nothing.
 #![allow(clippy::result_large_err)]
 
+mod audit;
 mod config;
 mod health;
+mod ops;
 pub mod paging;
+mod plans;
 pub mod problem;
 mod record;
 pub(crate) mod runs;
@@ -109,6 +112,23 @@ fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(runs::get))
         .routes(routes!(runs::events))
         .routes(routes!(runs::cancel))
+        .routes(routes!(audit::audit))
+        .routes(routes!(audit::runs))
+        .routes(routes!(audit::person))
+        .routes(routes!(plans::list))
+        .routes(routes!(plans::get))
+        .routes(routes!(plans::changes))
+        .routes(routes!(plans::approvals))
+        .routes(routes!(plans::approve))
+        .routes(routes!(plans::reject))
+        .routes(routes!(ops::outbox))
+        .routes(routes!(ops::replay))
+        .routes(routes!(ops::cancel))
+        .routes(routes!(ops::deliveries))
+        .routes(routes!(ops::review))
+        .routes(routes!(ops::adopt))
+        .routes(routes!(ops::new_account))
+        .routes(routes!(ops::reopen))
 }
 
 /// The OpenAPI document of every route.

@@ -371,6 +371,7 @@ pub struct RunView {
 #[utoipa::path(
     get,
     path = "/api/v1/runs/{id}",
+    operation_id = "get_run",
     tag = "runs",
     params(("id" = i64, Path, description = "The run id")),
     responses(
@@ -494,6 +495,7 @@ fn event_stream<P: Serialize + Send + 'static>(
 #[utoipa::path(
     post,
     path = "/api/v1/runs/{id}/cancel",
+    operation_id = "cancel_run",
     tag = "runs",
     params(("id" = i64, Path, description = "The run id")),
     responses(

@@ -69,6 +69,7 @@ pub struct CreatedToken {
 #[utoipa::path(
     get,
     path = "/api/v1/tokens",
+    operation_id = "list_tokens",
     tag = "tokens",
     params(PageQuery),
     responses(
