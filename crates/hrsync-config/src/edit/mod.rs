@@ -27,9 +27,9 @@ mod ops;
 mod path;
 mod save;
 mod secrets;
-mod view;
 #[cfg(test)]
 mod tests;
+mod view;
 
 pub use doc::Edit;
 pub use history::{

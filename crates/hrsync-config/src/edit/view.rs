@@ -64,8 +64,7 @@ fn masked_secret(v: &Json) -> Json {
         Json::String(s) if s.is_empty() => serde_json::json!({ "set": false }),
         Json::Object(o)
             if o.len() == 1
-                && o
-                    .iter()
+                && o.iter()
                     .all(|(k, v)| (k == "env" || k == "file") && v.is_string()) =>
         {
             let mut m = o.clone();

@@ -23,6 +23,8 @@ pub mod problem;
 mod record;
 mod resource_routes;
 mod resources;
+#[cfg(test)]
+mod resources_tests;
 mod session;
 mod tokens;
 
@@ -106,18 +108,60 @@ fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(config::version))
         .routes(routes!(config::restore))
         .routes(routes!(record::requests))
-        .routes(routes!(resource_routes::integrations::list, resource_routes::integrations::create))
-        .routes(routes!(resource_routes::integrations::get, resource_routes::integrations::replace, resource_routes::integrations::delete))
-        .routes(routes!(resource_routes::endpoints::list, resource_routes::endpoints::create))
-        .routes(routes!(resource_routes::endpoints::get, resource_routes::endpoints::replace, resource_routes::endpoints::delete))
-        .routes(routes!(resource_routes::mappings::list, resource_routes::mappings::create))
-        .routes(routes!(resource_routes::mappings::get, resource_routes::mappings::replace, resource_routes::mappings::delete))
-        .routes(routes!(resource_routes::webhooks::list, resource_routes::webhooks::create))
-        .routes(routes!(resource_routes::webhooks::get, resource_routes::webhooks::replace, resource_routes::webhooks::delete))
-        .routes(routes!(resource_routes::orchestrations::list, resource_routes::orchestrations::create))
-        .routes(routes!(resource_routes::orchestrations::get, resource_routes::orchestrations::replace, resource_routes::orchestrations::delete))
-        .routes(routes!(resource_routes::automations::list, resource_routes::automations::create))
-        .routes(routes!(resource_routes::automations::get, resource_routes::automations::replace, resource_routes::automations::delete))
+        .routes(routes!(
+            resource_routes::integrations::list,
+            resource_routes::integrations::create
+        ))
+        .routes(routes!(
+            resource_routes::integrations::get,
+            resource_routes::integrations::replace,
+            resource_routes::integrations::delete
+        ))
+        .routes(routes!(
+            resource_routes::endpoints::list,
+            resource_routes::endpoints::create
+        ))
+        .routes(routes!(
+            resource_routes::endpoints::get,
+            resource_routes::endpoints::replace,
+            resource_routes::endpoints::delete
+        ))
+        .routes(routes!(
+            resource_routes::mappings::list,
+            resource_routes::mappings::create
+        ))
+        .routes(routes!(
+            resource_routes::mappings::get,
+            resource_routes::mappings::replace,
+            resource_routes::mappings::delete
+        ))
+        .routes(routes!(
+            resource_routes::webhooks::list,
+            resource_routes::webhooks::create
+        ))
+        .routes(routes!(
+            resource_routes::webhooks::get,
+            resource_routes::webhooks::replace,
+            resource_routes::webhooks::delete
+        ))
+        .routes(routes!(
+            resource_routes::orchestrations::list,
+            resource_routes::orchestrations::create
+        ))
+        .routes(routes!(
+            resource_routes::orchestrations::get,
+            resource_routes::orchestrations::replace,
+            resource_routes::orchestrations::delete
+        ))
+        .routes(routes!(
+            resource_routes::automations::list,
+            resource_routes::automations::create
+        ))
+        .routes(routes!(
+            resource_routes::automations::get,
+            resource_routes::automations::replace,
+            resource_routes::automations::delete
+        ))
 }
 
 /// The OpenAPI document of every route.

@@ -151,16 +151,46 @@ macro_rules! collection {
     };
 }
 
-collection!(integrations, "integration", "integrations", "/api/v1/integrations", "/api/v1/integrations/{name}");
-collection!(mappings, "mapping", "mappings", "/api/v1/mappings", "/api/v1/mappings/{name}");
-collection!(webhooks, "webhook", "webhooks", "/api/v1/webhooks", "/api/v1/webhooks/{name}");
-collection!(orchestrations, "orchestration", "orchestrations", "/api/v1/orchestrations", "/api/v1/orchestrations/{name}");
-collection!(automations, "automation", "automations", "/api/v1/automations", "/api/v1/automations/{name}");
+collection!(
+    integrations,
+    "integration",
+    "integrations",
+    "/api/v1/integrations",
+    "/api/v1/integrations/{name}"
+);
+collection!(
+    mappings,
+    "mapping",
+    "mappings",
+    "/api/v1/mappings",
+    "/api/v1/mappings/{name}"
+);
+collection!(
+    webhooks,
+    "webhook",
+    "webhooks",
+    "/api/v1/webhooks",
+    "/api/v1/webhooks/{name}"
+);
+collection!(
+    orchestrations,
+    "orchestration",
+    "orchestrations",
+    "/api/v1/orchestrations",
+    "/api/v1/orchestrations/{name}"
+);
+collection!(
+    automations,
+    "automation",
+    "automations",
+    "/api/v1/automations",
+    "/api/v1/automations/{name}"
+);
 
 /// `[[integration.endpoint]]`: the named endpoints of an integration.
 pub mod endpoints {
-    use super::*;
     use super::super::config::EditResult;
+    use super::*;
 
     fn coll(integration: &str) -> Coll {
         Coll::Endpoints(integration.to_string())

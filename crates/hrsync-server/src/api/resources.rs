@@ -223,7 +223,8 @@ pub(crate) async fn write(
                 let existing = existing.clone();
                 blocking(move || {
                     let mut written = Vec::new();
-                    let r = resolve_secrets(&mut body, existing.as_ref(), &prefix, &d, &mut written);
+                    let r =
+                        resolve_secrets(&mut body, existing.as_ref(), &prefix, &d, &mut written);
                     Ok((r, body, written))
                 })
                 .await?
@@ -235,7 +236,10 @@ pub(crate) async fn write(
                 return Err(e);
             }
             if existing.is_some() {
-                vec![Edit::Set { path: at, value: body }]
+                vec![Edit::Set {
+                    path: at,
+                    value: body,
+                }]
             } else {
                 vec![Edit::Append {
                     path: coll.path(),
@@ -359,7 +363,11 @@ fn secret_sent(v: &Json) -> SecretSent {
     match (set, rest.len()) {
         (Some(true), 0) => SecretSent::Keep,
         (Some(false), 0) => SecretSent::Unset,
-        (_, 1) if rest.iter().all(|(k, v)| (k == "env" || k == "file") && v.is_string()) => {
+        (_, 1)
+            if rest
+                .iter()
+                .all(|(k, v)| (k == "env" || k == "file") && v.is_string()) =>
+        {
             SecretSent::Reference(Json::Object(rest))
         }
         _ => SecretSent::Other,
@@ -421,7 +429,9 @@ fn resolve_secrets(
                             return Err(Problem::new(
                                 StatusCode::UNPROCESSABLE_ENTITY,
                                 "literal-secret",
-                                format!("{here}: the file holds this secret as a literal, which cannot be kept: send it as {{\"secret\": \"…\"}} or a reference"),
+                                format!(
+                                    "{here}: the file holds this secret as a literal, which cannot be kept: send it as {{\"secret\": \"…\"}} or a reference"
+                                ),
                             ));
                         }
                         _ => drop.push(k.clone()),
@@ -471,7 +481,10 @@ pub(crate) fn writer(
 }
 
 /// The file's current hash as an `If-Match` (for an operator's one-key edit that needs none).
-pub(crate) async fn current_if_match(st: &ApiState, headers: &HeaderMap) -> Result<String, Problem> {
+pub(crate) async fn current_if_match(
+    st: &ApiState,
+    headers: &HeaderMap,
+) -> Result<String, Problem> {
     match headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok()) {
         Some(v) => Ok(v.to_string()),
         None => Ok(read_file(st).await?.hash),
