@@ -16,6 +16,7 @@
 // failed request: boxing it would buy nothing.
 #![allow(clippy::result_large_err)]
 
+mod actions;
 mod config;
 mod health;
 pub mod paging;
@@ -108,6 +109,11 @@ fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(config::version))
         .routes(routes!(config::restore))
         .routes(routes!(record::requests))
+        .routes(routes!(actions::test_endpoint))
+        .routes(routes!(actions::preview))
+        .routes(routes!(actions::next))
+        .routes(routes!(actions::pause))
+        .routes(routes!(actions::resume))
         .routes(routes!(
             resource_routes::integrations::list,
             resource_routes::integrations::create

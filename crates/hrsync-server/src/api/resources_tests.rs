@@ -464,3 +464,60 @@ async fn every_resource_route_is_in_the_openapi_document() {
         );
     }
 }
+
+#[tokio::test]
+async fn an_automation_is_paused_resumed_and_its_next_runs_shown() {
+    let text = format!(
+        "{BASE}\n[[automation]]\nname = \"nightly\"\nmapping = \"staff\"\nschedule = \"0 2 * * *\"\n"
+    );
+    let api = Api::start(&text).await;
+    let (s, _, n) = api
+        .send(
+            "GET",
+            "/api/v1/automations/nightly/next?count=3",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{n}");
+    assert_eq!(n["next"].as_array().unwrap().len(), 3);
+    assert!(n["next"][0].as_str().unwrap().contains("T02:00:00"));
+    assert!(!n["description"].as_str().unwrap().is_empty());
+    assert_eq!(n["enabled"], true);
+    // No If-Match needed for a pause.
+    let (s, _, r) = api
+        .send("POST", "/api/v1/automations/nightly/pause", None, None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    assert!(api.text().contains("enabled = false"));
+    let (_, _, n) = api
+        .send("GET", "/api/v1/automations/nightly/next", None, None)
+        .await;
+    assert_eq!(n["enabled"], false);
+    let (s, _, _) = api
+        .send("POST", "/api/v1/automations/nightly/resume", None, None)
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(api.text().contains("enabled = true"));
+    let (s, _, _) = api
+        .send("POST", "/api/v1/automations/nope/pause", None, None)
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_csv_endpoint_is_tested_for_real() {
+    let api = Api::start(BASE).await;
+    let (s, _, t) = api
+        .send(
+            "POST",
+            "/api/v1/integrations/hr/endpoints/default/test",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{t}");
+    assert_eq!(t["fetch"]["records"], 1);
+    assert_eq!(t["fetch"]["complete"], true);
+    assert!(t["profile"]["fields"]["name"].is_object(), "{t}");
+}
