@@ -320,3 +320,80 @@ pub async fn resume(
 ) -> Result<Response, Problem> {
     set_enabled(&st, &p, addr, &headers, &name, true).await
 }
+
+/// Whom a webhook test is for.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct WebhookTestRequest {
+    /// HR primary keys of people.
+    #[serde(default)]
+    pub users: Vec<String>,
+    /// DNs of groups: every member with a key.
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// The mapping whose accounts and HR records fill the macros (needed with several).
+    pub mapping: Option<String>,
+}
+
+/// Calls a webhook for real for chosen people (as `hrsync webhook test`): for each, the
+/// request (secrets redacted) and the response's status and body. Recorded as deliveries.
+#[utoipa::path(
+    post,
+    path = "/api/v1/webhooks/{name}/test",
+    tag = "webhooks",
+    request_body = WebhookTestRequest,
+    params(("name" = String, Path, description = "The webhook")),
+    responses(
+        (status = 200, description = "Each person's call", body = Object),
+        (status = 400, description = "Nobody chosen, or no mapping named when there are several", body = Problem),
+        (status = 403, description = "Not an operator", body = Problem),
+        (status = 422, description = "No such webhook, or the directory or HR failed", body = Problem),
+    )
+)]
+pub async fn test_webhook(
+    State(st): State<ApiState>,
+    AsOperator(p): AsOperator,
+    Path(name): Path<String>,
+    Json(req): Json<WebhookTestRequest>,
+) -> Result<Response, Problem> {
+    if req.users.is_empty() && req.groups.is_empty() {
+        return Err(Problem::bad_request("name at least one user or group"));
+    }
+    let cfg = load(&st).await?;
+    let mapping = match (req.mapping, cfg.mapping_names().as_slice()) {
+        (Some(m), _) => m,
+        (None, [one]) => one.clone(),
+        (None, _) => {
+            return Err(Problem::bad_request(
+                "the configuration has several mappings: name one in \"mapping\"",
+            ));
+        }
+    };
+    let handle = tokio::runtime::Handle::current();
+    let n = name.clone();
+    let tests = on_blocking_thread(move || {
+        handle
+            .block_on(crate::webhook_test::test(
+                &cfg,
+                &n,
+                &mapping,
+                req.users,
+                &req.groups,
+            ))
+            .map_err(|e| {
+                Problem::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "webhook-test",
+                    format!("{e:#}"),
+                )
+            })
+    })
+    .await?;
+    let ok = tests.iter().filter(|t| t.delivery.ok).count();
+    let mut resp = Json(&tests).into_response();
+    resp.extensions_mut().insert(super::Changed(format!(
+        "{} called webhook {name:?} for {} person(s): {ok} ok",
+        p.audit_name(),
+        tests.len()
+    )));
+    Ok(resp)
+}

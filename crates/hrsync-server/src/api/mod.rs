@@ -114,6 +114,7 @@ fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(actions::next))
         .routes(routes!(actions::pause))
         .routes(routes!(actions::resume))
+        .routes(routes!(actions::test_webhook))
         .routes(routes!(
             resource_routes::integrations::list,
             resource_routes::integrations::create
