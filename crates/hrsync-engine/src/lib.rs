@@ -18,12 +18,14 @@
 //!   audit).
 //! - [`plans::apply`] (a saved plan applied exactly), `plans::save`; `run`: the entry
 //!   ([`run`], [`run_with`]: run lock, run recorded, dispatch, plan saved).
-//! - On top: [`explain`] (one person through every stage), [`person`], [`mapping_tests`],
+//! - On top: [`explain`] (one person through every stage), [`endpoint_test`] (an HR endpoint
+//!   called and its fields profiled), [`person`], [`mapping_tests`],
 //!   [`replay`] (a configuration against a past run's HR snapshot), [`notify`] (who is told
 //!   what after a run), [`check`] (`hrsync check`, offline and online).
 
 pub mod check;
 mod confirm;
+pub mod endpoint_test;
 mod engine;
 pub mod explain;
 pub mod guards;

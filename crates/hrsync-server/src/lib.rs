@@ -25,6 +25,7 @@ pub mod events;
 mod listen;
 pub mod orchestrate;
 pub mod validate;
+pub mod webhook_test;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};

@@ -29,6 +29,7 @@ mod save;
 mod secrets;
 #[cfg(test)]
 mod tests;
+mod view;
 
 pub use doc::Edit;
 pub use history::{
@@ -40,6 +41,7 @@ pub use ops::apply;
 pub use path::{KeyPath, PathSyntaxError, Segment};
 pub use save::{ConfigFile, Prepared, hash_of, prepare, prepare_text, save_atomic, unified_diff};
 pub use secrets::{REDACTED, check_edit, file_reference, is_secret_key, redact, write_secret_file};
+pub use view::{elements, mask};
 
 /// Why an edit was refused or failed. No variant carries a secret value or a line of the file.
 #[derive(Debug, thiserror::Error)]

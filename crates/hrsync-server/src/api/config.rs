@@ -59,11 +59,11 @@ pub(crate) fn config_path(st: &ApiState) -> PathBuf {
     st.svc.cfg.path.clone()
 }
 
-fn etag(hash: &str) -> Option<HeaderValue> {
+pub(crate) fn etag(hash: &str) -> Option<HeaderValue> {
     HeaderValue::from_str(&format!("\"{hash}\"")).ok()
 }
 
-fn if_match(headers: &HeaderMap) -> Result<String, Problem> {
+pub(crate) fn if_match(headers: &HeaderMap) -> Result<String, Problem> {
     headers
         .get(header::IF_MATCH)
         .and_then(|v| v.to_str().ok())

@@ -16,6 +16,7 @@
 // failed request: boxing it would buy nothing.
 #![allow(clippy::result_large_err)]
 
+mod actions;
 mod audit;
 mod config;
 mod health;
@@ -24,6 +25,10 @@ pub mod paging;
 mod plans;
 pub mod problem;
 mod record;
+mod resource_routes;
+mod resources;
+#[cfg(test)]
+mod resources_tests;
 pub(crate) mod runs;
 mod session;
 mod tokens;
@@ -129,6 +134,66 @@ fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(ops::adopt))
         .routes(routes!(ops::new_account))
         .routes(routes!(ops::reopen))
+        .routes(routes!(actions::test_endpoint))
+        .routes(routes!(actions::preview))
+        .routes(routes!(actions::next))
+        .routes(routes!(actions::pause))
+        .routes(routes!(actions::resume))
+        .routes(routes!(actions::test_webhook))
+        .routes(routes!(
+            resource_routes::integrations::list,
+            resource_routes::integrations::create
+        ))
+        .routes(routes!(
+            resource_routes::integrations::get,
+            resource_routes::integrations::replace,
+            resource_routes::integrations::delete
+        ))
+        .routes(routes!(
+            resource_routes::endpoints::list,
+            resource_routes::endpoints::create
+        ))
+        .routes(routes!(
+            resource_routes::endpoints::get,
+            resource_routes::endpoints::replace,
+            resource_routes::endpoints::delete
+        ))
+        .routes(routes!(
+            resource_routes::mappings::list,
+            resource_routes::mappings::create
+        ))
+        .routes(routes!(
+            resource_routes::mappings::get,
+            resource_routes::mappings::replace,
+            resource_routes::mappings::delete
+        ))
+        .routes(routes!(
+            resource_routes::webhooks::list,
+            resource_routes::webhooks::create
+        ))
+        .routes(routes!(
+            resource_routes::webhooks::get,
+            resource_routes::webhooks::replace,
+            resource_routes::webhooks::delete
+        ))
+        .routes(routes!(
+            resource_routes::orchestrations::list,
+            resource_routes::orchestrations::create
+        ))
+        .routes(routes!(
+            resource_routes::orchestrations::get,
+            resource_routes::orchestrations::replace,
+            resource_routes::orchestrations::delete
+        ))
+        .routes(routes!(
+            resource_routes::automations::list,
+            resource_routes::automations::create
+        ))
+        .routes(routes!(
+            resource_routes::automations::get,
+            resource_routes::automations::replace,
+            resource_routes::automations::delete
+        ))
 }
 
 /// The OpenAPI document of every route.

@@ -124,70 +124,27 @@ pub(crate) async fn webhook(cmd: WebhookCmd) -> Result<i32> {
     } = cmd;
     let cfg = Config::load(&common.config)?;
     let mapping = crate::one_mapping(&cfg, mapping)?;
-    let hooks = hrsync_server::orchestrate::compile_hooks(&cfg)?;
-    let Some(hook) = hooks.get(&name) else {
-        bail!(
-            "no [[webhook]] named {name:?}; there are {:?}",
-            hooks.keys().collect::<Vec<_>>()
-        );
+    let tests = hrsync_server::webhook_test::test(&cfg, &name, &mapping, users, &groups).await?;
+    let code = if tests.iter().all(|t| t.delivery.ok) {
+        0
+    } else {
+        3
     };
-    let job = cfg.job(&mapping)?;
-    let dir = hrsync_directory::Directory::connect(job.directory.clone()).await?;
-    let users = people(&dir, users, &groups).await?;
-    let client = hrsync_webhook::client()?;
-    let mut store = Store::open(&cfg.state_path())?;
-    let mut code = 0;
-    let mut all = Vec::new();
-    for key in &users {
-        let entry = dir
-            .find_by(&job.directory.key_attribute, key)
-            .await?
-            .into_iter()
-            .next();
-        let hr = match hrsync_server::orchestrate::hr_record(&job, key).await {
-            Ok(Some(rec)) => Some(rec),
-            Ok(None) => {
-                eprintln!("note: {key} is not in HR; hr.* macros are empty");
-                None
-            }
-            Err(e) => {
-                eprintln!("note: {e}");
-                None
-            }
-        };
-        let values = hrsync_server::orchestrate::macro_values(key, "test", entry.as_ref(), hr);
-        if entry.is_none() {
-            eprintln!(
-                "note: no account with {} = {key}; user.* macros are empty",
-                job.directory.key_attribute
-            );
-        }
-        let d = hrsync_engine::orchestrate::call(&client, hook, &values, None).await;
-        store.record_delivery(
-            &name,
-            Some(key),
-            None,
-            d.ok,
-            d.status,
-            d.attempts,
-            d.duration_ms,
-            &serde_json::to_value(&d)?,
-            Utc::now(),
-        )?;
-        if !d.ok {
-            code = 3;
-        }
-        if json {
-            all.push(serde_json::json!({"user": key, "delivery": d}));
-        } else {
-            println!("=== webhook {name} for {key}");
-            println!("{}", d.render_text());
-        }
-    }
     if json {
+        let all: Vec<_> = tests
+            .iter()
+            .map(|t| serde_json::json!({"user": t.user, "delivery": t.delivery}))
+            .collect();
         println!("{}", serde_json::to_string_pretty(&all)?);
+    } else {
+        for t in &tests {
+            for n in &t.notes {
+                eprintln!("note: {n}");
+            }
+            println!("=== webhook {name} for {}", t.user);
+            println!("{}", t.delivery.render_text());
+        }
     }
-    dir.close().await;
     Ok(code)
 }
 

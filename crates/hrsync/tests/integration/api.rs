@@ -81,7 +81,13 @@ struct Api {
 }
 
 impl Api {
-    async fn call(&self, who: Option<&Who>, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value, reqwest::header::HeaderMap) {
+    async fn call(
+        &self,
+        who: Option<&Who>,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value, reqwest::header::HeaderMap) {
         self.call_with(who, method, path, body, &[]).await
     }
 
@@ -142,7 +148,9 @@ impl Api {
     }
 
     async fn etag(&self, who: &Who) -> String {
-        let (s, v, h) = self.call(Some(who), Method::GET, "/api/v1/config", None).await;
+        let (s, v, h) = self
+            .call(Some(who), Method::GET, "/api/v1/config", None)
+            .await;
         assert_eq!(s, StatusCode::OK, "{v}");
         h["etag"].to_str().unwrap().to_string()
     }
@@ -159,7 +167,10 @@ impl Api {
         assert_eq!(resp.status(), StatusCode::OK);
         let mut buf = String::new();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-        while let Ok(Some(chunk)) = tokio::time::timeout_at(deadline, resp.chunk()).await.unwrap_or(Ok(None)) {
+        while let Ok(Some(chunk)) = tokio::time::timeout_at(deadline, resp.chunk())
+            .await
+            .unwrap_or(Ok(None))
+        {
             buf.push_str(&String::from_utf8_lossy(&chunk));
             if buf.contains("event: finished") && buf.ends_with("\n\n") {
                 break;
@@ -185,11 +196,17 @@ impl Api {
 async fn operators_drive_a_mapping_from_plan_to_audit_through_the_api() {
     let fx = Fx::new("api", 12, "uid", STAFF_ATTRS).await;
     let env = ldap_env();
-    let ldaps = std::env::var("HRSYNC_TEST_LDAPS_URL").expect("HRSYNC_TEST_LDAPS_URL: run through scripts/test.sh");
-    let ca = std::env::var("HRSYNC_TEST_LDAP_CA_CERT").expect("HRSYNC_TEST_LDAP_CA_CERT: run through scripts/test.sh");
+    let ldaps = std::env::var("HRSYNC_TEST_LDAPS_URL")
+        .expect("HRSYNC_TEST_LDAPS_URL: run through scripts/test.sh");
+    let ca = std::env::var("HRSYNC_TEST_LDAP_CA_CERT")
+        .expect("HRSYNC_TEST_LDAP_CA_CERT: run through scripts/test.sh");
     let ops = format!("ou=api-ops-{},{}", std::process::id(), env.base);
     add_ops(&mut admin().await, &ops).await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     // The fixture's mapping is replaced by one created through the API below.
     let text = std::fs::read_to_string(&fx.cfg_path).unwrap();
     let text = text[..text.find("[[mapping]]").unwrap()].to_string()
@@ -224,7 +241,13 @@ groups = {{ viewer = ["cn=hrsync-viewers,{ops}"], operator = ["cn=hrsync-operato
         base: format!("http://127.0.0.1:{port}"),
     };
     let mut waited = 0;
-    while api.http.get(format!("{}/healthz", api.base)).send().await.is_err() {
+    while api
+        .http
+        .get(format!("{}/healthz", api.base))
+        .send()
+        .await
+        .is_err()
+    {
         assert!(waited < 150, "the daemon did not start");
         tokio::time::sleep(Duration::from_millis(100)).await;
         waited += 1;
@@ -237,7 +260,11 @@ groups = {{ viewer = ["cn=hrsync-viewers,{ops}"], operator = ["cn=hrsync-operato
     assert_eq!(v["role"], "operator");
     let alice = alice.unwrap();
     let (s, adam, v) = api.sign_in("adam", PASSWORD).await;
-    assert_eq!((s, v["role"].as_str()), (StatusCode::CREATED, Some("admin")), "{v}");
+    assert_eq!(
+        (s, v["role"].as_str()),
+        (StatusCode::CREATED, Some("admin")),
+        "{v}"
+    );
     let adam = adam.unwrap();
     let (_, victor, v) = api.sign_in("victor", PASSWORD).await;
     assert_eq!(v["role"], "viewer");
@@ -249,7 +276,10 @@ groups = {{ viewer = ["cn=hrsync-viewers,{ops}"], operator = ["cn=hrsync-operato
         last = api.sign_in("tess", "wrong-password").await.0;
     }
     assert_eq!(last, StatusCode::TOO_MANY_REQUESTS);
-    assert_eq!(api.sign_in("tess", PASSWORD).await.0, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        api.sign_in("tess", PASSWORD).await.0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
 
     // An operator cannot edit the configuration; an admin can, with If-Match.
     let mapping = json!({
@@ -272,78 +302,170 @@ groups = {{ viewer = ["cn=hrsync-viewers,{ops}"], operator = ["cn=hrsync-operato
     let edit = json!({"edits": [{"op": "append", "path": "mapping", "value": mapping}], "comment": "first mapping"});
     let etag = api.etag(&adam).await;
     let (s, v, _) = api
-        .call_with(Some(&alice), Method::POST, "/api/v1/config/edits", Some(edit.clone()), &[("if-match", etag.clone())])
+        .call_with(
+            Some(&alice),
+            Method::POST,
+            "/api/v1/config/edits",
+            Some(edit.clone()),
+            &[("if-match", etag.clone())],
+        )
         .await;
     assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
     // A broken format is refused with the key, and nothing is written.
     let mut broken = edit.clone();
     broken["edits"][0]["value"]["attributes"]["mail"] = json!("{work_email|nosuchfilter}");
     let (s, v, _) = api
-        .call_with(Some(&adam), Method::POST, "/api/v1/config/edits", Some(broken), &[("if-match", etag.clone())])
+        .call_with(
+            Some(&adam),
+            Method::POST,
+            "/api/v1/config/edits",
+            Some(broken),
+            &[("if-match", etag.clone())],
+        )
         .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
-    assert_eq!(std::fs::read_to_string(&fx.cfg_path).unwrap(), text, "nothing written");
+    assert_eq!(
+        std::fs::read_to_string(&fx.cfg_path).unwrap(),
+        text,
+        "nothing written"
+    );
     // Two editors with the same If-Match: one saves, the other gets 412.
     let rename = json!({"edits": [{"op": "set", "path": "state.keep_hr_snapshots", "value": 3}]});
     let im = [("if-match", etag.clone())];
     let (a, b) = tokio::join!(
-        api.call_with(Some(&adam), Method::POST, "/api/v1/config/edits", Some(edit.clone()), &im),
-        api.call_with(Some(&adam), Method::POST, "/api/v1/config/edits", Some(rename), &im),
+        api.call_with(
+            Some(&adam),
+            Method::POST,
+            "/api/v1/config/edits",
+            Some(edit.clone()),
+            &im
+        ),
+        api.call_with(
+            Some(&adam),
+            Method::POST,
+            "/api/v1/config/edits",
+            Some(rename),
+            &im
+        ),
     );
     let mut codes = [a.0, b.0];
     codes.sort();
-    assert_eq!(codes, [StatusCode::OK, StatusCode::PRECONDITION_FAILED], "{} / {}", a.1, b.1);
+    assert_eq!(
+        codes,
+        [StatusCode::OK, StatusCode::PRECONDITION_FAILED],
+        "{} / {}",
+        a.1,
+        b.1
+    );
     if a.0 != StatusCode::OK {
         // The mapping lost the race: add it again on the current hash.
         let etag = api.etag(&adam).await;
         let (s, v, _) = api
-            .call_with(Some(&adam), Method::POST, "/api/v1/config/edits", Some(edit.clone()), &[("if-match", etag)])
+            .call_with(
+                Some(&adam),
+                Method::POST,
+                "/api/v1/config/edits",
+                Some(edit.clone()),
+                &[("if-match", etag)],
+            )
             .await;
         assert_eq!(s, StatusCode::OK, "{v}");
     }
     let saved = std::fs::read_to_string(&fx.cfg_path).unwrap();
     assert!(saved.contains("api-staff"), "{saved}");
-    assert!(saved.contains("# The daemon and who may use its API (this comment must survive API edits)."));
+    assert!(
+        saved.contains(
+            "# The daemon and who may use its API (this comment must survive API edits)."
+        )
+    );
     // The daemon reloads the saved file (as on SIGHUP): wait until the mapping can run.
     let mut waited = 0;
     let run = loop {
         let (s, v, _) = api
-            .call(Some(&alice), Method::POST, "/api/v1/runs", Some(json!({"mapping": "api-staff", "mode": "plan", "save": true})))
+            .call(
+                Some(&alice),
+                Method::POST,
+                "/api/v1/runs",
+                Some(json!({"mapping": "api-staff", "mode": "plan", "save": true})),
+            )
             .await;
         if s == StatusCode::ACCEPTED {
             break v["run_id"].as_i64().unwrap();
         }
-        assert!(waited < 100, "the new mapping never became runnable: {s} {v}");
+        assert!(
+            waited < 100,
+            "the new mapping never became runnable: {s} {v}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
         waited += 1;
     };
     // (Sessions live in the state database: they outlive the reload.)
     let (names, last) = api.events(&alice, run).await;
-    assert_eq!(names.first().map(String::as_str), Some("started"), "{names:?}");
-    assert_eq!(names.last().map(String::as_str), Some("finished"), "{names:?}");
-    assert!(["ok", "awaiting_approval"].contains(&last["status"].as_str().unwrap_or("")), "{last}");
+    assert_eq!(
+        names.first().map(String::as_str),
+        Some("started"),
+        "{names:?}"
+    );
+    assert_eq!(
+        names.last().map(String::as_str),
+        Some("finished"),
+        "{names:?}"
+    );
+    assert!(
+        ["ok", "awaiting_approval"].contains(&last["status"].as_str().unwrap_or("")),
+        "{last}"
+    );
     // A viewer cannot approve; the planner cannot approve her own plan; an admin can.
     let approve = format!("/api/v1/plans/{run}/approve");
-    let (s, _, _) = api.call(Some(&victor), Method::POST, &approve, Some(json!({}))).await;
+    let (s, _, _) = api
+        .call(Some(&victor), Method::POST, &approve, Some(json!({})))
+        .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
-    let (s, v, _) = api.call(Some(&alice), Method::POST, &approve, Some(json!({}))).await;
+    let (s, v, _) = api
+        .call(Some(&alice), Method::POST, &approve, Some(json!({})))
+        .await;
     assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
     assert!(v["type"].as_str().unwrap().contains("four-eyes"), "{v}");
-    let (s, v, _) = api.call(Some(&adam), Method::POST, &approve, Some(json!({"comment": "checked"}))).await;
+    let (s, v, _) = api
+        .call(
+            Some(&adam),
+            Method::POST,
+            &approve,
+            Some(json!({"comment": "checked"})),
+        )
+        .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     // A viewer token cannot apply; the operator applies the approved plan, watching it.
     let viewer_token = {
         let (s, v, _) = api
-            .call(Some(&adam), Method::POST, "/api/v1/tokens", Some(json!({"name": "dashboard", "role": "viewer"})))
+            .call(
+                Some(&adam),
+                Method::POST,
+                "/api/v1/tokens",
+                Some(json!({"name": "dashboard", "role": "viewer"})),
+            )
             .await;
         assert_eq!(s, StatusCode::CREATED, "{v}");
         captured.push_str(&v.to_string());
-        Who { cookie: None, csrf: None, bearer: Some(v["token"].as_str().unwrap().to_string()) }
+        Who {
+            cookie: None,
+            csrf: None,
+            bearer: Some(v["token"].as_str().unwrap().to_string()),
+        }
     };
     let apply = json!({"mapping": "api-staff", "mode": "apply", "plan": run});
-    let (s, _, _) = api.call(Some(&viewer_token), Method::POST, "/api/v1/runs", Some(apply.clone())).await;
+    let (s, _, _) = api
+        .call(
+            Some(&viewer_token),
+            Method::POST,
+            "/api/v1/runs",
+            Some(apply.clone()),
+        )
+        .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
-    let (s, v, _) = api.call(Some(&alice), Method::POST, "/api/v1/runs", Some(apply)).await;
+    let (s, v, _) = api
+        .call(Some(&alice), Method::POST, "/api/v1/runs", Some(apply))
+        .await;
     assert_eq!(s, StatusCode::ACCEPTED, "{v}");
     let applied = v["run_id"].as_i64().unwrap();
     let (names, last) = api.events(&alice, applied).await;
@@ -351,49 +473,103 @@ groups = {{ viewer = ["cn=hrsync-viewers,{ops}"], operator = ["cn=hrsync-operato
     assert_eq!(last["status"], "ok", "{last}");
     let created = last["applied_ok"].as_u64().unwrap();
     assert!(created >= 5, "{last}");
-    assert_eq!(fx.search("(objectClass=inetOrgPerson)").await.len() as u64, created);
+    assert_eq!(
+        fx.search("(objectClass=inetOrgPerson)").await.len() as u64,
+        created
+    );
     // The audit has every change under Alice's name.
     let (s, v, _) = api
-        .call(Some(&victor), Method::GET, "/api/v1/audit?mapping=api-staff&kind=create&limit=500", None)
+        .call(
+            Some(&victor),
+            Method::GET,
+            "/api/v1/audit?mapping=api-staff&kind=create&limit=500",
+            None,
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     let rows = v["items"].as_array().unwrap();
     assert_eq!(rows.len() as u64, created, "{v}");
     assert!(rows.iter().all(|r| r["operator"] == "alice"), "{v}");
     // The run's state: who, how.
-    let (_, v, _) = api.call(Some(&victor), Method::GET, &format!("/api/v1/runs/{applied}"), None).await;
-    assert_eq!((v["run"]["operator"].as_str(), v["run"]["trigger"].as_str()), (Some("alice"), Some("api")), "{v}");
+    let (_, v, _) = api
+        .call(
+            Some(&victor),
+            Method::GET,
+            &format!("/api/v1/runs/{applied}"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (v["run"]["operator"].as_str(), v["run"]["trigger"].as_str()),
+        (Some("alice"), Some("api")),
+        "{v}"
+    );
 
     // Restore the version before the mapping: the file is as it was, comments and all.
-    let (_, v, _) = api.call(Some(&adam), Method::GET, "/api/v1/config/history", None).await;
+    let (_, v, _) = api
+        .call(Some(&adam), Method::GET, "/api/v1/config/history", None)
+        .await;
     let versions = v["items"].as_array().unwrap().clone();
-    let first = versions.iter().find(|x| x["kind"] == "initial").unwrap_or_else(|| panic!("{v}"));
+    let first = versions
+        .iter()
+        .find(|x| x["kind"] == "initial")
+        .unwrap_or_else(|| panic!("{v}"));
     let etag = api.etag(&adam).await;
     let (s, v, _) = api
-        .call_with(Some(&adam), Method::POST, &format!("/api/v1/config/history/{}/restore", first["id"]), None, &[("if-match", etag)])
+        .call_with(
+            Some(&adam),
+            Method::POST,
+            &format!("/api/v1/config/history/{}/restore", first["id"]),
+            None,
+            &[("if-match", etag)],
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(std::fs::read_to_string(&fx.cfg_path).unwrap(), text);
 
     // Every state-changing request above is in the request audit with its operator.
-    let (_, v, _) = api.call(Some(&adam), Method::GET, "/api/v1/audit/requests?limit=500", None).await;
+    let (_, v, _) = api
+        .call(
+            Some(&adam),
+            Method::GET,
+            "/api/v1/audit/requests?limit=500",
+            None,
+        )
+        .await;
     let reqs = v.to_string();
-    assert!(reqs.contains("\"operator\":\"adam\"") && reqs.contains("config saved"), "{reqs}");
-    assert!(reqs.contains("\"operator\":\"alice\"") && reqs.contains("started run"), "{reqs}");
+    assert!(
+        reqs.contains("\"operator\":\"adam\"") && reqs.contains("config saved"),
+        "{reqs}"
+    );
+    assert!(
+        reqs.contains("\"operator\":\"alice\"") && reqs.contains("started run"),
+        "{reqs}"
+    );
     captured.push_str(&reqs);
 
     // A stolen cookie stops working at sign-out.
-    let stolen = Who { cookie: alice.cookie.clone(), csrf: None, bearer: None };
-    let (s, _, _) = api.call(Some(&alice), Method::DELETE, "/api/v1/session", None).await;
+    let stolen = Who {
+        cookie: alice.cookie.clone(),
+        csrf: None,
+        bearer: None,
+    };
+    let (s, _, _) = api
+        .call(Some(&alice), Method::DELETE, "/api/v1/session", None)
+        .await;
     assert_eq!(s, StatusCode::NO_CONTENT);
-    let (s, _, _) = api.call(Some(&stolen), Method::GET, "/api/v1/session", None).await;
+    let (s, _, _) = api
+        .call(Some(&stolen), Method::GET, "/api/v1/session", None)
+        .await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
 
-    let _ = std::process::Command::new("kill").arg(daemon.id().to_string()).status();
+    let _ = std::process::Command::new("kill")
+        .arg(daemon.id().to_string())
+        .status();
     let _ = daemon.wait();
     // No password, bind secret or token hash anywhere in what was captured.
     captured.push_str(&std::fs::read_to_string(&log).unwrap_or_default());
-    captured.push_str(&std::fs::read_to_string(fx.dir.path().join("serve.err")).unwrap_or_default());
+    captured
+        .push_str(&std::fs::read_to_string(fx.dir.path().join("serve.err")).unwrap_or_default());
     for secret in [PASSWORD, env.password.as_str(), fx.token.as_str()] {
         assert!(!captured.contains(secret), "a secret was captured");
     }

@@ -4,8 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod actions;
-mod api;
 mod ad;
+mod api;
 mod common;
 mod crash;
 mod csv;
