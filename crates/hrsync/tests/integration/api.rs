@@ -207,9 +207,11 @@ async fn operators_drive_a_mapping_from_plan_to_audit_through_the_api() {
         .local_addr()
         .unwrap()
         .port();
-    // The fixture's mapping is replaced by one created through the API below.
-    let text = std::fs::read_to_string(&fx.cfg_path).unwrap();
-    let text = text[..text.find("[[mapping]]").unwrap()].to_string()
+    // The fixture's mapping is switched off: the one that runs is created through the API.
+    let text = std::fs::read_to_string(&fx.cfg_path)
+        .unwrap()
+        .replace("name = \"staff\"\n", "name = \"staff\"\nenabled = false\n");
+    let text = text
         + &format!(
             r#"
 # The daemon and who may use its API (this comment must survive API edits).
@@ -248,7 +250,11 @@ groups = {{ viewer = ["cn=hrsync-viewers,{ops}"], operator = ["cn=hrsync-operato
         .await
         .is_err()
     {
-        assert!(waited < 150, "the daemon did not start");
+        assert!(
+            waited < 150 && daemon.try_wait().unwrap().is_none(),
+            "the daemon did not start: {}",
+            std::fs::read_to_string(fx.dir.path().join("serve.err")).unwrap_or_default()
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
         waited += 1;
     }
