@@ -67,6 +67,26 @@ async fn add_ops(ldap: &mut Ldap, ops: &str) {
     }
 }
 
+/// A receiver of webhook calls: each call's path and body; answers 201.
+async fn receiver() -> (
+    String,
+    std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>,
+) {
+    let seen: std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>> = Default::default();
+    let s = seen.clone();
+    let app = axum::Router::new().fallback(move |uri: axum::http::Uri, body: String| {
+        let s = s.clone();
+        async move {
+            s.lock().unwrap().push((uri.path().to_string(), body));
+            (axum::http::StatusCode::CREATED, "{\"received\":true}")
+        }
+    });
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(l, app).await });
+    (format!("http://{addr}"), seen)
+}
+
 /// A signed-in client: its cookie and CSRF token, or a bearer token.
 #[derive(Clone)]
 struct Who {
@@ -510,6 +530,113 @@ groups = {{ viewer = ["cn=hrsync-viewers,{ops}"], operator = ["cn=hrsync-operato
         (Some("alice"), Some("api")),
         "{v}"
     );
+
+    // An integration created by API, its secret sent write-only; its endpoint tested for real.
+    let etag = api.etag(&adam).await;
+    let base_url = {
+        let t = std::fs::read_to_string(&fx.cfg_path).unwrap();
+        let l = t
+            .lines()
+            .find(|l| l.starts_with("base_url"))
+            .unwrap()
+            .to_string();
+        l.split('"').nth(1).unwrap().to_string()
+    };
+    let (s, v, _) = api
+        .call_with(
+            Some(&adam),
+            Method::POST,
+            "/api/v1/integrations",
+            Some(json!({"name": "icehrm-b", "kind": "icehrm", "base_url": base_url, "token": {"secret": fx.token}, "page_size": 5})),
+            &[("if-match", etag)],
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    captured.push_str(&v.to_string());
+    let (s, v, _) = api
+        .call(
+            Some(&victor),
+            Method::GET,
+            "/api/v1/integrations/icehrm-b",
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["token"]["set"], true, "{v}");
+    captured.push_str(&v.to_string());
+    assert!(
+        !std::fs::read_to_string(&fx.cfg_path)
+            .unwrap()
+            .contains(&fx.token),
+        "the secret is not in the TOML"
+    );
+    let (s, v, _) = api
+        .call(
+            Some(&alice),
+            Method::POST,
+            "/api/v1/integrations/icehrm-b/endpoints/default/test",
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    captured.push_str(&v.to_string());
+    let fields = v["profile"]["fields"]
+        .as_object()
+        .unwrap_or_else(|| panic!("{v}"));
+    for f in ["employee_id", "first_name", "department.display"] {
+        assert!(
+            fields.contains_key(f),
+            "{f} missing from the field table: {:?}",
+            fields.keys().collect::<Vec<_>>()
+        );
+    }
+    // Preview one person: what `hrsync explain` shows.
+    let key = fx.emp_no(fx.active_ids()[0]);
+    let (s, v, _) = api
+        .call(
+            Some(&alice),
+            Method::POST,
+            "/api/v1/mappings/api-staff/preview",
+            Some(json!({"person": key})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let preview = v.to_string();
+    assert!(
+        preview.contains(&key) && preview.contains("departmentNumber"),
+        "{preview}"
+    );
+    assert_eq!(
+        v["plan"]["summary"], "nothing: the account already matches HR",
+        "{v}"
+    );
+    // A webhook created by API and tested on a chosen person against a local receiver.
+    let (hook_url, seen) = receiver().await;
+    let etag = api.etag(&adam).await;
+    let (s, v, _) = api
+        .call_with(
+            Some(&adam),
+            Method::POST,
+            "/api/v1/webhooks",
+            Some(json!({"name": "hello", "method": "POST", "url": format!("{hook_url}/people"), "message_type": "json", "body": "{\"mail\": \"{user.mail}\", \"dept\": \"{hr.department.display}\"}"})),
+            &[("if-match", etag)],
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let (s, v, _) = api
+        .call(
+            Some(&alice),
+            Method::POST,
+            "/api/v1/webhooks/hello/test",
+            Some(json!({"users": [key], "mapping": "api-staff"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert!(v.to_string().contains("201"), "the response is shown: {v}");
+    let got = seen.lock().unwrap().clone();
+    assert_eq!(got.len(), 1, "one call for the one person chosen");
+    assert!(got[0].0 == "/people" && got[0].1.contains('@'), "{got:?}");
+    captured.push_str(&v.to_string());
 
     // Restore the version before the mapping: the file is as it was, comments and all.
     let (_, v, _) = api
