@@ -2,10 +2,11 @@
 //! (the real binary) with `[directory] kind = "active_directory"` on the Samba DC and
 //! `[server.auth]` on the same DC (LDAPS, the DC's CA): AD accounts sign in with their
 //! sAMAccountName and get the role of their group (`member` / `memberOf`), an account in no
-//! role group, a disabled one and a wrong password are refused with their problem types; an
-//! admin adds an AD mapping by `POST /api/v1/mappings` (If-Match), the operator plans it, the
-//! admin approves, the operator applies it watching the server-sent events; the accounts are
-//! on the DC and the audit has them under the operator's sAMAccountName.
+//! role group, a disabled one and a wrong password are refused with their problem types (the
+//! daemon's log says what AD said); an admin adds an AD mapping by `POST /api/v1/mappings`
+//! (If-Match), the operator plans it, the admin approves, the operator applies it watching
+//! the server-sent events; the accounts are on the DC and the audit has them under the
+//! operator's sAMAccountName.
 //!
 //! Needs `HRSYNC_TEST_AD_*` (scripts/test.sh starts the DC); panics without it like the other
 //! AD tests.
@@ -137,7 +138,7 @@ groups = {{ viewer = ["cn=hrsync-viewers,ou=ops,{{OU}}"], operator = ["cn=hrsync
     let mut daemon = std::process::Command::new(env!("CARGO_BIN_EXE_hrsync"))
         .args(["serve", "-c"])
         .arg(&fx.cfg_path)
-        .env("RUST_LOG", "info")
+        .env("HRSYNC_LOG", "info")
         .stdout(std::fs::File::create(&log).unwrap())
         .stderr(std::fs::File::create(&err).unwrap())
         .spawn()
@@ -228,6 +229,20 @@ groups = {{ viewer = ["cn=hrsync-viewers,ou=ops,{{OU}}"], operator = ["cn=hrsync
         );
         assert!(who.is_none());
     }
+    // The client is not told why; the daemon's log says what AD said (its `data` sub-code).
+    let logged = daemon_log();
+    let refused = |user: &str| {
+        logged
+            .lines()
+            .filter(|l| l.contains("directory sign-in") && l.contains(&sam(user)))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert!(refused("dora").contains("account disabled"), "{logged}");
+    assert!(
+        refused("adam").contains("wrong user name or password"),
+        "{logged}"
+    );
 
     // An AD mapping by API: the operator may not add it; the admin does, with If-Match.
     let realm = env.realm.clone();
