@@ -237,7 +237,7 @@ groups = {{ viewer = ["cn=hrsync-viewers,{ops}"], operator = ["cn=hrsync-operato
     let mut daemon = std::process::Command::new(env!("CARGO_BIN_EXE_hrsync"))
         .args(["serve", "-c"])
         .arg(&fx.cfg_path)
-        .env("RUST_LOG", "info")
+        .env("HRSYNC_LOG", "info")
         .stdout(std::fs::File::create(&log).unwrap())
         .stderr(std::fs::File::create(fx.dir.path().join("serve.err")).unwrap())
         .spawn()
