@@ -153,7 +153,10 @@ async fn sign_in_on(
     match r.rc {
         0 => {}
         49 => {
-            tracing::info!(user = %name, dn = %dn, "directory sign-in: wrong password");
+            // The client only learns "invalid credentials"; the log says what the directory
+            // said (on AD a disabled, locked or expired account is also a 49).
+            let reason = refusal_reason(&r.text);
+            tracing::info!(user = %name, dn = %dn, reason, "directory sign-in: {reason}");
             return Err(AuthError::InvalidCredentials);
         }
         rc => {
@@ -182,6 +185,13 @@ async fn sign_in_on(
     }
     tracing::warn!(user = %name, dn = %dn, "directory sign-in: in none of the groups of [server.auth]");
     Err(AuthError::NotAnOperator { user: name })
+}
+
+/// Why a bind as the user was refused with invalidCredentials (49), for the log: Active
+/// Directory's `data NNN` sub-code when there is one (`account disabled`, `password expired`,
+/// …), else a wrong password.
+fn refusal_reason(text: &str) -> &'static str {
+    result_code::ad_hint(text).unwrap_or("wrong password")
 }
 
 /// The attribute's values (attribute names compare case-insensitively).
@@ -306,6 +316,24 @@ mod tests {
             Err(AuthError::TooLong)
         ));
         assert!(check_input("alice", &pw).is_ok());
+    }
+
+    #[test]
+    fn a_refused_bind_is_logged_with_the_reason_ad_gives() {
+        let ad = |code: &str| {
+            format!(
+                "80090308: LdapErr: DSID-0C09041C, comment: AcceptSecurityContext error, data {code}, v4563"
+            )
+        };
+        assert_eq!(refusal_reason(&ad("533")), "account disabled");
+        assert_eq!(refusal_reason(&ad("775")), "account locked out");
+        assert_eq!(
+            refusal_reason(&ad("773")),
+            "the user must change the password at the next logon"
+        );
+        assert_eq!(refusal_reason(&ad("52e")), "wrong user name or password");
+        // OpenLDAP says nothing more.
+        assert_eq!(refusal_reason(""), "wrong password");
     }
 
     #[tokio::test]

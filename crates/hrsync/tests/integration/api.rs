@@ -89,19 +89,19 @@ async fn receiver() -> (
 
 /// A signed-in client: its cookie and CSRF token, or a bearer token.
 #[derive(Clone)]
-struct Who {
-    cookie: Option<String>,
-    csrf: Option<String>,
-    bearer: Option<String>,
+pub(crate) struct Who {
+    pub(crate) cookie: Option<String>,
+    pub(crate) csrf: Option<String>,
+    pub(crate) bearer: Option<String>,
 }
 
-struct Api {
-    http: Client,
-    base: String,
+pub(crate) struct Api {
+    pub(crate) http: Client,
+    pub(crate) base: String,
 }
 
 impl Api {
-    async fn call(
+    pub(crate) async fn call(
         &self,
         who: Option<&Who>,
         method: Method,
@@ -111,7 +111,7 @@ impl Api {
         self.call_with(who, method, path, body, &[]).await
     }
 
-    async fn call_with(
+    pub(crate) async fn call_with(
         &self,
         who: Option<&Who>,
         method: Method,
@@ -145,7 +145,11 @@ impl Api {
         (status, v, headers)
     }
 
-    async fn sign_in(&self, user: &str, password: &str) -> (StatusCode, Option<Who>, Value) {
+    pub(crate) async fn sign_in(
+        &self,
+        user: &str,
+        password: &str,
+    ) -> (StatusCode, Option<Who>, Value) {
         let resp = self
             .http
             .post(format!("{}/api/v1/session", self.base))
@@ -167,7 +171,7 @@ impl Api {
         (status, who, v)
     }
 
-    async fn etag(&self, who: &Who) -> String {
+    pub(crate) async fn etag(&self, who: &Who) -> String {
         let (s, v, h) = self
             .call(Some(who), Method::GET, "/api/v1/config", None)
             .await;
@@ -176,7 +180,7 @@ impl Api {
     }
 
     /// The run's server-sent events until `finished`: their names and the last data.
-    async fn events(&self, who: &Who, run: i64) -> (Vec<String>, Value) {
+    pub(crate) async fn events(&self, who: &Who, run: i64) -> (Vec<String>, Value) {
         let mut resp = self
             .http
             .get(format!("{}/api/v1/runs/{run}/events", self.base))
@@ -253,7 +257,7 @@ groups = {{ viewer = ["cn=hrsync-viewers,{ops}"], operator = ["cn=hrsync-operato
     let mut daemon = std::process::Command::new(env!("CARGO_BIN_EXE_hrsync"))
         .args(["serve", "-c"])
         .arg(&fx.cfg_path)
-        .env("RUST_LOG", "info")
+        .env("HRSYNC_LOG", "info")
         .stdout(std::fs::File::create(&log).unwrap())
         .stderr(std::fs::File::create(fx.dir.path().join("serve.err")).unwrap())
         .spawn()

@@ -6,6 +6,7 @@
 mod actions;
 mod ad;
 mod api;
+mod api_ad;
 mod common;
 mod crash;
 mod csv;
