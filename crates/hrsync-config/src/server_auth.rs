@@ -299,6 +299,13 @@ impl Config {
         if let Some(a) = &s.auth {
             let settings = self.build_auth(a, false)?;
             self.auth_problems(a, &settings)?;
+            // Active Directory refuses anonymous searches (every sign-in would fail).
+            if self.raw.directory.kind == Dialect::ActiveDirectory && a.bind_dn.is_none() {
+                return Err(self.invalid(
+                    "server.auth.bind_dn",
+                    "Active Directory refuses anonymous searches, so no one could sign in: set bind_dn and bind_password (an account that may read users and groups)",
+                ));
+            }
         }
         Ok(())
     }
@@ -423,6 +430,27 @@ users_ou = "ou=people,dc=example,dc=com"
         assert_eq!(s.directory.user_attribute, "sAMAccountName");
         assert_eq!(s.sessions.idle, Duration::from_secs(300));
         assert_eq!(s.throttle.lockout, Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn sign_in_against_active_directory_needs_a_search_account() {
+        let ad = format!(
+            "{}\n[directory.passwords]\nfile = \"p.jsonl\"\n[server.auth]\ngroups = {{ viewer = [\"cn=v,dc=example,dc=com\"] }}\n",
+            BASE.replace("\"openldap\"", "\"active_directory\"")
+        );
+        let e = Config::parse(Path::new("/x/h.toml"), ad.clone())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("server.auth.bind_dn") && e.contains("anonymous"),
+            "{e}"
+        );
+        let with = ad.replace(
+            "[server.auth]\n",
+            "[server.auth]\nbind_dn = \"cn=search,dc=example,dc=com\"\nbind_password = { env = \"UNSET_HRSYNC_X\" }\n",
+        );
+        assert!(Config::parse(Path::new("/x/h.toml"), with).is_ok());
     }
 
     #[test]
