@@ -789,14 +789,16 @@ pub async fn serve(cfg: Config, listen: Option<String>) -> anyhow::Result<()> {
     let (reload_tx, mut reload_rx) = mpsc::unbounded_channel();
     let svc = Service::new(cfg)?;
     svc.set_reload(reload_tx.clone());
+    // The handlers are in place before anything is served: a SIGHUP sent as soon as the
+    // daemon answers reloads it (the default action would end it).
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     let mut running = start_service(svc, listener).await?;
     println!(
         "hrsync serve: listening on {}://{}",
         listen::scheme(&running.service.cfg),
         running.addr
     );
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     loop {
         let why = tokio::select! {
             _ = term.recv() => {
