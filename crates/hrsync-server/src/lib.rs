@@ -33,7 +33,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use chrono::{DateTime, Utc};
 use hrsync_config::Config;
-use hrsync_config::daemon::EventEndpoint;
+use hrsync_config::daemon::{EventEndpoint, RawAutomation};
 use hrsync_config::schedule;
 use hrsync_engine::locks::{owner_id, release_dead_locks};
 use hrsync_engine::{Mode, RunOptions, RunReport, Unattended};
@@ -81,6 +81,16 @@ pub struct TickResult {
     pub status: Option<String>,
     pub missed: u32,
     pub next: Option<DateTime<Utc>>,
+}
+
+/// What running one automation came to ([`Service::run_automation`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum AutomationRun {
+    /// Another run holds its lock (its owner, when known).
+    Refused { holder: Option<String> },
+    /// It ran: the run's id (None when the sync failed before it was recorded) and status
+    /// (`failed: …` when the sync failed).
+    Ran { run_id: Option<i64>, status: String },
 }
 
 /// The daemon's shared state.
@@ -292,61 +302,23 @@ impl Service {
             if due.missed > 0 {
                 tracing::warn!(automation = %a.name, missed = due.missed, "scheduled runs missed while hrsync was down; running once now");
             }
-            let stale = chrono::Duration::hours(STALE_LOCK_HOURS);
-            release_dead_locks(&mut store)?;
-            if !store.try_lock_automation(&a.name, &self.owner, now, stale)? {
-                let holder = store.automation(&a.name)?.and_then(|r| r.running_owner);
-                tracing::warn!(automation = %a.name, holder = ?holder, "overlapping run refused: the previous run of this automation is still running");
-                metrics::counter!("hrsync_automation_refused_total", "automation" => a.name.clone()).increment(1);
-                store.set_next_run(&a.name, due.next)?;
-                out.push(TickResult {
-                    automation: a.name.clone(),
-                    outcome: "refused".into(),
-                    run_id: None,
-                    status: None,
-                    missed: due.missed,
-                    next: due.next,
-                });
-                continue;
-            }
             drop(store);
-            let mode = if a.mode == "plan" {
-                Mode::Plan
-            } else {
-                Mode::Apply
+            let trigger = format!("schedule:{}", a.name);
+            let ran = self
+                .run_automation(a, &trigger, RunOptions::default(), now, due.next)
+                .await?;
+            let (outcome, run_id, status) = match ran {
+                AutomationRun::Refused { .. } => {
+                    self.store()?.set_next_run(&a.name, due.next)?;
+                    ("refused", None, None)
+                }
+                AutomationRun::Ran { run_id, status } => ("ran", run_id, Some(status)),
             };
-            if mode == Mode::Apply {
-                self.apply_approved(&a.mapping, &a.name, now).await;
-            }
-            let res = self
-                .sync(
-                    &a.mapping,
-                    mode,
-                    &format!("schedule:{}", a.name),
-                    RunOptions {
-                        full_fetch: a.fetch == "full",
-                        ..RunOptions::default()
-                    },
-                    now,
-                )
-                .await;
-            let (status, run_id) = match &res {
-                Ok(r) => (r.status.as_str().to_string(), Some(r.run_id)),
-                Err(e) => (
-                    format!(
-                        "failed: {}",
-                        hrsync_model::text::clip_message(&e.to_string())
-                    ),
-                    None,
-                ),
-            };
-            let mut store = self.store()?;
-            store.finish_automation(&a.name, &status, run_id, now, Utc::now(), due.next)?;
             out.push(TickResult {
                 automation: a.name.clone(),
-                outcome: "ran".into(),
+                outcome: outcome.into(),
                 run_id,
-                status: Some(status),
+                status,
                 missed: due.missed,
                 next: due.next,
             });
@@ -354,9 +326,68 @@ impl Service {
         Ok(out)
     }
 
+    /// Runs one automation once, as the scheduler does when it is due (and as "run now" of
+    /// the API does): takes its lock row (refused while another run holds it), applies the
+    /// mapping's approved saved plans first when it applies (`auto_apply`), runs the sync
+    /// (`opts` with the automation's fetch), and stores its status and `next` as its next run,
+    /// releasing the lock.
+    pub(crate) async fn run_automation(
+        &self,
+        a: &RawAutomation,
+        trigger: &str,
+        opts: RunOptions,
+        now: DateTime<Utc>,
+        next: Option<DateTime<Utc>>,
+    ) -> anyhow::Result<AutomationRun> {
+        let stale = chrono::Duration::hours(STALE_LOCK_HOURS);
+        let mut store = self.store()?;
+        release_dead_locks(&mut store)?;
+        if !store.try_lock_automation(&a.name, &self.owner, now, stale)? {
+            let holder = store.automation(&a.name)?.and_then(|r| r.running_owner);
+            tracing::warn!(automation = %a.name, holder = ?holder, "overlapping run refused: the previous run of this automation is still running");
+            metrics::counter!("hrsync_automation_refused_total", "automation" => a.name.clone())
+                .increment(1);
+            return Ok(AutomationRun::Refused { holder });
+        }
+        drop(store);
+        let mode = if a.mode == "plan" {
+            Mode::Plan
+        } else {
+            Mode::Apply
+        };
+        if mode == Mode::Apply {
+            self.apply_approved(&a.mapping, trigger, opts.operator.clone(), now)
+                .await;
+        }
+        let opts = RunOptions {
+            full_fetch: a.fetch == "full",
+            ..opts
+        };
+        let res = self.sync(&a.mapping, mode, trigger, opts, now).await;
+        let (status, run_id) = match &res {
+            Ok(r) => (r.status.as_str().to_string(), Some(r.run_id)),
+            Err(e) => (
+                format!(
+                    "failed: {}",
+                    hrsync_model::text::clip_message(&e.to_string())
+                ),
+                None,
+            ),
+        };
+        let mut store = self.store()?;
+        store.finish_automation(&a.name, &status, run_id, now, Utc::now(), next)?;
+        Ok(AutomationRun::Ran { run_id, status })
+    }
+
     /// Applies the approved changes of the mapping's saved plans (`auto_apply = true`) before
     /// its scheduled run; a failure is logged and leaves them for the next run.
-    async fn apply_approved(&self, mapping: &str, automation: &str, now: DateTime<Utc>) {
+    async fn apply_approved(
+        &self,
+        mapping: &str,
+        trigger: &str,
+        operator: Option<String>,
+        now: DateTime<Utc>,
+    ) {
         let approved = self.store().and_then(|store| {
             let job = self.cfg.job(mapping)?;
             Ok(hrsync_engine::plans::approval::approved_to_apply(
@@ -374,10 +405,10 @@ impl Service {
             let id = saved.id;
             let opts = RunOptions {
                 saved: Some(Arc::new(saved)),
+                operator: operator.clone(),
                 ..RunOptions::default()
             };
-            let trigger = format!("schedule:{automation}");
-            if let Err(e) = self.sync(mapping, Mode::Apply, &trigger, opts, now).await {
+            if let Err(e) = self.sync(mapping, Mode::Apply, trigger, opts, now).await {
                 tracing::error!(mapping, plan = id, "approved changes not applied: {e:#}");
             }
         }
@@ -758,14 +789,16 @@ pub async fn serve(cfg: Config, listen: Option<String>) -> anyhow::Result<()> {
     let (reload_tx, mut reload_rx) = mpsc::unbounded_channel();
     let svc = Service::new(cfg)?;
     svc.set_reload(reload_tx.clone());
+    // The handlers are in place before anything is served: a SIGHUP sent as soon as the
+    // daemon answers reloads it (the default action would end it).
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     let mut running = start_service(svc, listener).await?;
     println!(
         "hrsync serve: listening on {}://{}",
         listen::scheme(&running.service.cfg),
         running.addr
     );
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     loop {
         let why = tokio::select! {
             _ = term.recv() => {

@@ -664,6 +664,64 @@ pub async fn hr_record(
     Ok(found)
 }
 
+/// One person an on-demand orchestration was queued for.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct Queued {
+    /// The instance (the outbox id).
+    pub id: i64,
+    /// The person's HR primary key.
+    pub hr_key: String,
+    /// Their account, when the mapping links one (else empty: the steps find it).
+    pub dn: String,
+}
+
+/// Queues template `template` (event `manual`) for `users` (HR keys) and every keyed member
+/// of `groups` (DNs), each once, with the links of `mapping` (`hrsync orchestrate run`,
+/// `POST /api/v1/orchestrations/{name}/run`). The directory is read only to expand groups;
+/// the steps run on the orchestration worker.
+pub async fn enqueue_for(
+    cfg: &Config,
+    template: &str,
+    mapping: &str,
+    users: Vec<String>,
+    groups: &[String],
+) -> anyhow::Result<Vec<Queued>> {
+    if !cfg.raw.orchestrations.iter().any(|o| o.name == template) {
+        anyhow::bail!("no [[orchestration]] named {template:?}");
+    }
+    let users = if groups.is_empty() {
+        crate::webhook_test::once_each(users)
+    } else {
+        let job = cfg.job(mapping)?;
+        let dir = Directory::connect(job.directory.clone()).await?;
+        let mut users = users;
+        let mut failed = None;
+        for g in groups {
+            match dir.group_member_keys(g).await {
+                Ok(keys) => users.extend(keys),
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
+        }
+        dir.close().await;
+        if let Some(e) = failed {
+            return Err(e.into());
+        }
+        crate::webhook_test::once_each(users)
+    };
+    let mut store = Store::open(&cfg.state_path())?;
+    let links = store.links(mapping)?;
+    let mut out = Vec::new();
+    for u in users {
+        let dn = links.get(&u).map(|l| l.dn.clone()).unwrap_or_default();
+        let id = store.enqueue(template, mapping, &u, &dn, "manual", Utc::now())?;
+        out.push(Queued { id, hr_key: u, dn });
+    }
+    Ok(out)
+}
+
 /// Compiles every `[[webhook]]` with the credentials of its `auth` integration.
 pub fn compile_hooks(cfg: &Config) -> anyhow::Result<BTreeMap<String, Hook>> {
     let mut out = BTreeMap::new();

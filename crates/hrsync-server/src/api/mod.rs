@@ -29,6 +29,7 @@ mod resource_routes;
 mod resources;
 #[cfg(test)]
 mod resources_tests;
+mod run_now;
 pub(crate) mod runs;
 mod session;
 mod tokens;
@@ -140,6 +141,9 @@ fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(actions::pause))
         .routes(routes!(actions::resume))
         .routes(routes!(actions::test_webhook))
+        .routes(routes!(run_now::run_automation))
+        .routes(routes!(run_now::orphans))
+        .routes(routes!(run_now::run_orchestration))
         .routes(routes!(
             resource_routes::integrations::list,
             resource_routes::integrations::create

@@ -38,9 +38,31 @@ pub(crate) struct Live {
     cancel: CancelToken,
     /// What happened so far (the latest `applying` only), for late watchers.
     history: Mutex<Vec<RunEvent>>,
+    /// The orphans an orphans run found, once it is over.
+    orphans: Mutex<Option<OrphanList>>,
 }
 
 impl Live {
+    pub(crate) fn new(sink: EventSink, cancel: CancelToken) -> Live {
+        Live {
+            sink,
+            cancel,
+            history: Mutex::new(Vec::new()),
+            orphans: Mutex::new(None),
+        }
+    }
+
+    fn orphans(&self) -> Option<OrphanList> {
+        self.orphans
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn set_orphans(&self, o: OrphanList) {
+        *self.orphans.lock().unwrap_or_else(|p| p.into_inner()) = Some(o);
+    }
+
     fn record(&self, e: &RunEvent) {
         let mut h = self.history.lock().unwrap_or_else(|p| p.into_inner());
         if matches!(e, RunEvent::Applying { .. })
@@ -65,11 +87,44 @@ impl Live {
     }
 }
 
+/// What a run started through the API is.
+pub(crate) enum RunWhat {
+    /// A plan or an apply of a mapping.
+    Mapping { mapping: String, mode: Mode },
+    /// A plan of a mapping, its orphans kept for `GET /api/v1/runs/{id}`.
+    Orphans { mapping: String },
+    /// A configured automation, run now as the scheduler runs it.
+    Automation { name: String },
+}
+
 /// A run to start on the run thread.
 pub(crate) struct RunRequest {
-    pub mapping: String,
-    pub mode: Mode,
+    pub what: RunWhat,
     pub opts: RunOptions,
+    /// Where the run's outcome is kept for its watchers.
+    pub live: Arc<Live>,
+}
+
+/// The `status` of the `finished` event of an automation run refused because another run
+/// holds its lock.
+pub(crate) const REFUSED: &str = "refused";
+
+/// A mapping's orphans, found by a plan run (`POST /api/v1/mappings/{name}/orphans`).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct OrphanList {
+    pub mapping: String,
+    /// Whether the HR fetch was complete: without it orphans cannot be told apart from people
+    /// HR did not send, and the list is empty.
+    pub complete: bool,
+    /// Whether the mapping owns accounts at all (its `actions` create or adopt them); one that
+    /// only modifies accounts it finds has no orphans.
+    pub owns_accounts: bool,
+    /// The directory attribute the key is read from.
+    pub key_attribute: String,
+    /// Accounts that carry a key this mapping's HR does not have and that it never created
+    /// or adopted: listed, never changed.
+    #[schema(value_type = Vec<Object>)]
+    pub orphans: Vec<hrsync_model::Orphan>,
 }
 
 /// The runs the API started (by run id), and the way to the run thread.
@@ -133,17 +188,18 @@ pub(crate) async fn serve_requests(
         let svc = svc.clone();
         running.push(tokio::task::spawn_local(async move {
             let sink = req.opts.events.clone();
-            let res = svc
-                .sync(&req.mapping, req.mode, "api", req.opts, Utc::now())
-                .await;
+            let failed = match run_one(&svc, req).await {
+                Ok(()) => None,
+                Err(e) => Some(("failed", format!("{e:#}"))),
+            };
             // A run that failed before it was recorded still ends its watchers' wait.
-            if let (Err(e), Some(sink)) = (res, sink) {
+            if let (Some((status, e)), Some(sink)) = (failed, sink) {
                 sink.send(RunEvent::Finished {
-                    status: "failed",
+                    status,
                     applied_ok: 0,
                     applied_failed: 0,
                     not_attempted: 0,
-                    error: Some(hrsync_model::text::clip_message(&format!("{e:#}")).into_owned()),
+                    error: Some(hrsync_model::text::clip_message(&e).into_owned()),
                     cancelled_by: None,
                 });
             }
@@ -152,6 +208,97 @@ pub(crate) async fn serve_requests(
     for h in running {
         let _ = h.await;
     }
+}
+
+/// One request on the run thread. An automation refused (its lock is held) ends with a
+/// `finished` event of status [`REFUSED`].
+async fn run_one(svc: &Service, req: RunRequest) -> anyhow::Result<()> {
+    let now = Utc::now();
+    match req.what {
+        RunWhat::Mapping { mapping, mode } => {
+            svc.sync(&mapping, mode, "api", req.opts, now).await?;
+        }
+        RunWhat::Orphans { mapping } => {
+            let job = svc.cfg.job(&mapping)?;
+            // The run's `finished` is held back until its orphans are kept: a client that saw
+            // it finds them.
+            let (inner, mut rx) = EventSink::channel(CHANNEL);
+            let outer = req.opts.events.clone();
+            let forward = tokio::task::spawn_local(async move {
+                while let Some(e) = next_event(&mut rx).await {
+                    if matches!(e, RunEvent::Finished { .. }) {
+                        return Some(e);
+                    }
+                    if let Some(o) = &outer {
+                        o.send(e);
+                    }
+                }
+                None
+            });
+            let outer = req.opts.events.clone();
+            let opts = RunOptions {
+                events: Some(inner),
+                ..req.opts
+            };
+            let res = svc.sync(&mapping, Mode::Plan, "api", opts, now).await;
+            if let Ok(r) = &res {
+                req.live.set_orphans(OrphanList {
+                    mapping,
+                    complete: r.plan.fetch.complete,
+                    owns_accounts: job.actions.owns(),
+                    key_attribute: job.directory.key_attribute.clone(),
+                    orphans: r.plan.orphans.clone(),
+                });
+            }
+            if let (Ok(Some(fin)), Some(o)) = (forward.await, outer) {
+                o.send(fin);
+            }
+            res?;
+        }
+        RunWhat::Automation { name } => {
+            let a = svc
+                .cfg
+                .raw
+                .automations
+                .iter()
+                .find(|a| a.name == name)
+                .ok_or_else(|| anyhow::anyhow!("no automation named {name:?}"))?;
+            // Its next run stays the scheduler's: the stored one, or the schedule's next.
+            let stored = svc.store()?.automation(&name)?.and_then(|r| r.next_run);
+            let cron = hrsync_config::schedule::parse(&a.schedule).map_err(anyhow::Error::msg)?;
+            let next = stored
+                .filter(|t| *t > now)
+                .or_else(|| hrsync_config::schedule::next_after(&cron, now));
+            let sink = req.opts.events.clone();
+            let trigger = format!("api:{name}");
+            let ran = svc.run_automation(a, &trigger, req.opts, now, next).await?;
+            match ran {
+                crate::AutomationRun::Refused { holder } => {
+                    if let Some(sink) = sink {
+                        sink.send(RunEvent::Finished {
+                            status: REFUSED,
+                            applied_ok: 0,
+                            applied_failed: 0,
+                            not_attempted: 0,
+                            error: Some(format!(
+                                "a run of automation {name:?} is in progress{}",
+                                holder
+                                    .map(|h| format!(" (held by {h})"))
+                                    .unwrap_or_default()
+                            )),
+                            cancelled_by: None,
+                        });
+                    }
+                }
+                crate::AutomationRun::Ran {
+                    run_id: None,
+                    status,
+                } => anyhow::bail!("{}", status.strip_prefix("failed: ").unwrap_or(&status)),
+                crate::AutomationRun::Ran { .. } => {}
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A run to start.
@@ -235,63 +382,20 @@ pub async fn start(
         }
         None => None,
     };
-    let (sink, mut rx) = EventSink::channel(CHANNEL);
-    let cancel = CancelToken::new();
     let opts = RunOptions {
         accept_record_drop: req.accept_record_drop,
         full_fetch: req.full_fetch,
         save: req.save,
         saved,
         operator: Some(p.audit_name()),
-        events: Some(sink.clone()),
-        cancel: Some(cancel.clone()),
         trigger: hrsync_state::Trigger::Api,
         ..RunOptions::default()
     };
-    let live = Arc::new(Live {
-        sink: sink.clone(),
-        cancel,
-        history: Mutex::new(Vec::new()),
-    });
-    st.svc
-        .api_runs
-        .tx
-        .send(RunRequest {
-            mapping: req.mapping.clone(),
-            mode,
-            opts,
-        })
-        .map_err(|_| Problem::internal("the run thread is gone (the daemon is stopping)"))?;
-    // The run's id comes with its first event.
-    let first = tokio::time::timeout(START_TIMEOUT, next_event(&mut rx))
-        .await
-        .map_err(|_| Problem::internal("the run was not recorded within a minute"))?;
-    let run_id = match first {
-        Some(RunEvent::Started { run_id, .. }) => run_id,
-        Some(RunEvent::Finished { error, .. }) => {
-            return Err(Problem::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "run-failed",
-                error.unwrap_or_else(|| "the run failed before it started".into()),
-            ));
-        }
-        _ => return Err(Problem::internal("the run ended before it was recorded")),
-    };
-    live.record(&RunEvent::Started {
-        run_id,
+    let what = RunWhat::Mapping {
         mapping: req.mapping.clone(),
-        mode: if mode == Mode::Plan { "plan" } else { "apply" },
-    });
-    st.svc.api_runs.insert(run_id, live.clone());
-    // Keeps the run's history for late watchers, until it finishes.
-    tokio::spawn(async move {
-        while let Some(e) = next_event(&mut rx).await {
-            live.record(&e);
-            if matches!(e, RunEvent::Finished { .. }) {
-                break;
-            }
-        }
-    });
+        mode,
+    };
+    let (run_id, _) = launch(&st, what, opts).await?;
     let mut resp = (
         StatusCode::ACCEPTED,
         Json(Started {
@@ -308,6 +412,71 @@ pub async fn start(
         req.mode, req.mapping
     )));
     Ok(resp)
+}
+
+/// Sends a run to the run thread (with an event sink and a cancel token of its own) and
+/// answers once it is recorded: its id and mode. A run that failed before it was recorded is
+/// a 422; an automation whose lock another run holds, a 409.
+pub(crate) async fn launch(
+    st: &ApiState,
+    what: RunWhat,
+    opts: RunOptions,
+) -> Result<(i64, &'static str), Problem> {
+    let (sink, mut rx) = EventSink::channel(CHANNEL);
+    let cancel = CancelToken::new();
+    let opts = RunOptions {
+        events: Some(sink.clone()),
+        cancel: Some(cancel.clone()),
+        ..opts
+    };
+    let live = Arc::new(Live::new(sink, cancel));
+    st.svc
+        .api_runs
+        .tx
+        .send(RunRequest {
+            what,
+            opts,
+            live: live.clone(),
+        })
+        .map_err(|_| Problem::internal("the run thread is gone (the daemon is stopping)"))?;
+    // The run's id comes with its first event.
+    let first = tokio::time::timeout(START_TIMEOUT, next_event(&mut rx))
+        .await
+        .map_err(|_| Problem::internal("the run was not recorded within a minute"))?;
+    let (run_id, mode) = match &first {
+        Some(RunEvent::Started { run_id, mode, .. }) => (*run_id, *mode),
+        Some(RunEvent::Finished { status, error, .. }) if *status == REFUSED => {
+            return Err(Problem::conflict(
+                error
+                    .clone()
+                    .unwrap_or_else(|| "another run holds the lock".into()),
+            ));
+        }
+        Some(RunEvent::Finished { error, .. }) => {
+            return Err(Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "run-failed",
+                error
+                    .clone()
+                    .unwrap_or_else(|| "the run failed before it started".into()),
+            ));
+        }
+        _ => return Err(Problem::internal("the run ended before it was recorded")),
+    };
+    if let Some(e) = &first {
+        live.record(e);
+    }
+    st.svc.api_runs.insert(run_id, live.clone());
+    // Keeps the run's history for late watchers, until it finishes.
+    tokio::spawn(async move {
+        while let Some(e) = next_event(&mut rx).await {
+            live.record(&e);
+            if matches!(e, RunEvent::Finished { .. }) {
+                break;
+            }
+        }
+    });
+    Ok((run_id, mode))
 }
 
 fn load_saved(
@@ -365,6 +534,10 @@ pub struct RunView {
     /// `planned`, the latest `applying`, `finished`).
     #[schema(value_type = Vec<Object>)]
     pub progress: Vec<RunEvent>,
+    /// For an orphans run (`POST /api/v1/mappings/{name}/orphans`) this daemon ran: the
+    /// orphans it found, once it is over.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub orphans: Option<OrphanList>,
 }
 
 /// A run: its stored state and, while it runs here, its progress.
@@ -393,13 +566,14 @@ pub async fn get(
             .ok_or_else(|| Problem::not_found(format!("no run {id}")))
     })
     .await?;
-    let progress = st
-        .svc
-        .api_runs
-        .get(id)
-        .map(|l| l.history())
-        .unwrap_or_default();
-    Ok(Json(RunView { run, progress }))
+    let live = st.svc.api_runs.get(id);
+    let progress = live.as_ref().map(|l| l.history()).unwrap_or_default();
+    let orphans = live.and_then(|l| l.orphans());
+    Ok(Json(RunView {
+        run,
+        progress,
+        orphans,
+    }))
 }
 
 /// A run's progress as server-sent events: each event's name is its kind (`started`,

@@ -91,26 +91,6 @@ pub(crate) enum OrchestrateCmd {
     },
 }
 
-/// The people a command is for: the given keys, then every keyed member of the given groups,
-/// each once, in that order.
-async fn people(
-    dir: &hrsync_directory::Directory,
-    mut users: Vec<String>,
-    groups: &[String],
-) -> Result<Vec<String>> {
-    for g in groups {
-        users.extend(dir.group_member_keys(g).await?);
-    }
-    Ok(once_each(users))
-}
-
-/// Drops repeated keys, keeping the first of each.
-fn once_each(mut users: Vec<String>) -> Vec<String> {
-    let mut seen = std::collections::HashSet::new();
-    users.retain(|u| seen.insert(u.clone()));
-    users
-}
-
 pub(crate) async fn webhook(cmd: WebhookCmd) -> Result<i32> {
     let WebhookCmd::Test {
         common,
@@ -168,23 +148,11 @@ pub(crate) async fn orchestrate(cmd: OrchestrateCmd) -> Result<i32> {
                 (Some(m), _) => m.clone(),
                 (None, m) => crate::one_mapping(&cfg, m)?,
             };
-            // The directory is read only to expand groups (the steps connect on their own).
-            let users = if groups.is_empty() {
-                once_each(users)
-            } else {
-                let job = cfg.job(&mapping)?;
-                let dir = hrsync_directory::Directory::connect(job.directory.clone()).await?;
-                let p = people(&dir, users, &groups).await?;
-                dir.close().await;
-                p
-            };
+            let queued =
+                hrsync_server::orchestrate::enqueue_for(&cfg, &template, &mapping, users, &groups)
+                    .await?;
+            let ids: Vec<i64> = queued.iter().map(|q| q.id).collect();
             let mut store = Store::open(&cfg.state_path())?;
-            let links = store.links(&mapping)?;
-            let mut ids = Vec::new();
-            for u in &users {
-                let dn = links.get(u).map(|l| l.dn.clone()).unwrap_or_default();
-                ids.push(store.enqueue(&template, &mapping, u, &dn, "manual", Utc::now())?);
-            }
             let worker = hrsync_server::orchestrate::Worker::new(cfg.clone())?;
             worker.run_due(&mut store).await?;
             let mut code = 0;
