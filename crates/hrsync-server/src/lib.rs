@@ -749,9 +749,18 @@ pub async fn start_service(
         ),
         None => axum::Router::new().route("/api/v1/{*rest}", axum::routing::any(api_off)),
     };
+    // With the API on, nothing but /healthz (and the signed event endpoints) answers without
+    // a session or a token: /metrics wants one too (a viewer token for a Prometheus scraper).
+    let metrics = match &service.auth {
+        Some(auth) => axum::routing::get(metrics_text).layer(axum::middleware::from_fn_with_state(
+            auth.clone(),
+            hrsync_auth::http::require_auth,
+        )),
+        None => axum::routing::get(metrics_text),
+    };
     let app = axum::Router::new()
         .route("/healthz", axum::routing::get(healthz))
-        .route("/metrics", axum::routing::get(metrics_text))
+        .route("/metrics", metrics)
         .route("/events/{name}", axum::routing::post(event))
         .with_state(service.clone())
         .merge(api)
