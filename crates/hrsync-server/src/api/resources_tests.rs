@@ -521,3 +521,96 @@ async fn a_csv_endpoint_is_tested_for_real() {
     assert_eq!(t["fetch"]["complete"], true);
     assert!(t["profile"]["fields"]["name"].is_object(), "{t}");
 }
+
+#[tokio::test]
+async fn an_endpoint_of_an_integration_is_added_read_replaced_and_removed() {
+    let api = Api::start(BASE).await;
+    // A custom REST integration with its first endpoint, the token sent write-only.
+    let acme = json!({
+        "name": "acme", "kind": "rest", "base_url": "http://127.0.0.1:9/api",
+        "token": {"secret": "acme-token-value-123"},
+        "endpoint": [{"name": "employees", "path": "/employees", "records": "$.items[*]", "key": "id"}]
+    });
+    let (s, _, r) = api
+        .send(
+            "POST",
+            "/api/v1/integrations",
+            Some(&api.hash().await),
+            Some(acme),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    // "+ Add API endpoint".
+    let details = json!({"name": "details", "path": "/employees/{employeeId}", "key": "employee_id",
+        "for_each": {"endpoint": "employees", "field": "id", "as": "employeeId"}});
+    let (s, _, r) = api
+        .send(
+            "POST",
+            "/api/v1/integrations/acme/endpoints",
+            Some(&api.hash().await),
+            Some(details),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    let (s, _, list) = api
+        .send("GET", "/api/v1/integrations/acme/endpoints", None, None)
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let names: Vec<&str> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["name"].as_str())
+        .collect();
+    assert_eq!(names, ["employees", "details"], "{list}");
+    // Replaced: the path changes in the file.
+    let (s, _, r) = api
+        .send(
+            "PUT",
+            "/api/v1/integrations/acme/endpoints/details",
+            Some(&api.hash().await),
+            Some(
+                json!({"name": "details", "path": "/people/{employeeId}", "key": "employee_id",
+                "for_each": {"endpoint": "employees", "field": "id", "as": "employeeId"}}),
+            ),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    assert!(api.text().contains("/people/{employeeId}"));
+    let (s, _, one) = api
+        .send(
+            "GET",
+            "/api/v1/integrations/acme/endpoints/details",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(
+        (s, one["path"].as_str()),
+        (StatusCode::OK, Some("/people/{employeeId}")),
+        "{one}"
+    );
+    // Removed.
+    let (s, _, r) = api
+        .send(
+            "DELETE",
+            "/api/v1/integrations/acme/endpoints/details",
+            Some(&api.hash().await),
+            None,
+        )
+        .await;
+    assert!(s.is_success(), "{s} {r}");
+    let (s, _, _) = api
+        .send(
+            "GET",
+            "/api/v1/integrations/acme/endpoints/details",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert!(
+        !api.text().contains("acme-token-value-123"),
+        "the token never enters the file"
+    );
+}

@@ -685,9 +685,18 @@ groups = {{ viewer = ["cn=hrsync-viewers,{ops}"], operator = ["cn=hrsync-operato
     captured.push_str(&reqs);
 
     // A state-changing request of a session without its CSRF token is refused, over the wire.
-    let no_csrf = Who { cookie: adam.cookie.clone(), csrf: None, bearer: None };
+    let no_csrf = Who {
+        cookie: adam.cookie.clone(),
+        csrf: None,
+        bearer: None,
+    };
     let (s, v, _) = api
-        .call(Some(&no_csrf), Method::POST, "/api/v1/tokens", Some(json!({"name": "forged", "role": "admin"})))
+        .call(
+            Some(&no_csrf),
+            Method::POST,
+            "/api/v1/tokens",
+            Some(json!({"name": "forged", "role": "admin"})),
+        )
         .await;
     assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
     assert!(v["type"].as_str().unwrap_or("").contains("csrf"), "{v}");
@@ -704,7 +713,10 @@ groups = {{ viewer = ["cn=hrsync-viewers,{ops}"], operator = ["cn=hrsync-operato
     };
     assert_eq!(get("/healthz", None).await, StatusCode::OK);
     assert_eq!(get("/metrics", None).await, StatusCode::UNAUTHORIZED);
-    assert_eq!(get("/metrics", Some(viewer_token.clone())).await, StatusCode::OK);
+    assert_eq!(
+        get("/metrics", Some(viewer_token.clone())).await,
+        StatusCode::OK
+    );
     assert_eq!(get("/api/v1/session", None).await, StatusCode::UNAUTHORIZED);
 
     // A stolen cookie stops working at sign-out.
