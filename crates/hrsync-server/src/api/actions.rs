@@ -30,13 +30,6 @@ async fn load(st: &ApiState) -> Result<Arc<Config>, Problem> {
     .await
 }
 
-/// Runs a future that holds the state database (not `Send`) on a blocking thread.
-async fn on_blocking_thread<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, Problem> + Send + 'static,
-) -> Result<T, Problem> {
-    blocking(f).await
-}
-
 /// Calls an HR endpoint for real (as `hrsync endpoint test` does): the request (secrets
 /// redacted), whether the fetch was complete, records, pages, time, and each field's types,
 /// fill count and samples (sensitive ones masked).
@@ -124,7 +117,7 @@ pub async fn preview(
         return Err(Problem::not_found(format!("no mapping named {name:?}")));
     }
     let handle = tokio::runtime::Handle::current();
-    let e = on_blocking_thread(move || {
+    let e = blocking(move || {
         let job = cfg.job(&name).map_err(|e| {
             Problem::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -370,7 +363,7 @@ pub async fn test_webhook(
     };
     let handle = tokio::runtime::Handle::current();
     let n = name.clone();
-    let tests = on_blocking_thread(move || {
+    let tests = blocking(move || {
         handle
             .block_on(crate::webhook_test::test(
                 &cfg,

@@ -2,7 +2,7 @@
 //! (`GET /api/v1/audit`), runs (`GET /api/v1/runs`) and one person's page
 //! (`GET /api/v1/people/{mapping}/{key}`).
 
-use super::paging::{Page, PageQuery};
+use super::paging::{Page, PageQuery, nonempty};
 use super::problem::Problem;
 use super::{ApiState, blocking};
 use axum::Json;
@@ -93,10 +93,6 @@ fn result_filter(result: Option<&str>) -> Result<Option<bool>, Problem> {
             "result={other:?}: use result=ok or result=failed"
         ))),
     }
-}
-
-fn nonempty(s: &Option<String>) -> Option<&str> {
-    s.as_deref().filter(|s| !s.is_empty())
 }
 
 /// The audit of directory changes, newest first.

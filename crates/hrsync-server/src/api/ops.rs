@@ -3,7 +3,7 @@
 //! people hrsync would not match alone (`hrsync review list|adopt|new|reopen`).
 
 use super::audit::OutboxView;
-use super::paging::{Page, PageQuery};
+use super::paging::{Page, PageQuery, nonempty};
 use super::problem::Problem;
 use super::record::Changed;
 use super::{ApiState, blocking};
@@ -15,10 +15,6 @@ use chrono::Utc;
 use hrsync_auth::http::{AsOperator, AsViewer};
 use hrsync_state::{Cancelled, DeliveryRow, ReviewRow};
 use serde::{Deserialize, Serialize};
-
-fn nonempty(s: &Option<String>) -> Option<&str> {
-    s.as_deref().filter(|s| !s.is_empty())
-}
 
 /// Filters of `GET /api/v1/outbox`.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]

@@ -80,6 +80,11 @@ impl<T> Page<T> {
     }
 }
 
+/// A list filter from the query string: absent and empty (`?mapping=`) both mean "any".
+pub(crate) fn nonempty(s: &Option<String>) -> Option<&str> {
+    s.as_deref().filter(|s| !s.is_empty())
+}
+
 fn encode(id: i64) -> String {
     format!("c{id:x}")
 }

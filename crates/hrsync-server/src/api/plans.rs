@@ -4,7 +4,7 @@
 //! `POST /api/v1/plans/{id}/approve|reject` (operator; under `approval.four_eyes` the operator
 //! who made the plan cannot decide on it).
 
-use super::paging::{Page, PageQuery};
+use super::paging::{Page, PageQuery, nonempty};
 use super::problem::Problem;
 use super::record::Changed;
 use super::{ApiState, blocking};
@@ -17,10 +17,6 @@ use hrsync_auth::http::{AsOperator, AsViewer};
 use hrsync_engine::plans::{self, PlanError, SavedPlan, approval};
 use hrsync_state::{SavedPlanRow, Store};
 use serde::{Deserialize, Serialize};
-
-fn nonempty(s: &Option<String>) -> Option<&str> {
-    s.as_deref().filter(|s| !s.is_empty())
-}
 
 fn plan_problem(e: PlanError) -> Problem {
     match e {

@@ -81,9 +81,14 @@ impl Live {
     }
 
     fn finished(&self) -> bool {
-        self.history()
-            .iter()
-            .any(|e| matches!(e, RunEvent::Finished { .. }))
+        // `finished` is the last event recorded: no need to copy the history to see it.
+        matches!(
+            self.history
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .last(),
+            Some(RunEvent::Finished { .. })
+        )
     }
 }
 

@@ -171,6 +171,70 @@ impl Api {
         (status, who, v)
     }
 
+    /// Starts `hrsync serve -c cfg` listening on `port` (its output in `dir`/serve.log and
+    /// serve.err) and waits until it answers `/healthz`.
+    pub(crate) async fn serve(
+        dir: &std::path::Path,
+        cfg: &std::path::Path,
+        port: u16,
+    ) -> (std::process::Child, Api) {
+        let err = dir.join("serve.err");
+        let mut daemon = std::process::Command::new(env!("CARGO_BIN_EXE_hrsync"))
+            .args(["serve", "-c"])
+            .arg(cfg)
+            .env("HRSYNC_LOG", "info")
+            .stdout(std::fs::File::create(dir.join("serve.log")).unwrap())
+            .stderr(std::fs::File::create(&err).unwrap())
+            .spawn()
+            .unwrap();
+        let api = Api {
+            http: Client::new(),
+            base: format!("http://127.0.0.1:{port}"),
+        };
+        let mut waited = 0;
+        while api
+            .http
+            .get(format!("{}/healthz", api.base))
+            .send()
+            .await
+            .is_err()
+        {
+            assert!(
+                waited < 150 && daemon.try_wait().unwrap().is_none(),
+                "the daemon did not start: {}",
+                std::fs::read_to_string(&err).unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            waited += 1;
+        }
+        (daemon, api)
+    }
+
+    /// Starts a saved plan of `mapping` as `who` once the daemon has reloaded the config that
+    /// added it (a 404 until then): the run id.
+    pub(crate) async fn plan_once_loaded(&self, who: &Who, mapping: &str) -> i64 {
+        let mut waited = 0;
+        loop {
+            let (s, v, _) = self
+                .call(
+                    Some(who),
+                    Method::POST,
+                    "/api/v1/runs",
+                    Some(json!({"mapping": mapping, "mode": "plan", "save": true})),
+                )
+                .await;
+            if s == StatusCode::ACCEPTED {
+                return v["run_id"].as_i64().unwrap();
+            }
+            assert!(
+                waited < 100,
+                "the new mapping never became runnable: {s} {v}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            waited += 1;
+        }
+    }
+
     pub(crate) async fn etag(&self, who: &Who) -> String {
         let (s, v, h) = self
             .call(Some(who), Method::GET, "/api/v1/config", None)
@@ -254,34 +318,7 @@ groups = {{ viewer = ["cn=hrsync-viewers,{ops}"], operator = ["cn=hrsync-operato
         );
     std::fs::write(&fx.cfg_path, &text).unwrap();
     let log = fx.dir.path().join("serve.log");
-    let mut daemon = std::process::Command::new(env!("CARGO_BIN_EXE_hrsync"))
-        .args(["serve", "-c"])
-        .arg(&fx.cfg_path)
-        .env("HRSYNC_LOG", "info")
-        .stdout(std::fs::File::create(&log).unwrap())
-        .stderr(std::fs::File::create(fx.dir.path().join("serve.err")).unwrap())
-        .spawn()
-        .unwrap();
-    let api = Api {
-        http: Client::new(),
-        base: format!("http://127.0.0.1:{port}"),
-    };
-    let mut waited = 0;
-    while api
-        .http
-        .get(format!("{}/healthz", api.base))
-        .send()
-        .await
-        .is_err()
-    {
-        assert!(
-            waited < 150 && daemon.try_wait().unwrap().is_none(),
-            "the daemon did not start: {}",
-            std::fs::read_to_string(fx.dir.path().join("serve.err")).unwrap_or_default()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        waited += 1;
-    }
+    let (mut daemon, api) = Api::serve(fx.dir.path(), &fx.cfg_path, port).await;
     let mut captured = String::new();
 
     // Directory accounts sign in with the role of their group.
@@ -409,26 +446,7 @@ groups = {{ viewer = ["cn=hrsync-viewers,{ops}"], operator = ["cn=hrsync-operato
         )
     );
     // The daemon reloads the saved file (as on SIGHUP): wait until the mapping can run.
-    let mut waited = 0;
-    let run = loop {
-        let (s, v, _) = api
-            .call(
-                Some(&alice),
-                Method::POST,
-                "/api/v1/runs",
-                Some(json!({"mapping": "api-staff", "mode": "plan", "save": true})),
-            )
-            .await;
-        if s == StatusCode::ACCEPTED {
-            break v["run_id"].as_i64().unwrap();
-        }
-        assert!(
-            waited < 100,
-            "the new mapping never became runnable: {s} {v}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        waited += 1;
-    };
+    let run = api.plan_once_loaded(&alice, "api-staff").await;
     // (Sessions live in the state database: they outlive the reload.)
     let (names, last) = api.events(&alice, run).await;
     assert_eq!(

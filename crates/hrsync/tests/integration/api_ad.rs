@@ -13,10 +13,9 @@
 
 use crate::ad::{AdFx, ad_env, admin};
 use crate::api::Api;
-use reqwest::{Client, Method, StatusCode};
+use reqwest::{Method, StatusCode};
 use serde_json::json;
 use std::collections::HashSet;
-use std::time::Duration;
 
 /// Meets AD's complexity rules (upper, lower, digit, symbol; no part of the account name).
 const PASSWORD: &str = "Ad-0perator-pass-Λ";
@@ -135,34 +134,7 @@ groups = {{ viewer = ["cn=hrsync-viewers,ou=ops,{{OU}}"], operator = ["cn=hrsync
 
     let log = fx.dir.path().join("serve.log");
     let err = fx.dir.path().join("serve.err");
-    let mut daemon = std::process::Command::new(env!("CARGO_BIN_EXE_hrsync"))
-        .args(["serve", "-c"])
-        .arg(&fx.cfg_path)
-        .env("HRSYNC_LOG", "info")
-        .stdout(std::fs::File::create(&log).unwrap())
-        .stderr(std::fs::File::create(&err).unwrap())
-        .spawn()
-        .unwrap();
-    let api = Api {
-        http: Client::new(),
-        base: format!("http://127.0.0.1:{port}"),
-    };
-    let mut waited = 0;
-    while api
-        .http
-        .get(format!("{}/healthz", api.base))
-        .send()
-        .await
-        .is_err()
-    {
-        assert!(
-            waited < 150 && daemon.try_wait().unwrap().is_none(),
-            "the daemon did not start: {}",
-            std::fs::read_to_string(&err).unwrap_or_default()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        waited += 1;
-    }
+    let (mut daemon, api) = Api::serve(fx.dir.path(), &fx.cfg_path, port).await;
     let daemon_log = || {
         format!(
             "{}{}",
@@ -290,26 +262,7 @@ groups = {{ viewer = ["cn=hrsync-viewers,ou=ops,{{OU}}"], operator = ["cn=hrsync
     assert!(saved.contains("name = \"api-ad\""), "{saved}");
 
     // The operator plans it (once the daemon reloaded the file) and watches the run.
-    let mut waited = 0;
-    let run = loop {
-        let (s, v, _) = api
-            .call(
-                Some(&alice),
-                Method::POST,
-                "/api/v1/runs",
-                Some(json!({"mapping": "api-ad", "mode": "plan", "save": true})),
-            )
-            .await;
-        if s == StatusCode::ACCEPTED {
-            break v["run_id"].as_i64().unwrap();
-        }
-        assert!(
-            waited < 100,
-            "the new mapping never became runnable: {s} {v}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        waited += 1;
-    };
+    let run = api.plan_once_loaded(&alice, "api-ad").await;
     let (names, last) = api.events(&alice, run).await;
     assert_eq!(
         (
