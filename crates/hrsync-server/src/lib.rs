@@ -20,6 +20,7 @@
 //! policy are `hrsync_config::schedule`.
 
 pub mod api;
+pub mod console;
 mod event_queue;
 pub mod events;
 mod listen;
@@ -633,6 +634,16 @@ async fn api_off() -> api::problem::Problem {
     )
 }
 
+/// `/console` of a daemon without `[server.auth]`.
+async fn console_off() -> impl IntoResponse {
+    (
+        StatusCode::NOT_FOUND,
+        axum::response::Html(
+            "<!doctype html><title>hrsync console: off</title><h1>The console is off</h1><p>Add a <code>[server.auth]</code> section to the configuration (README, \"Operators and roles\") and reload: the console signs operators in with their directory accounts.</p>",
+        ),
+    )
+}
+
 /// The API's sign-in settings from `[server.auth]` (None without one).
 fn api_auth_settings(cfg: &Config) -> anyhow::Result<Option<hrsync_auth::AuthSettings>> {
     Ok(cfg.auth_settings()?)
@@ -741,13 +752,20 @@ pub async fn start_service(
                 }
             }));
         })?;
-    let api = match &service.auth {
-        Some(auth) => api::router(
-            service.clone(),
-            auth.clone(),
-            service.cfg.raw.serve.tls.is_some(),
+    let (api, console) = match &service.auth {
+        Some(auth) => {
+            let secure = service.cfg.raw.serve.tls.is_some();
+            let api = api::router(service.clone(), auth.clone(), secure);
+            let console = console::router(service.clone(), auth.clone(), api.clone(), secure)
+                .map_err(|e| anyhow::anyhow!("the console's templates do not compile: {e:#}"))?;
+            (api, console)
+        }
+        None => (
+            axum::Router::new().route("/api/v1/{*rest}", axum::routing::any(api_off)),
+            axum::Router::new()
+                .route("/console", axum::routing::any(console_off))
+                .route("/console/{*rest}", axum::routing::any(console_off)),
         ),
-        None => axum::Router::new().route("/api/v1/{*rest}", axum::routing::any(api_off)),
     };
     // With the API on, nothing but /healthz (and the signed event endpoints) answers without
     // a session or a token: /metrics wants one too (a viewer token for a Prometheus scraper).
@@ -764,6 +782,7 @@ pub async fn start_service(
         .route("/events/{name}", axum::routing::post(event))
         .with_state(service.clone())
         .merge(api)
+        .merge(console)
         .layer(axum::extract::DefaultBodyLimit::max(1024 * 1024));
     let addr = listener.local_addr()?;
     let limits =
