@@ -121,6 +121,7 @@ pub fn router(
 }
 
 #[cfg(test)]
+#[allow(clippy::expect_used)]
 mod tests {
     #[test]
     fn every_template_compiles() {

@@ -14,7 +14,6 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use hrsync_auth::{Role, sessions};
 use minijinja::{Environment, Value as Tpl, context};
 use serde_json::Value;
-use std::sync::Arc;
 
 pub(super) const TEMPLATES: &[(&str, &str)] = &[
     (

@@ -105,10 +105,12 @@ async fn login(
                 },
             );
             *r.status_mut() = e.status;
-            if let Some(v) = e.problem.get("retry_after") {
-                if let Ok(h) = HeaderValue::from_str(&v.to_string()) {
-                    r.headers_mut().insert(header::RETRY_AFTER, h);
-                }
+            if let Some(h) = e
+                .problem
+                .get("retry_after")
+                .and_then(|v| HeaderValue::from_str(&v.to_string()).ok())
+            {
+                r.headers_mut().insert(header::RETRY_AFTER, h);
             }
             r
         }
