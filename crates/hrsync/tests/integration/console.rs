@@ -111,3 +111,244 @@ async fn a_viewer_sees_no_buttons_and_forged_posts_are_refused() {
     daemon.kill().unwrap();
     let _ = daemon.wait();
 }
+
+/// The emulator's base URL, from the fixture's config.
+fn emulator_url(fx: &Fx) -> String {
+    let text = std::fs::read_to_string(&fx.cfg_path).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("base_url = \""))
+        .and_then(|l| l.split('"').next())
+        .unwrap()
+        .to_string()
+}
+
+/// The main end-to-end test: an administrator starts from a configuration with only the
+/// directory and `[server]`, and on screens only adds the IceHrm integration, tests it and
+/// sees its fields, builds a mapping (picking fields, one custom format, an invalid one shown
+/// inline first), previews a person, saves (the TOML holds it, comments kept), plans,
+/// approves, applies with progress, finds the audit under their name, adds a webhook and
+/// tests it on a chosen person against a local receiver, adds an orchestration on "created"
+/// using it, and watches it run for a new hire. Nothing captured holds the HR token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "the screens it drives are merged in the next commits"]
+async fn an_administrator_does_everything_on_screens() {
+    let fx = Fx::new("console-e2e", 12, "uid", STAFF_ATTRS).await;
+    let ops = format!(
+        "ou=console-e2e-ops-{},{}",
+        std::process::id(),
+        ldap_env().base
+    );
+    add_ops(&mut admin().await, &ops).await;
+    let port = free_port();
+    let cfg = bare_config(fx.dir.path(), port, &fx.ou, &ops);
+    let (mut daemon, api) = Api::serve(fx.dir.path(), &cfg, port).await;
+    let (hook_url, calls) = crate::api::receiver().await;
+    let b = Browser::open(&api.base).await;
+    b.sign_in("adam", PASSWORD).await;
+    b.shot("dashboard-empty").await;
+
+    // 1. The application catalogue → IceHrm → Authorization with the token (write-only).
+    b.goto("/console/applications").await;
+    b.shot("applications").await;
+    b.goto("/console/applications/new?kind=icehrm").await;
+    b.fill("f-name", "icehrm").await;
+    b.fill("f-base_url", &emulator_url(&fx)).await;
+    b.fill("f-token", &fx.token).await;
+    b.click("#save-integration").await;
+    b.wait("#add-endpoint").await;
+    // Test & Save on the preset endpoint: the field table.
+    b.click("#test-get_employees").await;
+    for f in ["employee_id", "first_name", "department.display"] {
+        b.wait(&format!("[data-field=\"{f}\"]")).await;
+    }
+    b.shot("application-test").await;
+    let toml = std::fs::read_to_string(&cfg).unwrap();
+    assert!(
+        toml.contains("[[integration]]") && toml.contains("name = \"icehrm\""),
+        "{toml}"
+    );
+    assert!(
+        !toml.contains(&fx.token),
+        "the token is never written into the TOML"
+    );
+
+    // 2. The mapping editor: fields picked, one custom format, an invalid format first.
+    b.goto("/console/mappings/new").await;
+    b.fill("f-name", "staff").await;
+    b.fill("f-description", "IceHrm employees to OpenLDAP")
+        .await;
+    b.select("f-integration", "icehrm").await;
+    b.fill("f-endpoint", "get_employees").await;
+    b.fill("f-primary_key", "employee_id").await;
+    let rows = [
+        ("uid", "{employee_id|lowr}"),
+        ("cn", "{first_name} {last_name}"),
+        ("sn", "{last_name}"),
+        ("mail", "{work_email}"),
+        ("departmentNumber", "{department.display|upper}"),
+    ];
+    for (i, (attr, format)) in rows.iter().enumerate() {
+        if b.nth_count("input[name=attr_name]").await <= i {
+            b.click("#add-attribute").await;
+        }
+        b.fill_nth("input[name=attr_name]", i, attr).await;
+        b.fill_nth("input[name=attr_format]", i, format).await;
+    }
+    b.wait_text(".format-error", "lowr").await;
+    b.shot("mapping-format-error").await;
+    b.fill_nth("input[name=attr_format]", 0, "{employee_id|lower}")
+        .await;
+    let first = fx.emu.employees()[0]["employee_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    b.fill("f-preview_key", &first).await;
+    b.click("#preview").await;
+    b.wait_text("#preview-result", &first.to_lowercase()).await;
+    b.shot("mapping-preview").await;
+    b.click("#save-mapping").await;
+    b.wait_text("main", "staff").await;
+    let toml = std::fs::read_to_string(&cfg).unwrap();
+    assert!(toml.contains("name = \"staff\""), "{toml}");
+    assert!(toml.contains("{department.display|upper}"), "{toml}");
+    assert!(
+        toml.contains(
+            "# hrsync, configured from the web console (this comment must survive its edits)."
+        ),
+        "comments kept: {toml}"
+    );
+
+    // 3. Plan now → the saved plan → approve → apply with live progress.
+    b.goto("/console/").await;
+    b.wait("tr[data-mapping=staff]").await;
+    b.shot("dashboard").await;
+    let plan_page = plan_now(&b, "staff").await;
+    b.shot("plan").await;
+    assert!(b.has("[data-change-kind=create]").await);
+    if b.has("#approve").await {
+        b.click("#approve").await;
+        b.wait_text("main", "approved").await;
+    }
+    b.click("#apply").await;
+    b.wait("#run-progress").await;
+    b.shot("apply-progress").await;
+    b.wait_text("#run-status", "ok").await;
+    b.shot("apply-result").await;
+    let entries = count_people(&fx).await;
+    assert_eq!(entries, 12, "12 accounts created (plan page {plan_page})");
+
+    // 4. The audit: every row of the apply under adam's name.
+    b.goto("/console/runs").await;
+    b.wait("[data-audit-row]").await;
+    b.shot("runs-audit").await;
+    let src = b.source().await;
+    assert!(
+        src.contains("data-operator=\"adam\""),
+        "audit rows under adam"
+    );
+
+    // 5. A webhook, tested on a chosen person against the local receiver.
+    b.goto("/console/webhooks/new").await;
+    b.fill("f-name", "welcome").await;
+    b.select("f-method", "POST").await;
+    b.fill("f-url", &format!("{hook_url}/welcome")).await;
+    b.select("f-message_type", "json").await;
+    b.fill(
+        "f-body",
+        "{\"mail\": \"{user.mail}\", \"who\": \"{user.uid}\"}",
+    )
+    .await;
+    b.click("#save-webhook").await;
+    b.click("#test-webhook").await;
+    b.fill("picker-q", &first.to_lowercase()).await;
+    b.click("[data-pick] input[type=checkbox]").await;
+    b.click("#run-test").await;
+    b.wait_text("#test-result", "201").await;
+    b.shot("webhook-test").await;
+    assert_eq!(
+        calls.lock().unwrap().len(),
+        1,
+        "one real call for the one chosen person"
+    );
+
+    // 6. An orchestration on "created" using it.
+    b.goto("/console/orchestrations/new").await;
+    b.fill("f-name", "onboard").await;
+    b.select("f-trigger", "created").await;
+    b.select("f-step_webhook", "welcome").await;
+    b.click("#save-orchestration").await;
+    b.wait_text("main", "onboard").await;
+    b.shot("orchestration").await;
+
+    // 7. A hire in HR → plan, approve, apply on screens → the orchestration calls the webhook.
+    fx.emu.hire(
+        serde_json::json!({"employee_id": "EMP09001", "first_name": "Zoë",
+        "last_name": "O'Brien", "work_email": "zoe@example.test", "department": 1,
+        "job_title": 1, "joined_date": "2026-11-23"}),
+    );
+    plan_now(&b, "staff").await;
+    if b.has("#approve").await {
+        b.click("#approve").await;
+        b.wait_text("main", "approved").await;
+    }
+    b.click("#apply").await;
+    b.wait_text("#run-status", "ok").await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !calls
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|(_, body)| body.contains("zoe@example.test"))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the orchestration never called the webhook for the hire: {:?}",
+            calls.lock().unwrap()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    b.goto("/console/outbox").await;
+    b.wait_text("main", "onboard").await;
+    b.shot("outbox").await;
+
+    // Nothing captured holds the HR token: pages, the daemon's output, the TOML.
+    let mut everything = b.seen.lock().unwrap().clone();
+    for f in ["serve.log", "serve.err", "hrsync.toml"] {
+        everything.push_str(&std::fs::read_to_string(fx.dir.path().join(f)).unwrap_or_default());
+    }
+    assert!(!everything.contains(&fx.token), "the HR token leaked");
+    b.close().await;
+    daemon.kill().unwrap();
+    let _ = daemon.wait();
+}
+
+/// Plan now for `mapping` from the dashboard; waits for the plan page. Its URL.
+async fn plan_now(b: &Browser, mapping: &str) -> String {
+    b.goto("/console/").await;
+    b.click(&format!(
+        "tr[data-mapping={mapping}] form[action='/console/plans/now'] button"
+    ))
+    .await;
+    b.wait("#run-progress").await;
+    b.wait_text("#run-status", "ok").await;
+    b.click("a#open-plan").await;
+    b.wait("#apply").await;
+    b.c.current_url().await.unwrap().to_string()
+}
+
+/// How many accounts the fixture's people OU holds.
+async fn count_people(fx: &Fx) -> usize {
+    let mut ldap = admin().await;
+    let (rs, _) = ldap
+        .search(
+            &fx.people,
+            ldap3::Scope::OneLevel,
+            "(objectClass=inetOrgPerson)",
+            vec!["1.1"],
+        )
+        .await
+        .unwrap()
+        .success()
+        .unwrap();
+    rs.len()
+}

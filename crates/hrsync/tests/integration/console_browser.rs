@@ -139,8 +139,27 @@ impl Browser {
             .unwrap_or_else(|err| panic!("cannot type into #{id}: {err}"));
     }
 
+    /// How many elements match `css`.
+    pub(crate) async fn nth_count(&self, css: &str) -> usize {
+        self.c
+            .find_all(Locator::Css(css))
+            .await
+            .map(|v| v.len())
+            .unwrap_or(0)
+    }
+
+    /// Types into the `n`th (from 0) element matching `css` (cleared first).
+    pub(crate) async fn fill_nth(&self, css: &str, n: usize, text: &str) {
+        self.wait(css).await;
+        let all = self.c.find_all(Locator::Css(css)).await.unwrap();
+        let e = all
+            .get(n)
+            .unwrap_or_else(|| panic!("no element {n} of {css} (only {})", all.len()));
+        e.clear().await.unwrap();
+        e.send_keys(text).await.unwrap();
+    }
+
     /// Chooses the option of value `value` in the select of id `id`.
-    #[allow(dead_code)] // the end-to-end test of the next commit
     pub(crate) async fn select(&self, id: &str, value: &str) {
         let e = self.wait(&format!("#{id}")).await;
         e.select_by_value(value)
