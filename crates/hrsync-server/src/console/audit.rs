@@ -6,14 +6,14 @@
 
 use super::ConsoleState;
 use super::client::{ApiError, enc};
-use super::page::{Ctx, PageResult, tpl};
+use super::page::{Ctx, PageResult};
 use axum::Router;
 use axum::extract::{Path, Query};
 use axum::http::{HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use chrono::{DateTime, NaiveDate, Utc};
-use minijinja::context;
+use minijinja::{Value as Tpl, context};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -172,16 +172,13 @@ async fn runs(ctx: Ctx, Query(f): Query<RunsFilter>) -> PageResult {
         .await
         .map_err(|e| ctx.problem(&e))?;
     let mappings = mapping_names(&ctx).await;
-    let base = format!("/console/runs?{own}");
-    let runs_next = next_cursor(&runs)
-        .map(|c| format!("{base}&cursor={}&runs_cursor={}", enc(&f.cursor), enc(&c)));
-    let audit_next = next_cursor(&audit).map(|c| {
-        format!(
-            "{base}&runs_cursor={}&cursor={}",
-            enc(&f.runs_cursor),
-            enc(&c)
-        )
-    });
+    let link = |cursor: &str, runs_cursor: &str| {
+        let paging = qs(&[("cursor", cursor), ("runs_cursor", runs_cursor)]);
+        let sep = if own.is_empty() { "" } else { "&" };
+        format!("/console/runs?{own}{sep}{paging}")
+    };
+    let runs_next = next_cursor(&runs).map(|c| link(&f.cursor, &c));
+    let audit_next = next_cursor(&audit).map(|c| link(&c, &f.runs_cursor));
     Ok(ctx.render(
         "audit_runs.html",
         context! {
@@ -193,9 +190,9 @@ async fn runs(ctx: Ctx, Query(f): Query<RunsFilter>) -> PageResult {
             errors => errors,
             mappings => mappings,
             kinds => KINDS.to_vec(),
-            runs => tpl(&Value::Array(items(&runs))),
+            runs => jv(&Value::Array(items(&runs))),
             runs_next => runs_next,
-            audit => tpl(&Value::Array(audit_rows(&audit))),
+            audit => jv(&Value::Array(audit_rows(&audit))),
             audit_next => audit_next,
         },
     ))
@@ -260,13 +257,13 @@ async fn run(ctx: Ctx, Path(id): Path<i64>, Query(q): Query<CursorQuery>) -> Pag
     let d = run_data(&ctx, id, &q.cursor)
         .await
         .map_err(|e| ctx.problem(&e))?;
-    Ok(ctx.render("audit_run.html", context! { id => id, d => tpl(&d) }))
+    Ok(ctx.render("audit_run.html", context! { id => id, d => jv(&d) }))
 }
 
 /// The finished run's part of its page (what `data-run-done` loads into the progress).
 async fn run_result(ctx: Ctx, Path(id): Path<i64>) -> PageResult {
     let d = run_data(&ctx, id, "").await.map_err(|e| ctx.problem(&e))?;
-    Ok(ctx.render("audit_run_result.html", context! { id => id, d => tpl(&d) }))
+    Ok(ctx.render("audit_run_result.html", context! { id => id, d => jv(&d) }))
 }
 
 /// `12.3 s` between a run's start and end (or now).
@@ -296,7 +293,7 @@ async fn person(ctx: Ctx, Path((mapping, key)): Path<(String, String)>) -> PageR
     let (p, missing) = match p {
         Ok(p) => (p, None),
         // Nothing recorded yet: the page still offers the HR record and the entry today.
-        Err(e) if e.status == StatusCode::NOT_FOUND => (Value::Null, Some(e.detail())),
+        Err(e) if e.status == StatusCode::NOT_FOUND => (json!({}), Some(e.detail())),
         Err(e) => return Err(ctx.problem(&e)),
     };
     let history = p
@@ -306,8 +303,8 @@ async fn person(ctx: Ctx, Path((mapping, key)): Path<(String, String)>) -> PageR
     Ok(ctx.render(
         "audit_person.html",
         context! {
-            mapping => mapping, key => key, p => tpl(&p), missing => missing,
-            history => tpl(&Value::Array(history)),
+            mapping => mapping, key => key, p => jv(&p), missing => missing,
+            history => jv(&Value::Array(history)),
         },
     ))
 }
@@ -326,7 +323,7 @@ async fn person_live(ctx: Ctx, Path((mapping, key)): Path<(String, String)>) -> 
         .map_err(|e| ctx.problem(&e))?;
     Ok(ctx.render(
         "audit_person_live.html",
-        context! { mapping => mapping, key => key, e => tpl(&e.body) },
+        context! { mapping => mapping, key => key, e => jv(&e.body) },
     ))
 }
 
@@ -356,6 +353,28 @@ pub(super) fn qs(pairs: &[(&str, &str)]) -> String {
         .map(|(k, v)| format!("{k}={}", enc(v)))
         .collect::<Vec<_>>()
         .join("&")
+}
+
+/// A JSON value for a template. Numbers become the template's integers or floats (the
+/// workspace builds serde_json with `arbitrary_precision`, whose numbers a template would
+/// otherwise see as maps).
+pub(super) fn jv(v: &Value) -> Tpl {
+    match v {
+        Value::Null => Tpl::from(()),
+        Value::Bool(b) => Tpl::from(*b),
+        Value::Number(n) => n
+            .as_i64()
+            .map(Tpl::from)
+            .or_else(|| n.as_u64().map(Tpl::from))
+            .unwrap_or_else(|| Tpl::from(n.as_f64().unwrap_or(f64::NAN))),
+        Value::String(s) => Tpl::from(s.as_str()),
+        Value::Array(a) => Tpl::from(a.iter().map(jv).collect::<Vec<_>>()),
+        Value::Object(m) => Tpl::from(
+            m.iter()
+                .map(|(k, v)| (k.clone(), jv(v)))
+                .collect::<std::collections::BTreeMap<String, Tpl>>(),
+        ),
+    }
 }
 
 /// Audit rows with their LDAP result's name (`noSuchObject (32)`) for the failures.
