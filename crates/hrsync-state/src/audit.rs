@@ -57,8 +57,9 @@ fn audit_time(t: DateTime<Utc>) -> String {
 
 impl Store {
     /// The audit filtered, newest first: `limit` rows with an id below `before` (the cursor),
-    /// each with its id. The most selective filter given picks the index read (a run, a person, the
-    /// failures, a kind, a mapping), so a page costs about its size, not the audit's.
+    /// each with its id. The most selective filter given picks the index read (a run, a
+    /// person, the failures, a kind, a mapping), so a page costs about its size, not the
+    /// audit's.
     pub fn audit_page(
         &self,
         f: &AuditFilter<'_>,
