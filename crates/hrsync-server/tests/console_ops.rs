@@ -48,7 +48,9 @@ fn seed_review(state: &std::path::Path) {
             }],
         },
     ];
-    store.save_review("staff", &items, false, Utc::now()).unwrap();
+    store
+        .save_review("staff", &items, false, Utc::now())
+        .unwrap();
 }
 
 fn status_of(state: &std::path::Path, key: &str) -> String {
@@ -99,7 +101,11 @@ async fn review_decisions_go_through_the_api() {
         )
         .await;
     assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.body);
-    assert!(p.body.contains(r#"data-problem="not-a-candidate""#), "{}", p.body);
+    assert!(
+        p.body.contains(r#"data-problem="not-a-candidate""#),
+        "{}",
+        p.body
+    );
     assert_eq!(status_of(&c.state, "1"), "open");
     // Adopt, new account, then reopen.
     let p = c
@@ -187,7 +193,12 @@ async fn dead_letters_are_replayed_or_cancelled_and_deliveries_hide_secrets() {
     assert!(p.body.contains("the receiver answered 500"));
     assert!(!p.body.contains("data-replay="), "a viewer has no button");
     let p = c
-        .post_form(&viewer, &format!("/console/outbox/{dead}/replay"), &[], true)
+        .post_form(
+            &viewer,
+            &format!("/console/outbox/{dead}/replay"),
+            &[],
+            true,
+        )
         .await;
     assert_eq!(p.status, StatusCode::FORBIDDEN, "{}", p.body);
 
@@ -224,7 +235,12 @@ async fn dead_letters_are_replayed_or_cancelled_and_deliveries_hide_secrets() {
     let p = c.get(Some(&viewer), "/console/deliveries").await;
     assert_eq!(p.status, StatusCode::OK, "{}", p.body);
     assert!(p.body.contains(r#"data-webhook="welcome-hook""#));
-    assert!(p.body.contains("https:&#x2f;&#x2f;hooks.example.com&#x2f;new"), "{}", p.body);
+    assert!(
+        p.body
+            .contains("https:&#x2f;&#x2f;hooks.example.com&#x2f;new"),
+        "{}",
+        p.body
+    );
     assert!(p.body.contains("Authorization: [redacted]"), "{}", p.body);
     assert!(p.body.contains("X-Api-Key: [redacted]"));
     assert!(p.body.contains("Content-Type: application&#x2f;json"));
@@ -242,7 +258,10 @@ async fn orphans_run_and_their_page_says_what_it_found() {
     let viewer = c.browser("vera", Role::Viewer);
     let p = c.get(Some(&viewer), "/console/orphans").await;
     assert_eq!(p.status, StatusCode::OK);
-    assert!(!p.body.contains(r#"id="find-orphans""#), "a viewer has no button");
+    assert!(
+        !p.body.contains(r#"id="find-orphans""#),
+        "a viewer has no button"
+    );
     let p = c
         .post_form(&viewer, "/console/orphans", &[("mapping", "staff")], true)
         .await;
