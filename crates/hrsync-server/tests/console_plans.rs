@@ -382,6 +382,19 @@ async fn a_run_page_follows_a_running_run_and_explains_a_finished_one() {
         !p.body.contains(r#"id="run-status""#),
         "no final status while it runs"
     );
+    assert!(
+        !p.body.contains(r#"id="cancel-run""#),
+        "a viewer cannot cancel"
+    );
+    let op = c.browser("olga", Role::Operator);
+    let p = c.get(Some(&op), &format!("/console/runs/{running}")).await;
+    assert!(p.body.contains(r#"id="cancel-run""#));
+    // Not a run of this daemon: the API's answer, inline.
+    let p = c
+        .htmx(&op, "POST", &format!("/console/runs/{running}/cancel"), &[])
+        .await;
+    assert_eq!(p.status, StatusCode::NOT_FOUND, "{}", p.body);
+    assert!(p.body.contains(r#"role="alert""#));
     // The apply is over: two changes, one failed.
     let ok = change(ChangeKind::Update, "p1");
     let bad = change(ChangeKind::Disable, "p2");

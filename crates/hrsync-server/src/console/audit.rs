@@ -49,6 +49,7 @@ pub(super) fn routes() -> Router<ConsoleState> {
         .route("/console/runs", get(runs))
         .route("/console/runs/{id}", get(run))
         .route("/console/runs/{id}/result", get(run_result))
+        .route("/console/runs/{id}/cancel", post(cancel))
         .route("/console/people/{mapping}/{key}", get(person))
         .route("/console/people/{mapping}/{key}/live", post(person_live))
 }
@@ -264,6 +265,20 @@ async fn run(ctx: Ctx, Path(id): Path<i64>, Query(q): Query<CursorQuery>) -> Pag
 async fn run_result(ctx: Ctx, Path(id): Path<i64>) -> PageResult {
     let d = run_data(&ctx, id, "").await.map_err(|e| ctx.problem(&e))?;
     Ok(ctx.render("audit_run_result.html", context! { id => id, d => jv(&d) }))
+}
+
+/// Cancels a run this daemon runs (operator): changes in flight complete, the rest are not
+/// attempted; the page follows the run to its end.
+async fn cancel(ctx: Ctx, Path(id): Path<i64>) -> PageResult {
+    ctx.call(
+        Method::POST,
+        &format!("/api/v1/runs/{id}/cancel"),
+        None,
+        None,
+    )
+    .await
+    .map_err(|e| ctx.problem(&e))?;
+    Ok(go(&ctx, &format!("/console/runs/{id}")))
 }
 
 /// `12.3 s` between a run's start and end (or now).
