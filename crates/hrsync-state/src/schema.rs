@@ -677,6 +677,11 @@ CREATE INDEX IF NOT EXISTS changes_kind_id ON changes(kind, id);
 CREATE INDEX IF NOT EXISTS changes_mapping_id ON changes(mapping, id);
 CREATE INDEX IF NOT EXISTS changes_failed ON changes(id) WHERE ok = 0;
 "#,
+    // 21: one run's audit rows, newest first by id (the console's run page pages them with
+    // the audit's cursor): `changes_run_seq` orders by seq and would sort the run's rows.
+    r#"
+CREATE INDEX IF NOT EXISTS changes_run_id ON changes(run_id, id);
+"#,
 ];
 
 #[cfg(test)]
