@@ -19,6 +19,7 @@
 mod actions;
 mod audit;
 mod config;
+mod directory;
 mod health;
 mod ops;
 pub mod paging;
@@ -144,6 +145,7 @@ fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(run_now::run_automation))
         .routes(routes!(run_now::orphans))
         .routes(routes!(run_now::run_orchestration))
+        .routes(routes!(directory::search))
         .routes(routes!(
             resource_routes::integrations::list,
             resource_routes::integrations::create
