@@ -11,7 +11,7 @@
 
 use super::ConsoleState;
 use super::client::{ApiError, enc};
-use super::page::{Ctx, PageResult, tpl};
+use super::page::{Ctx, PageResult};
 use axum::extract::{Path, Query};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Redirect};
@@ -51,6 +51,28 @@ pub(super) fn routes() -> Router<ConsoleState> {
         .route("/console/webhooks/new", get(new_form).post(create))
         .route("/console/webhooks/{name}", get(edit_form).post(update))
         .route("/console/picker", get(picker))
+}
+
+/// A JSON value for a template, its numbers as plain numbers (the page's `tpl` hands
+/// serde_json's arbitrary-precision numbers to minijinja as maps).
+pub(super) fn jv(v: &Value) -> minijinja::Value {
+    use minijinja::Value as T;
+    match v {
+        Value::Null => T::from(()),
+        Value::Bool(b) => T::from(*b),
+        Value::Number(n) => match (n.as_i64(), n.as_u64()) {
+            (Some(i), _) => T::from(i),
+            (None, Some(u)) => T::from(u),
+            _ => T::from(n.as_f64().unwrap_or(f64::NAN)),
+        },
+        Value::String(s) => T::from(s.as_str()),
+        Value::Array(a) => T::from(a.iter().map(jv).collect::<Vec<_>>()),
+        Value::Object(o) => T::from(
+            o.iter()
+                .map(|(k, x)| (k.clone(), jv(x)))
+                .collect::<std::collections::BTreeMap<_, _>>(),
+        ),
+    }
 }
 
 /// A posted form: every field in order (repeated names kept).
@@ -141,8 +163,8 @@ async fn picker(ctx: Ctx, Query(raw): Query<Vec<(String, String)>>) -> PageResul
         context! {
             kind,
             q => q.q.clone(),
-            found => tpl(&found),
-            problem => problem.as_ref().map(|e| tpl(&e.problem)),
+            found => jv(&found),
+            problem => problem.as_ref().map(|e| jv(&e.problem)),
             chosen_users => q.pick,
             chosen_groups => q.pick_group,
         },
@@ -179,7 +201,7 @@ async fn list(ctx: Ctx) -> PageResult {
         .map_err(|e| ctx.problem(&e))?;
     Ok(ctx.render(
         "webhooks_list.html",
-        context! { webhooks => tpl(&Value::Array(items(&hooks))) },
+        context! { webhooks => jv(&Value::Array(items(&hooks))) },
     ))
 }
 
@@ -445,19 +467,19 @@ async fn render_editor(ctx: &Ctx, e: Editor) -> PageResult {
         e.status,
         "webhooks_edit.html",
         context! {
-            w => tpl(&e.w),
+            w => jv(&e.w),
             existing => e.existing,
             hash => e.hash,
-            errors => tpl(&Value::Array(e.errors)),
-            saved => e.saved.as_ref().map(tpl),
-            test => e.test.as_ref().map(tpl),
+            errors => jv(&Value::Array(e.errors)),
+            saved => e.saved.as_ref().map(jv),
+            test => e.test.as_ref().map(jv),
             picks => e.picks,
             pick_groups => e.pick_groups,
             mapping => e.mapping,
-            picker => e.picker.as_ref().map(tpl),
+            picker => e.picker.as_ref().map(jv),
             integrations,
             mappings,
-            macros => tpl(&macros),
+            macros => jv(&macros),
             methods => ["POST", "PUT", "PATCH", "GET", "DELETE"],
             message_types => ["json", "xml", "form"],
         },
@@ -595,7 +617,7 @@ async fn submit(ctx: Ctx, existing: Option<String>, f: Fields) -> PageResult {
         return Ok(ctx.render_status(
             e.status,
             "webhooks_result.html",
-            context! { test => e.test.as_ref().map(tpl), errors => tpl(&Value::Array(e.errors)) },
+            context! { test => e.test.as_ref().map(jv), errors => jv(&Value::Array(e.errors)) },
         ));
     }
     render_editor(&ctx, e).await
