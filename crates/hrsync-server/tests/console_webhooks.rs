@@ -806,3 +806,59 @@ async fn test_and_save_calls_the_webhook_for_the_people_chosen_and_shows_both_si
     // The form now edits the saved webhook.
     assert!(p.body.has(r#"action="/console/webhooks/hello""#));
 }
+
+#[tokio::test]
+async fn run_on_queues_the_template_for_the_people_chosen() {
+    let c = console_support::console(
+        r#"
+[[webhook]]
+name = "hello"
+method = "POST"
+url = "http://127.0.0.1:9/people/{hr.id}"
+
+[[orchestration]]
+name = "onboard"
+on = ["created"]
+steps = [{ action = "webhook", webhook = "hello" }]
+"#,
+    );
+    let op = c.browser("olga", Role::Operator);
+    let p = c.get(Some(&op), "/console/orchestrations/onboard").await;
+    assert_eq!(p.status, StatusCode::OK, "{}", p.body);
+    assert!(p.body.has(r#"id="run-form""#) && p.body.has(r#"id="picker-q""#));
+    assert!(
+        !p.body.has(r#"id="save-orchestration""#),
+        "an operator does not edit"
+    );
+    let p = c
+        .post_form(
+            &op,
+            "/console/orchestrations/onboard/run",
+            &[
+                ("action", "run"),
+                ("pick", "1"),
+                ("pick", "2"),
+                ("pick", "1"),
+            ],
+            true,
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::OK, "{}", p.body);
+    assert!(
+        p.body.has(r#"id="run-result""#) && p.body.has("Queued 2 instance(s)"),
+        "{}",
+        p.body
+    );
+    assert_eq!(p.body.matches("data-instance=").count(), 2);
+    // Nobody chosen: said inline, nothing queued.
+    let p = c
+        .post_form(
+            &op,
+            "/console/orchestrations/onboard/run",
+            &[("action", "run")],
+            true,
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(p.body.has("choose at least one person"));
+}
