@@ -772,8 +772,11 @@ async fn test_and_save_calls_the_webhook_for_the_people_chosen_and_shows_both_si
         .post_form(&admin, "/console/webhooks/new", &refs(&form), true)
         .await;
     assert_eq!(p.status, StatusCode::OK, "{}", p.body);
-    assert!(c.config_text().contains(r#"name = "hello""#), "saved first");
-    assert!(p.body.has(r#"id="saved-notice""#));
+    assert!(
+        !c.config_text().contains("hello"),
+        "tested before it is saved"
+    );
+    assert!(p.body.has(r#"id="tested-notice""#));
     let page = un(&p.body);
     let result = page
         .split(r#"id="test-result""#)
@@ -803,8 +806,53 @@ async fn test_and_save_calls_the_webhook_for_the_people_chosen_and_shows_both_si
             || l.contains(r#""first": "Ada""#)),
         "{got:?}"
     );
-    // The form now edits the saved webhook.
-    assert!(p.body.has(r#"action="/console/webhooks/hello""#));
+    // The form keeps what was typed and the people chosen; Save keeps it.
+    assert!(p.body.has(r#"name="pick" value="1" checked"#));
+    assert!(p.body.has(&hook_url));
+    let save: Vec<(String, String)> = form
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                if k == "action" {
+                    "save".into()
+                } else {
+                    v.clone()
+                },
+            )
+        })
+        .collect();
+    let p = c
+        .post_form(&admin, "/console/webhooks/new", &refs(&save), true)
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+    assert!(c.config_text().contains(r#"name = "hello""#));
+    assert_eq!(seen.lock().unwrap().len(), 2, "saving calls nobody");
+    // An operator tests the saved webhook on a group.
+    let op = c.browser("olga", Role::Operator);
+    let form = [
+        ("action", "test"),
+        ("pick_group", group.as_str()),
+        ("name", "ignored"),
+    ];
+    let p = c
+        .post_form(&op, "/console/webhooks/hello", &form, true)
+        .await;
+    assert_eq!(p.status, StatusCode::OK, "{}", p.body);
+    assert!(p.body.has(r#"data-test-user="2""#) && !p.body.has("tested-notice"));
+    assert_eq!(seen.lock().unwrap().len(), 4);
+    // The unsaved definition's API is the admin's.
+    let r = axum::http::Request::builder()
+        .method("POST")
+        .uri("/api/v1/webhook-tests")
+        .header("cookie", &op.cookie)
+        .header("x-csrf-token", &op.csrf)
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(
+            serde_json::json!({"webhook": {"name": "x", "method": "POST", "url": "http://evil.example/"}, "users": ["1"]}).to_string(),
+        ))
+        .unwrap();
+    assert_eq!(c.send(r).await.status, StatusCode::FORBIDDEN);
 }
 
 #[tokio::test]

@@ -34,6 +34,7 @@ mod run_now;
 pub(crate) mod runs;
 mod session;
 mod tokens;
+mod webhook_try;
 
 use crate::Service;
 use axum::extract::FromRef;
@@ -146,6 +147,7 @@ fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(run_now::orphans))
         .routes(routes!(run_now::run_orchestration))
         .routes(routes!(directory::search))
+        .routes(routes!(webhook_try::test_definition))
         .routes(routes!(
             resource_routes::integrations::list,
             resource_routes::integrations::create

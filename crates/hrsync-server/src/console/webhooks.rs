@@ -1,9 +1,9 @@
 //! Outbound webhooks: the list, the editor (method, URL, headers, parameters, message type,
 //! body with a macro picker, the credentials of an integration) and **Test & Save**: the
-//! definition is saved (an admin's form; the API validates it as `hrsync check` does), then
-//! called for real for the people and groups chosen with the directory picker
-//! (`POST /api/v1/webhooks/{name}/test`), and the page shows each request (secret headers
-//! redacted) and response. An operator tests the saved definition without saving.
+//! definition as typed is called for real for the people and groups chosen with the directory
+//! picker (`POST /api/v1/webhook-tests`, nothing saved), the page shows each request (secret
+//! headers redacted) and response, and Save keeps it (the API validates it as `hrsync check`
+//! does). An operator tests the saved definition (`POST /api/v1/webhooks/{name}/test`).
 //!
 //! Also the users-and-groups picker (`/console/picker`), a fragment reused by the
 //! orchestrations' "Run on…": checkboxes `pick` (a person's HR key) and `pick_group` (a
@@ -441,6 +441,8 @@ struct Editor {
     status: StatusCode,
     /// The picker's results, when the form was posted to search.
     picker: Option<Value>,
+    /// The test was of the form as typed, not saved yet.
+    tested_unsaved: bool,
 }
 
 impl Editor {
@@ -457,6 +459,7 @@ impl Editor {
             mapping: String::new(),
             status: StatusCode::OK,
             picker: None,
+            tested_unsaved: false,
         }
     }
 }
@@ -477,6 +480,7 @@ async fn render_editor(ctx: &Ctx, e: Editor) -> PageResult {
             pick_groups => e.pick_groups,
             mapping => e.mapping,
             picker => e.picker.as_ref().map(jv),
+            tested_unsaved => e.tested_unsaved,
             integrations,
             mappings,
             macros => jv(&macros),
@@ -526,101 +530,106 @@ async fn update(ctx: Ctx, Path(name): Path<String>, Form(f): Form<Fields>) -> Pa
     submit(ctx, Some(name), f).await
 }
 
-/// Save (`action=save`) or Test & Save (`action=test`).
+/// Save (`action=save`), Test (`action=test`: an admin's form is called for real as it is,
+/// not saved — the seed's Test & Save: test, look, then save; an operator's test calls the
+/// saved webhook), or the picker's search (`action=search`, Enter in a field).
 async fn submit(ctx: Ctx, existing: Option<String>, f: Fields) -> PageResult {
-    let testing = field(&f, "action") == "test";
-    let hash = field(&f, "hash");
-    let mut e = Editor::new(echo(&f), existing.is_some(), hash.clone());
+    let action = field(&f, "action");
+    let mut e = Editor::new(echo(&f), existing.is_some(), field(&f, "hash"));
     e.picks = all(&f, "pick");
     e.pick_groups = all(&f, "pick_group");
     e.mapping = field(&f, "mapping");
-    if field(&f, "action") == "search" {
+    if action == "search" {
         e.picker = Some(search(&ctx, &f).await);
         return render_editor(&ctx, e).await;
     }
-    // An operator tests the saved webhook; an admin saves the form first.
-    let name = if ctx.can_admin() {
-        let body = match to_json(&f) {
-            Ok(b) => b,
+    let testing = action == "test";
+    if !ctx.can_admin() && !(testing && existing.is_some()) {
+        return Err(ctx.problem(&ApiError {
+            status: StatusCode::FORBIDDEN,
+            problem: json!({"type": "urn:hrsync:problem:forbidden", "title": "Forbidden", "detail": "saving a webhook needs the admin role"}),
+        }));
+    }
+    // An operator's test is of the saved webhook: the form is not read.
+    let body = if ctx.can_admin() {
+        match to_json(&f) {
+            Ok(b) => Some(b),
             Err(errors) => {
                 e.errors = errors;
                 e.status = StatusCode::UNPROCESSABLE_ENTITY;
                 return render_editor(&ctx, e).await;
             }
-        };
-        let name = field(&f, "name");
-        let (method, path) = match &existing {
-            None => (Method::POST, "/api/v1/webhooks?comment=console".to_string()),
-            Some(n) => (
-                Method::PUT,
-                format!("/api/v1/webhooks/{}?comment=console", enc(n)),
-            ),
-        };
-        match ctx.call(method, &path, Some(&body), Some(&hash)).await {
-            Ok(r) => {
-                e.hash = r.etag().unwrap_or_default();
-                e.existing = true;
-                e.saved = Some(r.body.clone());
-            }
-            Err(x) if x.status == StatusCode::FORBIDDEN => return Err(ctx.problem(&x)),
-            Err(x) => {
-                e.errors = api_errors(&x);
-                e.status = x.status;
-                return render_editor(&ctx, e).await;
-            }
         }
-        if !testing {
-            return Ok(
-                Redirect::to(&format!("/console/webhooks/{}?saved=1", enc(&name))).into_response(),
-            );
-        }
-        name
     } else {
-        match existing {
-            Some(n) if testing => n,
-            _ => {
-                return Err(ctx.problem(&ApiError {
-                    status: StatusCode::FORBIDDEN,
-                    problem: json!({"type": "urn:hrsync:problem:forbidden", "title": "Forbidden", "detail": "saving a webhook needs the admin role"}),
-                }));
-            }
-        }
+        None
     };
+    if testing {
+        return test(&ctx, e, existing, body).await;
+    }
+    let Some(body) = body else {
+        return render_editor(&ctx, e).await;
+    };
+    let name = field(&f, "name");
+    let (method, path) = match &existing {
+        None => (Method::POST, "/api/v1/webhooks?comment=console".to_string()),
+        Some(n) => (
+            Method::PUT,
+            format!("/api/v1/webhooks/{}?comment=console", enc(n)),
+        ),
+    };
+    match ctx.call(method, &path, Some(&body), Some(&e.hash)).await {
+        Ok(_) => {
+            Ok(Redirect::to(&format!("/console/webhooks/{}?saved=1", enc(&name))).into_response())
+        }
+        Err(x) if x.status == StatusCode::FORBIDDEN => Err(ctx.problem(&x)),
+        Err(x) => {
+            e.errors = api_errors(&x);
+            e.status = x.status;
+            render_editor(&ctx, e).await
+        }
+    }
+}
+
+/// Calls the webhook for the people and groups chosen: the definition in the form (`body`,
+/// an admin's) or the saved one (an operator's), and shows each request and response.
+async fn test(
+    ctx: &Ctx,
+    mut e: Editor,
+    existing: Option<String>,
+    body: Option<Value>,
+) -> PageResult {
     if e.picks.is_empty() && e.pick_groups.is_empty() {
         e.errors.push(err(
             "pick",
             "choose at least one person or group in the picker to test the webhook on",
         ));
         e.status = StatusCode::UNPROCESSABLE_ENTITY;
-        return render_editor(&ctx, e).await;
+        return render_editor(ctx, e).await;
     }
     let mut req = json!({"users": e.picks, "groups": e.pick_groups});
     if !e.mapping.is_empty() {
         req["mapping"] = json!(e.mapping);
     }
-    match ctx
-        .call(
-            Method::POST,
-            &format!("/api/v1/webhooks/{}/test", enc(&name)),
-            Some(&req),
-            None,
-        )
-        .await
-    {
-        Ok(r) => e.test = Some(r.body),
+    let path = match (body, &existing) {
+        (Some(b), _) => {
+            req["webhook"] = b;
+            "/api/v1/webhook-tests".to_string()
+        }
+        (None, Some(n)) => format!("/api/v1/webhooks/{}/test", enc(n)),
+        (None, None) => return render_editor(ctx, e).await,
+    };
+    match ctx.call(Method::POST, &path, Some(&req), None).await {
+        Ok(r) => {
+            e.test = Some(r.body);
+            e.tested_unsaved = ctx.can_admin();
+        }
+        Err(x) if x.status == StatusCode::FORBIDDEN => return Err(ctx.problem(&x)),
         Err(x) => {
             e.errors = api_errors(&x);
             e.status = x.status;
         }
     }
-    if ctx.htmx {
-        return Ok(ctx.render_status(
-            e.status,
-            "webhooks_result.html",
-            context! { test => e.test.as_ref().map(jv), errors => jv(&Value::Array(e.errors)) },
-        ));
-    }
-    render_editor(&ctx, e).await
+    render_editor(ctx, e).await
 }
 
 #[cfg(test)]
