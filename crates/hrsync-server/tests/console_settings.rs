@@ -90,6 +90,13 @@ async fn an_api_token_is_shown_once_and_revoked() {
     let p = c.get(Some(&viewer), "/console/settings").await;
     assert_eq!(p.status, StatusCode::OK);
     assert!(!p.body.contains("token-form") && !p.body.contains("nightly-script"));
+    assert!(
+        !un(&p.body)
+            .split("<main")
+            .nth(1)
+            .unwrap()
+            .contains("<button")
+    );
     let p = c
         .post_form(
             &viewer,

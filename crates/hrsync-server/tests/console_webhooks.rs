@@ -23,6 +23,11 @@ fn un(s: &str) -> String {
         .replace("&amp;", "&")
 }
 
+/// The page's main part (the frame has the sign-out button).
+fn main(s: &str) -> String {
+    un(s).split("<main").nth(1).unwrap_or_default().to_string()
+}
+
 trait Has {
     fn has(&self, s: &str) -> bool;
 }
@@ -139,6 +144,7 @@ async fn an_admin_saves_a_webhook_with_the_editor_and_a_viewer_cannot() {
     let viewer = c.browser("vera", Role::Viewer);
     let p = c.get(Some(&viewer), "/console/webhooks/hello").await;
     assert_eq!(p.status, StatusCode::OK);
+    assert!(!main(&p.body).contains("<button"), "a viewer sees a button");
     for b in ["save-webhook", "test-webhook", "add-webhook", "picker-q"] {
         assert!(!p.body.has(b), "a viewer sees {b}");
     }
@@ -326,6 +332,7 @@ async fn an_orchestration_template_is_made_with_the_editor() {
     let p = c
         .get(Some(&viewer), "/console/orchestrations/onboard")
         .await;
+    assert!(!main(&p.body).contains("<button"), "a viewer sees a button");
     for b in ["save-orchestration", "run-orchestration", "add-step"] {
         assert!(!p.body.has(b), "a viewer sees {b}");
     }
@@ -420,6 +427,12 @@ async fn automations_show_their_schedule_in_words_and_pause() {
     let viewer = c.browser("vera", Role::Viewer);
     let list = c.get(Some(&viewer), "/console/automations").await;
     assert!(!list.body.has("data-resume") && !list.body.has("data-run-now"));
+    assert!(
+        !main(&list.body).contains("<button"),
+        "a viewer sees a button"
+    );
+    let p = c.get(Some(&viewer), "/console/automations/nightly").await;
+    assert!(!main(&p.body).contains("<button"), "a viewer sees a button");
     let p = c
         .post_form(&viewer, "/console/automations/nightly/resume", &[], true)
         .await;
