@@ -257,7 +257,7 @@ async fn an_orchestration_template_is_made_with_the_editor() {
         r#"<select id="f-trigger""#,
         r#"<select id="f-step_webhook""#,
         r#"id="save-orchestration""#,
-        r#"<option>hello</option>"#,
+        r#"<option value="hello">hello</option>"#,
     ] {
         assert!(p.body.has(hook), "{hook} missing: {}", p.body);
     }

@@ -284,7 +284,7 @@ async fn new_form(ctx: Ctx) -> PageResult {
         .call(Method::GET, "/api/v1/orchestrations?limit=1", None, None)
         .await
         .map_err(|e| ctx.problem(&e))?;
-    let t = json!({"name": "", "on": ["created"], "max_attempts": ""});
+    let t = json!({"name": "", "on": [], "max_attempts": ""});
     render_editor(
         &ctx,
         Editor::new(t, Vec::new(), false, r.etag().unwrap_or_default()),
