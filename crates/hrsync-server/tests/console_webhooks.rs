@@ -345,6 +345,55 @@ async fn an_orchestration_template_is_made_with_the_editor() {
         )
         .await;
     assert_eq!(p.status, StatusCode::FORBIDDEN, "{}", p.body);
+    let p = c
+        .post_form(
+            &viewer,
+            "/console/orchestrations/onboard/delete",
+            &refs(&with_hash(&c, &[("hash", "")])),
+            true,
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::FORBIDDEN);
+    // The webhook cannot go while the template uses it; the template can, then the webhook.
+    let p = c
+        .post_form(
+            &admin,
+            "/console/webhooks/hello/delete",
+            &refs(&with_hash(&c, &[("hash", "")])),
+            true,
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.body);
+    assert!(
+        p.body.has(r#"role="alert""#) && p.body.has("hello"),
+        "{}",
+        p.body
+    );
+    assert!(c.config_text().contains(r#"name = "hello""#));
+    let p = c
+        .post_form(
+            &admin,
+            "/console/orchestrations/onboard/delete",
+            &refs(&with_hash(&c, &[("hash", "")])),
+            true,
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+    let p = c
+        .post_form(
+            &admin,
+            "/console/webhooks/hello/delete",
+            &refs(&with_hash(&c, &[("hash", "")])),
+            true,
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+    let toml = c.config_text();
+    assert!(
+        !toml.contains("[[orchestration]]") && !toml.contains("[[webhook]]"),
+        "{toml}"
+    );
+    assert!(toml.contains("# The staff mapping."));
 }
 
 #[tokio::test]
@@ -438,6 +487,16 @@ async fn automations_show_their_schedule_in_words_and_pause() {
         .await;
     assert_eq!(p.status, StatusCode::FORBIDDEN);
     assert!(c.config_text().contains("enabled = false"));
+    let p = c
+        .post_form(
+            &admin,
+            "/console/automations/nightly/delete",
+            &refs(&with_hash(&c, &[("hash", "")])),
+            true,
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+    assert!(!c.config_text().contains("nightly"));
 }
 
 #[tokio::test]

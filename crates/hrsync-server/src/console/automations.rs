@@ -40,6 +40,7 @@ pub(super) fn routes() -> Router<ConsoleState> {
         .route("/console/automations/{name}/run", post(run_now))
         .route("/console/automations/{name}/pause", post(pause))
         .route("/console/automations/{name}/resume", post(resume))
+        .route("/console/automations/{name}/delete", post(delete))
 }
 
 /// A schedule in words with its next `n` run times (UTC), or why it is not one.
@@ -279,6 +280,25 @@ async fn submit(ctx: Ctx, existing: Option<String>, f: Fields) -> PageResult {
         ),
         Err(x) if x.status == StatusCode::FORBIDDEN => Err(ctx.problem(&x)),
         Err(x) => {
+            e.errors = api_errors(&x);
+            e.status = x.status;
+            render_editor(&ctx, e).await
+        }
+    }
+}
+
+async fn delete(ctx: Ctx, Path(name): Path<String>, Form(f): Form<Fields>) -> PageResult {
+    let path = format!("/api/v1/automations/{}?comment=console", enc(&name));
+    match ctx
+        .call(Method::DELETE, &path, None, Some(&field(&f, "hash")))
+        .await
+    {
+        Ok(_) => Ok(Redirect::to("/console/automations").into_response()),
+        Err(x) if x.status == StatusCode::FORBIDDEN || x.status == StatusCode::NOT_FOUND => {
+            Err(ctx.problem(&x))
+        }
+        Err(x) => {
+            let mut e = load(&ctx, &name).await.map_err(|y| ctx.problem(&y))?;
             e.errors = api_errors(&x);
             e.status = x.status;
             render_editor(&ctx, e).await

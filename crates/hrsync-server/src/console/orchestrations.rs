@@ -36,6 +36,7 @@ pub(super) fn routes() -> Router<ConsoleState> {
             get(edit_form).post(update),
         )
         .route("/console/orchestrations/{name}/run", post(run))
+        .route("/console/orchestrations/{name}/delete", post(delete))
 }
 
 /// The actions a step may take, with what its "target" and "value" fields mean.
@@ -372,6 +373,26 @@ async fn submit(ctx: Ctx, existing: Option<String>, f: Fields) -> PageResult {
         ),
         Err(x) if x.status == StatusCode::FORBIDDEN => Err(ctx.problem(&x)),
         Err(x) => {
+            e.errors = api_errors(&x);
+            e.status = x.status;
+            render_editor(&ctx, e).await
+        }
+    }
+}
+
+/// Deletes a template (instances already queued keep running from the outbox).
+async fn delete(ctx: Ctx, Path(name): Path<String>, Form(f): Form<Fields>) -> PageResult {
+    let path = format!("/api/v1/orchestrations/{}?comment=console", enc(&name));
+    match ctx
+        .call(Method::DELETE, &path, None, Some(&field(&f, "hash")))
+        .await
+    {
+        Ok(_) => Ok(Redirect::to("/console/orchestrations").into_response()),
+        Err(x) if x.status == StatusCode::FORBIDDEN || x.status == StatusCode::NOT_FOUND => {
+            Err(ctx.problem(&x))
+        }
+        Err(x) => {
+            let mut e = load(&ctx, &name).await.map_err(|y| ctx.problem(&y))?;
             e.errors = api_errors(&x);
             e.status = x.status;
             render_editor(&ctx, e).await

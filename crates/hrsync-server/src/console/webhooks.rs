@@ -50,6 +50,10 @@ pub(super) fn routes() -> Router<ConsoleState> {
         .route("/console/webhooks", get(list))
         .route("/console/webhooks/new", get(new_form).post(create))
         .route("/console/webhooks/{name}", get(edit_form).post(update))
+        .route(
+            "/console/webhooks/{name}/delete",
+            axum::routing::post(delete),
+        )
         .route("/console/picker", get(picker))
 }
 
@@ -584,6 +588,36 @@ async fn submit(ctx: Ctx, existing: Option<String>, f: Fields) -> PageResult {
         }
         Err(x) if x.status == StatusCode::FORBIDDEN => Err(ctx.problem(&x)),
         Err(x) => {
+            e.errors = api_errors(&x);
+            e.status = x.status;
+            render_editor(&ctx, e).await
+        }
+    }
+}
+
+/// Deletes a webhook (the API refuses while an orchestration step or a notification channel
+/// uses it: the reason is shown on the editor).
+async fn delete(ctx: Ctx, Path(name): Path<String>, Form(f): Form<Fields>) -> PageResult {
+    let path = format!("/api/v1/webhooks/{}?comment=console", enc(&name));
+    match ctx
+        .call(Method::DELETE, &path, None, Some(&field(&f, "hash")))
+        .await
+    {
+        Ok(_) => Ok(Redirect::to("/console/webhooks").into_response()),
+        Err(x) if x.status == StatusCode::FORBIDDEN || x.status == StatusCode::NOT_FOUND => {
+            Err(ctx.problem(&x))
+        }
+        Err(x) => {
+            let r = ctx
+                .call(
+                    Method::GET,
+                    &format!("/api/v1/webhooks/{}", enc(&name)),
+                    None,
+                    None,
+                )
+                .await
+                .map_err(|e| ctx.problem(&e))?;
+            let mut e = Editor::new(to_form(&r.body), true, r.etag().unwrap_or_default());
             e.errors = api_errors(&x);
             e.status = x.status;
             render_editor(&ctx, e).await
