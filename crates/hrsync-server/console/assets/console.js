@@ -72,3 +72,17 @@
   document.addEventListener("DOMContentLoaded", function () { scan(document); });
   document.addEventListener("htmx:afterSettle", function (ev) { scan(ev.target); });
 })();
+
+// --- Webhooks: where the macro chooser inserts ---
+// <select data-macro-target="GROUP_ID"> sets the data-target of every [data-insert] button in
+// the element GROUP_ID to its value (an input's id).
+(function () {
+  "use strict";
+  document.addEventListener("change", function (ev) {
+    var s = ev.target.closest("[data-macro-target]");
+    if (!s) return;
+    var g = document.getElementById(s.getAttribute("data-macro-target"));
+    if (!g) return;
+    g.querySelectorAll("[data-insert]").forEach(function (b) { b.setAttribute("data-target", s.value); });
+  });
+})();

@@ -19,6 +19,7 @@
 mod actions;
 mod audit;
 mod config;
+mod directory;
 mod health;
 mod ops;
 pub mod paging;
@@ -33,6 +34,7 @@ mod run_now;
 pub(crate) mod runs;
 mod session;
 mod tokens;
+mod webhook_try;
 
 use crate::Service;
 use axum::extract::FromRef;
@@ -144,6 +146,8 @@ fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(run_now::run_automation))
         .routes(routes!(run_now::orphans))
         .routes(routes!(run_now::run_orchestration))
+        .routes(routes!(directory::search))
+        .routes(routes!(webhook_try::test_definition))
         .routes(routes!(
             resource_routes::integrations::list,
             resource_routes::integrations::create
