@@ -708,7 +708,7 @@ async fn test_endpoint(ctx: Ctx, Path((name, ep)): Path<(String, String)>) -> Pa
                         "field": k,
                         "types": f.get("types"),
                         "present": present,
-                        "fill": if records == 0 { 0 } else { present * 100 / records },
+                        "fill": (present * 100).checked_div(records).unwrap_or(0),
                         "samples": f.get("samples"),
                     })
                 })
