@@ -214,6 +214,12 @@ async fn an_unsaved_mapping_is_previewed_then_saved_with_the_comments_kept() {
     assert!(p.body.contains(r#"role="alert""#), "{}", p.body);
     assert!(p.body.contains("nosuchfilter"), "{}", p.body);
     assert!(p.body.contains("Nothing was saved"), "{}", p.body);
+    let row = &p.body[p.body.find(r#"data-attribute="cn""#).unwrap()..];
+    let row = &row[..row.find(r#"class="attr-row""#).unwrap_or(row.len())];
+    assert!(
+        row.contains(r#"class="format-error""#),
+        "the error next to its row: {row}"
+    );
     assert!(
         p.body.contains(r#"value="{first|nosuchfilter}""#),
         "the typed rows come back: {}",

@@ -286,7 +286,8 @@ fn mapping_body(base: Option<&Value>, f: &Fields) -> Value {
     let mut attrs = Map::new();
     for (n, v) in all(f, "attr_name").into_iter().zip(all(f, "attr_format")) {
         let (n, v) = (n.trim(), v.trim());
-        if n.is_empty() && v.is_empty() {
+        // A row without a format maps nothing (the editor's way to drop one).
+        if v.is_empty() {
             continue;
         }
         let value = match old_attrs.get(n) {
