@@ -431,3 +431,134 @@ async fn the_enable_switch_sets_enabled_and_refuses_while_a_mapping_uses_it() {
         page.body
     );
 }
+
+/// The administrator's path on the IceHrm emulator: add IceHrm with its token, Test & Save
+/// its preset endpoint, then build a mapping from the discovered fields, check a custom format
+/// as typed, preview a person before saving, and save.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn icehrm_from_the_catalogue_to_a_saved_mapping() {
+    use hrsync_emulator::icehrm::{self, IceHrmConfig, IceHrmState};
+    let emu = IceHrmConfig {
+        employees: 5,
+        ..Default::default()
+    };
+    let state = IceHrmState::generate(&emu);
+    let (addr, task) = icehrm::serve(state, "/app/api", "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let c = console("");
+    let admin = c.browser("adam", Role::Admin);
+    let base = format!("http://{addr}/app/api");
+    let p = c
+        .post_form(
+            &admin,
+            "/console/applications/new",
+            &[
+                ("name", "icehrm"),
+                ("kind", "icehrm"),
+                ("base_url", &base),
+                ("token", &emu.token),
+            ],
+            true,
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+    let p = c
+        .htmx(
+            &admin,
+            "POST",
+            "/console/applications/icehrm/endpoints/get_employees/test",
+            &[],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::OK, "{}", p.body);
+    for f in ["employee_id", "first_name", "department.display"] {
+        assert!(
+            p.body.contains(&format!(r#"data-field="{f}""#)),
+            "{f}: {}",
+            p.body
+        );
+    }
+    assert!(!p.body.contains(&emu.token), "the request is redacted");
+    let editor = c
+        .get(Some(&admin), "/console/mappings/new?integration=icehrm")
+        .await;
+    assert_eq!(editor.status, StatusCode::OK, "{}", editor.body);
+    assert!(
+        editor
+            .body
+            .contains(r#"<option value="{department.display}">"#)
+    );
+    let etag = editor.body[editor.body.find(r#"name="etag" value=""#).unwrap() + 19..]
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    let check = c
+        .htmx(
+            &admin,
+            "GET",
+            "/console/mappings/format-check?integration=icehrm&attr_name=cn&attr_format=%7Bfirst_name%7D.%7Blast_nme%7Clower%7D",
+            &[],
+        )
+        .await;
+    assert!(
+        check.body.contains(r#"class="format-error""#),
+        "{}",
+        check.body
+    );
+    assert!(check.body.contains("last_nme"), "{}", check.body);
+    let form = |key: &'static str| {
+        vec![
+            ("original", String::new()),
+            ("etag", etag.clone()),
+            ("name", "icehrm-staff".into()),
+            ("description", "Everyone in IceHrm".into()),
+            ("category", "user-provisioning".into()),
+            ("integration", "icehrm".into()),
+            ("endpoint", "".into()),
+            ("primary_key", "employee_id".into()),
+            ("rdn_attribute", "uid".into()),
+            ("leaver_when", "status == 'Terminated'".into()),
+            ("attr_name", "uid".into()),
+            ("attr_format", "{employee_id|lower}".into()),
+            ("attr_name", "cn".into()),
+            ("attr_format", "{first_name} {last_name}".into()),
+            ("attr_name", "sn".into()),
+            ("attr_format", "{last_name}".into()),
+            ("attr_name", "departmentNumber".into()),
+            ("attr_format", "{department.display}".into()),
+            ("preview_key", key.into()),
+        ]
+    };
+    let fields = form("EMP00002");
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let before = c.config_text();
+    let p = c
+        .htmx(&admin, "POST", "/console/mappings/preview", &fields)
+        .await;
+    assert_eq!(p.status, StatusCode::OK, "{}", p.body);
+    assert!(
+        p.body.contains(r#"data-preview-key="EMP00002""#),
+        "{}",
+        p.body
+    );
+    assert!(
+        p.body
+            .contains(r#"data-preview-attribute="departmentNumber""#)
+    );
+    assert_eq!(c.config_text(), before, "a preview saves nothing");
+    let p = c
+        .post_form(&admin, "/console/mappings/save", &fields, true)
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+    let text = c.config_text();
+    assert!(text.contains("name = \"icehrm-staff\""), "{text}");
+    assert!(
+        text.contains("departmentNumber = \"{department.display}\""),
+        "{text}"
+    );
+    assert!(text.contains("# The staff mapping."), "{text}");
+    assert!(!text.contains(&emu.token));
+    task.abort();
+}
