@@ -394,6 +394,28 @@ async fn endpoints_offer_the_macros_they_may_use_and_are_added_and_saved() {
     assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.body);
     assert!(p.body.contains("nosuch"), "{}", p.body);
     assert_eq!(c.config_text(), text, "nothing saved");
+    // The application's own macros: saved, then offered by the chooser.
+    assert!(page.body.contains("companyName=acme"), "{}", page.body);
+    let p = c
+        .post_form(
+            &admin,
+            "/console/applications/acme/macros",
+            &[("macros", "companyName=acme\nregion=eu")],
+            true,
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+    assert!(
+        c.config_text().contains("region = \"eu\""),
+        "{}",
+        c.config_text()
+    );
+    let page = c.get(Some(&admin), "/console/applications/acme").await;
+    assert!(
+        page.body.contains(r#"data-insert="{region}""#),
+        "{}",
+        page.body
+    );
 }
 
 #[tokio::test]

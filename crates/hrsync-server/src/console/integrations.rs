@@ -53,6 +53,7 @@ pub(super) fn routes() -> Router<ConsoleState> {
         .route("/console/applications/{name}", get(show))
         .route("/console/applications/{name}/enabled", post(set_enabled))
         .route("/console/applications/{name}/auth", post(save_auth))
+        .route("/console/applications/{name}/macros", post(save_macros))
         .route(
             "/console/applications/{name}/endpoints",
             post(create_endpoint),
@@ -392,6 +393,16 @@ async fn page_data(ctx: &Ctx, name: &str) -> Result<Value, ApiError> {
             "refresh_token_set": oauth.get("refresh_token").is_some(),
         },
         "macros": macros.get("macros"),
+        "static_macros": it
+            .get("macros")
+            .and_then(Value::as_object)
+            .map(|o| {
+                o.iter()
+                    .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+            .unwrap_or_default(),
         "endpoints": endpoints,
         "mappings": mappings,
         "webhooks": webhooks,
@@ -421,6 +432,7 @@ fn endpoint_view(c: &Value) -> Value {
         "query": lines("query", "="),
         "records": c.get("records"),
         "key": c.get("key"),
+        "body": c.get("body"),
         "paging_style": paging.get("style").and_then(Value::as_str).unwrap_or("none"),
         "paging": if paging.is_null() { String::new() } else { serde_json::to_string(&paging).unwrap_or_default() },
         "for_each": c.get("for_each"),
@@ -571,6 +583,31 @@ async fn save_auth(ctx: Ctx, Path(name): Path<String>, Form(f): Form<Fields>) ->
     back(&ctx, &name, r)
 }
 
+/// The integration's own macros (`macros = { companyName = "acme" }`), `name=value` lines.
+async fn save_macros(ctx: Ctx, Path(name): Path<String>, Form(f): Form<Fields>) -> Response {
+    let r = async {
+        let (mut it, etag) = read_integration(&ctx, &name).await?;
+        if let Some(o) = it.as_object_mut() {
+            let m = pairs(field(&f, "macros"), '=');
+            if m.is_empty() {
+                o.remove("macros");
+            } else {
+                o.insert("macros".into(), Value::Object(m));
+            }
+        }
+        ctx.call(
+            Method::PUT,
+            &format!("/api/v1/integrations/{}", enc(&name)),
+            Some(&it),
+            Some(&etag),
+        )
+        .await
+        .map(|_| ())
+    }
+    .await;
+    back(&ctx, &name, r)
+}
+
 /// `Name: value` lines (headers) or `name=value` lines (query) as a table.
 fn pairs(text: &str, sep: char) -> Map<String, Value> {
     text.lines()
@@ -601,7 +638,7 @@ fn endpoint_body(mut base: Map<String, Value>, f: &Fields) -> Result<Value, Stri
             base.insert(k.into(), Value::Object(m));
         }
     }
-    for k in ["records", "key"] {
+    for k in ["records", "key", "body"] {
         let v = field(f, &format!("ep_{k}")).trim();
         if v.is_empty() {
             base.remove(k);
