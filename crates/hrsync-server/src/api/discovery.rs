@@ -270,3 +270,73 @@ pub async fn macros(
     })
     .await
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    const CFG: &str = r#"
+[[integration]]
+name = "pay"
+kind = "paycor"
+base_url = "http://127.0.0.1:1"
+subscription_key = { env = "K" }
+token = { env = "T" }
+legal_entity_id = 42
+
+[[integration]]
+name = "acme"
+kind = "rest"
+base_url = "http://127.0.0.1:1"
+token = { env = "T" }
+macros = { companyName = "acme" }
+
+[[integration.endpoint]]
+name = "employees"
+path = "/c/{companyName}/employees"
+pagination = { style = "cursor", param = "after", next = "$.next" }
+
+[[integration.endpoint]]
+name = "details"
+path = "/employees/{employeeId}"
+for_each = { endpoint = "employees", field = "id", as = "employeeId" }
+
+[directory]
+url = "ldap://127.0.0.1:1"
+bind_dn = "cn=admin,dc=example,dc=com"
+bind_password = { env = "P" }
+base_dn = "dc=example,dc=com"
+users_ou = "ou=people,dc=example,dc=com"
+
+[[mapping]]
+name = "m"
+integration = "acme"
+endpoint = "employees"
+primary_key = "id"
+[mapping.attributes]
+uid = "{id}"
+"#;
+
+    fn names(v: &[MacroInfo]) -> Vec<&str> {
+        v.iter().map(|m| m.name.as_str()).collect()
+    }
+
+    #[test]
+    fn each_endpoint_lists_the_macros_the_configuration_accepts() {
+        let cfg = Config::parse(std::path::Path::new("/tmp/x.toml"), CFG.into()).unwrap();
+        let pay = macros_of(&cfg, "pay").unwrap();
+        assert_eq!(names(&pay.macros), ["lastRunTime", "legalEntityId"]);
+        assert_eq!(pay.macros[1].value.as_deref(), Some("42"));
+        assert!(!pay.endpoints.is_empty() && pay.endpoints.iter().all(|e| e.preset));
+        let acme = macros_of(&cfg, "acme").unwrap();
+        assert_eq!(names(&acme.macros), ["companyName", "lastRunTime"]);
+        let list = &acme.endpoints[0];
+        assert_eq!((list.name.as_str(), list.fan_out), ("employees", false));
+        assert_eq!(names(&list.macros), ["cursor", "limit"]);
+        let fan = &acme.endpoints[1];
+        assert_eq!((fan.name.as_str(), fan.fan_out), ("details", true));
+        assert_eq!(names(&fan.macros), ["employeeId"]);
+        assert!(macros_of(&cfg, "nope").is_none());
+    }
+}
