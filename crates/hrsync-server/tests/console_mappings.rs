@@ -83,9 +83,18 @@ async fn the_list_and_the_editor_by_role() {
     ] {
         assert!(p.body.contains(id), "{id}: {}", p.body);
     }
-    let row = c.get(Some(&admin), "/console/mappings/attribute-row").await;
-    assert!(row.body.contains(r#"name="attr_format""#), "{}", row.body);
-    assert!(row.body.contains(r#"list="hr-fields""#));
+    // "+ Mapping attribute" copies this row (console.js), its ids made unique.
+    let tpl = &p.body[p.body.find(r#"<template id="attr-row-template">"#).unwrap()..];
+    let tpl = &tpl[..tpl.find("</template>").unwrap()];
+    assert!(
+        tpl.contains(r#"id="attr-format-__n__" name="attr_format""#),
+        "{tpl}"
+    );
+    assert!(tpl.contains(r#"list="hr-fields""#) && tpl.contains(r##"hx-target="#fc-__n__""##));
+    assert!(
+        p.body
+            .contains(r#"data-add-row="attr-row-template" data-rows="attr-rows""#)
+    );
     // The saved mapping in the editor.
     let p = c.get(Some(&admin), "/console/mappings/staff").await;
     assert_eq!(p.status, StatusCode::OK, "{}", p.body);

@@ -53,7 +53,6 @@ pub(super) fn routes() -> Router<ConsoleState> {
         .route("/console/mappings/preview", post(preview))
         .route("/console/mappings/format-check", get(format_check))
         .route("/console/mappings/fields", get(fields))
-        .route("/console/mappings/attribute-row", get(attribute_row))
         .route("/console/mappings/{name}", get(edit))
 }
 
@@ -586,15 +585,6 @@ async fn fields(ctx: Ctx, Query(q): Query<FieldsQuery>) -> Response {
     ctx.render(
         "mappings_fields.html",
         context! { form => tpl(&form), endpoints => tpl(&endpoints), hr_fields => tpl(&hr_fields), tested => tpl(&tested) },
-    )
-}
-
-/// One more attribute row (a fragment).
-async fn attribute_row(ctx: Ctx) -> Response {
-    let i = fastrand::u32(1_000..u32::MAX);
-    ctx.render(
-        "mappings_row.html",
-        context! { a => context! { name => "", format => "" }, i => format!("n{i}") },
     )
 }
 
