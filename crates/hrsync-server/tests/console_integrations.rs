@@ -452,6 +452,54 @@ async fn the_enable_switch_sets_enabled_and_refuses_while_a_mapping_uses_it() {
         "{}",
         page.body
     );
+    // Its mapping disabled in the editor, the application can be disabled too.
+    let editor = c.get(Some(&admin), "/console/mappings/staff").await;
+    assert!(editor.body.contains(r#"id="f-enabled""#), "{}", editor.body);
+    let etag = editor.body[editor.body.find(r#"name="etag" value=""#).unwrap() + 19..]
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    let p = c
+        .post_form(
+            &admin,
+            "/console/mappings/save",
+            &[
+                ("original", "staff"),
+                ("etag", &etag),
+                ("name", "staff"),
+                ("enabled_shown", "1"),
+                ("integration", "hr"),
+                ("endpoint", "rows"),
+                ("primary_key", "id"),
+                ("rdn_attribute", "uid"),
+                ("attr_name", "uid"),
+                ("attr_format", "{id}"),
+                ("attr_name", "cn"),
+                ("attr_format", "{first} {last}"),
+                ("attr_name", "sn"),
+                ("attr_format", "{last}"),
+            ],
+            true,
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+    assert!(
+        c.config_text().contains("enabled = false"),
+        "{}",
+        c.config_text()
+    );
+    let p = c
+        .htmx(
+            &admin,
+            "POST",
+            "/console/applications/hr/enabled",
+            &[("enabled", "false")],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::NO_CONTENT, "{}", p.body);
+    let text = c.config_text();
+    assert_eq!(text.matches("enabled = false").count(), 3, "{text}");
 }
 
 /// The administrator's path on the IceHrm emulator: add IceHrm with its token, Test & Save
