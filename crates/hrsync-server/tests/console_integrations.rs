@@ -632,3 +632,75 @@ async fn icehrm_from_the_catalogue_to_a_saved_mapping() {
     assert!(!text.contains(&emu.token));
     task.abort();
 }
+
+/// Paycor from the catalogue: a bearer token and the APIM subscription key (both write-only)
+/// and the legal entity; Test & Save of its preset list endpoint against the Paycor emulator.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paycor_with_its_subscription_key_is_tested_on_its_preset_endpoint() {
+    use hrsync_emulator::paycor::{self, PaycorConfig, PaycorState};
+    let emu = PaycorConfig {
+        employees: 4,
+        ..PaycorConfig::default()
+    };
+    let state = PaycorState::generate(&emu);
+    let (addr, task) = paycor::serve(state, "", "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let c = console("");
+    let admin = c.browser("adam", Role::Admin);
+    let entity = emu.legal_entity_id.to_string();
+    let base = format!("http://{addr}");
+    let p = c
+        .post_form(
+            &admin,
+            "/console/applications/new",
+            &[
+                ("name", "paycor"),
+                ("kind", "paycor"),
+                ("base_url", &base),
+                ("token", &emu.access_token),
+                ("subscription_key", &emu.subscription_key),
+                ("legal_entity_id", &entity),
+            ],
+            true,
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+    let page = c.get(Some(&admin), "/console/applications/paycor").await;
+    assert!(
+        page.body.contains("Ocp-Apim-Subscription-Key"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains(r#"id="test-legal_entity_employees""#),
+        "{}",
+        page.body
+    );
+    let p = c
+        .htmx(
+            &admin,
+            "POST",
+            "/console/applications/paycor/endpoints/legal_entity_employees/test",
+            &[],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::OK, "{}", p.body);
+    assert!(p.body.contains("data-field="), "{}", p.body);
+    assert!(
+        p.body.contains(r#"<span class="badge badge-complete">"#),
+        "{}",
+        p.body
+    );
+    let text = c.config_text();
+    for secret in [&emu.access_token, &emu.subscription_key] {
+        assert!(!text.contains(secret.as_str()), "{text}");
+        assert!(!p.body.contains(secret.as_str()));
+        assert!(!page.body.contains(secret.as_str()));
+    }
+    assert!(
+        text.contains(&format!("legal_entity_id = {entity}")),
+        "{text}"
+    );
+    task.abort();
+}
