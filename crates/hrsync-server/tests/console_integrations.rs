@@ -265,6 +265,11 @@ async fn a_viewer_gets_no_test_or_save_buttons_and_a_forged_post_is_refused() {
     ] {
         assert!(!page.body.contains(hidden), "{hidden}: {}", page.body);
     }
+    assert!(
+        page.body.contains(r#"<fieldset class="bare" disabled>"#),
+        "a viewer's forms are read-only: {}",
+        page.body
+    );
     let before = c.config_text();
     for (uri, fields) in [
         ("/console/applications/hr/endpoints/rows/test", vec![]),
