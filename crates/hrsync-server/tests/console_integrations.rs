@@ -265,6 +265,11 @@ async fn a_viewer_gets_no_test_or_save_buttons_and_a_forged_post_is_refused() {
     ] {
         assert!(!page.body.contains(hidden), "{hidden}: {}", page.body);
     }
+    assert!(
+        page.body.contains(r#"<fieldset class="bare" disabled>"#),
+        "a viewer's forms are read-only: {}",
+        page.body
+    );
     let before = c.config_text();
     for (uri, fields) in [
         ("/console/applications/hr/endpoints/rows/test", vec![]),
@@ -452,6 +457,54 @@ async fn the_enable_switch_sets_enabled_and_refuses_while_a_mapping_uses_it() {
         "{}",
         page.body
     );
+    // Its mapping disabled in the editor, the application can be disabled too.
+    let editor = c.get(Some(&admin), "/console/mappings/staff").await;
+    assert!(editor.body.contains(r#"id="f-enabled""#), "{}", editor.body);
+    let etag = editor.body[editor.body.find(r#"name="etag" value=""#).unwrap() + 19..]
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    let p = c
+        .post_form(
+            &admin,
+            "/console/mappings/save",
+            &[
+                ("original", "staff"),
+                ("etag", &etag),
+                ("name", "staff"),
+                ("enabled_shown", "1"),
+                ("integration", "hr"),
+                ("endpoint", "rows"),
+                ("primary_key", "id"),
+                ("rdn_attribute", "uid"),
+                ("attr_name", "uid"),
+                ("attr_format", "{id}"),
+                ("attr_name", "cn"),
+                ("attr_format", "{first} {last}"),
+                ("attr_name", "sn"),
+                ("attr_format", "{last}"),
+            ],
+            true,
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+    assert!(
+        c.config_text().contains("enabled = false"),
+        "{}",
+        c.config_text()
+    );
+    let p = c
+        .htmx(
+            &admin,
+            "POST",
+            "/console/applications/hr/enabled",
+            &[("enabled", "false")],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::NO_CONTENT, "{}", p.body);
+    let text = c.config_text();
+    assert_eq!(text.matches("enabled = false").count(), 3, "{text}");
 }
 
 /// The administrator's path on the IceHrm emulator: add IceHrm with its token, Test & Save
@@ -582,5 +635,77 @@ async fn icehrm_from_the_catalogue_to_a_saved_mapping() {
     );
     assert!(text.contains("# The staff mapping."), "{text}");
     assert!(!text.contains(&emu.token));
+    task.abort();
+}
+
+/// Paycor from the catalogue: a bearer token and the APIM subscription key (both write-only)
+/// and the legal entity; Test & Save of its preset list endpoint against the Paycor emulator.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paycor_with_its_subscription_key_is_tested_on_its_preset_endpoint() {
+    use hrsync_emulator::paycor::{self, PaycorConfig, PaycorState};
+    let emu = PaycorConfig {
+        employees: 4,
+        ..PaycorConfig::default()
+    };
+    let state = PaycorState::generate(&emu);
+    let (addr, task) = paycor::serve(state, "", "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let c = console("");
+    let admin = c.browser("adam", Role::Admin);
+    let entity = emu.legal_entity_id.to_string();
+    let base = format!("http://{addr}");
+    let p = c
+        .post_form(
+            &admin,
+            "/console/applications/new",
+            &[
+                ("name", "paycor"),
+                ("kind", "paycor"),
+                ("base_url", &base),
+                ("token", &emu.access_token),
+                ("subscription_key", &emu.subscription_key),
+                ("legal_entity_id", &entity),
+            ],
+            true,
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+    let page = c.get(Some(&admin), "/console/applications/paycor").await;
+    assert!(
+        page.body.contains("Ocp-Apim-Subscription-Key"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains(r#"id="test-legal_entity_employees""#),
+        "{}",
+        page.body
+    );
+    let p = c
+        .htmx(
+            &admin,
+            "POST",
+            "/console/applications/paycor/endpoints/legal_entity_employees/test",
+            &[],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::OK, "{}", p.body);
+    assert!(p.body.contains("data-field="), "{}", p.body);
+    assert!(
+        p.body.contains(r#"<span class="badge badge-complete">"#),
+        "{}",
+        p.body
+    );
+    let text = c.config_text();
+    for secret in [&emu.access_token, &emu.subscription_key] {
+        assert!(!text.contains(secret.as_str()), "{text}");
+        assert!(!p.body.contains(secret.as_str()));
+        assert!(!page.body.contains(secret.as_str()));
+    }
+    assert!(
+        text.contains(&format!("legal_entity_id = {entity}")),
+        "{text}"
+    );
     task.abort();
 }

@@ -84,7 +84,7 @@ pub(crate) const PRESETS: &[(&str, &str, &str, &str)] = &[
         "paycor",
         "Paycor",
         "Paycor Public API: a bearer token (or the OAuth refresh flow) plus the APIM subscription key, for one legal entity.",
-        "legal entity employees",
+        "legal_entity_employees",
     ),
     (
         "rest",

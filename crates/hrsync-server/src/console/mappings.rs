@@ -186,6 +186,7 @@ fn form_of(m: &Value) -> Value {
         "scope_when": s(m, "scope_when"),
         "out_of_scope": m.get("out_of_scope").and_then(Value::as_str).unwrap_or("ignore"),
         "leaver_when": s(m, "leaver_when"),
+        "enabled": m.get("enabled").and_then(Value::as_bool).unwrap_or(true),
         "attributes": attrs,
     })
 }
@@ -216,6 +217,7 @@ fn form_of_fields(f: &Fields) -> Value {
     ] {
         o.insert(k.into(), json!(field(f, k)));
     }
+    o.insert("enabled".into(), json!(field(f, "enabled") == "true"));
     o.insert("attributes".into(), Value::Array(attrs));
     Value::Object(o)
 }
@@ -244,6 +246,16 @@ fn mapping_body(base: Option<&Value>, f: &Fields) -> Value {
         "leaver_when",
     ] {
         text(&mut o, k);
+    }
+    // The "enabled" box: unchecked is `enabled = false`; checked keeps the default (true).
+    if field(f, "enabled_shown") == "1" {
+        if field(f, "enabled") == "true" {
+            if o.contains_key("enabled") {
+                o.insert("enabled".into(), json!(true));
+            }
+        } else {
+            o.insert("enabled".into(), json!(false));
+        }
     }
     let oos = field(f, "out_of_scope").trim();
     if oos.is_empty() || (oos == "ignore" && !o.contains_key("out_of_scope")) {
@@ -462,7 +474,7 @@ async fn new_mapping(ctx: Ctx, Query(q): Query<NewQuery>) -> PageResult {
         "name": "", "description": "", "category": "user-provisioning",
         "integration": q.integration.unwrap_or_default(), "endpoint": "", "join": "",
         "primary_key": "", "rdn_attribute": "uid", "scope_when": "", "out_of_scope": "ignore",
-        "leaver_when": "",
+        "leaver_when": "", "enabled": true,
         "attributes": [{"name": "uid", "format": ""}, {"name": "cn", "format": ""}, {"name": "sn", "format": ""}],
     });
     Ok(editor(&ctx, form, None, r.etag(), None, false).await)
