@@ -6,14 +6,14 @@
 
 use super::ConsoleState;
 use super::client::{ApiError, enc};
-use super::page::{Ctx, PageResult};
+use super::page::{Ctx, PageResult, tpl};
 use axum::Router;
 use axum::extract::{Path, Query};
 use axum::http::{HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use chrono::{DateTime, NaiveDate, Utc};
-use minijinja::{Value as Tpl, context};
+use minijinja::context;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -191,9 +191,9 @@ async fn runs(ctx: Ctx, Query(f): Query<RunsFilter>) -> PageResult {
             errors => errors,
             mappings => mappings,
             kinds => KINDS.to_vec(),
-            runs => jv(&Value::Array(items(&runs))),
+            runs => tpl(&Value::Array(items(&runs))),
             runs_next => runs_next,
-            audit => jv(&Value::Array(audit_rows(&audit))),
+            audit => tpl(&Value::Array(audit_rows(&audit))),
             audit_next => audit_next,
         },
     ))
@@ -258,13 +258,13 @@ async fn run(ctx: Ctx, Path(id): Path<i64>, Query(q): Query<CursorQuery>) -> Pag
     let d = run_data(&ctx, id, &q.cursor)
         .await
         .map_err(|e| ctx.problem(&e))?;
-    Ok(ctx.render("audit_run.html", context! { id => id, d => jv(&d) }))
+    Ok(ctx.render("audit_run.html", context! { id => id, d => tpl(&d) }))
 }
 
 /// The finished run's part of its page (what `data-run-done` loads into the progress).
 async fn run_result(ctx: Ctx, Path(id): Path<i64>) -> PageResult {
     let d = run_data(&ctx, id, "").await.map_err(|e| ctx.problem(&e))?;
-    Ok(ctx.render("audit_run_result.html", context! { id => id, d => jv(&d) }))
+    Ok(ctx.render("audit_run_result.html", context! { id => id, d => tpl(&d) }))
 }
 
 /// Cancels a run this daemon runs (operator): changes in flight complete, the rest are not
@@ -318,8 +318,8 @@ async fn person(ctx: Ctx, Path((mapping, key)): Path<(String, String)>) -> PageR
     Ok(ctx.render(
         "audit_person.html",
         context! {
-            mapping => mapping, key => key, p => jv(&p), missing => missing,
-            history => jv(&Value::Array(history)),
+            mapping => mapping, key => key, p => tpl(&p), missing => missing,
+            history => tpl(&Value::Array(history)),
         },
     ))
 }
@@ -338,7 +338,7 @@ async fn person_live(ctx: Ctx, Path((mapping, key)): Path<(String, String)>) -> 
         .map_err(|e| ctx.problem(&e))?;
     Ok(ctx.render(
         "audit_person_live.html",
-        context! { mapping => mapping, key => key, e => jv(&e.body) },
+        context! { mapping => mapping, key => key, e => tpl(&e.body) },
     ))
 }
 
@@ -368,28 +368,6 @@ pub(super) fn qs(pairs: &[(&str, &str)]) -> String {
         .map(|(k, v)| format!("{k}={}", enc(v)))
         .collect::<Vec<_>>()
         .join("&")
-}
-
-/// A JSON value for a template. Numbers become the template's integers or floats (the
-/// workspace builds serde_json with `arbitrary_precision`, whose numbers a template would
-/// otherwise see as maps).
-pub(super) fn jv(v: &Value) -> Tpl {
-    match v {
-        Value::Null => Tpl::from(()),
-        Value::Bool(b) => Tpl::from(*b),
-        Value::Number(n) => n
-            .as_i64()
-            .map(Tpl::from)
-            .or_else(|| n.as_u64().map(Tpl::from))
-            .unwrap_or_else(|| Tpl::from(n.as_f64().unwrap_or(f64::NAN))),
-        Value::String(s) => Tpl::from(s.as_str()),
-        Value::Array(a) => Tpl::from(a.iter().map(jv).collect::<Vec<_>>()),
-        Value::Object(m) => Tpl::from(
-            m.iter()
-                .map(|(k, v)| (k.clone(), jv(v)))
-                .collect::<std::collections::BTreeMap<String, Tpl>>(),
-        ),
-    }
 }
 
 /// Audit rows with their LDAP result's name (`noSuchObject (32)`) for the failures.

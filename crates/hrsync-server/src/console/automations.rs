@@ -5,8 +5,8 @@
 
 use super::ConsoleState;
 use super::client::{ApiError, enc};
-use super::page::{Ctx, PageResult};
-use super::webhooks::{Fields, api_errors, err, field, items, jv, names};
+use super::page::{Ctx, PageResult, tpl};
+use super::webhooks::{Fields, api_errors, err, field, items, names};
 use axum::extract::{Path, Query};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Redirect};
@@ -83,7 +83,7 @@ async fn list(ctx: Ctx) -> PageResult {
     }
     Ok(ctx.render(
         "automations_list.html",
-        context! { automations => jv(&Value::Array(rows)) },
+        context! { automations => tpl(&Value::Array(rows)) },
     ))
 }
 
@@ -97,7 +97,7 @@ struct Describe {
 async fn describe(ctx: Ctx, Query(q): Query<Describe>) -> PageResult {
     Ok(ctx.render(
         "automations_schedule.html",
-        context! { s => jv(&schedule_words(&q.schedule, 5)) },
+        context! { s => tpl(&schedule_words(&q.schedule, 5)) },
     ))
 }
 
@@ -161,13 +161,13 @@ async fn render_editor(ctx: &Ctx, e: Editor) -> PageResult {
         e.status,
         "automations_edit.html",
         context! {
-            a => jv(&e.a),
+            a => tpl(&e.a),
             existing => e.existing,
             hash => e.hash,
-            errors => jv(&Value::Array(e.errors)),
+            errors => tpl(&Value::Array(e.errors)),
             saved => e.saved,
-            next => e.next.as_ref().map(jv),
-            s => jv(&schedule_words(schedule, 5)),
+            next => e.next.as_ref().map(tpl),
+            s => tpl(&schedule_words(schedule, 5)),
             mappings,
         },
     ))

@@ -9,7 +9,7 @@
 
 use super::ConsoleState;
 use super::client::{ApiError, enc};
-use super::page::{Ctx, PageResult};
+use super::page::{Ctx, PageResult, tpl};
 use axum::Router;
 use axum::extract::{Form, Path, Query};
 use axum::http::Method;
@@ -99,29 +99,6 @@ pub(crate) const PRESETS: &[(&str, &str, &str, &str)] = &[
         "rows",
     ),
 ];
-
-/// A JSON value for a template, numbers as numbers: the workspace's serde_json keeps numbers
-/// as their exact text (`arbitrary_precision`), which `page::tpl` would show as a map.
-pub(super) fn tpl(v: &Value) -> minijinja::Value {
-    use minijinja::Value as T;
-    match v {
-        Value::Null => T::from(()),
-        Value::Bool(b) => T::from(*b),
-        Value::Number(n) => n
-            .as_i64()
-            .map(T::from)
-            .or_else(|| n.as_u64().map(T::from))
-            .or_else(|| n.as_f64().map(T::from))
-            .unwrap_or_else(|| T::from(n.to_string())),
-        Value::String(s) => T::from(s.as_str()),
-        Value::Array(a) => T::from(a.iter().map(tpl).collect::<Vec<_>>()),
-        Value::Object(o) => T::from(
-            o.iter()
-                .map(|(k, v)| (k.clone(), tpl(v)))
-                .collect::<std::collections::BTreeMap<String, T>>(),
-        ),
-    }
-}
 
 fn label_of(kind: &str) -> &str {
     PRESETS

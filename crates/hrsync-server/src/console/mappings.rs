@@ -7,8 +7,8 @@
 
 use super::ConsoleState;
 use super::client::{ApiError, enc};
-use super::integrations::tpl;
-use super::page::{Ctx, PageResult};
+
+use super::page::{Ctx, PageResult, tpl};
 use axum::Router;
 use axum::extract::{Form, Path, Query};
 use axum::http::Method;

@@ -4,9 +4,9 @@
 //! secret headers redacted, and the response).
 
 use super::ConsoleState;
-use super::audit::{go, items, jv, mapping_names, next_cursor, qs};
+use super::audit::{go, items, mapping_names, next_cursor, qs};
 use super::client::enc;
-use super::page::{Ctx, PageResult};
+use super::page::{Ctx, PageResult, tpl};
 use axum::Router;
 use axum::extract::{Form, Path, Query};
 use axum::http::Method;
@@ -81,7 +81,7 @@ async fn review(ctx: Ctx, Query(q): Query<ReviewQuery>) -> PageResult {
     Ok(ctx.render(
         "ops_review.html",
         context! {
-            items => jv(&Value::Array(items(&page))), next => next,
+            items => tpl(&Value::Array(items(&page))), next => next,
             mappings => mapping_names(&ctx).await,
             q => context! { mapping => q.mapping, all => !all.is_empty() },
         },
@@ -177,7 +177,7 @@ async fn outbox(ctx: Ctx, Query(q): Query<OutboxQuery>) -> PageResult {
     Ok(ctx.render(
         "ops_outbox.html",
         context! {
-            items => jv(&Value::Array(items(&page))), next => next, state => q.state,
+            items => tpl(&Value::Array(items(&page))), next => next, state => q.state,
             states => ["pending", "running", "done", "dead", "cancelled"],
         },
     ))
@@ -249,7 +249,7 @@ async fn deliveries(ctx: Ctx, Query(q): Query<DeliveriesQuery>) -> PageResult {
     Ok(ctx.render(
         "ops_deliveries.html",
         context! {
-            items => jv(&Value::Array(items(&page))), next => next, webhook => q.webhook,
+            items => tpl(&Value::Array(items(&page))), next => next, webhook => q.webhook,
             webhooks => webhooks,
         },
     ))

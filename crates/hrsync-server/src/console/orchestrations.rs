@@ -5,8 +5,8 @@
 
 use super::ConsoleState;
 use super::client::{ApiError, enc};
-use super::page::{Ctx, PageResult};
-use super::webhooks::{Fields, all, api_errors, err, field, items, jv, names, search};
+use super::page::{Ctx, PageResult, tpl};
+use super::webhooks::{Fields, all, api_errors, err, field, items, names, search};
 use axum::extract::{Path, Query};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Redirect};
@@ -65,7 +65,7 @@ async fn list(ctx: Ctx) -> PageResult {
         .map_err(|e| ctx.problem(&e))?;
     Ok(ctx.render(
         "orchestrations_list.html",
-        context! { orchestrations => jv(&Value::Array(items(&all))) },
+        context! { orchestrations => tpl(&Value::Array(items(&all))) },
     ))
 }
 
@@ -262,20 +262,20 @@ async fn render_editor(ctx: &Ctx, mut e: Editor) -> PageResult {
         e.status,
         "orchestrations_edit.html",
         context! {
-            t => jv(&e.t),
-            steps => jv(&Value::Array(e.steps)),
+            t => tpl(&e.t),
+            steps => tpl(&Value::Array(e.steps)),
             existing => e.existing,
             hash => e.hash,
-            errors => jv(&Value::Array(e.errors)),
+            errors => tpl(&Value::Array(e.errors)),
             saved => e.saved,
-            run => e.run.as_ref().map(jv),
-            picker => e.picker.as_ref().map(jv),
+            run => e.run.as_ref().map(tpl),
+            picker => e.picker.as_ref().map(tpl),
             picks => e.picks,
             pick_groups => e.pick_groups,
             webhooks,
             mappings,
             events,
-            actions => ACTIONS.iter().map(|(a, d)| json!({"value": a, "label": d})).map(|v| jv(&v)).collect::<Vec<_>>(),
+            actions => ACTIONS.iter().map(|(a, d)| json!({"value": a, "label": d})).map(|v| tpl(&v)).collect::<Vec<_>>(),
         },
     ))
 }

@@ -111,7 +111,7 @@ impl Ctx {
         self.render_status(
             e.status,
             name,
-            context! { problem => Tpl::from(minijinja::value::Serde(&e.problem)), status => e.status.as_u16() },
+            context! { problem => tpl(&e.problem), status => e.status.as_u16() },
         )
     }
 }
@@ -253,7 +253,7 @@ fn csrf_refused(st: &ConsoleState, htmx: bool) -> Response {
     let mut r = render(
         &st.tpl,
         name,
-        context! { problem => Tpl::from(minijinja::value::Serde(&problem)), status => 403, me => Tpl::UNDEFINED },
+        context! { problem => tpl(&problem), status => 403, me => Tpl::UNDEFINED },
     );
     *r.status_mut() = StatusCode::FORBIDDEN;
     r
@@ -333,6 +333,25 @@ pub fn register(env: &mut Environment<'static>) {
 pub type PageResult = Result<Response, Response>;
 
 /// A JSON value for a template.
+///
+/// Numbers become the template's integers or floats: the workspace builds serde_json with
+/// `arbitrary_precision`, whose numbers a template would otherwise see as maps (and as true).
 pub fn tpl(v: &Value) -> Tpl {
-    Tpl::from(minijinja::value::Serde(v))
+    match v {
+        Value::Null => Tpl::from(()),
+        Value::Bool(b) => Tpl::from(*b),
+        Value::Number(n) => n
+            .as_i64()
+            .map(Tpl::from)
+            .or_else(|| n.as_u64().map(Tpl::from))
+            .or_else(|| n.as_f64().map(Tpl::from))
+            .unwrap_or_else(|| Tpl::from(n.to_string())),
+        Value::String(s) => Tpl::from(s.as_str()),
+        Value::Array(a) => Tpl::from(a.iter().map(tpl).collect::<Vec<_>>()),
+        Value::Object(o) => Tpl::from(
+            o.iter()
+                .map(|(k, v)| (k.clone(), tpl(v)))
+                .collect::<std::collections::BTreeMap<String, Tpl>>(),
+        ),
+    }
 }

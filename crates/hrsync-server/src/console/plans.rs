@@ -5,9 +5,9 @@
 //! progress. Every action is the API's (`POST /api/v1/runs`, `POST /api/v1/plans/{id}/…`).
 
 use super::ConsoleState;
-use super::audit::{KINDS, go, items, jv, mapping_names, next_cursor, qs};
+use super::audit::{KINDS, go, items, mapping_names, next_cursor, qs};
 use super::client::enc;
-use super::page::{Ctx, PageResult};
+use super::page::{Ctx, PageResult, tpl};
 use axum::extract::{Form, Path, Query};
 use axum::http::Method;
 use axum::routing::{get, post};
@@ -122,7 +122,7 @@ async fn list(ctx: Ctx, Query(q): Query<ListQuery>) -> PageResult {
             "plans_list.html",
             context! {
                 awaiting => true, q => context! { mapping => q.mapping, status => q.status },
-                mappings => mappings, plans => jv(&Value::Array(plans)), next => next,
+                mappings => mappings, plans => tpl(&Value::Array(plans)), next => next,
             },
         ));
     }
@@ -151,7 +151,7 @@ async fn list(ctx: Ctx, Query(q): Query<ListQuery>) -> PageResult {
         "plans_list.html",
         context! {
             awaiting => false, q => context! { mapping => q.mapping, status => q.status },
-            mappings => mappings, plans => jv(&Value::Array(items(&page))), next => next,
+            mappings => mappings, plans => tpl(&Value::Array(items(&page))), next => next,
         },
     ))
 }
@@ -262,8 +262,8 @@ async fn show(ctx: Ctx, Path(id): Path<i64>, Query(q): Query<ShowQuery>) -> Page
     Ok(ctx.render(
         "plans_show.html",
         context! {
-            id => id, plan => jv(&plan), approval => jv(&approval),
-            groups => jv(&Value::Array(groups)), next => next,
+            id => id, plan => tpl(&plan), approval => tpl(&approval),
+            groups => tpl(&Value::Array(groups)), next => next,
             q => context! { kind => q.kind, status => q.status, q => q.q, paged => !q.cursor.is_empty() },
             kinds => KINDS.to_vec(),
             statuses => ["planned", "waiting", "approved", "rejected", "applied", "failed", "stale"],

@@ -5,8 +5,8 @@
 
 use super::ConsoleState;
 use super::client::enc;
-use super::page::{Ctx, PageResult};
-use super::webhooks::{Fields, api_errors, err, field, items, jv};
+use super::page::{Ctx, PageResult, tpl};
+use super::webhooks::{Fields, api_errors, err, field, items};
 use axum::extract::Path;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Redirect};
@@ -68,17 +68,17 @@ async fn page(ctx: &Ctx, errors: Vec<Value>, form: Value, status: StatusCode) ->
         status,
         "settings_index.html",
         context! {
-            signed_in => jv(&me),
-            roles => jv(&roles),
+            signed_in => tpl(&me),
+            roles => tpl(&roles),
             directory_url => s.directory.url.clone(),
             user_base => s.directory.user_base.clone(),
             break_glass => s.break_glass.as_ref().map(|b| b.user.clone()),
-            tokens => tokens.map(|t| jv(&Value::Array(t))),
-            history => jv(&Value::Array(items(&history))),
-            history_next => history.get("next_cursor").cloned().map(|c| jv(&c)),
-            notify => jv(&Value::Array(notify)),
-            errors => jv(&Value::Array(errors)),
-            form => jv(&form),
+            tokens => tokens.map(|t| tpl(&Value::Array(t))),
+            history => tpl(&Value::Array(items(&history))),
+            history_next => history.get("next_cursor").cloned().map(|c| tpl(&c)),
+            notify => tpl(&Value::Array(notify)),
+            errors => tpl(&Value::Array(errors)),
+            form => tpl(&form),
         },
     ))
 }
@@ -116,7 +116,7 @@ async fn create_token(ctx: Ctx, Form(f): Form<Fields>) -> PageResult {
         .await
     {
         Ok(r) => {
-            let mut resp = ctx.render("settings_token.html", context! { created => jv(&r.body) });
+            let mut resp = ctx.render("settings_token.html", context! { created => tpl(&r.body) });
             resp.headers_mut()
                 .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             Ok(resp)
@@ -174,11 +174,11 @@ async fn version_page(ctx: &Ctx, id: i64, errors: Vec<Value>, status: StatusCode
         status,
         "settings_version.html",
         context! {
-            v => jv(&v),
-            lines => jv(&Value::Array(diff_lines(diff))),
+            v => tpl(&v),
+            lines => tpl(&Value::Array(diff_lines(diff))),
             hash,
             is_current,
-            errors => jv(&Value::Array(errors)),
+            errors => tpl(&Value::Array(errors)),
         },
     ))
 }

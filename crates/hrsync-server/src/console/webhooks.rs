@@ -11,7 +11,7 @@
 
 use super::ConsoleState;
 use super::client::{ApiError, enc};
-use super::page::{Ctx, PageResult};
+use super::page::{Ctx, PageResult, tpl};
 use axum::extract::{Path, Query};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Redirect};
@@ -55,28 +55,6 @@ pub(super) fn routes() -> Router<ConsoleState> {
             axum::routing::post(delete),
         )
         .route("/console/picker", get(picker))
-}
-
-/// A JSON value for a template, its numbers as plain numbers (the page's `tpl` hands
-/// serde_json's arbitrary-precision numbers to minijinja as maps).
-pub(super) fn jv(v: &Value) -> minijinja::Value {
-    use minijinja::Value as T;
-    match v {
-        Value::Null => T::from(()),
-        Value::Bool(b) => T::from(*b),
-        Value::Number(n) => match (n.as_i64(), n.as_u64()) {
-            (Some(i), _) => T::from(i),
-            (None, Some(u)) => T::from(u),
-            _ => T::from(n.as_f64().unwrap_or(f64::NAN)),
-        },
-        Value::String(s) => T::from(s.as_str()),
-        Value::Array(a) => T::from(a.iter().map(jv).collect::<Vec<_>>()),
-        Value::Object(o) => T::from(
-            o.iter()
-                .map(|(k, x)| (k.clone(), jv(x)))
-                .collect::<std::collections::BTreeMap<_, _>>(),
-        ),
-    }
 }
 
 /// A posted form: every field in order (repeated names kept).
@@ -167,8 +145,8 @@ async fn picker(ctx: Ctx, Query(raw): Query<Vec<(String, String)>>) -> PageResul
         context! {
             kind,
             q => q.q.clone(),
-            found => jv(&found),
-            problem => problem.as_ref().map(|e| jv(&e.problem)),
+            found => tpl(&found),
+            problem => problem.as_ref().map(|e| tpl(&e.problem)),
             chosen_users => q.pick,
             chosen_groups => q.pick_group,
         },
@@ -205,7 +183,7 @@ async fn list(ctx: Ctx) -> PageResult {
         .map_err(|e| ctx.problem(&e))?;
     Ok(ctx.render(
         "webhooks_list.html",
-        context! { webhooks => jv(&Value::Array(items(&hooks))) },
+        context! { webhooks => tpl(&Value::Array(items(&hooks))) },
     ))
 }
 
@@ -474,20 +452,20 @@ async fn render_editor(ctx: &Ctx, e: Editor) -> PageResult {
         e.status,
         "webhooks_edit.html",
         context! {
-            w => jv(&e.w),
+            w => tpl(&e.w),
             existing => e.existing,
             hash => e.hash,
-            errors => jv(&Value::Array(e.errors)),
-            saved => e.saved.as_ref().map(jv),
-            test => e.test.as_ref().map(jv),
+            errors => tpl(&Value::Array(e.errors)),
+            saved => e.saved.as_ref().map(tpl),
+            test => e.test.as_ref().map(tpl),
             picks => e.picks,
             pick_groups => e.pick_groups,
             mapping => e.mapping,
-            picker => e.picker.as_ref().map(jv),
+            picker => e.picker.as_ref().map(tpl),
             tested_unsaved => e.tested_unsaved,
             integrations,
             mappings,
-            macros => jv(&macros),
+            macros => tpl(&macros),
             methods => ["POST", "PUT", "PATCH", "GET", "DELETE"],
             message_types => ["json", "xml", "form"],
         },

@@ -130,7 +130,6 @@ fn emulator_url(fx: &Fx) -> String {
 /// tests it on a chosen person against a local receiver, adds an orchestration on "created"
 /// using it, and watches it run for a new hire. Nothing captured holds the HR token.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "the screens it drives are merged in the next commits"]
 async fn an_administrator_does_everything_on_screens() {
     let fx = Fx::new("console-e2e", 12, "uid", STAFF_ATTRS).await;
     let ops = format!(
