@@ -12,6 +12,7 @@
 pub mod apply;
 pub mod connect;
 pub mod dialect;
+pub mod lookup;
 pub mod password;
 pub mod probe;
 pub mod result_code;

@@ -19,6 +19,9 @@
 mod actions;
 mod audit;
 mod config;
+mod directory;
+mod discovery;
+mod drafts;
 mod health;
 mod ops;
 pub mod paging;
@@ -33,6 +36,7 @@ mod run_now;
 pub(crate) mod runs;
 mod session;
 mod tokens;
+mod webhook_try;
 
 use crate::Service;
 use axum::extract::FromRef;
@@ -141,9 +145,15 @@ fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(actions::pause))
         .routes(routes!(actions::resume))
         .routes(routes!(actions::test_webhook))
+        .routes(routes!(discovery::fields))
+        .routes(routes!(discovery::macros))
+        .routes(routes!(drafts::check_format))
+        .routes(routes!(drafts::preview_draft))
         .routes(routes!(run_now::run_automation))
         .routes(routes!(run_now::orphans))
         .routes(routes!(run_now::run_orchestration))
+        .routes(routes!(directory::search))
+        .routes(routes!(webhook_try::test_definition))
         .routes(routes!(
             resource_routes::integrations::list,
             resource_routes::integrations::create
