@@ -212,8 +212,23 @@ pub(super) const KINDS: &[&str] = &[
 
 /// What a run page shows whatever its state.
 async fn run_data(ctx: &Ctx, id: i64, cursor: &str) -> Result<Value, ApiError> {
-    let view = ctx.get(&format!("/api/v1/runs/{id}")).await?;
-    let run = view.get("run").cloned().unwrap_or(Value::Null);
+    // A run that failed reports `finished` just before it records its status: give the
+    // database a moment to catch up, then trust the event.
+    let mut view = ctx.get(&format!("/api/v1/runs/{id}")).await?;
+    for _ in 0..40 {
+        if finished_event(&view).is_none() || !is_running(&view) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        view = ctx.get(&format!("/api/v1/runs/{id}")).await?;
+    }
+    let mut run = view.get("run").cloned().unwrap_or(Value::Null);
+    if is_running(&view)
+        && let Some(fin) = finished_event(&view)
+    {
+        run["status"] = fin.get("status").cloned().unwrap_or(Value::Null);
+        run["error"] = fin.get("error").cloned().unwrap_or(Value::Null);
+    }
     let running = run.get("status").and_then(Value::as_str) == Some("running");
     let mut out = json!({
         "run": run,
@@ -246,6 +261,18 @@ async fn run_data(ctx: &Ctx, id: i64, cursor: &str) -> Result<Value, ApiError> {
         }
     }
     Ok(out)
+}
+
+fn is_running(view: &Value) -> bool {
+    view.pointer("/run/status").and_then(Value::as_str) == Some("running")
+}
+
+/// The `finished` event of a run's live progress, if it is over.
+fn finished_event(view: &Value) -> Option<&Value> {
+    view.get("progress")?
+        .as_array()?
+        .iter()
+        .find(|e| e.get("event").and_then(Value::as_str) == Some("finished"))
 }
 
 #[derive(Debug, Default, Deserialize)]
