@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
-# demo.sh [--ad] — hrsync end to end on one machine: IceHrm emulator (200 employees) → plan →
-# apply into a throwaway slapd (or, with --ad, a throwaway Samba Active Directory domain
+# demo.sh [--ad | --console] — hrsync end to end on one machine: IceHrm emulator (200 employees) →
+# plan → apply into a throwaway slapd (or, with --ad, a throwaway Samba Active Directory domain
 # controller); then a hire, a move and a termination in "HR", plan/apply again, and a last plan
 # that shows nothing left to do. Installs what is missing; stops what it started.
 # With --ad and AD_ENV=/path/to/env, an already running DC (scripts/start-samba-ad.sh) is used.
+# With --console: the stack, a first sync, then `hrsync serve` with the web console; prints its
+# URL and a one-time password of a directory account in the console's admin group (the account
+# lives in the throwaway slapd and ends with the demo). Ctrl-C stops everything
+# (CONSOLE_FOR=SECONDS stops it after that long, for scripted runs).
 set -euo pipefail
 AD=0
+CONSOLE=0
 [ "${1:-}" = "--ad" ] && AD=1
+[ "${1:-}" = "--console" ] && CONSOLE=1
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 scripts/install-deps.sh
@@ -66,6 +72,63 @@ LDIF
       -e "s#^sAMAccountName = .*#sAMAccountName = { format = \"d$((RANDOM % 9000 + 1000)){employee_id|lower|replace('emp','')}\", required = true }#" \
       examples/icehrm-ad.toml > "$WORK/hrsync.toml"
 fi
+if [ "$CONSOLE" = 1 ]; then
+  step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+  step "first sync: 200 IceHrm employees into the directory"
+  "$BIN/hrsync" apply "${CFG[@]}" --yes --summary
+  # The console's operators: a directory account in an admin group, with a fresh password.
+  OTP=$(openssl rand -base64 18 | tr -d '/+=' | cut -c1-16)
+  ldapadd -x -H "$LDAP_URL" -D "$LDAP_BIND_DN" -w "$LDAP_BIND_PW" >/dev/null <<LDIF
+dn: ou=console,$LDAP_BASE_DN
+objectClass: organizationalUnit
+ou: console
+
+dn: uid=admin,ou=console,$LDAP_BASE_DN
+objectClass: inetOrgPerson
+uid: admin
+cn: Console Admin
+sn: Admin
+userPassword: $OTP
+
+dn: cn=hrsync-admins,ou=console,$LDAP_BASE_DN
+objectClass: groupOfNames
+cn: hrsync-admins
+member: uid=admin,ou=console,$LDAP_BASE_DN
+LDIF
+  PORT=8750
+  (echo >/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && PORT=$(free_port)
+  cat >> "$WORK/hrsync.toml" <<TOML
+
+# The daemon and its web console (added by demo.sh --console).
+[server]
+listen = "127.0.0.1:$PORT"
+
+[server.auth]
+url = "$LDAPS_URL"
+ca_cert = "$LDAP_CA_CERT"
+bind_dn = "$LDAP_BIND_DN"
+bind_password = { env = "LDAP_BIND_PW" }
+user_base = "ou=console,$LDAP_BASE_DN"
+groups = { admin = ["cn=hrsync-admins,ou=console,$LDAP_BASE_DN"] }
+TOML
+  "$BIN/hrsync" check "${CFG[@]}" >/dev/null
+  "$BIN/hrsync" serve "${CFG[@]}" >"$WORK/serve.log" 2>&1 &
+  SERVE_PID=$!
+  for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+  curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null || { echo "hrsync serve did not start:" >&2; cat "$WORK/serve.log" >&2; exit 1; }
+  step "the web console is up"
+  echo "  URL:       http://127.0.0.1:$PORT/console/"
+  echo "  user:      admin"
+  echo "  password:  $OTP   (one-time: the account lives in this demo's throwaway directory)"
+  echo "  HR:        the IceHrm emulator at $HR (token in \$ICEHRM_TOKEN of this shell only)"
+  echo "  From another machine: ssh -L $PORT:127.0.0.1:$PORT this-host, then open the URL."
+  echo "  Ctrl-C stops the console, the emulator and the directory."
+  stop_console() { kill -TERM "$SERVE_PID" 2>/dev/null || true; wait "$SERVE_PID" 2>/dev/null || true; }
+  trap 'stop_console; cleanup' EXIT INT TERM
+  if [ -n "${CONSOLE_FOR:-}" ]; then sleep "$CONSOLE_FOR"; else wait "$SERVE_PID"; fi
+  exit 0
+fi
+
 hr() { curl -fsS -X "$1" -H "Authorization: Bearer $ICEHRM_TOKEN" -H 'Content-Type: application/json' "$HR$2" ${3:+--data "$3"}; }
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }

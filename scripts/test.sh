@@ -3,11 +3,12 @@
 # installs what is missing, starts a throwaway slapd on a free loopback port, an SMTP server
 # (notifications) on another and a Samba AD domain controller on 127.0.0.1, runs fmt/clippy and
 # every test (unit, emulator, integration against the real slapd, the SMTP server and the real
-# DC), then stops them by PID. SKIP_LINT=1 skips fmt and clippy.
+# DC, the web console in Debian's chromium through chromium-driver), then stops them by PID. SKIP_LINT=1 skips fmt and clippy.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 scripts/install-deps.sh
+scripts/install-browser.sh
 ensure_cargo
 
 WORK=$(mktemp -d /tmp/hrsync-test.XXXXXX)
@@ -15,6 +16,7 @@ cleanup() {
   scripts/stop-slapd.sh "$WORK/slapd" --purge >/dev/null 2>&1 || true
   scripts/stop-smtp.sh "$WORK/smtp" --purge >/dev/null 2>&1 || true
   scripts/stop-samba-ad.sh "$WORK/ad" --purge >/dev/null 2>&1 || true
+  scripts/stop-webdriver.sh "$WORK/webdriver" --purge >/dev/null 2>&1 || true
   rm -rf "$WORK"
 }
 trap cleanup EXIT INT TERM
@@ -52,6 +54,12 @@ NOSYNC=1 scripts/start-samba-ad.sh "$WORK/ad"
 export HRSYNC_TEST_AD_LDAPS_URL=$AD_LDAPS_URL HRSYNC_TEST_AD_BIND_DN=$AD_BIND_DN \
        HRSYNC_TEST_AD_BIND_PW=$AD_BIND_PW HRSYNC_TEST_AD_BASE_DN=$AD_BASE_DN \
        HRSYNC_TEST_AD_CA_CERT=$AD_CA_CERT HRSYNC_TEST_AD_REALM=$AD_REALM
+
+# chromium-driver for the web console's browser tests (headless chromium, local clients only).
+scripts/start-webdriver.sh "$WORK/webdriver" "$(free_port)"
+# shellcheck disable=SC1091
+. "$WORK/webdriver/env"
+export HRSYNC_TEST_WEBDRIVER=$WEBDRIVER_URL
 
 # The validator the OpenAPI document test runs (openapi-spec-validator).
 HRSYNC_OPENAPI_VALIDATOR=$(scripts/install-openapi-validator.sh)

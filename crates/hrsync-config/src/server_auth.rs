@@ -352,6 +352,30 @@ users_ou = "ou=people,dc=example,dc=com"
     }
 
     #[test]
+    fn a_console_configuration_may_start_without_mappings() {
+        let dir = r#"
+[directory]
+kind = "openldap"
+url = "ldaps://ldap.example.com"
+bind_dn = "cn=admin,dc=example,dc=com"
+bind_password = { env = "NOT_SET_ANYWHERE_HRSYNC" }
+base_dn = "dc=example,dc=com"
+users_ou = "ou=people,dc=example,dc=com"
+"#;
+        let path = Path::new("/etc/hrsync/hrsync.toml");
+        let e = match Config::parse(path, dir.to_string()) {
+            Ok(_) => panic!("a configuration without mappings and without [server.auth] loaded"),
+            Err(e) => e.to_string(),
+        };
+        assert!(e.contains("define at least one [[mapping]]"), "{e}");
+        let with_auth = format!(
+            "{dir}[server.auth]\nurl = \"ldaps://ldap.example.com\"\nbind_dn = \"cn=reader,dc=example,dc=com\"\nbind_password = {{ env = \"NOT_SET_ANYWHERE_HRSYNC\" }}\nuser_base = \"ou=people,dc=example,dc=com\"\ngroups = {{ admin = [\"cn=admins,dc=example,dc=com\"] }}\n"
+        );
+        let c = Config::parse(path, with_auth).unwrap();
+        assert!(c.raw.mappings.is_empty() && c.raw.integrations.is_empty());
+    }
+
+    #[test]
     fn server_is_serve_and_not_both() {
         let c = parse("[server]\nlisten = \"127.0.0.1:9000\"\n").unwrap();
         assert_eq!(c.raw.serve.listen, "127.0.0.1:9000");

@@ -316,8 +316,13 @@ impl Config {
                 "must be between 0 and 100",
             ));
         }
-        if r.mappings.is_empty() {
-            return Err(self.invalid("mapping", "define at least one [[mapping]]"));
+        // With [server.auth] the console and the API add mappings: a configuration may start
+        // with the directory and the daemon only.
+        if r.mappings.is_empty() && r.serve.auth.is_none() {
+            return Err(self.invalid(
+                "mapping",
+                "define at least one [[mapping]] (or a [server.auth] section, to add them from the web console or the API)",
+            ));
         }
         let mut mnames = std::collections::BTreeSet::new();
         for (i, m) in r.mappings.iter().enumerate() {

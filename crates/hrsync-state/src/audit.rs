@@ -45,6 +45,8 @@ pub struct AuditFilter<'a> {
     pub since: Option<DateTime<Utc>>,
     /// Changes before this time.
     pub until: Option<DateTime<Utc>>,
+    /// One run's changes.
+    pub run: Option<i64>,
 }
 
 /// A time as the audit's `at` compares with it (RFC 3339, `+00:00`: the audit writes
@@ -55,15 +57,18 @@ fn audit_time(t: DateTime<Utc>) -> String {
 
 impl Store {
     /// The audit filtered, newest first: `limit` rows with an id below `before` (the cursor),
-    /// each with its id. The most selective filter given picks the index read (a person, the
-    /// failures, a kind, a mapping), so a page costs about its size, not the audit's.
+    /// each with its id. The most selective filter given picks the index read (a run, a
+    /// person, the failures, a kind, a mapping), so a page costs about its size, not the
+    /// audit's.
     pub fn audit_page(
         &self,
         f: &AuditFilter<'_>,
         before: Option<i64>,
         limit: usize,
     ) -> Result<Vec<(i64, AuditRow)>> {
-        let statement = if f.person.is_some() {
+        let statement = if f.run.is_some() {
+            sql::AUDIT_PAGE_OF_RUN
+        } else if f.person.is_some() {
             sql::AUDIT_PAGE_OF_KEY
         } else if f.ok == Some(false) {
             sql::AUDIT_PAGE_FAILED
@@ -86,7 +91,8 @@ impl Store {
                     f.mapping,
                     f.since.map(audit_time),
                     f.until.map(audit_time),
-                    i64::try_from(limit).unwrap_or(i64::MAX)
+                    i64::try_from(limit).unwrap_or(i64::MAX),
+                    f.run
                 ],
                 |r| Ok((r.get::<_, i64>(0)?, audit_row_from(r, 1)?)),
             )?

@@ -79,6 +79,7 @@ mod audit;
 pub mod auth;
 mod automation;
 pub mod config_history;
+pub mod discovered;
 mod explain;
 mod intents;
 mod missing;

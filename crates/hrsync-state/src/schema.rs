@@ -677,6 +677,26 @@ CREATE INDEX IF NOT EXISTS changes_kind_id ON changes(kind, id);
 CREATE INDEX IF NOT EXISTS changes_mapping_id ON changes(mapping, id);
 CREATE INDEX IF NOT EXISTS changes_failed ON changes(id) WHERE ok = 0;
 "#,
+    // 21: one run's audit rows, newest first by id (the console's run page pages them with
+    // the audit's cursor): `changes_run_seq` orders by seq and would sort the run's rows.
+    r#"
+CREATE INDEX IF NOT EXISTS changes_run_id ON changes(run_id, id);
+"#,
+    // 22: the fields an HR endpoint's last "Test & Save" discovered (issue 16), per integration
+    // and endpoint: when, by whom, how many records, and each field's path, JSON types and how
+    // many records had a value. No sample values: the mapping editor only needs the names.
+    r#"
+CREATE TABLE IF NOT EXISTS discovered_fields (
+    integration TEXT NOT NULL,
+    endpoint TEXT NOT NULL,
+    tested_at TEXT NOT NULL,
+    tested_by TEXT NOT NULL,
+    records INTEGER NOT NULL,
+    complete INTEGER NOT NULL,
+    fields_json TEXT NOT NULL,
+    PRIMARY KEY (integration, endpoint)
+);
+"#,
 ];
 
 #[cfg(test)]

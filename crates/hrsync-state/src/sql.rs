@@ -39,7 +39,8 @@ macro_rules! statements {
 macro_rules! audit_filters {
     () => {
         " AND (?2 IS NULL OR hr_key = ?2) AND (?3 IS NULL OR kind = ?3) AND (?4 IS NULL OR ok = ?4)
-         AND (?5 IS NULL OR mapping = ?5) AND (?6 IS NULL OR at >= ?6) AND (?7 IS NULL OR at < ?7)"
+         AND (?5 IS NULL OR mapping = ?5) AND (?6 IS NULL OR at >= ?6) AND (?7 IS NULL OR at < ?7)
+         AND (?9 IS NULL OR run_id = ?9)"
     };
 }
 
@@ -256,6 +257,11 @@ statements! {
     AUDIT_PAGE_OF_KEY(Access::Newest) = concat!(
         "SELECT id, run_id, seq, hr_key, kind, dn, new_dn, reason, attrs_json, ok, rc, message, at,
          mapping, trigger, operator, outbox_id FROM changes WHERE hr_key = ?2 AND id < ?1",
+        audit_filters!(), " ORDER BY id DESC LIMIT ?8");
+    /// One run's changes (`run=`).
+    AUDIT_PAGE_OF_RUN(Access::Newest) = concat!(
+        "SELECT id, run_id, seq, hr_key, kind, dn, new_dn, reason, attrs_json, ok, rc, message, at,
+         mapping, trigger, operator, outbox_id FROM changes WHERE run_id = ?9 AND id < ?1",
         audit_filters!(), " ORDER BY id DESC LIMIT ?8");
     /// Failed changes (`result=failed`): the partial index of failures.
     AUDIT_PAGE_FAILED(Access::Newest) = concat!(

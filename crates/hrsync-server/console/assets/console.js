@@ -84,5 +84,29 @@
     var g = document.getElementById(s.getAttribute("data-macro-target"));
     if (!g) return;
     g.querySelectorAll("[data-insert]").forEach(function (b) { b.setAttribute("data-target", s.value); });
+// --- Applications and mappings: repeated rows (mappings_edit.html) ---
+// <button data-add-row="TEMPLATE_ID" data-rows="CONTAINER_ID"> appends a copy of
+// <template id="TEMPLATE_ID"> to the container at once (no round trip, so the new row is there
+// when the click returns), "__n__" in it replaced by a fresh token so that ids and labels stay
+// unique, and lets htmx wire the copy (its inline format check).
+(function () {
+  "use strict";
+  var count = 0;
+  document.addEventListener("click", function (ev) {
+    var b = ev.target.closest("[data-add-row]");
+    if (!b) return;
+    ev.preventDefault();
+    var t = document.getElementById(b.getAttribute("data-add-row"));
+    var rows = document.getElementById(b.getAttribute("data-rows"));
+    if (!t || !rows) return;
+    count += 1;
+    var holder = document.createElement("div");
+    holder.innerHTML = t.innerHTML.split("__n__").join("new" + count);
+    var row = holder.firstElementChild;
+    if (!row) return;
+    rows.appendChild(row);
+    if (window.htmx) window.htmx.process(row);
+    var first = row.querySelector("input");
+    if (first) first.focus();
   });
 })();

@@ -68,6 +68,8 @@ pub async fn test_endpoint(
             e.to_string(),
         )
     })?;
+    // The discovered fields are kept for the console's mapping editor.
+    super::discovery::keep(&st, &t, p.audit_name()).await;
     let mut resp = Json(&t).into_response();
     resp.extensions_mut().insert(super::Changed(format!(
         "{} tested endpoint {:?} of integration {name:?}: {} record(s), {}",

@@ -29,6 +29,8 @@ pub struct AuditQuery {
     pub since: Option<DateTime<Utc>>,
     /// Changes before this time (RFC 3339).
     pub until: Option<DateTime<Utc>>,
+    /// Only the changes of this run.
+    pub run: Option<i64>,
 }
 
 /// One audited directory change (a run's change, or an orchestration step's write).
@@ -126,6 +128,7 @@ pub async fn audit(
             mapping: nonempty(&q.mapping),
             since: q.since,
             until: q.until,
+            run: q.run,
         };
         store
             .audit_page(&f, before, limit + 1)

@@ -20,6 +20,8 @@ mod actions;
 mod audit;
 mod config;
 mod directory;
+mod discovery;
+mod drafts;
 mod health;
 mod ops;
 pub mod paging;
@@ -143,6 +145,10 @@ fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(actions::pause))
         .routes(routes!(actions::resume))
         .routes(routes!(actions::test_webhook))
+        .routes(routes!(discovery::fields))
+        .routes(routes!(discovery::macros))
+        .routes(routes!(drafts::check_format))
+        .routes(routes!(drafts::preview_draft))
         .routes(routes!(run_now::run_automation))
         .routes(routes!(run_now::orphans))
         .routes(routes!(run_now::run_orchestration))

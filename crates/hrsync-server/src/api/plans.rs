@@ -178,6 +178,16 @@ pub struct ChangesQuery {
     /// Only changes in this state: `planned` (needs no approval, not applied yet), `waiting`
     /// (for an approval), `approved`, `rejected`, `applied`, `failed`, `stale`.
     pub status: Option<String>,
+    /// Only changes whose HR key or DN (before or after a move) contains this text, any case.
+    pub q: Option<String>,
+}
+
+/// One attribute of a change: its values before and after (empty after: removed).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct AttrChangeView {
+    pub attr: String,
+    pub before: Vec<String>,
+    pub after: Vec<String>,
 }
 
 /// One change of a saved plan.
@@ -192,6 +202,8 @@ pub struct PlanChangeView {
     pub dn: String,
     pub new_dn: Option<String>,
     pub reason: String,
+    /// Each attribute written, before → after (for a create: every attribute, before empty).
+    pub attrs: Vec<AttrChangeView>,
     /// See the `status` filter.
     pub status: String,
     /// The classes that need an approval (`disable,move`), if any.
@@ -224,6 +236,15 @@ fn change_views(saved: &SavedPlan) -> Vec<PlanChangeView> {
                 dn: c.dn.clone(),
                 new_dn: c.new_dn.clone(),
                 reason: c.reason.clone(),
+                attrs: c
+                    .attrs
+                    .iter()
+                    .map(|a| AttrChangeView {
+                        attr: a.attr.to_string(),
+                        before: a.before.clone(),
+                        after: a.after.clone(),
+                    })
+                    .collect(),
                 status,
                 needs,
                 decided_by: i.decided_by.clone(),
@@ -233,6 +254,15 @@ fn change_views(saved: &SavedPlan) -> Vec<PlanChangeView> {
             })
         })
         .collect()
+}
+
+/// Whether a change's HR key or DN (either) contains `t` (lower case), any case.
+fn matches_text(c: &PlanChangeView, t: &str) -> bool {
+    c.key.to_lowercase().contains(t)
+        || c.dn.to_lowercase().contains(t)
+        || c.new_dn
+            .as_deref()
+            .is_some_and(|d| d.to_lowercase().contains(t))
 }
 
 /// A saved plan's changes, in plan order (the whole plan is read for each page).
@@ -257,10 +287,12 @@ pub async fn changes(
     let all = blocking(move || {
         let store = svc.store().map_err(Problem::internal)?;
         let (_, saved) = load(&store, id)?;
+        let text = nonempty(&q.q).map(str::to_lowercase);
         Ok(change_views(&saved)
             .into_iter()
             .filter(|c| nonempty(&q.kind).is_none_or(|k| c.kind == k))
             .filter(|c| nonempty(&q.status).is_none_or(|s| c.status == s))
+            .filter(|c| text.as_deref().is_none_or(|t| matches_text(c, t)))
             .collect::<Vec<_>>())
     })
     .await?;

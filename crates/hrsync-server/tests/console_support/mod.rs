@@ -206,3 +206,39 @@ impl Console {
         std::fs::read_to_string(&self.config).unwrap()
     }
 }
+
+/// The fixture with the daemon's run thread, scheduler and worker running (as `hrsync serve`
+/// runs them), so that runs the console starts really run (the directory is unreachable:
+/// they are recorded, then fail). The bind password is read from a file. Stop it with
+/// `Running::shutdown`.
+pub async fn serving(extra: &str) -> (Console, hrsync_server::Running) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("hrsync.toml");
+    std::fs::write(dir.path().join("people.csv"), PEOPLE).unwrap();
+    std::fs::write(dir.path().join("bind.pw"), "nowhere").unwrap();
+    let base = CONFIG.replace(
+        r#"bind_password = { env = "HRSYNC_TEST_NOWHERE_PW" }"#,
+        r#"bind_password = { file = "bind.pw" }"#,
+    );
+    std::fs::write(&config, format!("{base}\n{extra}")).unwrap();
+    let cfg = hrsync_config::Config::load(&config).unwrap();
+    let state = cfg.state_path();
+    let svc = hrsync_server::Service::with_auth(cfg, Some(settings())).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let running = hrsync_server::start_service(svc.clone(), listener)
+        .await
+        .unwrap();
+    let auth = Arc::new(Auth::open(settings(), &state).unwrap());
+    let api = hrsync_server::api::router(svc.clone(), auth.clone(), false);
+    let console = hrsync_server::console::router(svc, auth.clone(), api.clone(), false).unwrap();
+    (
+        Console {
+            app: axum::Router::new().merge(api).merge(console),
+            dir,
+            auth,
+            state,
+            config,
+        },
+        running,
+    )
+}

@@ -12,9 +12,9 @@ use serde_json::{Value, json};
 use std::collections::HashSet;
 use std::time::Duration;
 
-const PASSWORD: &str = "Op3rator-pass-Λ";
+pub(crate) const PASSWORD: &str = "Op3rator-pass-Λ";
 
-async fn add_ops(ldap: &mut Ldap, ops: &str) {
+pub(crate) async fn add_ops(ldap: &mut Ldap, ops: &str) {
     let add = |dn: String, attrs: Vec<(&'static str, Vec<String>)>| {
         let attrs: Vec<(String, HashSet<String>)> = attrs
             .into_iter()
@@ -68,7 +68,7 @@ async fn add_ops(ldap: &mut Ldap, ops: &str) {
 }
 
 /// A receiver of webhook calls: each call's path and body; answers 201.
-async fn receiver() -> (
+pub(crate) async fn receiver() -> (
     String,
     std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>,
 ) {

@@ -8,6 +8,8 @@ mod ad;
 mod api;
 mod api_ad;
 mod common;
+mod console;
+mod console_browser;
 mod crash;
 mod csv;
 mod daemon;
