@@ -162,6 +162,54 @@ async fn roles_and_notifications_are_shown() {
         "{body}"
     );
     assert!(!body.contains("token-form"), "tokens are the admin's");
+    assert!(!body.contains("data-notify-form"), "editing is the admin's");
+    let p = c
+        .post_form(
+            &op,
+            "/console/settings/notify/ops-chat",
+            &[("on", "held"), ("hash", "x")],
+            true,
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::FORBIDDEN);
+    // An admin chooses the causes; the TOML changes, its comments kept.
+    std::fs::write(c.dir.path().join("bind.pw"), "nowhere").unwrap();
+    let text = c.config_text().replace(
+        r#"{ env = "HRSYNC_TEST_NOWHERE_PW" }"#,
+        r#"{ file = "bind.pw" }"#,
+    );
+    std::fs::write(&c.config, &text).unwrap();
+    let admin = c.browser("adam", Role::Admin);
+    let p = c.get(Some(&admin), "/console/settings").await;
+    let body = un(&p.body);
+    assert!(body.contains(r#"data-notify-form="ops-chat""#), "{body}");
+    let hash = body
+        .split(r#"name="hash" value=""#)
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap()
+        .to_string();
+    let p = c
+        .post_form(
+            &admin,
+            "/console/settings/notify/ops-chat",
+            &[
+                ("hash", &hash),
+                ("had_on", "1"),
+                ("on", "held"),
+                ("on", "dead_letter"),
+                ("window_hours", "6"),
+            ],
+            true,
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+    let toml = c.config_text();
+    assert!(
+        toml.contains(r#"on = ["held", "dead_letter"]"#) && toml.contains("window_hours = 6"),
+        "{toml}"
+    );
+    assert!(toml.contains("# The staff mapping."));
 }
 
 #[tokio::test]

@@ -327,6 +327,35 @@ async fn an_orchestration_template_is_made_with_the_editor() {
     assert!(p.body.has(r#"id="run-form""#), "Run on… for an operator");
     let list = c.get(Some(&admin), "/console/orchestrations").await;
     assert!(list.body.has(r#"data-orchestration="onboard""#));
+    // Step 2 moved up: shown first, saved only with Save.
+    let mut up: Vec<(String, String)> = good.clone();
+    for (k, v) in up.iter_mut() {
+        if k == "action" {
+            *v = "up-2".into();
+        }
+    }
+    let p = c
+        .post_form(&admin, "/console/orchestrations/onboard", &refs(&up), true)
+        .await;
+    assert_eq!(p.status, StatusCode::OK, "{}", p.body);
+    assert!(p.body.has(r#"id="moved-notice""#));
+    let first_row = main(&p.body)
+        .split(r#"data-step="1""#)
+        .nth(1)
+        .unwrap()
+        .split("</tr>")
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(
+        first_row.contains(r#"value="add_group" selected"#),
+        "{first_row}"
+    );
+    assert!(
+        c.config_text().find(r#"webhook = "hello""#).unwrap()
+            < c.config_text().find("add_group").unwrap(),
+        "not saved"
+    );
     // A viewer: no buttons, and a forged run is refused.
     let viewer = c.browser("vera", Role::Viewer);
     let p = c

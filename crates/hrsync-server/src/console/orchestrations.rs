@@ -230,6 +230,8 @@ struct Editor {
     picks: Vec<String>,
     pick_groups: Vec<String>,
     status: StatusCode,
+    /// Steps were reordered (not saved yet).
+    moved: bool,
 }
 
 impl Editor {
@@ -246,6 +248,7 @@ impl Editor {
             picks: Vec::new(),
             pick_groups: Vec::new(),
             status: StatusCode::OK,
+            moved: false,
         }
     }
 }
@@ -268,6 +271,7 @@ async fn render_editor(ctx: &Ctx, mut e: Editor) -> PageResult {
             hash => e.hash,
             errors => tpl(&Value::Array(e.errors)),
             saved => e.saved,
+            moved => e.moved,
             run => e.run.as_ref().map(tpl),
             picker => e.picker.as_ref().map(tpl),
             picks => e.picks,
@@ -342,9 +346,21 @@ async fn submit(ctx: Ctx, existing: Option<String>, f: Fields) -> PageResult {
         "on": all(&f, "on"), "max_attempts": field(&f, "max_attempts"),
     });
     let mut e = Editor::new(echo, rows(&f), existing.is_some(), field(&f, "hash"));
-    if field(&f, "action") == "add_step" {
+    let action = field(&f, "action");
+    if action == "add_step" {
         e.steps.retain(|r| !is_empty(r));
         e.steps.push(blank_row());
+        return render_editor(&ctx, e).await;
+    }
+    // `up-N`: step N (from 1) one place earlier; nothing saved.
+    if let Some(n) = action.strip_prefix("up-") {
+        if let Ok(n) = n.parse::<usize>()
+            && n >= 2
+            && n <= e.steps.len()
+        {
+            e.steps.swap(n - 1, n - 2);
+        }
+        e.moved = true;
         return render_editor(&ctx, e).await;
     }
     let body = match to_json(&f) {

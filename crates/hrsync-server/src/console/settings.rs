@@ -37,6 +37,7 @@ pub(super) fn routes() -> Router<ConsoleState> {
         .route("/console/settings/tokens/{name}/revoke", post(revoke_token))
         .route("/console/settings/history/{id}", get(version))
         .route("/console/settings/history/{id}/restore", post(restore))
+        .route("/console/settings/notify/{name}", post(edit_notify))
 }
 
 /// What the settings page shows; `errors` and `form` when a token form was refused.
@@ -54,8 +55,16 @@ async fn page(ctx: &Ctx, errors: Vec<Value>, form: Value, status: StatusCode) ->
         .get("/api/v1/config/history?limit=25")
         .await
         .map_err(fail)?;
-    let config = ctx.get("/api/v1/config").await.map_err(fail)?;
-    let text = config.get("text").and_then(Value::as_str).unwrap_or("");
+    let config = ctx
+        .call(Method::GET, "/api/v1/config", None, None)
+        .await
+        .map_err(fail)?;
+    let config_hash = config.etag().unwrap_or_default();
+    let text = config
+        .body
+        .get("text")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     let notify = hrsync_config::edit::elements(text, "notify").unwrap_or_default();
     let s = ctx.st.auth.settings();
     let groups = &s.directory.groups;
@@ -77,6 +86,8 @@ async fn page(ctx: &Ctx, errors: Vec<Value>, form: Value, status: StatusCode) ->
             history => tpl(&Value::Array(items(&history))),
             history_next => history.get("next_cursor").cloned().map(|c| tpl(&c)),
             notify => tpl(&Value::Array(notify)),
+            causes => hrsync_config::CAUSES.to_vec(),
+            config_hash,
             errors => tpl(&Value::Array(errors)),
             form => tpl(&form),
         },
@@ -136,6 +147,70 @@ async fn revoke_token(ctx: Ctx, Path(name): Path<String>) -> PageResult {
     .await
     .map_err(|e| ctx.problem(&e))?;
     Ok(Redirect::to("/console/settings#tokens").into_response())
+}
+
+/// Edits a notification channel: the causes it is told about (all of them: the default, the
+/// key removed) and its window, as one config edit (`If-Match`).
+async fn edit_notify(ctx: Ctx, Path(name): Path<String>, Form(f): Form<Fields>) -> PageResult {
+    let on: Vec<String> = f
+        .iter()
+        .filter(|(k, _)| k == "on")
+        .map(|(_, v)| v.clone())
+        .collect();
+    let at = |k: &str| format!("notify[{name}].{k}");
+    let mut edits = Vec::new();
+    if on.len() == hrsync_config::CAUSES.len() {
+        if field(&f, "had_on") == "1" {
+            edits.push(json!({"op": "remove", "path": at("on")}));
+        }
+    } else if on.is_empty() {
+        return page(
+            &ctx,
+            vec![err(
+                &at("on"),
+                "choose at least one cause (a channel told nothing is better removed)",
+            )],
+            json!({}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+    } else {
+        edits.push(json!({"op": "set", "path": at("on"), "value": on}));
+    }
+    let hours = field(&f, "window_hours");
+    if !hours.is_empty() {
+        match hours.parse::<u64>() {
+            Ok(h) if h > 0 => {
+                edits.push(json!({"op": "set", "path": at("window_hours"), "value": h}))
+            }
+            _ => {
+                return page(
+                    &ctx,
+                    vec![err(&at("window_hours"), "a whole number of hours")],
+                    json!({}),
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                )
+                .await;
+            }
+        }
+    }
+    if edits.is_empty() {
+        return Ok(Redirect::to("/console/settings#notifications").into_response());
+    }
+    let body = json!({"edits": edits, "comment": format!("notification channel {name} (console)")});
+    match ctx
+        .call(
+            Method::POST,
+            "/api/v1/config/edits",
+            Some(&body),
+            Some(&field(&f, "hash")),
+        )
+        .await
+    {
+        Ok(_) => Ok(Redirect::to("/console/settings#notifications").into_response()),
+        Err(e) if e.status == StatusCode::FORBIDDEN => Err(ctx.problem(&e)),
+        Err(e) => page(&ctx, api_errors(&e), json!({}), e.status).await,
+    }
 }
 
 /// A unified diff as lines with their kind (`add`, `del`, `hunk`, `ctx`).

@@ -139,6 +139,7 @@ async fn an_administrator_does_everything_on_screens() {
     );
     add_ops(&mut admin().await, &ops).await;
     let port = free_port();
+    let emu_url = emulator_url(&fx);
     let cfg = bare_config(fx.dir.path(), port, &fx.ou, &ops);
     let (mut daemon, api) = Api::serve(fx.dir.path(), &cfg, port).await;
     let (hook_url, calls) = crate::api::receiver().await;
@@ -151,7 +152,7 @@ async fn an_administrator_does_everything_on_screens() {
     b.shot("applications").await;
     b.goto("/console/applications/new?kind=icehrm").await;
     b.fill("f-name", "icehrm").await;
-    b.fill("f-base_url", &emulator_url(&fx)).await;
+    b.fill("f-base_url", &emu_url).await;
     b.fill("f-token", &fx.token).await;
     b.click("#save-integration").await;
     b.wait("#add-endpoint").await;
