@@ -84,6 +84,9 @@
     var g = document.getElementById(s.getAttribute("data-macro-target"));
     if (!g) return;
     g.querySelectorAll("[data-insert]").forEach(function (b) { b.setAttribute("data-target", s.value); });
+  });
+})();
+
 // --- Applications and mappings: repeated rows (mappings_edit.html) ---
 // <button data-add-row="TEMPLATE_ID" data-rows="CONTAINER_ID"> appends a copy of
 // <template id="TEMPLATE_ID"> to the container at once (no round trip, so the new row is there

@@ -224,7 +224,11 @@ async fn an_administrator_does_everything_on_screens() {
     b.shot("dashboard").await;
     let plan_page = plan_now(&b, "staff").await;
     b.shot("plan").await;
-    assert!(b.has("[data-change-kind=create]").await);
+    let creates = b.nth_count("[data-change-kind=create]").await;
+    assert!(
+        creates >= 8,
+        "the plan creates the active employees: {creates}"
+    );
     if b.has("#approve").await {
         b.click("#approve").await;
         b.wait_text("main", "approved").await;
@@ -235,7 +239,10 @@ async fn an_administrator_does_everything_on_screens() {
     b.wait_text("#run-status", "ok").await;
     b.shot("apply-result").await;
     let entries = count_people(&fx).await;
-    assert_eq!(entries, 12, "12 accounts created (plan page {plan_page})");
+    assert_eq!(
+        entries, creates,
+        "each create of the plan is an account (plan page {plan_page})"
+    );
 
     // 4. The audit: every row of the apply under adam's name.
     b.goto("/console/runs").await;
@@ -258,17 +265,30 @@ async fn an_administrator_does_everything_on_screens() {
         "{\"mail\": \"{user.mail}\", \"who\": \"{user.uid}\"}",
     )
     .await;
-    b.click("#save-webhook").await;
-    b.click("#test-webhook").await;
+    // Test & Save: pick a person, make the real call, see request and response, then save.
     b.fill("picker-q", &first.to_lowercase()).await;
-    b.click("[data-pick] input[type=checkbox]").await;
-    b.click("#run-test").await;
+    b.click(&format!("tr[data-pick=\"{first}\"] input[type=checkbox]"))
+        .await;
+    b.click("#test-webhook").await;
     b.wait_text("#test-result", "201").await;
     b.shot("webhook-test").await;
     assert_eq!(
         calls.lock().unwrap().len(),
         1,
         "one real call for the one chosen person"
+    );
+    assert!(
+        !std::fs::read_to_string(&cfg)
+            .unwrap()
+            .contains("[[webhook]]"),
+        "a test saves nothing"
+    );
+    b.click("#save-webhook").await;
+    b.wait("#saved-notice").await;
+    let toml = std::fs::read_to_string(&cfg).unwrap();
+    assert!(
+        toml.contains("[[webhook]]") && toml.contains("name = \"welcome\""),
+        "{toml}"
     );
 
     // 6. An orchestration on "created" using it.

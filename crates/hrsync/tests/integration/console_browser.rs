@@ -150,7 +150,10 @@ impl Browser {
 
     /// Types into the `n`th (from 0) element matching `css` (cleared first).
     pub(crate) async fn fill_nth(&self, css: &str, n: usize, text: &str) {
-        self.wait(css).await;
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while self.nth_count(css).await <= n && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         let all = self.c.find_all(Locator::Css(css)).await.unwrap();
         let e = all
             .get(n)
@@ -162,9 +165,10 @@ impl Browser {
     /// Chooses the option of value `value` in the select of id `id`.
     pub(crate) async fn select(&self, id: &str, value: &str) {
         let e = self.wait(&format!("#{id}")).await;
-        e.select_by_value(value)
-            .await
-            .unwrap_or_else(|err| panic!("cannot choose {value} in #{id}: {err}"));
+        if let Err(err) = e.select_by_value(value).await {
+            let html = e.html(false).await.unwrap_or_default();
+            panic!("cannot choose {value} in #{id}: {err}; the select: {html}");
+        }
     }
 
     pub(crate) async fn click(&self, css: &str) {
