@@ -187,6 +187,8 @@ fn form_of(m: &Value) -> Value {
         "out_of_scope": m.get("out_of_scope").and_then(Value::as_str).unwrap_or("ignore"),
         "leaver_when": s(m, "leaver_when"),
         "enabled": m.get("enabled").and_then(Value::as_bool).unwrap_or(true),
+        "approval_require": m.pointer("/approval/require").cloned().unwrap_or_else(|| json!([])),
+        "approval_four_eyes": m.pointer("/approval/four_eyes").and_then(Value::as_bool).unwrap_or(false),
         "attributes": attrs,
     })
 }
@@ -218,6 +220,11 @@ fn form_of_fields(f: &Fields) -> Value {
         o.insert(k.into(), json!(field(f, k)));
     }
     o.insert("enabled".into(), json!(field(f, "enabled") == "true"));
+    o.insert("approval_require".into(), json!(all(f, "approval_require")));
+    o.insert(
+        "approval_four_eyes".into(),
+        json!(field(f, "approval_four_eyes") == "true"),
+    );
     o.insert("attributes".into(), Value::Array(attrs));
     Value::Object(o)
 }
@@ -255,6 +262,29 @@ fn mapping_body(base: Option<&Value>, f: &Fields) -> Value {
             }
         } else {
             o.insert("enabled".into(), json!(false));
+        }
+    }
+    // Approval (`[mapping.approval]`): which changes wait for an approval, and four-eyes; its
+    // other keys (auto_apply) kept.
+    if field(f, "approval_shown") == "1" {
+        let require: Vec<String> = all(f, "approval_require")
+            .into_iter()
+            .filter(|c| hrsync_config::plans::APPROVAL_CLASSES.contains(c))
+            .map(str::to_string)
+            .collect();
+        let four_eyes = field(f, "approval_four_eyes") == "true";
+        let mut a = o
+            .get("approval")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        a.insert("require".into(), json!(require));
+        a.insert("four_eyes".into(), json!(four_eyes));
+        let empty = require.is_empty() && !four_eyes && a.len() == 2;
+        if empty {
+            o.remove("approval");
+        } else {
+            o.insert("approval".into(), Value::Object(a));
         }
     }
     let oos = field(f, "out_of_scope").trim();
@@ -387,6 +417,7 @@ async fn editor(
             tested => tpl(&data.2),
             categories => tpl(&Value::Array(categories)),
             ldap_attributes => LDAP_ATTRIBUTES.to_vec(),
+            approval_classes => hrsync_config::plans::APPROVAL_CLASSES.to_vec(),
             problem => tpl(&problem),
             attr_errors => tpl(&Value::Object(attr_errors)),
             saved => saved,

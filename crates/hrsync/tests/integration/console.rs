@@ -202,6 +202,9 @@ async fn an_administrator_does_everything_on_screens() {
         .as_str()
         .unwrap()
         .to_string();
+    // Creates wait for an approval by someone else than the planner (four-eyes).
+    b.click("#f-approval-create").await;
+    b.click("#f-approval_four_eyes").await;
     b.fill("f-preview_key", &first).await;
     b.click("#preview").await;
     b.wait_text("#preview-result", &first.to_lowercase()).await;
@@ -211,6 +214,10 @@ async fn an_administrator_does_everything_on_screens() {
     let toml = std::fs::read_to_string(&cfg).unwrap();
     assert!(toml.contains("name = \"staff\""), "{toml}");
     assert!(toml.contains("{department.display|upper}"), "{toml}");
+    assert!(
+        toml.contains("require = [\"create\"]") && toml.contains("four_eyes = true"),
+        "{toml}"
+    );
     assert!(
         toml.contains(
             "# hrsync, configured from the web console (this comment must survive its edits)."
@@ -229,10 +236,16 @@ async fn an_administrator_does_everything_on_screens() {
         creates >= 8,
         "the plan creates the active employees: {creates}"
     );
-    if b.has("#approve").await {
-        b.click("#approve").await;
-        b.wait_text("main", "approved").await;
-    }
+    b.wait_text("#approvals", &format!("{creates} waiting"))
+        .await;
+    // adam made the plan: four-eyes refuses his approval, on the page.
+    b.click("#approve").await;
+    b.wait_text("[role=alert]", "four").await;
+    b.shot("plan-four-eyes").await;
+    approve_as_alice(&api.base, &plan_page, creates).await;
+    b.goto(plan_page.trim_start_matches(&api.base)).await;
+    b.wait_text("#approvals", &format!("{creates} approved"))
+        .await;
     b.click("#apply").await;
     b.wait("#run-progress").await;
     b.shot("apply-progress").await;
@@ -306,11 +319,10 @@ async fn an_administrator_does_everything_on_screens() {
         "last_name": "O'Brien", "work_email": "zoe@example.test", "department": 1,
         "job_title": 1, "joined_date": "2026-11-23"}),
     );
-    plan_now(&b, "staff").await;
-    if b.has("#approve").await {
-        b.click("#approve").await;
-        b.wait_text("main", "approved").await;
-    }
+    let second = plan_now(&b, "staff").await;
+    approve_as_alice(&api.base, &second, 1).await;
+    b.goto(second.trim_start_matches(&api.base)).await;
+    b.wait_text("#approvals", "1 approved").await;
     b.click("#apply").await;
     b.wait_text("#run-status", "ok").await;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
@@ -342,6 +354,21 @@ async fn an_administrator_does_everything_on_screens() {
     let _ = daemon.wait();
 }
 
+/// alice (another operator) approves what waits in the plan at `url`, in her own browser.
+async fn approve_as_alice(base: &str, url: &str, waiting: usize) {
+    let alice = Browser::open(base).await;
+    alice.sign_in("alice", PASSWORD).await;
+    alice.goto(url.trim_start_matches(base)).await;
+    alice
+        .wait_text("#approvals", &format!("{waiting} waiting"))
+        .await;
+    alice.click("#approve").await;
+    alice
+        .wait_text("#approvals", &format!("{waiting} approved"))
+        .await;
+    alice.close().await;
+}
+
 /// Plan now for `mapping` from the dashboard; waits for the plan page. Its URL.
 async fn plan_now(b: &Browser, mapping: &str) -> String {
     b.goto("/console/").await;
@@ -350,9 +377,8 @@ async fn plan_now(b: &Browser, mapping: &str) -> String {
     ))
     .await;
     b.wait("#run-progress").await;
-    b.wait_text("#run-status", "ok").await;
     b.click("a#open-plan").await;
-    b.wait("#apply").await;
+    b.wait("#approvals").await;
     b.c.current_url().await.unwrap().to_string()
 }
 
