@@ -6,6 +6,7 @@
 
 use super::ConsoleState;
 use super::client::{ApiError, enc};
+pub(super) use super::form::items;
 use super::page::{Ctx, PageResult, tpl};
 use axum::Router;
 use axum::extract::{Path, Query};
@@ -370,14 +371,6 @@ async fn person_live(ctx: Ctx, Path((mapping, key)): Path<(String, String)>) -> 
 }
 
 // ---- shared by the console's list pages -----------------------------------------------------
-
-/// A list page's items.
-pub(super) fn items(v: &Value) -> Vec<Value> {
-    v.get("items")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default()
-}
 
 /// A list page's `next_cursor`.
 pub(super) fn next_cursor(v: &Value) -> Option<String> {

@@ -4,6 +4,7 @@
 
 use super::ConsoleState;
 use super::client::enc;
+use super::form::items;
 use super::page::{Ctx, PageResult, tpl};
 use axum::Router;
 use axum::routing::get;
@@ -17,13 +18,6 @@ pub(super) const TEMPLATES: &[(&str, &str)] = &[(
 
 pub(super) fn routes() -> Router<ConsoleState> {
     Router::new().route("/console/", get(dashboard))
-}
-
-fn items(v: &Value) -> Vec<Value> {
-    v.get("items")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default()
 }
 
 /// "20" or "20+" when the page had more.

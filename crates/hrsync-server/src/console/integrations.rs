@@ -9,6 +9,7 @@
 
 use super::ConsoleState;
 use super::client::{ApiError, enc};
+use super::form::{Fields, field, items, text as s};
 use super::page::{Ctx, PageResult, tpl};
 use axum::Router;
 use axum::extract::{Form, Path, Query};
@@ -106,27 +107,6 @@ fn label_of(kind: &str) -> &str {
         .find(|p| p.0 == kind)
         .map(|p| p.1)
         .unwrap_or(kind)
-}
-
-fn items(v: &Value) -> Vec<Value> {
-    v.get("items")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default()
-}
-
-fn s<'a>(v: &'a Value, k: &str) -> &'a str {
-    v.get(k).and_then(Value::as_str).unwrap_or_default()
-}
-
-/// The form's fields (repeated names kept in order).
-type Fields = Vec<(String, String)>;
-
-fn field<'a>(f: &'a Fields, k: &str) -> &'a str {
-    f.iter()
-        .find(|(n, _)| n == k)
-        .map(|(_, v)| v.as_str())
-        .unwrap_or_default()
 }
 
 #[derive(Deserialize, Default)]

@@ -8,6 +8,7 @@
 use super::ConsoleState;
 use super::client::{ApiError, enc};
 
+use super::form::{Fields, all, field, items, text as s};
 use super::page::{Ctx, PageResult, tpl};
 use axum::Router;
 use axum::extract::{Form, Path, Query};
@@ -102,33 +103,6 @@ const LDAP_ATTRIBUTES: &[&str] = &[
     "sAMAccountName",
     "userPrincipalName",
 ];
-
-type Fields = Vec<(String, String)>;
-
-fn field<'a>(f: &'a Fields, k: &str) -> &'a str {
-    f.iter()
-        .find(|(n, _)| n == k)
-        .map(|(_, v)| v.as_str())
-        .unwrap_or_default()
-}
-
-fn all<'a>(f: &'a Fields, k: &str) -> Vec<&'a str> {
-    f.iter()
-        .filter(|(n, _)| n == k)
-        .map(|(_, v)| v.as_str())
-        .collect()
-}
-
-fn items(v: &Value) -> Vec<Value> {
-    v.get("items")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default()
-}
-
-fn s<'a>(v: &'a Value, k: &str) -> &'a str {
-    v.get(k).and_then(Value::as_str).unwrap_or_default()
-}
 
 async fn list(ctx: Ctx) -> PageResult {
     let all = ctx

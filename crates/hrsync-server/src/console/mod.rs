@@ -21,6 +21,7 @@ mod audit;
 mod automations;
 pub(crate) mod client;
 mod dashboard;
+mod form;
 mod integrations;
 mod mappings;
 mod ops;

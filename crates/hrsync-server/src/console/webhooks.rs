@@ -11,6 +11,7 @@
 
 use super::ConsoleState;
 use super::client::{ApiError, enc};
+pub(super) use super::form::items;
 use super::page::{Ctx, PageResult, tpl};
 use axum::extract::{Path, Query};
 use axum::http::{Method, StatusCode};
@@ -76,14 +77,6 @@ pub(super) fn all(f: &Fields, name: &str) -> Vec<String> {
         .map(|(_, v)| v.trim().to_string())
         .filter(|v| seen.insert(v.clone()))
         .collect()
-}
-
-/// The `items` of an API page.
-pub(super) fn items(v: &Value) -> Vec<Value> {
-    v.get("items")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default()
 }
 
 /// The names of an API page's items.
