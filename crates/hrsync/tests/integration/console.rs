@@ -398,3 +398,67 @@ async fn count_people(fx: &Fx) -> usize {
         .unwrap();
     rs.len()
 }
+
+/// Accessibility basics in the browser: the first Tab reaches "Skip to content" and a visible
+/// focus ring; on a narrow window (420 px) the pages do not scroll sideways (wide tables scroll
+/// inside their own box) and the navigation stays reachable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_works_by_keyboard_and_on_a_narrow_window() {
+    let fx = Fx::new("console-narrow", 3, "uid", STAFF_ATTRS).await;
+    let ops = format!(
+        "ou=console-narrow-ops-{},{}",
+        std::process::id(),
+        ldap_env().base
+    );
+    add_ops(&mut admin().await, &ops).await;
+    let port = free_port();
+    let cfg = bare_config(fx.dir.path(), port, &fx.ou, &ops);
+    let (mut daemon, api) = Api::serve(fx.dir.path(), &cfg, port).await;
+    let b = Browser::open_sized(&api.base, 420, 900).await;
+    b.sign_in("adam", PASSWORD).await;
+    for page in [
+        "/console/",
+        "/console/applications",
+        "/console/mappings/new",
+        "/console/runs",
+        "/console/webhooks/new",
+        "/console/automations",
+        "/console/settings",
+    ] {
+        b.goto(page).await;
+        b.wait("main h1").await;
+        let overflow = b
+            .run_async(
+                "arguments[0](document.documentElement.scrollWidth - document.documentElement.clientWidth)",
+            )
+            .await;
+        assert!(
+            overflow.as_i64().unwrap() <= 0,
+            "{page} scrolls sideways by {overflow} px at 420 px"
+        );
+        assert!(b.has("nav.side a[href='/console/settings']").await);
+    }
+    b.goto("/console/").await;
+    b.shot("narrow-dashboard").await;
+    // Keyboard: the first Tab lands on the skip link, shown with the focus ring.
+    let first = b
+        .run_async("const done = arguments[0]; document.activeElement.blur(); done(null);")
+        .await;
+    assert!(first.is_null());
+    b.c.active_element()
+        .await
+        .unwrap()
+        .send_keys("\u{E004}")
+        .await
+        .unwrap();
+    let focused = b
+        .run_async(
+            "const e = document.activeElement; arguments[0]([e.className, getComputedStyle(e).outlineStyle, e.textContent])",
+        )
+        .await;
+    assert_eq!(focused[0], "skip", "{focused}");
+    assert_ne!(focused[1], "none", "a visible focus ring: {focused}");
+    b.close().await;
+    daemon.kill().unwrap();
+    let _ = daemon.wait();
+}
