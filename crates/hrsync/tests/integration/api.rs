@@ -87,6 +87,32 @@ pub(crate) async fn receiver() -> (
     (format!("http://{addr}"), seen)
 }
 
+/// A daemon a test started: killed and reaped when dropped, so a failing assertion never
+/// leaves an `hrsync serve` running.
+pub(crate) struct Daemon(pub(crate) std::process::Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+        }
+        let _ = self.0.wait();
+    }
+}
+
+impl std::ops::Deref for Daemon {
+    type Target = std::process::Child;
+    fn deref(&self) -> &std::process::Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Daemon {
+    fn deref_mut(&mut self) -> &mut std::process::Child {
+        &mut self.0
+    }
+}
+
 /// A signed-in client: its cookie and CSRF token, or a bearer token.
 #[derive(Clone)]
 pub(crate) struct Who {
@@ -177,7 +203,7 @@ impl Api {
         dir: &std::path::Path,
         cfg: &std::path::Path,
         port: u16,
-    ) -> (std::process::Child, Api) {
+    ) -> (Daemon, Api) {
         let err = dir.join("serve.err");
         let mut daemon = std::process::Command::new(env!("CARGO_BIN_EXE_hrsync"))
             .args(["serve", "-c"])
@@ -211,7 +237,7 @@ impl Api {
             tokio::time::sleep(Duration::from_millis(100)).await;
             waited += 1;
         }
-        (daemon, api)
+        (Daemon(daemon), api)
     }
 
     /// Starts a saved plan of `mapping` as `who` once the daemon has reloaded the config that
@@ -767,4 +793,19 @@ groups = {{ viewer = ["cn=hrsync-viewers,{ops}"], operator = ["cn=hrsync-operato
     for secret in [PASSWORD, env.password.as_str(), fx.token.as_str()] {
         assert!(!captured.contains(secret), "a secret was captured");
     }
+}
+
+#[test]
+fn a_dropped_daemon_is_killed_and_reaped() {
+    let child = std::process::Command::new("sleep")
+        .arg("60")
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
+    drop(Daemon(child));
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "the process is still there after the guard was dropped"
+    );
 }
