@@ -249,42 +249,26 @@ impl Config {
                 },
             );
         }
-        let directory = DirectoryConfig {
-            dialect: d.kind,
-            url: d.url.clone(),
-            starttls: d.starttls,
-            ca_cert: d.ca_cert.as_ref().map(|p| base.join(p)),
-            insecure_skip_verify: d.insecure_skip_verify,
-            bind_dn: d.bind_dn.clone(),
-            bind_password: password,
-            base_dn: d.base_dn.clone(),
-            users_ou: d.users_ou.clone(),
-            object_classes: d.object_classes(),
-            rdn_attribute: m.rdn_attribute.clone(),
-            key_attribute: d.key_attribute(),
-            match_attributes: m.match_on.clone(),
-            owned: m
-                .attributes
-                .keys()
-                .cloned()
-                .chain((!m.groups.is_empty()).then(|| hrsync_mapping::MEMBER_OF.to_string()))
-                .collect(),
-            connections: d.connections.max(1),
-            in_flight: d.in_flight.max(1),
-            page_size: d.page_size,
-            timeout: Duration::from_secs(d.timeout_secs.max(1)),
-            passwords: match &d.passwords {
-                None => None,
-                Some(p) => Some(Passwords {
-                    policy: p.policy.clone().unwrap_or_default(),
-                    file: std::sync::Arc::new(
-                        PasswordFile::open(&base.join(&p.file))
-                            .map_err(|e| self.invalid("directory.passwords.file", e.to_string()))?,
-                    ),
-                    mapping: m.name.clone(),
-                    must_change: p.must_change,
-                }),
-            },
+        let mut directory = d.connection(&base, password);
+        directory.rdn_attribute = m.rdn_attribute.clone();
+        directory.match_attributes = m.match_on.clone();
+        directory.owned = m
+            .attributes
+            .keys()
+            .cloned()
+            .chain((!m.groups.is_empty()).then(|| hrsync_mapping::MEMBER_OF.to_string()))
+            .collect();
+        directory.passwords = match &d.passwords {
+            None => None,
+            Some(p) => Some(Passwords {
+                policy: p.policy.clone().unwrap_or_default(),
+                file: std::sync::Arc::new(
+                    PasswordFile::open(&base.join(&p.file))
+                        .map_err(|e| self.invalid("directory.passwords.file", e.to_string()))?,
+                ),
+                mapping: m.name.clone(),
+                must_change: p.must_change,
+            }),
         };
         Ok(Job {
             mapping: std::sync::Arc::new(mapper),
@@ -375,4 +359,33 @@ fn plain_field(format: &str) -> Option<String> {
 /// The pseudo attribute carrying each person's own value for the reference `attr` (`by`).
 fn ref_by_attr(attr: &str) -> String {
     format!("hrsync-ref-by-{}", attr.to_ascii_lowercase())
+}
+
+impl super::raw::RawDirectory {
+    /// How to reach this directory, whatever the mapping: the connection, bind, base, key
+    /// attribute and limits, with no mapping's naming attribute, match attributes, owned
+    /// attributes or password delivery (a mapping's job sets those; a lookup needs none).
+    pub fn connection(&self, base: &Path, bind_password: hrsync_model::Secret) -> DirectoryConfig {
+        DirectoryConfig {
+            dialect: self.kind,
+            url: self.url.clone(),
+            starttls: self.starttls,
+            ca_cert: self.ca_cert.as_ref().map(|p| base.join(p)),
+            insecure_skip_verify: self.insecure_skip_verify,
+            bind_dn: self.bind_dn.clone(),
+            bind_password,
+            base_dn: self.base_dn.clone(),
+            users_ou: self.users_ou.clone(),
+            object_classes: self.object_classes(),
+            rdn_attribute: "cn".into(),
+            key_attribute: self.key_attribute(),
+            match_attributes: Vec::new(),
+            owned: Vec::new(),
+            connections: self.connections.max(1),
+            in_flight: self.in_flight.max(1),
+            page_size: self.page_size,
+            timeout: Duration::from_secs(self.timeout_secs.max(1)),
+            passwords: None,
+        }
+    }
 }

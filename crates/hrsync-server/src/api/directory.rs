@@ -96,27 +96,12 @@ fn directory_config(cfg: &hrsync_config::Config) -> Result<DirectoryConfig, Prob
             format!("directory.bind_password: {e}"),
         )
     })?;
-    Ok(DirectoryConfig {
-        dialect: d.kind,
-        url: d.url.clone(),
-        starttls: d.starttls,
-        ca_cert: d.ca_cert.as_ref().map(|p| base.join(p)),
-        insecure_skip_verify: d.insecure_skip_verify,
-        bind_dn: d.bind_dn.clone(),
-        bind_password: password,
-        base_dn: d.base_dn.clone(),
-        users_ou: d.users_ou.clone(),
-        object_classes: d.object_classes(),
-        rdn_attribute: "cn".into(),
-        key_attribute: d.key_attribute(),
-        match_attributes: Vec::new(),
-        owned: Vec::new(),
-        connections: 1,
-        in_flight: 1,
-        page_size: d.page_size,
-        timeout: Duration::from_secs(d.timeout_secs.clamp(1, 30)),
-        passwords: None,
-    })
+    // One short search: one connection, one operation, at most 30 seconds.
+    let mut c = d.connection(&base, password);
+    c.connections = 1;
+    c.in_flight = 1;
+    c.timeout = Duration::from_secs(d.timeout_secs.clamp(1, 30));
+    Ok(c)
 }
 
 /// Searches the directory for users or groups (at most 25, within 5 seconds; every typed value
