@@ -18,6 +18,9 @@
 //!   service starts (so a SIGHUP, which restarts it, picks up renewed files); the handshake
 //!   is part of the first request's header timeout. Plain HTTP is refused on an address that
 //!   is not loopback.
+//! - **Stop and reload**: the accept loop stops (new clients wait in the kept listener's
+//!   backlog for the reloaded service); a request on its way on an open connection within
+//!   [`DRAIN_GRACE`] is still answered, with `Connection: close`.
 
 use hrsync_config::Config;
 use hrsync_config::daemon::RawServe;
@@ -175,6 +178,10 @@ pub fn open_files_limit() -> Option<u64> {
     line.split_whitespace().find_map(|w| w.parse().ok())
 }
 
+/// How long a connection with no request in progress may still send one when the daemon stops
+/// or reloads (a reload waits for its connections to close before serving on).
+const DRAIN_GRACE: Duration = Duration::from_secs(1);
+
 /// "No value": the current request head has not started.
 const NONE: u64 = u64::MAX;
 
@@ -188,6 +195,8 @@ struct Conn {
     head_since: AtomicU64,
     evicted: AtomicBool,
     close: Notify,
+    /// The daemon stops (or reloads): every response says `Connection: close`.
+    draining: AtomicBool,
 }
 
 struct Shared {
@@ -383,7 +392,8 @@ fn out_of_descriptors(e: &std::io::Error) -> bool {
 }
 
 /// Serves `router` on `listener` until `stop` turns true, then lets open requests finish
-/// (idle connections are closed at once) and returns the listener: a reload serves on with
+/// (and requests that arrive within [`DRAIN_GRACE`], answered with `Connection: close`;
+/// connections with none are closed after it) and returns the listener: a reload serves on with
 /// it, so clients connecting meanwhile wait in its backlog instead of being refused.
 /// With `tls`, every connection is TLS (see [`tls_acceptor`]).
 pub async fn serve(
@@ -473,6 +483,7 @@ pub async fn serve(
             head_since: AtomicU64::new(now),
             evicted: AtomicBool::new(false),
             close: Notify::new(),
+            draining: AtomicBool::new(false),
         });
         next_id += 1;
         shared
@@ -546,7 +557,7 @@ async fn connection(
 }
 
 /// HTTP/1 with keep-alive over `io`, closed when a limit runs out, when evicted while idle,
-/// or (gracefully) when the daemon stops.
+/// or when the daemon stops (after its request, or [`DRAIN_GRACE`] without one).
 async fn http<I>(
     io: I,
     peer: std::net::SocketAddr,
@@ -567,12 +578,23 @@ async fn http<I>(
             .insert(axum::extract::ConnectInfo(peer));
         let busy = Busy::new(c.clone(), s.clone());
         let handled = hyper::service::Service::call(&tower, req);
+        let conn = c.clone();
         async move {
             let _busy = busy;
-            match tokio::time::timeout(request_timeout, handled).await {
+            let mut r = match tokio::time::timeout(request_timeout, handled).await {
                 Ok(r) => r,
                 Err(_) => Ok(request_timed_out()),
+            };
+            if conn.draining.load(Ordering::SeqCst)
+                && let Ok(resp) = &mut r
+            {
+                // The client learns not to send another request on this connection.
+                resp.headers_mut().insert(
+                    axum::http::header::CONNECTION,
+                    axum::http::HeaderValue::from_static("close"),
+                );
             }
+            r
         }
     });
     // The timeouts are this module's (hyper's header timeout also runs between keep-alive
@@ -582,9 +604,15 @@ async fn http<I>(
         .header_read_timeout(None)
         .serve_connection(io, svc);
     tokio::pin!(served);
-    let mut draining = false;
+    // When the daemon stops: until when a connection with no request in progress may still
+    // send one (ms on the listener's clock).
+    let mut drain_until: Option<u64> = None;
     loop {
         let now = shared.now_ms();
+        if drain_until.is_some_and(|u| now >= u) && conn.in_flight.load(Ordering::SeqCst) == 0 {
+            tracing::debug!("closing a connection with no request: the daemon stops");
+            return;
+        }
         let deadline = shared.deadline(&conn);
         if deadline.is_some_and(|d| now >= d) {
             // A limit ran out: the socket is closed (dropped).
@@ -600,7 +628,10 @@ async fn http<I>(
         }
         // Re-checked at least twice a second: bytes that arrive move the deadlines.
         let wait = deadline
-            .map(|d| Duration::from_millis(d - now))
+            .into_iter()
+            .chain(drain_until)
+            .min()
+            .map(|d| Duration::from_millis(d.saturating_sub(now)))
             .unwrap_or(Duration::MAX)
             .min(Duration::from_millis(500));
         tokio::select! {
@@ -621,9 +652,15 @@ async fn http<I>(
                 // A request arrived meanwhile: it stays, and may be chosen again later.
                 conn.evicted.store(false, Ordering::SeqCst);
             }
-            _ = stop.wait_for(|s| *s), if !draining => {
-                draining = true;
-                served.as_mut().graceful_shutdown();
+            _ = stop.wait_for(|s| *s), if drain_until.is_none() => {
+                // Not hyper's graceful shutdown: it closes a connection with no request in
+                // progress at once, dropping a request already on its way (a client that just
+                // connected, or reused a kept-alive connection in that instant). Requests that
+                // arrive within DRAIN_GRACE are answered with `Connection: close`; a request in
+                // progress finishes so; after the grace, a connection with none is closed.
+                conn.draining.store(true, Ordering::SeqCst);
+                let grace = u64::try_from(DRAIN_GRACE.as_millis()).unwrap_or(1000);
+                drain_until = Some(shared.now_ms().saturating_add(grace));
             }
         }
     }
@@ -801,6 +838,61 @@ users_ou = "ou=people,dc=example,dc=com"
         assert_eq!(l.fit_to(None), l);
         assert_eq!(l.fit_to(Some(256)).max_connections, 192);
         assert_eq!(l.fit_to(Some(10)).max_connections, 16);
+    }
+
+    /// What one HTTP/1 exchange on `s` answers: `GET /healthz` written, the response read
+    /// until its body (`ok`) or the end of the stream.
+    async fn exchange(s: &mut TcpStream) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let _ = s
+            .write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await;
+        let mut got = Vec::new();
+        let mut buf = [0u8; 1024];
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !got.ends_with(b"\r\n\r\nok") {
+            match tokio::time::timeout_at(deadline, s.read(&mut buf)).await {
+                Ok(Ok(n)) if n > 0 => got.extend_from_slice(&buf[..n]),
+                _ => break,
+            }
+        }
+        String::from_utf8_lossy(&got).to_lowercase()
+    }
+
+    /// A reload stops the listener while a client has just connected, or between two requests
+    /// on a kept-alive connection: the request sent in that instant is answered, with
+    /// `connection: close`, instead of being dropped with the connection (hyper closes an HTTP/1
+    /// connection with no request in progress at once on graceful shutdown; a request of the
+    /// API test failed so in CI right after a configuration restore reloaded the daemon).
+    #[tokio::test]
+    async fn a_request_sent_as_the_daemon_reloads_is_answered() {
+        let app = axum::Router::new().route("/healthz", axum::routing::get(|| async { "ok" }));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, rx) = watch::channel(false);
+        let limits = Limits {
+            header_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(5),
+            max_connections: 16,
+        };
+        let server = tokio::spawn(serve(listener, app, limits, None, rx));
+        let mut fresh = TcpStream::connect(addr).await.unwrap();
+        let mut kept = TcpStream::connect(addr).await.unwrap();
+        let first = exchange(&mut kept).await;
+        assert!(first.starts_with("http/1.1 200"), "{first}");
+        assert!(!first.contains("connection: close"), "{first}");
+        // Both connections accepted and idle; then the reload's stop reaches them.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        stop.send(true).unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        for (name, s) in [("fresh", &mut fresh), ("kept-alive", &mut kept)] {
+            let r = exchange(s).await;
+            assert!(r.starts_with("http/1.1 200"), "{name}: {r:?}");
+            assert!(r.contains("connection: close"), "{name}: {r}");
+        }
+        // The listener comes back for the next service once both are closed.
+        let back = tokio::time::timeout(Duration::from_secs(10), server).await;
+        assert!(matches!(back, Ok(Ok(Ok(_)))), "{back:?}");
     }
 
     #[test]

@@ -216,7 +216,8 @@ impl Api {
         // A new connection per request: a saved configuration makes the daemon reload, which
         // closes idle keep-alive connections; a request sent on a pooled one at that instant
         // fails with the connection closed (HTTP/1.1 keep-alive's race, which browsers absorb
-        // by retrying), while a new connection waits in the kept listener's backlog.
+        // by retrying), while a new connection waits in the kept listener's backlog (or, accepted
+        // just before the reload, is still answered: listen::DRAIN_GRACE).
         let api = Api {
             http: Client::builder().pool_max_idle_per_host(0).build().unwrap(),
             base: format!("http://127.0.0.1:{port}"),
