@@ -12,7 +12,7 @@ use hrsync_config::Job;
 use hrsync_directory::Directory;
 use hrsync_model::{AttrName, Plan};
 use hrsync_plan::{Link, MatchDecision, PlanOptions, Planner};
-use hrsync_state::{LinkRow, Store};
+use hrsync_state::Store;
 use std::time::{Duration, Instant};
 
 /// One HR record after mapping, as the fetch task hands it to the planner.
@@ -183,7 +183,7 @@ pub(crate) async fn run_inner(
     let (dir, schema, connect_time) = open_directory(job, ctx.store).await?;
     let fetch = stages::Fetch::start(&ctx, &window, schema, fingerprinter);
     // The stored links are read while the first pages arrive (they queue on the channel).
-    let (planner, stored) = match new_planner(job, ctx.store, now, window.missing(job), false) {
+    let (planner, _) = match new_planner(job, ctx.store, now, window.missing(job), false) {
         Ok(p) => p,
         Err(e) => {
             fetch.abort();
@@ -232,7 +232,6 @@ pub(crate) async fn run_inner(
         plan,
         observed,
         dir,
-        &stored,
         baseline,
         progress,
     )
@@ -241,22 +240,29 @@ pub(crate) async fn run_inner(
     Ok(report)
 }
 
-/// The planner for one run of `job`, with the stored links (also returned, to refresh them).
+/// The planner for one run of `job`, holding the stored links (it hands back those that
+/// changed), and how many links were stored.
 pub(crate) fn new_planner(
     job: &Job,
     store: &Store,
     now: DateTime<Utc>,
     missing: hrsync_plan::MissingAction,
     targeted: bool,
-) -> Result<(Planner, std::collections::BTreeMap<String, LinkRow>), EngineError> {
+) -> Result<(Planner, usize), EngineError> {
     let spec = job.mapping.spec();
-    let stored = store.links(&spec.name)?;
-    let links = stored.iter().map(|(k, l)| {
+    let rows = store.link_rows(&spec.name)?;
+    let stored = rows.len();
+    let links = rows.into_iter().map(|l| {
         let link = Link {
-            uuid: l.uuid.clone(),
-            dn: l.dn.clone(),
+            uuid: l.uuid,
+            dn: l.dn,
+            disabled: match l.state.as_str() {
+                "active" => Some(false),
+                "disabled" => Some(true),
+                _ => None,
+            },
         };
-        (k.clone(), link)
+        (l.hr_key, link)
     });
     let mut planner = Planner::new(
         PlanOptions {
@@ -346,7 +352,6 @@ pub(crate) async fn conclude(
     plan: Plan,
     observed: Vec<hrsync_plan::ObservedLink>,
     dir: Directory,
-    stored: &std::collections::BTreeMap<String, LinkRow>,
     baseline: Baseline,
     progress: &Progress,
 ) -> Result<RunReport, EngineError> {
@@ -360,7 +365,7 @@ pub(crate) async fn conclude(
         timings,
         progress,
     };
-    stages::record_plan(&mut ctx, &plan, observed, stored, &baseline)?;
+    stages::record_plan(&mut ctx, &plan, observed, &baseline)?;
     stages::planned(&ctx, &plan);
     let mut report = stages::unapplied(run_id, plan);
     // Cancelled before the apply (asked last, after the confirmation): nothing is applied
@@ -590,7 +595,7 @@ pub(crate) async fn run_targeted(
     crate::guards::hold_counting(
         &mut plan,
         &job.thresholds,
-        stored.len(),
+        stored,
         confirmed,
         &recent,
         run_id,
@@ -609,7 +614,6 @@ pub(crate) async fn run_targeted(
         plan,
         observed,
         dir,
-        &stored,
         Baseline {
             records: 0,
             set: false,

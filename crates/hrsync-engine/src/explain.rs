@@ -367,7 +367,8 @@ pub async fn explain(
 
     // Their entries: by key (theirs and the people they refer to) and by the secondary-match
     // values (as a targeted run reads them).
-    let (mut planner, stored) = engine::new_planner(
+    let stored = store.links(&job.mapping.spec().name)?;
+    let (mut planner, _) = engine::new_planner(
         job,
         store,
         opts.now,

@@ -39,6 +39,9 @@ pub enum MissingAction {
 pub struct Link {
     pub uuid: Option<String>,
     pub dn: String,
+    /// Whether the account was disabled when last seen (None: not known). With the uuid and
+    /// the DN, what tells the planner that the link needs no refresh.
+    pub disabled: Option<bool>,
 }
 
 /// Everything planning needs; all of it already read.

@@ -83,7 +83,8 @@ pub struct PlanOptions {
     pub actions: Actions,
 }
 
-/// A directory entry seen for a person HR knows, for refreshing the link table.
+/// A directory entry seen for a person HR knows whose link is new or differs from the stored
+/// one (uuid, DN or disabled state), for refreshing the link table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObservedLink {
     pub key: String,
@@ -540,7 +541,8 @@ impl Planner {
     }
 
     /// Everything has arrived: decide joiners, renames, leavers and people missing from HR.
-    /// Returns the plan and the entries seen for people HR knows (to refresh links).
+    /// Returns the plan and the entries seen for people HR knows whose links changed (to
+    /// refresh them).
     pub fn finish(mut self, fetch: FetchReport) -> (Plan, Vec<ObservedLink>) {
         let (allowed, withheld_reason) = if !fetch.complete {
             (
@@ -827,7 +829,15 @@ impl Planner {
             not_this_mappings_job: self.excluded,
             ..Plan::default()
         };
-        (plan, self.observed)
+        // Only links that changed are handed on: a no-op run of 100,000 people writes none.
+        let links = &self.links;
+        let mut observed = self.observed;
+        observed.retain(|o| {
+            links
+                .get(&o.key)
+                .is_none_or(|l| l.uuid != o.uuid || l.dn != o.dn || l.disabled != Some(o.disabled))
+        });
+        (plan, observed)
     }
 }
 

@@ -43,6 +43,7 @@ fn input(desired: Vec<DesiredEntry>, snapshot: Vec<DirEntry>, complete: bool) ->
             let link = Link {
                 uuid: e.uuid.clone(),
                 dn: e.dn.clone(),
+                disabled: None,
             };
             e.key.clone().map(|k| (k, link))
         })
@@ -180,6 +181,7 @@ fn rename_keeps_the_link_and_dn_collisions_are_findings() {
         Link {
             uuid: Some("uuid-2".into()),
             dn: "uid=b,ou=people,dc=example,dc=com".into(),
+            disabled: None,
         },
     );
     let p = plan(i);
@@ -251,6 +253,7 @@ fn unlinked_entries_outside_the_users_ou_are_never_disabled() {
         Link {
             uuid: Some("uuid-7".into()),
             dn: "x".into(),
+            disabled: None,
         },
     );
     let p = plan(i);
@@ -656,6 +659,7 @@ fn a_targeted_run_never_creates_an_account_for_a_linked_key() {
         Link {
             uuid: Some("uuid-5".into()),
             dn: dn::child("uid", "e", OU),
+            disabled: None,
         },
     )]);
     let mut p = planner_with_links(links.clone(), |o| o.targeted = true);
@@ -751,6 +755,7 @@ fn an_entry_that_lost_its_key_is_paired_by_its_linked_uuid() {
         Link {
             uuid: Some("uuid-1".into()),
             dn: dn::child("uid", "a", OU),
+            disabled: None,
         },
     );
     let p = plan(i);
@@ -793,4 +798,53 @@ fn reference_findings_read_the_same_whatever_order_people_arrive() {
     let subjects: Vec<&str> = a.iter().map(|f| f.subject.as_str()).collect();
     assert_eq!(subjects, ["1", "2", "3"], "{a:?}");
     assert_eq!(a, run(false));
+}
+
+/// Only links that differ from the stored ones come back to be written: a no-op run of
+/// 100,000 people rewrites none, while a rename made outside hrsync, a changed disabled state,
+/// a uuid learnt for the first time or a state not known are refreshed.
+#[test]
+fn only_changed_links_are_handed_back() {
+    let link = |key: &str, uid: &str, uuid: Option<&str>, disabled: Option<bool>| {
+        (
+            key.to_string(),
+            Link {
+                uuid: uuid.map(str::to_string),
+                dn: dn::child("uid", uid, OU),
+                disabled,
+            },
+        )
+    };
+    let links: BTreeMap<String, Link> = [
+        link("1", "a", Some("uuid-1"), Some(false)),
+        link("2", "b", Some("uuid-2"), Some(false)),
+        link("3", "c", Some("uuid-3"), Some(false)),
+        link("4", "d", None, Some(false)),
+        link("5", "e", Some("uuid-5"), None),
+    ]
+    .into_iter()
+    .collect();
+    let mut p = planner_with_links(links, |_| {});
+    // 1 as stored; 2 renamed outside hrsync (the rename is kept, the link follows it);
+    // 3 disabled by hand (HR says active: a rehire); 4's uuid is new; 5's state not known.
+    let entries = [
+        have("1", "a", "Eng", false),
+        have("2", "b2", "Eng", false),
+        have("3", "c", "Eng", true),
+        have("4", "d", "Eng", false),
+        have("5", "e", "Eng", false),
+    ];
+    for e in entries {
+        p.add_entry(e);
+    }
+    for (k, uid) in [("1", "a"), ("2", "b2"), ("3", "c"), ("4", "d"), ("5", "e")] {
+        p.add_desired(want(k, uid, "Eng", false));
+    }
+    let (plan, observed) = p.finish(complete(5));
+    assert_eq!(kinds(&plan), vec![(ChangeKind::Enable, "3".into())]);
+    let keys: Vec<&str> = observed.iter().map(|o| o.key.as_str()).collect();
+    assert_eq!(keys, ["2", "3", "4", "5"], "{observed:?}");
+    let b = observed.iter().find(|o| o.key == "2").unwrap();
+    assert_eq!(b.dn, dn::child("uid", "b2", OU));
+    assert!(observed.iter().find(|o| o.key == "3").unwrap().disabled);
 }

@@ -24,6 +24,22 @@ fn review_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(ReviewRow, String)> {
 }
 
 impl Store {
+    /// The links of a mapping, in no particular order (what a run's planner starts from:
+    /// no map built here, no value copied there).
+    pub fn link_rows(&self, mapping: &str) -> Result<Vec<LinkRow>> {
+        let mut st = self.conn.prepare_cached(sql::LINKS_OF_MAPPING)?;
+        let rows = st.query_map(params![mapping], |r| {
+            Ok(LinkRow {
+                hr_key: r.get(0)?,
+                uuid: r.get(1)?,
+                dn: r.get(2)?,
+                state: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<std::result::Result<Vec<_>, _>>()?)
+    }
+
+    /// The links of a mapping, by HR key.
     pub fn links(&self, mapping: &str) -> Result<BTreeMap<String, LinkRow>> {
         let mut st = self.conn.prepare_cached(sql::LINKS_OF_MAPPING)?;
         let rows = st.query_map(params![mapping], |r| {

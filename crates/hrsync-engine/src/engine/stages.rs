@@ -454,13 +454,12 @@ pub(super) fn hold(ctx: &RunCtx<'_>, opts: &RunOptions, plan: &mut Plan) {
 
 /// Stage: stores the plan, the review items (those not in it dropped when the fetch saw
 /// everyone), the new record-count baseline, and the links of every entry seen for a person
-/// in HR (fills in uuids of entries created by earlier runs, follows renames made outside
-/// hrsync). Only links that changed are written.
+/// in HR whose link changed (the planner hands on only those: fills in uuids of entries
+/// created by earlier runs, follows renames made outside hrsync).
 pub(super) fn record_plan(
     ctx: &mut RunCtx<'_>,
     plan: &Plan,
     observed: Vec<ObservedLink>,
-    stored: &BTreeMap<String, LinkRow>,
     baseline: &Baseline,
 ) -> Result<(), EngineError> {
     let spec = ctx.job.mapping.spec();
@@ -476,7 +475,6 @@ pub(super) fn record_plan(
                 "active".into()
             },
         })
-        .filter(|row| stored.get(&row.hr_key) != Some(row))
         .collect();
     ctx.store.save_plan(ctx.run_id, plan)?;
     ctx.store

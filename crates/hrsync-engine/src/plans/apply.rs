@@ -282,7 +282,6 @@ pub(crate) async fn run(
         plan,
         Vec::new(),
         dir,
-        &BTreeMap::new(),
         Baseline {
             records: 0,
             set: false,

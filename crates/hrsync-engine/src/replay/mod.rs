@@ -420,7 +420,8 @@ async fn against_directory(
         .await
         .map_err(EngineError::from)?;
     let schema = crate::engine::read_schema(&dir).await;
-    let (mut planner, stored) = new_planner(
+    let stored = store.links(&job.mapping.spec().name)?;
+    let (mut planner, _) = new_planner(
         &job,
         &store,
         Utc::now(),

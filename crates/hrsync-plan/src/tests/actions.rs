@@ -43,6 +43,7 @@ fn lifecycle(actions: Actions) -> (Plan, Vec<ObservedLink>) {
             let l = Link {
                 uuid: e.uuid.clone(),
                 dn: e.dn.clone(),
+                disabled: None,
             };
             (e.key.clone().unwrap(), l)
         })
