@@ -183,7 +183,12 @@ pub(crate) async fn run_inner(
     let (dir, schema, connect_time) = open_directory(job, ctx.store).await?;
     let fetch = stages::Fetch::start(&ctx, &window, schema, fingerprinter);
     // The stored links are read while the first pages arrive (they queue on the channel).
-    let (planner, _) = match new_planner(job, ctx.store, now, window.missing(job), false) {
+    let planner = match ctx
+        .store
+        .link_rows(&job.mapping.spec().name)
+        .map_err(EngineError::from)
+        .and_then(|links| new_planner(job, ctx.store, links, now, window.missing(job), false))
+    {
         Ok(p) => p,
         Err(e) => {
             fetch.abort();
@@ -240,27 +245,22 @@ pub(crate) async fn run_inner(
     Ok(report)
 }
 
-/// The planner for one run of `job`, holding the stored links (it hands back those that
-/// changed), and how many links were stored.
+/// The planner for one run of `job`, owning the mapping's stored `links` (read by the caller,
+/// [`Store::link_rows`]); it hands back those that changed.
 pub(crate) fn new_planner(
     job: &Job,
     store: &Store,
+    links: Vec<hrsync_state::LinkRow>,
     now: DateTime<Utc>,
     missing: hrsync_plan::MissingAction,
     targeted: bool,
-) -> Result<(Planner, usize), EngineError> {
+) -> Result<Planner, EngineError> {
     let spec = job.mapping.spec();
-    let rows = store.link_rows(&spec.name)?;
-    let stored = rows.len();
-    let links = rows.into_iter().map(|l| {
+    let links = links.into_iter().map(|l| {
         let link = Link {
+            disabled: l.disabled(),
             uuid: l.uuid,
             dn: l.dn,
-            disabled: match l.state.as_str() {
-                "active" => Some(false),
-                "disabled" => Some(true),
-                _ => None,
-            },
         };
         (l.hr_key, link)
     });
@@ -326,7 +326,7 @@ pub(crate) fn new_planner(
     if job.delete_after_days.is_some() {
         planner.set_disabled_since(store.disabled_since(&spec.name)?);
     }
-    Ok((planner, stored))
+    Ok(planner)
 }
 
 /// What a run may record about its fetch.
@@ -537,8 +537,16 @@ pub(crate) async fn run_targeted(
     progress.stage(Stage::Snapshot, StageState::Started, None);
 
     // 3. Only their accounts: by key, and by the values secondary matching compares.
-    let (mut planner, stored) =
-        new_planner(job, store, now, hrsync_plan::MissingAction::Ignore, true)?;
+    let links = store.link_rows(&spec.name)?;
+    let stored = links.len();
+    let mut planner = new_planner(
+        job,
+        store,
+        links,
+        now,
+        hrsync_plan::MissingAction::Ignore,
+        true,
+    )?;
     planner.add_findings(event_findings);
     let mut pairs: Vec<(String, String)> = Vec::new();
     for r in &results {

@@ -368,9 +368,10 @@ pub async fn explain(
     // Their entries: by key (theirs and the people they refer to) and by the secondary-match
     // values (as a targeted run reads them).
     let stored = store.links(&job.mapping.spec().name)?;
-    let (mut planner, _) = engine::new_planner(
+    let mut planner = engine::new_planner(
         job,
         store,
+        stored.values().cloned().collect(),
         opts.now,
         hrsync_plan::MissingAction::Ignore,
         true,

@@ -129,6 +129,23 @@ pub struct LinkRow {
     pub state: String,
 }
 
+impl LinkRow {
+    /// How a link's state is stored: `disabled` or `active`.
+    pub fn state_of(disabled: bool) -> String {
+        if disabled { "disabled" } else { "active" }.to_string()
+    }
+
+    /// Whether the account was disabled when the link was stored; None for a state
+    /// [`LinkRow::state_of`] does not write.
+    pub fn disabled(&self) -> Option<bool> {
+        match self.state.as_str() {
+            "disabled" => Some(true),
+            "active" => Some(false),
+            _ => None,
+        }
+    }
+}
+
 /// One run, as listed by `hrsync runs`.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunRow {

@@ -41,21 +41,11 @@ impl Store {
 
     /// The links of a mapping, by HR key.
     pub fn links(&self, mapping: &str) -> Result<BTreeMap<String, LinkRow>> {
-        let mut st = self.conn.prepare_cached(sql::LINKS_OF_MAPPING)?;
-        let rows = st.query_map(params![mapping], |r| {
-            Ok(LinkRow {
-                hr_key: r.get(0)?,
-                uuid: r.get(1)?,
-                dn: r.get(2)?,
-                state: r.get(3)?,
-            })
-        })?;
-        let mut out = BTreeMap::new();
-        for r in rows {
-            let r = r?;
-            out.insert(r.hr_key.clone(), r);
-        }
-        Ok(out)
+        Ok(self
+            .link_rows(mapping)?
+            .into_iter()
+            .map(|r| (r.hr_key.clone(), r))
+            .collect())
     }
 
     /// When each disabled account of the mapping was disabled (for retention deletes).

@@ -469,11 +469,7 @@ pub(super) fn record_plan(
             hr_key: o.key,
             uuid: o.uuid,
             dn: o.dn,
-            state: if o.disabled {
-                "disabled".into()
-            } else {
-                "active".into()
-            },
+            state: LinkRow::state_of(o.disabled),
         })
         .collect();
     ctx.store.save_plan(ctx.run_id, plan)?;
@@ -746,11 +742,10 @@ impl Applied {
                     // no link to complete.
                     uuid: o.uuid.clone().or_else(|| c.uuid.clone()),
                     dn: o.dn.clone(),
-                    state: if matches!(c.kind, ChangeKind::Disable | ChangeKind::CreateDisabled) {
-                        "disabled".into()
-                    } else {
-                        "active".into()
-                    },
+                    state: LinkRow::state_of(matches!(
+                        c.kind,
+                        ChangeKind::Disable | ChangeKind::CreateDisabled
+                    )),
                 }
             })
             .collect();

@@ -421,9 +421,10 @@ async fn against_directory(
         .map_err(EngineError::from)?;
     let schema = crate::engine::read_schema(&dir).await;
     let stored = store.links(&job.mapping.spec().name)?;
-    let (mut planner, _) = new_planner(
+    let mut planner = new_planner(
         &job,
         &store,
+        stored.values().cloned().collect(),
         Utc::now(),
         hrsync_plan::MissingAction::Ignore,
         false,
