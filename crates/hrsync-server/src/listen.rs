@@ -715,9 +715,14 @@ mod tests {
             .unwrap()
     }
 
-    /// Serves `/healthz` with `tls` on a new loopback port; the port and the stop switch.
-    async fn start(tls: Option<TlsAcceptor>) -> (std::net::SocketAddr, watch::Sender<bool>) {
-        let app = axum::Router::new().route("/healthz", axum::routing::get(|| async { "ok" }));
+    type Served = tokio::task::JoinHandle<std::io::Result<tokio::net::TcpListener>>;
+
+    /// Serves `app` with `tls` on a new loopback port (5 s timeouts, 16 connections): the
+    /// port, the stop switch, and the server's task (it ends with the listener).
+    async fn spawn(
+        app: axum::Router,
+        tls: Option<TlsAcceptor>,
+    ) -> (std::net::SocketAddr, watch::Sender<bool>, Served) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, rx) = watch::channel(false);
@@ -726,7 +731,17 @@ mod tests {
             idle_timeout: Duration::from_secs(5),
             max_connections: 16,
         };
-        tokio::spawn(serve(listener, app, limits, tls, rx));
+        (
+            addr,
+            stop,
+            tokio::spawn(serve(listener, app, limits, tls, rx)),
+        )
+    }
+
+    /// Serves `/healthz` with `tls` on a new loopback port; the port and the stop switch.
+    async fn start(tls: Option<TlsAcceptor>) -> (std::net::SocketAddr, watch::Sender<bool>) {
+        let app = axum::Router::new().route("/healthz", axum::routing::get(|| async { "ok" }));
+        let (addr, stop, _) = spawn(app, tls).await;
         (addr, stop)
     }
 
@@ -869,15 +884,7 @@ users_ou = "ou=people,dc=example,dc=com"
     #[tokio::test]
     async fn a_request_sent_as_the_daemon_reloads_is_answered() {
         let app = axum::Router::new().route("/healthz", axum::routing::get(|| async { "ok" }));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, rx) = watch::channel(false);
-        let limits = Limits {
-            header_timeout: Duration::from_secs(5),
-            idle_timeout: Duration::from_secs(5),
-            max_connections: 16,
-        };
-        let server = tokio::spawn(serve(listener, app, limits, None, rx));
+        let (addr, stop, server) = spawn(app, None).await;
         let mut fresh = TcpStream::connect(addr).await.unwrap();
         let mut kept = TcpStream::connect(addr).await.unwrap();
         let first = exchange(&mut kept).await;
@@ -922,17 +929,9 @@ users_ou = "ou=people,dc=example,dc=com"
                 "ok"
             }),
         );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, rx) = watch::channel(false);
-        let limits = Limits {
-            header_timeout: Duration::from_secs(10),
-            idle_timeout: Duration::from_secs(10),
-            max_connections: 16,
-        };
         // This test's runtime has one thread: the server's tasks run on it, so its CPU time
-        // is theirs.
-        let server = tokio::spawn(serve(listener, app, limits, None, rx));
+        // is theirs. (The 2.5 s request is within the 5 s a request may take.)
+        let (addr, stop, server) = spawn(app, None).await;
         let mut s = TcpStream::connect(addr).await.unwrap();
         let client = tokio::spawn(async move { exchange(&mut s).await });
         tokio::time::sleep(Duration::from_millis(200)).await;
