@@ -84,6 +84,7 @@ mod model;
 mod phpjson;
 mod query;
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -155,6 +156,8 @@ pub enum Fault {
 pub(crate) struct Shared {
     /// Readers (list pages, GET-one) share it; writes are exclusive.
     db: RwLock<Db>,
+    /// Each employee's list item as served, until the next write (see `render_list_cached`).
+    list_items: RwLock<HashMap<i64, Box<[u8]>>>,
     faults: Mutex<Vec<Fault>>,
     list_requests: AtomicU64,
     pub(crate) token: String,
@@ -195,6 +198,7 @@ impl IceHrmState {
         IceHrmState {
             shared: Arc::new(Shared {
                 db: RwLock::new(generate::generate(cfg.employees, cfg.seed)),
+                list_items: RwLock::new(HashMap::new()),
                 faults: Mutex::new(Vec::new()),
                 list_requests: AtomicU64::new(0),
                 token: cfg.token.clone(),
@@ -210,10 +214,28 @@ impl IceHrmState {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Exclusive access for writes.
+    /// Exclusive access for writes. The list items kept as served are dropped: the write
+    /// may change any of them (a supervisor's name shows in their reports' items).
     pub(crate) fn db_mut(&self) -> RwLockWriteGuard<'_, Db> {
-        self.shared
+        let db = self
+            .shared
             .db
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.list_items_mut().clear();
+        db
+    }
+
+    pub(crate) fn list_items(&self) -> RwLockReadGuard<'_, HashMap<i64, Box<[u8]>>> {
+        self.shared
+            .list_items
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub(crate) fn list_items_mut(&self) -> RwLockWriteGuard<'_, HashMap<i64, Box<[u8]>>> {
+        self.shared
+            .list_items
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
