@@ -93,20 +93,33 @@ pub(crate) fn compile(expanded: &str) -> Option<Vec<Seg>> {
 
 /// Renders segments; `None` when a value needs minijinja's formatting (objects, floats).
 pub(crate) fn render(segs: &[Seg], fields: &Map<String, Value>) -> Option<String> {
+    // One allocation for the usual format (a plain field, or two joined by a literal):
+    // values without filters are copied straight into the result.
     let mut out = String::new();
     for s in segs {
         match s {
             Seg::Lit(l) => out.push_str(l),
             Seg::Path(p, filters) => {
-                let text = match crate::lookup(fields, p) {
+                let value = crate::lookup(fields, p);
+                if filters.is_empty() {
+                    match value {
+                        None | Some(Value::Null) => {}
+                        Some(Value::String(v)) => out.push_str(v),
+                        // Integers exactly as sent, at any length (as the template engine
+                        // renders them); other numbers are left to minijinja.
+                        Some(Value::Number(n)) => {
+                            out.push_str(&hrsync_model::record::integer_text(n)?)
+                        }
+                        Some(Value::Bool(b)) => out.push_str(if *b { "true" } else { "false" }),
+                        Some(_) => return None,
+                    }
+                    continue;
+                }
+                let text = match value {
                     // A filter on an absent/null value: leave minijinja's semantics to minijinja.
-                    None | Some(Value::Null) if !filters.is_empty() => return None,
-                    None | Some(Value::Null) => continue,
+                    None | Some(Value::Null) => return None,
                     Some(Value::String(v)) => v.clone(),
-                    // Integers exactly as sent, at any length (as the template engine
-                    // renders them); other numbers are left to minijinja.
                     Some(Value::Number(n)) => hrsync_model::record::integer_text(n)?,
-                    Some(Value::Bool(b)) if filters.is_empty() => b.to_string(),
                     Some(_) => return None,
                 };
                 out.push_str(&filters.iter().fold(text, |v, f| f.apply(v)));

@@ -632,21 +632,26 @@ impl Mapper {
 struct Mapping<'a> {
     mapper: &'a Mapper,
     rec: &'a HrRecord,
-    /// Whom the findings name: `KEY (HR record ID)`.
-    subject: String,
+    /// The record's primary key: findings name `KEY (HR record ID)` ([`Self::subject`]).
+    key: &'a str,
     jinja: std::cell::OnceCell<Value>,
     findings: Vec<Finding>,
 }
 
 impl<'a> Mapping<'a> {
-    fn new(mapper: &'a Mapper, rec: &'a HrRecord, key: &str) -> Self {
+    fn new(mapper: &'a Mapper, rec: &'a HrRecord, key: &'a str) -> Self {
         Mapping {
             mapper,
             rec,
-            subject: format!("{key} ({})", rec.label()),
+            key,
             jinja: std::cell::OnceCell::new(),
             findings: Vec::new(),
         }
+    }
+
+    /// Whom the findings name: `KEY (HR record ID)` (made only for a finding).
+    fn subject(&self) -> String {
+        format!("{} ({})", self.key, self.rec.label())
     }
 
     /// The record as the template engine sees it.
@@ -665,7 +670,7 @@ impl<'a> Mapping<'a> {
             .rec
             .problems
             .iter()
-            .map(|p| Finding::error(self.subject.clone(), None, p.clone()))
+            .map(|p| Finding::error(self.subject(), None, p.clone()))
             .collect())
     }
 
@@ -683,7 +688,7 @@ impl<'a> Mapping<'a> {
             .map(|out| out == "yes");
         in_scope.map_err(|e| {
             vec![Finding::error(
-                self.subject.clone(),
+                self.subject(),
                 None,
                 format!("scope_when failed: {e}; the person is left unchanged"),
             )]
@@ -694,7 +699,8 @@ impl<'a> Mapping<'a> {
     /// candidates too); the values that are not left out.
     fn attributes(&mut self) -> AttrMap {
         let mapper = self.mapper;
-        let mut attrs = AttrMap::new();
+        // The key attribute and group memberships come on top.
+        let mut attrs = AttrMap::with_capacity(mapper.attrs.len() + 2);
         for a in &mapper.attrs {
             if let Some(value) = self.attribute(a) {
                 attrs.insert(a.name.clone(), vec![value]);
@@ -729,14 +735,14 @@ impl<'a> Mapping<'a> {
                 .and_then(|t| t.render(self.jinja())),
         };
         let value = match rendered {
-            Ok(v) => clean(&v),
+            Ok(v) => clean(v),
             Err(e) if !empty_fields().is_empty() => {
                 let _ = e; // the cause is the absent/null field, named below
                 String::new()
             }
             Err(e) => {
                 self.findings.push(Finding::error(
-                    self.subject.clone(),
+                    self.subject(),
                     Some(a.spec.name.clone()),
                     format!("attribute {}: format failed: {e}", a.spec.name),
                 ));
@@ -756,7 +762,7 @@ impl<'a> Mapping<'a> {
                     format!("field {} is missing or empty", empty.join(", "))
                 };
                 self.findings.push(Finding::error(
-                    self.subject.clone(),
+                    self.subject(),
                     Some(a.spec.name.clone()),
                     format!(
                         "required attribute {} cannot be built: {why}; the record is skipped (fix it in the HR system or make the attribute optional)",
@@ -785,7 +791,7 @@ impl<'a> Mapping<'a> {
             Ok(v) => v,
             Err(e) => {
                 self.findings.push(Finding::error(
-                    self.subject.clone(),
+                    self.subject(),
                     None,
                     format!("leaver_when failed: {e}"),
                 ));
@@ -797,11 +803,15 @@ impl<'a> Mapping<'a> {
     /// Stage: an effective date (`what`), its pseudo attribute `name` taken out of `attrs`.
     /// A value that is not a date is a finding.
     fn date(&mut self, attrs: &mut AttrMap, name: &str, what: &str) -> Option<chrono::NaiveDate> {
+        // Most mappings have no dates: no name to allocate for them.
+        if !attrs.keys().any(|k| k.is(name)) {
+            return None;
+        }
         let v = attrs.remove(&AttrName::new(name))?.into_iter().next()?;
         let d = parse_date(&v);
         if d.is_none() {
             self.findings.push(Finding::error(
-                self.subject.clone(),
+                self.subject(),
                 None,
                 format!("{what} {v:?} is not a date (YYYY-MM-DD); the person is left unchanged"),
             ));
@@ -826,10 +836,16 @@ fn is_empty(v: &Json) -> bool {
     }
 }
 
-/// NFC, trimmed, control characters removed: what reaches LDAP.
-fn clean(v: &str) -> String {
+/// NFC, trimmed, control characters removed: what reaches LDAP. A value that is already
+/// so (most are) is handed back as it is, without a copy.
+fn clean(v: String) -> String {
     if v.is_ascii() && !v.bytes().any(|b| b.is_ascii_control()) {
-        return v.trim().to_string(); // ASCII is already NFC
+        // ASCII is already NFC.
+        return if v.trim().len() == v.len() {
+            v
+        } else {
+            v.trim().to_string()
+        };
     }
     v.nfc()
         .filter(|c| !c.is_control())

@@ -175,7 +175,7 @@ impl Mapper {
             .and_then(|t| t.render(ctx))
         {
             Ok(v) => {
-                let v = clean(&v);
+                let v = clean(v);
                 ((!v.is_empty()).then_some(v), None)
             }
             // An absent or null field makes the value empty (not an error).

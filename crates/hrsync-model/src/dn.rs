@@ -52,6 +52,19 @@ pub struct Dn {
 
 impl Dn {
     pub fn parse(dn: &str) -> Result<Dn, DnError> {
+        Dn::parse_keeping(dn, usize::MAX)
+    }
+
+    /// The leaf RDN's first AVA of a DN that parses ([`Dn::parse`]'s errors), `None` for the
+    /// empty DN. The rest of the DN is checked, not kept: no allocation per RDN (a plan checks
+    /// every mapped DN).
+    pub fn parse_leaf(dn: &str) -> Result<Option<Ava>, DnError> {
+        let mut d = Dn::parse_keeping(dn, 1)?;
+        Ok(d.rdns.pop().and_then(|r| r.into_iter().next()))
+    }
+
+    /// Parses `dn`, keeping its first `keep` RDNs (the others are checked the same way).
+    fn parse_keeping(dn: &str, keep: usize) -> Result<Dn, DnError> {
         let err = |reason| DnError {
             dn: dn.to_string(),
             reason,
@@ -66,7 +79,17 @@ impl Dn {
         let mut in_value = false;
         let bytes = dn.as_bytes();
         let mut i = 0;
-        let finish = |attr: &mut String, value: &mut Vec<u8>, rdn: &mut Vec<Ava>| {
+        let finish = |attr: &mut String, value: &mut Vec<u8>, rdn: &mut Vec<Ava>, kept: bool| {
+            if !kept {
+                // Checked as a kept one would be, then the buffers are reused.
+                std::str::from_utf8(value).map_err(|_| err("value is not UTF-8"))?;
+                if attr.trim().is_empty() {
+                    return Err(err("empty attribute type"));
+                }
+                value.clear();
+                attr.clear();
+                return Ok(());
+            }
             let a = attr.trim().to_string();
             let v =
                 String::from_utf8(std::mem::take(value)).map_err(|_| err("value is not UTF-8"))?;
@@ -106,8 +129,10 @@ impl Dn {
                 }
                 b',' | b';' => {
                     trim_unescaped_trailing_space(&mut value, bytes, i);
-                    finish(&mut attr, &mut value, &mut rdn)?;
-                    rdns.push(std::mem::take(&mut rdn));
+                    finish(&mut attr, &mut value, &mut rdn, rdns.len() < keep)?;
+                    if rdns.len() < keep {
+                        rdns.push(std::mem::take(&mut rdn));
+                    }
                     in_value = false;
                     i += 1;
                     while bytes.get(i) == Some(&b' ') {
@@ -115,7 +140,7 @@ impl Dn {
                     }
                 }
                 b'+' => {
-                    finish(&mut attr, &mut value, &mut rdn)?;
+                    finish(&mut attr, &mut value, &mut rdn, rdns.len() < keep)?;
                     in_value = false;
                     i += 1;
                 }
@@ -130,8 +155,10 @@ impl Dn {
             return Err(err("attribute type without a value"));
         }
         trim_unescaped_trailing_space(&mut value, bytes, bytes.len());
-        finish(&mut attr, &mut value, &mut rdn)?;
-        rdns.push(rdn);
+        finish(&mut attr, &mut value, &mut rdn, rdns.len() < keep)?;
+        if rdns.len() < keep {
+            rdns.push(rdn);
+        }
         Ok(Dn { rdns })
     }
 
@@ -214,6 +241,34 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn the_leaf_alone_is_the_full_parse_s_leaf() {
+        for dn in [
+            "",
+            "uid=emp00017,ou=people,dc=example,dc=com",
+            r"cn=O'Brien\, Jr.\2C (Ops)\20,ou=people,dc=example,dc=com",
+            "cn=a+sn=b,ou=x",
+            " uid = x , ou=y",
+            r"uid=x,ou=bad\",
+            "uid=x,=y",
+            "uid=x,ou",
+            r"uid=x,ou=\ff",
+            "uid,ou=y",
+            r"uid=\ff,ou=y",
+        ] {
+            let full = Dn::parse(dn).map(|d| d.leaf().cloned());
+            assert_eq!(Dn::parse_leaf(dn), full, "{dn:?}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn the_leaf_alone_agrees_on_any_text(dn in r"[a-z=,+ \\0-9#;fF]{0,24}") {
+            let full = Dn::parse(&dn).map(|d| d.leaf().cloned());
+            prop_assert_eq!(Dn::parse_leaf(&dn), full);
+        }
+    }
 
     #[test]
     fn hostile_name_escapes_and_parses_back() {

@@ -124,7 +124,7 @@ pub struct Schema {
     dialect: Dialect,
     attrs: Vec<AttributeType>,
     /// Lower-cased names and OIDs → index in `attrs`.
-    attr_index: HashMap<String, usize>,
+    attr_index: foldhash::HashMap<String, usize>,
     classes: Vec<ObjectClass>,
     class_index: HashMap<String, usize>,
     /// AD dITContentRules by the lower-cased structural class name/OID: (aux classes, must, may).
@@ -210,6 +210,22 @@ fn slapd_escaped_len(v: &str) -> usize {
 /// attribute's primary name, the value lower-cased with runs of spaces collapsed and the ends
 /// trimmed).
 pub fn openldap_rdn_bytes(attr_as_written: &str, primary_name: &str, value: &str) -> usize {
+    // Usually the value is ASCII with single spaces between words: its normalized form then
+    // differs only in letter case, which escaping ignores.
+    let plain = value.is_ascii()
+        && !value.starts_with(|c: char| c.is_whitespace())
+        && !value.ends_with(|c: char| c.is_whitespace())
+        && !value.contains("  ")
+        && !value.contains(|c: char| c.is_whitespace() && c != ' ');
+    if plain {
+        let escaped = slapd_escaped_len(value);
+        return attr_as_written.len() + 1 + escaped + primary_name.len() + 1 + escaped;
+    }
+    openldap_rdn_bytes_normalizing(attr_as_written, primary_name, value)
+}
+
+/// [`openldap_rdn_bytes`] by building the normalized form (any value).
+fn openldap_rdn_bytes_normalizing(attr_as_written: &str, primary_name: &str, value: &str) -> usize {
     let normalized = value
         .split_whitespace()
         .collect::<Vec<_>>()
@@ -234,7 +250,7 @@ impl Schema {
         let mut s = Schema {
             dialect,
             attrs: Vec::new(),
-            attr_index: HashMap::new(),
+            attr_index: foldhash::HashMap::default(),
             classes: Vec::new(),
             class_index: HashMap::new(),
             content_rules: HashMap::new(),
@@ -413,7 +429,12 @@ impl Schema {
     /// The attribute's syntax OID and `{N}` bound, inherited from its supertypes when it names
     /// none itself.
     pub fn syntax(&self, attr: &str) -> Option<(&str, Option<usize>)> {
-        let mut cur = self.attr_idx(attr);
+        self.syntax_at(self.attr_idx(attr)?)
+    }
+
+    /// [`Self::syntax`] of the attribute type at `ai`.
+    fn syntax_at(&self, ai: usize) -> Option<(&str, Option<usize>)> {
+        let mut cur = Some(ai);
         for _ in 0..16 {
             let a = &self.attrs[cur?];
             if let Some(s) = &a.syntax {
@@ -610,7 +631,7 @@ impl Schema {
                     ),
                 ));
             }
-            let (syn, bound) = self.syntax(name).unwrap_or(("", None));
+            let (syn, bound) = self.syntax_at(ai).unwrap_or(("", None));
             let measure = syntax::measure(syn);
             let syn_name = syntax::name(syn).unwrap_or(syn);
             let range = if ad { self.range(name) } else { None };
@@ -708,9 +729,7 @@ impl Schema {
                 }
             }
         }
-        let rdn = hrsync_model::dn::Dn::parse(dn)
-            .ok()
-            .and_then(|d| d.leaf().cloned());
+        let rdn = hrsync_model::dn::Dn::parse_leaf(dn).ok().flatten();
         let rdn_attr = rdn.as_ref().and_then(|l| self.attr_idx(&l.attr));
         for (m, mi) in &info.required {
             let (m, Some(mi)) = (m.as_str(), *mi) else {
@@ -730,7 +749,7 @@ impl Schema {
             ));
         }
         if let Some(leaf) = rdn {
-            let shown = format!("{}={}", leaf.attr, show(&leaf.value));
+            let shown = || format!("{}={}", leaf.attr, show(&leaf.value));
             match self.dialect {
                 Dialect::Openldap => {
                     let primary = rdn_attr
@@ -744,7 +763,8 @@ impl Schema {
                             ProblemKind::RdnTooLong,
                             true,
                             format!(
-                                "the RDN {shown} is too long for OpenLDAP: stored with its normalized form it takes {n} bytes, and at most {OPENLDAP_MAX_RDN_BYTES} fit (about 240 ASCII characters); slapd refuses the entry (other (80), or invalidDNSyntax (34) past 8 KB); shorten the RDN attribute's format (e.g. |left(64))"
+                                "the RDN {} is too long for OpenLDAP: stored with its normalized form it takes {n} bytes, and at most {OPENLDAP_MAX_RDN_BYTES} fit (about 240 ASCII characters); slapd refuses the entry (other (80), or invalidDNSyntax (34) past 8 KB); shorten the RDN attribute's format (e.g. |left(64))",
+                                shown()
                             ),
                         ));
                     }
@@ -763,7 +783,8 @@ impl Schema {
                             ProblemKind::RdnTooLong,
                             true,
                             format!(
-                                "the RDN {shown} has {n} characters; Active Directory allows {AD_MAX_RDN_CHARS} (constraintViolation or namingViolation); shorten the RDN attribute's format (e.g. |left({AD_MAX_RDN_CHARS}))"
+                                "the RDN {} has {n} characters; Active Directory allows {AD_MAX_RDN_CHARS} (constraintViolation or namingViolation); shorten the RDN attribute's format (e.g. |left({AD_MAX_RDN_CHARS}))",
+                                shown()
                             ),
                         ));
                     }

@@ -409,3 +409,25 @@ fn a_mapping_is_checked_without_records() {
         ]
     );
 }
+
+#[test]
+fn rdn_bytes_of_plain_values_are_those_of_the_normalized_form() {
+    for v in [
+        "emp00017",
+        "Zoë O'Brien",
+        "a  b",
+        " lead",
+        "trail ",
+        "tab\there",
+        "vt\u{b}here",
+        "#hash, and+more=\"x\"",
+        "UPPER lower",
+        "",
+    ] {
+        assert_eq!(
+            openldap_rdn_bytes("cn", "commonName", v),
+            super::openldap_rdn_bytes_normalizing("cn", "commonName", v),
+            "{v:?}"
+        );
+    }
+}

@@ -102,7 +102,8 @@ impl<'de> Visitor<'de> for RecordSeed<'_> {
         f.write_str("an employee object")
     }
     fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
-        let mut out = Map::new();
+        // Sized for the kept fields (and `id`): a page holds 1,000s of records.
+        let mut out = Map::with_capacity(self.keep.map_or(0, |k| k.len() + 1));
         // Keys are borrowed from the page where they have no escapes: most of a record's keys
         // are skipped, so allocating each one would cost more than the skipping.
         while let Some(Key(k)) = m.next_key::<Key<'de>>()? {
