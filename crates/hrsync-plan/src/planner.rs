@@ -94,11 +94,17 @@ pub struct ObservedLink {
 }
 
 /// See the module docs.
+/// A stored link, and whether this run found its account as stored ([`Planner::observe`]).
+struct Tracked {
+    link: Link,
+    seen: bool,
+}
+
 pub struct Planner {
     o: PlanOptions,
     rdn_name: AttrName,
     key_name: AttrName,
-    links: FastMap<String, Link>,
+    links: FastMap<String, Tracked>,
     /// Links by `entryUUID`, built on first need (an entry that lost its key attribute): a
     /// run where every entry carries its key never pays for it.
     uuid_to_key: Option<FastMap<String, String>>,
@@ -205,7 +211,9 @@ impl Planner {
             rdn_name: AttrName::new(o.rdn_attribute.clone()),
             key_name: AttrName::new(o.key_attribute.clone()),
             o,
-            links: links.collect(),
+            links: links
+                .map(|(k, link)| (k, Tracked { link, seen: false }))
+                .collect(),
             uuid_to_key: None,
             // Not sized: only those waiting for their other half are here at any time, and
             // a table sized for everyone would be touched all over (~20 MB each at 100k).
@@ -302,7 +310,7 @@ impl Planner {
                     .get_or_insert_with(|| {
                         links
                             .iter()
-                            .filter_map(|(k, l)| l.uuid.clone().map(|u| (u, k.clone())))
+                            .filter_map(|(k, t)| t.link.uuid.clone().map(|u| (u, k.clone())))
                             .collect()
                     })
                     .get(u)
@@ -337,16 +345,11 @@ impl Planner {
         }
     }
 
-    fn pair(&mut self, d: DesiredEntry, e: DirEntry) {
+    fn pair(&mut self, mut d: DesiredEntry, mut e: DirEntry) {
         self.paired += 1;
         // An adopted account is linked to its new key when the change is applied, not before.
         if self.owns() && !self.adopted.contains_key(&d.key) {
-            self.observed.push(ObservedLink {
-                key: d.key.clone(),
-                uuid: e.uuid.clone(),
-                dn: e.dn.clone(),
-                disabled: e.disabled,
-            });
+            self.observe(&d.key, &e);
         }
         if d.leaver {
             if !self.o.match_on.is_empty() {
@@ -452,10 +455,9 @@ impl Planner {
                 });
             }
         }
-        if !self.o.person_refs.is_empty() {
-            self.refs
-                .push(refs::RefCheck::new(&self.o.person_refs, &d, &e));
-        }
+        // The references' values, taken out of both sides (nothing below reads them).
+        let ref_values = (!self.o.person_refs.is_empty())
+            .then(|| refs::RefCheck::take_values(&self.o.person_refs, &mut d, &mut e));
         // A pre-hire's account stays disabled until the start date. An account whose create
         // did not finish is finished then (a new password first), not enabled as a rehire.
         let kind = if e.disabled && d.starts.is_none() {
@@ -469,11 +471,25 @@ impl Planner {
                 ChangeKind::Enable
             }
         } else if diffs.is_empty() && new_dn.is_none() {
+            // The usual case by far: the person's key, DN and id move into the reference
+            // check rather than being copied.
+            if let Some(values) = ref_values {
+                self.refs
+                    .push(refs::RefCheck::new(d.key, e.dn, e.uuid, values));
+            }
             self.unchanged += 1;
             return;
         } else {
             ChangeKind::Update
         };
+        if let Some(values) = ref_values {
+            self.refs.push(refs::RefCheck::new(
+                d.key.clone(),
+                e.dn.clone(),
+                e.uuid.clone(),
+                values,
+            ));
+        }
         let change = Change {
             kind,
             key: d.key,
@@ -635,7 +651,7 @@ impl Planner {
                 continue;
             }
             if self.o.targeted
-                && let Some(l) = self.links.get(&d.key)
+                && let Some(Tracked { link: l, .. }) = self.links.get(&d.key)
             {
                 // A linked account not found by its key (the key attribute was cleared by
                 // hand) was not read by a targeted run: creating would duplicate it. The next
@@ -721,12 +737,7 @@ impl Planner {
             }
             if self.failed.contains(&k) {
                 managed += 1;
-                self.observed.push(ObservedLink {
-                    key: k,
-                    uuid: e.uuid,
-                    dn: e.dn,
-                    disabled: e.disabled,
-                });
+                self.observe(&k, &e);
                 continue;
             }
             let under_base = norm(&e.dn).ends_with(&format!(",{base}"));
@@ -829,15 +840,44 @@ impl Planner {
             not_this_mappings_job: self.excluded,
             ..Plan::default()
         };
-        // Only links that changed are handed on: a no-op run of 100,000 people writes none.
-        let links = &self.links;
-        let mut observed = self.observed;
-        observed.retain(|o| {
-            links
-                .get(&o.key)
-                .is_none_or(|l| l.uuid != o.uuid || l.dn != o.dn || l.disabled != Some(o.disabled))
-        });
-        (plan, observed)
+        // Only links that changed are handed on ([`Self::observe`]): a no-op run of 100,000
+        // people writes none.
+        (plan, self.observed)
+    }
+
+    /// The account `key` is linked to, as this run found it: kept to be handed back by
+    /// [`Self::finish`] when it differs from the stored link, else only marked seen (no copy
+    /// of its key, DN and id for each of 100,000s of unchanged people).
+    fn observe(&mut self, key: &str, e: &DirEntry) {
+        match self.links.get_mut(key) {
+            Some(t)
+                if t.link.uuid == e.uuid
+                    && t.link.dn == e.dn
+                    && t.link.disabled == Some(e.disabled) =>
+            {
+                t.seen = true;
+            }
+            _ => self.observed.push(ObservedLink {
+                key: key.to_string(),
+                uuid: e.uuid.clone(),
+                dn: e.dn.clone(),
+                disabled: e.disabled,
+            }),
+        }
+    }
+
+    /// Every account found this run (linked to a person, or a person who could not be
+    /// mapped), by key: its DN.
+    fn observed_dns<'a>(
+        links: &'a FastMap<String, Tracked>,
+        observed: &'a [ObservedLink],
+    ) -> FastMap<&'a str, &'a str> {
+        links
+            .iter()
+            .filter(|(_, t)| t.seen)
+            .map(|(k, t)| (k.as_str(), t.link.dn.as_str()))
+            .chain(observed.iter().map(|o| (o.key.as_str(), o.dn.as_str())))
+            .collect()
     }
 }
 

@@ -605,6 +605,45 @@ fn managers_resolve_to_dns_including_accounts_created_in_the_same_run() {
     assert!(plan.findings.is_empty(), "{:?}", plan.findings);
 }
 
+/// The manager's account is found exactly as its link remembers it (the usual re-run): it is
+/// not handed back as a changed link, and still resolves to its DN.
+#[test]
+fn a_manager_whose_link_is_unchanged_still_resolves() {
+    let boss = have("1", "boss", "CEO", false);
+    let links = BTreeMap::from([(
+        "1".to_string(),
+        Link {
+            uuid: boss.uuid.clone(),
+            dn: boss.dn.clone(),
+            disabled: Some(false),
+        },
+    )]);
+    let mut p = planner_with_links(links, |o| {
+        o.owned.push("manager".into());
+        o.person_refs = vec![PersonRef {
+            attr: "manager".into(),
+            by: None,
+        }];
+    });
+    let mut boss = boss;
+    boss.attrs.insert("manager".into(), vec![]);
+    p.add_entry(boss);
+    let mut four = have("4", "dev", "Eng", false);
+    four.attrs
+        .insert("manager".into(), vec![dn::child("uid", "old", OU)]);
+    p.add_entry(four);
+    p.add_desired(with_boss(want("1", "boss", "CEO", false), "1"));
+    p.add_desired(with_boss(want("4", "dev", "Eng", false), "1"));
+    let (plan, observed) = p.finish(complete(2));
+    assert!(plan.findings.is_empty(), "{:?}", plan.findings);
+    let four = plan.changes.iter().find(|c| c.key == "4").unwrap();
+    let after = four.attrs.iter().find(|a| a.attr.is("manager")).unwrap();
+    assert_eq!(after.after, vec![dn::child("uid", "boss", OU)]);
+    // 4 had no link: handed back; 1's is as stored: not.
+    let keys: Vec<&str> = observed.iter().map(|o| o.key.as_str()).collect();
+    assert_eq!(keys, vec!["4"]);
+}
+
 #[test]
 fn manager_cycles_and_unknown_managers_are_findings_and_change_nothing() {
     let mut p = manager_planner();

@@ -200,6 +200,9 @@ impl Planner {
             self.unchanged = self.unchanged.saturating_sub(1);
         }
         self.observed.retain(|o| o.key != old);
+        if let Some(t) = self.links.get_mut(old) {
+            t.seen = false;
+        }
     }
 
     /// Puts a joiner on the review list: not created, and its candidate accounts are not

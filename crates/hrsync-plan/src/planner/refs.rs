@@ -24,26 +24,37 @@ pub(crate) struct RefCheck {
     key: String,
     dn: String,
     uuid: Option<String>,
-    attrs: Vec<(AttrName, Vec<String>, Vec<String>)>,
+    attrs: RefValues,
 }
 
+/// Per reference attribute: the name, what the entry has, the keys HR wants.
+pub(crate) type RefValues = Vec<(AttrName, Vec<String>, Vec<String>)>;
+
 impl RefCheck {
-    pub(crate) fn new(refs: &[PersonRef], d: &DesiredEntry, e: &DirEntry) -> RefCheck {
+    pub(crate) fn new(key: String, dn: String, uuid: Option<String>, attrs: RefValues) -> RefCheck {
         RefCheck {
-            key: d.key.clone(),
-            dn: e.dn.clone(),
-            uuid: e.uuid.clone(),
-            attrs: refs
-                .iter()
-                .map(|r| {
-                    (
-                        r.attr.clone(),
-                        e.attrs.get(&r.attr).cloned().unwrap_or_default(),
-                        d.attrs.get(&r.attr).cloned().unwrap_or_default(),
-                    )
-                })
-                .collect(),
+            key,
+            dn,
+            uuid,
+            attrs,
         }
+    }
+
+    /// The reference attributes' values, taken out of the desired entry and the directory's.
+    pub(crate) fn take_values(
+        refs: &[PersonRef],
+        d: &mut DesiredEntry,
+        e: &mut DirEntry,
+    ) -> RefValues {
+        refs.iter()
+            .map(|r| {
+                (
+                    r.attr.clone(),
+                    e.attrs.remove(&r.attr).unwrap_or_default(),
+                    d.attrs.remove(&r.attr).unwrap_or_default(),
+                )
+            })
+            .collect()
     }
 }
 
@@ -73,11 +84,7 @@ impl Planner {
                 }
             })
             .collect();
-        let observed_dn: FastMap<&str, &str> = self
-            .observed
-            .iter()
-            .map(|o| (o.key.as_str(), o.dn.as_str()))
-            .collect();
+        let observed_dn = Planner::observed_dns(&self.links, &self.observed);
         let links = &self.links;
         let targeted = self.o.targeted;
         let final_dn = |k: &str| -> Option<String> {
@@ -88,7 +95,7 @@ impl Planner {
                 return Some((*d).to_string());
             }
             targeted
-                .then(|| links.get(k).map(|l| l.dn.clone()))
+                .then(|| links.get(k).map(|t| t.link.dn.clone()))
                 .flatten()
         };
         let reviewed: FastSet<&str> = self.review.iter().map(|r| r.key.as_str()).collect();
