@@ -318,7 +318,18 @@ impl IceHrm {
             let status = resp.status().as_u16();
             let retry_after = http::retry_after(resp.headers());
             let body = http::read_page(resp, self.max_page_bytes).await?;
-            parse_page(status, &body, retry_after, keep)
+            // Parsed on a blocking thread: the task fetching pages goes on handing the
+            // previous page's records over (they are mapped on it) meanwhile. A 1,000-person
+            // page is ~3 MB of JSON.
+            let keep = keep.cloned();
+            tokio::task::spawn_blocking(move || {
+                parse_page(status, &body, retry_after, keep.as_ref())
+            })
+            .await
+            .map_err(|e| Attempt::Permanent {
+                status: None,
+                message: format!("reading the page failed: {e}"),
+            })?
         })
         .await
         .map_err(|e| large_page_hint(e, limit))
