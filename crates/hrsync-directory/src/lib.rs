@@ -10,6 +10,7 @@
 //! - [`schema`]: the server's schema, and the values it would refuse, as per-record findings.
 
 pub mod apply;
+mod ber;
 pub mod connect;
 pub mod dialect;
 pub mod lookup;

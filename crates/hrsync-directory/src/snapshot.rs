@@ -262,12 +262,21 @@ impl Directory {
     }
 }
 
-/// An attribute's name and raw values, as the server sent them.
-type RawAttr = (String, Vec<Vec<u8>>);
+use crate::ber::RawAttr;
 
 /// A search result entry's DN and its attributes; None when the structure is not an entry (a
-/// broken server).
+/// broken server). The LDAP client hands a search entry without controls over as its raw
+/// content (a primitive [APPLICATION 4]), others as a tag tree.
 pub(crate) fn entry_parts(tag: ldap3::asn1::StructureTag) -> Option<(String, Vec<RawAttr>)> {
+    use ldap3::asn1::{PL, StructureTag, TagClass};
+    if let StructureTag {
+        class: TagClass::Application,
+        id: 4,
+        payload: PL::P(content),
+    } = &tag
+    {
+        return crate::ber::entry_content(content);
+    }
     let mut tags = tag.match_id(4)?.expect_constructed()?.into_iter();
     let dn = String::from_utf8(tags.next()?.expect_primitive()?).ok()?;
     let mut out = Vec::new();

@@ -50,8 +50,114 @@ pub enum LdapOp {
 }
 
 #[allow(clippy::type_complexity)]
+/// hrsync patch: a BER length at `i` (short or long form, at most 8 bytes; not indefinite):
+/// (length, header bytes), or None for a form the general parser is left to handle.
+fn ber_len(b: &[u8]) -> Option<(usize, usize)> {
+    let first = *b.first()?;
+    if first < 0x80 {
+        return Some((first as usize, 1));
+    }
+    let n = (first & 0x7f) as usize;
+    if n == 0 || n > 8 || b.len() < 1 + n {
+        return None;
+    }
+    let len = b[1..=n].iter().fold(0u64, |acc, &x| (acc << 8) | x as u64);
+    Some((usize::try_from(len).ok()?, 1 + n))
+}
+
+/// hrsync patch: whether `b` is a run of complete TLVs (constructed ones checked inside), as
+/// `lber::parse::parse_tag` would read them.
+fn well_formed(mut b: &[u8], depth: usize) -> bool {
+    while !b.is_empty() {
+        let Some(&tag) = b.first() else { return false };
+        let Some((len, hdr)) = ber_len(&b[1..]) else {
+            return false;
+        };
+        let Some(end) = (1 + hdr).checked_add(len) else {
+            return false;
+        };
+        if b.len() < end {
+            return false;
+        }
+        if tag & 0x20 != 0 && (depth == 0 || !well_formed(&b[1 + hdr..end], depth - 1)) {
+            return false;
+        }
+        b = &b[end..];
+    }
+    true
+}
+
+/// hrsync patch: a search result entry without controls, its protocolOp kept as one primitive
+/// payload holding the op's content (DN and attributes, BER) instead of a tag tree of a
+/// vector per attribute and per value: `SearchEntry::construct` expands it, hrsync reads it
+/// directly. Ok(None): not such a message (the general path reads it); Err(()): incomplete.
+#[allow(clippy::result_unit_err)]
+fn raw_search_entry(buf: &[u8]) -> Result<Option<(usize, RequestId, StructureTag)>, ()> {
+    if buf.first() != Some(&0x30) {
+        return Ok(None);
+    }
+    let Some((len, hdr)) = ber_len(&buf[1..]) else {
+        return Ok(None);
+    };
+    let total = match (1 + hdr).checked_add(len) {
+        Some(t) => t,
+        None => return Ok(None),
+    };
+    if buf.len() < total {
+        return Err(());
+    }
+    let msg = &buf[1 + hdr..total];
+    // messageID INTEGER
+    if msg.first() != Some(&0x02) {
+        return Ok(None);
+    }
+    let Some((id_len, id_hdr)) = ber_len(&msg[1..]) else {
+        return Ok(None);
+    };
+    let id_end = 1 + id_hdr + id_len;
+    if id_len == 0 || id_len > 8 || msg.len() < id_end {
+        return Ok(None);
+    }
+    let msgid = msg[1 + id_hdr..id_end]
+        .iter()
+        .fold(0u64, |acc, &x| (acc << 8) | x as u64) as i32;
+    let op = &msg[id_end..];
+    // [APPLICATION 4] SearchResultEntry, constructed, and nothing after it (no controls)
+    if op.first() != Some(&0x64) {
+        return Ok(None);
+    }
+    let Some((op_len, op_hdr)) = ber_len(&op[1..]) else {
+        return Ok(None);
+    };
+    if op.len() != 1 + op_hdr + op_len {
+        return Ok(None);
+    }
+    let content = &op[1 + op_hdr..];
+    if !well_formed(content, 8) {
+        return Ok(None);
+    }
+    Ok(Some((
+        total,
+        msgid,
+        StructureTag {
+            class: TagClass::Application,
+            id: 4,
+            payload: PL::P(content.to_vec()),
+        },
+    )))
+}
+
 fn decode_inner(buf: &mut BytesMut) -> Result<Option<(RequestId, (Tag, Vec<Control>))>, io::Error> {
     let decoding_error = io::Error::new(io::ErrorKind::Other, "decoding error");
+    // hrsync patch: search entries without controls skip the tag tree (see raw_search_entry).
+    match raw_search_entry(buf) {
+        Err(()) => return Ok(None),
+        Ok(Some((consumed, msgid, op))) => {
+            buf.advance(consumed);
+            return Ok(Some((msgid, (Tag::StructureTag(op), vec![]))));
+        }
+        Ok(None) => {}
+    }
     let mut parser = lber::Parser::new();
     // hrsync patch: take the parsed tag by value instead of deep-cloning it (the clone of
     // every message's whole tag tree was ~5% of a 100k-entry search's CPU time).

@@ -49,6 +49,37 @@ pub enum SearchItem {
     Done(LdapResult),
 }
 
+/// hrsync patch: a search result entry the codec kept as its raw content (a primitive
+/// [APPLICATION 4], see `protocol::raw_search_entry`) as the tag tree the general parser makes;
+/// any other tag unchanged. The codec checked that the content parses.
+pub fn expand_raw_entry(tag: StructureTag) -> StructureTag {
+    match tag {
+        StructureTag {
+            class: lber::common::TagClass::Application,
+            id: 4,
+            payload: lber::structure::PL::P(content),
+        } => {
+            let mut rest = &content[..];
+            let mut parts = Vec::new();
+            while !rest.is_empty() {
+                match lber::parse::parse_tag(rest) {
+                    Ok((r, t)) => {
+                        parts.push(t);
+                        rest = r;
+                    }
+                    Err(_) => break,
+                }
+            }
+            StructureTag {
+                class: lber::common::TagClass::Application,
+                id: 4,
+                payload: lber::structure::PL::C(parts),
+            }
+        }
+        other => other,
+    }
+}
+
 /// Wrapper for the internal structure of a result entry.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -150,6 +181,7 @@ impl SearchEntry {
     ///
     /// __Note__: this function will panic on parsing error.
     pub fn construct(re: ResultEntry) -> SearchEntry {
+        let re = ResultEntry(expand_raw_entry(re.0), re.1);
         let mut tags =
             re.0.match_id(4)
                 .and_then(|t| t.expect_constructed())
