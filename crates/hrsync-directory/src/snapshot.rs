@@ -2,6 +2,7 @@
 //! only the attributes the mapping owns plus the stable id and the account state. Paged, so
 //! server size limits (slapd 500 for non-root, AD 1000) never truncate it silently.
 
+use crate::ber::RawAttr;
 use crate::{DirError, Directory, Result};
 use hrsync_model::{AttrMap, AttrName, DirEntry, filter};
 use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
@@ -261,8 +262,6 @@ impl Directory {
         Ok(n)
     }
 }
-
-use crate::ber::RawAttr;
 
 /// A search result entry's DN and its attributes; None when the structure is not an entry (a
 /// broken server). The LDAP client hands a search entry without controls over as its raw

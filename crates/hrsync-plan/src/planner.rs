@@ -93,13 +93,13 @@ pub struct ObservedLink {
     pub disabled: bool,
 }
 
-/// See the module docs.
 /// A stored link, and whether this run found its account as stored ([`Planner::observe`]).
 struct Tracked {
     link: Link,
     seen: bool,
 }
 
+/// See the module docs.
 pub struct Planner {
     o: PlanOptions,
     rdn_name: AttrName,
