@@ -1276,6 +1276,59 @@ async fn ad_a_control_character_in_a_key_never_reaches_the_directory() {
     }
 }
 
+/// Issue 11 §8 on AD: the schema is read from the DC, so what the DC would refuse is a finding at
+/// plan time and what it accepts is not. A `cn` (the RDN) over AD's 64 characters is a finding
+/// for that person only (no account, no failed add, the others created); a non-ASCII `mail`,
+/// which slapd refuses (IA5String) but AD keeps (Unicode string), is no finding and is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ad_values_the_dc_would_refuse_are_findings_and_values_it_keeps_are_not() {
+    let fx = AdFx::new("ad-schema", 2, false).await;
+    let r = fx.run(Mode::Apply).await;
+    assert_eq!(r.applied_failed, 0, "{:?}", fx.failures(r.run_id));
+    let long_name = "L".repeat(70);
+    fx.emu.hire(
+        json!({"employee_id": "EMP09501", "first_name": "Ann", "last_name": long_name,
+        "work_email": "ann@example.test", "department": 2, "job_title": 5}),
+    );
+    fx.emu.hire(
+        json!({"employee_id": "EMP09502", "first_name": "Zoë", "last_name": "Ümlaut",
+        "work_email": "zoë.1@exämple.test", "department": 2, "job_title": 5}),
+    );
+    let r = fx.run(Mode::Apply).await;
+    assert_eq!(r.applied_failed, 0, "{:?}", fx.failures(r.run_id));
+    let about = |key: &str| -> Vec<String> {
+        r.plan
+            .findings
+            .iter()
+            .filter(|f| f.subject.contains(key))
+            .map(|f| f.message.clone())
+            .collect()
+    };
+    // The DC's own rangeUpper for cn (read from its schema naming context) names the limit.
+    let long = about("EMP09501");
+    assert!(
+        long.iter()
+            .any(|m| m.starts_with("cn value") && m.contains("the 64 Active Directory allows")),
+        "{:?}",
+        r.plan.findings
+    );
+    assert!(about("EMP09502").is_empty(), "{:?}", r.plan.findings);
+    let created = keys(&r, ChangeKind::Create);
+    assert!(created.contains("EMP09502"), "{:?}", r.plan.changes);
+    assert!(!created.contains("EMP09501"), "{:?}", r.plan.changes);
+    assert!(fx.user(&format!("{}emp09501", fx.pfx)).await.is_none());
+    let zoe = fx.user(&format!("{}emp09502", fx.pfx)).await.unwrap();
+    assert_eq!(zoe.attrs["mail"], vec!["zoë.1@exämple.test".to_string()]);
+    // The next run is a no-op for both: the finding stays a finding, not a failure.
+    let r = fx.run(Mode::Apply).await;
+    assert_eq!(
+        (r.applied_ok, r.applied_failed),
+        (0, 0),
+        "{:?}",
+        r.plan.changes
+    );
+}
+
 /// Issue 14 §3 on AD: `explain --json` for a joiner whose sAMAccountName an earlier José got:
 /// the candidates tried, why the first was refused, the create it would plan. (Not run by the
 /// helper that wrote it: no Samba AD on its machine.)
