@@ -31,42 +31,36 @@ fn element(b: &[u8]) -> Option<(u8, &[u8], &[u8])> {
 
 const CONSTRUCTED: u8 = 0x20;
 
+/// The next element if it is primitive (a string): (content, what follows).
+fn primitive(b: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (tag, content, rest) = element(b)?;
+    (tag & CONSTRUCTED == 0).then_some((content, rest))
+}
+
+/// The next element if it is constructed (a sequence or set): (content, what follows).
+fn constructed(b: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (tag, content, rest) = element(b)?;
+    (tag & CONSTRUCTED != 0).then_some((content, rest))
+}
+
 /// The DN and attributes of an entry's content (`objectName`, then `attributes`); None when
 /// it is not shaped so. Tag numbers are not checked beyond primitive/constructed, as the tree
 /// reader did not check them either.
 pub(crate) fn entry_content(b: &[u8]) -> Option<(String, Vec<RawAttr>)> {
-    let (tag, dn, rest) = element(b)?;
-    if tag & CONSTRUCTED != 0 {
-        return None;
-    }
+    let (dn, rest) = primitive(b)?;
     let dn = String::from_utf8(dn.to_vec()).ok()?;
-    let (tag, mut attrs, _) = element(rest)?;
-    if tag & CONSTRUCTED == 0 {
-        return None;
-    }
+    let (mut attrs, _) = constructed(rest)?;
     let mut out = Vec::new();
     while !attrs.is_empty() {
-        let (tag, attr, rest) = element(attrs)?;
+        let (attr, rest) = constructed(attrs)?;
         attrs = rest;
-        if tag & CONSTRUCTED == 0 {
-            return None;
-        }
-        let (tag, name, rest) = element(attr)?;
-        if tag & CONSTRUCTED != 0 {
-            return None;
-        }
+        let (name, rest) = primitive(attr)?;
         let name = String::from_utf8(name.to_vec()).ok()?;
-        let (tag, mut vals, _) = element(rest)?;
-        if tag & CONSTRUCTED == 0 {
-            return None;
-        }
+        let (mut vals, _) = constructed(rest)?;
         let mut values = Vec::new();
         while !vals.is_empty() {
-            let (tag, v, rest) = element(vals)?;
+            let (v, rest) = primitive(vals)?;
             vals = rest;
-            if tag & CONSTRUCTED != 0 {
-                return None;
-            }
             values.push(v.to_vec());
         }
         out.push((name, values));
