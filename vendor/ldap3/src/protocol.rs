@@ -49,7 +49,6 @@ pub enum LdapOp {
     Unbind,
 }
 
-#[allow(clippy::type_complexity)]
 /// hrsync patch: a BER length at `i` (short or long form, at most 8 bytes; not indefinite):
 /// (length, header bytes), or None for a form the general parser is left to handle.
 fn ber_len(b: &[u8]) -> Option<(usize, usize)> {
@@ -118,9 +117,11 @@ fn raw_search_entry(buf: &[u8]) -> Result<Option<(usize, RequestId, StructureTag
     if id_len == 0 || id_len > 8 || msg.len() < id_end {
         return Ok(None);
     }
-    let msgid = msg[1 + id_hdr..id_end]
-        .iter()
-        .fold(0u64, |acc, &x| (acc << 8) | x as u64) as i32;
+    // As the general path reads it.
+    let msgid = match parse_uint(&msg[1 + id_hdr..id_end]) {
+        Ok((_, id)) => id as i32,
+        Err(_) => return Ok(None),
+    };
     let op = &msg[id_end..];
     // [APPLICATION 4] SearchResultEntry, constructed, and nothing after it (no controls)
     if op.first() != Some(&0x64) {
@@ -147,6 +148,7 @@ fn raw_search_entry(buf: &[u8]) -> Result<Option<(usize, RequestId, StructureTag
     )))
 }
 
+#[allow(clippy::type_complexity)]
 fn decode_inner(buf: &mut BytesMut) -> Result<Option<(RequestId, (Tag, Vec<Control>))>, io::Error> {
     let decoding_error = io::Error::new(io::ErrorKind::Other, "decoding error");
     // hrsync patch: search entries without controls skip the tag tree (see raw_search_entry).
