@@ -79,24 +79,21 @@ impl Dn {
         let mut in_value = false;
         let bytes = dn.as_bytes();
         let mut i = 0;
+        // Every AVA is checked; only those of kept RDNs are copied out, and the buffers are
+        // reused.
         let finish = |attr: &mut String, value: &mut Vec<u8>, rdn: &mut Vec<Ava>, kept: bool| {
-            if !kept {
-                // Checked as a kept one would be, then the buffers are reused.
-                std::str::from_utf8(value).map_err(|_| err("value is not UTF-8"))?;
-                if attr.trim().is_empty() {
-                    return Err(err("empty attribute type"));
-                }
-                value.clear();
-                attr.clear();
-                return Ok(());
-            }
-            let a = attr.trim().to_string();
-            let v =
-                String::from_utf8(std::mem::take(value)).map_err(|_| err("value is not UTF-8"))?;
+            let v = std::str::from_utf8(value).map_err(|_| err("value is not UTF-8"))?;
+            let a = attr.trim();
             if a.is_empty() {
                 return Err(err("empty attribute type"));
             }
-            rdn.push(Ava { attr: a, value: v });
+            if kept {
+                rdn.push(Ava {
+                    attr: a.to_string(),
+                    value: v.to_string(),
+                });
+            }
+            value.clear();
             attr.clear();
             Ok(())
         };
